@@ -1,0 +1,79 @@
+"""PTAP: plateforme territoriale d'appui for coordinated care teams."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application in small named steps; it never touches the database here."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+        instance_path=str(ROOT / "instance"),
+    )
+    from ptap.settings import load_settings
+
+    load_settings(app, overrides)
+    logging.getLogger("ptap").setLevel(app.config["LOG_LEVEL"])
+    init_extensions(app)
+    register_blueprints(app)
+    register_socket_handlers(app)
+    return app
+
+
+def init_extensions(app: Flask) -> None:
+    """Bind the extension singletons; the session checks run before the access guard."""
+    from ptap.accounts.sessions import init_sessions
+    from ptap.core.realtime import install_session_hooks
+    from ptap.core.web import init_web
+    from ptap.db import install_engine_hooks
+    from ptap.extensions import csrf, db, limiter, migrate, socketio
+
+    db.init_app(app)
+    install_engine_hooks(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    init_sessions(app)
+    init_web(app)
+    install_session_hooks()
+    socketio.init_app(
+        app,
+        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
+        cors_allowed_origins=app.config["SOCKETIO_CORS_ALLOWED_ORIGINS"] or None,
+        manage_session=False,
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every domain's blueprint and the JSON API."""
+    import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
+    from ptap.accounts import admin_views
+    from ptap.accounts import views as accounts_views
+    from ptap.core import views as core_views
+    from ptap.core.api import api_bp
+    from ptap.core.web import register_nav
+    from ptap.extensions import csrf
+
+    register_nav("Comptes", "admin.list_users", "accounts.manage")
+    register_nav("Journal de sécurité", "admin.security_log", "audit.view_security")
+    app.register_blueprint(core_views.bp)
+    app.register_blueprint(accounts_views.bp)
+    app.register_blueprint(admin_views.bp)
+    csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
+    app.register_blueprint(api_bp)
+
+
+def register_socket_handlers(app: Flask) -> None:
+    """Import the modules whose Socket.IO handlers register on import."""
+    import ptap.accounts.events  # noqa: F401

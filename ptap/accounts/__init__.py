@@ -1,0 +1,1 @@
+"""Accounts: professionals, passwords, TOTP second factor, sessions and API tokens."""

@@ -1,0 +1,91 @@
+"""Account administration: list, create, reset password, (de)activate. No clinical content."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ptap.accounts import queries, services
+from ptap.accounts.forms import EmptyForm, ResetPasswordForm, UserForm
+from ptap.audit.context import request_context
+from ptap.audit.queries import list_security_events_query
+from ptap.core.errors import DomainError
+from ptap.core.forms import attach_error
+from ptap.core.policy import requires
+from ptap.extensions import db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/users")
+@requires("accounts.manage")
+def list_users():
+    page = db.paginate(queries.list_users_query(), per_page=50, error_out=False)
+    return render_template("admin/users.html", page=page)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@requires("accounts.manage")
+def create_user():
+    form = UserForm()
+    if form.validate_on_submit():
+        data = services.NewUser(
+            email=form.email.data, first_name=form.first_name.data,
+            last_name=form.last_name.data, profession=form.profession.data,
+            role=form.role.data, password=form.password.data, rpps=form.rpps.data or None,
+        )
+        try:
+            user = services.create_user(data, request_context())
+        except DomainError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"Compte de {user.full_name} créé.", "success")
+            return redirect(url_for("admin.show_user", user_id=user.id))
+    return render_template("admin/user_form.html", form=form), 422 if form.errors else 200
+
+
+@bp.get("/users/<int:user_id>")
+@requires("accounts.manage")
+def show_user(user_id: int):
+    user = queries.get_user(user_id)
+    return render_template("admin/user.html", user=user, reset_form=ResetPasswordForm(),
+                           form=EmptyForm())
+
+
+@bp.post("/users/<int:user_id>/reset-password")
+@requires("accounts.manage")
+def reset_password(user_id: int):
+    user = queries.get_user(user_id)
+    form = ResetPasswordForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("admin.show_user", user_id=user.id))
+    temporary = services.reset_password(
+        current_user, user, request_context(), reset_second_factor=form.reset_second_factor.data
+    )
+    db.session.commit()
+    return render_template("admin/user.html", user=user, reset_form=ResetPasswordForm(),
+                           form=EmptyForm(), temporary_password=temporary)
+
+
+@bp.post("/users/<int:user_id>/active")
+@requires("accounts.manage")
+def set_active(user_id: int):
+    user = queries.get_user(user_id)
+    if EmptyForm().validate_on_submit():
+        active = request.form.get("active") == "1"
+        try:
+            services.set_account_active(current_user, user, active, request_context())
+        except DomainError as exc:
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash("Compte réactivé." if active else "Compte désactivé.", "success")
+    return redirect(url_for("admin.show_user", user_id=user.id))
+
+
+@bp.get("/security-log")
+@requires("audit.view_security")
+def security_log():
+    page = db.paginate(list_security_events_query(), per_page=100, error_out=False)
+    return render_template("admin/security_log.html", page=page)

@@ -1,0 +1,87 @@
+"""Flask-WTF forms of the accounts pages (labels and messages in French)."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from ptap.accounts.models import PROFESSION_LABELS, TOKEN_SCOPE_LABELS, TokenScope
+from ptap.core.policy import ROLE_LABELS
+
+REQUIRED = "Ce champ est obligatoire."
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), Email("Adresse invalide.")])
+    password = PasswordField("Mot de passe", validators=[DataRequired(REQUIRED)])
+
+
+class SecondFactorForm(FlaskForm):
+    code = StringField(
+        "Code à 6 chiffres ou code de secours",
+        validators=[DataRequired(REQUIRED), Length(max=20)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True},
+    )
+
+
+class EnrolForm(FlaskForm):
+    code = StringField(
+        "Code affiché par l'application",
+        validators=[DataRequired(REQUIRED), Length(min=6, max=8)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Mot de passe actuel", validators=[DataRequired(REQUIRED)])
+    new_password = PasswordField(
+        "Nouveau mot de passe (12 caractères au moins)", validators=[DataRequired(REQUIRED)]
+    )
+
+
+class EmptyForm(FlaskForm):
+    """A form with only the CSRF token, for buttons that post."""
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Nom du jeton", validators=[DataRequired(REQUIRED), Length(max=80)])
+    scopes = MultiCheckboxField(
+        "Portées", choices=[(s.value, TOKEN_SCOPE_LABELS[s]) for s in TokenScope],
+        default=[TokenScope.READ.value],
+    )
+    days = IntegerField(
+        "Validité (jours)", default=90,
+        validators=[DataRequired(REQUIRED), NumberRange(1, 365, "Entre 1 et 365 jours.")],
+    )
+
+
+class UserForm(FlaskForm):
+    first_name = StringField("Prénom", validators=[DataRequired(REQUIRED), Length(max=120)])
+    last_name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=120)])
+    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), Email("Adresse invalide.")])
+    profession = SelectField(
+        "Profession", choices=[(p.value, label) for p, label in PROFESSION_LABELS.items()]
+    )
+    role = SelectField("Rôle", choices=[(r.value, label) for r, label in ROLE_LABELS.items()])
+    rpps = StringField("N° RPPS (facultatif)", validators=[Optional(), Length(min=11, max=11,
+                       message="Le RPPS compte 11 chiffres.")])
+    password = PasswordField(
+        "Mot de passe initial (12 caractères au moins)", validators=[DataRequired(REQUIRED)]
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    reset_second_factor = BooleanField("Réinitialiser aussi le second facteur (téléphone perdu)")

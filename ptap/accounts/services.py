@@ -1,0 +1,408 @@
+"""Account rules: creation, password and second-factor login, lockout, sessions, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+import sqlalchemy as sa
+from flask import current_app
+
+from ptap.accounts import permissions
+from ptap.accounts.models import ApiToken, Profession, RecoveryCode, TokenScope, User
+from ptap.accounts.passwords import (
+    check_password_policy,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from ptap.audit.models import Outcome
+from ptap.audit.services import AuditContext, record_event
+from ptap.core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from ptap.core.identifiers import is_valid_rpps
+from ptap.core.models import utcnow
+from ptap.core.policy import PlatformRole
+from ptap.extensions import db
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+TOKEN_PREFIX = "ptap_"
+TOTP_PERIOD = 30
+BAD_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
+BAD_CODE = "Code incorrect ou déjà utilisé."
+
+
+class AccountLocked(AuthenticationFailed):
+    """Too many failures: the account is locked until `until`."""
+
+    def __init__(self, until: datetime) -> None:
+        minutes = max(1, round((until - utcnow()).total_seconds() / 60))
+        super().__init__(
+            f"Compte temporairement verrouillé après plusieurs échecs. Réessayez dans {minutes} min."
+        )
+        self.until = until
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """What is needed to create an account."""
+
+    email: str
+    first_name: str
+    last_name: str
+    profession: str
+    role: str
+    password: str
+    rpps: str | None = None
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    """Return the e-mail trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def validate_new_user(data: NewUser) -> None:
+    """Raise InvalidInput naming the first invalid field of `data`."""
+    if not EMAIL_RE.match(normalise_email(data.email)):
+        raise InvalidInput("Adresse e-mail invalide.", field="email")
+    if not data.first_name.strip():
+        raise InvalidInput("Le prénom est obligatoire.", field="first_name")
+    if not data.last_name.strip():
+        raise InvalidInput("Le nom est obligatoire.", field="last_name")
+    if data.profession not in Profession.__members__.values():
+        raise InvalidInput("Profession inconnue.", field="profession")
+    if data.role not in PlatformRole.__members__.values():
+        raise InvalidInput("Rôle inconnu.", field="role")
+    if data.rpps and not is_valid_rpps(data.rpps):
+        raise InvalidInput(
+            "Numéro RPPS invalide : 11 chiffres dont une clé de contrôle (Luhn).", field="rpps"
+        )
+    check_password_policy(data.password)
+
+
+def create_user(data: NewUser, ctx: AuditContext) -> User:
+    """Create an account after validating it; e-mail and RPPS must be unique."""
+    validate_new_user(data)
+    email = normalise_email(data.email)
+    if db.session.scalar(sa.select(User.id).where(User.email == email)):
+        raise Conflict("Un compte existe déjà avec cette adresse e-mail.", field="email")
+    rpps = data.rpps or None
+    if rpps and db.session.scalar(sa.select(User.id).where(User.rpps == rpps)):
+        raise Conflict("Un compte existe déjà avec ce numéro RPPS.", field="rpps")
+    user = User(
+        email=email,
+        first_name=data.first_name.strip(),
+        last_name=data.last_name.strip(),
+        profession=data.profession,
+        role=data.role,
+        rpps=rpps,
+        password_hash=hash_password(data.password),
+        password_changed_at=utcnow(),
+    )
+    db.session.add(user)
+    db.session.flush()
+    record_event(ctx, "account.create", object_type="user", object_id=user.id)
+    return user
+
+
+# --- Login: password, lockout, second factor -----------------------------------------------
+
+
+def _register_failure(user: User, ctx: AuditContext, action: str, reason: str) -> None:
+    cfg = current_app.config
+    user.failed_logins += 1
+    over = user.failed_logins - int(cfg["LOGIN_MAX_FAILURES"])
+    if over >= 0:
+        seconds = min(int(cfg["LOGIN_LOCK_SECONDS"]) * 2**over, int(cfg["LOGIN_LOCK_MAX_SECONDS"]))
+        user.locked_until = utcnow() + timedelta(seconds=seconds)
+        reason = f"{reason}; locked for {seconds} s"
+    record_event(
+        ctx, action, outcome=Outcome.FAILURE, object_type="user", object_id=user.id, reason=reason
+    )
+
+
+def _refuse_if_locked(user: User, ctx: AuditContext, action: str) -> None:
+    if user.locked_until and user.locked_until > utcnow():
+        record_event(
+            ctx, action, outcome=Outcome.DENIED, object_type="user", object_id=user.id,
+            reason="account locked",
+        )
+        raise AccountLocked(user.locked_until)
+
+
+def authenticate_password(email: str, password: str, ctx: AuditContext) -> User:
+    """Check the first factor; count failures and lock progressively. Flushes audit rows."""
+    user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+    if user is None or not user.active:
+        verify_password(None, password)
+        record_event(
+            ctx, "auth.password", outcome=Outcome.FAILURE,
+            reason="unknown account" if user is None else "inactive account",
+            object_type="user", object_id=user.id if user else "",
+        )
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    _refuse_if_locked(user, ctx, "auth.password")
+    if not verify_password(user.password_hash, password):
+        _register_failure(user, ctx, "auth.password", "wrong password")
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    record_event(ctx, "auth.password", object_type="user", object_id=user.id)
+    return user
+
+
+def _match_totp_step(secret: str, code: str, now: float | None = None) -> int | None:
+    """Return the time step (now ± 1) whose code equals `code`, or None."""
+    totp = pyotp.TOTP(secret)
+    current = int((now if now is not None else time.time()) // TOTP_PERIOD)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.at(step * TOTP_PERIOD), code):
+            return step
+    return None
+
+
+def _normalise_code(code: str) -> str:
+    return re.sub(r"[\s-]", "", code).lower()
+
+
+def verify_second_factor(user: User, code: str, ctx: AuditContext) -> str:
+    """Accept a fresh TOTP code or an unused recovery code; returns "totp" or "recovery"."""
+    _refuse_if_locked(user, ctx, "auth.second_factor")
+    clean = _normalise_code(code)
+    if user.totp_secret and clean.isdigit() and len(clean) == 6:
+        step = _match_totp_step(user.totp_secret, clean)
+        if step is not None and step > user.totp_last_step:
+            user.totp_last_step = step
+            return _second_factor_ok(user, ctx, "totp")
+        reason = "replayed TOTP code" if step is not None else "wrong TOTP code"
+    else:
+        recovery = next(
+            (r for r in user.recovery_codes if r.used_at is None and r.code_hash == _sha256(clean)),
+            None,
+        )
+        if recovery is not None:
+            recovery.used_at = utcnow()
+            return _second_factor_ok(user, ctx, "recovery")
+        reason = "wrong recovery code"
+    _register_failure(user, ctx, "auth.second_factor", reason)
+    raise AuthenticationFailed(BAD_CODE)
+
+
+def _second_factor_ok(user: User, ctx: AuditContext, method: str) -> str:
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = utcnow()
+    record_event(ctx, "auth.login", object_type="user", object_id=user.id, reason=method)
+    return method
+
+
+def new_totp_secret() -> str:
+    """Return a fresh base32 TOTP secret (160 bits)."""
+    return pyotp.random_base32(32)
+
+
+def totp_provisioning_uri(user: User, secret: str) -> str:
+    """Return the otpauth:// URI an authenticator app scans."""
+    issuer = current_app.config["TOTP_ISSUER"]
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
+
+
+def _new_recovery_codes(user: User) -> list[str]:
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    codes = [
+        "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+        for _ in range(int(current_app.config["RECOVERY_CODES_COUNT"]))
+    ]
+    user.recovery_codes.clear()
+    user.recovery_codes.extend(RecoveryCode(code_hash=_sha256(_normalise_code(c))) for c in codes)
+    return codes
+
+
+def confirm_totp_enrolment(user: User, secret: str, code: str, ctx: AuditContext) -> list[str]:
+    """Store the secret once the user proves they hold it; return fresh recovery codes."""
+    step = _match_totp_step(secret, _normalise_code(code))
+    if step is None:
+        _register_failure(user, ctx, "auth.totp_enrol", "wrong TOTP code at enrolment")
+        raise InvalidInput(BAD_CODE, field="code")
+    user.totp_secret = secret
+    user.totp_last_step = step
+    user.totp_confirmed_at = utcnow()
+    codes = _new_recovery_codes(user)
+    record_event(ctx, "auth.totp_enrol", object_type="user", object_id=user.id)
+    _second_factor_ok(user, ctx, "totp-enrolment")
+    return codes
+
+
+def regenerate_recovery_codes(user: User, ctx: AuditContext) -> list[str]:
+    """Replace the user's recovery codes; the old ones stop working."""
+    codes = _new_recovery_codes(user)
+    record_event(ctx, "auth.recovery_codes", object_type="user", object_id=user.id)
+    return codes
+
+
+def login_with_rpps(rpps: str, provider: str, ctx: AuditContext) -> User:
+    """Log in through an external identity provider (Pro Santé Connect) mapped by RPPS."""
+    user = db.session.scalar(sa.select(User).where(User.rpps == rpps)) if rpps else None
+    if user is None or not user.active:
+        record_event(
+            ctx, "auth.login", outcome=Outcome.FAILURE, reason=f"{provider}: no active account",
+            object_type="rpps", object_id=rpps,
+        )
+        raise AuthenticationFailed(
+            "Aucun compte PTAP actif n'est associé à cette identité professionnelle."
+        )
+    _refuse_if_locked(user, ctx, "auth.login")
+    _second_factor_ok(user, ctx, provider)
+    return user
+
+
+# --- Sessions and passwords ----------------------------------------------------------------
+
+
+def record_logout(user: User, ctx: AuditContext, reason: str = "") -> None:
+    """Audit the end of a session (logout, idle timeout)."""
+    record_event(ctx, "auth.logout", object_type="user", object_id=user.id, reason=reason)
+
+
+def logout_everywhere(user: User, ctx: AuditContext) -> None:
+    """End every session of the user (they carry the old session_version)."""
+    user.session_version += 1
+    record_event(ctx, "auth.logout_everywhere", object_type="user", object_id=user.id)
+
+
+def change_password(user: User, current: str, new: str, ctx: AuditContext) -> None:
+    """Change one's own password; other sessions end."""
+    if not verify_password(user.password_hash, current):
+        record_event(
+            ctx, "account.password_change", outcome=Outcome.FAILURE, object_type="user",
+            object_id=user.id, reason="wrong current password",
+        )
+        raise InvalidInput("Mot de passe actuel incorrect.", field="current_password")
+    check_password_policy(new, field="new_password")
+    if verify_password(user.password_hash, new):
+        raise InvalidInput("Choisissez un mot de passe différent de l'actuel.", field="new_password")
+    user.password_hash = hash_password(new)
+    user.password_changed_at = utcnow()
+    user.must_change_password = False
+    user.session_version += 1
+    record_event(ctx, "account.password_change", object_type="user", object_id=user.id)
+
+
+def reset_password(
+    admin: User, user: User, ctx: AuditContext, *, reset_second_factor: bool = False
+) -> str:
+    """Give the user a temporary password (to change at next login); returns it once."""
+    permissions.require_manage_accounts(admin)
+    temporary = secrets.token_urlsafe(12)
+    user.password_hash = hash_password(temporary)
+    user.must_change_password = True
+    user.failed_logins = 0
+    user.locked_until = None
+    user.session_version += 1
+    if reset_second_factor:
+        user.totp_secret = None
+        user.totp_confirmed_at = None
+        user.recovery_codes.clear()
+    record_event(
+        ctx, "account.password_reset", object_type="user", object_id=user.id,
+        reason="second factor reset too" if reset_second_factor else "",
+    )
+    return temporary
+
+
+def set_account_active(admin: User, user: User, active: bool, ctx: AuditContext) -> None:
+    """Activate or deactivate an account; deactivation ends its sessions."""
+    permissions.require_manage_accounts(admin)
+    if user.id == admin.id and not active:
+        raise InvalidInput("Vous ne pouvez pas désactiver votre propre compte.", field="active")
+    user.active = active
+    user.session_version += 1
+    record_event(
+        ctx, "account.activate" if active else "account.deactivate",
+        object_type="user", object_id=user.id,
+    )
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+def create_api_token(
+    user: User, name: str, scopes: list[str], days: int | None, ctx: AuditContext
+) -> tuple[ApiToken, str]:
+    """Create a personal token; returns it with its plaintext, which is never stored."""
+    permissions.require_manage_own_account(user)
+    cfg = current_app.config
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise InvalidInput("Donnez un nom au jeton (80 caractères au plus).", field="name")
+    valid = set(TokenScope.__members__.values())
+    if not scopes or any(s not in valid for s in scopes):
+        raise InvalidInput("Choisissez au moins une portée valide.", field="scopes")
+    days = days if days is not None else int(cfg["API_TOKEN_DEFAULT_DAYS"])
+    if not 1 <= days <= int(cfg["API_TOKEN_MAX_DAYS"]):
+        raise InvalidInput(
+            f"La durée doit être comprise entre 1 et {cfg['API_TOKEN_MAX_DAYS']} jours.",
+            field="days",
+        )
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user=user,
+        name=name,
+        prefix=plaintext[:12],
+        token_hash=_sha256(plaintext),
+        scopes=" ".join(sorted(set(scopes))),
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    db.session.add(token)
+    db.session.flush()
+    record_event(ctx, "auth.token_create", object_type="api_token", object_id=token.id)
+    return token, plaintext
+
+
+def revoke_api_token(user: User, token_id: int, ctx: AuditContext) -> ApiToken:
+    """Revoke one of the user's own tokens."""
+    permissions.require_manage_own_account(user)
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("Jeton introuvable.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        record_event(ctx, "auth.token_revoke", object_type="api_token", object_id=token.id)
+    return token
+
+
+def authenticate_token(plaintext: str, ctx: AuditContext) -> tuple[User, ApiToken]:
+    """Return the user and token for a bearer token, or raise AuthenticationFailed (audited)."""
+    token = None
+    if plaintext.startswith(TOKEN_PREFIX):
+        token = db.session.scalar(
+            sa.select(ApiToken).where(ApiToken.token_hash == _sha256(plaintext))
+        )
+    now = utcnow()
+    if token is None:
+        reason = "unknown token"
+    elif token.revoked_at is not None:
+        reason = "revoked token"
+    elif token.expires_at <= now:
+        reason = "expired token"
+    elif not token.user.active:
+        reason = "inactive account"
+    else:
+        # Written at most once a minute so API reads do not all become writes.
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+            token.last_used_at = now
+        return token.user, token
+    record_event(
+        ctx, "auth.token", outcome=Outcome.FAILURE, reason=reason,
+        object_type="api_token", object_id=token.id if token else "",
+    )
+    raise AuthenticationFailed("Jeton d'accès invalide, expiré ou révoqué.")

@@ -1,0 +1,231 @@
+"""Login (password, then TOTP), enrolment, logout, own account and API tokens."""
+
+from __future__ import annotations
+
+import time
+
+import segno
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, logout_user
+
+from ptap.accounts import queries, services
+from ptap.accounts.forms import (
+    ChangePasswordForm,
+    EmptyForm,
+    EnrolForm,
+    LoginForm,
+    SecondFactorForm,
+    TokenForm,
+)
+from ptap.accounts.models import User
+from ptap.accounts.sessions import start_session
+from ptap.audit.context import request_context
+from ptap.core.errors import AuthenticationFailed, DomainError
+from ptap.core.forms import attach_error
+from ptap.core.policy import public, requires
+from ptap.extensions import db, limiter
+
+bp = Blueprint("accounts", __name__)
+PENDING = "pending_login"
+ENROL_SECRET = "enrol_secret"
+
+
+def _login_rate() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: never redirect to another site after login.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("core.home")
+
+
+def _pending_user() -> User | None:
+    pending = session.get(PENDING)
+    if not pending:
+        return None
+    timeout = int(current_app.config["TOTP_STEP_TIMEOUT_SECONDS"])
+    if time.time() - pending["at"] > timeout:
+        session.pop(PENDING, None)
+        return None
+    user = db.session.get(User, pending["user_id"])
+    return user if user is not None and user.active else None
+
+
+def _finish_login(user: User):
+    next_url = session.get(PENDING, {}).get("next")
+    start_session(user)
+    db.session.commit()
+    if user.must_change_password:
+        flash("Choisissez un nouveau mot de passe avant de continuer.", "info")
+        return redirect(url_for("accounts.change_password"))
+    return redirect(_safe_next(next_url))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_rate, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("core.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate_password(
+                form.email.data, form.password.data, request_context(user=None)
+            )
+        except AuthenticationFailed as exc:
+            db.session.commit()  # failure counters and audit rows are kept
+            attach_error(form, exc)
+            return render_template("accounts/login.html", form=form), 401
+        db.session.commit()
+        session.clear()
+        session[PENDING] = {"user_id": user.id, "at": time.time(), "next": request.args.get("next")}
+        if user.totp_confirmed_at is None:
+            return redirect(url_for("accounts.enrol"))
+        return redirect(url_for("accounts.second_factor"))
+    return render_template("accounts/login.html", form=form,
+                           psc_enabled=current_app.config["PSC_ENABLED"])
+
+
+@bp.route("/login/second-factor", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_rate, methods=["POST"])
+def second_factor():
+    user = _pending_user()
+    if user is None or user.totp_confirmed_at is None:
+        flash("Recommencez la connexion.", "info")
+        return redirect(url_for("accounts.login"))
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        try:
+            method = services.verify_second_factor(user, form.code.data, request_context(user))
+        except AuthenticationFailed as exc:
+            db.session.commit()
+            attach_error(form, exc)
+            return render_template("accounts/second_factor.html", form=form), 401
+        if method == "recovery":
+            flash("Code de secours utilisé : pensez à en générer de nouveaux.", "info")
+        return _finish_login(user)
+    return render_template("accounts/second_factor.html", form=form)
+
+
+@bp.route("/login/enrol", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_rate, methods=["POST"])
+def enrol():
+    user = _pending_user()
+    if user is None or user.totp_confirmed_at is not None:
+        return redirect(url_for("accounts.login"))
+    secret = session.get(ENROL_SECRET) or services.new_totp_secret()
+    session[ENROL_SECRET] = secret
+    form = EnrolForm()
+    if form.validate_on_submit():
+        try:
+            codes = services.confirm_totp_enrolment(user, secret, form.code.data,
+                                                    request_context(user))
+        except DomainError as exc:
+            db.session.commit()
+            attach_error(form, exc)
+        else:
+            session.pop(ENROL_SECRET, None)
+            start_session(user)
+            db.session.commit()
+            return render_template("accounts/recovery_codes.html", codes=codes, first_time=True)
+    uri = services.totp_provisioning_uri(user, secret)
+    qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
+    return render_template("accounts/enrol.html", form=form, qr=qr, secret=secret)
+
+
+@bp.post("/logout")
+@requires("account.manage_own")
+def logout():
+    services.record_logout(current_user, request_context())
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("Vous êtes déconnecté.", "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.get("/account")
+@requires("account.manage_own")
+def account():
+    return render_template(
+        "accounts/account.html", tokens=queries.list_tokens(current_user),
+        token_form=TokenForm(), form=EmptyForm(),
+    )
+
+
+@bp.post("/account/logout-everywhere")
+@requires("account.manage_own")
+def logout_everywhere():
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("accounts.account"))
+    services.logout_everywhere(current_user, request_context())
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("Toutes vos sessions ont été fermées.", "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires("account.manage_own")
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current_password.data,
+                                     form.new_password.data, request_context())
+        except DomainError as exc:
+            db.session.commit()
+            attach_error(form, exc)
+        else:
+            start_session(current_user)  # the version changed: keep only this session
+            db.session.commit()
+            flash("Mot de passe modifié. Vos autres sessions ont été fermées.", "success")
+            return redirect(url_for("accounts.account"))
+    return render_template("accounts/change_password.html", form=form)
+
+
+@bp.post("/account/recovery-codes")
+@requires("account.manage_own")
+def regenerate_recovery_codes():
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("accounts.account"))
+    codes = services.regenerate_recovery_codes(current_user, request_context())
+    db.session.commit()
+    return render_template("accounts/recovery_codes.html", codes=codes, first_time=False)
+
+
+@bp.post("/account/tokens")
+@requires("account.manage_own")
+def create_token():
+    form = TokenForm()
+    plaintext = None
+    if form.validate_on_submit():
+        try:
+            _, plaintext = services.create_api_token(
+                current_user, form.name.data, form.scopes.data, form.days.data, request_context()
+            )
+        except DomainError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+    status = 200 if plaintext or not form.errors else 422
+    return render_template(
+        "accounts/account.html", tokens=queries.list_tokens(current_user), token_form=form,
+        form=EmptyForm(), new_token=plaintext,
+    ), status
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@requires("account.manage_own")
+def revoke_token(token_id: int):
+    if EmptyForm().validate_on_submit():
+        services.revoke_api_token(current_user, token_id, request_context())
+        db.session.commit()
+        flash("Jeton révoqué.", "success")
+    return redirect(url_for("accounts.account"))

@@ -1,0 +1,83 @@
+"""The append-only, hash-chained audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ptap.core.models import Base, utcnow
+
+
+class Outcome(StrEnum):
+    """How the audited action ended."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+class AuditEvent(Base):
+    """One audited action; rows are never updated or deleted (database triggers refuse it)."""
+
+    __tablename__ = "audit_events"
+
+    #: Position in the chain: 1, 2, 3... with no gap; taken from the audit_heads row.
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The acting user, if known; actor_label keeps a readable snapshot (e-mail) for the record.
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    actor_label: Mapped[str] = mapped_column(sa.String(255), default="")
+    #: Dotted verb, e.g. auth.login, patient.read, care_plan.publish.
+    action: Mapped[str] = mapped_column(sa.String(80), index=True)
+    object_type: Mapped[str] = mapped_column(sa.String(60), default="")
+    object_id: Mapped[str] = mapped_column(sa.String(80), default="")
+    #: The patient whose data was read or written; indexed for "who accessed my file".
+    patient_id: Mapped[int | None] = mapped_column(index=True)
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    ip_address: Mapped[str] = mapped_column(sa.String(64), default="")
+    #: SHA-256 (hex) of the previous row's row_hash; 64 zeros for the first row.
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: SHA-256 (hex) of this row's content and prev_hash.
+    row_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditHead(Base):
+    """The single row pointing at the chain's last event; updating it serialises writers."""
+
+    __tablename__ = "audit_heads"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(default=0)
+    last_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+GENESIS_HASH = "0" * 64
+
+# Append-only at the database level. Tests of tamper detection drop these, as an attacker with
+# database access could; the hash chain is what catches that.
+APPEND_ONLY_DDL = {
+    "sqlite": [
+        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+        "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit_events is append-only'; END; $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+    ],
+}
+
+
+def _install_append_only(target: sa.Table, connection: sa.Connection, **_: object) -> None:
+    for statement in APPEND_ONLY_DDL.get(connection.dialect.name, []):
+        connection.exec_driver_sql(statement)
+
+
+sa.event.listen(AuditEvent.__table__, "after_create", _install_append_only)

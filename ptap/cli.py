@@ -1,0 +1,157 @@
+"""The `ptap` command: a Flask CLI group over create_app, plus PTAP's own commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+
+from ptap import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def main() -> None:
+    """PTAP: plateforme territoriale d'appui."""
+
+
+main.add_command(shell_command)
+main.add_command(routes_command)
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug/--no-debug", default=False)
+@with_appcontext
+def run_command(host: str, port: int, debug: bool) -> None:
+    """Serve PTAP with Socket.IO (development server; the scheduler runs in-process)."""
+    from ptap.extensions import socketio
+    from ptap.scheduler import start_in_process
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["ENV"] == "production":
+        raise click.ClickException(
+            "`ptap run` is the development server; in production use gunicorn (see README)."
+        )
+    if app.config["SCHEDULER_IN_PROCESS"]:
+        start_in_process(app)
+    click.echo(f"PTAP sur http://{host}:{port}")
+    socketio.run(app, host=host, port=port, debug=debug, use_reloader=False,
+                 allow_unsafe_werkzeug=True)
+
+
+@main.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the background jobs in this process (production: one such process)."""
+    from ptap.scheduler import run_blocking
+
+    run_blocking(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+@main.group("users")
+def users_group() -> None:
+    """Manage accounts."""
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--first-name", required=True)
+@click.option("--last-name", required=True)
+@click.option("--profession", default="physician", show_default=True)
+@click.option("--role", default="professional", show_default=True,
+              type=click.Choice(["admin", "coordinator", "professional", "ars_analyst"]))
+@click.option("--rpps", default=None)
+@with_appcontext
+def users_create(email: str, first_name: str, last_name: str, profession: str, role: str,
+                 rpps: str | None) -> None:
+    """Create an account; the password is read from standard input."""
+    from ptap.accounts.services import NewUser, create_user
+    from ptap.audit.services import AuditContext
+    from ptap.core.errors import DomainError
+    from ptap.extensions import db
+
+    password = sys.stdin.readline().rstrip("\n")
+    data = NewUser(email=email, first_name=first_name, last_name=last_name,
+                   profession=profession, role=role, password=password, rpps=rpps)
+    try:
+        user = create_user(data, AuditContext(actor_label="cli"))
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc.field or ''}: {exc.message}") from exc
+    db.session.commit()
+    click.echo(f"created user {user.id} <{user.email}> ({user.role})")
+
+
+@main.group("tokens")
+def tokens_group() -> None:
+    """Manage personal API tokens."""
+
+
+@tokens_group.command("create")
+@click.option("--user", "email", required=True, help="E-mail of the token's owner")
+@click.option("--name", default="cli", show_default=True)
+@click.option("--scope", "scopes", multiple=True, default=["api:read"], show_default=True,
+              type=click.Choice(["api:read", "api:write", "socket"]))
+@click.option("--days", type=int, default=None)
+@with_appcontext
+def tokens_create(email: str, name: str, scopes: tuple[str, ...], days: int | None) -> None:
+    """Create a token for a user and print it (it is shown only this once)."""
+    from ptap.accounts.queries import find_user_by_email
+    from ptap.accounts.services import create_api_token
+    from ptap.audit.services import AuditContext
+    from ptap.core.errors import DomainError
+    from ptap.extensions import db
+
+    user = find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user with e-mail {email}")
+    try:
+        _, plaintext = create_api_token(user, name, list(scopes), days,
+                                        AuditContext(actor_label="cli"))
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(plaintext)
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Audit trail tools."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Verify the hash chain; exit 1 and name the first tampered row if it is broken."""
+    from ptap.audit.services import verify_chain
+
+    report = verify_chain()
+    if report.ok:
+        click.echo(f"audit chain OK: {report.checked} rows verified")
+        return
+    click.echo(
+        f"audit chain BROKEN at row {report.first_bad_id}: {report.problem} "
+        f"({report.checked} rows verified before it)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@main.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Load the demo data (idempotent); in development, print the demo credentials."""
+    from ptap.demo import load_demo
+
+    accounts = load_demo()
+    if current_app.config.get("DEMO_PRINT_CREDENTIALS"):
+        click.echo("Comptes de démonstration (e-mail / mot de passe / secret TOTP) :")
+        for account in accounts:
+            click.echo(f"  {account.role:<13} {account.email:<34} {account.password}  "
+                       f"{account.totp_secret}")
+    else:
+        click.echo(f"demo data loaded ({len(accounts)} demo accounts)")

@@ -1,0 +1,147 @@
+"""Web plumbing: deny-by-default access guard, security headers, French error pages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, g, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ptap.core.errors import DomainError, PermissionDenied
+from ptap.core.policy import PUBLIC, declared_access, require
+from ptap.extensions import login_manager
+
+log = logging.getLogger(__name__)
+
+ERROR_MESSAGES = {
+    400: ("Requête invalide", "La requête n'a pas pu être traitée. Vérifiez le formulaire."),
+    401: ("Authentification requise", "Connectez-vous pour accéder à cette page."),
+    403: ("Accès refusé", "Vous n'avez pas accès à cette page ou à ces informations."),
+    404: ("Page introuvable", "La page demandée n'existe pas ou n'est pas accessible."),
+    405: ("Méthode non autorisée", "Cette action n'est pas possible sur cette page."),
+    409: ("Conflit", "L'opération entre en conflit avec l'état actuel des données."),
+    422: ("Donnée invalide", "Une donnée envoyée est invalide."),
+    429: ("Trop de tentatives", "Trop de requêtes en peu de temps. Patientez avant de réessayer."),
+    500: ("Erreur interne", "Une erreur inattendue est survenue. L'équipe technique est prévenue."),
+}
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+#: Main navigation entries registered by domains: (label, endpoint, policy action).
+NAV_ITEMS: list[tuple[str, str, str]] = []
+
+
+def register_nav(label: str, endpoint: str, action: str) -> None:
+    """Add a main-navigation link, shown to users the policy allows to perform `action`."""
+    if (label, endpoint, action) not in NAV_ITEMS:
+        NAV_ITEMS.append((label, endpoint, action))
+
+
+def nav_links() -> dict[str, Any]:
+    """Template context: the navigation links the current user may follow."""
+    if not current_user.is_authenticated:
+        return {"nav_links": []}
+    from ptap.core.policy import can
+
+    return {"nav_links": [(lbl, ep) for lbl, ep, action in NAV_ITEMS if can(current_user, action)]}
+
+
+def is_api_request() -> bool:
+    """Tell whether the current request targets the JSON API."""
+    return request.path.startswith("/api/")
+
+
+def guard_endpoint() -> Any:
+    """Refuse any endpoint that declared no access rule, and enforce the declared one."""
+    if request.endpoint is None:  # routing failed: the 404/405 handler answers
+        return None
+    if request.endpoint == "static":
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    access = declared_access(view)
+    if access is None:
+        log.error("endpoint %s declares no access rule: refused", request.endpoint)
+        raise PermissionDenied()
+    if access == PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    require(current_user, access)
+    return None
+
+
+def set_security_headers(response: Response) -> Response:
+    """Add CSP, framing, sniffing, referrer and caching headers to every response."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    # same-origin keeps the Referer Flask-WTF checks over HTTPS and sends none elsewhere.
+    headers["Referrer-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    if request.endpoint != "static":
+        # Pages may hold health data: never stored by browsers or proxies.
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def render_error(status: int, detail: str | None = None, field: str | None = None) -> Any:
+    """Answer an error as French HTML, or as application/problem+json for the API."""
+    title, default_detail = ERROR_MESSAGES.get(status, ERROR_MESSAGES[500])
+    if is_api_request():
+        from ptap.core.api import problem
+
+        return problem(status, title, detail or default_detail, field=field,
+                       errors=g.pop("problem_errors", None))
+    return render_template("errors/error.html", status=status, title=title,
+                           detail=detail or default_detail), status
+
+
+def _handle_domain_error(error: DomainError) -> Any:
+    from ptap.extensions import db
+
+    db.session.rollback()
+    # A denial says nothing about the object: no data in the body.
+    detail = None if isinstance(error, PermissionDenied) else error.message
+    return render_error(error.status, detail, error.field)
+
+
+def _handle_http_error(error: HTTPException) -> Any:
+    status = error.code or 500
+    return render_error(status, None if status in ERROR_MESSAGES else error.description)
+
+
+def _handle_csrf_error(error: CSRFError) -> Any:
+    return render_error(
+        400, "Le formulaire a expiré ou n'est pas valide (jeton CSRF). Rechargez la page et réessayez."
+    )
+
+
+def _handle_unexpected(error: Exception) -> Any:
+    from ptap.extensions import db
+
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    db.session.rollback()
+    return render_error(500)
+
+
+def init_web(app: Flask) -> None:
+    """Install the access guard, headers and error handlers."""
+    app.before_request(guard_endpoint)
+    app.after_request(set_security_headers)
+    app.register_error_handler(DomainError, _handle_domain_error)
+    app.register_error_handler(CSRFError, _handle_csrf_error)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(Exception, _handle_unexpected)
+    app.context_processor(nav_links)
