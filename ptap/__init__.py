@@ -60,6 +60,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
+    from ptap.accounts.psc import init_psc
     from ptap.core import views as core_views
     from ptap.core.api import api_bp
     from ptap.core.web import register_nav
@@ -70,6 +71,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(core_views.bp)
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(admin_views.bp)
+    init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)
 

@@ -17,7 +17,7 @@ from ptap.extensions import db
 @api_route("/me", summary="Le compte connecté", access="account.manage_own", response=UserOut,
            tags=("Comptes",))
 def me():
-    return current_user
+    return current_user._get_current_object()
 
 
 @api_route("/tokens", summary="Mes jetons d'accès", access="account.manage_own",

@@ -10,24 +10,27 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ptap.accounts.models import PROFESSION_LABELS, TOKEN_SCOPE_LABELS, TokenScope
 from ptap.core.policy import ROLE_LABELS
 
 REQUIRED = "Ce champ est obligatoire."
+TOO_LONG = "Texte trop long."
+EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Adresse e-mail invalide.")
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), Email("Adresse invalide.")])
+    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), EMAIL])
     password = PasswordField("Mot de passe", validators=[DataRequired(REQUIRED)])
 
 
 class SecondFactorForm(FlaskForm):
     code = StringField(
         "Code à 6 chiffres ou code de secours",
-        validators=[DataRequired(REQUIRED), Length(max=20)],
+        validators=[DataRequired(REQUIRED), Length(max=20, message="Code trop long.")],
         render_kw={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True},
     )
 
@@ -35,7 +38,7 @@ class SecondFactorForm(FlaskForm):
 class EnrolForm(FlaskForm):
     code = StringField(
         "Code affiché par l'application",
-        validators=[DataRequired(REQUIRED), Length(min=6, max=8)],
+        validators=[DataRequired(REQUIRED), Length(min=6, max=8, message="Le code compte 6 chiffres.")],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
 
@@ -57,9 +60,9 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class TokenForm(FlaskForm):
-    name = StringField("Nom du jeton", validators=[DataRequired(REQUIRED), Length(max=80)])
+    name = StringField("Nom du jeton", validators=[DataRequired(REQUIRED), Length(max=80, message=TOO_LONG)])
     scopes = MultiCheckboxField(
-        "Portées", choices=[(s.value, TOKEN_SCOPE_LABELS[s]) for s in TokenScope],
+        "Portées", choices=[SelectChoice(s.value, TOKEN_SCOPE_LABELS[s]) for s in TokenScope],
         default=[TokenScope.READ.value],
     )
     days = IntegerField(
@@ -69,13 +72,13 @@ class TokenForm(FlaskForm):
 
 
 class UserForm(FlaskForm):
-    first_name = StringField("Prénom", validators=[DataRequired(REQUIRED), Length(max=120)])
-    last_name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=120)])
-    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), Email("Adresse invalide.")])
+    first_name = StringField("Prénom", validators=[DataRequired(REQUIRED), Length(max=120, message=TOO_LONG)])
+    last_name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=120, message=TOO_LONG)])
+    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), EMAIL])
     profession = SelectField(
-        "Profession", choices=[(p.value, label) for p, label in PROFESSION_LABELS.items()]
+        "Profession", choices=[SelectChoice(p.value, label) for p, label in PROFESSION_LABELS.items()]
     )
-    role = SelectField("Rôle", choices=[(r.value, label) for r, label in ROLE_LABELS.items()])
+    role = SelectField("Rôle", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()])
     rpps = StringField("N° RPPS (facultatif)", validators=[Optional(), Length(min=11, max=11,
                        message="Le RPPS compte 11 chiffres.")])
     password = PasswordField(

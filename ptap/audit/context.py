@@ -9,13 +9,15 @@ from flask_login import current_user
 
 from ptap.audit.services import SYSTEM, AuditContext
 
+_CURRENT: Any = object()
 
-def request_context(user: Any = None) -> AuditContext:
-    """Return the AuditContext of the current request; `user` overrides the logged-in user."""
+
+def request_context(user: Any = _CURRENT) -> AuditContext:
+    """Return the AuditContext of this request: the logged-in user, `user`, or None (anonymous)."""
     if not has_request_context():
         return SYSTEM
-    actor = user if user is not None else current_user
-    authenticated = actor is not None and getattr(actor, "is_authenticated", False)
+    actor = current_user if user is _CURRENT else user
+    authenticated = actor is not None and bool(getattr(actor, "is_authenticated", False))
     return AuditContext(
         actor_id=actor.id if authenticated else None,
         actor_label=getattr(actor, "email", "") if authenticated else "",

@@ -1,0 +1,66 @@
+import pytest
+
+from ptap import create_app
+from ptap.settings import SettingsError
+
+GOOD = {
+    "ENV": "production",
+    "SECRET_KEY": "k" * 48,
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/ptap",
+}
+
+
+def test_safe_production_settings_start():
+    app = create_app(GOOD)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"SECRET_KEY": "dev-insecure-change-me"}, "PTAP_SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "PTAP_SECRET_KEY"),
+        ({"SESSION_COOKIE_SECURE": False}, "SESSION_COOKIE_SECURE"),
+        ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "SQLite is refused"),
+        ({"DATABASE_URL": ""}, "SQLite is refused"),
+    ],
+)
+def test_production_refuses_unsafe_settings(override, message):
+    with pytest.raises(SettingsError) as exc:
+        create_app({**GOOD, **override})
+    assert message in str(exc.value)
+
+
+def test_sqlite_in_production_only_when_allowed():
+    app = create_app({**GOOD, "DATABASE_URL": "sqlite:////tmp/ptap-trial.sqlite3",
+                      "ALLOW_SQLITE_IN_PRODUCTION": True})
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+
+
+def test_environment_variables_override_files(monkeypatch):
+    monkeypatch.setenv("PTAP_SESSION_IDLE_MINUTES", "10")
+    monkeypatch.setenv("PTAP_SECRET_KEY", "from-env-" + "z" * 40)
+    app = create_app({"ENV": "testing", "DATABASE_URL": "sqlite:////tmp/env.sqlite3"})
+    assert app.config["SESSION_IDLE_MINUTES"] == 10
+    assert app.config["SECRET_KEY"].startswith("from-env-")
+
+
+def test_unknown_environment_is_refused(monkeypatch):
+    monkeypatch.setenv("PTAP_ENV", "staging")
+    with pytest.raises(SettingsError, match="PTAP_ENV"):
+        create_app()
+
+
+def test_default_database_is_sqlite_under_instance():
+    app = create_app({"ENV": "development"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("/instance/ptap.sqlite3")
+
+
+def test_sqlite_connections_use_wal_and_foreign_keys(app, db):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
