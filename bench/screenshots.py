@@ -57,9 +57,11 @@ def main() -> int:
             errors: list[str] = []
             page.on(
                 "console",
-                lambda m: errors.append(f"{m.text} {m.location.get('url', '')}")
-                if m.type == "error"
-                else None,
+                lambda m: (
+                    errors.append(f"{m.text} {m.location.get('url', '')}")
+                    if m.type == "error"
+                    else None
+                ),
             )
             base = server.url
 
@@ -85,6 +87,8 @@ def main() -> int:
 
             page.goto(f"{base}/account")
             shoot(page, "account", suffix)
+            page.get_by_text("Créer un jeton", exact=True).click()  # a closed <details>
+            shoot(page, "account-token-form", suffix)
             page.get_by_label("Nom du jeton").fill("Tablette du cabinet")
             page.get_by_role("button", name="Créer le jeton").click()
             page.wait_for_load_state("load")

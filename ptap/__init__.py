@@ -24,9 +24,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     load_settings(app, overrides)
     logging.getLogger("ptap").setLevel(app.config["LOG_LEVEL"])
+    # Socket handlers are imported before socketio.init_app: Flask-SocketIO keeps handlers
+    # declared while it has no server and binds them to every app it is initialised with.
+    register_socket_handlers(app)
     init_extensions(app)
     register_blueprints(app)
-    register_socket_handlers(app)
     return app
 
 
@@ -40,8 +42,13 @@ def init_extensions(app: Flask) -> None:
 
     db.init_app(app)
     install_engine_hooks(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
-                     render_as_batch=True, compare_type=True)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(Path(__file__).parent / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
     csrf.init_app(app)
     limiter.init_app(app)
     init_sessions(app)

@@ -38,8 +38,9 @@ def run_command(host: str, port: int, debug: bool) -> None:
     if app.config["SCHEDULER_IN_PROCESS"]:
         start_in_process(app)
     click.echo(f"PTAP sur http://{host}:{port}")
-    socketio.run(app, host=host, port=port, debug=debug, use_reloader=False,
-                 allow_unsafe_werkzeug=True)
+    socketio.run(
+        app, host=host, port=port, debug=debug, use_reloader=False, allow_unsafe_werkzeug=True
+    )
 
 
 @main.command("scheduler")
@@ -61,12 +62,17 @@ def users_group() -> None:
 @click.option("--first-name", required=True)
 @click.option("--last-name", required=True)
 @click.option("--profession", default="physician", show_default=True)
-@click.option("--role", default="professional", show_default=True,
-              type=click.Choice(["admin", "coordinator", "professional", "ars_analyst"]))
+@click.option(
+    "--role",
+    default="professional",
+    show_default=True,
+    type=click.Choice(["admin", "coordinator", "professional", "ars_analyst"]),
+)
 @click.option("--rpps", default=None)
 @with_appcontext
-def users_create(email: str, first_name: str, last_name: str, profession: str, role: str,
-                 rpps: str | None) -> None:
+def users_create(
+    email: str, first_name: str, last_name: str, profession: str, role: str, rpps: str | None
+) -> None:
     """Create an account; the password is read from standard input."""
     from ptap.accounts.services import NewUser, create_user
     from ptap.audit.services import AuditContext
@@ -74,8 +80,15 @@ def users_create(email: str, first_name: str, last_name: str, profession: str, r
     from ptap.extensions import db
 
     password = sys.stdin.readline().rstrip("\n")
-    data = NewUser(email=email, first_name=first_name, last_name=last_name,
-                   profession=profession, role=role, password=password, rpps=rpps)
+    data = NewUser(
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        profession=profession,
+        role=role,
+        password=password,
+        rpps=rpps,
+    )
     try:
         user = create_user(data, AuditContext(actor_label="cli"))
     except DomainError as exc:
@@ -93,8 +106,14 @@ def tokens_group() -> None:
 @tokens_group.command("create")
 @click.option("--user", "email", required=True, help="E-mail of the token's owner")
 @click.option("--name", default="cli", show_default=True)
-@click.option("--scope", "scopes", multiple=True, default=["api:read"], show_default=True,
-              type=click.Choice(["api:read", "api:write", "socket"]))
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    default=["api:read"],
+    show_default=True,
+    type=click.Choice(["api:read", "api:write", "socket"]),
+)
 @click.option("--days", type=int, default=None)
 @with_appcontext
 def tokens_create(email: str, name: str, scopes: tuple[str, ...], days: int | None) -> None:
@@ -109,8 +128,9 @@ def tokens_create(email: str, name: str, scopes: tuple[str, ...], days: int | No
     if user is None:
         raise click.ClickException(f"no user with e-mail {email}")
     try:
-        _, plaintext = create_api_token(user, name, list(scopes), days,
-                                        AuditContext(actor_label="cli"))
+        _, plaintext = create_api_token(
+            user, name, list(scopes), days, AuditContext(actor_label="cli")
+        )
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
@@ -151,7 +171,9 @@ def demo_command() -> None:
     if current_app.config.get("DEMO_PRINT_CREDENTIALS"):
         click.echo("Comptes de démonstration (e-mail / mot de passe / secret TOTP) :")
         for account in accounts:
-            click.echo(f"  {account.role:<13} {account.email:<34} {account.password}  "
-                       f"{account.totp_secret}")
+            click.echo(
+                f"  {account.role:<13} {account.email:<34} {account.password}  "
+                f"{account.totp_secret}"
+            )
     else:
         click.echo(f"demo data loaded ({len(accounts)} demo accounts)")

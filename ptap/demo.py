@@ -63,9 +63,15 @@ def load_demo() -> list[DemoAccount]:
         user: User | None = find_user_by_email(email)
         if user is None:
             user = create_user(
-                NewUser(email=email, first_name=first, last_name=last, profession=profession,
-                        role=role, password=DEMO_PASSWORD,
-                        rpps=demo_rpps(rpps_n) if rpps_n else None),
+                NewUser(
+                    email=email,
+                    first_name=first,
+                    last_name=last,
+                    profession=profession,
+                    role=role,
+                    password=DEMO_PASSWORD,
+                    rpps=demo_rpps(rpps_n) if rpps_n else None,
+                ),
                 ctx,
             )
             user.totp_secret = secret

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
@@ -49,8 +49,15 @@ def run_job(app: Flask, job: Job) -> None:
 
 def _configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     for job in JOBS:
-        scheduler.add_job(run_job, job.trigger, args=(app, job), id=job.id,
-                          coalesce=True, max_instances=1, replace_existing=True)
+        scheduler.add_job(
+            run_job,
+            job.trigger,
+            args=(app, job),
+            id=job.id,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
     return scheduler
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - refused in production
 ENVIRONMENTS = ("development", "testing", "production")
 
 
@@ -82,7 +82,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
                 "(the default key is refused in production)."
             )
         if not cfg.get("SESSION_COOKIE_SECURE"):
-            problems.append("SESSION_COOKIE_SECURE must be true in production (HTTPS-only cookies).")
+            problems.append(
+                "SESSION_COOKIE_SECURE must be true in production (HTTPS-only cookies)."
+            )
         if str(cfg["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite") and not cfg.get(
             "ALLOW_SQLITE_IN_PRODUCTION"
         ):

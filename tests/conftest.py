@@ -115,13 +115,16 @@ class AuthActions:
     def login(self, user: User, password: str = PASSWORD):
         _db.session.commit()
         token = csrf_token(self.client)
-        self.client.post("/login", data={"email": user.email, "password": password,
-                                         "csrf_token": token})
+        self.client.post(
+            "/login", data={"email": user.email, "password": password, "csrf_token": token}
+        )
         _db.session.refresh(user)
         return self.client.post(
             "/login/second-factor",
-            data={"code": totp_code(user), "csrf_token": csrf_token(self.client,
-                                                                     "/login/second-factor")},
+            data={
+                "code": totp_code(user),
+                "csrf_token": csrf_token(self.client, "/login/second-factor"),
+            },
         )
 
     def post(self, path: str, data: dict | None = None, **kwargs):

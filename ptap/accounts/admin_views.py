@@ -12,6 +12,7 @@ from ptap.audit.queries import list_security_events_query
 from ptap.core.errors import DomainError
 from ptap.core.forms import attach_error
 from ptap.core.policy import requires
+from ptap.core.realtime import disconnect_room
 from ptap.extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -30,9 +31,13 @@ def create_user():
     form = UserForm()
     if form.validate_on_submit():
         data = services.NewUser(
-            email=form.email.data, first_name=form.first_name.data,
-            last_name=form.last_name.data, profession=form.profession.data,
-            role=form.role.data, password=form.password.data, rpps=form.rpps.data or None,
+            email=form.email.data,
+            first_name=form.first_name.data,
+            last_name=form.last_name.data,
+            profession=form.profession.data,
+            role=form.role.data,
+            password=form.password.data,
+            rpps=form.rpps.data or None,
         )
         try:
             user = services.create_user(data, request_context())
@@ -49,8 +54,9 @@ def create_user():
 @requires("accounts.manage")
 def show_user(user_id: int):
     user = queries.get_user(user_id)
-    return render_template("admin/user.html", user=user, reset_form=ResetPasswordForm(),
-                           form=EmptyForm())
+    return render_template(
+        "admin/user.html", user=user, reset_form=ResetPasswordForm(), form=EmptyForm()
+    )
 
 
 @bp.post("/users/<int:user_id>/reset-password")
@@ -64,8 +70,14 @@ def reset_password(user_id: int):
         current_user, user, request_context(), reset_second_factor=form.reset_second_factor.data
     )
     db.session.commit()
-    return render_template("admin/user.html", user=user, reset_form=ResetPasswordForm(),
-                           form=EmptyForm(), temporary_password=temporary)
+    disconnect_room(f"user:{user.id}")
+    return render_template(
+        "admin/user.html",
+        user=user,
+        reset_form=ResetPasswordForm(),
+        form=EmptyForm(),
+        temporary_password=temporary,
+    )
 
 
 @bp.post("/users/<int:user_id>/active")
@@ -80,6 +92,7 @@ def set_active(user_id: int):
             flash(exc.message, "error")
         else:
             db.session.commit()
+            disconnect_room(f"user:{user.id}")
             flash("Compte réactivé." if active else "Compte désactivé.", "success")
     return redirect(url_for("admin.show_user", user_id=user.id))
 

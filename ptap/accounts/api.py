@@ -14,21 +14,38 @@ from ptap.core.errors import PermissionDenied
 from ptap.extensions import db
 
 
-@api_route("/me", summary="Le compte connecté", access="account.manage_own", response=UserOut,
-           tags=("Comptes",))
+@api_route(
+    "/me",
+    summary="Le compte connecté",
+    access="account.manage_own",
+    response=UserOut,
+    tags=("Comptes",),
+)
 def me():
     return current_user._get_current_object()
 
 
-@api_route("/tokens", summary="Mes jetons d'accès", access="account.manage_own",
-           response=TokenList, tags=("Comptes",))
+@api_route(
+    "/tokens",
+    summary="Mes jetons d'accès",
+    access="account.manage_own",
+    response=TokenList,
+    tags=("Comptes",),
+)
 def list_tokens():
     return {"items": queries.list_tokens(current_user)}
 
 
-@api_route("/tokens", "POST", summary="Créer un jeton (affiché une seule fois)",
-           access="account.manage_own", body=TokenCreate, response=TokenCreated, status=201,
-           tags=("Comptes",))
+@api_route(
+    "/tokens",
+    "POST",
+    summary="Créer un jeton (affiché une seule fois)",
+    access="account.manage_own",
+    body=TokenCreate,
+    response=TokenCreated,
+    status=201,
+    tags=("Comptes",),
+)
 def create_token(body: TokenCreate):
     if g.get("api_token") is not None:
         # A leaked token must not be able to mint longer-lived ones: sessions only.
@@ -40,14 +57,26 @@ def create_token(body: TokenCreate):
     return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=plaintext)
 
 
-@api_route("/tokens/<int:token_id>", "DELETE", summary="Révoquer un jeton",
-           access="account.manage_own", status=204, tags=("Comptes",))
+@api_route(
+    "/tokens/<int:token_id>",
+    "DELETE",
+    summary="Révoquer un jeton",
+    access="account.manage_own",
+    status=204,
+    tags=("Comptes",),
+)
 def revoke_token(token_id: int):
     services.revoke_api_token(current_user, token_id, request_context())
     db.session.commit()
 
 
-@api_route("/users", summary="Comptes de la plateforme (administrateurs)",
-           access="accounts.manage", response=UserOut, paginated=True, tags=("Administration",))
+@api_route(
+    "/users",
+    summary="Comptes de la plateforme (administrateurs)",
+    access="accounts.manage",
+    response=UserOut,
+    paginated=True,
+    tags=("Administration",),
+)
 def list_users():
     return paginate_by_id(queries.list_users_query(), User.id)

@@ -38,7 +38,10 @@ class SecondFactorForm(FlaskForm):
 class EnrolForm(FlaskForm):
     code = StringField(
         "Code affiché par l'application",
-        validators=[DataRequired(REQUIRED), Length(min=6, max=8, message="Le code compte 6 chiffres.")],
+        validators=[
+            DataRequired(REQUIRED),
+            Length(min=6, max=8, message="Le code compte 6 chiffres."),
+        ],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
 
@@ -60,27 +63,40 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class TokenForm(FlaskForm):
-    name = StringField("Nom du jeton", validators=[DataRequired(REQUIRED), Length(max=80, message=TOO_LONG)])
+    name = StringField(
+        "Nom du jeton", validators=[DataRequired(REQUIRED), Length(max=80, message=TOO_LONG)]
+    )
     scopes = MultiCheckboxField(
-        "Portées", choices=[SelectChoice(s.value, TOKEN_SCOPE_LABELS[s]) for s in TokenScope],
+        "Portées",
+        choices=[SelectChoice(s.value, TOKEN_SCOPE_LABELS[s]) for s in TokenScope],
         default=[TokenScope.READ.value],
     )
     days = IntegerField(
-        "Validité (jours)", default=90,
+        "Validité (jours)",
+        default=90,
         validators=[DataRequired(REQUIRED), NumberRange(1, 365, "Entre 1 et 365 jours.")],
     )
 
 
 class UserForm(FlaskForm):
-    first_name = StringField("Prénom", validators=[DataRequired(REQUIRED), Length(max=120, message=TOO_LONG)])
-    last_name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=120, message=TOO_LONG)])
+    first_name = StringField(
+        "Prénom", validators=[DataRequired(REQUIRED), Length(max=120, message=TOO_LONG)]
+    )
+    last_name = StringField(
+        "Nom", validators=[DataRequired(REQUIRED), Length(max=120, message=TOO_LONG)]
+    )
     email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), EMAIL])
     profession = SelectField(
-        "Profession", choices=[SelectChoice(p.value, label) for p, label in PROFESSION_LABELS.items()]
+        "Profession",
+        choices=[SelectChoice(p.value, label) for p, label in PROFESSION_LABELS.items()],
     )
-    role = SelectField("Rôle", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()])
-    rpps = StringField("N° RPPS (facultatif)", validators=[Optional(), Length(min=11, max=11,
-                       message="Le RPPS compte 11 chiffres.")])
+    role = SelectField(
+        "Rôle", choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
+    )
+    rpps = StringField(
+        "N° RPPS (facultatif)",
+        validators=[Optional(), Length(min=11, max=11, message="Le RPPS compte 11 chiffres.")],
+    )
     password = PasswordField(
         "Mot de passe initial (12 caractères au moins)", validators=[DataRequired(REQUIRED)]
     )

@@ -81,7 +81,7 @@ class User(UserMixin, TimestampMixin, Base):
     )
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
     @property

@@ -64,10 +64,10 @@ def init_psc(app: Flask) -> None:
     # Authlib caches clients by name for the life of the registry; a later app (tests build
     # several) must not reuse the first one's settings and cached provider metadata.
     oauth._clients.pop(CLIENT_NAME, None)
+    metadata_url = str(cfg["PSC_ISSUER"]).rstrip("/") + "/.well-known/openid-configuration"
     app.extensions[EXTENSION_KEY] = oauth.register(
         CLIENT_NAME,
-        server_metadata_url=str(cfg["PSC_ISSUER"]).rstrip("/")
-        + "/.well-known/openid-configuration",
+        server_metadata_url=metadata_url,
         client_id=cfg["PSC_CLIENT_ID"],
         client_secret=cfg["PSC_CLIENT_SECRET"],
         client_kwargs={"scope": cfg["PSC_SCOPES"], "code_challenge_method": "S256"},

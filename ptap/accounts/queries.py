@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from ptap.accounts.models import ApiToken, User
@@ -22,7 +24,7 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
 
 
-def list_users_query() -> sa.Select[tuple[User]]:
+def list_users_query() -> sa.Select[Any]:
     """Return the select of every account, ordered by name (for pagination)."""
     return sa.select(User).order_by(User.last_name, User.first_name, User.id)
 

@@ -31,7 +31,7 @@ from ptap.core.policy import PlatformRole
 from ptap.extensions import db
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-TOKEN_PREFIX = "ptap_"
+TOKEN_PREFIX = "ptap_"  # noqa: S105 - a public prefix, not a secret
 TOTP_PERIOD = 30
 BAD_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
 BAD_CODE = "Code incorrect ou déjà utilisé."
@@ -43,7 +43,8 @@ class AccountLocked(AuthenticationFailed):
     def __init__(self, until: datetime) -> None:
         minutes = max(1, round((until - utcnow()).total_seconds() / 60))
         super().__init__(
-            f"Compte temporairement verrouillé après plusieurs échecs. Réessayez dans {minutes} min."
+            "Compte temporairement verrouillé après plusieurs échecs. "
+            f"Réessayez dans {minutes} min."
         )
         self.until = until
 
@@ -133,7 +134,11 @@ def _register_failure(user: User, ctx: AuditContext, action: str, reason: str) -
 def _refuse_if_locked(user: User, ctx: AuditContext, action: str) -> None:
     if user.locked_until and user.locked_until > utcnow():
         record_event(
-            ctx, action, outcome=Outcome.DENIED, object_type="user", object_id=user.id,
+            ctx,
+            action,
+            outcome=Outcome.DENIED,
+            object_type="user",
+            object_id=user.id,
             reason="account locked",
         )
         raise AccountLocked(user.locked_until)
@@ -145,9 +150,12 @@ def authenticate_password(email: str, password: str, ctx: AuditContext) -> User:
     if user is None or not user.active:
         verify_password(None, password)
         record_event(
-            ctx, "auth.password", outcome=Outcome.FAILURE,
+            ctx,
+            "auth.password",
+            outcome=Outcome.FAILURE,
             reason="unknown account" if user is None else "inactive account",
-            object_type="user", object_id=user.id if user else "",
+            object_type="user",
+            object_id=user.id if user else "",
         )
         raise AuthenticationFailed(BAD_CREDENTIALS)
     _refuse_if_locked(user, ctx, "auth.password")
@@ -254,8 +262,12 @@ def login_with_rpps(rpps: str, provider: str, ctx: AuditContext) -> User:
     user = db.session.scalar(sa.select(User).where(User.rpps == rpps)) if rpps else None
     if user is None or not user.active:
         record_event(
-            ctx, "auth.login", outcome=Outcome.FAILURE, reason=f"{provider}: no active account",
-            object_type="rpps", object_id=rpps,
+            ctx,
+            "auth.login",
+            outcome=Outcome.FAILURE,
+            reason=f"{provider}: no active account",
+            object_type="rpps",
+            object_id=rpps,
         )
         raise AuthenticationFailed(
             "Aucun compte PTAP actif n'est associé à cette identité professionnelle."
@@ -283,13 +295,19 @@ def change_password(user: User, current: str, new: str, ctx: AuditContext) -> No
     """Change one's own password; other sessions end."""
     if not verify_password(user.password_hash, current):
         record_event(
-            ctx, "account.password_change", outcome=Outcome.FAILURE, object_type="user",
-            object_id=user.id, reason="wrong current password",
+            ctx,
+            "account.password_change",
+            outcome=Outcome.FAILURE,
+            object_type="user",
+            object_id=user.id,
+            reason="wrong current password",
         )
         raise InvalidInput("Mot de passe actuel incorrect.", field="current_password")
     check_password_policy(new, field="new_password")
     if verify_password(user.password_hash, new):
-        raise InvalidInput("Choisissez un mot de passe différent de l'actuel.", field="new_password")
+        raise InvalidInput(
+            "Choisissez un mot de passe différent de l'actuel.", field="new_password"
+        )
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
     user.must_change_password = False
@@ -313,7 +331,10 @@ def reset_password(
         user.totp_confirmed_at = None
         user.recovery_codes.clear()
     record_event(
-        ctx, "account.password_reset", object_type="user", object_id=user.id,
+        ctx,
+        "account.password_reset",
+        object_type="user",
+        object_id=user.id,
         reason="second factor reset too" if reset_second_factor else "",
     )
     return temporary
@@ -327,8 +348,10 @@ def set_account_active(admin: User, user: User, active: bool, ctx: AuditContext)
     user.active = active
     user.session_version += 1
     record_event(
-        ctx, "account.activate" if active else "account.deactivate",
-        object_type="user", object_id=user.id,
+        ctx,
+        "account.activate" if active else "account.deactivate",
+        object_type="user",
+        object_id=user.id,
     )
 
 
@@ -402,7 +425,11 @@ def authenticate_token(plaintext: str, ctx: AuditContext) -> tuple[User, ApiToke
             token.last_used_at = now
         return token.user, token
     record_event(
-        ctx, "auth.token", outcome=Outcome.FAILURE, reason=reason,
-        object_type="api_token", object_id=token.id if token else "",
+        ctx,
+        "auth.token",
+        outcome=Outcome.FAILURE,
+        reason=reason,
+        object_type="api_token",
+        object_id=token.id if token else "",
     )
     raise AuthenticationFailed("Jeton d'accès invalide, expiré ou révoqué.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -14,6 +15,8 @@ from ptap.core.errors import AuthenticationFailed
 from ptap.extensions import db, login_manager
 
 IDLE_KEY = "last_seen"
+#: Random id of one login session; its sockets join the room session:{id}.
+SESSION_ID_KEY = "sid"
 AUTH_AT_KEY = "auth_at"
 
 
@@ -76,6 +79,20 @@ def start_session(user: User) -> None:
     now = int(time.time())
     session[IDLE_KEY] = now
     session[AUTH_AT_KEY] = now
+    session[SESSION_ID_KEY] = secrets.token_urlsafe(16)
+
+
+def end_session() -> None:
+    """Log out this browser session and close its sockets."""
+    from flask_login import logout_user
+
+    from ptap.core.realtime import disconnect_room
+
+    sid = session.get(SESSION_ID_KEY)
+    logout_user()
+    session.clear()
+    if sid:
+        disconnect_room(f"session:{sid}")
 
 
 def enforce_session_timeouts() -> None:

@@ -5,8 +5,17 @@ from __future__ import annotations
 import time
 
 import segno
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, logout_user
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
 
 from ptap.accounts import queries, services
 from ptap.accounts.forms import (
@@ -18,16 +27,17 @@ from ptap.accounts.forms import (
     TokenForm,
 )
 from ptap.accounts.models import User
-from ptap.accounts.sessions import start_session
+from ptap.accounts.sessions import end_session, start_session
 from ptap.audit.context import request_context
 from ptap.core.errors import AuthenticationFailed, DomainError
 from ptap.core.forms import attach_error
 from ptap.core.policy import public, requires
+from ptap.core.realtime import disconnect_room
 from ptap.extensions import db, limiter
 
 bp = Blueprint("accounts", __name__)
 PENDING = "pending_login"
-ENROL_SECRET = "enrol_secret"
+ENROL_SECRET = "enrol_secret"  # noqa: S105 - a session key name
 
 
 def _login_rate() -> str:
@@ -85,8 +95,9 @@ def login():
         if user.totp_confirmed_at is None:
             return redirect(url_for("accounts.enrol"))
         return redirect(url_for("accounts.second_factor"))
-    return render_template("accounts/login.html", form=form,
-                           psc_enabled=current_app.config["PSC_ENABLED"])
+    return render_template(
+        "accounts/login.html", form=form, psc_enabled=current_app.config["PSC_ENABLED"]
+    )
 
 
 @bp.route("/login/second-factor", methods=["GET", "POST"])
@@ -123,8 +134,9 @@ def enrol():
     form = EnrolForm()
     if form.validate_on_submit():
         try:
-            codes = services.confirm_totp_enrolment(user, secret, form.code.data,
-                                                    request_context(user))
+            codes = services.confirm_totp_enrolment(
+                user, secret, form.code.data, request_context(user)
+            )
         except DomainError as exc:
             db.session.commit()
             attach_error(form, exc)
@@ -143,8 +155,7 @@ def enrol():
 def logout():
     services.record_logout(current_user, request_context())
     db.session.commit()
-    logout_user()
-    session.clear()
+    end_session()
     flash("Vous êtes déconnecté.", "info")
     return redirect(url_for("accounts.login"))
 
@@ -153,8 +164,10 @@ def logout():
 @requires("account.manage_own")
 def account():
     return render_template(
-        "accounts/account.html", tokens=queries.list_tokens(current_user),
-        token_form=TokenForm(), form=EmptyForm(),
+        "accounts/account.html",
+        tokens=queries.list_tokens(current_user),
+        token_form=TokenForm(),
+        form=EmptyForm(),
     )
 
 
@@ -163,10 +176,11 @@ def account():
 def logout_everywhere():
     if not EmptyForm().validate_on_submit():
         return redirect(url_for("accounts.account"))
+    user_id = current_user.id
     services.logout_everywhere(current_user, request_context())
     db.session.commit()
-    logout_user()
-    session.clear()
+    end_session()
+    disconnect_room(f"user:{user_id}")
     flash("Toutes vos sessions ont été fermées.", "info")
     return redirect(url_for("accounts.login"))
 
@@ -175,16 +189,19 @@ def logout_everywhere():
 @requires("account.manage_own")
 def change_password():
     form = ChangePasswordForm()
+    user = current_user._get_current_object()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current_password.data,
-                                     form.new_password.data, request_context())
+            services.change_password(
+                user, form.current_password.data, form.new_password.data, request_context()
+            )
         except DomainError as exc:
             db.session.commit()
             attach_error(form, exc)
         else:
-            start_session(current_user)  # the version changed: keep only this session
+            start_session(user)  # the version changed: keep only this session
             db.session.commit()
+            disconnect_room(f"user:{user.id}")
             flash("Mot de passe modifié. Vos autres sessions ont été fermées.", "success")
             return redirect(url_for("accounts.account"))
     return render_template("accounts/change_password.html", form=form)
@@ -216,8 +233,11 @@ def create_token():
             db.session.commit()
     status = 200 if plaintext or not form.errors else 422
     return render_template(
-        "accounts/account.html", tokens=queries.list_tokens(current_user), token_form=form,
-        form=EmptyForm(), new_token=plaintext,
+        "accounts/account.html",
+        tokens=queries.list_tokens(current_user),
+        token_form=form,
+        form=EmptyForm(),
+        new_token=plaintext,
     ), status
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from ptap.audit.models import AuditEvent
@@ -11,7 +13,7 @@ from ptap.audit.models import AuditEvent
 SECURITY_PREFIXES = ("auth.", "account.")
 
 
-def list_security_events_query() -> sa.Select[tuple[AuditEvent]]:
+def list_security_events_query() -> sa.Select[Any]:
     """Return authentication and account events, newest first (no patient events)."""
     return (
         sa.select(AuditEvent)

@@ -105,9 +105,7 @@ def page_limit() -> int:
     return int(raw)
 
 
-def paginate_by_id(
-    stmt: sa.Select[Any], id_column: Any, *, limit: int | None = None
-) -> Page[Any]:
+def paginate_by_id(stmt: sa.Select[Any], id_column: Any, *, limit: int | None = None) -> Page[Any]:
     """Return the page after the request's cursor, keyed by a unique increasing id column."""
     from ptap.extensions import db
 
@@ -194,8 +192,19 @@ def api_route(
         guarded = public(view) if access == PUBLIC else requires(access)(view)
         api_bp.add_url_rule(rule, endpoint=endpoint, view_func=guarded, methods=[method])
         ENDPOINTS.append(
-            Endpoint(rule, method, endpoint, summary, access, body, response, paginated, status,
-                     tags, query)
+            Endpoint(
+                rule,
+                method,
+                endpoint,
+                summary,
+                access,
+                body,
+                response,
+                paginated,
+                status,
+                tags,
+                query,
+            )
         )
         return fn
 
@@ -266,8 +275,13 @@ def build_openapi() -> dict[str, Any]:
     for ep in ENDPOINTS:
         path, params = _openapi_path(ep.rule)
         params += [
-            {"name": n, "in": "query", "required": False, "schema": {"type": "string"},
-             "description": d}
+            {
+                "name": n,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": d,
+            }
             for n, d in ep.query
         ]
         op: dict[str, Any] = {"operationId": ep.name, "summary": ep.summary, "tags": list(ep.tags)}
@@ -277,10 +291,19 @@ def build_openapi() -> dict[str, Any]:
             schema: dict[str, Any] = ref
             if ep.paginated:
                 params += [
-                    {"name": "cursor", "in": "query", "required": False,
-                     "schema": {"type": "string"}, "description": "Curseur opaque de la page"},
-                    {"name": "limit", "in": "query", "required": False,
-                     "schema": {"type": "integer", "minimum": 1}},
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "Curseur opaque de la page",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
                 ]
                 schema = {
                     "type": "object",
@@ -291,7 +314,8 @@ def build_openapi() -> dict[str, Any]:
                     },
                 }
             responses[str(ep.status)] = {
-                "description": "OK", "content": {"application/json": {"schema": schema}}
+                "description": "OK",
+                "content": {"application/json": {"schema": schema}},
             }
         else:
             responses[str(ep.status)] = {"description": "OK"}
@@ -319,8 +343,11 @@ def build_openapi() -> dict[str, Any]:
         "components": {
             "schemas": components,
             "securitySchemes": {
-                "bearerToken": {"type": "http", "scheme": "bearer",
-                                "description": "Jeton d'accès personnel (ptap_...)"},
+                "bearerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Jeton d'accès personnel (ptap_...)",
+                },
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
         },
@@ -347,6 +374,7 @@ def check_scope_and_csrf() -> Any:
         return None
     needed = "api:read" if request.method in SAFE_METHODS else "api:write"
     if needed not in token.scope_set:
-        return problem(403, "Accès refusé", f"Ce jeton n'a pas la portée « {needed} ».",
-                       field="scope")
+        return problem(
+            403, "Accès refusé", f"Ce jeton n'a pas la portée « {needed} ».", field="scope"
+        )
     return None

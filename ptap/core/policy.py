@@ -68,7 +68,7 @@ def registered_actions() -> list[str]:
 
 
 def can(user: Actor | None, action: str, obj: Any = None) -> bool:
-    """Tell whether `user` may perform `action` on `obj`; unknown actions and anonymous users: no."""
+    """Tell whether `user` may perform `action` on `obj` (never for unknown actions/anonymous)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     check = _RULES.get(action)

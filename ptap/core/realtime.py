@@ -50,12 +50,16 @@ def install_session_hooks() -> None:
         event.listen(Session, "after_soft_rollback", lambda s, _t: _drop_pending(s))
 
 
-def disconnect_user(user_id: int, namespaces: tuple[str, ...] = ("/",)) -> None:
-    """Close this process's sockets of a user (logout): their socket sessions are copies."""
+def disconnect_room(room: str, namespaces: tuple[str, ...] = ("/",)) -> None:
+    """Close this process's sockets in `room` (after a logout: socket sessions are copies).
+
+    Call it after the commit. Rooms: `session:{sid}` for one login session, `user:{id}` for
+    every session of a user.
+    """
     server = socketio.server
     if server is None:
         return
     for namespace in namespaces:
-        sids = [sid for sid, _ in server.manager.get_participants(namespace, f"user:{user_id}")]
+        sids = [sid for sid, _ in server.manager.get_participants(namespace, room)]
         for sid in sids:
             server.disconnect(sid, namespace=namespace)

@@ -11,11 +11,11 @@ bp = Blueprint("core", __name__)
 
 @bp.get("/")
 @requires("home.view")
-def home():
+def home() -> str:
     return render_template("core/home.html")
 
 
 @bp.get("/healthz")
 @public
-def healthz():
+def healthz() -> dict[str, str]:
     return {"status": "ok"}

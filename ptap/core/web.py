@@ -102,10 +102,16 @@ def render_error(status: int, detail: str | None = None, field: str | None = Non
     if is_api_request():
         from ptap.core.api import problem
 
-        return problem(status, title, detail or default_detail, field=field,
-                       errors=g.pop("problem_errors", None))
-    return render_template("errors/error.html", status=status, title=title,
-                           detail=detail or default_detail), status
+        return problem(
+            status,
+            title,
+            detail or default_detail,
+            field=field,
+            errors=g.pop("problem_errors", None),
+        )
+    return render_template(
+        "errors/error.html", status=status, title=title, detail=detail or default_detail
+    ), status
 
 
 def _handle_domain_error(error: DomainError) -> Any:
@@ -124,7 +130,8 @@ def _handle_http_error(error: HTTPException) -> Any:
 
 def _handle_csrf_error(error: CSRFError) -> Any:
     return render_error(
-        400, "Le formulaire a expiré ou n'est pas valide (jeton CSRF). Rechargez la page et réessayez."
+        400,
+        "Le formulaire a expiré ou n'est pas valide (jeton CSRF). Rechargez la page et réessayez.",
     )
 
 

@@ -5,9 +5,15 @@ from tests.factories import PASSWORD, make_user
 
 def test_admin_creates_an_account_with_inline_errors(client, auth, db):
     auth.login(make_user(role="admin"))
-    form = {"first_name": "Jeanne", "last_name": "Exemple", "email": "jeanne@example.test",
-            "profession": "nurse", "role": "professional", "rpps": "12345678901",
-            "password": "un-mot-de-passe-solide"}
+    form = {
+        "first_name": "Jeanne",
+        "last_name": "Exemple",
+        "email": "jeanne@example.test",
+        "profession": "nurse",
+        "role": "professional",
+        "rpps": "12345678901",
+        "password": "un-mot-de-passe-solide",
+    }
     response = auth.post("/admin/users/new", form)
     body = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -25,9 +31,17 @@ def test_admin_creates_an_account_with_inline_errors(client, auth, db):
 def test_duplicate_email_is_refused(client, auth, db):
     existing = make_user()
     auth.login(make_user(role="admin"))
-    response = auth.post("/admin/users/new", {
-        "first_name": "A", "last_name": "B", "email": existing.email.upper(),
-        "profession": "nurse", "role": "professional", "password": "un-mot-de-passe-solide"})
+    response = auth.post(
+        "/admin/users/new",
+        {
+            "first_name": "A",
+            "last_name": "B",
+            "email": existing.email.upper(),
+            "profession": "nurse",
+            "role": "professional",
+            "password": "un-mot-de-passe-solide",
+        },
+    )
     assert response.status_code == 422
     assert "Un compte existe déjà avec cette adresse e-mail." in response.get_data(as_text=True)
 
@@ -47,14 +61,20 @@ def test_admin_reset_forces_a_new_password(app, client, auth, db):
     assert response.status_code == 302
     assert response.headers["Location"] == "/account/password"
     token = csrf_token(fresh, "/account/password")
-    fresh.post("/account/password", data={"current_password": temporary,
-                                          "new_password": "nouveau-mot-de-passe",
-                                          "csrf_token": token})
+    fresh.post(
+        "/account/password",
+        data={
+            "current_password": temporary,
+            "new_password": "nouveau-mot-de-passe",
+            "csrf_token": token,
+        },
+    )
     assert fresh.get("/").status_code == 200
     # The old password no longer works.
     old = app.test_client()
-    response = old.post("/login", data={"email": target.email, "password": PASSWORD,
-                                        "csrf_token": csrf_token(old)})
+    response = old.post(
+        "/login", data={"email": target.email, "password": PASSWORD, "csrf_token": csrf_token(old)}
+    )
     assert response.status_code == 401
 
 
@@ -73,8 +93,10 @@ def test_deactivated_account_cannot_log_in(app, client, auth, db):
     db.session.refresh(target)
     assert not target.active
     other = app.test_client()
-    response = other.post("/login", data={"email": target.email, "password": PASSWORD,
-                                          "csrf_token": csrf_token(other)})
+    response = other.post(
+        "/login",
+        data={"email": target.email, "password": PASSWORD, "csrf_token": csrf_token(other)},
+    )
     assert response.status_code == 401
 
 

@@ -9,8 +9,9 @@ from tests.factories import make_user
 
 
 def _token(user, scopes=("api:read",), days=30):
-    _, plaintext = services.create_api_token(user, "test", list(scopes), days,
-                                             request_context(user))
+    _, plaintext = services.create_api_token(
+        user, "test", list(scopes), days, request_context(user)
+    )
     return plaintext
 
 
@@ -83,8 +84,9 @@ def test_read_only_token_cannot_write(client, db):
 def test_token_cannot_mint_tokens(client, db):
     user = make_user()
     plaintext = _token(user, scopes=("api:read", "api:write"))
-    response = client.post("/api/v1/tokens", json={"name": "x", "scopes": ["api:read"]},
-                           headers=_bearer(plaintext))
+    response = client.post(
+        "/api/v1/tokens", json={"name": "x", "scopes": ["api:read"]}, headers=_bearer(plaintext)
+    )
     assert response.status_code == 403
 
 
@@ -98,8 +100,11 @@ def test_create_token_through_the_api_with_a_session(client, auth, db):
     user = make_user()
     auth.login(user)
     token = csrf_token(client, "/account")
-    response = client.post("/api/v1/tokens", json={"name": "script", "scopes": ["api:read"],
-                                                    "days": 7}, headers={"X-CSRFToken": token})
+    response = client.post(
+        "/api/v1/tokens",
+        json={"name": "script", "scopes": ["api:read"], "days": 7},
+        headers={"X-CSRFToken": token},
+    )
     assert response.status_code == 201
     plaintext = response.json["token"]
     assert plaintext.startswith("ptap_")
@@ -121,8 +126,11 @@ def test_invalid_body_names_the_field(client, auth, db):
     user = make_user()
     auth.login(user)
     token = csrf_token(client, "/account")
-    response = client.post("/api/v1/tokens", json={"name": "x", "scopes": ["root"], "days": 900},
-                           headers={"X-CSRFToken": token})
+    response = client.post(
+        "/api/v1/tokens",
+        json={"name": "x", "scopes": ["root"], "days": 900},
+        headers={"X-CSRFToken": token},
+    )
     assert response.status_code == 422
     assert response.content_type == "application/problem+json"
     fields = {e["field"] for e in response.json["errors"]}
@@ -146,8 +154,9 @@ def test_token_lifetime_is_bounded(db):
 def test_web_token_page_shows_the_token_once(client, auth, db):
     user = make_user()
     auth.login(user)
-    response = auth.post("/account/tokens", {"name": "Mon script", "scopes": ["api:read"],
-                                             "days": "30"})
+    response = auth.post(
+        "/account/tokens", {"name": "Mon script", "scopes": ["api:read"], "days": "30"}
+    )
     body = response.get_data(as_text=True)
     plaintext = body.split('<code class="secret">')[1].split("</code>")[0]
     assert plaintext.startswith("ptap_")

@@ -89,8 +89,7 @@ def test_recovery_code_works_once(client, app, db):
     _password_step(client, user.email)
     secret = client.get("/login/enrol").get_data(as_text=True).split('class="secret">')[1][:32]
     token = csrf_token(client, "/login/enrol")
-    page = client.post("/login/enrol", data={"code": pyotp.TOTP(secret).now(),
-                                             "csrf_token": token})
+    page = client.post("/login/enrol", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
     assert page.status_code == 200
     codes = page.get_data(as_text=True).split("<li><code>")[1:]
     assert len(codes) == 10

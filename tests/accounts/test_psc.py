@@ -50,6 +50,9 @@ class LocalOP:
         self.given_name = "Camille"
         self.family_name = "Martin"
         self.nonce_override: str | None = None
+        self.claim_overrides: dict[str, Any] = {}
+        self.send_id_token = True
+        self.metadata_status = 200
         self.authorize_params: list[dict[str, str]] = []
         self.token_calls = 0
         self._codes: dict[str, dict[str, str]] = {}
@@ -70,6 +73,8 @@ class LocalOP:
         return response(environ, start_response)
 
     def metadata(self, request: Request) -> Response:
+        if self.metadata_status != 200:
+            return _json({"error": "unavailable"}, self.metadata_status)
         return _json(
             {
                 "issuer": self.issuer,
@@ -126,16 +131,12 @@ class LocalOP:
             "acr": params.get("acr_values", ""),
             "iat": now,
             "exp": now + 300,
+            **self.claim_overrides,
         }
-        id_token = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key)
-        return _json(
-            {
-                "access_token": access_token,
-                "token_type": "Bearer",
-                "expires_in": 300,
-                "id_token": id_token,
-            }
-        )
+        answer = {"access_token": access_token, "token_type": "Bearer", "expires_in": 300}
+        if self.send_id_token:
+            answer["id_token"] = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key)
+        return _json(answer)
 
     def userinfo(self, request: Request) -> Response:
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -329,6 +330,51 @@ def test_psc_authorize_redirect_uses_pkce_nonce_and_eidas1(client, op):
     assert len(query["nonce"]) >= 16
     assert query["state"]
     assert query["acr_values"] == "eidas1"
+
+
+@pytest.mark.parametrize(
+    ("claims", "refused_claim"),
+    [
+        ({"aud": "another-client", "azp": CLIENT_ID}, "aud"),
+        ({"iss": "http://127.0.0.1:9/realms/other"}, "iss"),
+        ({"acr": "eidas-low"}, "acr"),
+        ({"exp": int(time.time()) - 3600}, "expired_token"),
+    ],
+)
+def test_psc_id_token_claims_are_checked(client, db, op, claims, refused_claim):
+    user = make_user(rpps=valid_rpps(9))
+    op.subject_name_id = "8" + user.rpps
+    op.claim_overrides = claims
+
+    response = _psc_login(client)
+
+    assert response.headers["Location"] == "/login"
+    _assert_logged_out(client)
+    reasons = [r for a, o, r in _audit(db) if a == "auth.login" and o == "failure"]
+    assert len(reasons) == 1
+    assert refused_claim in reasons[0]
+
+
+def test_psc_token_without_id_token_is_refused(client, db, op):
+    user = make_user(rpps=valid_rpps(10))
+    op.subject_name_id = "8" + user.rpps
+    op.send_id_token = False
+
+    response = _psc_login(client)
+
+    assert response.headers["Location"] == "/login"
+    _assert_logged_out(client)
+    assert ("auth.login", "failure", "psc: no id_token") in _audit(db)
+
+
+def test_psc_unreachable_provider_sends_back_to_login(client, op):
+    op.metadata_status = 503
+
+    response = client.get("/login/psc")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert html.escape(PSC_FAILED) in client.get("/login").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("app_overrides", [{}])

@@ -35,14 +35,27 @@ def test_rows_are_chained(db):
 
 
 def test_event_records_every_field(db):
-    event = record_event(CTX, "patient.update", outcome=Outcome.DENIED, object_type="patient",
-                         object_id=7, patient_id=7, reason="hors du cercle")
+    event = record_event(
+        CTX,
+        "patient.update",
+        outcome=Outcome.DENIED,
+        object_type="patient",
+        object_id=7,
+        patient_id=7,
+        reason="hors du cercle",
+    )
     db.session.commit()
     db.session.expire_all()
     stored = db.session.get(AuditEvent, event.id)
-    assert (stored.actor_label, stored.action, stored.outcome, stored.object_id,
-            stored.patient_id, stored.reason, stored.ip_address) == (
-        "tester", "patient.update", "denied", "7", 7, "hors du cercle", "127.0.0.1")
+    assert (
+        stored.actor_label,
+        stored.action,
+        stored.outcome,
+        stored.object_id,
+        stored.patient_id,
+        stored.reason,
+        stored.ip_address,
+    ) == ("tester", "patient.update", "denied", "7", 7, "hors du cercle", "127.0.0.1")
     assert stored.occurred_at.tzinfo is not None
 
 
@@ -94,13 +107,29 @@ def test_rehashed_row_breaks_the_next_link(db):
     db.session.commit()
     _drop_append_only(db)
     row = db.session.get(AuditEvent, 2)
-    fields = {c: getattr(row, c) for c in (
-        "id", "occurred_at", "actor_id", "actor_label", "action", "object_type", "object_id",
-        "patient_id", "outcome", "reason", "ip_address", "prev_hash")}
+    fields = {
+        c: getattr(row, c)
+        for c in (
+            "id",
+            "occurred_at",
+            "actor_id",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "patient_id",
+            "outcome",
+            "reason",
+            "ip_address",
+            "prev_hash",
+        )
+    }
     fields["reason"] = "forged"
     forged_hash = compute_hash(**fields)
-    db.session.execute(sa.text("UPDATE audit_events SET reason = 'forged', row_hash = :h "
-                               "WHERE id = 2"), {"h": forged_hash})
+    db.session.execute(
+        sa.text("UPDATE audit_events SET reason = 'forged', row_hash = :h WHERE id = 2"),
+        {"h": forged_hash},
+    )
     db.session.commit()
     assert verify_chain().first_bad_id == 3
 

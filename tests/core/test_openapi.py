@@ -3,24 +3,28 @@ def test_openapi_document_is_generated_from_the_code(app, client, db):
     assert doc["openapi"].startswith("3.")
     registered = {
         (rule.rule, method.lower())
-        for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/")
         for method in rule.methods - {"HEAD", "OPTIONS"}
         if rule.endpoint != "api.openapi_document"
     }
     documented = {
         (path.replace("{", "<int:").replace("}", ">") if "{" in path else path, method)
-        for path, ops in doc["paths"].items() for method in ops
+        for path, ops in doc["paths"].items()
+        for method in ops
     }
     assert registered == documented
     me = doc["paths"]["/api/v1/me"]["get"]
     assert me["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/UserOut")
+        "/UserOut"
+    )
     assert "401" in me["responses"]
     users = doc["paths"]["/api/v1/users"]["get"]
     assert {p["name"] for p in users["parameters"]} >= {"cursor", "limit"}
     create = doc["paths"]["/api/v1/tokens"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/TokenCreate")
+        "/TokenCreate"
+    )
     assert "422" in create["responses"]
     for ref in ("UserOut", "TokenCreate", "TokenCreated", "Problem", "PageMeta"):
         assert ref in doc["components"]["schemas"]

@@ -11,7 +11,8 @@ ADMIN_ONLY_PAGES = ["/admin/users", "/admin/users/new", "/admin/security-log"]
 
 def test_every_endpoint_declares_its_access_rule(app: Flask):
     undeclared = [
-        rule.endpoint for rule in app.url_map.iter_rules()
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
         if rule.endpoint != "static" and declared_access(app.view_functions[rule.endpoint]) is None
     ]
     assert undeclared == []
@@ -98,8 +99,9 @@ def test_security_log_shows_no_patient_events(client, auth, db):
     from ptap.audit.services import AuditContext, record_event
 
     record_event(AuditContext(actor_label="x"), "auth.login", reason="visible-auth-event")
-    record_event(AuditContext(actor_label="x"), "patient.read", patient_id=42,
-                 reason="hidden-clinical-event")
+    record_event(
+        AuditContext(actor_label="x"), "patient.read", patient_id=42, reason="hidden-clinical-event"
+    )
     auth.login(make_user(role="admin"))
     body = client.get("/admin/security-log").get_data(as_text=True)
     assert "visible-auth-event" in body

@@ -34,8 +34,13 @@ def test_production_refuses_unsafe_settings(override, message):
 
 
 def test_sqlite_in_production_only_when_allowed():
-    app = create_app({**GOOD, "DATABASE_URL": "sqlite:////tmp/ptap-trial.sqlite3",
-                      "ALLOW_SQLITE_IN_PRODUCTION": True})
+    app = create_app(
+        {
+            **GOOD,
+            "DATABASE_URL": "sqlite:////tmp/ptap-trial.sqlite3",
+            "ALLOW_SQLITE_IN_PRODUCTION": True,
+        }
+    )
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
 
 

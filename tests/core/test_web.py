@@ -29,10 +29,16 @@ def test_layout_is_french_and_accessible(client, db):
     assert '<label for="password">Mot de passe</label>' in body
 
 
-@pytest.mark.parametrize(("status", "title"), [
-    (400, "Requête invalide"), (403, "Accès refusé"), (404, "Page introuvable"),
-    (429, "Trop de tentatives"), (500, "Erreur interne"),
-])
+@pytest.mark.parametrize(
+    ("status", "title"),
+    [
+        (400, "Requête invalide"),
+        (403, "Accès refusé"),
+        (404, "Page introuvable"),
+        (429, "Trop de tentatives"),
+        (500, "Erreur interne"),
+    ],
+)
 def test_french_error_pages(app, client, db, status, title):
     from flask import abort
 
@@ -63,8 +69,12 @@ def test_login_is_rate_limited_per_address(app, client, db):
     from tests.conftest import csrf_token
 
     token = csrf_token(client)
-    statuses = [client.post("/login", data={"email": "a@b.fr", "password": "x",
-                                            "csrf_token": token}).status_code for _ in range(4)]
+    statuses = [
+        client.post(
+            "/login", data={"email": "a@b.fr", "password": "x", "csrf_token": token}
+        ).status_code
+        for _ in range(4)
+    ]
     assert statuses[:3] == [401, 401, 401]
     assert statuses[3] == 429
 

@@ -1,0 +1,119 @@
+import pyotp
+import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+
+from ptap.accounts.models import ApiToken, User
+from ptap.cli import main
+
+
+@pytest.fixture
+def run(app):
+    def invoke(*args, input=None):  # noqa: A002
+        return CliRunner().invoke(
+            main, list(args), input=input, obj=ScriptInfo(create_app=lambda: app)
+        )
+
+    return invoke
+
+
+def test_users_create_reads_the_password_from_stdin(run, db):
+    result = run(
+        "users",
+        "create",
+        "--email",
+        "Nouveau@Example.test",
+        "--first-name",
+        "Léa",
+        "--last-name",
+        "Essai",
+        "--role",
+        "coordinator",
+        "--profession",
+        "nurse",
+        input="un-mot-de-passe-solide\n",
+    )
+    assert result.exit_code == 0, result.output
+    user = db.session.query(User).filter_by(email="nouveau@example.test").one()
+    assert user.role == "coordinator"
+    assert "un-mot-de-passe-solide" not in result.output
+
+
+def test_users_create_refuses_a_weak_password_and_bad_rpps(run, db):
+    weak = run(
+        "users",
+        "create",
+        "--email",
+        "a@example.test",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+        input="court\n",
+    )
+    assert weak.exit_code == 1
+    assert "12 caractères" in weak.output
+    bad = run(
+        "users",
+        "create",
+        "--email",
+        "a@example.test",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+        "--rpps",
+        "10000000026",
+        input="un-mot-de-passe-solide\n",
+    )
+    assert bad.exit_code == 1
+    assert "rpps" in bad.output
+    assert db.session.query(User).count() == 0
+
+
+def test_tokens_create_prints_a_working_token(run, client, db):
+    run(
+        "users",
+        "create",
+        "--email",
+        "t@example.test",
+        "--first-name",
+        "T",
+        "--last-name",
+        "U",
+        input="un-mot-de-passe-solide\n",
+    )
+    result = run("tokens", "create", "--user", "t@example.test", "--scope", "api:read")
+    assert result.exit_code == 0, result.output
+    plaintext = result.output.strip()
+    assert db.session.query(ApiToken).one().prefix == plaintext[:12]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {plaintext}"})
+    assert me.json["email"] == "t@example.test"
+    unknown = run("tokens", "create", "--user", "nobody@example.test")
+    assert unknown.exit_code == 1
+
+
+def test_demo_is_idempotent_and_prints_credentials_in_development(run, app, db):
+    app.config["DEMO_PRINT_CREDENTIALS"] = True
+    first = run("demo")
+    assert first.exit_code == 0, first.output
+    count = db.session.query(User).count()
+    second = run("demo")
+    assert second.exit_code == 0
+    assert db.session.query(User).count() == count >= 8
+    line = next(x for x in second.output.splitlines() if "coordination@" in x)
+    email, password, secret = line.split()[1:4]
+    user = db.session.query(User).filter_by(email=email).one()
+    assert user.totp_secret == secret
+    assert pyotp.TOTP(secret).now().isdigit()
+    from ptap.accounts.passwords import verify_password
+
+    assert verify_password(user.password_hash, password)
+    roles = {u.role for u in db.session.query(User)}
+    assert roles == {"admin", "coordinator", "professional", "ars_analyst"}
+
+
+def test_demo_hides_credentials_outside_development(run, app, db):
+    app.config["DEMO_PRINT_CREDENTIALS"] = False
+    result = run("demo")
+    assert "demo-ptap" not in result.output
