@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, ViewportSize, sync_playwright  # noqa: E402
 
 from ptap.demo import DEMO_PASSWORD  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
@@ -46,7 +46,9 @@ def main() -> int:
         return 1
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     suffix = "-mobile" if args.mobile else ""
-    viewport = {"width": 390, "height": 844} if args.mobile else {"width": 1280, "height": 800}
+    viewport: ViewportSize = (
+        {"width": 390, "height": 844} if args.mobile else {"width": 1280, "height": 800}
+    )
     server = start_server()
     try:
         with sync_playwright() as playwright:

@@ -24,6 +24,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     load_settings(app, overrides)
     logging.getLogger("ptap").setLevel(app.config["LOG_LEVEL"])
+    hops = int(app.config["PROXY_FIX_HOPS"])
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     # Socket handlers are imported before socketio.init_app: Flask-SocketIO keeps handlers
     # declared while it has no server and binds them to every app it is initialised with.
     register_socket_handlers(app)

@@ -74,6 +74,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
         problems.append("SESSION_COOKIE_SAMESITE must be Lax or Strict.")
     if cfg.get("PSC_ENABLED") and not (cfg.get("PSC_ISSUER") and cfg.get("PSC_CLIENT_ID")):
         problems.append("PSC_ENABLED needs PSC_ISSUER and PSC_CLIENT_ID.")
+    if cfg.get("PSC_ENABLED") and cfg["SESSION_COOKIE_SAMESITE"] == "Strict":
+        problems.append(
+            "SESSION_COOKIE_SAMESITE=Strict drops the session on Pro Santé Connect's redirect "
+            "back: use Lax with PSC_ENABLED."
+        )
     if cfg["ENV"] == "production":
         secret = str(cfg.get("SECRET_KEY") or "")
         if secret == DEFAULT_SECRET_KEY or len(secret) < 32:

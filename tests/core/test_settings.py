@@ -69,3 +69,27 @@ def test_sqlite_connections_use_wal_and_foreign_keys(app, db):
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_psc_with_strict_samesite_is_refused():
+    with pytest.raises(SettingsError, match="SameSite|SAMESITE"):
+        create_app({**GOOD, "PSC_ENABLED": True, "PSC_ISSUER": "https://op.example",
+                    "PSC_CLIENT_ID": "ptap", "SESSION_COOKIE_SAMESITE": "Strict"})
+
+
+def test_proxy_fix_gives_the_client_address_to_the_audit_trail(database_url):
+    from ptap.audit.context import request_context
+    from ptap.core.policy import public
+
+    app = create_app({"ENV": "testing", "DATABASE_URL": database_url, "PROXY_FIX_HOPS": 1})
+    seen = {}
+
+    @app.get("/whoami")
+    @public
+    def whoami():
+        seen["ip"] = request_context(user=None).ip_address
+        return "ok"
+
+    app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"},
+                          environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert seen["ip"] == "203.0.113.7"

@@ -89,9 +89,12 @@ def start_server(timeout: float = 30.0) -> LiveServer:
     folder = Path(workdir.name)
     env = server_env(f"sqlite:///{folder / 'ptap.sqlite3'}")
     for command in (["db", "upgrade"], ["demo"]):
-        subprocess.run(
-            [str(BIN / "ptap"), *command], env=env, cwd=ROOT, check=True, capture_output=True
+        done = subprocess.run(
+            [str(BIN / "ptap"), *command], env=env, cwd=ROOT, capture_output=True, text=True
         )
+        if done.returncode != 0:
+            workdir.cleanup()
+            raise RuntimeError(f"`ptap {' '.join(command)}` failed:\n{done.stdout}{done.stderr}")
     port = free_port()
     log_path = folder / "server.log"
     log = log_path.open("wb")

@@ -68,8 +68,8 @@ def test_login_page_accessibility_basics(page: Page, base_url: str) -> None:
     box = skip.bounding_box()
     viewport = page.viewport_size
     assert box is not None and viewport is not None
-    assert 0 <= box["x"] and box["x"] + box["width"] <= viewport["width"], box
-    assert 0 <= box["y"] and box["y"] + box["height"] <= viewport["height"], box
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"], box
 
     inputs = page.locator("input:not([type=hidden])")
     assert inputs.count() >= 2
