@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -38,6 +39,8 @@ def run_command(host: str, port: int, debug: bool) -> None:
     if app.config["SCHEDULER_IN_PROCESS"]:
         start_in_process(app)
     click.echo(f"PTAP sur http://{host}:{port}")
+    # Flask's CLI marks itself so app.run() becomes a no-op; socketio.run() calls app.run().
+    os.environ.pop("FLASK_RUN_FROM_CLI", None)
     socketio.run(
         app, host=host, port=port, debug=debug, use_reloader=False, allow_unsafe_werkzeug=True
     )

@@ -23,8 +23,16 @@ EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Adresse e-mail invalide."
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), EMAIL])
-    password = PasswordField("Mot de passe", validators=[DataRequired(REQUIRED)])
+    email = EmailField(
+        "Adresse e-mail",
+        validators=[DataRequired(REQUIRED), EMAIL],
+        render_kw={"autocomplete": "username"},
+    )
+    password = PasswordField(
+        "Mot de passe",
+        validators=[DataRequired(REQUIRED)],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 class SecondFactorForm(FlaskForm):

@@ -73,8 +73,15 @@ def test_sqlite_connections_use_wal_and_foreign_keys(app, db):
 
 def test_psc_with_strict_samesite_is_refused():
     with pytest.raises(SettingsError, match="SameSite|SAMESITE"):
-        create_app({**GOOD, "PSC_ENABLED": True, "PSC_ISSUER": "https://op.example",
-                    "PSC_CLIENT_ID": "ptap", "SESSION_COOKIE_SAMESITE": "Strict"})
+        create_app(
+            {
+                **GOOD,
+                "PSC_ENABLED": True,
+                "PSC_ISSUER": "https://op.example",
+                "PSC_CLIENT_ID": "ptap",
+                "SESSION_COOKIE_SAMESITE": "Strict",
+            }
+        )
 
 
 def test_proxy_fix_gives_the_client_address_to_the_audit_trail(database_url):
@@ -90,6 +97,9 @@ def test_proxy_fix_gives_the_client_address_to_the_audit_trail(database_url):
         seen["ip"] = request_context(user=None).ip_address
         return "ok"
 
-    app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"},
-                          environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    app.test_client().get(
+        "/whoami",
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
     assert seen["ip"] == "203.0.113.7"

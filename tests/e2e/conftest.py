@@ -36,20 +36,6 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 BIN = Path(sys.executable).parent
 
-# What `ptap run --port N` does (create_app, then socketio.run on the Werkzeug dev server).
-# `ptap run` itself cannot be used yet: FlaskGroup sets FLASK_RUN_FROM_CLI=true, so the
-# app.run() inside socketio.run() returns at once ("Ignoring a call to 'app.run()'") and the
-# command exits without serving. Once ptap/cli.py clears that variable before socketio.run,
-# replace this with [BIN / "ptap", "run", "--port", str(port)].
-SERVE = (
-    "import sys\n"
-    "from ptap import create_app\n"
-    "from ptap.extensions import socketio\n"
-    "app = create_app()\n"
-    "socketio.run(app, host='127.0.0.1', port=int(sys.argv[1]), debug=False,\n"
-    "             use_reloader=False, allow_unsafe_werkzeug=True)\n"
-)
-
 
 @dataclass
 class LiveServer:
@@ -99,7 +85,7 @@ def start_server(timeout: float = 30.0) -> LiveServer:
     log_path = folder / "server.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(port)],
+        [str(BIN / "ptap"), "run", "--port", str(port)],
         env=env,
         cwd=ROOT,
         stdout=log,

@@ -1,0 +1,142 @@
+"""Need-to-know: who is in a patient's circle, and why, as SQL the lists can reuse.
+
+A professional sees a patient when one of these holds (checked at the time of the request):
+- member: an active member of a team where the patient has an active enrolment, and the patient
+  agreed to sharing;
+- invited: invited into this patient's circle, invitation neither expired nor revoked, and the
+  patient agreed to sharing;
+- enrolling coordinator: enrolled the patient (active enrolment); sees the record even before
+  the patient's agreement, to collect it;
+- break-the-glass: an emergency access still running.
+Admins and ARS analysts never see patients (the policy rules stop them before this module).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+from ptap.care_teams.models import (
+    BreakGlassAccess,
+    CircleInvitation,
+    Enrolment,
+    Patient,
+    TeamMembership,
+    TeamRole,
+)
+from ptap.core.models import utcnow
+from ptap.extensions import db
+
+
+class AccessBasis(StrEnum):
+    """Why a user may see a patient."""
+
+    MEMBER = "member"
+    INVITED = "invited"
+    ENROLLING_COORDINATOR = "enrolling_coordinator"
+    BREAK_GLASS = "break_glass"
+
+
+def active_team_ids(user_id: int, *, role: str | None = None) -> sa.Select[tuple[int]]:
+    """Select the ids of the teams the user belongs to today (optionally with a team role)."""
+    today = date.today()  # noqa: DTZ011 - membership dates are local calendar days
+    stmt = sa.select(TeamMembership.team_id).where(
+        TeamMembership.user_id == user_id,
+        TeamMembership.starts_on <= today,
+        sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+    )
+    if role is not None:
+        stmt = stmt.where(TeamMembership.role == role)
+    return stmt
+
+
+def visible_patient_ids(user_id: int) -> sa.CompoundSelect[tuple[int]]:
+    """Select the ids of every patient the user may see now (union of the four bases)."""
+    now = utcnow()
+    consented = sa.select(Patient.id).where(Patient.sharing_consent.is_(True))
+    via_team = sa.select(Enrolment.patient_id).where(
+        Enrolment.ended_at.is_(None),
+        Enrolment.team_id.in_(active_team_ids(user_id)),
+        Enrolment.patient_id.in_(consented),
+    )
+    via_invitation = sa.select(CircleInvitation.patient_id).where(
+        CircleInvitation.user_id == user_id,
+        CircleInvitation.expires_at > now,
+        CircleInvitation.revoked_at.is_(None),
+        CircleInvitation.patient_id.in_(consented),
+    )
+    via_enrolling = sa.select(Enrolment.patient_id).where(
+        Enrolment.enrolled_by_id == user_id, Enrolment.ended_at.is_(None)
+    )
+    via_break_glass = sa.select(BreakGlassAccess.patient_id).where(
+        BreakGlassAccess.user_id == user_id, BreakGlassAccess.expires_at > now
+    )
+    return sa.union(via_team, via_invitation, via_enrolling, via_break_glass)
+
+
+def access_basis(user_id: int, patient: Patient) -> AccessBasis | None:
+    """Return why the user may see the patient now, or None (the strongest basis first)."""
+    if patient.merged_into_id is not None:
+        return None
+    now = utcnow()
+    active = sa.select(Enrolment.id).where(
+        Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
+    )
+    if patient.sharing_consent:
+        member = db.session.scalar(
+            active.where(Enrolment.team_id.in_(active_team_ids(user_id))).limit(1)
+        )
+        if member:
+            return AccessBasis.MEMBER
+        invited = db.session.scalar(
+            sa.select(CircleInvitation.id)
+            .where(
+                CircleInvitation.patient_id == patient.id,
+                CircleInvitation.user_id == user_id,
+                CircleInvitation.expires_at > now,
+                CircleInvitation.revoked_at.is_(None),
+            )
+            .limit(1)
+        )
+        if invited:
+            return AccessBasis.INVITED
+    if db.session.scalar(active.where(Enrolment.enrolled_by_id == user_id).limit(1)):
+        return AccessBasis.ENROLLING_COORDINATOR
+    glass = db.session.scalar(
+        sa.select(BreakGlassAccess.id)
+        .where(
+            BreakGlassAccess.patient_id == patient.id,
+            BreakGlassAccess.user_id == user_id,
+            BreakGlassAccess.expires_at > now,
+        )
+        .limit(1)
+    )
+    return AccessBasis.BREAK_GLASS if glass else None
+
+
+def coordinates_patient(user_id: int, patient: Patient) -> bool:
+    """Tell whether the user coordinates the patient's care: the enrolling coordinator, or
+    (with the patient's agreement) a coordinator of a team where the patient is enrolled."""
+    active = sa.select(Enrolment.id).where(
+        Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
+    )
+    if db.session.scalar(active.where(Enrolment.enrolled_by_id == user_id).limit(1)):
+        return True
+    if not patient.sharing_consent:
+        return False
+    teams = active_team_ids(user_id, role=TeamRole.COORDINATOR)
+    return bool(db.session.scalar(active.where(Enrolment.team_id.in_(teams)).limit(1)))
+
+
+def is_team_coordinator(user_id: int, team_id: int) -> bool:
+    """Tell whether the user is a coordinator of the team today."""
+    teams = active_team_ids(user_id, role=TeamRole.COORDINATOR)
+    return bool(db.session.scalar(teams.where(TeamMembership.team_id == team_id).limit(1)))
+
+
+def is_team_member(user_id: int, team_id: int) -> bool:
+    """Tell whether the user belongs to the team today (any team role)."""
+    teams = active_team_ids(user_id)
+    return bool(db.session.scalar(teams.where(TeamMembership.team_id == team_id).limit(1)))

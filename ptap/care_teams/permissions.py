@@ -1,0 +1,90 @@
+"""Who may do what with teams and patients; rules registered in the core policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ptap.care_teams import access
+from ptap.care_teams.models import BreakGlassAccess, CareTeam, Enrolment, Patient
+from ptap.core.policy import Actor, PlatformRole, has_role, is_clinician, rule
+
+
+@rule("patients.list")
+def _list_patients(user: Actor, _obj: Any) -> bool:
+    return is_clinician(user)
+
+
+@rule("patient.read")
+def _read_patient(user: Actor, patient: Patient | None) -> bool:
+    if not is_clinician(user) or patient is None:
+        return False
+    return access.access_basis(user.id, patient) is not None
+
+
+@rule("patient.manage")
+def _manage_patient(user: Actor, patient: Patient | None) -> bool:
+    """Identity, contacts, consents, circle, access log: the patient's coordinators."""
+    if not is_clinician(user) or patient is None or patient.merged_into_id is not None:
+        return False
+    return access.coordinates_patient(user.id, patient)
+
+
+@rule("team.enrol")
+def _enrol(user: Actor, team: CareTeam | None) -> bool:
+    """Create patients and enrol them: coordinators of the team."""
+    if not is_clinician(user):
+        return False
+    if team is None:  # the page itself: any team coordinator
+        return has_role(user, PlatformRole.COORDINATOR)
+    return access.is_team_coordinator(user.id, team.id)
+
+
+@rule("enrolment.end")
+def _end_enrolment(user: Actor, enrolment: Enrolment | None) -> bool:
+    if not is_clinician(user) or enrolment is None or enrolment.ended_at is not None:
+        return False
+    return enrolment.enrolled_by_id == user.id or access.is_team_coordinator(
+        user.id, enrolment.team_id
+    )
+
+
+@rule("break_glass.open")
+def _open_break_glass(user: Actor, patient: Patient | None) -> bool:
+    if not is_clinician(user) or patient is None or patient.merged_into_id is not None:
+        return False
+    return access.access_basis(user.id, patient) is None
+
+
+@rule("break_glass.review")
+def _review_break_glass(user: Actor, grant: BreakGlassAccess | None) -> bool:
+    if not is_clinician(user):
+        return False
+    if grant is None:  # the review list: team coordinators
+        return has_role(user, PlatformRole.COORDINATOR)
+    return grant.user_id != user.id and access.coordinates_patient(user.id, grant.patient)
+
+
+@rule("duplicates.review")
+def _review_duplicates(user: Actor, _obj: Any) -> bool:
+    return is_clinician(user) and has_role(user, PlatformRole.COORDINATOR)
+
+
+@rule("teams.list")
+def _list_teams(user: Actor, _obj: Any) -> bool:
+    return is_clinician(user) or has_role(user, PlatformRole.ADMIN)
+
+
+@rule("team.view")
+def _view_team(user: Actor, team: CareTeam | None) -> bool:
+    """Team composition is organisational, not clinical: admins and members see it."""
+    if team is None:
+        return False
+    return has_role(user, PlatformRole.ADMIN) or access.is_team_member(user.id, team.id)
+
+
+@rule("teams.manage")
+def _manage_teams(user: Actor, team: CareTeam | None) -> bool:
+    """Territories, structures, teams and memberships: admins, and a team's coordinators."""
+    if has_role(user, PlatformRole.ADMIN):
+        return True
+    return team is not None and is_clinician(user) and access.is_team_coordinator(user.id, team.id)
