@@ -70,6 +70,9 @@ def init_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Register every domain's blueprint and the JSON API."""
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
+    import ptap.accounts.notifications  # noqa: F401 - model
+    import ptap.care_teams.models  # noqa: F401 - models (views and API come with their modules)
+    import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc

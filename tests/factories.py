@@ -62,3 +62,109 @@ def totp_code(user: User) -> str:
         time.sleep(30 - time.time() % 30 + 0.1)
         step = int(time.time() // 30)
     return pyotp.TOTP(user.totp_secret).at(step * 30)
+
+
+# --- care teams ------------------------------------------------------------------------------
+
+from datetime import date  # noqa: E402
+
+from ptap.care_teams.models import (  # noqa: E402
+    CareTeam,
+    ConsentRecord,
+    Enrolment,
+    Patient,
+    Structure,
+    TeamMembership,
+    Territory,
+)
+from ptap.core.ins import InsOid, with_key  # noqa: E402
+
+_nir_seq = itertools.count(1)
+
+
+def valid_nir(sex: str = "F", year: int = 1940, month: int = 5) -> str:
+    """Return a valid NIR for the traits (department 69, Lyon 1er, running order)."""
+    n = next(_nir_seq)
+    return with_key(f"{'2' if sex == 'F' else '1'}{year % 100:02d}{month:02d}69381{n:03d}")
+
+
+def make_team(name: str | None = None) -> CareTeam:
+    territory = Territory(name="Rhône", region_code="84", department_code="69")
+    structure = Structure(name="DAC du Rhône", kind="dac", territory=territory)
+    team = CareTeam(name=name or f"Équipe {next(_seq)}", territory=territory, structure=structure)
+    db.session.add(team)
+    db.session.flush()
+    return team
+
+
+def add_member(
+    team: CareTeam,
+    user: User,
+    role: str = "member",
+    *,
+    starts_on: date | None = None,
+    ends_on: date | None = None,
+) -> TeamMembership:
+    membership = TeamMembership(
+        team_id=team.id,
+        user_id=user.id,
+        role=role,
+        starts_on=starts_on or date(2020, 1, 1),
+        ends_on=ends_on,
+    )
+    db.session.add(membership)
+    db.session.flush()
+    return membership
+
+
+def make_patient(
+    team: CareTeam,
+    enrolled_by: User,
+    *,
+    consent: bool = True,
+    status: str = "qualified",
+    **overrides: object,
+) -> Patient:
+    n = next(_seq)
+    sex = str(overrides.pop("sex", "F"))
+    patient = Patient(
+        birth_name=f"NOMTEST{n}",
+        first_names="Jeanne Marie",
+        birth_year=1940,
+        birth_month=5,
+        birth_day=12,
+        sex=sex,
+        birthplace_code="69381",
+        identity_status=status,
+        identity_check_method="insi_and_document" if status == "qualified" else "",
+        ins_matricule=valid_nir(sex),
+        ins_oid=InsOid.TEST_NIR,
+        search_birth_name=f"NOMTEST{n}",
+        sharing_consent=consent,
+    )
+    for key, value in overrides.items():
+        setattr(patient, key, value)
+    db.session.add(patient)
+    db.session.flush()
+    db.session.add(
+        Enrolment(
+            patient_id=patient.id,
+            team_id=team.id,
+            requested_on=date(2026, 1, 5),
+            requester_kind="gp",
+            problem_categories="medical",
+            enrolled_by_id=enrolled_by.id,
+        )
+    )
+    if consent:
+        db.session.add(
+            ConsentRecord(
+                patient_id=patient.id,
+                kind="sharing",
+                given=True,
+                method="oral",
+                recorded_by_id=enrolled_by.id,
+            )
+        )
+    db.session.flush()
+    return patient

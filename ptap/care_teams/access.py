@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -39,7 +40,7 @@ class AccessBasis(StrEnum):
     BREAK_GLASS = "break_glass"
 
 
-def active_team_ids(user_id: int, *, role: str | None = None) -> sa.Select[tuple[int]]:
+def active_team_ids(user_id: int, *, role: str | None = None) -> sa.Select[Any]:
     """Select the ids of the teams the user belongs to today (optionally with a team role)."""
     today = date.today()  # noqa: DTZ011 - membership dates are local calendar days
     stmt = sa.select(TeamMembership.team_id).where(
@@ -52,7 +53,7 @@ def active_team_ids(user_id: int, *, role: str | None = None) -> sa.Select[tuple
     return stmt
 
 
-def visible_patient_ids(user_id: int) -> sa.CompoundSelect[tuple[int]]:
+def visible_patient_ids(user_id: int) -> sa.CompoundSelect[Any]:
     """Select the ids of every patient the user may see now (union of the four bases)."""
     now = utcnow()
     consented = sa.select(Patient.id).where(Patient.sharing_consent.is_(True))

@@ -63,3 +63,8 @@ def nir_error(value: str) -> str | None:
 
 
 TEST_OIDS = frozenset({InsOid.TEST_NIR, InsOid.TEST_NIA})
+
+
+def with_key(body13: str) -> str:
+    """Return a 13-character NIR/NIA body followed by its control key."""
+    return body13 + nir_key(body13)

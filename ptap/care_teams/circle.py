@@ -1,0 +1,256 @@
+"""The patient's circle and choices: consent ledger, invitations, break-the-glass."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ptap.accounts.models import User
+from ptap.accounts.notifications import notify
+from ptap.audit.services import AuditContext, record_event
+from ptap.care_teams import access
+from ptap.care_teams.models import (
+    BreakGlassAccess,
+    CircleInvitation,
+    ConsentKind,
+    ConsentMethod,
+    ConsentRecord,
+    Enrolment,
+    Patient,
+    TeamRole,
+)
+from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.models import utcnow
+from ptap.core.policy import is_clinician, require
+from ptap.extensions import db
+
+PDF_MAGIC = b"%PDF-"
+MAX_FORM_BYTES = 10 * 1024 * 1024
+
+
+def current_consent(patient_id: int, kind: str) -> ConsentRecord | None:
+    """Return the latest ledger entry of this kind for the patient (the one in force)."""
+    return db.session.scalar(
+        sa.select(ConsentRecord)
+        .where(ConsentRecord.patient_id == patient_id, ConsentRecord.kind == kind)
+        .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
+        .limit(1)
+    )
+
+
+def refresh_consent_state(patient: Patient) -> None:
+    """Copy the ledger's current state onto the patient's columns that access checks read."""
+    sharing = current_consent(patient.id, ConsentKind.SHARING)
+    opposition = current_consent(patient.id, ConsentKind.DMP_OPPOSITION)
+    patient.sharing_consent = bool(sharing and sharing.given)
+    patient.dmp_opposition = bool(opposition and opposition.given)
+
+
+def _store_form(content: bytes) -> tuple[str, str]:
+    """Store a signed consent form outside the web root; returns (relative path, sha256)."""
+    if len(content) > MAX_FORM_BYTES:
+        raise InvalidInput("Le formulaire dépasse 10 Mo.", field="document")
+    if not content.startswith(PDF_MAGIC):
+        raise InvalidInput("Le formulaire signé doit être un PDF.", field="document")
+    folder = Path(current_app.config["UPLOAD_FOLDER"]) / "consents"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{uuid.uuid4().hex}.pdf"
+    (folder / name).write_bytes(content)
+    return f"consents/{name}", hashlib.sha256(content).hexdigest()
+
+
+def record_consent(
+    user: User,
+    patient: Patient,
+    kind: str,
+    given: bool,
+    method: str,
+    note: str,
+    ctx: AuditContext,
+    document: bytes | None = None,
+) -> ConsentRecord:
+    """Append a choice to the ledger (given or withdrawn); it takes effect at once."""
+    require(user, "patient.manage", patient)
+    if kind not in ConsentKind.__members__.values():
+        raise InvalidInput("Type de consentement inconnu.", field="kind")
+    if method not in ConsentMethod.__members__.values():
+        raise InvalidInput("Indiquez comment le choix a été recueilli.", field="method")
+    if method == ConsentMethod.SIGNED_FORM and not document:
+        raise InvalidInput("Joignez le formulaire signé (PDF).", field="document")
+    path, digest = _store_form(document) if document else ("", "")
+    entry = ConsentRecord(
+        patient_id=patient.id,
+        kind=kind,
+        given=given,
+        method=method,
+        note=note.strip(),
+        document_path=path,
+        document_sha256=digest,
+        recorded_by_id=user.id,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    refresh_consent_state(patient)
+    record_event(
+        ctx,
+        "consent.record",
+        object_type="consent",
+        object_id=entry.id,
+        patient_id=patient.id,
+        reason=f"{kind}: {'given' if given else 'withdrawn'}",
+    )
+    db.session.flush()
+    return entry
+
+
+def invite_to_circle(
+    user: User,
+    patient: Patient,
+    invitee: User,
+    expires_at: datetime,
+    reason: str,
+    ctx: AuditContext,
+) -> CircleInvitation:
+    """Invite a professional into this patient's circle only, until `expires_at`."""
+    require(user, "patient.manage", patient)
+    if not is_clinician(invitee) or not invitee.active:
+        raise InvalidInput("Seul un professionnel actif peut être invité.", field="user_id")
+    now = utcnow()
+    if expires_at <= now:
+        raise InvalidInput("La date de fin doit être dans le futur.", field="expires_on")
+    max_days = int(current_app.config["CIRCLE_INVITATION_MAX_DAYS"])
+    if expires_at > now + timedelta(days=max_days):
+        raise InvalidInput(f"Une invitation dure {max_days} jours au plus.", field="expires_on")
+    if access.access_basis(invitee.id, patient) in (
+        access.AccessBasis.MEMBER,
+        access.AccessBasis.INVITED,
+    ):
+        raise Conflict("Ce professionnel fait déjà partie du cercle.", field="user_id")
+    invitation = CircleInvitation(
+        patient_id=patient.id,
+        user_id=invitee.id,
+        invited_by_id=user.id,
+        reason=reason.strip(),
+        expires_at=expires_at,
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    record_event(
+        ctx,
+        "circle.invite",
+        object_type="user",
+        object_id=invitee.id,
+        patient_id=patient.id,
+        reason=f"until {expires_at.date().isoformat()}",
+    )
+    notify(
+        invitee.id,
+        "circle_invitation",
+        "Vous avez été invité dans le cercle de soins d'une personne suivie.",
+        f"/patients/{patient.id}",
+    )
+    return invitation
+
+
+def revoke_invitation(
+    user: User, patient: Patient, invitation_id: int, ctx: AuditContext
+) -> CircleInvitation:
+    """End an invitation now."""
+    require(user, "patient.manage", patient)
+    invitation = db.session.get(CircleInvitation, invitation_id)
+    if invitation is None or invitation.patient_id != patient.id:
+        raise NotFound("Invitation introuvable.")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        record_event(
+            ctx,
+            "circle.revoke",
+            object_type="user",
+            object_id=invitation.user_id,
+            patient_id=patient.id,
+        )
+    db.session.flush()
+    return invitation
+
+
+def open_break_glass(
+    user: User, patient: Patient, reason: str, ctx: AuditContext
+) -> BreakGlassAccess:
+    """Grant an outsider time-limited emergency access; the team's coordinators are told."""
+    require(user, "break_glass.open", patient)
+    if len(reason.strip()) < int(current_app.config["BREAK_GLASS_MIN_REASON"]):
+        raise InvalidInput(
+            "Décrivez l'urgence (au moins "
+            f"{current_app.config['BREAK_GLASS_MIN_REASON']} caractères).",
+            field="reason",
+        )
+    hours = float(current_app.config["BREAK_GLASS_HOURS"])
+    grant = BreakGlassAccess(
+        patient_id=patient.id,
+        user_id=user.id,
+        reason=reason.strip(),
+        expires_at=utcnow() + timedelta(hours=hours),
+    )
+    db.session.add(grant)
+    db.session.flush()
+    record_event(
+        ctx,
+        "patient.break_glass",
+        object_type="break_glass",
+        object_id=grant.id,
+        patient_id=patient.id,
+        reason=reason.strip(),
+    )
+    for coordinator_id in _coordinators_of(patient):
+        notify(
+            coordinator_id,
+            "break_glass",
+            f"Accès en urgence (bris de glace) par {user.full_name} : à examiner.",
+            "/break-glass/reviews",
+        )
+    return grant
+
+
+def _coordinators_of(patient: Patient) -> list[int]:
+    """Return the ids of the coordinators of the teams where the patient is enrolled."""
+    from ptap.care_teams.models import TeamMembership
+
+    teams = sa.select(Enrolment.team_id).where(
+        Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
+    )
+    enrolling = sa.select(Enrolment.enrolled_by_id).where(
+        Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
+    )
+    coordinators = sa.select(TeamMembership.user_id).where(
+        TeamMembership.team_id.in_(teams),
+        TeamMembership.role == TeamRole.COORDINATOR,
+        TeamMembership.ends_on.is_(None),
+    )
+    return sorted(set(db.session.scalars(sa.union(coordinators, enrolling))))
+
+
+def review_break_glass(
+    user: User, grant: BreakGlassAccess, note: str, ctx: AuditContext
+) -> BreakGlassAccess:
+    """Record a coordinator's review of an emergency access."""
+    require(user, "break_glass.review", grant)
+    if grant.reviewed_at is not None:
+        raise Conflict("Cet accès a déjà été examiné.")
+    if not note.strip():
+        raise InvalidInput("Indiquez la conclusion de l'examen.", field="review_note")
+    grant.reviewed_at, grant.reviewed_by_id, grant.review_note = utcnow(), user.id, note.strip()
+    record_event(
+        ctx,
+        "break_glass.review",
+        object_type="break_glass",
+        object_id=grant.id,
+        patient_id=grant.patient_id,
+        reason=note.strip(),
+    )
+    db.session.flush()
+    return grant

@@ -1,0 +1,54 @@
+"""Boundary helpers for views and API endpoints: load a patient through need-to-know.
+
+A refused access is audited (outcome denied) and committed on its own, then answered exactly
+like a patient that does not exist (404), so the answer reveals nothing.
+"""
+
+from __future__ import annotations
+
+from flask_login import current_user
+
+from ptap.audit.context import request_context
+from ptap.audit.models import Outcome
+from ptap.audit.services import record_event
+from ptap.care_teams.access import access_basis
+from ptap.care_teams.models import Patient
+from ptap.core.errors import NotFound
+from ptap.core.policy import can
+from ptap.extensions import db
+
+NOT_FOUND = "Patient introuvable ou hors de votre cercle de soins."
+
+
+def load_patient(patient_id: int, action: str = "patient.read", *, what: str = "") -> Patient:
+    """Return the patient if the current user may perform `action`; audit the access.
+
+    `what` names the part of the record read ("identity", "consents"...); reads are recorded
+    as `patient.read` with the access basis, other actions are audited by their services.
+    """
+    user = current_user._get_current_object()
+    patient = db.session.get(Patient, patient_id)
+    if patient is None or patient.merged_into_id is not None:
+        raise NotFound(NOT_FOUND)
+    if not can(user, action, patient):
+        record_event(
+            request_context(user),
+            action,
+            outcome=Outcome.DENIED,
+            object_type="patient",
+            object_id=patient.id,
+            patient_id=patient.id,
+        )
+        db.session.commit()
+        raise NotFound(NOT_FOUND)
+    if action == "patient.read":
+        basis = access_basis(user.id, patient)
+        record_event(
+            request_context(user),
+            "patient.read",
+            object_type="patient",
+            object_id=patient.id,
+            patient_id=patient.id,
+            reason=f"{basis}{': ' + what if what else ''}",
+        )
+    return patient

@@ -1,0 +1,345 @@
+"""Reads of teams and patients, always through need-to-know."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from ptap.accounts.models import User
+from ptap.audit.models import AuditEvent
+from ptap.care_teams.access import active_team_ids, visible_patient_ids
+from ptap.care_teams.identity import search_key
+from ptap.care_teams.models import (
+    BreakGlassAccess,
+    CareTeam,
+    CircleInvitation,
+    ConsentRecord,
+    DuplicateFlag,
+    DuplicateStatus,
+    Enrolment,
+    Patient,
+    TeamMembership,
+)
+from ptap.core.errors import InvalidInput
+from ptap.core.ins import normalise_nir
+from ptap.core.models import utcnow
+from ptap.extensions import db
+
+_DATE_RE = re.compile(r"^(?:(\d{1,2})/)?(?:(\d{1,2})/)?(\d{4})$|^(\d{4})-(\d{2})-(\d{2})$")
+
+
+@dataclass(frozen=True)
+class PatientSearch:
+    """Criteria of the patient list: name (birth or used), INS, birth date (jj/mm/aaaa)."""
+
+    name: str = ""
+    ins: str = ""
+    birth_date: str = ""
+
+
+def _birth_filters(text: str) -> list[Any]:
+    match = _DATE_RE.match(text.strip())
+    if not match:
+        raise InvalidInput("Date de naissance : jj/mm/aaaa, mm/aaaa ou aaaa.", field="birth_date")
+    month: int | None
+    day: int | None
+    if match.group(4):
+        year, month, day = int(match.group(4)), int(match.group(5)), int(match.group(6))
+    else:
+        parts = [p for p in match.groups()[:3] if p]
+        year = int(parts[-1])
+        day = int(parts[0]) if len(parts) == 3 else None
+        month = int(parts[-2]) if len(parts) >= 2 else None
+    filters: list[Any] = [Patient.birth_year == year]
+    if month:
+        filters.append(Patient.birth_month == month)
+    if day:
+        filters.append(Patient.birth_day == day)
+    return filters
+
+
+def visible_patients_query(user_id: int, search: PatientSearch | None = None) -> sa.Select[Any]:
+    """Select the patients the user may see, matching the search, ordered by name."""
+    stmt = sa.select(Patient).where(
+        Patient.id.in_(visible_patient_ids(user_id)), Patient.merged_into_id.is_(None)
+    )
+    if search is not None:
+        if search.name.strip():
+            key = search_key(search.name) + "%"
+            stmt = stmt.where(
+                sa.or_(Patient.search_birth_name.like(key), Patient.search_used_name.like(key))
+            )
+        if search.ins.strip():
+            stmt = stmt.where(Patient.ins_matricule == normalise_nir(search.ins))
+        if search.birth_date.strip():
+            stmt = stmt.where(*_birth_filters(search.birth_date))
+    return stmt.order_by(Patient.search_birth_name, Patient.first_names, Patient.id)
+
+
+def active_enrolments(patient_id: int) -> list[Enrolment]:
+    """Return the patient's current enrolments with their teams."""
+    return list(
+        db.session.scalars(
+            sa.select(Enrolment)
+            .where(Enrolment.patient_id == patient_id, Enrolment.ended_at.is_(None))
+            .options(sa.orm.joinedload(Enrolment.team))
+            .order_by(Enrolment.enrolled_at)
+        )
+    )
+
+
+def all_enrolments(patient_id: int) -> list[Enrolment]:
+    """Return every enrolment of the patient, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(Enrolment)
+            .where(Enrolment.patient_id == patient_id)
+            .options(sa.orm.joinedload(Enrolment.team))
+            .order_by(Enrolment.enrolled_at.desc())
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CircleMember:
+    """One person of the circle and why they are in it."""
+
+    user_id: int
+    name: str
+    profession: str
+    basis: str
+    team_role: str = ""
+    until: datetime | None = None
+    invitation_id: int | None = None
+
+
+def circle(patient: Patient) -> list[CircleMember]:
+    """Return the patient's circle: active team members, then current invitations."""
+    today = date.today()  # noqa: DTZ011 - membership dates are calendar days
+    members = db.session.execute(
+        sa.select(User, TeamMembership.role, CareTeam.name)
+        .join(TeamMembership, TeamMembership.user_id == User.id)
+        .join(CareTeam, CareTeam.id == TeamMembership.team_id)
+        .join(Enrolment, Enrolment.team_id == TeamMembership.team_id)
+        .where(
+            Enrolment.patient_id == patient.id,
+            Enrolment.ended_at.is_(None),
+            TeamMembership.starts_on <= today,
+            sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+            User.active.is_(True),
+        )
+        .order_by(User.last_name, User.first_name)
+    ).all()
+    result = [
+        CircleMember(u.id, u.full_name, u.profession_label, f"Équipe {team}", role)
+        for u, role, team in members
+    ]
+    invited = db.session.execute(
+        sa.select(User, CircleInvitation)
+        .join(CircleInvitation, CircleInvitation.user_id == User.id)
+        .where(
+            CircleInvitation.patient_id == patient.id,
+            CircleInvitation.revoked_at.is_(None),
+            CircleInvitation.expires_at > utcnow(),
+        )
+        .order_by(User.last_name)
+    ).all()
+    result += [
+        CircleMember(
+            u.id,
+            u.full_name,
+            u.profession_label,
+            "Invité pour ce patient",
+            until=inv.expires_at,
+            invitation_id=inv.id,
+        )
+        for u, inv in invited
+    ]
+    return result
+
+
+def consent_history(patient_id: int) -> list[tuple[ConsentRecord, str]]:
+    """Return the consent ledger of the patient, newest first, with who recorded each entry."""
+    return [
+        (record, name)
+        for record, name in db.session.execute(
+            sa.select(ConsentRecord, User.first_name + " " + User.last_name)
+            .join(User, User.id == ConsentRecord.recorded_by_id)
+            .where(ConsentRecord.patient_id == patient_id)
+            .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
+        ).all()
+    ]
+
+
+#: Actions that show in "who accessed my file": every read or write of the record.
+ACCESS_LOG_PREFIXES = ("patient.", "consent.", "circle.", "enrolment.", "break_glass.")
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    """One access to the patient's record, as shown to the patient."""
+
+    at: datetime
+    who: str
+    profession: str
+    action: str
+    detail: str
+
+
+ACTION_LABELS = {
+    "patient.read": "Consultation du dossier",
+    "patient.create": "Création du dossier",
+    "patient.update_identity": "Modification de l'identité",
+    "patient.update_contact": "Modification des coordonnées",
+    "patient.contact_add": "Ajout d'un contact",
+    "patient.contact_remove": "Suppression d'un contact",
+    "patient.break_glass": "Accès en urgence (bris de glace)",
+    "patient.access_log": "Consultation de l'historique des accès",
+    "patient.duplicate_flag": "Signalement d'un doublon potentiel",
+    "patient.duplicate_merge": "Fusion de doublons",
+    "patient.duplicate_dismiss": "Doublon écarté",
+    "consent.record": "Enregistrement d'un consentement",
+    "circle.invite": "Invitation dans le cercle de soins",
+    "circle.revoke": "Fin d'une invitation",
+    "enrolment.create": "Entrée dans l'équipe",
+    "enrolment.end": "Sortie de l'équipe",
+    "break_glass.review": "Examen d'un accès en urgence",
+}
+
+
+def access_log_query(patient_id: int) -> sa.Select:
+    """Select the successful accesses to the patient's record, newest first."""
+    actor = aliased(User)
+    return (
+        sa.select(AuditEvent, actor)
+        .outerjoin(actor, actor.id == AuditEvent.actor_id)
+        .where(
+            AuditEvent.patient_id == patient_id,
+            AuditEvent.outcome == "success",
+            sa.or_(*(AuditEvent.action.startswith(p) for p in ACCESS_LOG_PREFIXES)),
+        )
+        .order_by(AuditEvent.id.desc())
+    )
+
+
+def access_log(patient_id: int, limit: int | None = None) -> list[AccessLogEntry]:
+    """Return the access log entries of a patient (all of them unless `limit`)."""
+    stmt = access_log_query(patient_id)
+    if limit:
+        stmt = stmt.limit(limit)
+    entries = []
+    for event, actor in db.session.execute(stmt).all():
+        entries.append(
+            AccessLogEntry(
+                at=event.occurred_at,
+                who=actor.full_name if actor else (event.actor_label or "Système"),
+                profession=actor.profession_label if actor else "",
+                action=ACTION_LABELS.get(event.action, event.action),
+                detail=event.reason if event.action == "patient.break_glass" else "",
+            )
+        )
+    return entries
+
+
+def my_teams(user_id: int) -> list[CareTeam]:
+    """Return the teams the user belongs to today."""
+    return list(
+        db.session.scalars(
+            sa.select(CareTeam)
+            .where(CareTeam.id.in_(active_team_ids(user_id)))
+            .options(sa.orm.joinedload(CareTeam.structure), sa.orm.joinedload(CareTeam.territory))
+            .order_by(CareTeam.name)
+        )
+    )
+
+
+def coordinated_teams(user_id: int) -> list[CareTeam]:
+    """Return the teams the user coordinates today."""
+    return list(
+        db.session.scalars(
+            sa.select(CareTeam)
+            .where(CareTeam.id.in_(active_team_ids(user_id, role="coordinator")))
+            .order_by(CareTeam.name)
+        )
+    )
+
+
+def all_teams() -> list[CareTeam]:
+    """Return every team (administration)."""
+    return list(
+        db.session.scalars(
+            sa.select(CareTeam)
+            .options(sa.orm.joinedload(CareTeam.structure), sa.orm.joinedload(CareTeam.territory))
+            .order_by(CareTeam.name)
+        )
+    )
+
+
+def team_members(team_id: int) -> list[tuple[TeamMembership, User]]:
+    """Return the team's memberships (current and past) with their users."""
+    return list(
+        db.session.execute(
+            sa.select(TeamMembership, User)
+            .join(User, User.id == TeamMembership.user_id)
+            .where(TeamMembership.team_id == team_id)
+            .order_by(TeamMembership.ends_on.is_not(None), User.last_name, User.first_name)
+        ).tuples()
+    )
+
+
+def count_active_enrolments(team_id: int) -> int:
+    """Count the patients the team follows now."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Enrolment)
+            .where(Enrolment.team_id == team_id, Enrolment.ended_at.is_(None))
+        )
+        or 0
+    )
+
+
+def pending_break_glass_reviews(user_id: int) -> list[tuple[BreakGlassAccess, User]]:
+    """Return unreviewed emergency accesses to patients of the teams the user coordinates."""
+    teams = active_team_ids(user_id, role="coordinator")
+    patients = sa.select(Enrolment.patient_id).where(
+        Enrolment.team_id.in_(teams), Enrolment.ended_at.is_(None)
+    )
+    return list(
+        db.session.execute(
+            sa.select(BreakGlassAccess, User)
+            .join(User, User.id == BreakGlassAccess.user_id)
+            .where(
+                BreakGlassAccess.reviewed_at.is_(None),
+                BreakGlassAccess.patient_id.in_(patients),
+                BreakGlassAccess.user_id != user_id,
+            )
+            .options(sa.orm.joinedload(BreakGlassAccess.patient))
+            .order_by(BreakGlassAccess.created_at)
+        ).tuples()
+    )
+
+
+def open_duplicates(user_id: int) -> list[DuplicateFlag]:
+    """Return open duplicate flags whose two records the user may both see."""
+    visible = visible_patient_ids(user_id)
+    return list(
+        db.session.scalars(
+            sa.select(DuplicateFlag)
+            .where(
+                DuplicateFlag.status == DuplicateStatus.OPEN,
+                DuplicateFlag.patient_id.in_(visible),
+                DuplicateFlag.other_patient_id.in_(visible_patient_ids(user_id)),
+            )
+            .options(
+                sa.orm.joinedload(DuplicateFlag.patient),
+                sa.orm.joinedload(DuplicateFlag.other_patient),
+            )
+            .order_by(DuplicateFlag.created_at)
+        )
+    )

@@ -1,0 +1,414 @@
+"""Patients: creation with INS and duplicate checks, identity updates, contacts, enrolment."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ptap.accounts.models import User
+from ptap.audit.services import AuditContext, record_event
+from ptap.care_teams.identity import IdentityData, search_key, validate_identity
+from ptap.care_teams.models import (
+    CareTeam,
+    ContactKind,
+    DuplicateFlag,
+    DuplicateStatus,
+    EndReason,
+    Enrolment,
+    IdentityStatus,
+    Patient,
+    PatientContact,
+    ProblemCategory,
+    RequesterKind,
+)
+from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.ins import normalise_nir
+from ptap.core.models import utcnow
+from ptap.core.policy import require
+from ptap.extensions import db
+
+STRICT_TRAITS = (
+    "birth_name",
+    "first_names",
+    "birth_year",
+    "birth_month",
+    "birth_day",
+    "sex",
+    "birthplace_code",
+    "ins_matricule",
+    "ins_oid",
+)
+
+
+class DuplicateIns(Conflict):
+    """The INS already belongs to a record; `existing_id` links to it."""
+
+    def __init__(self, existing_id: int) -> None:
+        super().__init__(
+            "Ce matricule INS est déjà enregistré pour une autre fiche patient.",
+            field="ins_matricule",
+        )
+        self.existing_id = existing_id
+
+
+@dataclass(frozen=True)
+class EnrolmentRequest:
+    """Who asked for the enrolment, when, and why."""
+
+    requested_on: date
+    requester_kind: str
+    requester_name: str = ""
+    problem_categories: tuple[str, ...] = ()
+
+
+def _validate_request(req: EnrolmentRequest) -> None:
+    if req.requester_kind not in RequesterKind.__members__.values():
+        raise InvalidInput("Indiquez qui a fait la demande.", field="requester_kind")
+    if not req.problem_categories:
+        raise InvalidInput("Indiquez au moins un motif de la demande.", field="problem_categories")
+    if any(c not in ProblemCategory.__members__.values() for c in req.problem_categories):
+        raise InvalidInput("Motif de demande inconnu.", field="problem_categories")
+    if req.requested_on > date.today():  # noqa: DTZ011
+        raise InvalidInput("La date de la demande est dans le futur.", field="requested_on")
+
+
+def _allow_test_identities() -> bool:
+    return bool(current_app.config["INS_ALLOW_TEST_IDENTITIES"])
+
+
+def _apply_identity(patient: Patient, data: IdentityData) -> None:
+    for field in dataclasses.fields(IdentityData):
+        value = getattr(data, field.name)
+        setattr(patient, field.name, value.strip() if isinstance(value, str) else value)
+    patient.ins_matricule = normalise_nir(data.ins_matricule) or None
+    patient.ins_oid = data.ins_oid or None
+    patient.birth_name = data.birth_name.strip().upper()
+    patient.used_name = data.used_name.strip().upper()
+    patient.search_birth_name = search_key(data.birth_name)
+    patient.search_used_name = search_key(data.used_name)
+
+
+def _refuse_duplicate_ins(matricule: str, patient_id: int | None = None) -> None:
+    nir = normalise_nir(matricule)
+    if not nir:
+        return
+    stmt = sa.select(Patient.id).where(Patient.ins_matricule == nir)
+    if patient_id is not None:
+        stmt = stmt.where(Patient.id != patient_id)
+    existing = db.session.scalar(stmt)
+    if existing is not None:
+        raise DuplicateIns(existing)
+
+
+def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[DuplicateFlag]:
+    """Flag other records with the same birth name, birth date and sex."""
+    matches = db.session.scalars(
+        sa.select(Patient.id).where(
+            Patient.id != patient.id,
+            Patient.merged_into_id.is_(None),
+            Patient.search_birth_name == patient.search_birth_name,
+            Patient.birth_year == patient.birth_year,
+            Patient.birth_month.is_not_distinct_from(patient.birth_month),
+            Patient.birth_day.is_not_distinct_from(patient.birth_day),
+            Patient.sex == patient.sex,
+        )
+    ).all()
+    flags = []
+    for other_id in matches:
+        exists = db.session.scalar(
+            sa.select(DuplicateFlag.id).where(
+                sa.or_(
+                    sa.and_(
+                        DuplicateFlag.patient_id == patient.id,
+                        DuplicateFlag.other_patient_id == other_id,
+                    ),
+                    sa.and_(
+                        DuplicateFlag.patient_id == other_id,
+                        DuplicateFlag.other_patient_id == patient.id,
+                    ),
+                )
+            )
+        )
+        if exists is None:
+            flag = DuplicateFlag(patient_id=patient.id, other_patient_id=other_id)
+            db.session.add(flag)
+            flags.append(flag)
+            record_event(
+                ctx,
+                "patient.duplicate_flag",
+                object_type="patient",
+                object_id=other_id,
+                patient_id=patient.id,
+            )
+    db.session.flush()
+    return flags
+
+
+def create_patient(
+    user: User,
+    team: CareTeam,
+    identity: IdentityData,
+    request: EnrolmentRequest,
+    ctx: AuditContext,
+) -> Patient:
+    """Create a patient and enrol them in `team`; the INS must be new (409 otherwise)."""
+    require(user, "team.enrol", team)
+    validate_identity(identity, allow_test_identities=_allow_test_identities())
+    _validate_request(request)
+    _refuse_duplicate_ins(identity.ins_matricule)
+    patient = Patient(created_by_id=user.id)
+    _apply_identity(patient, identity)
+    if identity.identity_status != IdentityStatus.PROVISIONAL:
+        patient.identity_checked_at = utcnow()
+        patient.identity_checked_by_id = user.id
+    db.session.add(patient)
+    db.session.flush()
+    record_event(
+        ctx, "patient.create", object_type="patient", object_id=patient.id, patient_id=patient.id
+    )
+    _enrol(user, patient, team, request, ctx)
+    _flag_possible_duplicates(patient, ctx)
+    return patient
+
+
+def _enrol(
+    user: User, patient: Patient, team: CareTeam, request: EnrolmentRequest, ctx: AuditContext
+) -> Enrolment:
+    active = db.session.scalar(
+        sa.select(Enrolment.id).where(
+            Enrolment.patient_id == patient.id,
+            Enrolment.team_id == team.id,
+            Enrolment.ended_at.is_(None),
+        )
+    )
+    if active is not None:
+        raise Conflict("Cette personne est déjà suivie par cette équipe.", field="team_id")
+    enrolment = Enrolment(
+        patient_id=patient.id,
+        team_id=team.id,
+        requested_on=request.requested_on,
+        requester_kind=request.requester_kind,
+        requester_name=request.requester_name.strip(),
+        problem_categories=" ".join(request.problem_categories),
+        enrolled_by_id=user.id,
+    )
+    db.session.add(enrolment)
+    db.session.flush()
+    record_event(
+        ctx,
+        "enrolment.create",
+        object_type="enrolment",
+        object_id=enrolment.id,
+        patient_id=patient.id,
+    )
+    return enrolment
+
+
+def enrol_patient(
+    user: User, patient: Patient, team: CareTeam, request: EnrolmentRequest, ctx: AuditContext
+) -> Enrolment:
+    """Enrol an existing patient (one the user already sees) in another of their teams."""
+    require(user, "team.enrol", team)
+    require(user, "patient.read", patient)
+    _validate_request(request)
+    return _enrol(user, patient, team, request, ctx)
+
+
+def end_enrolment(
+    user: User, enrolment: Enrolment, reason: str, note: str, ctx: AuditContext
+) -> Enrolment:
+    """Close an enrolment with a reason; the team's members lose access at once."""
+    require(user, "enrolment.end", enrolment)
+    if reason not in EndReason.__members__.values():
+        raise InvalidInput("Indiquez le motif de sortie.", field="end_reason")
+    if reason == EndReason.OTHER and not note.strip():
+        raise InvalidInput("Précisez le motif de sortie.", field="end_note")
+    enrolment.ended_at = utcnow()
+    enrolment.end_reason = reason
+    enrolment.end_note = note.strip()
+    record_event(
+        ctx,
+        "enrolment.end",
+        object_type="enrolment",
+        object_id=enrolment.id,
+        patient_id=enrolment.patient_id,
+        reason=reason,
+    )
+    db.session.flush()
+    return enrolment
+
+
+def update_identity(
+    user: User, patient: Patient, identity: IdentityData, ctx: AuditContext
+) -> Patient:
+    """Change traits or status. Changing a strict trait of a validated, recovered or qualified
+    identity without a new check sends it back to provisional (identity vigilance)."""
+    require(user, "patient.manage", patient)
+    before = {name: getattr(patient, name) for name in STRICT_TRAITS}
+    validate_identity(identity, allow_test_identities=_allow_test_identities())
+    _refuse_duplicate_ins(identity.ins_matricule, patient.id)
+    old_status = patient.identity_status
+    _apply_identity(patient, identity)
+    changed = [n for n in STRICT_TRAITS if getattr(patient, n) != before[n]]
+    status_kept = identity.identity_status == old_status
+    if changed and status_kept and old_status != IdentityStatus.PROVISIONAL:
+        patient.identity_status = IdentityStatus.PROVISIONAL
+        patient.identity_check_method = ""
+    if patient.identity_status != old_status and patient.identity_status != "provisional":
+        patient.identity_checked_at = utcnow()
+        patient.identity_checked_by_id = user.id
+    record_event(
+        ctx,
+        "patient.update_identity",
+        object_type="patient",
+        object_id=patient.id,
+        patient_id=patient.id,
+        reason=f"traits: {', '.join(changed) or '-'}; status: {old_status} -> "
+        f"{patient.identity_status}",
+    )
+    db.session.flush()
+    if changed:
+        _flag_possible_duplicates(patient, ctx)
+    return patient
+
+
+@dataclass(frozen=True)
+class ContactData:
+    """A caregiver, trusted person, legal representative or other contact."""
+
+    kind: str
+    name: str
+    relationship_label: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+def add_contact(
+    user: User, patient: Patient, data: ContactData, ctx: AuditContext
+) -> PatientContact:
+    """Add a contact to the patient's record."""
+    require(user, "patient.manage", patient)
+    if data.kind not in ContactKind.__members__.values():
+        raise InvalidInput("Type de contact inconnu.", field="kind")
+    if not data.name.strip():
+        raise InvalidInput("Le nom du contact est obligatoire.", field="name")
+    contact = PatientContact(
+        patient_id=patient.id,
+        **{f.name: getattr(data, f.name).strip() for f in dataclasses.fields(ContactData)},
+    )
+    db.session.add(contact)
+    db.session.flush()
+    record_event(
+        ctx,
+        "patient.contact_add",
+        object_type="patient_contact",
+        object_id=contact.id,
+        patient_id=patient.id,
+    )
+    return contact
+
+
+def remove_contact(user: User, patient: Patient, contact_id: int, ctx: AuditContext) -> None:
+    """Remove one of the patient's contacts."""
+    require(user, "patient.manage", patient)
+    contact = db.session.get(PatientContact, contact_id)
+    if contact is None or contact.patient_id != patient.id:
+        raise NotFound("Contact introuvable.")
+    db.session.delete(contact)
+    record_event(
+        ctx,
+        "patient.contact_remove",
+        object_type="patient_contact",
+        object_id=contact_id,
+        patient_id=patient.id,
+    )
+    db.session.flush()
+
+
+def update_contact_details(
+    user: User,
+    patient: Patient,
+    *,
+    address: str,
+    postal_code: str,
+    city: str,
+    phone: str,
+    email: str,
+    gp_user_id: int | None,
+    gp_name: str,
+    ctx: AuditContext,
+) -> Patient:
+    """Update the patient's address, phones, e-mail and GP (médecin traitant)."""
+    require(user, "patient.manage", patient)
+    if postal_code and not (postal_code.isdigit() and len(postal_code) == 5):
+        raise InvalidInput("Code postal invalide (5 chiffres).", field="postal_code")
+    if gp_user_id is not None:
+        gp = db.session.get(User, gp_user_id)
+        if gp is None or gp.profession != "physician":
+            raise InvalidInput("Le médecin traitant doit être un médecin.", field="gp_user_id")
+    patient.address, patient.postal_code, patient.city = address.strip(), postal_code, city.strip()
+    patient.phone, patient.email = phone.strip(), email.strip()
+    patient.gp_user_id, patient.gp_name = gp_user_id, gp_name.strip()
+    record_event(
+        ctx,
+        "patient.update_contact",
+        object_type="patient",
+        object_id=patient.id,
+        patient_id=patient.id,
+    )
+    db.session.flush()
+    return patient
+
+
+def resolve_duplicate(
+    user: User, flag: DuplicateFlag, action: str, ctx: AuditContext
+) -> DuplicateFlag:
+    """Dismiss a possible duplicate, or merge the newer record into the older one."""
+    require(user, "duplicates.review")
+    require(user, "patient.manage", flag.patient)
+    require(user, "patient.manage", flag.other_patient)
+    if flag.status != DuplicateStatus.OPEN:
+        raise Conflict("Ce doublon potentiel a déjà été traité.")
+    if action == "dismiss":
+        flag.status = DuplicateStatus.DISMISSED
+    elif action == "merge":
+        _merge(flag.patient, flag.other_patient)
+        flag.status = DuplicateStatus.MERGED
+    else:
+        raise InvalidInput("Action inconnue (fusionner ou écarter).", field="action")
+    flag.resolved_by_id, flag.resolved_at = user.id, utcnow()
+    record_event(
+        ctx,
+        f"patient.duplicate_{action}",
+        object_type="patient",
+        object_id=flag.other_patient_id,
+        patient_id=flag.patient_id,
+    )
+    db.session.flush()
+    return flag
+
+
+def _merge(duplicate: Patient, survivor: Patient) -> None:
+    """Move the duplicate's enrolments, contacts, consents and circle onto the survivor."""
+    from ptap.care_teams.models import BreakGlassAccess, CircleInvitation, ConsentRecord
+
+    for model in (Enrolment, PatientContact, ConsentRecord, CircleInvitation, BreakGlassAccess):
+        db.session.execute(
+            sa.update(model).where(model.patient_id == duplicate.id).values(patient_id=survivor.id)
+        )
+    from ptap.care_teams.circle import refresh_consent_state
+
+    if duplicate.ins_matricule and not survivor.ins_matricule:
+        matricule, oid = duplicate.ins_matricule, duplicate.ins_oid
+        duplicate.ins_matricule = duplicate.ins_oid = None
+        db.session.flush()  # the matricule is unique: free it before moving it
+        survivor.ins_matricule, survivor.ins_oid = matricule, oid
+    duplicate.merged_into_id = survivor.id
+    duplicate.sharing_consent = False
+    db.session.flush()
+    db.session.expire(survivor)
+    refresh_consent_state(survivor)
