@@ -71,11 +71,12 @@ def register_blueprints(app: Flask) -> None:
     """Register every domain's blueprint and the JSON API."""
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
     import ptap.accounts.notifications  # noqa: F401 - model
-    import ptap.care_teams.models  # noqa: F401 - models (views and API come with their modules)
+    import ptap.care_teams.api  # noqa: F401 - registers the care-teams endpoints
     import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc
+    from ptap.care_teams import views as care_teams_views
     from ptap.core import views as core_views
     from ptap.core.api import api_bp
     from ptap.core.web import register_nav
@@ -86,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(core_views.bp)
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(admin_views.bp)
+    app.register_blueprint(care_teams_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)

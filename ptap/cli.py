@@ -168,7 +168,7 @@ def audit_verify() -> None:
 @with_appcontext
 def demo_command() -> None:
     """Load the demo data (idempotent); in development, print the demo credentials."""
-    from ptap.demo import load_demo
+    from ptap.demo import DEMO_DOMAIN, extra_professionals_count, load_demo
 
     accounts = load_demo()
     if current_app.config.get("DEMO_PRINT_CREDENTIALS"):
@@ -178,5 +178,10 @@ def demo_command() -> None:
                 f"  {account.role:<13} {account.email:<34} {account.password}  "
                 f"{account.totp_secret}"
             )
+        click.echo(
+            f"  et {extra_professionals_count()} autres professionnels des équipes "
+            f"(prenom.nom@{DEMO_DOMAIN}, même mot de passe ; second facteur à configurer "
+            "à la première connexion)"
+        )
     else:
         click.echo(f"demo data loaded ({len(accounts)} demo accounts)")

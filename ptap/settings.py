@@ -57,6 +57,7 @@ def _derive(app: Flask) -> None:
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": not url.startswith("sqlite")}
     if not cfg.get("UPLOAD_FOLDER"):
         cfg["UPLOAD_FOLDER"] = str(Path(app.instance_path) / "uploads")
+    cfg["MAX_CONTENT_LENGTH"] = int(cfg["MAX_UPLOAD_MB"]) * 1024 * 1024
     cfg["SESSION_COOKIE_HTTPONLY"] = True
     cfg["REMEMBER_COOKIE_HTTPONLY"] = True
     cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]

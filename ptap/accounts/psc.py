@@ -31,8 +31,6 @@ from ptap.extensions import db
 log = logging.getLogger(__name__)
 
 bp = Blueprint("psc", __name__)
-#: One registry for the process; each app gets its own client, kept in app.extensions.
-oauth = OAuth()
 CLIENT_NAME = "psc"
 EXTENSION_KEY = "ptap.psc_client"
 PSC_FAILED = (
@@ -60,10 +58,9 @@ def init_psc(app: Flask) -> None:
     cfg = app.config
     if not cfg["PSC_ENABLED"]:
         return
-    oauth.init_app(app)
-    # Authlib caches clients by name for the life of the registry; a later app (tests build
-    # several) must not reuse the first one's settings and cached provider metadata.
-    oauth._clients.pop(CLIENT_NAME, None)
+    # One registry per app: Authlib caches clients (and provider metadata) per registry, and
+    # tests build several apps in one process.
+    oauth = OAuth(app)
     metadata_url = str(cfg["PSC_ISSUER"]).rstrip("/") + "/.well-known/openid-configuration"
     app.extensions[EXTENSION_KEY] = oauth.register(
         CLIENT_NAME,

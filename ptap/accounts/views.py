@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from zoneinfo import ZoneInfo
 
 import segno
 from flask import (
@@ -27,16 +28,20 @@ from ptap.accounts.forms import (
     TokenForm,
 )
 from ptap.accounts.models import User
+from ptap.accounts.notifications import list_notifications, mark_all_read
 from ptap.accounts.sessions import end_session, start_session
 from ptap.audit.context import request_context
 from ptap.core.errors import AuthenticationFailed, DomainError
 from ptap.core.forms import attach_error
 from ptap.core.policy import public, requires
 from ptap.core.realtime import disconnect_room
+from ptap.core.web import register_nav
 from ptap.extensions import db, limiter
 
 bp = Blueprint("accounts", __name__)
+register_nav("Notifications", "accounts.notifications", "account.manage_own")
 PENDING = "pending_login"
+PARIS = ZoneInfo("Europe/Paris")
 ENROL_SECRET = "enrol_secret"  # noqa: S105 - a session key name
 
 
@@ -249,3 +254,36 @@ def revoke_token(token_id: int):
         db.session.commit()
         flash("Jeton révoqué.", "success")
     return redirect(url_for("accounts.account"))
+
+
+@bp.get("/notifications")
+@requires("account.manage_own")
+def notifications():
+    notes = list_notifications(current_user.id)
+    rows = [
+        {
+            "title": n.title,
+            # Links are local paths written by PTAP; anything else is shown without a link.
+            "link": n.link if n.link.startswith("/") and not n.link.startswith("//") else "",
+            "at": n.created_at.isoformat(),
+            "when": n.created_at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M"),
+            "unread": n.read_at is None,
+        }
+        for n in notes
+    ]
+    return render_template(
+        "accounts/notifications.html",
+        notifications=rows,
+        unread=sum(row["unread"] for row in rows),
+        form=EmptyForm(),
+    )
+
+
+@bp.post("/notifications/read")
+@requires("account.manage_own")
+def mark_notifications_read():
+    if EmptyForm().validate_on_submit():
+        mark_all_read(current_user.id)
+        db.session.commit()
+        flash("Toutes les notifications sont marquées comme lues.", "success")
+    return redirect(url_for("accounts.notifications"))

@@ -3,12 +3,14 @@
 A professional sees a patient when one of these holds (checked at the time of the request):
 - member: an active member of a team where the patient has an active enrolment, and the patient
   agreed to sharing;
-- invited: invited into this patient's circle, invitation neither expired nor revoked, and the
-  patient agreed to sharing;
-- enrolling coordinator: enrolled the patient (active enrolment); sees the record even before
-  the patient's agreement, to collect it;
+- invited: invited into this patient's circle, invitation neither expired nor revoked, the
+  patient still followed by a team (active enrolment), and the patient agreed to sharing;
+- enrolling coordinator: enrolled the patient (active enrolment) and still coordinates that
+  team; sees the record even before the patient's agreement, to collect it;
 - break-the-glass: an emergency access still running.
-Admins and ARS analysts never see patients (the policy rules stop them before this module).
+Admins, ARS analysts and deactivated accounts never see patients: the policy rules stop them,
+and this module refuses them too (a non-clinician wrongly added to a team gets nothing). A
+record merged into another one is seen by nobody.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ptap.accounts.models import User
 from ptap.care_teams.models import (
     BreakGlassAccess,
     CircleInvitation,
@@ -28,6 +31,7 @@ from ptap.care_teams.models import (
     TeamRole,
 )
 from ptap.core.models import utcnow
+from ptap.core.policy import CLINICAL_ROLES
 from ptap.extensions import db
 
 
@@ -53,33 +57,91 @@ def active_team_ids(user_id: int, *, role: str | None = None) -> sa.Select[Any]:
     return stmt
 
 
+def _clinician(user_id: int) -> sa.Select[Any]:
+    """Select the user's id if they are an active clinician (coordinator or professional)."""
+    return sa.select(User.id).where(
+        User.id == user_id, User.role.in_(CLINICAL_ROLES), User.active.is_(True)
+    )
+
+
 def visible_patient_ids(user_id: int) -> sa.CompoundSelect[Any]:
-    """Select the ids of every patient the user may see now (union of the four bases)."""
+    """Select the ids of every patient the user may see now (union of the four bases).
+
+    Each branch starts from the user's own rows (teams, invitations, enrolments, accesses)
+    through their indexes and joins the patient by primary key: never `IN (SELECT ... FROM
+    patients)` over the whole table, which SQLite materialises on every call (docs/performance.md).
+    """
     now = utcnow()
-    consented = sa.select(Patient.id).where(Patient.sharing_consent.is_(True))
-    via_team = sa.select(Enrolment.patient_id).where(
-        Enrolment.ended_at.is_(None),
-        Enrolment.team_id.in_(active_team_ids(user_id)),
-        Enrolment.patient_id.in_(consented),
+    clinician = _clinician(user_id)
+    live = Patient.merged_into_id.is_(None)
+    consented = sa.and_(live, Patient.sharing_consent.is_(True))
+    followed = sa.exists().where(
+        Enrolment.patient_id == CircleInvitation.patient_id, Enrolment.ended_at.is_(None)
     )
-    via_invitation = sa.select(CircleInvitation.patient_id).where(
-        CircleInvitation.user_id == user_id,
-        CircleInvitation.expires_at > now,
-        CircleInvitation.revoked_at.is_(None),
-        CircleInvitation.patient_id.in_(consented),
+    via_team = (
+        sa.select(Enrolment.patient_id)
+        .join(Patient, Patient.id == Enrolment.patient_id)
+        .where(
+            Enrolment.ended_at.is_(None),
+            Enrolment.team_id.in_(
+                active_team_ids(user_id).where(TeamMembership.user_id.in_(clinician))
+            ),
+            consented,
+        )
     )
-    via_enrolling = sa.select(Enrolment.patient_id).where(
-        Enrolment.enrolled_by_id == user_id, Enrolment.ended_at.is_(None)
+    via_invitation = (
+        sa.select(CircleInvitation.patient_id)
+        .join(Patient, Patient.id == CircleInvitation.patient_id)
+        .where(
+            CircleInvitation.user_id.in_(clinician),
+            CircleInvitation.expires_at > now,
+            CircleInvitation.revoked_at.is_(None),
+            consented,
+            followed,
+        )
     )
-    via_break_glass = sa.select(BreakGlassAccess.patient_id).where(
-        BreakGlassAccess.user_id == user_id, BreakGlassAccess.expires_at > now
+    via_enrolling = (
+        sa.select(Enrolment.patient_id)
+        .join(Patient, Patient.id == Enrolment.patient_id)
+        .where(
+            Enrolment.enrolled_by_id.in_(clinician),
+            Enrolment.ended_at.is_(None),
+            Enrolment.team_id.in_(active_team_ids(user_id, role=TeamRole.COORDINATOR)),
+            live,
+        )
+    )
+    via_break_glass = (
+        sa.select(BreakGlassAccess.patient_id)
+        .join(Patient, Patient.id == BreakGlassAccess.patient_id)
+        .where(BreakGlassAccess.user_id.in_(clinician), BreakGlassAccess.expires_at > now, live)
     )
     return sa.union(via_team, via_invitation, via_enrolling, via_break_glass)
 
 
+def _is_clinician(user_id: int) -> bool:
+    user = db.session.get(User, user_id)
+    return user is not None and user.active and user.role in CLINICAL_ROLES
+
+
+def _enrolled_by_coordinator(user_id: int, patient_id: int) -> bool:
+    """Tell whether the user enrolled the patient in a team they still coordinate (active)."""
+    return bool(
+        db.session.scalar(
+            sa.select(Enrolment.id)
+            .where(
+                Enrolment.patient_id == patient_id,
+                Enrolment.ended_at.is_(None),
+                Enrolment.enrolled_by_id == user_id,
+                Enrolment.team_id.in_(active_team_ids(user_id, role=TeamRole.COORDINATOR)),
+            )
+            .limit(1)
+        )
+    )
+
+
 def access_basis(user_id: int, patient: Patient) -> AccessBasis | None:
     """Return why the user may see the patient now, or None (the strongest basis first)."""
-    if patient.merged_into_id is not None:
+    if patient.merged_into_id is not None or not _is_clinician(user_id):
         return None
     now = utcnow()
     active = sa.select(Enrolment.id).where(
@@ -101,9 +163,9 @@ def access_basis(user_id: int, patient: Patient) -> AccessBasis | None:
             )
             .limit(1)
         )
-        if invited:
+        if invited and db.session.scalar(active.limit(1)):
             return AccessBasis.INVITED
-    if db.session.scalar(active.where(Enrolment.enrolled_by_id == user_id).limit(1)):
+    if _enrolled_by_coordinator(user_id, patient.id):
         return AccessBasis.ENROLLING_COORDINATOR
     glass = db.session.scalar(
         sa.select(BreakGlassAccess.id)
@@ -118,15 +180,16 @@ def access_basis(user_id: int, patient: Patient) -> AccessBasis | None:
 
 
 def coordinates_patient(user_id: int, patient: Patient) -> bool:
-    """Tell whether the user coordinates the patient's care: the enrolling coordinator, or
-    (with the patient's agreement) a coordinator of a team where the patient is enrolled."""
-    active = sa.select(Enrolment.id).where(
-        Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
-    )
-    if db.session.scalar(active.where(Enrolment.enrolled_by_id == user_id).limit(1)):
+    """Tell whether the user coordinates the patient's care: the enrolling coordinator (while
+    they still coordinate that team), or (with the patient's agreement) a coordinator of a team
+    where the patient is enrolled."""
+    if _enrolled_by_coordinator(user_id, patient.id):
         return True
     if not patient.sharing_consent:
         return False
+    active = sa.select(Enrolment.id).where(
+        Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
+    )
     teams = active_team_ids(user_id, role=TeamRole.COORDINATOR)
     return bool(db.session.scalar(active.where(Enrolment.team_id.in_(teams)).limit(1)))
 
@@ -141,3 +204,14 @@ def is_team_member(user_id: int, team_id: int) -> bool:
     """Tell whether the user belongs to the team today (any team role)."""
     teams = active_team_ids(user_id)
     return bool(db.session.scalar(teams.where(TeamMembership.team_id == team_id).limit(1)))
+
+
+def active_enrolment_team_ids(patient_id: int) -> list[int]:
+    """Return the ids of the teams following the patient now."""
+    return list(
+        db.session.scalars(
+            sa.select(Enrolment.team_id).where(
+                Enrolment.patient_id == patient_id, Enrolment.ended_at.is_(None)
+            )
+        )
+    )

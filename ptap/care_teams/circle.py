@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ from ptap.care_teams.models import (
 )
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.models import utcnow
-from ptap.core.policy import is_clinician, require
+from ptap.core.policy import CLINICAL_ROLES, is_clinician, require
 from ptap.extensions import db
 
 PDF_MAGIC = b"%PDF-"
@@ -41,6 +41,12 @@ def current_consent(patient_id: int, kind: str) -> ConsentRecord | None:
         .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
         .limit(1)
     )
+
+
+def sharing_refused(patient_id: int) -> bool:
+    """Tell whether the patient's latest sharing choice is a refusal or a withdrawal."""
+    latest = current_consent(patient_id, ConsentKind.SHARING)
+    return latest is not None and not latest.given
 
 
 def refresh_consent_state(patient: Patient) -> None:
@@ -217,21 +223,24 @@ def open_break_glass(
 
 
 def _coordinators_of(patient: Patient) -> list[int]:
-    """Return the ids of the coordinators of the teams where the patient is enrolled."""
+    """Return the ids of the current coordinators of the teams where the patient is enrolled
+    (the enrolling coordinator is one of them while they still coordinate the team)."""
     from ptap.care_teams.models import TeamMembership
 
     teams = sa.select(Enrolment.team_id).where(
         Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
     )
-    enrolling = sa.select(Enrolment.enrolled_by_id).where(
-        Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
-    )
+    today = date.today()  # noqa: DTZ011 - membership dates are local calendar days
     coordinators = sa.select(TeamMembership.user_id).where(
+        TeamMembership.user_id.in_(
+            sa.select(User.id).where(User.role.in_(CLINICAL_ROLES), User.active.is_(True))
+        ),
         TeamMembership.team_id.in_(teams),
         TeamMembership.role == TeamRole.COORDINATOR,
-        TeamMembership.ends_on.is_(None),
+        TeamMembership.starts_on <= today,
+        sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
     )
-    return sorted(set(db.session.scalars(sa.union(coordinators, enrolling))))
+    return sorted(set(db.session.scalars(coordinators)))
 
 
 def review_break_glass(

@@ -11,7 +11,9 @@ from ptap.care_teams.models import IdentityStatus, Sex
 from ptap.core.errors import InvalidInput
 from ptap.core.ins import TEST_OIDS, InsOid, nir_error, normalise_nir
 
-NAME_RE = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿ' -]+$")
+NAME_RE = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿŒœÆæ' -]+$")
+#: Ligatures NFKD does not decompose.
+LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"})
 CHECK_METHODS = {
     "identity_card": "Carte nationale d'identité",
     "passport": "Passeport",
@@ -27,9 +29,9 @@ DOCUMENT_CHECKS = frozenset(
 
 def search_key(value: str) -> str:
     """Return a name upper-cased without accents or punctuation, as search compares it."""
-    decomposed = unicodedata.normalize("NFKD", value)
+    decomposed = unicodedata.normalize("NFKD", value.translate(LIGATURES))
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.sub(r"[^A-Z ]", " ", plain.upper()).strip()
+    return re.sub(r"[^A-Z]+", " ", plain.upper()).strip()
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def _check_ins(data: IdentityData, allow_test: bool) -> None:
     if data.ins_oid in TEST_OIDS and not allow_test:
         raise InvalidInput("Les identités de test sont refusées ici.", field="ins_oid")
     # Coherence between the matricule and the traits (sex 1/2, year, month when known).
-    if nir[0] in "12" and data.sex in ("M", "F") and nir[0] != ("1" if data.sex == "M" else "2"):
+    # The first digit is odd for men and even for women (1/2, 3/4 provisional, 7/8 NIA).
+    if data.sex in ("M", "F") and (int(nir[0]) % 2 == 1) != (data.sex == "M"):
         raise InvalidInput("Le sexe ne correspond pas au matricule INS.", field="sex")
     if int(nir[1:3]) != data.birth_year % 100:
         raise InvalidInput(
@@ -134,12 +137,17 @@ def validate_identity(data: IdentityData, *, allow_test_identities: bool) -> Non
     # RNIV: validated = a high-trust document seen; recovered = INS returned by INSi;
     # qualified = both.
     status = data.identity_status
+    if data.identity_check_method and data.identity_check_method not in CHECK_METHODS:
+        raise InvalidInput(
+            "Mode de vérification de l'identité inconnu.", field="identity_check_method"
+        )
     if status == IdentityStatus.VALIDATED and data.identity_check_method not in DOCUMENT_CHECKS:
         raise InvalidInput(
             "Une identité validée exige une pièce d'identité à haut niveau de confiance.",
             field="identity_check_method",
         )
-    if status in (IdentityStatus.RECOVERED, IdentityStatus.QUALIFIED) and not data.ins_matricule:
+    has_ins = bool(normalise_nir(data.ins_matricule))
+    if status in (IdentityStatus.RECOVERED, IdentityStatus.QUALIFIED) and not has_ins:
         raise InvalidInput(
             "Une identité récupérée ou qualifiée a un matricule INS (téléservice INSi).",
             field="ins_matricule",

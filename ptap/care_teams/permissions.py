@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ptap.care_teams import access
+from ptap.care_teams.circle import sharing_refused
 from ptap.care_teams.models import BreakGlassAccess, CareTeam, Enrolment, Patient
 from ptap.core.policy import Actor, PlatformRole, has_role, is_clinician, rule
 
@@ -41,16 +42,23 @@ def _enrol(user: Actor, team: CareTeam | None) -> bool:
 
 @rule("enrolment.end")
 def _end_enrolment(user: Actor, enrolment: Enrolment | None) -> bool:
+    """The team's current coordinators (the enrolling one included while they still are)."""
     if not is_clinician(user) or enrolment is None or enrolment.ended_at is not None:
         return False
-    return enrolment.enrolled_by_id == user.id or access.is_team_coordinator(
-        user.id, enrolment.team_id
-    )
+    return access.is_team_coordinator(user.id, enrolment.team_id)
 
 
 @rule("break_glass.open")
 def _open_break_glass(user: Actor, patient: Patient | None) -> bool:
-    if not is_clinician(user) or patient is None or patient.merged_into_id is not None:
+    if not is_clinician(user):
+        return False
+    if patient is None:  # the page itself: any clinician; the patient is checked next
+        return True
+    if patient.merged_into_id is not None:
+        return False
+    # A patient who withdrew (or refused) sharing is not opened, even in an emergency; one
+    # whose choice has not been collected yet may be.
+    if not patient.sharing_consent and sharing_refused(patient.id):
         return False
     return access.access_basis(user.id, patient) is None
 
@@ -61,7 +69,14 @@ def _review_break_glass(user: Actor, grant: BreakGlassAccess | None) -> bool:
         return False
     if grant is None:  # the review list: team coordinators
         return has_role(user, PlatformRole.COORDINATOR)
-    return grant.user_id != user.id and access.coordinates_patient(user.id, grant.patient)
+    # Reviewing is about the access, not the record: any current coordinator of a team
+    # following the patient may review, consent or not.
+    if grant.user_id == user.id:
+        return False
+    return access.coordinates_patient(user.id, grant.patient) or any(
+        access.is_team_coordinator(user.id, team_id)
+        for team_id in access.active_enrolment_team_ids(grant.patient_id)
+    )
 
 
 @rule("duplicates.review")

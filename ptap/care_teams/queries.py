@@ -8,7 +8,6 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 
 from ptap.accounts.models import User
 from ptap.audit.models import AuditEvent
@@ -23,11 +22,14 @@ from ptap.care_teams.models import (
     DuplicateStatus,
     Enrolment,
     Patient,
+    PatientContact,
+    Structure,
     TeamMembership,
 )
 from ptap.core.errors import InvalidInput
 from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
+from ptap.core.policy import CLINICAL_ROLES
 from ptap.extensions import db
 
 _DATE_RE = re.compile(r"^(?:(\d{1,2})/)?(?:(\d{1,2})/)?(\d{4})$|^(\d{4})-(\d{2})-(\d{2})$")
@@ -212,12 +214,10 @@ ACTION_LABELS = {
 }
 
 
-def access_log_query(patient_id: int) -> sa.Select:
-    """Select the successful accesses to the patient's record, newest first."""
-    actor = aliased(User)
+def access_log_query(patient_id: int) -> sa.Select[Any]:
+    """Select the successful accesses to the patient's record (audit events), newest first."""
     return (
-        sa.select(AuditEvent, actor)
-        .outerjoin(actor, actor.id == AuditEvent.actor_id)
+        sa.select(AuditEvent)
         .where(
             AuditEvent.patient_id == patient_id,
             AuditEvent.outcome == "success",
@@ -232,18 +232,7 @@ def access_log(patient_id: int, limit: int | None = None) -> list[AccessLogEntry
     stmt = access_log_query(patient_id)
     if limit:
         stmt = stmt.limit(limit)
-    entries = []
-    for event, actor in db.session.execute(stmt).all():
-        entries.append(
-            AccessLogEntry(
-                at=event.occurred_at,
-                who=actor.full_name if actor else (event.actor_label or "Système"),
-                profession=actor.profession_label if actor else "",
-                action=ACTION_LABELS.get(event.action, event.action),
-                detail=event.reason if event.action == "patient.break_glass" else "",
-            )
-        )
-    return entries
+    return describe_access_events(list(db.session.scalars(stmt)))
 
 
 def my_teams(user_id: int) -> list[CareTeam]:
@@ -280,51 +269,6 @@ def all_teams() -> list[CareTeam]:
     )
 
 
-def team_members(team_id: int) -> list[tuple[TeamMembership, User]]:
-    """Return the team's memberships (current and past) with their users."""
-    return list(
-        db.session.execute(
-            sa.select(TeamMembership, User)
-            .join(User, User.id == TeamMembership.user_id)
-            .where(TeamMembership.team_id == team_id)
-            .order_by(TeamMembership.ends_on.is_not(None), User.last_name, User.first_name)
-        ).tuples()
-    )
-
-
-def count_active_enrolments(team_id: int) -> int:
-    """Count the patients the team follows now."""
-    return int(
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Enrolment)
-            .where(Enrolment.team_id == team_id, Enrolment.ended_at.is_(None))
-        )
-        or 0
-    )
-
-
-def pending_break_glass_reviews(user_id: int) -> list[tuple[BreakGlassAccess, User]]:
-    """Return unreviewed emergency accesses to patients of the teams the user coordinates."""
-    teams = active_team_ids(user_id, role="coordinator")
-    patients = sa.select(Enrolment.patient_id).where(
-        Enrolment.team_id.in_(teams), Enrolment.ended_at.is_(None)
-    )
-    return list(
-        db.session.execute(
-            sa.select(BreakGlassAccess, User)
-            .join(User, User.id == BreakGlassAccess.user_id)
-            .where(
-                BreakGlassAccess.reviewed_at.is_(None),
-                BreakGlassAccess.patient_id.in_(patients),
-                BreakGlassAccess.user_id != user_id,
-            )
-            .options(sa.orm.joinedload(BreakGlassAccess.patient))
-            .order_by(BreakGlassAccess.created_at)
-        ).tuples()
-    )
-
-
 def open_duplicates(user_id: int) -> list[DuplicateFlag]:
     """Return open duplicate flags whose two records the user may both see."""
     visible = visible_patient_ids(user_id)
@@ -343,3 +287,202 @@ def open_duplicates(user_id: int) -> list[DuplicateFlag]:
             .order_by(DuplicateFlag.created_at)
         )
     )
+
+
+# --- JSON API helpers ----------------------------------------------------------------------
+
+
+def active_team_ids_by_patient(patient_ids: list[int]) -> dict[int, list[int]]:
+    """Map each patient to the ids of the teams following them now (one query for a page)."""
+    teams: dict[int, list[int]] = {pid: [] for pid in patient_ids}
+    if not patient_ids:
+        return teams
+    rows = db.session.execute(
+        sa.select(Enrolment.patient_id, Enrolment.team_id)
+        .where(Enrolment.patient_id.in_(patient_ids), Enrolment.ended_at.is_(None))
+        .order_by(Enrolment.patient_id, Enrolment.team_id)
+    ).all()
+    for patient_id, team_id in rows:
+        if team_id not in teams[patient_id]:
+            teams[patient_id].append(team_id)
+    return teams
+
+
+def team_roles(user_id: int) -> dict[int, str]:
+    """Map each team the user belongs to today to their role there (coordinator wins)."""
+    today = date.today()  # noqa: DTZ011 - membership dates are calendar days
+    roles: dict[int, str] = {}
+    rows = db.session.execute(
+        sa.select(TeamMembership.team_id, TeamMembership.role).where(
+            TeamMembership.user_id == user_id,
+            TeamMembership.starts_on <= today,
+            sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+        )
+    ).all()
+    for team_id, role in rows:
+        if roles.get(team_id) != "coordinator":
+            roles[team_id] = role
+    return roles
+
+
+def describe_access_events(events: list[AuditEvent]) -> list[AccessLogEntry]:
+    """Turn a page of access-log events into entries, loading their actors in one query."""
+    actor_ids = {e.actor_id for e in events if e.actor_id is not None}
+    actors = (
+        {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(actor_ids)))}
+        if actor_ids
+        else {}
+    )
+    entries = []
+    for event in events:
+        actor = actors.get(event.actor_id) if event.actor_id is not None else None
+        entries.append(
+            AccessLogEntry(
+                at=event.occurred_at,
+                who=actor.full_name if actor else (event.actor_label or "Système"),
+                profession=actor.profession_label if actor else "",
+                action=ACTION_LABELS.get(event.action, event.action),
+                detail=event.reason if event.action == "patient.break_glass" else "",
+            )
+        )
+    return entries
+
+
+# --- circle pages ----------------------------------------------------------------------------
+
+
+def list_invitable_professionals(exclude_ids: set[int]) -> list[User]:
+    """Return the active clinicians, but `exclude_ids`, who could be invited into a circle."""
+    stmt = sa.select(User).where(User.active.is_(True), User.role.in_(sorted(CLINICAL_ROLES)))
+    if exclude_ids:
+        stmt = stmt.where(User.id.not_in(exclude_ids))
+    return list(db.session.scalars(stmt.order_by(User.last_name, User.first_name, User.id)))
+
+
+def list_patient_structures(patient_id: int) -> list[Structure]:
+    """Return the structures whose teams follow the patient now (who answers for the record)."""
+    return list(
+        db.session.scalars(
+            sa.select(Structure)
+            .join(CareTeam, CareTeam.structure_id == Structure.id)
+            .join(Enrolment, Enrolment.team_id == CareTeam.id)
+            .where(Enrolment.patient_id == patient_id, Enrolment.ended_at.is_(None))
+            .distinct()
+            .order_by(Structure.name)
+        )
+    )
+
+
+# --- patient and team pages ------------------------------------------------------------------
+
+
+def active_team_names_by_patient(patient_ids: list[int]) -> dict[int, list[str]]:
+    """Map each patient to the names of the teams following them now (one query for a page)."""
+    names: dict[int, list[str]] = {pid: [] for pid in patient_ids}
+    if not patient_ids:
+        return names
+    rows = db.session.execute(
+        sa.select(Enrolment.patient_id, CareTeam.name)
+        .join(CareTeam, CareTeam.id == Enrolment.team_id)
+        .where(Enrolment.patient_id.in_(patient_ids), Enrolment.ended_at.is_(None))
+        .order_by(Enrolment.patient_id, CareTeam.name)
+    ).all()
+    for patient_id, team_name in rows:
+        if team_name not in names[patient_id]:
+            names[patient_id].append(team_name)
+    return names
+
+
+def count_active_enrolments_by_team(team_ids: list[int]) -> dict[int, int]:
+    """Count the patients each team follows now (one grouped query for a list of teams)."""
+    counts = dict.fromkeys(team_ids, 0)
+    if not team_ids:
+        return counts
+    rows = db.session.execute(
+        sa.select(Enrolment.team_id, sa.func.count(sa.distinct(Enrolment.patient_id)))
+        .where(Enrolment.team_id.in_(team_ids), Enrolment.ended_at.is_(None))
+        .group_by(Enrolment.team_id)
+    ).all()
+    counts.update({team_id: int(count) for team_id, count in rows})
+    return counts
+
+
+def count_open_duplicate_flags(patient_id: int) -> int:
+    """Count the open possible-duplicate flags that involve the patient's record."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(DuplicateFlag)
+            .where(
+                DuplicateFlag.status == DuplicateStatus.OPEN,
+                sa.or_(
+                    DuplicateFlag.patient_id == patient_id,
+                    DuplicateFlag.other_patient_id == patient_id,
+                ),
+            )
+        )
+        or 0
+    )
+
+
+def list_patient_contacts(patient_id: int) -> list[PatientContact]:
+    """Return the patient's contacts (caregivers, trusted person...) in the order added."""
+    return list(
+        db.session.scalars(
+            sa.select(PatientContact)
+            .where(PatientContact.patient_id == patient_id)
+            .order_by(PatientContact.id)
+        )
+    )
+
+
+def list_physicians() -> list[User]:
+    """Return the active physicians with an account: the choices of médecin traitant."""
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .where(User.active.is_(True), User.profession == "physician")
+            .order_by(User.last_name, User.first_name, User.id)
+        )
+    )
+
+
+def user_names(user_ids: list[int]) -> dict[int, str]:
+    """Map user ids to full names (one query)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(User.id, User.first_name, User.last_name).where(User.id.in_(user_ids))
+    ).all()
+    return {uid: f"{first} {last}" for uid, first, last in rows}
+
+
+def list_break_glass_reviews(user_id: int) -> list[tuple[BreakGlassAccess, User]]:
+    """Return unreviewed emergency accesses to patients of the teams the user coordinates."""
+    teams = active_team_ids(user_id, role="coordinator")
+    patients = sa.select(Enrolment.patient_id).where(
+        Enrolment.team_id.in_(teams), Enrolment.ended_at.is_(None)
+    )
+    rows = db.session.execute(
+        sa.select(BreakGlassAccess, User)
+        .join(User, User.id == BreakGlassAccess.user_id)
+        .where(
+            BreakGlassAccess.reviewed_at.is_(None),
+            BreakGlassAccess.patient_id.in_(patients),
+            BreakGlassAccess.user_id != user_id,
+        )
+        .options(sa.orm.joinedload(BreakGlassAccess.patient))
+        .order_by(BreakGlassAccess.created_at)
+    ).all()
+    return [(grant, user) for grant, user in rows]
+
+
+def list_team_memberships(team_id: int) -> list[tuple[TeamMembership, User]]:
+    """Return the team's memberships (current first, then past) with their users."""
+    rows = db.session.execute(
+        sa.select(TeamMembership, User)
+        .join(User, User.id == TeamMembership.user_id)
+        .where(TeamMembership.team_id == team_id)
+        .order_by(TeamMembership.ends_on.is_not(None), User.last_name, User.first_name)
+    ).all()
+    return [(membership, user) for membership, user in rows]

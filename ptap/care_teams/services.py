@@ -101,6 +101,14 @@ def _refuse_duplicate_ins(matricule: str, patient_id: int | None = None) -> None
         stmt = stmt.where(Patient.id != patient_id)
     existing = db.session.scalar(stmt)
     if existing is not None:
+        # A merged record keeps its own INS when the survivor had one: point at the survivor.
+        for _ in range(10):  # merges chain rarely; bounded against a cycle
+            survivor = db.session.scalar(
+                sa.select(Patient.merged_into_id).where(Patient.id == existing)
+            )
+            if survivor is None:
+                break
+            existing = survivor
         raise DuplicateIns(existing)
 
 
@@ -369,10 +377,11 @@ def resolve_duplicate(
 ) -> DuplicateFlag:
     """Dismiss a possible duplicate, or merge the newer record into the older one."""
     require(user, "duplicates.review")
-    require(user, "patient.manage", flag.patient)
-    require(user, "patient.manage", flag.other_patient)
+    # Before the patient checks: once merged, the duplicate is managed by nobody.
     if flag.status != DuplicateStatus.OPEN:
         raise Conflict("Ce doublon potentiel a déjà été traité.")
+    require(user, "patient.manage", flag.patient)
+    require(user, "patient.manage", flag.other_patient)
     if action == "dismiss":
         flag.status = DuplicateStatus.DISMISSED
     elif action == "merge":
@@ -410,5 +419,7 @@ def _merge(duplicate: Patient, survivor: Patient) -> None:
     duplicate.merged_into_id = survivor.id
     duplicate.sharing_consent = False
     db.session.flush()
+    # The bulk updates bypassed the ORM: reload both records' collections (contacts).
     db.session.expire(survivor)
+    db.session.expire(duplicate, ["contacts"])
     refresh_consent_state(survivor)

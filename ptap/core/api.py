@@ -36,8 +36,13 @@ def problem(
     *,
     field: str | None = None,
     errors: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
-    """Build an RFC 9457 application/problem+json response naming the offending field."""
+    """Build an RFC 9457 application/problem+json response naming the offending field.
+
+    `extra` adds extension members (RFC 9457 §3.2), e.g. the record a conflict is about;
+    it cannot override the standard members.
+    """
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + str(status),
         "title": title,
@@ -50,6 +55,8 @@ def problem(
         body["errors"] = errors
     elif field:
         body["errors"] = [{"field": field, "message": detail}]
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)
     response = Response(json.dumps(body, ensure_ascii=False), status=status)
     response.content_type = "application/problem+json"
     return response
@@ -105,15 +112,20 @@ def page_limit() -> int:
     return int(raw)
 
 
-def paginate_by_id(stmt: sa.Select[Any], id_column: Any, *, limit: int | None = None) -> Page[Any]:
-    """Return the page after the request's cursor, keyed by a unique increasing id column."""
+def paginate_by_id(
+    stmt: sa.Select[Any], id_column: Any, *, limit: int | None = None, descending: bool = False
+) -> Page[Any]:
+    """Return the page after the request's cursor, keyed by a unique increasing id column
+    (newest first when `descending`)."""
     from ptap.extensions import db
 
     limit = limit or page_limit()
     cursor = request.args.get("cursor")
     if cursor:
-        stmt = stmt.where(id_column > decode_cursor(cursor)["after"])
-    rows = list(db.session.scalars(stmt.order_by(None).order_by(id_column).limit(limit + 1)))
+        position = decode_cursor(cursor)["after"]
+        stmt = stmt.where(id_column < position if descending else id_column > position)
+    order = id_column.desc() if descending else id_column
+    rows = list(db.session.scalars(stmt.order_by(None).order_by(order).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor({"after": _id_of(rows[-1], id_column)}) if more else None
@@ -266,6 +278,11 @@ def build_openapi() -> dict[str, Any]:
                         "type": "object",
                         "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
                     },
+                },
+                "existing": {
+                    "type": "object",
+                    "description": "L'enregistrement existant en cause (conflit de doublon)",
+                    "properties": {"id": {"type": "integer"}, "href": {"type": "string"}},
                 },
             },
         }

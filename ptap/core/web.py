@@ -22,6 +22,7 @@ ERROR_MESSAGES = {
     403: ("Accès refusé", "Vous n'avez pas accès à cette page ou à ces informations."),
     404: ("Page introuvable", "La page demandée n'existe pas ou n'est pas accessible."),
     405: ("Méthode non autorisée", "Cette action n'est pas possible sur cette page."),
+    413: ("Fichier trop volumineux", "Le fichier envoyé dépasse la taille autorisée."),
     409: ("Conflit", "L'opération entre en conflit avec l'état actuel des données."),
     422: ("Donnée invalide", "Une donnée envoyée est invalide."),
     429: ("Trop de tentatives", "Trop de requêtes en peu de temps. Patientez avant de réessayer."),

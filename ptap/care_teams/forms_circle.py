@@ -1,0 +1,99 @@
+"""Flask-WTF forms of the consent, circle, break-the-glass and duplicate pages (French)."""
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
+
+from ptap.care_teams.models import CONSENT_METHOD_LABELS, ConsentKind, ConsentMethod
+
+REQUIRED = "Ce champ est obligatoire."
+TOO_LONG = "Texte trop long."
+
+#: The four choices a person can make, as "<kind>:<1 given|0 withdrawn>".
+CONSENT_CHOICES = [
+    SelectChoice(
+        f"{ConsentKind.SHARING}:1",
+        "Accepte le partage de ses informations au sein du cercle de soins",
+    ),
+    SelectChoice(
+        f"{ConsentKind.SHARING}:0",
+        "Retire son accord au partage : l'équipe et les invités perdent l'accès au dossier "
+        "dès l'enregistrement",
+    ),
+    SelectChoice(f"{ConsentKind.DMP_OPPOSITION}:1", "S'oppose à l'alimentation de son DMP"),
+    SelectChoice(
+        f"{ConsentKind.DMP_OPPOSITION}:0", "Lève son opposition à l'alimentation de son DMP"
+    ),
+]
+
+
+class ConsentForm(FlaskForm):
+    choice = RadioField(
+        "Choix exprimé par la personne",
+        choices=CONSENT_CHOICES,
+        validators=[InputRequired("Indiquez le choix de la personne.")],
+    )
+    method = RadioField(
+        "Comment ce choix a été recueilli",
+        choices=[SelectChoice(m.value, CONSENT_METHOD_LABELS[m]) for m in ConsentMethod],
+        validators=[InputRequired("Indiquez comment le choix a été recueilli.")],
+    )
+    note = TextAreaField(
+        "Commentaire (facultatif)",
+        validators=[Optional(), Length(max=2000, message=TOO_LONG)],
+        render_kw={"rows": 3},
+    )
+    document = FileField(
+        "Formulaire signé (PDF, 10 Mo au plus)", render_kw={"accept": "application/pdf,.pdf"}
+    )
+
+    def parsed_choice(self) -> tuple[str, bool]:
+        """Return (consent kind, given) from the choice field."""
+        kind, given = str(self.choice.data).split(":")
+        return kind, given == "1"
+
+
+class InvitationForm(FlaskForm):
+    user_id = SelectField(
+        "Professionnel invité",
+        coerce=int,
+        validate_choice=False,  # the service checks the invitee (active clinician, not a member)
+        validators=[DataRequired("Choisissez un professionnel.")],
+    )
+    expires_on = DateField(
+        "Dernier jour de l'invitation",
+        validators=[DataRequired("Indiquez une date au format jj/mm/aaaa.")],
+    )
+    reason = StringField(
+        "Motif (facultatif)",
+        validators=[Optional(), Length(max=300, message=TOO_LONG)],
+    )
+
+
+class BreakGlassForm(FlaskForm):
+    reason = TextAreaField(
+        "Motif de l'urgence",
+        validators=[DataRequired("Décrivez l'urgence."), Length(max=2000, message=TOO_LONG)],
+        render_kw={"rows": 4},
+    )
+
+
+class ReviewForm(FlaskForm):
+    review_note = TextAreaField(
+        "Conclusion de l'examen",
+        validators=[
+            DataRequired("Indiquez la conclusion de l'examen."),
+            Length(max=2000, message=TOO_LONG),
+        ],
+        render_kw={"rows": 2},
+    )
+
+
+class DuplicateForm(FlaskForm):
+    action = StringField(validators=[AnyOf(["merge", "dismiss"], message="Action inconnue.")])
+
+
+class ButtonForm(FlaskForm):
+    """Only the CSRF token, for buttons that post (revoke an invitation)."""

@@ -1,0 +1,277 @@
+"""Consents, circle, break-the-glass, duplicates and access-log pages.
+
+Patient pages declare `patients.list` (any clinician) to the endpoint guard; the object-level
+rule is checked by `load_patient`, which answers 404 to anyone outside the circle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    send_file,
+    url_for,
+)
+from wtforms.fields.choices import SelectChoice
+
+from ptap.accounts.models import User
+from ptap.audit.context import request_context
+from ptap.care_teams import circle, queries
+from ptap.care_teams.forms_circle import (
+    ButtonForm,
+    ConsentForm,
+    InvitationForm,
+)
+from ptap.care_teams.loaders import load_patient
+from ptap.care_teams.models import (
+    CONSENT_KIND_LABELS,
+    CONSENT_METHOD_LABELS,
+    ConsentKind,
+    ConsentRecord,
+    Patient,
+)
+from ptap.care_teams.views import bp
+from ptap.care_teams.views.helpers import (
+    PARIS,
+    TEAM_ROLE_LABELS,
+    acting_user,
+    label,
+    local_date,
+    local_datetime,
+)
+from ptap.core.errors import Conflict, InvalidInput
+from ptap.core.forms import attach_error
+from ptap.core.policy import can, requires
+from ptap.extensions import db
+
+CHOICE_LABELS = {
+    (ConsentKind.SHARING, True): "Accord donné",
+    (ConsentKind.SHARING, False): "Accord retiré",
+    (ConsentKind.DMP_OPPOSITION, True): "Opposition exprimée",
+    (ConsentKind.DMP_OPPOSITION, False): "Opposition levée",
+}
+#: (state shown, tone, what it means) for each kind: (given, none or withdrawn).
+STATE_TEXTS = {
+    ConsentKind.SHARING: (
+        ("Accord donné", "ok", "L'équipe qui suit la personne et les invités voient le dossier."),
+        (
+            "Pas d'accord en vigueur",
+            "warn",
+            "Seul le coordinateur qui a inscrit la personne voit le dossier.",
+        ),
+    ),
+    ConsentKind.DMP_OPPOSITION: (
+        ("Oui, la personne s'y oppose", "warn", "Aucun document n'est versé à son DMP."),
+        ("Non", "neutral", "Les documents prévus sont versés à son DMP."),
+    ),
+}
+
+
+# --- consents ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    label: str
+    value: str
+    tone: str
+    effect: str
+    since: str
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    at: str
+    kind: str
+    choice: str
+    method: str
+    note: str
+    recorded_by: str
+    document_url: str
+
+
+def _consent_states(patient: Patient) -> list[ConsentState]:
+    states = []
+    for kind in ConsentKind:
+        record = circle.current_consent(patient.id, kind)
+        given = bool(record and record.given)
+        value, tone, effect = STATE_TEXTS[kind][0 if given else 1]
+        since = f"Depuis le {local_date(record.recorded_at)}" if record else "Jamais recueilli"
+        states.append(ConsentState(CONSENT_KIND_LABELS[kind], value, tone, effect, since))
+    return states
+
+
+def _ledger(patient: Patient) -> list[LedgerRow]:
+    return [
+        LedgerRow(
+            at=local_datetime(r.recorded_at),
+            kind=CONSENT_KIND_LABELS[ConsentKind(r.kind)],
+            choice=CHOICE_LABELS[(ConsentKind(r.kind), r.given)],
+            method=label(CONSENT_METHOD_LABELS, r.method),
+            note=r.note,
+            recorded_by=name,
+            document_url=url_for(".consent_document", patient_id=patient.id, record_id=r.id)
+            if r.document_path
+            else "",
+        )
+        for r, name in queries.consent_history(patient.id)
+    ]
+
+
+def _render_consents(patient: Patient, form: ConsentForm, status: int = 200) -> Any:
+    manage = can(acting_user(), "patient.manage", patient)
+    page = render_template(
+        "care_teams/consents.html",
+        patient=patient,
+        active_tab="consents",
+        states=_consent_states(patient),
+        ledger=_ledger(patient),
+        form=form if manage else None,
+    )
+    return page, status
+
+
+@bp.get("/patients/<int:patient_id>/consents")
+@requires("patients.list")
+def consents(patient_id: int):
+    patient = load_patient(patient_id, what="consents")
+    db.session.commit()
+    return _render_consents(patient, ConsentForm(formdata=None))
+
+
+@bp.post("/patients/<int:patient_id>/consents")
+@requires("patients.list")
+def record_consent(patient_id: int):
+    patient = load_patient(patient_id, "patient.manage")
+    form = ConsentForm()
+    if form.validate_on_submit():
+        kind, given = form.parsed_choice()
+        upload = form.document.data
+        document = upload.read(circle.MAX_FORM_BYTES + 1) if upload else None
+        try:
+            circle.record_consent(
+                acting_user(), patient, kind, given, form.method.data, form.note.data or "",
+                request_context(), document=document,
+            )  # fmt: skip
+        except (InvalidInput, Conflict) as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash(
+                "Le choix de la personne est enregistré ; il s'applique dès maintenant.", "success"
+            )
+            if not can(acting_user(), "patient.read", patient):  # withdrawn: the user lost access
+                return redirect(url_for("core.home"))
+            return redirect(url_for(".consents", patient_id=patient.id))
+    return _render_consents(patient, form, 422)
+
+
+@bp.get("/patients/<int:patient_id>/consents/<int:record_id>/document")
+@requires("patients.list")
+def consent_document(patient_id: int, record_id: int):
+    patient = load_patient(patient_id, what=f"consent form {record_id}")
+    db.session.commit()
+    record = db.session.get(ConsentRecord, record_id)
+    if record is None or record.patient_id != patient.id or not record.document_path:
+        abort(404)
+    folder = Path(current_app.config["UPLOAD_FOLDER"]).resolve()
+    path = (folder / record.document_path).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        abort(404)
+    return send_file(
+        BytesIO(path.read_bytes()),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"formulaire-consentement-{patient.id}-{record.id}.pdf",
+    )
+
+
+# --- circle -----------------------------------------------------------------------------------
+
+
+def _render_circle(patient: Patient, form: InvitationForm, status: int = 200) -> Any:
+    user = acting_user()
+    members = queries.circle(patient)
+    manage = can(user, "patient.manage", patient)
+    if manage:
+        exclude = {m.user_id for m in members} | {user.id}
+        form.user_id.choices = [SelectChoice(0, "— Choisir un professionnel —")] + [
+            SelectChoice(u.id, f"{u.last_name} {u.first_name} · {u.profession_label}")
+            for u in queries.list_invitable_professionals(exclude)
+        ]
+    page = render_template(
+        "care_teams/circle.html",
+        patient=patient,
+        active_tab="circle",
+        # Coordinators first: the people to call about this patient.
+        team_members=sorted(
+            (m for m in members if m.invitation_id is None),
+            key=lambda m: m.team_role != "coordinator",
+        ),
+        invited=[m for m in members if m.invitation_id is not None],
+        role_labels=TEAM_ROLE_LABELS,
+        form=form if manage else None,
+        revoke_form=ButtonForm(),
+        max_days=current_app.config["CIRCLE_INVITATION_MAX_DAYS"],
+    )
+    return page, status
+
+
+@bp.get("/patients/<int:patient_id>/circle")
+@requires("patients.list")
+def patient_circle(patient_id: int):
+    patient = load_patient(patient_id, what="circle")
+    db.session.commit()
+    form = InvitationForm(formdata=None)
+    form.expires_on.data = date.today() + timedelta(days=30)  # noqa: DTZ011 - a calendar day
+    return _render_circle(patient, form)
+
+
+def _end_of_day(day: date) -> datetime:
+    """The last second of `day` in Paris, in UTC: an invitation ends on the evening it names."""
+    return datetime.combine(day, time(23, 59, 59), tzinfo=PARIS).astimezone(UTC)
+
+
+@bp.post("/patients/<int:patient_id>/circle/invitations")
+@requires("patients.list")
+def invite_to_circle(patient_id: int):
+    patient = load_patient(patient_id, "patient.manage")
+    form = InvitationForm()
+    if form.validate_on_submit():
+        invitee = db.session.get(User, form.user_id.data)
+        try:
+            if invitee is None:
+                raise InvalidInput("Choisissez un professionnel.", field="user_id")
+            circle.invite_to_circle(
+                acting_user(), patient, invitee, _end_of_day(form.expires_on.data),
+                form.reason.data or "", request_context(),
+            )  # fmt: skip
+        except (InvalidInput, Conflict) as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"{invitee.full_name} fait partie du cercle de soins.", "success")
+            return redirect(url_for(".patient_circle", patient_id=patient.id))
+    return _render_circle(patient, form, 422)
+
+
+@bp.post("/patients/<int:patient_id>/circle/invitations/<int:invitation_id>/revoke")
+@requires("patients.list")
+def revoke_invitation(patient_id: int, invitation_id: int):
+    patient = load_patient(patient_id, "patient.manage")
+    if ButtonForm().validate_on_submit():
+        circle.revoke_invitation(acting_user(), patient, invitation_id, request_context())
+        db.session.commit()
+        flash("Invitation terminée : ce professionnel n'a plus accès au dossier.", "success")
+    return redirect(url_for(".patient_circle", patient_id=patient.id))

@@ -1,0 +1,197 @@
+"""Break-the-glass (emergency access and its review) and possible duplicates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
+
+from ptap.audit.context import request_context
+from ptap.care_teams import circle, queries, services
+from ptap.care_teams.access import access_basis
+from ptap.care_teams.forms_circle import (
+    BreakGlassForm,
+    DuplicateForm,
+    ReviewForm,
+)
+from ptap.care_teams.models import (
+    IDENTITY_STATUS_LABELS,
+    SEX_LABELS,
+    BreakGlassAccess,
+    DuplicateFlag,
+    Patient,
+)
+from ptap.care_teams.views import bp
+from ptap.care_teams.views.helpers import (
+    acting_user,
+    ins_format,
+    label,
+    local_date,
+    local_datetime,
+    record_url,
+)
+from ptap.core.errors import Conflict, InvalidInput
+from ptap.core.forms import attach_error
+from ptap.core.policy import can, is_clinician, requires
+from ptap.extensions import db
+
+# --- break-the-glass --------------------------------------------------------------------------
+
+
+@bp.route("/patients/<int:patient_id>/break-glass", methods=["GET", "POST"])
+@requires("break_glass.open")
+def break_glass(patient_id: int):
+    user = acting_user()
+    patient = db.session.get(Patient, patient_id)
+    if patient is not None and is_clinician(user) and access_basis(user.id, patient):
+        return redirect(record_url(patient.id))
+    if patient is None or not can(user, "break_glass.open", patient):
+        abort(404)
+    form = BreakGlassForm()
+    if form.validate_on_submit():
+        try:
+            grant = circle.open_break_glass(user, patient, form.reason.data, request_context())
+        except InvalidInput as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            until = local_datetime(grant.expires_at)
+            flash(
+                f"Accès en urgence ouvert jusqu'au {until}. Il est tracé et sera examiné.", "info"
+            )
+            return redirect(record_url(patient_id))
+    return render_template(
+        "care_teams/break_glass.html",
+        form=form,
+        patient_id=patient_id,
+        hours=current_app.config["BREAK_GLASS_HOURS"],
+        min_reason=current_app.config["BREAK_GLASS_MIN_REASON"],
+    ), (422 if form.errors else 200)
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    grant_id: int
+    who: str
+    profession: str
+    opened_at: str
+    until: str
+    running: bool
+    reason: str
+    patient_name: str
+    patient_url: str
+    form: ReviewForm
+
+
+def _render_reviews(posted: ReviewForm | None = None, posted_id: int = 0) -> Any:
+    now = datetime.now(UTC)
+    rows = [
+        ReviewRow(
+            grant.id,
+            user.full_name,
+            user.profession_label,
+            local_datetime(grant.created_at),
+            local_datetime(grant.expires_at),
+            grant.expires_at > now,
+            grant.reason,
+            grant.patient.display_name,
+            record_url(grant.patient_id),
+            posted
+            if posted and grant.id == posted_id
+            else ReviewForm(formdata=None, prefix=f"grant-{grant.id}"),
+        )
+        for grant, user in queries.list_break_glass_reviews(acting_user().id)
+    ]
+    return render_template("care_teams/break_glass_reviews.html", rows=rows), (
+        422 if posted else 200
+    )
+
+
+@bp.get("/break-glass/reviews")
+@requires("break_glass.review")
+def break_glass_reviews():
+    return _render_reviews()
+
+
+@bp.post("/break-glass/<int:grant_id>/review")
+@requires("break_glass.review")
+def review_break_glass(grant_id: int):
+    grant = db.get_or_404(BreakGlassAccess, grant_id)
+    form = ReviewForm(prefix=f"grant-{grant_id}")
+    if form.validate_on_submit():
+        try:
+            circle.review_break_glass(
+                acting_user(), grant, form.review_note.data, request_context()
+            )
+        except (InvalidInput, Conflict) as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Examen enregistré.", "success")
+            return redirect(url_for(".break_glass_reviews"))
+    return _render_reviews(form, grant_id)
+
+
+# --- duplicates -------------------------------------------------------------------------------
+
+
+#: The traits shown side by side; those that differ are marked.
+COMPARED = ("birth_name", "used_name", "first_names", "birth_date", "sex", "birthplace", "ins")
+
+
+def _identity(patient: Patient) -> dict[str, str]:
+    return {
+        "number": str(patient.id),
+        "birth_name": patient.birth_name,
+        "used_name": patient.used_name or "—",
+        "first_names": patient.first_names,
+        "birth_date": patient.birth_date_label,
+        "sex": label(SEX_LABELS, patient.sex),
+        "birthplace": patient.birthplace_code or "—",
+        "ins": ins_format(patient.ins_matricule) or "—",
+        "status": label(IDENTITY_STATUS_LABELS, patient.identity_status),
+        "created": local_date(patient.created_at),
+        "url": record_url(patient.id),
+    }
+
+
+@bp.get("/duplicates")
+@requires("duplicates.review")
+def list_duplicates():
+    pairs = []
+    for flag in queries.open_duplicates(acting_user().id):
+        older, newer = _identity(flag.other_patient), _identity(flag.patient)
+        differs = {key for key in COMPARED if older[key] != newer[key]}
+        pairs.append({"id": flag.id, "older": older, "newer": newer, "differs": differs})
+    return render_template("care_teams/duplicates.html", pairs=pairs, form=DuplicateForm())
+
+
+@bp.post("/duplicates/<int:flag_id>")
+@requires("duplicates.review")
+def resolve_duplicate(flag_id: int):
+    flag = db.get_or_404(DuplicateFlag, flag_id)
+    form = DuplicateForm()
+    if not form.validate_on_submit():
+        flash("Action inconnue : fusionner ou écarter.", "error")
+        return redirect(url_for(".list_duplicates"))
+    try:
+        services.resolve_duplicate(acting_user(), flag, form.action.data, request_context())
+    except (InvalidInput, Conflict) as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for(".list_duplicates"))
+    db.session.commit()
+    done = {"merge": "Fiches fusionnées.", "dismiss": "Doublon écarté : les deux fiches restent."}
+    flash(done[form.action.data], "success")
+    return redirect(url_for(".list_duplicates"))

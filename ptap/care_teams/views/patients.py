@@ -1,0 +1,327 @@
+"""Patient list, search, creation, record page, identity and enrolment pages; team pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ptap.accounts.forms import EmptyForm
+from ptap.audit.context import request_context
+from ptap.audit.models import Outcome
+from ptap.audit.services import record_event
+from ptap.care_teams import queries, services
+from ptap.care_teams.access import AccessBasis, access_basis
+from ptap.care_teams.forms import (
+    ContactForm,
+    DetailsForm,
+    EndEnrolmentForm,
+    IdentityForm,
+    PatientForm,
+    PatientSearchForm,
+)
+from ptap.care_teams.identity import CHECK_METHODS
+from ptap.care_teams.loaders import NOT_FOUND, load_patient
+from ptap.care_teams.models import (
+    CONTACT_KIND_LABELS,
+    END_REASON_LABELS,
+    PROBLEM_CATEGORY_LABELS,
+    REQUESTER_KIND_LABELS,
+    Enrolment,
+    Patient,
+)
+from ptap.care_teams.queries import PatientSearch
+from ptap.care_teams.timeline import patient_timeline
+from ptap.care_teams.views import bp
+from ptap.care_teams.views.helpers import (
+    label,
+)
+from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.forms import attach_error
+from ptap.core.policy import can, requires
+from ptap.extensions import db
+
+# --- presentation rows -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrolmentRow:
+    """One follow-up of the patient by a team, as the record page shows it."""
+
+    id: int
+    team: str
+    requested_on: date
+    requester: str
+    motives: list[str]
+    enrolled_at: datetime
+    ended_at: datetime | None
+    end_reason: str
+    end_note: str
+    end_form: EndEnrolmentForm | None
+
+
+@dataclass
+class RecordForms:
+    """The forms of the record page; a failed one is passed back with what was typed."""
+
+    details: DetailsForm | None = None
+    contact: ContactForm | None = None
+    end: dict[int, EndEnrolmentForm] = field(default_factory=dict)
+
+
+def _enrolment_row(enrolment: Enrolment, form: EndEnrolmentForm | None) -> EnrolmentRow:
+    requester = label(REQUESTER_KIND_LABELS, enrolment.requester_kind)
+    if enrolment.requester_name:
+        requester = f"{requester} : {enrolment.requester_name}"
+    return EnrolmentRow(
+        id=enrolment.id,
+        team=enrolment.team.name,
+        requested_on=enrolment.requested_on,
+        requester=requester,
+        motives=[label(PROBLEM_CATEGORY_LABELS, c) for c in enrolment.categories],
+        enrolled_at=enrolment.enrolled_at,
+        ended_at=enrolment.ended_at,
+        end_reason=label(END_REASON_LABELS, enrolment.end_reason),
+        end_note=enrolment.end_note,
+        end_form=form,
+    )
+
+
+def _render_record(patient: Patient, forms: RecordForms | None = None, status: int = 200):
+    """Render the record page; `forms` carries a failed form back with its errors."""
+    forms = forms or RecordForms()
+    user = current_user._get_current_object()
+    manage = can(user, "patient.manage", patient)
+    enrolments = []
+    for enrolment in queries.all_enrolments(patient.id):
+        form = None
+        if can(user, "enrolment.end", enrolment):
+            form = forms.end.get(enrolment.id) or EndEnrolmentForm.for_enrolment(enrolment.id)
+        enrolments.append(_enrolment_row(enrolment, form))
+    physicians = queries.list_physicians() if manage else []
+    gp_id, checker_id = patient.gp_user_id or 0, patient.identity_checked_by_id or 0
+    names = queries.user_names([i for i in (gp_id, checker_id) if i])
+    return render_template(
+        "care_teams/patient_record.html",
+        patient=patient,
+        active_tab="record",
+        break_glass=access_basis(user.id, patient) == AccessBasis.BREAK_GLASS,
+        can_manage=manage,
+        enrolments=enrolments,
+        contacts=queries.list_patient_contacts(patient.id),
+        timeline=patient_timeline(patient.id),
+        gp_name=f"Dr {names[gp_id]}" if gp_id in names else patient.gp_name,
+        checked_by=names.get(checker_id, ""),
+        check_methods=CHECK_METHODS,
+        contact_kinds=CONTACT_KIND_LABELS,
+        details_form=forms.details
+        or (DetailsForm.for_patient(patient, physicians) if manage else None),
+        contact_form=forms.contact or (ContactForm() if manage else None),
+        delete_form=EmptyForm(),
+    ), status
+
+
+def _rerender_record(patient_id: int, forms: RecordForms):
+    """Show the record again with a failed form (an audited read, like any display of it)."""
+    db.session.rollback()
+    patient = load_patient(patient_id, what="record")
+    db.session.commit()
+    return _render_record(patient, forms, status=422)
+
+
+def _load_enrolment(enrolment_id: int) -> Enrolment:
+    """Return the enrolment if the user may end it or read its patient; 404 (audited) if not."""
+    user = current_user._get_current_object()
+    enrolment = db.session.get(Enrolment, enrolment_id)
+    if enrolment is None:
+        raise NotFound(NOT_FOUND)
+    if not (can(user, "enrolment.end", enrolment) or can(user, "patient.read", enrolment.patient)):
+        record_event(
+            request_context(),
+            "enrolment.end",
+            outcome=Outcome.DENIED,
+            object_type="enrolment",
+            object_id=enrolment.id,
+            patient_id=enrolment.patient_id,
+        )
+        db.session.commit()
+        raise NotFound(NOT_FOUND)
+    return enrolment
+
+
+def _render_list(form: PatientSearchForm, page, teams: dict[int, list[str]], criteria):
+    return render_template(
+        "care_teams/patient_list.html",
+        form=form,
+        page=page,
+        teams=teams,
+        criteria=criteria,
+        can_create=can(current_user, "team.enrol"),
+    )
+
+
+# --- patients ----------------------------------------------------------------------------
+
+
+@bp.get("/patients")
+@requires("patients.list")
+def list_patients():
+    form = PatientSearchForm(request.args)
+    search = PatientSearch(
+        name=form.name.data or "", ins=form.ins.data or "", birth_date=form.birth_date.data or ""
+    )
+    criteria = {k: v for k, v in vars(search).items() if v.strip()}
+    try:
+        stmt = queries.visible_patients_query(current_user.id, search)
+    except InvalidInput as exc:
+        attach_error(form, exc)
+        return _render_list(form, None, {}, criteria), 422
+    page = db.paginate(stmt, per_page=50, error_out=False)
+    teams = queries.active_team_names_by_patient([p.id for p in page.items])
+    return _render_list(form, page, teams, criteria)
+
+
+@bp.route("/patients/new", methods=["GET", "POST"])
+@requires("team.enrol")
+def create_patient():
+    form = PatientForm(teams=queries.coordinated_teams(current_user.id))
+    existing_id, status = None, 200
+    if form.validate_on_submit():
+        try:
+            patient = services.create_patient(
+                current_user,
+                form.team(),
+                form.identity(),
+                form.enrolment_request(),
+                request_context(),
+            )
+        except (InvalidInput, Conflict) as exc:
+            attach_error(form, exc)
+            existing_id, status = getattr(exc, "existing_id", None), exc.status
+        else:
+            duplicates = queries.count_open_duplicate_flags(patient.id)
+            db.session.commit()
+            flash(f"Dossier de {patient.display_name} créé.", "success")
+            if duplicates:
+                flash(
+                    "Un doublon potentiel a été signalé : une autre fiche porte le même nom de "
+                    "naissance, la même date de naissance et le même sexe. La coordination "
+                    "vérifiera les deux fiches.",
+                    "warning",
+                )
+            return redirect(url_for("care_teams.show_patient", patient_id=patient.id))
+    status = status if status != 200 or not form.errors else 422
+    return render_template(
+        "care_teams/patient_new.html", form=form, existing_id=existing_id
+    ), status
+
+
+@bp.get("/patients/<int:patient_id>")
+@requires("patients.list")
+def show_patient(patient_id: int):
+    patient = load_patient(patient_id, what="record")
+    db.session.commit()  # keep the audited read
+    return _render_record(patient)
+
+
+@bp.route("/patients/<int:patient_id>/identity", methods=["GET", "POST"])
+@requires("patients.list")
+def edit_identity(patient_id: int):
+    patient = load_patient(patient_id, "patient.manage")
+    form = IdentityForm.for_patient(patient)
+    existing_id, status = None, 200
+    if form.validate_on_submit():
+        try:
+            services.update_identity(current_user, patient, form.identity(), request_context())
+        except (InvalidInput, Conflict) as exc:
+            attach_error(form, exc)
+            existing_id, status = getattr(exc, "existing_id", None), exc.status
+        else:
+            downgraded = patient.identity_status != form.identity_status.data
+            db.session.commit()
+            flash("Identité enregistrée.", "success")
+            if downgraded:
+                flash(
+                    "Un trait strict a changé : l'identité repasse au statut « provisoire ». "
+                    "Vérifiez-la de nouveau avec une pièce d'identité ou le téléservice INSi.",
+                    "warning",
+                )
+            return redirect(url_for("care_teams.show_patient", patient_id=patient.id))
+    status = status if status != 200 or not form.errors else 422
+    return render_template(
+        "care_teams/patient_identity.html", patient=patient, form=form, existing_id=existing_id
+    ), status
+
+
+@bp.post("/patients/<int:patient_id>/details")
+@requires("patients.list")
+def update_details(patient_id: int):
+    patient = load_patient(patient_id, "patient.manage")
+    form = DetailsForm(physicians=queries.list_physicians())
+    if form.validate_on_submit():
+        try:
+            services.update_contact_details(
+                current_user, patient, **form.details(), ctx=request_context()
+            )
+        except InvalidInput as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Coordonnées enregistrées.", "success")
+            return redirect(url_for("care_teams.show_patient", patient_id=patient.id))
+    return _rerender_record(patient.id, RecordForms(details=form))
+
+
+@bp.post("/patients/<int:patient_id>/contacts")
+@requires("patients.list")
+def add_contact(patient_id: int):
+    patient = load_patient(patient_id, "patient.manage")
+    form = ContactForm()
+    if form.validate_on_submit():
+        try:
+            services.add_contact(current_user, patient, form.contact(), request_context())
+        except InvalidInput as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Contact ajouté.", "success")
+            return redirect(url_for("care_teams.show_patient", patient_id=patient.id))
+    return _rerender_record(patient.id, RecordForms(contact=form))
+
+
+@bp.post("/patients/<int:patient_id>/contacts/<int:contact_id>/delete")
+@requires("patients.list")
+def remove_contact(patient_id: int, contact_id: int):
+    patient = load_patient(patient_id, "patient.manage")
+    if EmptyForm().validate_on_submit():
+        services.remove_contact(current_user, patient, contact_id, request_context())
+        db.session.commit()
+        flash("Contact supprimé.", "success")
+    return redirect(url_for("care_teams.show_patient", patient_id=patient.id))
+
+
+@bp.post("/enrolments/<int:enrolment_id>/end")
+@requires("patients.list")
+def end_enrolment(enrolment_id: int):
+    enrolment = _load_enrolment(enrolment_id)
+    form = EndEnrolmentForm.for_enrolment(enrolment.id)
+    if form.validate_on_submit():
+        try:
+            services.end_enrolment(
+                current_user,
+                enrolment,
+                form.end_reason.data or "",
+                form.end_note.data or "",
+                request_context(),
+            )
+        except InvalidInput as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"Fin du suivi par l'équipe {enrolment.team.name} enregistrée.", "success")
+            if can(current_user, "patient.read", enrolment.patient):
+                return redirect(url_for("care_teams.show_patient", patient_id=enrolment.patient_id))
+            return redirect(url_for("care_teams.list_patients"))
+    return _rerender_record(enrolment.patient_id, RecordForms(end={enrolment.id: form}))

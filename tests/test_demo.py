@@ -1,0 +1,160 @@
+"""`ptap demo`: a believable fictitious territory, valid identifiers, idempotent.
+
+Loads the whole demo (300+ patients through the audited services): about 8 s on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+
+from ptap.accounts.models import User
+from ptap.audit.models import AuditEvent
+from ptap.audit.services import verify_chain
+from ptap.care_teams import access, queries
+from ptap.care_teams.identity import IdentityData, validate_identity
+from ptap.care_teams.models import (
+    CareTeam,
+    CircleInvitation,
+    ConsentRecord,
+    DuplicateFlag,
+    Enrolment,
+    IdentityStatus,
+    Patient,
+    PatientContact,
+    Structure,
+    TeamMembership,
+    Territory,
+)
+from ptap.core.identifiers import is_valid_rpps, luhn_valid
+from ptap.core.ins import InsOid, is_valid_nir
+from ptap.demo import load_demo
+
+COUNTED = (
+    User,
+    Territory,
+    Structure,
+    CareTeam,
+    TeamMembership,
+    Patient,
+    PatientContact,
+    Enrolment,
+    ConsentRecord,
+    CircleInvitation,
+    DuplicateFlag,
+    AuditEvent,
+)
+
+
+def _counts(db) -> dict[str, int]:
+    return {
+        model.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(model))
+        for model in COUNTED
+    }
+
+
+def _identity(patient: Patient) -> IdentityData:
+    return IdentityData(
+        birth_name=patient.birth_name,
+        first_names=patient.first_names,
+        birth_year=patient.birth_year,
+        birth_month=patient.birth_month,
+        birth_day=patient.birth_day,
+        sex=patient.sex,
+        birthplace_code=patient.birthplace_code,
+        used_name=patient.used_name,
+        used_first_name=patient.used_first_name,
+        ins_matricule=patient.ins_matricule or "",
+        ins_oid=patient.ins_oid or "",
+        identity_status=patient.identity_status,
+        identity_check_method=patient.identity_check_method,
+    )
+
+
+def test_demo_builds_a_believable_territory_once(app, db):
+    accounts = load_demo()
+    first = _counts(db)
+    assert [a.email.split("@")[0] for a in accounts][:2] == ["admin", "coordination"]
+    assert len(accounts) == 8
+
+    # Organisation: structures with valid-format FINESS, three teams, ended memberships.
+    structures = db.session.scalars(sa.select(Structure)).all()
+    assert len(structures) >= 2
+    assert {s.kind for s in structures} >= {"dac", "cpts"}
+    for structure in structures:
+        assert structure.finess and len(structure.finess) == 9
+        assert structure.finess.startswith("69") and luhn_valid(structure.finess)
+    assert first["CareTeam"] == 3
+    memberships = db.session.scalars(sa.select(TeamMembership)).all()
+    assert any(m.ends_on is not None for m in memberships)
+    for team_id in {m.team_id for m in memberships}:
+        coordinators = [m for m in memberships if m.team_id == team_id and m.role == "coordinator"]
+        assert 1 <= len(coordinators) <= 2
+
+    # Professionals with valid RPPS, across professions.
+    clinicians = db.session.scalars(
+        sa.select(User).where(User.role.in_(("coordinator", "professional")))
+    ).all()
+    with_rpps = [u for u in clinicians if u.rpps and is_valid_rpps(u.rpps)]
+    assert len(with_rpps) >= 30
+    assert {u.profession for u in with_rpps} >= {
+        "physician",
+        "nurse",
+        "pharmacist",
+        "physiotherapist",
+        "social_worker",
+        "dietitian",
+        "psychologist",
+        "occupational_therapist",
+    }
+
+    # Patients: valid test NIRs coherent with the traits, mixed statuses.
+    patients = db.session.scalars(sa.select(Patient)).all()
+    with_nir = [p for p in patients if p.ins_matricule]
+    assert len(with_nir) >= 300
+    for patient in patients:
+        validate_identity(_identity(patient), allow_test_identities=True)
+    for patient in with_nir:
+        assert is_valid_nir(patient.ins_matricule)
+        assert patient.ins_oid == InsOid.TEST_NIR
+        assert patient.ins_matricule[0] == ("1" if patient.sex == "M" else "2")
+        assert patient.ins_matricule[1:3] == f"{patient.birth_year % 100:02d}"
+        assert patient.ins_matricule[3:5] == f"{patient.birth_month:02d}"
+    assert {p.identity_status for p in patients} == set(IdentityStatus)
+    assert any(p.birth_day is None for p in patients)
+    assert sum(p.sharing_consent for p in patients) > len(patients) * 0.8
+    assert any(p.dmp_opposition for p in patients)
+    ages = [date.today().year - p.birth_year for p in patients]  # noqa: DTZ011
+    assert sum(65 <= a <= 97 for a in ages) > len(ages) * 0.8
+
+    # Consent ledger: given, never collected, withdrawn.
+    ledger = db.session.scalars(sa.select(ConsentRecord)).all()
+    withdrawn = {r.patient_id for r in ledger if r.kind == "sharing" and not r.given}
+    assert withdrawn
+    assert not any(p.sharing_consent for p in patients if p.id in withdrawn)
+    assert any(p.id not in {r.patient_id for r in ledger} for p in patients)
+
+    # Enrolments, contacts, invitations, duplicates.
+    enrolments = db.session.scalars(sa.select(Enrolment)).all()
+    closed = [e for e in enrolments if e.ended_at is not None]
+    assert len(closed) >= 10
+    assert all(e.end_reason for e in closed)
+    assert {e.end_reason for e in closed} >= {"deceased", "institution", "transferred"}
+    assert first["PatientContact"] >= 200
+    assert first["CircleInvitation"] >= 3
+    assert 2 <= first["DuplicateFlag"] <= 3
+
+    # The demo accounts see patients; the demo coordinator has duplicates to review.
+    coordinator = db.session.scalar(sa.select(User).where(User.email.startswith("coordination@")))
+    physician = db.session.scalar(sa.select(User).where(User.email.startswith("medecin@")))
+    assert coordinator is not None and physician is not None
+    assert db.session.scalars(access.visible_patient_ids(coordinator.id)).first()
+    assert len(db.session.scalars(access.visible_patient_ids(physician.id)).all()) >= 100
+    assert queries.open_duplicates(coordinator.id)
+    assert verify_chain().ok
+
+    # A second run adds nothing.
+    again = load_demo()
+    assert [a.email for a in again] == [a.email for a in accounts]
+    assert _counts(db) == first
