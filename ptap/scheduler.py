@@ -15,6 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from ptap.audit.tasks import verify_audit_chain
+from ptap.care_plans.tasks import send_care_plan_reminders
 from ptap.extensions import db
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class Job:
 
 JOBS: list[Job] = [
     Job("verify_audit_chain", verify_audit_chain, CronTrigger(hour=3, minute=17)),
+    Job("care_plan_reminders", send_care_plan_reminders, IntervalTrigger(minutes=15)),
 ]
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ptap.core.models import Base, utcnow
+from ptap.core.models import Base, make_append_only, utcnow
 
 
 class Outcome(StrEnum):
@@ -57,27 +57,6 @@ class AuditHead(Base):
 
 GENESIS_HASH = "0" * 64
 
-# Append-only at the database level. Tests of tamper detection drop these, as an attacker with
-# database access could; the hash chain is what catches that.
-APPEND_ONLY_DDL = {
-    "sqlite": [
-        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
-        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
-        "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
-        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
-    ],
-    "postgresql": [
-        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$ "
-        "BEGIN RAISE EXCEPTION 'audit_events is append-only'; END; $$ LANGUAGE plpgsql",
-        "CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events "
-        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
-    ],
-}
-
-
-def _install_append_only(target: sa.Table, connection: sa.Connection, **_: object) -> None:
-    for statement in APPEND_ONLY_DDL.get(connection.dialect.name, []):
-        connection.exec_driver_sql(statement)
-
-
-sa.event.listen(AuditEvent.__table__, "after_create", _install_append_only)
+# Append-only at the database level. Tests of tamper detection drop these triggers, as an
+# attacker with database access could; the hash chain is what catches that.
+make_append_only(AuditEvent.__table__)  # type: ignore[arg-type]

@@ -57,3 +57,32 @@ class TimestampMixin:
     """Adds created_at, set once at insert."""
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def append_only_ddl(table: str, dialect: str) -> list[str]:
+    """Return the statements that make `table` refuse UPDATE and DELETE on this dialect."""
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+        ]
+    if dialect == "postgresql":
+        return [
+            f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$ "
+            f"BEGIN RAISE EXCEPTION '{table} is append-only'; END; $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()",
+        ]
+    return []
+
+
+def make_append_only(table: sa.Table) -> None:
+    """Install the append-only triggers whenever `table` is created by create_all."""
+
+    def install(target: sa.Table, connection: sa.Connection, **_: object) -> None:
+        for statement in append_only_ddl(target.name, connection.dialect.name):
+            connection.exec_driver_sql(statement)
+
+    sa.event.listen(table, "after_create", install)

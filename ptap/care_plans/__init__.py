@@ -1,0 +1,1 @@
+"""Shared care plans: the HAS PPCS, versioned, validated, followed up, with tasks and reminders."""

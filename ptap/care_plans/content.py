@@ -1,0 +1,177 @@
+"""The PPCS content (HAS, 2019), as validated JSON: what a draft and a version hold.
+
+Four parts: general information (lead, GP, circle and caregivers come from the care-teams
+domain and are rendered, not stored here, except the lead), the synthesis (problems by
+dimension with a priority, and the person's expectations in their own words), the action plan
+(objectives with actions: what, type, who, when, status), and shared objectives not achieved
+with why. A next re-evaluation date is mandatory. Every problem, objective and action has a
+stable `key` so versions can be compared item by item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Dimension(StrEnum):
+    """HAS dimensions of a problem or need."""
+
+    MEDICAL = "medical"
+    PSYCHOLOGICAL = "psychological"
+    SOCIAL = "social"
+    ENVIRONMENTAL = "environmental"
+
+
+DIMENSION_LABELS = {
+    Dimension.MEDICAL: "Médical",
+    Dimension.PSYCHOLOGICAL: "Psychologique",
+    Dimension.SOCIAL: "Social",
+    Dimension.ENVIRONMENTAL: "Environnemental",
+}
+
+
+class Priority(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+PRIORITY_LABELS = {Priority.HIGH: "Haute", Priority.MEDIUM: "Moyenne", Priority.LOW: "Basse"}
+
+
+class ActionType(StrEnum):
+    """Kind of action, after the PPCS action plan."""
+
+    CARE = "care"
+    ASSESSMENT = "assessment"
+    SOCIAL_SUPPORT = "social_support"
+    EDUCATION = "education"
+    COORDINATION = "coordination"
+    EQUIPMENT = "equipment"
+    OTHER = "other"
+
+
+ACTION_TYPE_LABELS = {
+    ActionType.CARE: "Soin",
+    ActionType.ASSESSMENT: "Évaluation",
+    ActionType.SOCIAL_SUPPORT: "Aide sociale ou médico-sociale",
+    ActionType.EDUCATION: "Éducation thérapeutique",
+    ActionType.COORDINATION: "Coordination",
+    ActionType.EQUIPMENT: "Aide technique, aménagement",
+    ActionType.OTHER: "Autre",
+}
+
+
+class ActionStatus(StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    NOT_ACHIEVED = "not_achieved"
+
+
+ACTION_STATUS_LABELS = {
+    ActionStatus.PLANNED: "Prévue",
+    ActionStatus.IN_PROGRESS: "En cours",
+    ActionStatus.DONE: "Réalisée",
+    ActionStatus.CANCELLED: "Annulée",
+    ActionStatus.NOT_ACHIEVED: "Non réalisée",
+}
+OPEN_STATUSES = frozenset({ActionStatus.PLANNED, ActionStatus.IN_PROGRESS})
+
+
+def new_key() -> str:
+    """Return a fresh stable key for a problem, objective or action."""
+    return uuid.uuid4().hex[:12]
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    key: str = Field(default_factory=new_key, min_length=1, max_length=32)
+
+
+class Problem(_Item):
+    """A problem or need of the synthesis."""
+
+    dimension: Dimension
+    description: str = Field(min_length=1, max_length=2000)
+    priority: Priority = Priority.MEDIUM
+
+
+class Action(_Item):
+    """An action of the plan: what, type, who (a professional or a structure), when, status."""
+
+    what: str = Field(min_length=1, max_length=500)
+    action_type: ActionType = ActionType.CARE
+    #: A professional of the circle (user id) or, for a structure or person outside PTAP, a label.
+    assignee_user_id: int | None = None
+    assignee_label: str = Field(default="", max_length=200)
+    due_on: date | None = None
+    status: ActionStatus = ActionStatus.PLANNED
+    not_achieved_reason: str = Field(default="", max_length=1000)
+
+    @model_validator(mode="after")
+    def _reason_when_not_achieved(self) -> Action:
+        if self.status == ActionStatus.NOT_ACHIEVED and not self.not_achieved_reason:
+            raise ValueError("Indiquez pourquoi l'action n'a pas été réalisée.")
+        return self
+
+
+class Objective(_Item):
+    """A shared objective, the problems it answers, and its actions."""
+
+    title: str = Field(min_length=1, max_length=500)
+    problem_keys: list[str] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+
+
+class UnmetObjective(_Item):
+    """A shared objective not achieved, and why."""
+
+    objective: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class PlanContent(BaseModel):
+    """The whole PPCS content of a draft or a version."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    lead_user_id: int | None = None
+    problems: list[Problem] = Field(default_factory=list)
+    expectations: str = Field(default="", max_length=4000)
+    preferences: str = Field(default="", max_length=4000)
+    objectives: list[Objective] = Field(default_factory=list)
+    unmet_objectives: list[UnmetObjective] = Field(default_factory=list)
+    next_review_on: date | None = None
+
+    def actions(self) -> list[tuple[Objective, Action]]:
+        """Return every action with its objective."""
+        return [(o, a) for o in self.objectives for a in o.actions]
+
+    def find_action(self, key: str) -> tuple[Objective, Action] | None:
+        """Return the action with this key and its objective, or None."""
+        return next(((o, a) for o, a in self.actions() if a.key == key), None)
+
+    def canonical(self) -> str:
+        """Return the canonical JSON text (sorted keys): equal contents, equal text."""
+        return json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+
+    def digest(self) -> str:
+        """Return the SHA-256 of the canonical JSON: publishing an unchanged draft is a no-op."""
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+
+def load_content(data: dict[str, Any] | None) -> PlanContent:
+    """Parse stored JSON into a PlanContent (an empty plan for None)."""
+    return PlanContent.model_validate(data or {})

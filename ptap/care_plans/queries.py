@@ -1,0 +1,193 @@
+"""Reads of care plans: the plan of a patient, versions, comparisons, task lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from ptap.accounts.models import User
+from ptap.care_plans.content import OPEN_STATUSES, PlanContent, load_content
+from ptap.care_plans.models import CarePlan, CarePlanTask, CarePlanVersion, PlanApproval
+from ptap.care_teams.models import Enrolment, Patient
+from ptap.core.errors import NotFound
+from ptap.extensions import db
+
+
+def find_plan_for_patient(patient_id: int) -> CarePlan | None:
+    """Return the plan of the patient's current enrolment (the most recent one), if any."""
+    return db.session.scalar(
+        sa.select(CarePlan)
+        .join(Enrolment, Enrolment.id == CarePlan.enrolment_id)
+        .where(CarePlan.patient_id == patient_id)
+        .order_by(Enrolment.ended_at.is_not(None), CarePlan.created_at.desc())
+        .limit(1)
+    )
+
+
+def list_versions(plan_id: int) -> list[tuple[CarePlanVersion, str]]:
+    """Return the plan's versions, newest first, with their authors' names."""
+    rows = db.session.execute(
+        sa.select(CarePlanVersion, User.first_name + " " + User.last_name)
+        .join(User, User.id == CarePlanVersion.created_by_id)
+        .where(CarePlanVersion.plan_id == plan_id)
+        .order_by(CarePlanVersion.number.desc())
+    ).all()
+    return [(version, name) for version, name in rows]
+
+
+def get_version(plan_id: int, number: int) -> CarePlanVersion:
+    """Return version `number` of the plan or raise NotFound."""
+    version = db.session.scalar(
+        sa.select(CarePlanVersion).where(
+            CarePlanVersion.plan_id == plan_id, CarePlanVersion.number == number
+        )
+    )
+    if version is None:
+        raise NotFound("Version introuvable.")
+    return version
+
+
+def approvals(version_id: int) -> list[tuple[PlanApproval, str]]:
+    """Return the approvals of a version with who recorded them."""
+    rows = db.session.execute(
+        sa.select(PlanApproval, User.first_name + " " + User.last_name)
+        .join(User, User.id == PlanApproval.recorded_by_id)
+        .where(PlanApproval.version_id == version_id)
+        .order_by(PlanApproval.recorded_at)
+    ).all()
+    return [(approval, name) for approval, name in rows]
+
+
+# --- comparison ------------------------------------------------------------------------------
+
+
+@dataclass
+class SectionDiff:
+    """What changed in one section between two versions."""
+
+    section: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def _items(content: PlanContent) -> dict[str, dict[str, tuple[str, Any]]]:
+    """Index each section's items by key: (label shown, comparable value)."""
+    return {
+        "Synthèse : problèmes et besoins": {
+            p.key: (p.description, p.model_dump(mode="json")) for p in content.problems
+        },
+        "Plan d'action : objectifs": {
+            o.key: (o.title, {"title": o.title, "problems": o.problem_keys})
+            for o in content.objectives
+        },
+        "Plan d'action : actions": {
+            a.key: (f"{o.title} › {a.what}", a.model_dump(mode="json"))
+            for o, a in content.actions()
+        },
+        "Objectifs non atteints": {
+            u.key: (u.objective, u.model_dump(mode="json")) for u in content.unmet_objectives
+        },
+    }
+
+
+def compare(old: PlanContent, new: PlanContent) -> list[SectionDiff]:
+    """Compare two contents section by section: items added, removed and changed."""
+    diffs = []
+    before, after = _items(old), _items(new)
+    for section in after:
+        diff = SectionDiff(section)
+        b, a = before[section], after[section]
+        diff.added = [a[k][0] for k in a if k not in b]
+        diff.removed = [b[k][0] for k in b if k not in a]
+        diff.changed = [a[k][0] for k in a if k in b and a[k][1] != b[k][1]]
+        diffs.append(diff)
+    texts = SectionDiff("Synthèse : attentes et préférences de la personne")
+    if old.expectations != new.expectations:
+        texts.changed.append("Attentes de la personne")
+    if old.preferences != new.preferences:
+        texts.changed.append("Préférences de la personne")
+    general = SectionDiff("Informations générales")
+    if old.lead_user_id != new.lead_user_id:
+        general.changed.append("Responsable du plan")
+    if old.next_review_on != new.next_review_on:
+        general.changed.append(
+            f"Prochaine réévaluation : {new.next_review_on:%d/%m/%Y}"
+            if new.next_review_on
+            else "Prochaine réévaluation"
+        )
+    return [general, texts, *diffs]
+
+
+def compare_versions(plan_id: int, first: int, second: int) -> list[SectionDiff]:
+    """Compare two versions of a plan (any order)."""
+    a, b = get_version(plan_id, first), get_version(plan_id, second)
+    return compare(load_content(a.content), load_content(b.content))
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """A task of the task list."""
+
+    plan_id: int
+    patient_id: int
+    patient_name: str
+    action_key: str
+    objective: str
+    what: str
+    due_on: date | None
+    status: str
+    overdue: bool
+
+
+def my_tasks(user_id: int, *, today: date, sort: str = "due") -> list[TaskRow]:
+    """Return the user's open tasks across patients: overdue first, then by due date.
+
+    One query whatever the number of tasks. Only patients the user still sees are listed.
+    """
+    from ptap.care_teams.access import visible_patient_ids
+
+    overdue = sa.and_(CarePlanTask.due_on.is_not(None), CarePlanTask.due_on < today)
+    stmt = (
+        sa.select(CarePlanTask, Patient.birth_name, Patient.used_name, Patient.first_names)
+        .join(Patient, Patient.id == CarePlanTask.patient_id)
+        .where(
+            CarePlanTask.assignee_id == user_id,
+            CarePlanTask.status.in_([s.value for s in OPEN_STATUSES]),
+            CarePlanTask.patient_id.in_(visible_patient_ids(user_id)),
+        )
+    )
+    if sort == "patient":
+        stmt = stmt.order_by(Patient.search_birth_name, CarePlanTask.due_on)
+    else:
+        stmt = stmt.order_by(
+            sa.case((overdue, 0), else_=1),
+            CarePlanTask.due_on.is_(None),
+            CarePlanTask.due_on,
+            CarePlanTask.id,
+        )
+    rows = db.session.execute(stmt).all()
+    return [
+        TaskRow(
+            plan_id=t.plan_id,
+            patient_id=t.patient_id,
+            patient_name=f"{(used or birth).upper()} {first.split(' ')[0]}",
+            action_key=t.action_key,
+            objective=t.objective,
+            what=t.what,
+            due_on=t.due_on,
+            status=t.status,
+            overdue=t.due_on is not None and t.due_on < today,
+        )
+        for t, birth, used, first in rows
+    ]

@@ -1,0 +1,359 @@
+"""Care-plan rules: drafts with conflict detection, publication, lifecycle, tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from ptap.accounts.models import User
+from ptap.audit.services import AuditContext, record_event
+from ptap.care_plans.content import (
+    Action,
+    Objective,
+    PlanContent,
+    load_content,
+)
+from ptap.care_plans.models import (
+    ApprovalKind,
+    CarePlan,
+    CarePlanTask,
+    CarePlanVersion,
+    PlanApproval,
+    PlanStatus,
+)
+from ptap.care_teams.models import Enrolment
+from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.models import utcnow
+from ptap.core.policy import require
+from ptap.core.signals import care_plan_version_published, send_after_commit
+from ptap.extensions import db
+
+APPROVAL_METHODS = frozenset({"in_person", "phone", "signed_form", "meeting", "electronic"})
+
+
+class DraftConflict(Conflict):
+    """Someone saved the draft since this user loaded it; carries their version to show."""
+
+    def __init__(self, plan: CarePlan, theirs: PlanContent, by: str, at: datetime) -> None:
+        super().__init__(
+            f"{by or 'Un autre professionnel'} a modifié ce plan pendant votre saisie. "
+            "Vos changements ne sont pas enregistrés : comparez avec sa version ci-dessous.",
+            field="base_revision",
+        )
+        self.theirs = theirs
+        self.revision = plan.draft_revision
+        self.by = by
+        self.at = at
+
+
+def _audit(ctx: AuditContext, action: str, plan: CarePlan, reason: str = "") -> None:
+    record_event(
+        ctx,
+        action,
+        object_type="care_plan",
+        object_id=plan.id,
+        patient_id=plan.patient_id,
+        reason=reason,
+    )
+
+
+def create_plan(user: User, enrolment: Enrolment, ctx: AuditContext) -> CarePlan:
+    """Open the (single) care plan of an enrolment, led by its creator until changed."""
+    existing = db.session.scalar(sa.select(CarePlan).where(CarePlan.enrolment_id == enrolment.id))
+    if existing is not None:
+        raise Conflict("Un plan existe déjà pour ce suivi.", field="enrolment_id")
+    if enrolment.ended_at is not None:
+        raise InvalidInput("Ce suivi est clos.", field="enrolment_id")
+    plan = CarePlan(
+        enrolment_id=enrolment.id,
+        patient_id=enrolment.patient_id,
+        created_by_id=user.id,
+        draft_updated_by_id=user.id,
+        draft=PlanContent(lead_user_id=user.id).model_dump(mode="json"),
+    )
+    require(user, "care_plan.edit", plan)
+    db.session.add(plan)
+    db.session.flush()
+    _audit(ctx, "care_plan.create", plan)
+    return plan
+
+
+def _store_draft(user: User, plan: CarePlan, content: PlanContent) -> None:
+    plan.draft = content.model_dump(mode="json")
+    plan.draft_revision += 1
+    plan.draft_updated_at = utcnow()
+    plan.draft_updated_by_id = user.id
+    _sync_tasks(plan, content)
+
+
+def save_draft(
+    user: User, plan: CarePlan, content: PlanContent, base_revision: int, ctx: AuditContext
+) -> CarePlan:
+    """Replace the draft; refused with the other's version if it changed since `base_revision`."""
+    require(user, "care_plan.edit", plan)
+    if base_revision != plan.draft_revision:
+        author = (
+            db.session.get(User, plan.draft_updated_by_id) if plan.draft_updated_by_id else None
+        )
+        raise DraftConflict(
+            plan,
+            load_content(plan.draft),
+            author.full_name if author else "",
+            plan.draft_updated_at,
+        )
+    _check_assignees(content)
+    _store_draft(user, plan, content)
+    _audit(ctx, "care_plan.edit", plan)
+    db.session.flush()
+    return plan
+
+
+def add_action(
+    user: User, plan: CarePlan, objective_key: str, action: Action, ctx: AuditContext
+) -> Action:
+    """Append an action to an objective. Additions never conflict with others' edits."""
+    require(user, "care_plan.edit", plan)
+    content = load_content(plan.draft)
+    objective = next((o for o in content.objectives if o.key == objective_key), None)
+    if objective is None:
+        raise NotFound("Objectif introuvable dans le plan.")
+    objective.actions.append(action)
+    _check_assignees(content)
+    _store_draft(user, plan, content)
+    _audit(ctx, "care_plan.edit", plan, reason=f"action added: {action.key}")
+    db.session.flush()
+    return action
+
+
+def add_objective(user: User, plan: CarePlan, objective: Objective, ctx: AuditContext) -> Objective:
+    """Append an objective to the draft."""
+    require(user, "care_plan.edit", plan)
+    content = load_content(plan.draft)
+    content.objectives.append(objective)
+    _store_draft(user, plan, content)
+    _audit(ctx, "care_plan.edit", plan, reason=f"objective added: {objective.key}")
+    db.session.flush()
+    return objective
+
+
+def update_action(
+    user: User, plan: CarePlan, expected: Action, changed: Action, ctx: AuditContext
+) -> Action:
+    """Change one action; refused if someone else changed that action since `expected`."""
+    require(user, "care_plan.edit", plan)
+    content = load_content(plan.draft)
+    found = content.find_action(expected.key)
+    if found is None:
+        raise NotFound("Action introuvable : elle a peut-être été supprimée.")
+    objective, current = found
+    if current != expected:
+        author = (
+            db.session.get(User, plan.draft_updated_by_id) if plan.draft_updated_by_id else None
+        )
+        raise DraftConflict(
+            plan, content, author.full_name if author else "", plan.draft_updated_at
+        )
+    objective.actions[objective.actions.index(current)] = changed.model_copy(
+        update={"key": expected.key}
+    )
+    _check_assignees(content)
+    _store_draft(user, plan, content)
+    _audit(ctx, "care_plan.edit", plan, reason=f"action changed: {expected.key}")
+    db.session.flush()
+    return changed
+
+
+def _check_assignees(content: PlanContent) -> None:
+    ids = {a.assignee_user_id for _, a in content.actions() if a.assignee_user_id is not None}
+    if content.lead_user_id is not None:
+        ids.add(content.lead_user_id)
+    if not ids:
+        return
+    found = set(db.session.scalars(sa.select(User.id).where(User.id.in_(ids), User.active)))
+    if ids - found:
+        raise InvalidInput(
+            "Un professionnel désigné n'existe pas ou n'est plus actif.", field="assignee_user_id"
+        )
+
+
+def _sync_tasks(plan: CarePlan, content: PlanContent) -> None:
+    """Mirror the draft's assigned actions into care_plan_tasks (the task lists' source)."""
+    db.session.execute(sa.delete(CarePlanTask).where(CarePlanTask.plan_id == plan.id))
+    if plan.status == PlanStatus.CLOSED:
+        return
+    for objective, action in content.actions():
+        if action.assignee_user_id is None:
+            continue
+        db.session.add(
+            CarePlanTask(
+                plan_id=plan.id,
+                patient_id=plan.patient_id,
+                action_key=action.key,
+                objective=objective.title[:500],
+                what=action.what[:500],
+                assignee_id=action.assignee_user_id,
+                due_on=action.due_on,
+                status=action.status,
+            )
+        )
+
+
+def _only_follow_up(old: PlanContent, new: PlanContent) -> bool:
+    """Tell whether `new` differs from `old` only by action statuses and their reasons."""
+
+    def strip(content: PlanContent) -> PlanContent:
+        copy = content.model_copy(deep=True)
+        for _, action in copy.actions():
+            action.status = action.status.__class__("planned")
+            action.not_achieved_reason = ""
+        return copy
+
+    return strip(old) == strip(new)
+
+
+def publish_version(
+    user: User, plan: CarePlan, summary: str, ctx: AuditContext
+) -> CarePlanVersion | None:
+    """Publish the draft as the next immutable version; None when nothing changed.
+
+    While the plan is in force (active), only follow-up changes (action statuses) may be
+    published; anything else needs a revision, which the GP and the patient approve again.
+    """
+    require(user, "care_plan.publish", plan)
+    content = load_content(plan.draft)
+    if content.next_review_on is None:
+        raise InvalidInput(
+            "La date de prochaine réévaluation est obligatoire.", field="next_review_on"
+        )
+    current = plan.current_version
+    if current is not None and current.content_hash == content.digest():
+        return None
+    if (
+        plan.status == PlanStatus.ACTIVE
+        and current is not None
+        and not _only_follow_up(load_content(current.content), content)
+    ):
+        raise Conflict(
+            "Le plan est en vigueur : passez-le en révision pour modifier autre "
+            "chose que le suivi des actions.",
+            field="status",
+        )
+    number = (current.number if current else 0) + 1
+    version = CarePlanVersion(
+        plan_id=plan.id,
+        number=number,
+        content=content.model_dump(mode="json"),
+        content_hash=content.digest(),
+        change_summary=summary.strip(),
+        next_review_on=content.next_review_on,
+        created_by_id=user.id,
+    )
+    db.session.add(version)
+    db.session.flush()
+    plan.current_version = version
+    plan.next_review_on = content.next_review_on
+    if plan.status == PlanStatus.VALIDATED:
+        # The GP validated an earlier version: this one needs its own approvals.
+        plan.status = PlanStatus.UNDER_REVISION if _was_in_force(plan) else PlanStatus.DRAFT
+    _audit(ctx, "care_plan.publish", plan, reason=f"version {number}")
+    db.session.flush()
+    send_after_commit(
+        care_plan_version_published,
+        "care_plans",
+        version_id=version.id,
+        plan_id=plan.id,
+        patient_id=plan.patient_id,
+    )
+    return version
+
+
+def record_approval(
+    user: User, plan: CarePlan, kind: str, method: str, note: str, ctx: AuditContext
+) -> PlanApproval:
+    """Record the GP's validation or the patient's agreement of the current version."""
+    if kind == ApprovalKind.GP_VALIDATION:
+        require(user, "care_plan.validate", plan)
+    elif kind == ApprovalKind.PATIENT_AGREEMENT:
+        require(user, "care_plan.record_agreement", plan)
+    else:
+        raise InvalidInput("Type d'approbation inconnu.", field="kind")
+    if method not in APPROVAL_METHODS:
+        raise InvalidInput("Indiquez comment l'approbation a été recueillie.", field="method")
+    version = plan.current_version
+    if version is None:
+        raise InvalidInput("Publiez d'abord une version du plan.", field="kind")
+    if plan.status == PlanStatus.CLOSED:
+        raise Conflict("Le plan est clos.", field="status")
+    if _approval(version.id, kind) is not None:
+        raise Conflict("Cette approbation est déjà enregistrée pour cette version.", field="kind")
+    approval = PlanApproval(
+        version_id=version.id, kind=kind, method=method, note=note.strip(), recorded_by_id=user.id
+    )
+    db.session.add(approval)
+    if kind == ApprovalKind.GP_VALIDATION and plan.status in (
+        PlanStatus.DRAFT,
+        PlanStatus.UNDER_REVISION,
+    ):
+        plan.status = PlanStatus.VALIDATED
+    _audit(ctx, f"care_plan.{kind}", plan, reason=f"version {version.number}: {method}")
+    db.session.flush()
+    return approval
+
+
+def _was_in_force(plan: CarePlan) -> bool:
+    """Tell whether an earlier version had both approvals (the plan was in force before)."""
+    both = (
+        sa.select(PlanApproval.version_id)
+        .join(CarePlanVersion, CarePlanVersion.id == PlanApproval.version_id)
+        .where(CarePlanVersion.plan_id == plan.id)
+        .group_by(PlanApproval.version_id)
+        .having(sa.func.count(sa.distinct(PlanApproval.kind)) == 2)
+    )
+    return (db.session.scalar(sa.select(sa.func.count()).select_from(both.subquery())) or 0) > 0
+
+
+def _approval(version_id: int, kind: str) -> PlanApproval | None:
+    return db.session.scalar(
+        sa.select(PlanApproval).where(
+            PlanApproval.version_id == version_id, PlanApproval.kind == kind
+        )
+    )
+
+
+def activate_plan(user: User, plan: CarePlan, ctx: AuditContext) -> CarePlan:
+    """Put a validated plan in force; the patient's agreement to this version is required."""
+    require(user, "care_plan.publish", plan)
+    if plan.status != PlanStatus.VALIDATED or plan.current_version is None:
+        raise Conflict("Le plan doit d'abord être validé par le médecin.", field="status")
+    if _approval(plan.current_version.id, ApprovalKind.PATIENT_AGREEMENT) is None:
+        raise Conflict("L'accord de la personne sur cette version est requis.", field="status")
+    plan.status = PlanStatus.ACTIVE
+    _audit(ctx, "care_plan.activate", plan)
+    db.session.flush()
+    return plan
+
+
+def start_revision(user: User, plan: CarePlan, ctx: AuditContext) -> CarePlan:
+    """Open a revision of a plan in force (its next version will need approvals again)."""
+    require(user, "care_plan.publish", plan)
+    if plan.status != PlanStatus.ACTIVE:
+        raise Conflict("Seul un plan en vigueur peut être révisé.", field="status")
+    plan.status = PlanStatus.UNDER_REVISION
+    _audit(ctx, "care_plan.revise", plan)
+    db.session.flush()
+    return plan
+
+
+def close_plan(user: User, plan: CarePlan, reason: str, ctx: AuditContext) -> CarePlan:
+    """Close the plan with a reason; its tasks leave the task lists."""
+    require(user, "care_plan.publish", plan)
+    if not reason.strip():
+        raise InvalidInput("Indiquez le motif de clôture.", field="close_reason")
+    plan.status = PlanStatus.CLOSED
+    plan.closed_at = utcnow()
+    plan.close_reason = reason.strip()
+    _sync_tasks(plan, load_content(plan.draft))
+    _audit(ctx, "care_plan.close", plan, reason=reason.strip())
+    db.session.flush()
+    return plan
