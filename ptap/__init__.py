@@ -41,6 +41,7 @@ def init_extensions(app: Flask) -> None:
     """Bind the extension singletons; the session checks run before the access guard."""
     from ptap.accounts.sessions import init_sessions
     from ptap.core.realtime import install_session_hooks
+    from ptap.core.signals import install_signal_hooks
     from ptap.core.web import init_web
     from ptap.db import install_engine_hooks
     from ptap.extensions import csrf, db, limiter, migrate, socketio
@@ -59,6 +60,7 @@ def init_extensions(app: Flask) -> None:
     init_sessions(app)
     init_web(app)
     install_session_hooks()
+    install_signal_hooks()
     socketio.init_app(
         app,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
@@ -71,6 +73,9 @@ def register_blueprints(app: Flask) -> None:
     """Register every domain's blueprint and the JSON API."""
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
     import ptap.accounts.notifications  # noqa: F401 - model
+    import ptap.care_plans.models  # noqa: F401 - models
+    import ptap.care_plans.permissions  # noqa: F401 - registers the care-plans policy rules
+    import ptap.care_plans.timeline  # noqa: F401 - adds publications to the patient timeline
     import ptap.care_teams.api  # noqa: F401 - registers the care-teams endpoints
     import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules
     from ptap.accounts import admin_views
