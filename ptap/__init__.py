@@ -73,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
     """Register every domain's blueprint and the JSON API."""
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
     import ptap.accounts.notifications  # noqa: F401 - model
+    import ptap.care_plans.api  # noqa: F401 - registers the care-plans endpoints
     import ptap.care_plans.models  # noqa: F401 - models
     import ptap.care_plans.permissions  # noqa: F401 - registers the care-plans policy rules
     import ptap.care_plans.timeline  # noqa: F401 - adds publications to the patient timeline
@@ -81,6 +82,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc
+    from ptap.care_plans import views as care_plans_views
     from ptap.care_teams import views as care_teams_views
     from ptap.core import views as core_views
     from ptap.core.api import api_bp
@@ -93,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(admin_views.bp)
     app.register_blueprint(care_teams_views.bp)
+    app.register_blueprint(care_plans_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)

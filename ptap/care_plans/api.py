@@ -1,0 +1,3 @@
+"""JSON API of care plans."""
+
+from __future__ import annotations
