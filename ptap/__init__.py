@@ -40,6 +40,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def init_extensions(app: Flask) -> None:
     """Bind the extension singletons; the session checks run before the access guard."""
     from ptap.accounts.sessions import init_sessions
+    from ptap.core.mail import install_mail_hooks
     from ptap.core.realtime import install_session_hooks
     from ptap.core.signals import install_signal_hooks
     from ptap.core.web import init_web
@@ -61,6 +62,7 @@ def init_extensions(app: Flask) -> None:
     init_web(app)
     install_session_hooks()
     install_signal_hooks()
+    install_mail_hooks()
     socketio.init_app(
         app,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,

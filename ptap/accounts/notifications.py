@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ptap.accounts.models import User
+from ptap.core.mail import send_mail_after_commit
 from ptap.core.models import Base, utcnow
 from ptap.core.realtime import emit_after_commit
 from ptap.extensions import db
@@ -40,6 +43,16 @@ def notify(user_id: int, kind: str, title: str, link: str = "") -> Notification:
         {"id": note.id, "kind": kind, "title": title, "link": link},
         room=f"user:{user_id}",
     )
+    if current_app.config.get("MAIL_TRANSPORT", "none") != "none":
+        # The e-mail says only that something is waiting: the content stays in PTAP.
+        email = db.session.scalar(sa.select(User.email).where(User.id == user_id, User.active))
+        url = current_app.config["PUBLIC_URL"].rstrip("/") + "/notifications"
+        send_mail_after_commit(
+            email or "",
+            "PTAP : une nouvelle notification vous attend",
+            f"Bonjour,\n\nUne nouvelle notification vous attend dans PTAP : {url}\n"
+            "Par confidentialité, son contenu n'est pas repris dans ce message.\n",
+        )
     return note
 
 
