@@ -81,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.care_plans.timeline  # noqa: F401 - adds publications to the patient timeline
     import ptap.care_teams.api  # noqa: F401 - registers the care-teams endpoints
     import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules
+    import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc
@@ -90,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.core.api import api_bp
     from ptap.core.web import register_nav
     from ptap.extensions import csrf
+    from ptap.messaging import views as messaging_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage")
     register_nav("Journal de sécurité", "admin.security_log", "audit.view_security")
@@ -98,6 +100,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_views.bp)
     app.register_blueprint(care_teams_views.bp)
     app.register_blueprint(care_plans_views.bp)
+    app.register_blueprint(messaging_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)
@@ -106,3 +109,4 @@ def register_blueprints(app: Flask) -> None:
 def register_socket_handlers(app: Flask) -> None:
     """Import the modules whose Socket.IO handlers register on import."""
     import ptap.accounts.events  # noqa: F401
+    import ptap.messaging.events  # noqa: F401

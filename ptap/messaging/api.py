@@ -1,0 +1,3 @@
+"""JSON API of messaging."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Socket.IO handlers of the /messaging namespace."""
+
+from __future__ import annotations
