@@ -16,12 +16,13 @@ from contextlib import contextmanager
 from flask import request
 from flask_login import current_user
 
+from ptap.accounts.models import User
 from ptap.audit.context import request_context
 from ptap.audit.models import AuditEvent
 from ptap.audit.services import record_event
-from ptap.care_teams import circle, queries, services
+from ptap.care_teams import circle, organisation, queries, services
 from ptap.care_teams.loaders import load_patient
-from ptap.care_teams.models import CareTeam, Patient
+from ptap.care_teams.models import CareTeam, Patient, Structure
 from ptap.care_teams.schemas import (
     AccessLogEntryOut,
     CircleMemberOut,
@@ -29,15 +30,18 @@ from ptap.care_teams.schemas import (
     ConsentCreate,
     ConsentEntryOut,
     ConsentsOut,
+    MembershipCreate,
+    MembershipOut,
     PatientCreate,
     PatientDetail,
     PatientOut,
     PatientUpdate,
+    TeamCreate,
     TeamList,
     TeamOut,
 )
 from ptap.core.api import api_route, paginate_by_id, problem
-from ptap.core.errors import DomainError, NotFound
+from ptap.core.errors import DomainError, InvalidInput, NotFound
 from ptap.core.policy import PlatformRole, can, has_role
 from ptap.extensions import db
 
@@ -103,6 +107,51 @@ def list_teams():
     teams = queries.all_teams() if admin else queries.my_teams(user.id)
     roles = queries.team_roles(user.id)
     return TeamList(items=[TeamOut.of(team, roles.get(team.id)) for team in teams])
+
+
+@api_route(
+    "/teams",
+    "POST",
+    summary="Créer une équipe dans une structure, sur le territoire de celle-ci (administrateurs)",
+    access="teams.manage",
+    body=TeamCreate,
+    response=TeamOut,
+    status=201,
+    tags=TEAMS,
+)
+def create_team(body: TeamCreate):
+    structure = db.session.get(Structure, body.structure_id)
+    if structure is None:
+        raise InvalidInput("Structure introuvable.", field="structure_id")
+    team = organisation.create_team(current_user, body.name, structure, request_context())
+    db.session.commit()
+    return TeamOut.of(team, queries.team_roles(current_user.id).get(team.id))
+
+
+@api_route(
+    "/teams/<int:team_id>/members",
+    "POST",
+    summary="Ajouter un professionnel ou un coordinateur de parcours à une équipe "
+    "(administrateurs, coordinateurs actuels de l'équipe) ; il voit les patients de "
+    "l'équipe dès son premier jour",
+    access="teams.list",
+    body=MembershipCreate,
+    response=MembershipOut,
+    status=201,
+    tags=TEAMS,
+)
+def add_team_member(team_id: int, body: MembershipCreate):
+    team = db.session.get(CareTeam, team_id)
+    if team is None:
+        raise NotFound("Équipe introuvable.")
+    member = db.session.get(User, body.user_id)
+    if member is None:
+        raise InvalidInput("Utilisateur introuvable.", field="user_id")
+    membership = organisation.add_member(
+        current_user, team, member, body.role, body.starts_on, body.ends_on, request_context()
+    )
+    db.session.commit()
+    return MembershipOut.of(membership, member.full_name)
 
 
 @api_route(

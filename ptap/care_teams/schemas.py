@@ -22,6 +22,8 @@ from ptap.care_teams.models import (
     ProblemCategory,
     RequesterKind,
     Sex,
+    TeamMembership,
+    TeamRole,
 )
 from ptap.care_teams.services import EnrolmentRequest
 
@@ -491,3 +493,49 @@ class AccessLogEntryOut(BaseModel):
     profession: str
     action: str
     detail: str
+
+
+# --- Organisation: teams and memberships (write) --------------------------------------------
+
+
+class TeamCreate(BaseModel):
+    """Request body to create a care team (administrators): it takes its structure's territory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    structure_id: int
+
+
+class MembershipCreate(BaseModel):
+    """Request body to add a clinician to a team, from `starts_on` until `ends_on` (inclusive)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int
+    role: TeamRole = Field(description="coordinator exige un compte de coordinateur de parcours")
+    starts_on: date
+    ends_on: date | None = Field(default=None, description="Dernier jour ; null tant qu'il dure")
+
+
+class MembershipOut(BaseModel):
+    """A membership of a team, from its first to its last day (null while it lasts)."""
+
+    id: int
+    team_id: int
+    user: PersonRef
+    role: str
+    starts_on: date
+    ends_on: date | None
+
+    @classmethod
+    def of(cls, membership: TeamMembership, user_name: str) -> Self:
+        """Build the output of `membership` and the name of its member."""
+        return cls(
+            id=membership.id,
+            team_id=membership.team_id,
+            user=PersonRef(id=membership.user_id, name=user_name),
+            role=membership.role,
+            starts_on=membership.starts_on,
+            ends_on=membership.ends_on,
+        )

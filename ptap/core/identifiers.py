@@ -29,3 +29,9 @@ def luhn_check_digit(partial: str) -> str:
 def is_valid_rpps(value: str) -> bool:
     """Tell whether `value` is an RPPS number: 11 digits with a Luhn check digit."""
     return len(value) == 11 and luhn_valid(value)
+
+
+def is_valid_finess(value: str) -> bool:
+    """Tell whether `value` is a FINESS number: 9 digits with a Luhn check digit."""
+    # isascii: str.isdigit() also accepts digits such as "²", which int() refuses.
+    return len(value) == 9 and value.isascii() and luhn_valid(value)

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
-from flask import render_template
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
-from ptap.care_teams import queries
-from ptap.care_teams.models import STRUCTURE_KIND_LABELS, CareTeam
+from ptap.accounts.models import User
+from ptap.audit.context import request_context
+from ptap.care_teams import organisation, queries
+from ptap.care_teams.forms_circle import ButtonForm
+from ptap.care_teams.forms_organisation import MemberForm
+from ptap.care_teams.models import STRUCTURE_KIND_LABELS, CareTeam, TeamMembership
 from ptap.care_teams.views import bp
-from ptap.care_teams.views.helpers import TEAM_ROLE_LABELS, label
-from ptap.core.policy import can, require, requires
+from ptap.care_teams.views.helpers import TEAM_ROLE_LABELS, acting_user, label
+from ptap.core.errors import Conflict, InvalidInput
+from ptap.core.forms import attach_error
+from ptap.core.policy import PlatformRole, can, require, requires
 from ptap.extensions import db
 
 
@@ -33,6 +41,7 @@ class TeamRow:
 class MemberRow:
     """A membership of the team page."""
 
+    id: int
     name: str
     profession: str
     role: str
@@ -40,6 +49,8 @@ class MemberRow:
     ends_on: date | None
     #: Empty for a current member; "Ancien membre" or "À venir" otherwise.
     note: str
+    #: Label of the button ending (or cancelling) the membership; empty: no button.
+    end_label: str = ""
 
 
 def _team_row(team: CareTeam, counts: dict[int, int]) -> TeamRow:
@@ -68,31 +79,110 @@ def list_teams():
     )
 
 
+def _today() -> date:
+    return date.today()  # noqa: DTZ011 - membership dates are calendar days
+
+
+def _member_rows(team: CareTeam, manage: bool) -> list[MemberRow]:
+    today = _today()
+    rows = []
+    for m, user in queries.list_team_memberships(team.id):
+        past = m.ends_on is not None and m.ends_on < today
+        upcoming = m.starts_on > today
+        end_label = "" if past or not manage else ("Annuler" if upcoming else "Mettre fin")
+        rows.append(
+            MemberRow(
+                id=m.id,
+                name=f"{user.last_name} {user.first_name}",
+                profession=user.profession_label,
+                role=TEAM_ROLE_LABELS.get(m.role, m.role),
+                starts_on=m.starts_on,
+                ends_on=m.ends_on,
+                note="À venir" if upcoming else ("Ancien membre" if past else ""),
+                end_label=end_label,
+            )
+        )
+    # Current coordinators first, then current members, then the others (stable sort).
+    rows.sort(key=lambda row: (row.note != "", row.role != TEAM_ROLE_LABELS["coordinator"]))
+    return rows
+
+
+def _member_choice(user: User) -> SelectChoice:
+    coordinator = " · compte coordinateur" if user.role == PlatformRole.COORDINATOR else ""
+    return SelectChoice(
+        user.id, f"{user.last_name} {user.first_name} · {user.profession_label}{coordinator}"
+    )
+
+
+def _render_team(team: CareTeam, form: MemberForm | None = None, status: int = 200) -> Any:
+    manage = can(current_user, "teams.manage", team)
+    if manage:
+        form = form or MemberForm(formdata=None, starts_on=_today())
+        candidates = queries.list_invitable_professionals(organisation.current_member_ids(team.id))
+        form.user_id.choices = [SelectChoice(0, "— Choisir un professionnel —")] + [
+            _member_choice(u) for u in candidates
+        ]
+    counts = queries.count_active_enrolments_by_team([team.id])
+    page = render_template(
+        "care_teams/team.html",
+        team=_team_row(team, counts),
+        members=_member_rows(team, manage),
+        can_list_patients=can(current_user, "patients.list"),
+        member_form=form if manage else None,
+        end_form=ButtonForm() if manage else None,
+    )
+    return page, status
+
+
 @bp.get("/teams/<int:team_id>")
 @requires("teams.list")
 def show_team(team_id: int):
     team = db.get_or_404(CareTeam, team_id)
     require(current_user, "team.view", team)
-    today = date.today()  # noqa: DTZ011 - membership dates are calendar days
-    members = [
-        MemberRow(
-            name=f"{user.last_name} {user.first_name}",
-            profession=user.profession_label,
-            role=TEAM_ROLE_LABELS.get(m.role, m.role),
-            starts_on=m.starts_on,
-            ends_on=m.ends_on,
-            note="À venir"
-            if m.starts_on > today
-            else ("Ancien membre" if m.ends_on and m.ends_on < today else ""),
-        )
-        for m, user in queries.list_team_memberships(team.id)
-    ]
-    # Current coordinators first, then current members, then the others (stable sort).
-    members.sort(key=lambda row: (row.note != "", row.role != TEAM_ROLE_LABELS["coordinator"]))
-    counts = queries.count_active_enrolments_by_team([team.id])
-    return render_template(
-        "care_teams/team.html",
-        team=_team_row(team, counts),
-        members=members,
-        can_list_patients=can(current_user, "patients.list"),
-    )
+    return _render_team(team)
+
+
+@bp.post("/teams/<int:team_id>/members")
+@requires("teams.list")
+def add_team_member(team_id: int):
+    team = db.get_or_404(CareTeam, team_id)
+    require(current_user, "teams.manage", team)
+    form = MemberForm()
+    if form.validate_on_submit():
+        member = db.session.get(User, form.user_id.data)
+        try:
+            if member is None:
+                raise InvalidInput("Choisissez un professionnel.", field="user_id")
+            organisation.add_member(
+                acting_user(), team, member, form.role.data, form.starts_on.data,
+                form.ends_on.data, request_context(),
+            )  # fmt: skip
+        except (InvalidInput, Conflict) as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"{member.full_name} fait partie de l'équipe.", "success")
+            return redirect(url_for(".show_team", team_id=team.id))
+    return _render_team(team, form, 422)
+
+
+@bp.post("/teams/<int:team_id>/members/<int:membership_id>/end")
+@requires("teams.list")
+def end_team_membership(team_id: int, membership_id: int):
+    membership = db.get_or_404(TeamMembership, membership_id)
+    if membership.team_id != team_id:
+        abort(404)
+    if ButtonForm().validate_on_submit():
+        yesterday = _today() - timedelta(days=1)  # the last day was yesterday: ends now
+        try:
+            organisation.end_membership(acting_user(), membership, yesterday, request_context())
+        except (InvalidInput, Conflict) as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash("Appartenance terminée : l'accès aux patients de l'équipe est retiré.", "success")
+    if not can(current_user, "team.view", membership.team):  # one ended their own membership
+        return redirect(url_for(".list_teams"))
+    return redirect(url_for(".show_team", team_id=team_id))
