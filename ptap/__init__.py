@@ -40,9 +40,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def init_extensions(app: Flask) -> None:
     """Bind the extension singletons; the session checks run before the access guard."""
     from ptap.accounts.sessions import init_sessions
-    from ptap.core.mail import install_mail_hooks
-    from ptap.core.realtime import install_session_hooks
-    from ptap.core.signals import install_signal_hooks
+    from ptap.core.aftercommit import install_after_commit_hooks
     from ptap.core.web import init_web
     from ptap.db import install_engine_hooks
     from ptap.extensions import csrf, db, limiter, migrate, socketio
@@ -60,9 +58,7 @@ def init_extensions(app: Flask) -> None:
     limiter.init_app(app)
     init_sessions(app)
     init_web(app)
-    install_session_hooks()
-    install_signal_hooks()
-    install_mail_hooks()
+    install_after_commit_hooks()
     socketio.init_app(
         app,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
@@ -76,6 +72,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
     import ptap.accounts.notifications  # noqa: F401 - model
     import ptap.care_plans.api  # noqa: F401 - registers the care-plans endpoints
+    import ptap.care_plans.exports  # noqa: F401
     import ptap.care_plans.models  # noqa: F401 - models
     import ptap.care_plans.permissions  # noqa: F401 - registers the care-plans policy rules
     import ptap.care_plans.timeline  # noqa: F401 - adds publications to the patient timeline

@@ -17,6 +17,7 @@ from flask import Flask
 from ptap.audit.tasks import verify_audit_chain
 from ptap.care_plans.tasks import send_care_plan_reminders
 from ptap.extensions import db
+from ptap.messaging.tasks import purge_expired_messages, renotify_urgent_messages
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class Job:
 JOBS: list[Job] = [
     Job("verify_audit_chain", verify_audit_chain, CronTrigger(hour=3, minute=17)),
     Job("care_plan_reminders", send_care_plan_reminders, IntervalTrigger(minutes=15)),
+    Job("renotify_urgent_messages", renotify_urgent_messages, IntervalTrigger(minutes=1)),
+    Job("purge_expired_messages", purge_expired_messages, CronTrigger(hour=3, minute=41)),
 ]
 
 

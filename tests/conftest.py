@@ -85,7 +85,10 @@ def app(database_url: str) -> Iterator[Flask]:
         yield app
         _db.session.remove()
         if not PG_URL:
-            _db.drop_all()
+            # care_plans.current_version_id closes a foreign-key cycle SQLite cannot untie.
+            with _db.engine.begin() as conn:
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                _db.metadata.drop_all(conn)
         _db.engine.dispose()
 
 

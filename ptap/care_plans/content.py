@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class Dimension(StrEnum):
@@ -121,7 +122,9 @@ class Action(_Item):
     @model_validator(mode="after")
     def _reason_when_not_achieved(self) -> Action:
         if self.status == ActionStatus.NOT_ACHIEVED and not self.not_achieved_reason:
-            raise ValueError("Indiquez pourquoi l'action n'a pas été réalisée.")
+            raise PydanticCustomError(
+                "reason_required", "Indiquez pourquoi l'action n'a pas été réalisée."
+            )
         return self
 
 
@@ -152,6 +155,22 @@ class PlanContent(BaseModel):
     objectives: list[Objective] = Field(default_factory=list)
     unmet_objectives: list[UnmetObjective] = Field(default_factory=list)
     next_review_on: date | None = None
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> PlanContent:
+        # Keys identify items across versions and mirror actions into tasks (unique per plan).
+        for items in (
+            self.problems,
+            self.objectives,
+            [a for o in self.objectives for a in o.actions],
+            self.unmet_objectives,
+        ):
+            keys = [item.key for item in items]
+            if len(keys) != len(set(keys)):
+                raise PydanticCustomError(
+                    "duplicate_key", "Deux éléments du plan portent la même clé (key)."
+                )
+        return self
 
     def actions(self) -> list[tuple[Objective, Action]]:
         """Return every action with its objective."""

@@ -22,7 +22,9 @@ from ptap.care_plans.models import (
     PlanApproval,
     PlanStatus,
 )
-from ptap.care_teams.models import Enrolment
+from ptap.care_plans.permissions import CIRCLE_BASES
+from ptap.care_teams import access
+from ptap.care_teams.models import Enrolment, Patient
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.models import utcnow
 from ptap.core.policy import require
@@ -47,6 +49,18 @@ class DraftConflict(Conflict):
         self.at = at
 
 
+class InvalidAssignee(InvalidInput):
+    """A lead or assignee who is not an active professional of the patient's circle.
+
+    `field` stays `assignee_user_id` or `lead_user_id`; `path` locates the item in the content
+    (e.g. `objectives.0.actions.1.assignee_user_id`) for the API's error paths.
+    """
+
+    def __init__(self, message: str, *, field: str, path: str) -> None:
+        super().__init__(message, field=field)
+        self.path = path
+
+
 def _audit(ctx: AuditContext, action: str, plan: CarePlan, reason: str = "") -> None:
     record_event(
         ctx,
@@ -59,7 +73,9 @@ def _audit(ctx: AuditContext, action: str, plan: CarePlan, reason: str = "") -> 
 
 
 def create_plan(user: User, enrolment: Enrolment, ctx: AuditContext) -> CarePlan:
-    """Open the (single) care plan of an enrolment, led by its creator until changed."""
+    """Open the (single) care plan of an enrolment (the patient's coordinators), led by its
+    creator until changed."""
+    require(user, "patient.manage", db.session.get(Patient, enrolment.patient_id))
     existing = db.session.scalar(sa.select(CarePlan).where(CarePlan.enrolment_id == enrolment.id))
     if existing is not None:
         raise Conflict("Un plan existe déjà pour ce suivi.", field="enrolment_id")
@@ -102,7 +118,11 @@ def save_draft(
             author.full_name if author else "",
             plan.draft_updated_at,
         )
-    _check_assignees(content)
+    stored = load_content(plan.draft)
+    if content.lead_user_id != stored.lead_user_id:
+        # The lead may publish and move the lifecycle: naming one is not a mere edit.
+        require(user, "care_plan.publish", plan)
+    _check_assignees(plan, stored, content)
     _store_draft(user, plan, content)
     _audit(ctx, "care_plan.edit", plan)
     db.session.flush()
@@ -118,8 +138,9 @@ def add_action(
     objective = next((o for o in content.objectives if o.key == objective_key), None)
     if objective is None:
         raise NotFound("Objectif introuvable dans le plan.")
+    stored = content.model_copy(deep=True)
     objective.actions.append(action)
-    _check_assignees(content)
+    _check_assignees(plan, stored, content)
     _store_draft(user, plan, content)
     _audit(ctx, "care_plan.edit", plan, reason=f"action added: {action.key}")
     db.session.flush()
@@ -130,7 +151,9 @@ def add_objective(user: User, plan: CarePlan, objective: Objective, ctx: AuditCo
     """Append an objective to the draft."""
     require(user, "care_plan.edit", plan)
     content = load_content(plan.draft)
+    stored = content.model_copy(deep=True)
     content.objectives.append(objective)
+    _check_assignees(plan, stored, content)
     _store_draft(user, plan, content)
     _audit(ctx, "care_plan.edit", plan, reason=f"objective added: {objective.key}")
     db.session.flush()
@@ -154,27 +177,63 @@ def update_action(
         raise DraftConflict(
             plan, content, author.full_name if author else "", plan.draft_updated_at
         )
-    objective.actions[objective.actions.index(current)] = changed.model_copy(
-        update={"key": expected.key}
-    )
-    _check_assignees(content)
+    stored = content.model_copy(deep=True)
+    updated = changed.model_copy(update={"key": expected.key})
+    objective.actions[objective.actions.index(current)] = updated
+    _check_assignees(plan, stored, content)
     _store_draft(user, plan, content)
     _audit(ctx, "care_plan.edit", plan, reason=f"action changed: {expected.key}")
     db.session.flush()
-    return changed
+    return updated
 
 
-def _check_assignees(content: PlanContent) -> None:
-    ids = {a.assignee_user_id for _, a in content.actions() if a.assignee_user_id is not None}
+def _people_paths(content: PlanContent) -> list[tuple[str, int, str | None]]:
+    """List (path in the content, user id, action key or None for the lead) of named people."""
+    named: list[tuple[str, int, str | None]] = []
     if content.lead_user_id is not None:
-        ids.add(content.lead_user_id)
-    if not ids:
+        named.append(("lead_user_id", content.lead_user_id, None))
+    for i, objective in enumerate(content.objectives):
+        for j, action in enumerate(objective.actions):
+            if action.assignee_user_id is not None:
+                path = f"objectives.{i}.actions.{j}.assignee_user_id"
+                named.append((path, action.assignee_user_id, action.key))
+    return named
+
+
+def _check_assignees(plan: CarePlan, stored: PlanContent, content: PlanContent) -> None:
+    """Refuse unknown or inactive people; a new lead or assignment must be of the circle.
+
+    Assignments already in the stored draft are not checked against the circle again, so a
+    professional who left does not block every later save (reassign them when convenient).
+    """
+    named = _people_paths(content)
+    if not named:
         return
+    ids = {user_id for _, user_id, _ in named}
     found = set(db.session.scalars(sa.select(User.id).where(User.id.in_(ids), User.active)))
-    if ids - found:
-        raise InvalidInput(
-            "Un professionnel désigné n'existe pas ou n'est plus actif.", field="assignee_user_id"
-        )
+    for path, user_id, _ in named:
+        if user_id not in found:
+            raise InvalidAssignee(
+                "Un professionnel désigné n'existe pas ou n'est plus actif.",
+                field="assignee_user_id",
+                path=path,
+            )
+    # Reminders carry the action's text: only the circle may be named (not a visitor).
+    patient = db.session.get(Patient, plan.patient_id)
+    before = {(key, user_id) for _, user_id, key in _people_paths(stored)}
+    checked: dict[int, bool] = {}
+    for path, user_id, key in named:
+        if (key, user_id) in before:
+            continue
+        if user_id not in checked:
+            basis = access.access_basis(user_id, patient) if patient is not None else None
+            checked[user_id] = basis in CIRCLE_BASES
+        if not checked[user_id]:
+            raise InvalidAssignee(
+                "Ce professionnel ne fait pas partie du cercle de soins de la personne.",
+                field="lead_user_id" if key is None else "assignee_user_id",
+                path=path,
+            )
 
 
 def _sync_tasks(plan: CarePlan, content: PlanContent) -> None:
@@ -324,9 +383,16 @@ def _approval(version_id: int, kind: str) -> PlanApproval | None:
 def activate_plan(user: User, plan: CarePlan, ctx: AuditContext) -> CarePlan:
     """Put a validated plan in force; the patient's agreement to this version is required."""
     require(user, "care_plan.publish", plan)
-    if plan.status != PlanStatus.VALIDATED or plan.current_version is None:
+    version = plan.current_version
+    # A revision that ended without a new version goes back in force on the approvals it had.
+    revalidated = (
+        plan.status == PlanStatus.UNDER_REVISION
+        and version is not None
+        and _approval(version.id, ApprovalKind.GP_VALIDATION) is not None
+    )
+    if version is None or not (plan.status == PlanStatus.VALIDATED or revalidated):
         raise Conflict("Le plan doit d'abord être validé par le médecin.", field="status")
-    if _approval(plan.current_version.id, ApprovalKind.PATIENT_AGREEMENT) is None:
+    if _approval(version.id, ApprovalKind.PATIENT_AGREEMENT) is None:
         raise Conflict("L'accord de la personne sur cette version est requis.", field="status")
     plan.status = PlanStatus.ACTIVE
     _audit(ctx, "care_plan.activate", plan)

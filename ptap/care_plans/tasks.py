@@ -1,8 +1,9 @@
 """Care-plan reminder job: due soon, overdue, and re-evaluation due. Idempotent.
 
 Each reminder is claimed by inserting its ReminderLog row (unique on kind, plan, item, target
-date and user) inside a savepoint: a second run, a restart or a second scheduler process finds
-the row and sends nothing. Notifications go out with the job's commit (live over Socket.IO).
+date and user; INSERT ... ON CONFLICT DO NOTHING): a second run, a restart or a second
+scheduler process finds the row and sends nothing. Notifications go out with the job's commit
+(live over Socket.IO).
 """
 
 from __future__ import annotations
@@ -17,27 +18,23 @@ from ptap.accounts.notifications import notify
 from ptap.care_plans.content import OPEN_STATUSES
 from ptap.care_plans.models import CarePlan, CarePlanTask, PlanStatus, ReminderLog
 from ptap.core.models import utcnow
+from ptap.core.sql import insert_if_absent
 from ptap.extensions import db
 
 log = logging.getLogger(__name__)
 
 
 def _claim(kind: str, plan_id: int, item_key: str, target_on: date, user_id: int) -> bool:
-    """Insert the reminder's log row; False if it was already sent."""
-    try:
-        with db.session.begin_nested():
-            db.session.add(
-                ReminderLog(
-                    kind=kind,
-                    plan_id=plan_id,
-                    item_key=item_key,
-                    target_on=target_on,
-                    user_id=user_id,
-                )
-            )
-    except sa.exc.IntegrityError:
-        return False
-    return True
+    """Insert the reminder's log row; False if it was already sent (any process, any run)."""
+    values = {
+        "kind": kind,
+        "plan_id": plan_id,
+        "item_key": item_key,
+        "target_on": target_on,
+        "user_id": user_id,
+        "sent_at": utcnow(),
+    }
+    return insert_if_absent(ReminderLog, **values)
 
 
 def _today() -> date:

@@ -27,6 +27,7 @@ from ptap.care_teams.models import (
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.models import utcnow
 from ptap.core.policy import CLINICAL_ROLES, is_clinician, require
+from ptap.core.signals import circle_changed, send_after_commit
 from ptap.extensions import db
 
 PDF_MAGIC = b"%PDF-"
@@ -111,6 +112,8 @@ def record_consent(
         reason=f"{kind}: {'given' if given else 'withdrawn'}",
     )
     db.session.flush()
+    if kind == ConsentKind.SHARING:
+        send_after_commit(circle_changed, "care_teams", patient_id=patient.id)
     return entry
 
 
@@ -181,6 +184,7 @@ def revoke_invitation(
             patient_id=patient.id,
         )
     db.session.flush()
+    send_after_commit(circle_changed, "care_teams", patient_id=patient.id)
     return invitation
 
 

@@ -25,6 +25,7 @@ from ptap.care_teams.models import (
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.identifiers import is_valid_finess
 from ptap.core.policy import CLINICAL_ROLES, PlatformRole, has_role, is_clinician, require
+from ptap.core.signals import send_after_commit, team_membership_changed
 from ptap.extensions import db
 
 #: INSEE region code: two digits (84 Auvergne-Rhône-Alpes, 11 Île-de-France, 04 La Réunion).
@@ -276,5 +277,8 @@ def end_membership(
         object_type="team_membership",
         object_id=membership.id,
         reason=f"team {team.id}, user {membership.user_id}, last day {ends_on.isoformat()}",
+    )
+    send_after_commit(
+        team_membership_changed, "care_teams", team_id=team.id, user_id=membership.user_id
     )
     return membership

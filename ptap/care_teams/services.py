@@ -29,6 +29,7 @@ from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
 from ptap.core.policy import require
+from ptap.core.signals import circle_changed, send_after_commit
 from ptap.extensions import db
 
 STRICT_TRAITS = (
@@ -247,6 +248,7 @@ def end_enrolment(
         reason=reason,
     )
     db.session.flush()
+    send_after_commit(circle_changed, "care_teams", patient_id=enrolment.patient_id)
     return enrolment
 
 

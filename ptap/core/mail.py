@@ -13,18 +13,15 @@ import smtplib
 from email.message import EmailMessage
 
 from flask import current_app
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+
+from ptap.core.aftercommit import on_commit
 
 log = logging.getLogger(__name__)
-_QUEUE_KEY = "ptap_pending_mails"
 MEMORY_OUTBOX: list[EmailMessage] = []
 
 
 def send_mail_after_commit(to: str, subject: str, body: str) -> None:
     """Queue an e-mail on the current session; it leaves only if the transaction commits."""
-    from ptap.extensions import db
-
     transport = current_app.config.get("MAIL_TRANSPORT", "none")
     if transport == "none" or not to:
         return
@@ -33,39 +30,22 @@ def send_mail_after_commit(to: str, subject: str, body: str) -> None:
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
-    db.session.info.setdefault(_QUEUE_KEY, []).append(
-        (transport, dict(current_app.config), message)
-    )
+    cfg = dict(current_app.config)
+    on_commit(lambda: _deliver(transport, cfg, message))
 
 
 def _deliver(transport: str, cfg: dict[str, object], message: EmailMessage) -> None:
     if transport == "memory":
         MEMORY_OUTBOX.append(message)
         return
-    host, port = str(cfg["MAIL_SMTP_HOST"]), int(str(cfg["MAIL_SMTP_PORT"]))
-    with smtplib.SMTP(host, port, timeout=10) as smtp:
-        if cfg.get("MAIL_SMTP_STARTTLS", True):
-            smtp.starttls()
-        if cfg.get("MAIL_SMTP_USERNAME"):
-            smtp.login(str(cfg["MAIL_SMTP_USERNAME"]), str(cfg.get("MAIL_SMTP_PASSWORD", "")))
-        smtp.send_message(message)
-
-
-def _send(session: Session) -> None:
-    for transport, cfg, message in session.info.pop(_QUEUE_KEY, []):
-        try:
-            _deliver(transport, cfg, message)
-        except (OSError, smtplib.SMTPException):
-            # The in-app notification is the record; a failed e-mail is logged, not retried.
-            log.exception("e-mail to %s failed", message["To"])
-
-
-def _drop(session: Session, _transaction: object) -> None:
-    session.info.pop(_QUEUE_KEY, None)
-
-
-def install_mail_hooks() -> None:
-    """Send queued e-mails after commit; drop them on rollback."""
-    if not event.contains(Session, "after_commit", _send):
-        event.listen(Session, "after_commit", _send)
-        event.listen(Session, "after_soft_rollback", _drop)
+    try:
+        host, port = str(cfg["MAIL_SMTP_HOST"]), int(str(cfg["MAIL_SMTP_PORT"]))
+        with smtplib.SMTP(host, port, timeout=10) as smtp:
+            if cfg.get("MAIL_SMTP_STARTTLS", True):
+                smtp.starttls()
+            if cfg.get("MAIL_SMTP_USERNAME"):
+                smtp.login(str(cfg["MAIL_SMTP_USERNAME"]), str(cfg.get("MAIL_SMTP_PASSWORD", "")))
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException):
+        # The in-app notification is the record; a failed e-mail is logged, not retried.
+        log.exception("e-mail to %s failed", message["To"])

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from blinker import Namespace, Signal
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+
+from ptap.core.aftercommit import on_commit
 
 _signals = Namespace()
 
@@ -19,27 +19,21 @@ _signals = Namespace()
 #: The DMP bridge subscribes to file the version; the timeline reads versions directly.
 care_plan_version_published: Signal = _signals.signal("care-plan-version-published")
 
-_QUEUE_KEY = "ptap_pending_signals"
+#: Sent after a commit that may have removed someone from a patient's circle (enrolment ended,
+#: sharing consent withdrawn, invitation revoked). sender: "care_teams"; kwargs: patient_id (int).
+#: Messaging subscribes to cut the live sockets of whoever lost access off the patient's thread.
+circle_changed: Signal = _signals.signal("circle-changed")
+
+#: Sent after a commit that ended (or shortened) a team membership.
+#: sender: "care_teams"; kwargs: team_id (int), user_id (int). Messaging subscribes, as above,
+#: for the team's conversation and the conversations of the patients the team follows.
+team_membership_changed: Signal = _signals.signal("team-membership-changed")
 
 
 def send_after_commit(signal: Signal, sender: str, **kwargs: Any) -> None:
     """Queue a signal on the current session; it is sent only if the transaction commits."""
-    from ptap.extensions import db
 
-    db.session.info.setdefault(_QUEUE_KEY, []).append((signal, sender, kwargs))
-
-
-def _send(session: Session) -> None:
-    for signal, sender, kwargs in session.info.pop(_QUEUE_KEY, []):
+    def send() -> None:
         signal.send(sender, **kwargs)
 
-
-def _drop(session: Session, _transaction: Any) -> None:
-    session.info.pop(_QUEUE_KEY, None)
-
-
-def install_signal_hooks() -> None:
-    """Send queued signals after commit; drop them on rollback."""
-    if not event.contains(Session, "after_commit", _send):
-        event.listen(Session, "after_commit", _send)
-        event.listen(Session, "after_soft_rollback", _drop)
+    on_commit(send)

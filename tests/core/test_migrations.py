@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from ptap import create_app
+from ptap.core.models import include_name
 from ptap.extensions import db
 
 PG_URL = os.environ.get("PTAP_TEST_DATABASE_URL", "")
@@ -37,7 +38,9 @@ def test_migrations_match_models(empty_database_url):
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_name": include_name}
+            )
             diff = compare_metadata(context, db.metadata)
         assert diff == []
         with db.engine.connect() as conn:

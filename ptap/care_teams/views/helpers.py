@@ -20,6 +20,7 @@ TEAM_ROLE_LABELS = {"coordinator": "Coordination", "member": "Membre"}
 #: The record's tabs: (label, endpoint, key). The last three pages live in views/circle.py.
 PATIENT_TABS = (
     ("Dossier", "care_teams.show_patient", "record"),
+    ("Plan de coordination", "care_plans.show_plan", "care_plan"),
     ("Consentements", "care_teams.consents", "consents"),
     ("Cercle de soins", "care_teams.patient_circle", "circle"),
     ("Historique des accès", "care_teams.access_log", "access_log"),

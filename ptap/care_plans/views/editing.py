@@ -1,0 +1,201 @@
+"""Editing the draft: inline (htmx or plain POST) actions and objectives, and the whole draft.
+
+Inline changes answer htmx with the objective's fragment (the swap target) and plain
+browsers with a redirect to the plan page, so every form works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from ptap.audit.context import request_context
+from ptap.care_plans import queries, services
+from ptap.care_plans.content import ACTION_STATUS_LABELS, Action, PlanContent, load_content
+from ptap.care_plans.forms import ActionForm, ActionStatusForm, DraftForm, ObjectiveForm
+from ptap.care_plans.loaders import load_plan
+from ptap.care_plans.models import CarePlan
+from ptap.care_plans.services import DraftConflict
+from ptap.care_plans.views import bp, history, present
+from ptap.care_plans.views.common import (
+    acting_user,
+    attach,
+    is_htmx,
+    patient_of,
+    plan_url,
+    reload_plan,
+    render_plan,
+)
+from ptap.care_plans.views.present import PARIS, PlanForms
+from ptap.care_teams.models import Patient
+from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.policy import requires
+from ptap.extensions import db
+
+
+def _answer(plan: CarePlan, patient: Patient, key: str, forms: PlanForms, status: int = 200):
+    """Answer an inline change: the objective's fragment for htmx, else the page or a redirect."""
+    if is_htmx():
+        block = present.objective_fragment(plan, patient, key, forms)
+        return render_template(
+            "care_plans/_objective.html", objective=block, patient_id=patient.id, gone_key=key
+        ), status
+    if status < 400:
+        kind, text = forms.messages.get(key, ("success", ""))
+        if text:
+            flash(text, kind)
+        return redirect(plan_url(patient.id, f"objective-{key}"))
+    return render_plan(plan, patient, forms, status)
+
+
+@bp.post("/patients/<int:patient_id>/care-plan/objectives/<key>/actions")
+@requires("patients.list")
+def add_action(patient_id: int, key: str):
+    plan = load_plan(patient_id, "care_plan.edit")
+    patient = patient_of(plan)
+    content = load_content(plan.draft)
+    form = ActionForm.for_objective(key, present.people_of(patient, content))
+    if form.validate_on_submit():
+        try:
+            action = services.add_action(acting_user(), plan, key, form.action(), request_context())
+        except InvalidInput as exc:
+            attach(form, exc)
+        else:
+            db.session.commit()
+            message = ("success", f"Action « {action.what} » ajoutée.")
+            forms = PlanForms(messages={key: message}, opened={key}, marks={action.key: "Ajoutée"})
+            return _answer(plan, patient, key, forms)
+    plan, patient = reload_plan(patient_id)
+    return _answer(plan, patient, key, PlanForms(add_action={key: form}), 422)
+
+
+def _conflict_message(exc: DraftConflict, key: str, mine: Action | None) -> tuple[str, str]:
+    """Say who changed which action, when, and to what; nothing of the user's was saved."""
+    found = exc.theirs.find_action(key)
+    theirs = found[1] if found else None
+    who = exc.by or "Un autre professionnel"
+    when = exc.at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+    what = f"l'action « {theirs.what} »" if theirs else "cette action"
+    now = f"statut « {ACTION_STATUS_LABELS[theirs.status]} »" if theirs else "supprimée"
+    if theirs and theirs.due_on:
+        now += f", échéance {theirs.due_on:%d/%m/%Y}"
+    yours = f" (vous aviez choisi « {ACTION_STATUS_LABELS[mine.status]} »)" if mine else ""
+    return (
+        "conflict",
+        f"{who} a modifié {what} le {when} : {now}{yours}. Votre changement n'a pas été "
+        "enregistré ; le tableau ci-dessous est à jour : recommencez si besoin.",
+    )
+
+
+@bp.post("/patients/<int:patient_id>/care-plan/actions/<key>")
+@requires("patients.list")
+def update_action(patient_id: int, key: str):
+    plan = load_plan(patient_id, "care_plan.edit")
+    found = load_content(plan.draft).find_action(key)
+    if found is None:
+        raise NotFound("Action introuvable : elle a peut-être été supprimée.")
+    okey = found[0].key
+    form = ActionStatusForm.for_action(None, key)
+    status, mine = 422, None
+    if form.validate_on_submit():
+        try:
+            expected = form.expected_action(key)
+            mine = form.changed_action(expected)
+            services.update_action(acting_user(), plan, expected, mine, request_context())
+        except DraftConflict as exc:
+            plan, patient = reload_plan(patient_id)
+            forms = PlanForms(
+                messages={okey: _conflict_message(exc, key, mine)},
+                marks={key: f"Modifiée par {exc.by or 'un autre professionnel'}"},
+            )
+            return _answer(plan, patient, okey, forms, 409)
+        except (InvalidInput, NotFound) as exc:
+            attach(form, exc)
+            status = exc.status
+        else:
+            db.session.commit()
+            done = ("success", f"Statut mis à jour : « {ACTION_STATUS_LABELS[mine.status]} ».")
+            forms = PlanForms(messages={okey: done}, marks={key: "Mise à jour"})
+            return _answer(plan, patient_of(plan), okey, forms)
+    plan, patient = reload_plan(patient_id)
+    return _answer(plan, patient, okey, PlanForms(action_status={key: form}), status)
+
+
+@bp.post("/patients/<int:patient_id>/care-plan/objectives")
+@requires("patients.list")
+def add_objective(patient_id: int):
+    plan = load_plan(patient_id, "care_plan.edit")
+    form = ObjectiveForm()
+    if form.validate_on_submit():
+        objective = services.add_objective(acting_user(), plan, form.objective(), request_context())
+        db.session.commit()
+        flash(f"Objectif « {objective.title} » ajouté : ajoutez-lui des actions.", "success")
+        return redirect(plan_url(patient_id, f"objective-{objective.key}"))
+    plan, patient = reload_plan(patient_id)
+    return render_plan(plan, patient, PlanForms(objective=form), 422)
+
+
+# --- the whole draft --------------------------------------------------------------------------
+
+
+def _render_edit(
+    plan: CarePlan,
+    patient: Patient,
+    form: DraftForm,
+    status: int = 200,
+    conflict: DraftConflict | None = None,
+    mine: PlanContent | None = None,
+):
+    """Render the draft form; after a conflict, with the other's version and a comparison."""
+    theirs = None
+    if conflict is not None:
+        theirs = {
+            "by": conflict.by or "Un autre professionnel",
+            "at": conflict.at,
+            "parts": history.content_parts(conflict.theirs),
+            "diff": queries.compare(conflict.theirs, mine) if mine else [],
+            "details": history.change_details(conflict.theirs, mine) if mine else [],
+        }
+    return render_template(
+        "care_plans/edit.html",
+        patient=patient,
+        active_tab="care_plan",
+        form=form,
+        errors=form.error_items(),
+        conflict=theirs,
+        flashes_in_content=True,
+    ), status
+
+
+@bp.route("/patients/<int:patient_id>/care-plan/edit", methods=["GET", "POST"])
+@requires("patients.list")
+def edit_draft(patient_id: int):
+    plan = load_plan(patient_id, "care_plan.edit")
+    patient = patient_of(plan)
+    current = load_content(plan.draft)
+    people = present.people_of(patient, current)
+    form = DraftForm(people=people)
+    if not form.is_submitted():
+        db.session.commit()  # keep the audited read
+        form = DraftForm.for_content(current, plan.draft_revision, people)
+        return _render_edit(plan, patient, form)
+    mine, status = None, 422
+    if form.validate_on_submit():
+        try:
+            mine = form.content(base=current)
+            services.save_draft(acting_user(), plan, mine, form.revision(), request_context())
+        except DraftConflict as exc:
+            db.session.commit()  # nothing was written but the audited read
+            # Saving again now replaces their version: the page says so, with the comparison.
+            form.base_revision.data = str(exc.revision)
+            return _render_edit(plan, patient, form, 409, exc, mine)
+        except (InvalidInput, Conflict) as exc:
+            attach(form, exc)
+            status = exc.status
+        else:
+            db.session.commit()
+            flash("Brouillon enregistré.", "success")
+            if request.form.get("next") == "edit":  # "Enregistrer et continuer la saisie"
+                return redirect(url_for("care_plans.edit_draft", patient_id=patient_id))
+            return redirect(plan_url(patient_id))
+    plan, patient = reload_plan(patient_id)
+    return _render_edit(plan, patient, form, status)

@@ -1,0 +1,29 @@
+"""My tasks: the open actions assigned to me across patients, overdue first."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_login import current_user
+
+from ptap.care_plans import queries
+from ptap.care_plans.content import ACTION_STATUS_LABELS
+from ptap.care_plans.views import bp, present
+from ptap.core.policy import requires
+
+SORTS = {"due": "Par échéance", "patient": "Par personne suivie"}
+
+
+@bp.get("/tasks")
+@requires("tasks.list")
+def list_tasks() -> str:
+    sort = request.args.get("sort", "due")
+    sort = sort if sort in SORTS else "due"
+    tasks = queries.my_tasks(current_user.id, today=present.today(), sort=sort)
+    return render_template(
+        "care_plans/tasks.html",
+        tasks=tasks,
+        sort=sort,
+        sorts=SORTS,
+        overdue=sum(t.overdue for t in tasks),
+        status_labels={s.value: label for s, label in ACTION_STATUS_LABELS.items()},
+    )

@@ -1,0 +1,123 @@
+"""Live sockets of the /messaging namespace: who a socket is, and cutting off lost access.
+
+A socket's identity is the `user:{id}` room it joins at connect time (Flask's session is a
+copy and a token socket has none; only the server puts sockets in rooms); every handler
+reloads that user and re-checks the conversation. When someone may have left a circle or a
+team, the care-teams services send `circle_changed` / `team_membership_changed` after their
+commit (ptap.core.signals); we re-check every socket in the affected threads and remove those
+who lost access, at once.
+
+Several processes: this process only sees its own sockets. With a message queue configured,
+the thread room is also closed in every process (close_room travels through Redis) and the
+members who still may read are told to `join` again (`rejoin_required`), which re-checks them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ptap.accounts.models import User
+from ptap.care_teams.models import Enrolment
+from ptap.core.signals import circle_changed, team_membership_changed
+from ptap.extensions import db, socketio
+from ptap.messaging.models import Conversation
+from ptap.messaging.permissions import can_read_conversation
+from ptap.messaging.queries import member_ids
+from ptap.messaging.services import NAMESPACE, thread_room, user_room
+
+log = logging.getLogger(__name__)
+
+
+def remember_user(sid: str, user_id: int) -> None:
+    """Tie a /messaging socket to its user (at connect): it joins the `user:{id}` room."""
+    socketio.server.enter_room(sid, user_room(user_id), namespace=NAMESPACE)
+
+
+def socket_user_id(sid: str) -> int | None:
+    """Return the id of the user a /messaging socket belongs to (its `user:{id}` room)."""
+    try:
+        rooms = socketio.server.manager.get_rooms(sid, NAMESPACE)
+    except KeyError:
+        return None
+    ids = {int(r.split(":", 1)[1]) for r in rooms if isinstance(r, str) and r.startswith("user:")}
+    return ids.pop() if len(ids) == 1 else None
+
+
+def remove_from_thread(sid: str, conversation_id: int) -> None:
+    """Take a socket out of a thread and tell it that its access ended."""
+    socketio.server.leave_room(sid, thread_room(conversation_id), namespace=NAMESPACE)
+    socketio.server.emit(
+        "access_revoked", {"conversation_id": conversation_id}, to=sid, namespace=NAMESPACE
+    )
+
+
+def evict_from_conversation(conversation: Conversation) -> list[str]:
+    """Remove from the thread every socket (of this process) whose user may no longer read it."""
+    server = socketio.server
+    if server is None:
+        return []
+    room = thread_room(conversation.id)
+    evicted = []
+    for sid, _eio_sid in list(server.manager.get_participants(NAMESPACE, room)):
+        user_id = socket_user_id(sid)
+        user = db.session.get(User, user_id) if user_id is not None else None
+        if user is None or not can_read_conversation(user, conversation):
+            remove_from_thread(sid, conversation.id)
+            evicted.append(sid)
+    if current_app.config.get("SOCKETIO_MESSAGE_QUEUE"):
+        # Other processes' sockets are invisible here: empty the room everywhere, then ask
+        # the members who still may read to join again (their `join` re-checks them).
+        server.close_room(room, namespace=NAMESPACE)
+        for user_id in member_ids(conversation):
+            server.emit(
+                "rejoin_required",
+                {"conversation_id": conversation.id},
+                to=user_room(user_id),
+                namespace=NAMESPACE,
+            )
+    return evicted
+
+
+def evict_from_patient_threads(patient_id: int) -> list[str]:
+    """Re-check the live sockets of the patient's conversation; return the sids removed."""
+    conversation = db.session.scalar(
+        sa.select(Conversation).where(Conversation.patient_id == patient_id)
+    )
+    return evict_from_conversation(conversation) if conversation is not None else []
+
+
+def evict_from_team_threads(team_id: int) -> list[str]:
+    """Re-check the team's conversation and those of the patients the team follows."""
+    patients = sa.select(Enrolment.patient_id).where(
+        Enrolment.team_id == team_id, Enrolment.ended_at.is_(None)
+    )
+    conversations = db.session.scalars(
+        sa.select(Conversation).where(
+            sa.or_(Conversation.team_id == team_id, Conversation.patient_id.in_(patients))
+        )
+    ).all()
+    return [sid for c in conversations for sid in evict_from_conversation(c)]
+
+
+def _in_fresh_context(fn: Any, *args: Any) -> None:
+    """Run `fn` in a new app context: the signal arrives from an after_commit hook, where the
+    committed session cannot run SQL any more; a new context has its own session."""
+    try:
+        with current_app.app_context():
+            fn(*args)
+    except Exception:  # the commit happened: log, and rely on the per-event re-check
+        log.exception("could not re-check the live sockets after a circle change")
+
+
+@circle_changed.connect
+def _on_circle_changed(_sender: Any, **kwargs: Any) -> None:
+    _in_fresh_context(evict_from_patient_threads, int(kwargs["patient_id"]))
+
+
+@team_membership_changed.connect
+def _on_team_membership_changed(_sender: Any, **kwargs: Any) -> None:
+    _in_fresh_context(evict_from_team_threads, int(kwargs["team_id"]))

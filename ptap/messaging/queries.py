@@ -1,0 +1,319 @@
+"""Messaging reads: members, readable conversations, messages after a sequence, unread counts,
+payloads and full-text search."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from ptap.accounts.models import User
+from ptap.care_teams import access
+from ptap.care_teams.models import CareTeam, Enrolment, Patient, TeamMembership
+from ptap.care_teams.queries import circle
+from ptap.core.errors import InvalidInput
+from ptap.core.policy import CLINICAL_ROLES
+from ptap.extensions import db
+from ptap.messaging.models import (
+    FTS_TABLE,
+    Acknowledgement,
+    Attachment,
+    Conversation,
+    ConversationKind,
+    ConversationMember,
+    ConversationReadState,
+    Message,
+)
+from ptap.messaging.permissions import CIRCLE_BASES
+
+
+def user_names(user_ids: Sequence[int]) -> dict[int, str]:
+    """Return the display names of the users, by id."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(User.id, User.first_name, User.last_name).where(User.id.in_(set(user_ids)))
+    )
+    return {uid: f"{first} {last}" for uid, first, last in rows}
+
+
+def member_ids(conversation: Conversation) -> list[int]:
+    """Return who takes part in the conversation now (the circle, the team, or the pair)."""
+    if conversation.kind == ConversationKind.DIRECT:
+        return list(
+            db.session.scalars(
+                sa.select(ConversationMember.user_id)
+                .join(User, User.id == ConversationMember.user_id)
+                .where(
+                    ConversationMember.conversation_id == conversation.id,
+                    User.active.is_(True),
+                    User.role.in_(CLINICAL_ROLES),
+                )
+            )
+        )
+    if conversation.kind == ConversationKind.TEAM:
+        today = date.today()  # noqa: DTZ011 - membership dates are calendar days
+        return list(
+            db.session.scalars(
+                sa.select(TeamMembership.user_id)
+                .join(User, User.id == TeamMembership.user_id)
+                .where(
+                    TeamMembership.team_id == conversation.team_id,
+                    TeamMembership.starts_on <= today,
+                    sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+                    User.active.is_(True),
+                    User.role.in_(CLINICAL_ROLES),
+                )
+                .distinct()
+            )
+        )
+    patient = db.session.get(Patient, conversation.patient_id)
+    if patient is None:
+        return []
+    candidates = {m.user_id for m in circle(patient)} | set(
+        db.session.scalars(
+            sa.select(Enrolment.enrolled_by_id).where(
+                Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
+            )
+        )
+    )
+    return sorted(u for u in candidates if access.access_basis(u, patient) in CIRCLE_BASES)
+
+
+def readable_conversation_ids(user_id: int) -> sa.CompoundSelect[Any]:
+    """Select the ids of the existing conversations the user may read now."""
+    clinician = sa.select(User.id).where(
+        User.id == user_id, User.active.is_(True), User.role.in_(CLINICAL_ROLES)
+    )
+    patients = sa.select(Conversation.id).where(
+        Conversation.patient_id.in_(access.visible_patient_ids(user_id))
+    )
+    teams = sa.select(Conversation.id).where(
+        Conversation.team_id.in_(
+            access.active_team_ids(user_id).where(TeamMembership.user_id.in_(clinician))
+        )
+    )
+    direct = sa.select(ConversationMember.conversation_id).where(
+        ConversationMember.user_id.in_(clinician)
+    )
+    return sa.union(patients, teams, direct)
+
+
+def get_read_state(conversation_id: int, user_id: int) -> int:
+    """Return the user's last read sequence in the conversation (0 when never read)."""
+    return int(
+        db.session.scalar(
+            sa.select(ConversationReadState.last_read_seq).where(
+                ConversationReadState.conversation_id == conversation_id,
+                ConversationReadState.user_id == user_id,
+            )
+        )
+        or 0
+    )
+
+
+def unread_counts(user_id: int, conversation_ids: Sequence[int] | None = None) -> dict[int, int]:
+    """Return, per readable conversation, the others' messages after the user's read position."""
+    ids = (
+        list(conversation_ids)
+        if conversation_ids is not None
+        else list(db.session.scalars(readable_conversation_ids(user_id)))
+    )
+    if not ids:
+        return {}
+    read = (
+        sa.select(ConversationReadState.last_read_seq)
+        .where(
+            ConversationReadState.conversation_id == Message.conversation_id,
+            ConversationReadState.user_id == user_id,
+        )
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Message.conversation_id, sa.func.count())
+        .where(
+            Message.conversation_id.in_(ids),
+            Message.author_id != user_id,
+            Message.retracted_at.is_(None),
+            Message.seq > sa.func.coalesce(read, 0),
+        )
+        .group_by(Message.conversation_id)
+    )
+    counts = dict.fromkeys(ids, 0)
+    counts.update({cid: int(n) for cid, n in rows})
+    return counts
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """A conversation as listed: its title, last sequence and the user's unread count."""
+
+    id: int
+    kind: str
+    patient_id: int | None
+    team_id: int | None
+    title: str
+    last_seq: int
+    last_read_seq: int
+    unread: int
+
+
+def _titles(conversations: Sequence[Conversation], user_id: int) -> dict[int, str]:
+    patient_ids = [c.patient_id for c in conversations if c.patient_id is not None]
+    team_ids = [c.team_id for c in conversations if c.team_id is not None]
+    patients = {
+        p.id: f"{p.used_name or p.birth_name} {p.first_names.split(' ')[0]}"
+        for p in db.session.scalars(sa.select(Patient).where(Patient.id.in_(patient_ids)))
+    }
+    teams = dict(
+        db.session.execute(
+            sa.select(CareTeam.id, CareTeam.name).where(CareTeam.id.in_(team_ids))
+        ).all()
+    )
+    others = dict(
+        db.session.execute(
+            sa.select(ConversationMember.conversation_id, ConversationMember.user_id).where(
+                ConversationMember.conversation_id.in_([c.id for c in conversations]),
+                ConversationMember.user_id != user_id,
+            )
+        ).all()
+    )
+    names = user_names(list(others.values()))
+    titles = {}
+    for c in conversations:
+        if c.patient_id is not None:
+            titles[c.id] = f"Patient {patients.get(c.patient_id, '')}".strip()
+        elif c.team_id is not None:
+            titles[c.id] = teams.get(c.team_id, "Équipe")
+        else:
+            titles[c.id] = names.get(others.get(c.id, 0), "Conversation directe")
+    return titles
+
+
+def list_conversations(user_id: int) -> list[ConversationSummary]:
+    """Return the user's readable conversations, the most recently active first."""
+    conversations = list(
+        db.session.scalars(
+            sa.select(Conversation)
+            .where(Conversation.id.in_(readable_conversation_ids(user_id)))
+            .order_by(Conversation.last_seq.desc(), Conversation.id.desc())
+        )
+    )
+    ids = [c.id for c in conversations]
+    counts = unread_counts(user_id, ids)
+    read = dict(
+        db.session.execute(
+            sa.select(
+                ConversationReadState.conversation_id, ConversationReadState.last_read_seq
+            ).where(
+                ConversationReadState.user_id == user_id,
+                ConversationReadState.conversation_id.in_(ids),
+            )
+        ).all()
+    )
+    titles = _titles(conversations, user_id)
+    return [
+        ConversationSummary(
+            c.id,
+            c.kind,
+            c.patient_id,
+            c.team_id,
+            titles[c.id],
+            c.last_seq,
+            read.get(c.id, 0),
+            counts.get(c.id, 0),
+        )
+        for c in conversations
+    ]
+
+
+def messages_after_query(conversation_id: int, after: int) -> sa.Select[Any]:
+    """Select the conversation's messages after a sequence (catch-up after a reconnect)."""
+    return sa.select(Message).where(Message.conversation_id == conversation_id, Message.seq > after)
+
+
+def payloads(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Return the JSON payloads of messages (authors, attachments, acknowledgements in bulk)."""
+    ids = [m.id for m in messages]
+    names = user_names([m.author_id for m in messages])
+    files: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    acks: dict[int, list[int]] = {i: [] for i in ids}
+    if ids:
+        for a in db.session.scalars(
+            sa.select(Attachment).where(Attachment.message_id.in_(ids)).order_by(Attachment.id)
+        ):
+            files[a.message_id].append(
+                {
+                    "id": a.id,
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "url": f"/api/v1/attachments/{a.id}",
+                }
+            )
+        for message_id, user_id in db.session.execute(
+            sa.select(Acknowledgement.message_id, Acknowledgement.user_id)
+            .where(Acknowledgement.message_id.in_(ids))
+            .order_by(Acknowledgement.id)
+        ):
+            acks[message_id].append(user_id)
+    return [
+        {
+            "id": m.id,
+            "conversation_id": m.conversation_id,
+            "seq": m.seq,
+            "client_id": m.client_id,
+            "author_id": m.author_id,
+            "author_name": names.get(m.author_id, ""),
+            "body": m.body,
+            "body_html": m.body_html,
+            "priority": m.priority,
+            "created_at": m.created_at.isoformat(),
+            "edited_at": m.edited_at.isoformat() if m.edited_at else None,
+            "retracted_at": m.retracted_at.isoformat() if m.retracted_at else None,
+            "attachments": [] if m.retracted_at else files[m.id],
+            "acknowledged_by": acks[m.id],
+        }
+        for m in messages
+    ]
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    """Return the JSON payload of one message (what `message_created`/`_updated` carry)."""
+    return payloads([message])[0]
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def _fts5_query(text: str) -> str:
+    """Quote every word so user input never reaches FTS5's query syntax; the last is a prefix."""
+    words = _TOKEN.findall(text)[:12]
+    if not words:
+        raise InvalidInput("Saisissez au moins un mot à rechercher.", field="q")
+    quoted = ['"' + w.replace('"', '""') + '"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def search_query(user_id: int, text: str) -> sa.Select[Any]:
+    """Select the messages matching `text` in the conversations the user may read now."""
+    dialect = db.session.get_bind().dialect.name
+    readable = Message.conversation_id.in_(readable_conversation_ids(user_id))
+    alive = Message.retracted_at.is_(None)
+    if dialect == "postgresql":
+        if not _TOKEN.search(text):
+            raise InvalidInput("Saisissez au moins un mot à rechercher.", field="q")
+        match = sa.func.to_tsvector(sa.literal_column("'french'"), Message.body).op("@@")(
+            sa.func.plainto_tsquery(sa.literal_column("'french'"), text)
+        )
+        return sa.select(Message).where(match, readable, alive)
+    fts = sa.table(FTS_TABLE, sa.column("rowid"))
+    hits = sa.select(fts.c.rowid).where(
+        sa.text(f"{FTS_TABLE} MATCH :q").bindparams(q=_fts5_query(text))
+    )
+    return sa.select(Message).where(Message.id.in_(hits), readable, alive)

@@ -1,0 +1,98 @@
+"""Messaging jobs: re-notify unacknowledged urgent messages; purge messages past retention.
+
+Both are idempotent. A re-notification is claimed by inserting its UrgentReminderLog row
+(unique on message, user and interval number; INSERT ... ON CONFLICT DO NOTHING), so a
+second run, a restart or a second scheduler process sends nothing twice. Notifications and
+emits leave with the job's commit, through the Redis message queue when several processes run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ptap.accounts.notifications import notify
+from ptap.audit.services import SYSTEM, record_event
+from ptap.core.models import utcnow
+from ptap.core.sql import insert_if_absent
+from ptap.extensions import db
+from ptap.messaging import queries
+from ptap.messaging.models import (
+    Acknowledgement,
+    Conversation,
+    Message,
+    Priority,
+    UrgentReminderLog,
+)
+from ptap.messaging.services import conversation_link, purge_messages_before
+
+log = logging.getLogger(__name__)
+
+
+def _claim(message_id: int, user_id: int, slot: int) -> bool:
+    """Insert the re-notification's log row; False if it was already sent."""
+    return insert_if_absent(
+        UrgentReminderLog, message_id=message_id, user_id=user_id, slot=slot, sent_at=utcnow()
+    )
+
+
+def renotify_urgent_messages(now: datetime | None = None) -> int:
+    """Re-notify the members of every unacknowledged urgent message once per interval.
+
+    Interval N = MESSAGING_URGENT_RENOTIFY_MINUTES; at now - sent >= k*N, slot k is sent to
+    every member but the author who may still read the conversation. One acknowledgement by
+    anyone stops it. Only messages younger than MESSAGING_URGENT_RENOTIFY_MAX_HOURS count.
+    """
+    now = now or utcnow()
+    cfg = current_app.config
+    interval = timedelta(minutes=int(cfg["MESSAGING_URGENT_RENOTIFY_MINUTES"]))
+    oldest = now - timedelta(hours=int(cfg["MESSAGING_URGENT_RENOTIFY_MAX_HOURS"]))
+    acknowledged = sa.exists().where(Acknowledgement.message_id == Message.id)
+    pending = db.session.scalars(
+        sa.select(Message).where(
+            Message.priority == Priority.URGENT,
+            Message.retracted_at.is_(None),
+            Message.created_at <= now - interval,
+            Message.created_at >= oldest,
+            ~acknowledged,
+        )
+    ).all()
+    sent = 0
+    for message in pending:
+        slot = int((now - message.created_at) / interval)
+        conversation = db.session.get(Conversation, message.conversation_id)
+        if conversation is None:  # pragma: no cover - foreign key
+            continue
+        for user_id in queries.member_ids(conversation):
+            if user_id == message.author_id or not _claim(message.id, user_id, slot):
+                continue
+            notify(
+                user_id,
+                "message_urgent",
+                "Rappel : un message urgent attend votre accusé de réception",
+                conversation_link(conversation, message.seq),
+            )
+            sent += 1
+    log.info("urgent messages: %d re-notifications", sent)
+    return sent
+
+
+def purge_expired_messages(now: datetime | None = None) -> int:
+    """Delete messages older than MESSAGING_RETENTION_DAYS (0 keeps them); one audit row."""
+    days = int(current_app.config["MESSAGING_RETENTION_DAYS"])
+    if days <= 0:
+        return 0
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    count = purge_messages_before(cutoff)
+    record_event(
+        SYSTEM,
+        "message.purge",
+        object_type="message",
+        reason=f"{count} messages created before {cutoff.isoformat(timespec='seconds')} "
+        f"(retention {days} days)",
+    )
+    log.info("messages purge: %d deleted", count)
+    return count

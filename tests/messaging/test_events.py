@@ -1,0 +1,285 @@
+"""The /messaging Socket.IO namespace: auth, rooms, acks, broadcasts after commit, re-checks."""
+
+import pytest
+import sqlalchemy as sa
+
+from ptap.care_teams import circle
+from ptap.care_teams import services as care_team_services
+from ptap.care_teams.models import Enrolment
+from ptap.core.realtime import emit_after_commit
+from ptap.extensions import socketio
+from ptap.messaging import services
+from ptap.messaging.models import Message
+from tests.factories import make_user
+from tests.messaging.conftest import NS, received, send
+
+
+def _emit(sock, event, payload):
+    return sock.emit(event, payload, namespace=NS, callback=True)
+
+
+def _joined(messaging_socket, user, conversation):
+    sock = messaging_socket(user)
+    assert sock.is_connected(NS)
+    ack = _emit(sock, "join", {"conversation_id": conversation.id})
+    assert ack["ok"], ack
+    received(sock)  # drop what came before
+    return sock
+
+
+def _in_thread(conversation):
+    room = f"thread:{conversation.id}"
+    return [sid for sid, _ in socketio.server.manager.get_participants(NS, room)]
+
+
+def test_anonymous_and_non_clinicians_cannot_connect(app, client, messaging_socket, db):
+    anonymous = socketio.test_client(app, namespace=NS, flask_test_client=client)
+    assert not anonymous.is_connected(NS)
+    admin = make_user(role="admin", profession="administrative")
+    assert not messaging_socket(admin).is_connected(NS)
+
+
+def test_outsider_cannot_join(messaging_socket, world, patient_conversation, db):
+    sock = messaging_socket(world.outsider)
+    ack = _emit(sock, "join", {"conversation_id": patient_conversation.id})
+    assert ack["ok"] is False
+    assert _in_thread(patient_conversation) == []
+    ack = _emit(
+        sock,
+        "send_message",
+        {"conversation_id": patient_conversation.id, "client_id": "c", "body": "x"},
+    )
+    assert ack["ok"] is False
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+
+
+def test_join_acks_unread_and_last_seq(messaging_socket, world, team_conversation, db):
+    send(world.coord, team_conversation, "un")
+    send(world.coord, team_conversation, "deux")
+    db.session.commit()
+    sock = messaging_socket(world.member)
+    ack = _emit(sock, "join", {"conversation_id": team_conversation.id})
+    assert ack == {
+        "ok": True,
+        "conversation_id": team_conversation.id,
+        "last_seq": 2,
+        "last_read_seq": 0,
+        "unread": 2,
+    }
+
+
+def test_send_acks_then_broadcasts_message_created(messaging_socket, world, team_conversation, db):
+    alice = _joined(messaging_socket, world.coord, team_conversation)
+    bob = _joined(messaging_socket, world.member, team_conversation)
+    ack = _emit(
+        alice,
+        "send_message",
+        {"conversation_id": team_conversation.id, "client_id": "k1", "body": "**Bonjour**"},
+    )
+    assert ack["ok"] and ack["seq"] == 1 and ack["created_at"] and ack["duplicate"] is False
+    [event] = received(bob, "message_created")
+    payload = event["args"][0]
+    assert (payload["id"], payload["seq"]) == (ack["id"], 1)
+    assert payload["body_html"] == "<p><strong>Bonjour</strong></p>"
+    assert received(alice, "message_created")  # the sender's other tabs see it too
+
+
+def test_duplicate_client_id_over_the_socket(messaging_socket, world, team_conversation, db):
+    alice = _joined(messaging_socket, world.coord, team_conversation)
+    data = {"conversation_id": team_conversation.id, "client_id": "same", "body": "Une fois"}
+    first = _emit(alice, "send_message", data)
+    received(alice)
+    again = _emit(alice, "send_message", data)  # re-sent after a reconnect
+    assert (again["id"], again["seq"], again["duplicate"]) == (first["id"], first["seq"], True)
+    assert received(alice, "message_created") == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 1
+
+
+def test_invalid_payload_is_refused_with_the_field(messaging_socket, world, team_conversation, db):
+    sock = messaging_socket(world.coord)
+    ack = _emit(sock, "send_message", {"conversation_id": team_conversation.id, "body": "x"})
+    assert ack["ok"] is False and ack["field"] == "client_id"
+    ack = _emit(sock, "join", "not a dict")
+    assert ack["ok"] is False
+
+
+def test_typing_goes_to_the_others_only(messaging_socket, world, team_conversation, db):
+    alice = _joined(messaging_socket, world.coord, team_conversation)
+    bob = _joined(messaging_socket, world.member, team_conversation)
+    assert _emit(alice, "typing", {"conversation_id": team_conversation.id})["ok"]
+    [event] = received(bob, "typing")
+    assert event["args"][0]["user_id"] == world.coord.id
+    assert received(alice, "typing") == []
+
+
+def test_mark_read_sends_receipt_and_unread_counts(messaging_socket, world, team_conversation, db):
+    send(world.coord, team_conversation, "un")
+    send(world.coord, team_conversation, "deux")
+    db.session.commit()
+    alice = _joined(messaging_socket, world.coord, team_conversation)
+    bob = _joined(messaging_socket, world.member, team_conversation)
+    ack = _emit(bob, "mark_read", {"conversation_id": team_conversation.id, "seq": 1})
+    assert ack == {"ok": True, "last_read_seq": 1}
+    [receipt] = received(alice, "read_receipt")
+    assert receipt["args"][0] == {
+        "conversation_id": team_conversation.id,
+        "user_id": world.member.id,
+        "seq": 1,
+    }
+    [counts] = received(bob, "unread_counts")
+    assert counts["args"][0] == {"counts": {str(team_conversation.id): 1}}
+
+
+def test_acknowledge_broadcasts_message_updated(messaging_socket, world, patient_conversation, db):
+    urgent = send(world.coord, patient_conversation, "Chute", priority="urgent").message
+    db.session.commit()
+    alice = _joined(messaging_socket, world.coord, patient_conversation)
+    bob = _joined(messaging_socket, world.member, patient_conversation)
+    assert _emit(bob, "acknowledge", {"message_id": urgent.id})["ok"]
+    [event] = received(alice, "message_updated")
+    assert event["args"][0]["acknowledged_by"] == [world.member.id]
+
+
+def test_no_emit_when_the_transaction_rolls_back(messaging_socket, world, team_conversation, db):
+    bob = _joined(messaging_socket, world.member, team_conversation)
+    send(world.coord, team_conversation, "jamais envoyé")
+    emit_after_commit("probe", {}, f"thread:{team_conversation.id}", NS)
+    assert received(bob) == []  # nothing before the commit
+    db.session.rollback()
+    db.session.commit()
+    assert received(bob) == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+
+
+def test_failed_handler_emits_nothing(messaging_socket, world, team_conversation, db, monkeypatch):
+    bob = _joined(messaging_socket, world.member, team_conversation)
+    alice = _joined(messaging_socket, world.coord, team_conversation)
+
+    def broken_audit(*args, **kwargs):
+        raise services.InvalidInput("panne simulée")
+
+    monkeypatch.setattr(services, "_audit", broken_audit)
+    ack = _emit(
+        alice,
+        "send_message",
+        {"conversation_id": team_conversation.id, "client_id": "z", "body": "x"},
+    )
+    assert ack["ok"] is False
+    assert received(bob) == [] and received(alice) == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+    assert db.session.get(type(team_conversation), team_conversation.id).last_seq == 0
+
+
+def _end_enrolment(world, db):
+    enrolment = db.session.scalars(sa.select(Enrolment)).one()
+    care_team_services.end_enrolment(
+        world.coord, enrolment, "goals_met", "", world.ctx(world.coord)
+    )
+    db.session.commit()
+
+
+def test_ending_the_enrolment_cuts_live_sockets_off(
+    messaging_socket, world, patient_conversation, db
+):
+    bob = _joined(messaging_socket, world.member, patient_conversation)
+    assert len(_in_thread(patient_conversation)) == 1
+    _end_enrolment(world, db)
+    assert _in_thread(patient_conversation) == []
+    [revoked] = received(bob, "access_revoked")
+    assert revoked["args"][0] == {"conversation_id": patient_conversation.id}
+    ack = _emit(bob, "join", {"conversation_id": patient_conversation.id})
+    assert ack["ok"] is False
+    assert _in_thread(patient_conversation) == []
+
+
+def test_withdrawn_consent_cuts_the_member_but_not_the_coordinator(
+    messaging_socket, world, patient_conversation, db
+):
+    alice = _joined(messaging_socket, world.coord, patient_conversation)
+    bob = _joined(messaging_socket, world.member, patient_conversation)
+    circle.record_consent(
+        world.coord, world.patient, "sharing", False, "oral", "", world.ctx(world.coord)
+    )
+    db.session.commit()
+    assert [e["name"] for e in received(bob)] == ["access_revoked"]
+    assert received(alice, "access_revoked") == []
+    # The coordinator keeps writing; the member's socket hears nothing more.
+    ack = _emit(
+        alice,
+        "send_message",
+        {"conversation_id": patient_conversation.id, "client_id": "after", "body": "Suite"},
+    )
+    assert ack["ok"]
+    assert received(bob) == []
+    refused = _emit(
+        bob,
+        "send_message",
+        {"conversation_id": patient_conversation.id, "client_id": "b", "body": "x"},
+    )
+    assert refused["ok"] is False
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("send_message", {"client_id": "late", "body": "x"}),
+        ("typing", {}),
+        ("mark_read", {"seq": 1}),
+    ],
+)
+def test_every_event_rechecks_access(
+    messaging_socket, world, patient_conversation, db, event, payload
+):
+    """Access lost without any signal (a team membership ending by date) is still caught."""
+    from datetime import date, timedelta
+
+    from ptap.care_teams.models import TeamMembership
+
+    bob = _joined(messaging_socket, world.member, patient_conversation)
+    membership = db.session.scalars(
+        sa.select(TeamMembership).filter_by(user_id=world.member.id)
+    ).one()
+    membership.ends_on = date.today() - timedelta(days=1)  # noqa: DTZ011
+    db.session.commit()
+    assert len(_in_thread(patient_conversation)) == 1  # no signal was sent: still in the room
+    ack = _emit(bob, event, {"conversation_id": patient_conversation.id, **payload})
+    assert ack["ok"] is False
+    assert _in_thread(patient_conversation) == []  # the refused event took it out
+
+
+def test_acknowledge_rechecks_access(messaging_socket, world, patient_conversation, db):
+    urgent = send(world.coord, patient_conversation, "Chute", priority="urgent").message
+    db.session.commit()
+    bob = _joined(messaging_socket, world.member, patient_conversation)
+    _end_enrolment(world, db)
+    assert _emit(bob, "acknowledge", {"message_id": urgent.id})["ok"] is False
+
+
+def test_deactivated_user_is_disconnected_on_next_event(
+    messaging_socket, world, team_conversation, db
+):
+    bob = _joined(messaging_socket, world.member, team_conversation)
+    world.member.active = False
+    db.session.commit()
+    ack = _emit(bob, "typing", {"conversation_id": team_conversation.id})
+    assert ack["ok"] is False
+    assert not bob.is_connected(NS)
+
+
+def test_ending_a_team_membership_cuts_the_team_thread(
+    messaging_socket, world, team_conversation, db
+):
+    from datetime import date, timedelta
+
+    from ptap.care_teams import organisation
+    from ptap.care_teams.models import TeamMembership
+
+    bob = _joined(messaging_socket, world.member, team_conversation)
+    membership = db.session.scalars(
+        sa.select(TeamMembership).filter_by(user_id=world.member.id)
+    ).one()
+    yesterday = date.today() - timedelta(days=1)  # noqa: DTZ011
+    organisation.end_membership(world.coord, membership, yesterday, world.ctx(world.coord))
+    db.session.commit()
+    assert _in_thread(team_conversation) == []
+    assert received(bob, "access_revoked")
