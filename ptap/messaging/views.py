@@ -1,7 +1,232 @@
-"""Messaging pages: conversation list and threads (readable without JavaScript)."""
+"""Messaging pages: conversation list and threads (readable without JavaScript).
+
+Every page works with plain forms (POST then redirect); ptap/static/js/messaging.js adds the
+live thread on top (Socket.IO namespace /messaging). A conversation the user may not read
+answers 404, exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ptap.accounts.models import User
+from ptap.audit.context import request_context
+from ptap.care_teams import access
+from ptap.care_teams.models import CareTeam, TeamMembership
+from ptap.core.errors import DomainError, InvalidInput, NotFound
+from ptap.core.policy import CLINICAL_ROLES, can, requires
+from ptap.core.web import register_nav
+from ptap.extensions import db
+from ptap.messaging import permissions, queries, services
+from ptap.messaging.attachments import UploadedFile
+from ptap.messaging.models import Conversation, Message, Priority
 
 bp = Blueprint("messaging", __name__)
+
+register_nav("Messagerie", "messaging.list_conversations", "conversations.list")
+
+NO_ACCESS = "Conversation introuvable ou hors de votre cercle de soins."
+#: The thread page shows the latest messages; the API pages through older ones.
+THREAD_LIMIT = 200
+KIND_LABELS = {"patient": "Patient", "team": "Équipe", "direct": "Directe"}
+
+
+def _user() -> User:
+    return current_user._get_current_object()
+
+
+def _conversation(conversation_id: int) -> Conversation:
+    conversation = db.session.get(Conversation, conversation_id)
+    if conversation is None or not permissions.can_read_conversation(_user(), conversation):
+        raise NotFound(NO_ACCESS)
+    return conversation
+
+
+def _thread_url(conversation_id: int, seq: int | None = None) -> str:
+    url = url_for("messaging.show_conversation", conversation_id=conversation_id)
+    return f"{url}#m{seq}" if seq else url
+
+
+def _my_teams(user_id: int) -> list[CareTeam]:
+    return list(
+        db.session.scalars(
+            sa.select(CareTeam)
+            .where(CareTeam.id.in_(access.active_team_ids(user_id)))
+            .order_by(CareTeam.name)
+        )
+    )
+
+
+def _colleagues(user_id: int) -> list[User]:
+    """The active clinicians sharing a current team with the user (direct conversations)."""
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .where(
+                User.id != user_id,
+                User.active.is_(True),
+                User.role.in_(CLINICAL_ROLES),
+                User.id.in_(
+                    sa.select(TeamMembership.user_id).where(
+                        TeamMembership.team_id.in_(access.active_team_ids(user_id))
+                    )
+                ),
+            )
+            .order_by(User.last_name, User.first_name)
+        )
+    )
+
+
+@bp.get("/conversations")
+@requires("conversations.list")
+def list_conversations() -> str:
+    user = _user()
+    return render_template(
+        "messaging/list.html",
+        conversations=queries.list_conversations(user.id),
+        kind_labels=KIND_LABELS,
+        teams=_my_teams(user.id),
+        colleagues=_colleagues(user.id),
+    )
+
+
+@bp.post("/conversations/team")
+@requires("conversations.list")
+def open_team_conversation() -> Response:
+    user = _user()
+    team_id = request.form.get("team_id", "")
+    team = db.session.get(CareTeam, int(team_id)) if team_id.isdigit() else None
+    if team is None or not can(user, "conversation.open_team", team):
+        raise NotFound("Équipe introuvable.")
+    conversation = services.get_or_create_team_conversation(user, team)
+    db.session.commit()
+    return redirect(_thread_url(conversation.id))
+
+
+@bp.post("/conversations/direct")
+@requires("conversations.list")
+def open_direct_conversation() -> Response:
+    user = _user()
+    user_id = request.form.get("user_id", "")
+    other = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    if other is None or not can(user, "conversation.open_direct", other):
+        flash("Choisissez un professionnel de santé.", "error")
+        return redirect(url_for("messaging.list_conversations"))
+    conversation = services.get_or_create_direct_conversation(user, other)
+    db.session.commit()
+    return redirect(_thread_url(conversation.id))
+
+
+def _thread_messages(conversation: Conversation) -> list[dict[str, Any]]:
+    """The latest messages in seq order, as payloads plus the datetimes the page formats."""
+    first = max(0, conversation.last_seq - THREAD_LIMIT)
+    messages = list(
+        db.session.scalars(
+            queries.messages_after_query(conversation.id, first).order_by(Message.seq)
+        )
+    )
+    items = []
+    for message, payload in zip(messages, queries.payloads(messages), strict=True):
+        when: dict[str, datetime | None] = {
+            "created": message.created_at,
+            "edited": message.edited_at,
+            "retracted": message.retracted_at,
+        }
+        items.append({**payload, **when})
+    return items
+
+
+@bp.get("/conversations/<int:conversation_id>")
+@requires("conversations.list")
+def show_conversation(conversation_id: int) -> str:
+    user = _user()
+    conversation = _conversation(conversation_id)
+    services.record_read(user, conversation, request_context(), "page")
+    messages = _thread_messages(conversation)
+    title = next(
+        (s.title for s in queries.list_conversations(user.id) if s.id == conversation.id), ""
+    )
+    if conversation.last_seq:
+        services.mark_read(user, conversation, conversation.last_seq)
+    db.session.commit()
+    return render_template(
+        "messaging/thread.html",
+        conversation=conversation,
+        title=title,
+        kind_label=KIND_LABELS.get(conversation.kind, ""),
+        messages=messages,
+        truncated=bool(messages) and messages[0]["seq"] > 1,
+        can_write=can(user, "conversation.write", conversation),
+        client_id=uuid.uuid4().hex,
+        user_id=user.id,
+    )
+
+
+@bp.post("/conversations/<int:conversation_id>/messages")
+@requires("conversations.list")
+def send_message(conversation_id: int) -> Response:
+    """No-JS send: the form carries a server-generated client id (a double submit is a no-op)."""
+    user = _user()
+    conversation = _conversation(conversation_id)
+    client_id = request.form.get("client_id", "").strip() or uuid.uuid4().hex
+    priority = Priority.URGENT if request.form.get("priority") == "urgent" else Priority.NORMAL
+    draft = services.MessageDraft(client_id, request.form.get("body", ""), priority)
+    try:
+        result = services.send_message(user, conversation, draft, request_context())
+    except InvalidInput as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(_thread_url(conversation.id) + "#nouveau-message")
+    db.session.commit()
+    return redirect(_thread_url(conversation.id, result.message.seq))
+
+
+@bp.post("/conversations/<int:conversation_id>/attachments")
+@requires("conversations.list")
+def send_attachment(conversation_id: int) -> Response:
+    """No-JS attachment upload (the live page posts to the API with a progress bar)."""
+    user = _user()
+    conversation = _conversation(conversation_id)
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        flash("Choisissez un fichier à joindre.", "error")
+        return redirect(_thread_url(conversation.id))
+    draft = services.MessageDraft(
+        request.form.get("client_id", "").strip() or uuid.uuid4().hex,
+        request.form.get("body", ""),
+        attachment=UploadedFile(file.filename, file.read()),
+    )
+    try:
+        result = services.send_message(user, conversation, draft, request_context())
+    except InvalidInput as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(_thread_url(conversation.id))
+    db.session.commit()
+    return redirect(_thread_url(conversation.id, result.message.seq))
+
+
+@bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/acknowledge")
+@requires("conversations.list")
+def acknowledge_message(conversation_id: int, message_id: int) -> Response:
+    user = _user()
+    conversation = _conversation(conversation_id)
+    message = db.session.get(Message, message_id)
+    if message is None or message.conversation_id != conversation.id:
+        raise NotFound("Message introuvable.")
+    try:
+        services.acknowledge_message(user, message, request_context())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(_thread_url(conversation.id, message.seq))
+    db.session.commit()
+    flash("Réception accusée.", "success")
+    return redirect(_thread_url(conversation.id, message.seq))

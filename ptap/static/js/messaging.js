@@ -1,0 +1,421 @@
+// Live thread (progressive enhancement of templates/messaging/thread.html, which works
+// without JavaScript). Socket.IO namespace /messaging: join the thread, send with a client id
+// (re-sent after a reconnect; the server answers a known id with the first message), append
+// `message_created`, typing indicator, read position, catch-up through the JSON API after a
+// reconnect, urgent acknowledgement, and attachment upload with a progress bar.
+(function () {
+  "use strict";
+
+  if (typeof window.io !== "function") return;
+
+  const FORMAT = new Intl.DateTimeFormat("fr-FR", {
+    timeZone: "Europe/Paris", day: "2-digit", month: "2-digit", year: "numeric",
+    hour: "2-digit", minute: "2-digit",
+  });
+
+  function frenchTime(iso) {
+    const date = new Date(iso);
+    if (isNaN(date.getTime())) return "";
+    const p = {};
+    FORMAT.formatToParts(date).forEach(function (part) { p[part.type] = part.value; });
+    return p.day + "/" + p.month + "/" + p.year + " à " + p.hour + ":" + p.minute;
+  }
+
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function newClientId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    return String(Date.now()) + "-" + Math.random().toString(16).slice(2);
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  }
+
+  // Only the API's own attachment route becomes a link.
+  function safeUrl(url) {
+    return typeof url === "string" && /^\/api\/v1\/attachments\/\d+$/.test(url) ? url : "";
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const thread = document.getElementById("thread");
+    const list = document.getElementById("message-list");
+    if (!thread || !list) return;
+    const conversationId = parseInt(thread.getAttribute("data-conversation-id"), 10);
+    const userId = parseInt(thread.getAttribute("data-user-id"), 10);
+    const form = document.getElementById("message-form");
+    const textarea = document.getElementById("body");
+    const urgent = document.getElementById("priority");
+    const typingBox = document.getElementById("typing-indicator");
+    const stateBox = document.getElementById("connection-state");
+    const empty = document.getElementById("thread-empty");
+
+    let lastSeq = parseInt(thread.getAttribute("data-last-seq"), 10) || 0;
+    let readSeq = lastSeq;
+    let joined = false;
+    let catchingUp = null;
+    const pending = new Map(); // client_id -> payload still waiting for the server's ack
+
+    const socket = window.io("/messaging", { withCredentials: true });
+
+    // --- Rendering ------------------------------------------------------------------------
+
+    function buildMessage(m) {
+      const item = el("li", "message");
+      item.id = "m" + m.seq;
+      item.setAttribute("data-seq", String(m.seq));
+      item.setAttribute("data-message-id", String(m.id));
+      item.setAttribute("data-client-id", String(m.client_id || ""));
+      if (m.priority === "urgent") item.classList.add("message-urgent");
+      if (m.retracted_at) item.classList.add("message-retracted");
+      const meta = el("p", "message-meta");
+      meta.appendChild(el("span", "message-author", m.author_name || ""));
+      meta.appendChild(document.createTextNode(" "));
+      const time = el("time", "", frenchTime(m.created_at));
+      time.dateTime = String(m.created_at || "");
+      meta.appendChild(time);
+      if (m.priority === "urgent") {
+        meta.appendChild(document.createTextNode(" "));
+        const tag = el("span", "tag tag-urgent");
+        const icon = el("span", "", "⚠ ");
+        icon.setAttribute("aria-hidden", "true");
+        tag.appendChild(icon);
+        tag.appendChild(document.createTextNode("Urgent"));
+        meta.appendChild(tag);
+      }
+      if (m.retracted_at || m.edited_at) {
+        meta.appendChild(document.createTextNode(" "));
+        meta.appendChild(el("span", "tag",
+          m.retracted_at ? "Retiré" : "Modifié le " + frenchTime(m.edited_at)));
+      }
+      item.appendChild(meta);
+      if (m.retracted_at) {
+        item.appendChild(el("p", "message-body message-gone", "Ce message a été retiré par son auteur."));
+        return item;
+      }
+      const body = el("div", "message-body");
+      // body_html is rendered and sanitised by the server (ptap.messaging.markdown).
+      body.innerHTML = String(m.body_html || "");
+      item.appendChild(body);
+      const files = (m.attachments || []).filter(function (a) { return safeUrl(a.url); });
+      if (files.length) {
+        const ul = el("ul", "message-files");
+        files.forEach(function (a) {
+          const li = el("li");
+          const link = el("a", "", a.filename || "pièce jointe");
+          link.href = safeUrl(a.url);
+          li.appendChild(link);
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(el("span", "hint", "(" + Math.ceil((a.size || 0) / 1024) + " Ko)"));
+          ul.appendChild(li);
+        });
+        item.appendChild(ul);
+      }
+      if (m.priority === "urgent") {
+        const box = el("div", "message-ack");
+        const acks = m.acknowledged_by || [];
+        if (acks.indexOf(userId) >= 0) {
+          box.appendChild(el("p", "hint", "Vous avez accusé réception."));
+        } else if (m.author_id !== userId) {
+          const ackForm = el("form", "ack-form");
+          ackForm.method = "post";
+          ackForm.action = "/conversations/" + conversationId + "/messages/" + m.id + "/acknowledge";
+          const token = el("input");
+          token.type = "hidden";
+          token.name = "csrf_token";
+          token.value = csrfToken();
+          ackForm.appendChild(token);
+          const button = el("button", "button button-small", "Accuser réception");
+          button.type = "submit";
+          button.setAttribute("data-ack", String(m.id));
+          ackForm.appendChild(button);
+          box.appendChild(ackForm);
+        }
+        if (acks.length) {
+          box.appendChild(el("p", "hint", "Accusé de réception : " + acks.length + " membre" +
+            (acks.length > 1 ? "s" : "") + "."));
+        }
+        item.appendChild(box);
+      }
+      return item;
+    }
+
+    // Insert or replace by seq, keeping the list in order (no duplicates).
+    function showMessage(m) {
+      if (!m || m.conversation_id !== conversationId || typeof m.seq !== "number") return;
+      const node = buildMessage(m);
+      const existing = document.getElementById("m" + m.seq);
+      if (existing) {
+        existing.replaceWith(node);
+      } else {
+        let before = null;
+        const items = list.querySelectorAll("li.message[data-seq]");
+        for (let i = items.length - 1; i >= 0; i--) {
+          if (parseInt(items[i].getAttribute("data-seq"), 10) < m.seq) {
+            before = items[i].nextSibling;
+            break;
+          }
+          before = items[i];
+        }
+        list.insertBefore(node, before);
+      }
+      if (m.client_id) {
+        pending.delete(m.client_id);
+        const local = list.querySelector('li.message-pending[data-client-id="' + CSS.escape(m.client_id) + '"]');
+        if (local) local.remove();
+      }
+      if (empty) empty.hidden = true;
+      if (m.seq > lastSeq) lastSeq = m.seq;
+      markRead();
+    }
+
+    function showPending(draft) {
+      const item = el("li", "message message-pending");
+      item.setAttribute("data-client-id", draft.client_id);
+      item.appendChild(el("p", "message-meta", "Envoi en cours…"));
+      item.appendChild(el("div", "message-body", draft.body)); // text node: escaped
+      list.appendChild(item);
+      if (empty) empty.hidden = true;
+    }
+
+    function setState(text) {
+      if (!stateBox) return;
+      stateBox.textContent = text;
+      stateBox.hidden = !text;
+    }
+
+    // --- Reading --------------------------------------------------------------------------
+
+    function markRead() {
+      if (!joined || document.visibilityState !== "visible" || lastSeq <= readSeq) return;
+      const seq = lastSeq;
+      socket.emit("mark_read", { conversation_id: conversationId, seq: seq }, function (ack) {
+        if (ack && ack.ok) readSeq = Math.max(readSeq, ack.last_read_seq || seq);
+      });
+    }
+
+    // After a (re)connection: fetch what was missed, page after page, in seq order.
+    function catchUp() {
+      if (catchingUp) return catchingUp;
+      function page(cursor) {
+        let url = "/api/v1/conversations/" + conversationId + "/messages?after=" + lastSeq;
+        if (cursor) url += "&cursor=" + encodeURIComponent(cursor);
+        return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+          .then(function (data) {
+            (data.items || []).forEach(showMessage);
+            if (data.page && data.page.next_cursor) return page(data.page.next_cursor);
+            return null;
+          });
+      }
+      catchingUp = page(null).catch(function () { /* the next reconnect tries again */ })
+        .then(function () { catchingUp = null; });
+      return catchingUp;
+    }
+
+    // --- Sending --------------------------------------------------------------------------
+
+    function emitSend(draft) {
+      if (!socket.connected || !joined) return; // re-sent by flushPending after the join
+      socket.timeout(10000).emit("send_message", draft, function (err, ack) {
+        if (err) return; // no answer: kept in `pending`, re-sent after the reconnect
+        if (ack && ack.ok) {
+          pending.delete(draft.client_id);
+        } else {
+          pending.delete(draft.client_id);
+          const local = list.querySelector('li.message-pending[data-client-id="' + CSS.escape(draft.client_id) + '"]');
+          if (local) {
+            local.classList.add("message-failed");
+            local.querySelector(".message-meta").textContent =
+              "Non envoyé : " + String((ack && ack.error) || "erreur inconnue");
+          }
+        }
+      });
+    }
+
+    function flushPending() {
+      pending.forEach(function (draft) { emitSend(draft); });
+    }
+
+    if (form && textarea) {
+      form.addEventListener("submit", function (event) {
+        const body = textarea.value.trim();
+        if (!body) return; // the browser's `required` and the server say why
+        event.preventDefault();
+        const draft = {
+          conversation_id: conversationId,
+          client_id: newClientId(),
+          body: body,
+          priority: urgent && urgent.checked ? "urgent" : "normal",
+        };
+        pending.set(draft.client_id, draft);
+        showPending(draft);
+        emitSend(draft);
+        textarea.value = "";
+        if (urgent) urgent.checked = false;
+        stopTyping();
+        textarea.focus();
+      });
+
+      // Typing: tell the others at most every 3 s; "stopped" after 4 s without a key.
+      let typingSent = 0;
+      let typingTimer = null;
+      function stopTyping() {
+        if (typingTimer) window.clearTimeout(typingTimer);
+        typingTimer = null;
+        if (typingSent && joined) {
+          socket.emit("typing", { conversation_id: conversationId, typing: false });
+        }
+        typingSent = 0;
+      }
+      textarea.addEventListener("input", function () {
+        const now = Date.now();
+        if (joined && now - typingSent > 3000) {
+          socket.emit("typing", { conversation_id: conversationId, typing: true });
+          typingSent = now;
+        }
+        if (typingTimer) window.clearTimeout(typingTimer);
+        typingTimer = window.setTimeout(stopTyping, 4000);
+      });
+      // Enter sends, Shift+Enter makes a new line.
+      textarea.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+          event.preventDefault();
+          form.requestSubmit();
+        }
+      });
+    }
+
+    // --- Acknowledgement: through the socket when live, else the plain form posts ----------
+
+    list.addEventListener("submit", function (event) {
+      const button = event.target.querySelector("button[data-ack]");
+      if (!button || !socket.connected) return;
+      event.preventDefault();
+      button.disabled = true;
+      const messageId = parseInt(button.getAttribute("data-ack"), 10);
+      socket.emit("acknowledge", { message_id: messageId }, function (ack) {
+        if (!ack || !ack.ok) {
+          button.disabled = false;
+          setState(String((ack && ack.error) || "Accusé de réception non enregistré."));
+        }
+      });
+    });
+
+    // --- Attachments: XMLHttpRequest for the upload progress -------------------------------
+
+    const upload = document.getElementById("attachment-form");
+    if (upload && window.FormData) {
+      const progress = document.getElementById("upload-progress");
+      const uploadState = document.getElementById("upload-state");
+      upload.addEventListener("submit", function (event) {
+        const input = upload.querySelector('input[type="file"]');
+        if (!input || !input.files || !input.files.length) return;
+        event.preventDefault();
+        const data = new FormData();
+        data.append("file", input.files[0]);
+        data.append("client_id", newClientId());
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", upload.getAttribute("data-api"));
+        xhr.setRequestHeader("X-CSRFToken", csrfToken());
+        xhr.setRequestHeader("Accept", "application/json");
+        progress.value = 0;
+        progress.hidden = false;
+        uploadState.textContent = "Envoi de la pièce jointe…";
+        xhr.upload.addEventListener("progress", function (e) {
+          if (e.lengthComputable) progress.value = Math.round((e.loaded / e.total) * 100);
+        });
+        xhr.addEventListener("load", function () {
+          progress.hidden = true;
+          let answer = {};
+          try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = {}; }
+          if (xhr.status === 200 || xhr.status === 201) {
+            uploadState.textContent = "Pièce jointe envoyée.";
+            input.value = "";
+            showMessage(answer);
+          } else {
+            uploadState.textContent = "Échec de l'envoi : " +
+              String(answer.detail || answer.title || xhr.status);
+          }
+        });
+        xhr.addEventListener("error", function () {
+          progress.hidden = true;
+          uploadState.textContent = "Échec de l'envoi : connexion interrompue.";
+        });
+        xhr.send(data);
+      });
+    }
+
+    // --- Socket events --------------------------------------------------------------------
+
+    let typingClear = null;
+    const typists = new Map();
+    function renderTyping() {
+      if (!typingBox) return;
+      const names = Array.from(typists.values());
+      typingBox.textContent = names.length === 0 ? "" :
+        names.join(", ") + (names.length > 1 ? " écrivent…" : " écrit…");
+    }
+
+    socket.on("connect", function () {
+      setState("");
+      socket.emit("join", { conversation_id: conversationId }, function (ack) {
+        if (!ack || !ack.ok) {
+          joined = false;
+          setState(String((ack && ack.error) || "Conversation indisponible."));
+          return;
+        }
+        joined = true;
+        thread.setAttribute("data-live", "joined");
+        readSeq = Math.max(readSeq, ack.last_read_seq || 0);
+        const next = ack.last_seq > lastSeq ? catchUp() : Promise.resolve();
+        next.then(function () {
+          flushPending();
+          markRead();
+        });
+      });
+    });
+
+    socket.on("disconnect", function () {
+      joined = false;
+      thread.removeAttribute("data-live");
+      setState("Connexion perdue : reconnexion en cours… Vos messages partiront au retour de la connexion.");
+    });
+
+    socket.on("message_created", function (m) {
+      if (!m || m.conversation_id !== conversationId) return;
+      if (m.seq > lastSeq + 1 && !catchingUp) {
+        catchUp().then(function () { showMessage(m); });
+        return;
+      }
+      showMessage(m);
+      if (m.author_id !== userId) typists.delete(m.author_id);
+      renderTyping();
+    });
+
+    socket.on("message_updated", function (m) {
+      if (m && m.conversation_id === conversationId && document.getElementById("m" + m.seq)) {
+        showMessage(m);
+      }
+    });
+
+    socket.on("typing", function (data) {
+      if (!data || data.conversation_id !== conversationId || data.user_id === userId) return;
+      if (data.typing) typists.set(data.user_id, String(data.name || "Quelqu'un"));
+      else typists.delete(data.user_id);
+      renderTyping();
+      if (typingClear) window.clearTimeout(typingClear);
+      typingClear = window.setTimeout(function () { typists.clear(); renderTyping(); }, 8000);
+    });
+
+    document.addEventListener("visibilitychange", markRead);
+  });
+})();

@@ -1,0 +1,152 @@
+"""Messaging pages: list, thread readable without JavaScript, no-JS send, access refusals."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from ptap.audit.models import AuditEvent
+from ptap.messaging.models import Acknowledgement, Message
+from tests.factories import make_user
+from tests.messaging.conftest import send
+
+
+def thread(conversation) -> str:
+    return f"/conversations/{conversation.id}"
+
+
+def test_list_shows_conversations_with_unread_badges(auth, client, world, team_conversation):
+    send(world.member, team_conversation, "Bonjour l'équipe")
+    send(world.member, team_conversation, "Deuxième message")
+    auth.login(world.coord)
+    page = client.get("/conversations")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Équipe Croix-Rousse" in html
+    assert "2 non lus" in html
+    assert 'action="/conversations/team"' in html
+    assert 'action="/conversations/direct"' in html
+    assert "Messagerie" in html  # navigation entry
+
+
+def test_thread_renders_messages_in_order_and_marks_read(auth, client, world, team_conversation):
+    send(world.member, team_conversation, "Premier **important**")
+    send(world.member, team_conversation, "Second", priority="urgent")
+    auth.login(world.coord)
+    html = client.get(thread(team_conversation)).get_data(as_text=True)
+    assert html.index("Premier") < html.index("Second")
+    assert "<strong>important</strong>" in html
+    assert world.member.full_name in html
+    assert "Urgent" in html
+    assert "Accuser réception" in html
+    assert 'id="m1"' in html and 'id="m2"' in html
+    assert "Aucun message" not in html.split('id="thread-empty"')[1].split(">")[0]
+    assert "data-conversation-unread" not in client.get("/conversations").get_data(as_text=True)
+
+
+def test_thread_time_is_paris_time(auth, client, world, team_conversation, db):
+    from datetime import UTC, datetime
+
+    message = send(world.member, team_conversation, "Heure").message
+    message.created_at = datetime(2026, 1, 15, 12, 30, tzinfo=UTC)
+    db.session.commit()
+    auth.login(world.coord)
+    assert "15/01/2026 à 13:30" in client.get(thread(team_conversation)).get_data(as_text=True)
+
+
+def test_no_js_send_redirects_to_the_message(auth, client, world, team_conversation, db):
+    auth.login(world.coord)
+    page = client.get(thread(team_conversation)).get_data(as_text=True)
+    client_id = re.search(r'name="client_id" value="([0-9a-f]{32})"', page).group(1)
+    data = {"body": "Envoyé sans JavaScript", "client_id": client_id}
+    response = auth.post(f"{thread(team_conversation)}/messages", data)
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"{thread(team_conversation)}#m1")
+    # A double submit of the same form does not create a second message.
+    auth.post(f"{thread(team_conversation)}/messages", data)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 1
+    html = client.get(thread(team_conversation)).get_data(as_text=True)
+    assert "Envoyé sans JavaScript" in html
+
+
+def test_no_js_send_without_client_id_and_urgent(auth, client, world, team_conversation, db):
+    auth.login(world.coord)
+    response = auth.post(
+        f"{thread(team_conversation)}/messages", {"body": "Vite", "priority": "urgent"}
+    )
+    assert response.status_code == 302
+    message = db.session.scalars(sa.select(Message)).one()
+    assert message.priority == "urgent" and len(message.client_id) == 32
+
+
+def test_empty_message_is_refused_with_a_flash(auth, client, world, team_conversation, db):
+    auth.login(world.coord)
+    response = auth.post(f"{thread(team_conversation)}/messages", {"body": "  "})
+    assert response.status_code == 302
+    html = client.get(thread(team_conversation)).get_data(as_text=True)
+    assert "Le message est vide." in html
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+
+
+def test_acknowledge_form(auth, client, world, team_conversation, db):
+    message = send(world.member, team_conversation, "Urgent", priority="urgent").message
+    db.session.commit()
+    auth.login(world.coord)
+    url = f"{thread(team_conversation)}/messages/{message.id}/acknowledge"
+    assert auth.post(url).status_code == 302
+    assert db.session.scalar(sa.select(Acknowledgement.user_id)) == world.coord.id
+    html = client.get(thread(team_conversation)).get_data(as_text=True)
+    assert "Vous avez accusé réception." in html
+
+
+def test_open_team_and_direct_conversations(auth, client, world, db):
+    auth.login(world.coord)
+    response = auth.post("/conversations/team", {"team_id": str(world.team.id)})
+    assert response.status_code == 302
+    assert client.get(response.headers["Location"]).status_code == 200
+    response = auth.post("/conversations/direct", {"user_id": str(world.member.id)})
+    assert response.status_code == 302
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert world.member.full_name in html
+
+
+def test_outsider_gets_404_and_cannot_post(auth, client, world, team_conversation, db):
+    auth.login(world.outsider)
+    assert client.get(thread(team_conversation)).status_code == 404
+    response = auth.post(f"{thread(team_conversation)}/messages", {"body": "Intrus"})
+    assert response.status_code == 404
+    assert auth.post("/conversations/team", {"team_id": str(world.team.id)}).status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+    assert client.get("/conversations/999999").status_code == 404
+
+
+def test_thread_read_is_audited(auth, client, world, team_conversation, db):
+    auth.login(world.coord)
+    client.get(thread(team_conversation))
+    actions = db.session.scalars(
+        sa.select(AuditEvent.action).where(AuditEvent.actor_id == world.coord.id)
+    ).all()
+    assert "message.read" in actions
+
+
+@pytest.mark.parametrize("role", ["admin", "ars_analyst"])
+def test_admin_and_ars_are_refused(auth, client, db, world, team_conversation, role):
+    user = make_user(role=role, profession="administrative")
+    db.session.commit()
+    auth.login(user)
+    assert client.get("/conversations").status_code == 403
+    assert client.get(thread(team_conversation)).status_code == 403
+    assert ">Messagerie<" not in client.get("/").get_data(as_text=True)
+
+
+def test_xss_payload_is_inert(auth, client, world, team_conversation, db):
+    payload = '<script>alert(1)</script><img src=x onerror="alert(2)"> [a](javascript:alert(3))'
+    send(world.member, team_conversation, payload)
+    db.session.commit()
+    auth.login(world.coord)
+    html = client.get(thread(team_conversation)).get_data(as_text=True)
+    assert "<script>alert(1)" not in html
+    assert "onerror=" not in html.replace("onerror=&#34;", "").replace("onerror=&quot;", "")
+    assert 'href="javascript:' not in html
