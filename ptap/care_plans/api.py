@@ -181,10 +181,12 @@ def _version_out(plan: CarePlan, number: int) -> VersionOut:
 def list_care_plan_versions(patient_id: int):
     plan = load_plan(patient_id)
     db.session.commit()
+    versions = queries.list_versions(plan.id)
+    approvals = queries.approvals_by_version([version.id for version, _ in versions])
     return VersionList(
         items=[
-            VersionSummaryOut.of(version, name, queries.approvals(version.id))
-            for version, name in queries.list_versions(plan.id)
+            VersionSummaryOut.of(version, name, approvals.get(version.id, []))
+            for version, name in versions
         ]
     )
 

@@ -13,7 +13,6 @@ no image and only the embedded DejaVu fonts, the things PDF/A-1 forbids or requi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -177,8 +176,7 @@ def person_label(user: User | None) -> str:
 
 def circle_basis(member: CircleMember) -> str:
     """Say why someone is in the circle: "Coordination · Équipe X", "Invité pour ce patient"."""
-    # circle() says "Équipe <team name>", and team names often start with "Équipe" already.
-    basis = re.sub(r"^Équipe (?=Équipe )", "", member.basis)
+    basis = member.basis
     role = TEAM_ROLE_LABELS.get(member.team_role, "")
     return f"{role} · {basis}" if role else basis
 

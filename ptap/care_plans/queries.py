@@ -52,13 +52,23 @@ def get_version(plan_id: int, number: int) -> CarePlanVersion:
 
 def approvals(version_id: int) -> list[tuple[PlanApproval, str]]:
     """Return the approvals of a version with who recorded them."""
+    return approvals_by_version([version_id]).get(version_id, [])
+
+
+def approvals_by_version(version_ids: list[int]) -> dict[int, list[tuple[PlanApproval, str]]]:
+    """Return the approvals of several versions in one query, keyed by version id."""
+    if not version_ids:
+        return {}
     rows = db.session.execute(
         sa.select(PlanApproval, User.first_name + " " + User.last_name)
         .join(User, User.id == PlanApproval.recorded_by_id)
-        .where(PlanApproval.version_id == version_id)
+        .where(PlanApproval.version_id.in_(version_ids))
         .order_by(PlanApproval.recorded_at)
     ).all()
-    return [(approval, name) for approval, name in rows]
+    result: dict[int, list[tuple[PlanApproval, str]]] = {}
+    for approval, name in rows:
+        result.setdefault(approval.version_id, []).append((approval, name))
+    return result
 
 
 # --- comparison ------------------------------------------------------------------------------

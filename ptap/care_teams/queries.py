@@ -120,6 +120,11 @@ class CircleMember:
     invitation_id: int | None = None
 
 
+def _team_basis(team_name: str) -> str:
+    """Say "Équipe <name>" without doubling a name that already starts with "Équipe"."""
+    return team_name if team_name.startswith("Équipe ") else f"Équipe {team_name}"
+
+
 def circle(patient: Patient) -> list[CircleMember]:
     """Return the patient's circle: active team members, then current invitations."""
     today = date.today()  # noqa: DTZ011 - membership dates are calendar days
@@ -138,7 +143,7 @@ def circle(patient: Patient) -> list[CircleMember]:
         .order_by(User.last_name, User.first_name)
     ).all()
     result = [
-        CircleMember(u.id, u.full_name, u.profession_label, f"Équipe {team}", role)
+        CircleMember(u.id, u.full_name, u.profession_label, _team_basis(team), role)
         for u, role, team in members
     ]
     invited = db.session.execute(

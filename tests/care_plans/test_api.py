@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -583,3 +583,29 @@ def test_openapi_documents_the_care_plan_endpoints(client, db):
     assert schemas["PlanProblem"]["properties"]["dimension"]
     for name in ("PlanContent", "PlanOut", "DraftUpdate", "VersionOut", "TaskList"):
         assert name in schemas
+
+
+def test_version_list_runs_a_constant_number_of_queries(client, db, world, count_queries):
+    """Approvals of every version are loaded in one query, not one per version."""
+    from ptap.care_plans.content import load_content
+
+    coord = _headers(world.coord)
+    client.post(_url(world), json={}, headers=coord)
+    plan = db.session.query(CarePlan).one()
+
+    def publish(n: int) -> None:
+        for i in range(n):
+            content = load_content(plan.draft)
+            content.expectations = f"Rester à domicile ({plan.draft_revision}-{i})"
+            content.next_review_on = date(2027, 1, 1)
+            services.save_draft(world.coord, plan, content, plan.draft_revision, SYSTEM)
+            services.publish_version(world.coord, plan, f"v{i}", SYSTEM)
+        db.session.commit()
+
+    publish(2)
+    with count_queries() as few:
+        assert len(client.get(f"{_url(world)}/versions", headers=coord).json["items"]) == 2
+    publish(8)
+    with count_queries() as many:
+        assert len(client.get(f"{_url(world)}/versions", headers=coord).json["items"]) == 10
+    assert len(many) == len(few)

@@ -25,8 +25,9 @@ from ptap.care_plans.views.common import (
     reload_plan,
     render_plan,
 )
-from ptap.care_plans.views.present import PARIS, PlanForms
+from ptap.care_plans.views.present import PlanForms
 from ptap.care_teams.models import Patient
+from ptap.care_teams.views.helpers import local_datetime
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.policy import requires
 from ptap.extensions import db
@@ -73,7 +74,7 @@ def _conflict_message(exc: DraftConflict, key: str, mine: Action | None) -> tupl
     found = exc.theirs.find_action(key)
     theirs = found[1] if found else None
     who = exc.by or "Un autre professionnel"
-    when = exc.at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+    when = local_datetime(exc.at)
     what = f"l'action « {theirs.what} »" if theirs else "cette action"
     now = f"statut « {ACTION_STATUS_LABELS[theirs.status]} »" if theirs else "supprimée"
     if theirs and theirs.due_on:

@@ -45,7 +45,9 @@ class VersionRow:
 
 
 def version_rows(plan: CarePlan) -> list[VersionRow]:
-    """Return the plan's versions, newest first, with their approvals."""
+    """Return the plan's versions, newest first, with their approvals (two queries)."""
+    versions = queries.list_versions(plan.id)
+    approvals = queries.approvals_by_version([v.id for v, _ in versions])
     return [
         VersionRow(
             v.number,
@@ -53,9 +55,9 @@ def version_rows(plan: CarePlan) -> list[VersionRow]:
             v.created_at,
             v.change_summary,
             v.id == plan.current_version_id,
-            approval_rows(v),
+            approval_rows(v, approvals.get(v.id, [])),
         )
-        for v, author in queries.list_versions(plan.id)
+        for v, author in versions
     ]
 
 

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ptap.accounts.models import User
 from ptap.care_plans import queries
@@ -42,6 +41,7 @@ from ptap.care_plans.models import (
     ApprovalKind,
     CarePlan,
     CarePlanVersion,
+    PlanApproval,
     PlanStatus,
 )
 from ptap.care_plans.views.rows import (
@@ -61,9 +61,8 @@ from ptap.care_plans.views.rows import (
 from ptap.care_teams import access
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import CONTACT_KIND_LABELS, Patient
+from ptap.care_teams.views.helpers import PARIS
 from ptap.core.policy import can
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def _label(labels: Mapping[Any, str], value: str) -> str:
@@ -198,9 +197,15 @@ def plan_parts(
     )
 
 
-def approval_rows(version: CarePlanVersion | None) -> list[ApprovalRow]:
-    """Return both approvals of a version, recorded or awaited."""
-    recorded = {a.kind: (a, name) for a, name in queries.approvals(version.id)} if version else {}
+def approval_rows(
+    version: CarePlanVersion | None,
+    recorded_rows: list[tuple[PlanApproval, str]] | None = None,
+) -> list[ApprovalRow]:
+    """Return both approvals of a version, recorded or awaited (`recorded_rows` when the
+    caller already loaded them, e.g. for a list of versions)."""
+    if recorded_rows is None:
+        recorded_rows = queries.approvals(version.id) if version else []
+    recorded = {a.kind: (a, name) for a, name in recorded_rows}
     rows = []
     for kind in ApprovalKind:
         label = APPROVAL_KIND_LABELS[kind]
