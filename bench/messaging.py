@@ -1,35 +1,52 @@
 """Messaging delivery throughput and end-to-end latency, PTAP against a bare Socket.IO server.
 
-Starts the servers itself on a throwaway SQLite database: `ptap run` as one process, and as two
+Starts the servers itself on a throwaway database (SQLite, or a database it creates and drops
+on a PostgreSQL server with --postgres URL): `ptap run` as one process, and as two
 processes sharing a Redis message queue; the reference is a bare `socketio.Server(
 async_mode="threading")` whose handler only emits to a room, served the same way (Werkzeug
 threaded server, simple-websocket), also as one process and two over Redis.
 
 Load: C asyncio `socketio.AsyncClient`s (websocket transport, spread round-robin over the
-server processes) connect to /messaging with a bearer token and `join` one team conversation.
-S of them (the senders) each send M messages closed-loop (the next after the ack of the
-previous one); the body carries the send time; every client stamps `message_created` on
-arrival. Throughput = deliveries / (last arrival - first send); latency = arrival - send, over
-all deliveries (clients and senders share this process, so one clock). All clients run in this
-one process: at high C it is part of what is measured (the same for both servers).
+server processes) connect to /messaging with a bearer token and `join` one team conversation;
+every client stamps `message_created` on arrival. Then, on the same connections, two phases:
 
-    .venv/bin/pip install aiohttp        # the asyncio client's transport
-    .venv/bin/python bench/messaging.py --clients 50,200,500 --senders 4 --messages 25
+1. saturation (closed loop): S senders each send M messages, the next one after the ack of the
+   previous one. Throughput = deliveries / (last arrival - first send). The latency of this
+   phase is mostly queueing: the senders keep the servers saturated on purpose.
+2. paced (open loop): the senders together send R messages per second for T seconds, on a
+   fixed schedule that does not wait for acks: R = 10 messages/s, capped at 2,000
+   deliveries/s (R x C), the same offered load for PTAP and the bare server, below both
+   servers' saturation. Latency = arrival - scheduled send time (a late sender counts against
+   the server, never for it).
+
+Every timestamp is `time.perf_counter()` in this one process (clients and senders share it):
+one clock. The cyclic GC of this process is off during the two phases (it would pause the loop
+and charge the pause to the server). At high C the client side shares the CPUs and is part of
+what is measured, for both servers alike.
+
+    .venv/bin/pip install -e '.[bench]'      # aiohttp, the asyncio client's transport
+    .venv/bin/python bench/messaging.py --clients 50,200,500 --repeat 3
+    # --source DIR: run the PTAP servers from another checkout (`git worktree add`), for
+    #               before/after figures; --profile DIR: per-thread CPU profiles (cProfile);
+    # --gc-freeze: the PTAP servers call gc.freeze() before serving (docs/performance.md)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +86,70 @@ def serve_bare(port: int, redis_url: str | None) -> None:
     run_simple("127.0.0.1", port, app, threaded=True)
 
 
+def serve_ptap(port: int, profile_out: str | None, gc_freeze: bool) -> None:
+    """`ptap run`, with two options for investigation.
+
+    profile_out: every thread under cProfile, timed by that thread's own CPU clock (so a frame
+    still running at exit is charged its CPU, not the main thread's); on SIGTERM the profiles
+    are merged into `profile_out` (read it with `python -m pstats`).
+    gc_freeze: `gc.freeze()` just before serving, so the cyclic GC's full collections no longer
+    walk the ~200,000 objects of the loaded application (a full collection otherwise stops
+    every thread for 100-150 ms here).
+    """
+    import cProfile
+    import gc
+    import pstats
+    import signal
+    import threading
+
+    from ptap.extensions import socketio
+
+    if gc_freeze:
+        plain_serve = socketio.run
+
+        def run_frozen(*args: object, **kwargs: object) -> None:
+            gc.collect()
+            gc.freeze()
+            plain_serve(*args, **kwargs)
+
+        socketio.run = run_frozen
+    if profile_out:
+        profiles: list[cProfile.Profile] = []
+        plain_run = threading.Thread.run
+
+        def thread_clock() -> object:
+            clock = time.pthread_getcpuclockid(threading.get_ident())
+            return lambda: time.clock_gettime(clock)
+
+        def run(self: threading.Thread) -> None:
+            profile = cProfile.Profile(thread_clock())  # type: ignore[arg-type]
+            profiles.append(profile)
+            profile.enable()
+            try:
+                plain_run(self)
+            finally:
+                profile.disable()
+
+        def dump(*_: object) -> None:
+            merged = None
+            for profile in profiles:
+                try:
+                    stats = pstats.Stats(profile)
+                except TypeError:  # nothing recorded
+                    continue
+                merged = stats if merged is None else merged.add(stats)
+            if merged is not None:
+                merged.dump_stats(profile_out)
+            os._exit(0)
+
+        threading.Thread.run = run  # type: ignore[method-assign]
+        signal.signal(signal.SIGTERM, dump)
+    sys.argv = ["ptap", "run", "--port", str(port)]
+    from ptap.cli import main
+
+    main()
+
+
 # --- servers ---------------------------------------------------------------------------------
 
 
@@ -78,23 +159,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _env(folder: Path, redis_url: str | None) -> dict[str, str]:
+def _env(
+    folder: Path, redis_url: str | None, source: Path = ROOT, db_url: str = ""
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PTAP_", "FLASK_"))}
     env.update(
         PTAP_ENV="development",
-        PTAP_DATABASE_URL=f"sqlite:///{folder / 'ptap.sqlite3'}",
+        PTAP_DATABASE_URL=db_url or f"sqlite:///{folder / 'ptap.sqlite3'}",
         PTAP_SCHEDULER_IN_PROCESS="false",
         PTAP_UPLOAD_FOLDER=str(folder / "uploads"),
         PYTHONUNBUFFERED="1",
     )
+    if source != ROOT:  # sys.path comes before the editable install's finder
+        env["PYTHONPATH"] = str(source)
     if redis_url:
         env["PTAP_SOCKETIO_MESSAGE_QUEUE"] = redis_url
     return env
 
 
-def _start(cmd: list[str], env: dict[str, str], log: Path, port: int) -> subprocess.Popen:
+def _start(
+    cmd: list[str], env: dict[str, str], log: Path, port: int, cwd: Path
+) -> subprocess.Popen:
     with log.open("ab") as out:
-        process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -107,40 +194,78 @@ def _start(cmd: list[str], env: dict[str, str], log: Path, port: int) -> subproc
     raise RuntimeError(f"server did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen, timeout: float = 10) -> None:
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
 
 
-def start_servers(kind: str, processes: int, folder: Path, redis_url: str | None):
-    """Start `processes` servers of `kind` ("ptap" or "bare"); return (processes, urls)."""
-    started, urls = [], []
+@dataclass
+class Servers:
+    processes: list[subprocess.Popen]
+    urls: list[str]
+    profiled: bool = False
+
+    def stop(self) -> None:
+        for p in self.processes:  # merging hundreds of thread profiles takes a while
+            _stop(p, timeout=300 if self.profiled else 10)
+
+
+def start_servers(
+    kind: str, processes: int, folder: Path, redis_url: str | None, args: argparse.Namespace
+) -> Servers:
+    """Start `processes` servers of `kind` ("ptap" or "bare")."""
+    started = Servers([], [], profiled=kind == "ptap" and bool(args.profile))
     for i in range(processes):
         port = _free_port()
         log = folder / f"{kind}-{processes}-{i}.log"
+        cwd = ROOT
         if kind == "ptap":
+            env = _env(folder, redis_url, args.source, args.db_url)
+            cwd = args.source
             cmd = [str(BIN / "ptap"), "run", "--port", str(port)]
-            env = _env(folder, redis_url)
+            if args.profile or args.gc_freeze:
+                cmd = [sys.executable, __file__, "--serve-ptap", str(port)]
+                cmd += ["--gc-freeze"] if args.gc_freeze else []
+            if args.profile:
+                out = Path(args.profile) / f"ptap-{processes}-{i}-{time.strftime('%H%M%S')}.pstats"
+                cmd += ["--out", str(out)]
         else:
             cmd = [sys.executable, __file__, "--serve-bare", str(port)]
             cmd += ["--redis", redis_url] if redis_url else []
             env = dict(os.environ, PYTHONUNBUFFERED="1")
-        started.append(_start(cmd, env, log, port))
-        urls.append(f"http://127.0.0.1:{port}")
-    return started, urls
+        started.processes.append(_start(cmd, env, log, port, cwd))
+        started.urls.append(f"http://127.0.0.1:{port}")
+    return started
 
 
 # --- the PTAP database -----------------------------------------------------------------------
 
 
-def seed(folder: Path, users: int) -> tuple[list[str], int]:
+def create_database(server_url: str) -> tuple[str, str]:
+    """Create a throwaway PostgreSQL database on `server_url`; return (its URL, its name)."""
+    import psycopg
+
+    name = f"ptap_bench_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")  # name: digits only, no input
+    return server_url.rsplit("/", 1)[0] + "/" + name, name
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def seed(folder: Path, users: int, db_url: str = "") -> tuple[list[str], int]:
     """Migrate, create `users` clinicians in one team and its conversation; return tokens."""
-    env = _env(folder, None)
+    env = _env(folder, None, ROOT, db_url)
     done = subprocess.run(
         [str(BIN / "ptap"), "db", "upgrade"], env=env, cwd=ROOT, capture_output=True, text=True
     )
@@ -174,65 +299,85 @@ def seed(folder: Path, users: int) -> tuple[list[str], int]:
 # --- load ------------------------------------------------------------------------------------
 
 
+def pct(data: list[float], q: float) -> float:
+    """Return the q-quantile of `data` in milliseconds (nearest rank)."""
+    if not data:
+        return float("nan")
+    ordered = sorted(data)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
 @dataclass
-class Result:
-    label: str
-    clients: int
+class Phase:
     sent: int = 0
     expected: int = 0
     received: int = 0
     seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    connect_seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list, repr=False)
+    lags: list[float] = field(default_factory=list, repr=False)
+    rate: float = 0.0  # messages/s offered (paced phase)
     error: str = ""
 
     @property
     def throughput(self) -> float:
         return self.received / self.seconds if self.seconds else 0.0
 
-    def pct(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        data = sorted(self.latencies)
-        return data[min(len(data) - 1, int(q * len(data)))] * 1000
+    def summary(self) -> dict[str, float | int | str]:
+        return {
+            "sent": self.sent,
+            "expected": self.expected,
+            "received": self.received,
+            "deliveries_per_s": round(self.throughput),
+            "rate_msgs_per_s": self.rate,
+            "p50_ms": round(pct(self.latencies, 0.50), 1),
+            "p90_ms": round(pct(self.latencies, 0.90), 1),
+            "p99_ms": round(pct(self.latencies, 0.99), 1),
+            "max_ms": round(pct(self.latencies, 1.0), 1),
+            "sender_lag_p99_ms": round(pct(self.lags, 0.99), 1),
+            "error": self.error,
+        }
+
+
+@dataclass
+class Result:
+    run: int
+    label: str
+    clients: int
+    connect_seconds: float = 0.0
+    saturation: Phase = field(default_factory=Phase)
+    paced: Phase = field(default_factory=Phase)
+    error: str = ""
 
 
 async def run_load(
-    label: str,
-    urls: list[str],
-    tokens: list[str],
-    conversation_id: int,
-    clients: int,
-    senders: int,
-    messages: int,
-    warmup: int,
+    result: Result, urls: list[str], tokens: list[str], conversation_id: int, args
 ) -> Result:
     import socketio
 
-    result = Result(label, clients)
-    arrivals: list[tuple[float, float]] = []  # (sent, received) for counted messages
-    counted = asyncio.Event()
-    state = {"expected": 0}
+    clients = result.clients
+    arrivals: dict[str, list[tuple[float, float]]] = {"bench": [], "paced": []}
+    waiting: dict[str, tuple[int, asyncio.Event]] = {}
     conns: list[socketio.AsyncClient] = []
 
-    def make(i: int) -> socketio.AsyncClient:
+    def make() -> socketio.AsyncClient:
         client = socketio.AsyncClient(reconnection=False)
 
         @client.on("message_created", namespace=NAMESPACE)
         async def _created(data):  # noqa: ANN001, ANN202
             now = time.perf_counter()
-            body = data.get("body", "")
-            if body.startswith("bench "):
-                arrivals.append((float(body.split()[1]), now))
-                if state["expected"] and len(arrivals) >= state["expected"]:
-                    counted.set()
+            tag, _, rest = data.get("body", "").partition(" ")
+            if tag in arrivals:
+                got = arrivals[tag]
+                got.append((float(rest.split(" ", 1)[0]), now))
+                if tag in waiting and len(got) >= waiting[tag][0]:
+                    waiting[tag][1].set()
 
         return client
 
     semaphore = asyncio.Semaphore(25)
 
     async def connect(i: int) -> None:
-        client = make(i)
+        client = make()
         async with semaphore:
             await client.connect(
                 urls[i % len(urls)],
@@ -241,57 +386,184 @@ async def run_load(
                 auth={"token": tokens[i]},
                 wait_timeout=30,
             )
+            conns.append(client)
             ack = await client.call(
                 "join", {"conversation_id": conversation_id}, namespace=NAMESPACE, timeout=30
             )
             if not ack.get("ok"):
                 raise RuntimeError(f"join refused: {ack}")
-        conns.append(client)
+
+    def message(k: int, j: int, tag: str, stamp: float) -> dict:
+        return {
+            "conversation_id": conversation_id,
+            "client_id": f"{result.label}-{clients}-{result.run}-{tag}-{k}-{j}",
+            "body": f"{tag} {stamp:.6f} s{k} m{j}",
+        }
+
+    async def closed_loop(k: int, client: socketio.AsyncClient, n: int, tag: str) -> None:
+        for j in range(n):
+            data = message(k, j, tag, time.perf_counter())
+            ack = await client.call("send_message", data, namespace=NAMESPACE, timeout=60)
+            if not ack.get("ok"):
+                raise RuntimeError(f"send refused: {ack}")
+
+    async def wait_for(tag: str, expected: int, timeout: float) -> str:
+        event = asyncio.Event()
+        waiting[tag] = (expected, event)
+        if len(arrivals[tag]) >= expected:
+            return ""
+        try:
+            await asyncio.wait_for(event.wait(), timeout=timeout)
+        except TimeoutError:
+            return f"timeout: {len(arrivals[tag])}/{expected} deliveries"
+        return ""
 
     t0 = time.perf_counter()
     try:
         await asyncio.gather(*(connect(i) for i in range(clients)))
         result.connect_seconds = time.perf_counter() - t0
-        sender_clients = conns[:senders]
+        # The load generator must not pause: a full collection of this process (500 clients)
+        # stops the loop for 100+ ms and would be charged to whichever server is measured.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        senders = conns[: args.senders]
 
-        async def send(k: int, client: socketio.AsyncClient, n: int, tag: str) -> None:
-            for j in range(n):
-                body = f"{tag} {time.perf_counter():.6f} s{k} m{j}"
-                ack = await client.call(
-                    "send_message",
-                    {
-                        "conversation_id": conversation_id,
-                        "client_id": f"{label}-{clients}-{tag}-{k}-{j}",
-                        "body": body,
-                    },
-                    namespace=NAMESPACE,
-                    timeout=60,
-                )
-                if not ack.get("ok"):
-                    raise RuntimeError(f"send refused: {ack}")
-
-        # warm-up (not counted: bodies do not start with "bench ")
-        await asyncio.gather(*(send(k, c, warmup, "warm") for k, c in enumerate(sender_clients)))
+        # warm-up (not counted: its bodies start with "warm")
+        await asyncio.gather(
+            *(closed_loop(k, c, args.warmup, "warm") for k, c in enumerate(senders))
+        )
         await asyncio.sleep(0.5)
-        result.sent = senders * messages
-        result.expected = state["expected"] = result.sent * clients
+
+        # 1. saturation: closed loop, as fast as the acks come back
+        sat = result.saturation
+        sat.sent = len(senders) * args.messages
+        sat.expected = sat.sent * clients
         start = time.perf_counter()
-        await asyncio.gather(*(send(k, c, messages, "bench") for k, c in enumerate(sender_clients)))
-        try:
-            await asyncio.wait_for(counted.wait(), timeout=60)
-        except TimeoutError:
-            result.error = "timeout waiting for deliveries"
-        result.received = len(arrivals)
-        if arrivals:
-            result.seconds = max(r for _, r in arrivals) - start
-            result.latencies = [r - s for s, r in arrivals]
+        await asyncio.gather(
+            *(closed_loop(k, c, args.messages, "bench") for k, c in enumerate(senders))
+        )
+        sat.error = await wait_for("bench", sat.expected, 60)
+        got = arrivals["bench"]
+        sat.received = len(got)
+        if got:
+            sat.seconds = max(r for _, r in got) - start
+            sat.latencies = [r - s for s, r in got]
+        await asyncio.sleep(1.0)
+
+        # 2. paced: open loop on a fixed schedule, latency from the scheduled time
+        paced = result.paced
+        paced.rate = round(min(args.paced_rate, args.paced_deliveries / clients), 2)
+        paced.sent = max(1, round(paced.rate * args.paced_seconds))
+        paced.expected = paced.sent * clients
+        refused: list[dict] = []
+        origin = time.perf_counter() + 0.2
+
+        async def open_loop(k: int, client: socketio.AsyncClient) -> None:
+            for j in range(k, paced.sent, len(senders)):
+                due = origin + j / paced.rate
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                paced.lags.append(time.perf_counter() - due)
+                await client.emit(
+                    "send_message",
+                    message(k, j, "paced", due),
+                    namespace=NAMESPACE,
+                    callback=lambda ack: refused.append(ack) if not ack.get("ok") else None,
+                )
+
+        await asyncio.gather(*(open_loop(k, c) for k, c in enumerate(senders)))
+        paced.error = await wait_for("paced", paced.expected, 60)
+        if refused:
+            paced.error += f" {len(refused)} sends refused: {refused[0]}"
+        got = arrivals["paced"]
+        paced.received = len(got)
+        if got:
+            paced.seconds = max(r for _, r in got) - origin
+            paced.latencies = [r - s for s, r in got]
     except Exception as exc:  # noqa: BLE001 - report and go on with the next case
-        result.error = f"{type(exc).__name__}: {exc}"
-        result.received = len(arrivals)
+        result.error = f"{type(exc).__name__}: {exc} ({len(conns)}/{clients} connected)"
     finally:
+        gc.enable()
+        gc.unfreeze()
         await asyncio.gather(*(c.disconnect() for c in conns), return_exceptions=True)
         await asyncio.sleep(1.0)
     return result
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def _fmt(x: float) -> str:
+    return "" if x != x else f"{x:,.0f}" if x >= 100 else f"{x:.1f}"  # noqa: PLR0124 - NaN
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    """Print one markdown row per run, then the spread over the runs, then the targets."""
+    bare = {
+        (r.run, r.label.split("-")[1], r.clients): r.saturation.throughput
+        for r in results
+        if r.label.startswith("bare")
+    }
+
+    def ratio(r: Result) -> float:
+        ref = bare.get((r.run, r.label.split("-")[1], r.clients))
+        return r.saturation.throughput / ref if ref and r.label.startswith("ptap") else float("nan")
+
+    print(
+        f"\nsaturation: {args.senders} closed-loop senders x {args.messages} messages;"
+        f" paced: {args.paced_rate:g} messages/s offered, at most"
+        f" {args.paced_deliveries:g} deliveries/s, for {args.paced_seconds:g} s;"
+        f" PTAP on {'PostgreSQL' if args.postgres else 'SQLite'}"
+        f"{', gc.freeze() before serving' if args.gc_freeze else ''}\n"
+    )
+    print(
+        "| run | server | clients | connect s | sat. deliveries/s | vs bare | sat. p50 ms"
+        " | sat. p99 ms | paced msg/s | paced p50 ms | paced p99 ms | paced max ms | lost |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        s, p = r.saturation, r.paced
+        lost = (s.expected - s.received) + (p.expected - p.received)
+        print(
+            f"| {r.run} | {r.label} | {r.clients} | {r.connect_seconds:.1f}"
+            f" | {_fmt(s.throughput)} | {'' if ratio(r) != ratio(r) else f'{ratio(r):.2f}'}"
+            f" | {_fmt(pct(s.latencies, 0.5))} | {_fmt(pct(s.latencies, 0.99))}"
+            f" | {p.rate:g} | {_fmt(pct(p.latencies, 0.5))} | {_fmt(pct(p.latencies, 0.99))}"
+            f" | {_fmt(pct(p.latencies, 1.0))} | {lost} |"
+            + " ".join(e for e in (r.error, s.error, p.error) if e)
+        )
+    runs = sorted({r.run for r in results})
+    if len(runs) > 1:
+        print("\nspread over the runs (min / median / max):\n")
+        print("| server | clients | sat. deliveries/s | vs bare | paced p50 ms | paced p99 ms |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for label in dict.fromkeys(r.label for r in results):
+            for c in dict.fromkeys(r.clients for r in results):
+                group = [r for r in results if r.label == label and r.clients == c]
+
+                def spread(values: list[float], fmt=_fmt) -> str:
+                    values = [v for v in values if v == v]
+                    if not values:
+                        return ""
+                    return " / ".join(
+                        fmt(v) for v in (min(values), statistics.median(values), max(values))
+                    )
+
+                print(
+                    f"| {label} | {c} | {spread([r.saturation.throughput for r in group])}"
+                    f" | {spread([ratio(r) for r in group], lambda v: f'{v:.2f}')}"
+                    f" | {spread([pct(r.paced.latencies, 0.5) for r in group])}"
+                    f" | {spread([pct(r.paced.latencies, 0.99) for r in group])} |"
+                )
+    one = [r for r in results if r.label == "ptap-1" and r.clients == 200 and not r.error]
+    if one:
+        ratios = [ratio(r) for r in one if ratio(r) == ratio(r)]
+        p99s = [pct(r.paced.latencies, 0.99) for r in one]
+        print(
+            "\ntargets at 200 clients, one process:"
+            f" throughput {', '.join(f'{x:.2f}' for x in ratios)} of bare (>= 0.5);"
+            f" paced p99 {', '.join(f'{x:.0f}' for x in p99s)} ms (< 100)"
+        )
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -301,82 +573,115 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="50,200,500", help="comma-separated client counts")
     parser.add_argument("--senders", type=int, default=4)
-    parser.add_argument("--messages", type=int, default=25, help="per sender, counted")
+    parser.add_argument("--messages", type=int, default=25, help="per sender, saturation phase")
     parser.add_argument("--warmup", type=int, default=3, help="per sender, not counted")
+    parser.add_argument(
+        "--paced-rate", type=float, default=10, help="paced phase: messages/s offered"
+    )
+    parser.add_argument(
+        "--paced-deliveries",
+        type=float,
+        default=2000,
+        help="paced phase: at most this many deliveries/s (messages/s x clients)",
+    )
+    parser.add_argument("--paced-seconds", type=float, default=10)
+    parser.add_argument("--repeat", type=int, default=1, help="runs, servers interleaved")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/10")
     parser.add_argument("--only", default="ptap-1,ptap-2,bare-1,bare-2")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run PTAP on a throwaway database of this PostgreSQL server (default: SQLite)",
+    )
+    parser.add_argument("--source", type=Path, default=ROOT, help="checkout to run PTAP from")
+    parser.add_argument("--profile", metavar="DIR", help="profile the PTAP servers into DIR")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="PTAP servers call gc.freeze() before serving (what ptap/cli.py does not do yet)",
+    )
+    parser.add_argument("--serve-ptap", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare, args.redis if "--redis" in sys.argv else None)
         return
+    if args.serve_ptap:
+        serve_ptap(args.serve_ptap, args.out, args.gc_freeze)
+        return
+    args.source = args.source.resolve()
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
 
     sizes = [int(c) for c in args.clients.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="ptap-bench-messaging-"))
-    print(f"folder {folder}; seeding {max(sizes)} users ...", flush=True)
+    args.db_url, db_name = create_database(args.postgres) if args.postgres else ("", "")
+    print(
+        f"folder {folder}; PTAP from {args.source} on {args.db_url or 'SQLite'};"
+        f" seeding {max(sizes)} users ...",
+        flush=True,
+    )
     t = time.perf_counter()
-    tokens, conversation_id = seed(folder, max(sizes))
-    print(f"seeded in {time.perf_counter() - t:.1f} s", flush=True)
+    try:
+        tokens, conversation_id = seed(folder, max(sizes), args.db_url)
+        print(f"seeded in {time.perf_counter() - t:.1f} s", flush=True)
+        results = run_all(args, sizes, folder, tokens, conversation_id)
+    finally:
+        if db_name:
+            drop_database(args.postgres, db_name)
 
-    results: list[Result] = []
-    for label in args.only.split(","):
-        kind, n = label.split("-")
-        processes, urls = start_servers(kind, int(n), folder, args.redis if n == "2" else None)
-        try:
-            for c in sizes:
-                res = asyncio.run(
-                    run_load(
-                        label,
-                        urls,
-                        tokens,
-                        conversation_id,
-                        c,
-                        args.senders,
-                        args.messages,
-                        args.warmup,
-                    )
-                )
-                results.append(res)
-                print(
-                    f"{label:7} C={c:4}: {res.throughput:9.0f} deliveries/s  p50 {res.pct(0.5):7.1f} ms"
-                    f"  p99 {res.pct(0.99):7.1f} ms  {res.received}/{res.expected}"
-                    f"  connect {res.connect_seconds:.1f} s {res.error}",
-                    flush=True,
-                )
-        finally:
-            for p in processes:
-                _stop(p)
-
-    print()
-    print("| server | clients | messages | deliveries | deliveries/s | p50 ms | p99 ms | vs bare |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    bare = {
-        (r.label.split("-")[1], r.clients): r.throughput
-        for r in results
-        if r.label.startswith("bare")
-    }
-    for r in results:
-        ref = bare.get((r.label.split("-")[1], r.clients))
-        ratio = f"{r.throughput / ref:.2f}" if ref and not r.label.startswith("bare") else ""
-        print(
-            f"| {r.label} | {r.clients} | {r.sent} | {r.received}/{r.expected} | {r.throughput:.0f}"
-            f" | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} | {ratio} |"
-            + (f" {r.error}" if r.error else "")
-        )
-    one = [r for r in results if r.label == "ptap-1" and r.clients == 200]
-    ref = bare.get(("1", 200))
-    if one and ref:
-        r = one[0]
-        print(
-            f"\ntargets at 200 clients, one process: throughput {r.throughput / ref:.2f} of bare"
-            f" (>= 0.5: {'met' if r.throughput >= ref / 2 else 'NOT met'}), p99 {r.pct(0.99):.1f} ms"
-            f" (< 100: {'met' if r.pct(0.99) < 100 else 'NOT met'})"
-        )
+    report(results, args)
+    if args.json:
+        rows = [
+            {
+                **{k: v for k, v in asdict(r).items() if k not in ("saturation", "paced")},
+                "saturation": r.saturation.summary(),
+                "paced": r.paced.summary(),
+            }
+            for r in results
+        ]
+        Path(args.json).write_text(json.dumps(rows, indent=1))
     if not args.keep:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_all(
+    args: argparse.Namespace,
+    sizes: list[int],
+    folder: Path,
+    tokens: list[str],
+    conversation_id: int,
+) -> list[Result]:
+    """Run every case, `--repeat` times, the servers interleaved within each run."""
+    results: list[Result] = []
+    for run in range(1, args.repeat + 1):
+        for label in args.only.split(","):
+            kind, n = label.split("-")
+            servers = start_servers(kind, int(n), folder, args.redis if n == "2" else None, args)
+            try:
+                for c in sizes:
+                    res = asyncio.run(
+                        run_load(Result(run, label, c), servers.urls, tokens, conversation_id, args)
+                    )
+                    results.append(res)
+                    s, p = res.saturation, res.paced
+                    print(
+                        f"run {run} {label:7} C={c:4}: connect {res.connect_seconds:5.1f} s |"
+                        f" saturation {s.throughput:6.0f} deliveries/s p50 {pct(s.latencies, 0.5):6.1f}"
+                        f" p99 {pct(s.latencies, 0.99):7.1f} ms {s.received}/{s.expected} |"
+                        f" paced {p.rate:g} msg/s p50 {pct(p.latencies, 0.5):6.1f}"
+                        f" p99 {pct(p.latencies, 0.99):7.1f} ms {p.received}/{p.expected}"
+                        f" {res.error} {s.error} {p.error}",
+                        flush=True,
+                    )
+            finally:
+                servers.stop()
+    return results
 
 
 if __name__ == "__main__":

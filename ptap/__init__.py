@@ -34,6 +34,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_socket_handlers(app)
     init_extensions(app)
     register_blueprints(app)
+    connect_dmp_bridge()
     return app
 
 
@@ -78,6 +79,8 @@ def register_blueprints(app: Flask) -> None:
     import ptap.care_plans.timeline  # noqa: F401 - adds publications to the patient timeline
     import ptap.care_teams.api  # noqa: F401 - registers the care-teams endpoints
     import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules
+    import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints
+    import ptap.filings.permissions  # noqa: F401 - registers the DMP filings policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
@@ -88,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.core.api import api_bp
     from ptap.core.web import register_nav
     from ptap.extensions import csrf
+    from ptap.filings import views as filings_views
     from ptap.messaging import views as messaging_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage")
@@ -98,9 +102,20 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(care_teams_views.bp)
     app.register_blueprint(care_plans_views.bp)
     app.register_blueprint(messaging_views.bp)
+    app.register_blueprint(filings_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)
+
+
+def connect_dmp_bridge() -> None:
+    """Tell the DMP bridge how to describe patients and render documents (it imports no domain)."""
+    import ptap.dmp_bridge.models  # noqa: F401 - models
+    from ptap.care_plans import dmp as care_plans_dmp
+    from ptap.care_teams import dmp as care_teams_dmp
+
+    care_teams_dmp.register()
+    care_plans_dmp.register()
 
 
 def register_socket_handlers(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -10,6 +11,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from ptap import create_app
+from ptap.dmp_cli import dmp_group, simulator_command
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
@@ -19,6 +21,8 @@ def main() -> None:
 
 main.add_command(shell_command)
 main.add_command(routes_command)
+main.add_command(simulator_command)
+main.add_command(dmp_group)
 
 
 @main.command("run")
@@ -39,6 +43,10 @@ def run_command(host: str, port: int, debug: bool) -> None:
     if app.config["SCHEDULER_IN_PROCESS"]:
         start_in_process(app)
     click.echo(f"PTAP sur http://{host}:{port}")
+    # Everything loaded so far lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise stop every socket thread for 100+ ms (bench/messaging.py).
+    gc.collect()
+    gc.freeze()
     # Flask's CLI marks itself so app.run() becomes a no-op; socketio.run() calls app.run().
     os.environ.pop("FLASK_RUN_FROM_CLI", None)
     socketio.run(

@@ -16,6 +16,7 @@ from flask import Flask
 
 from ptap.audit.tasks import verify_audit_chain
 from ptap.care_plans.tasks import send_care_plan_reminders
+from ptap.dmp_bridge.tasks import send_pending_submissions
 from ptap.extensions import db
 from ptap.messaging.tasks import purge_expired_messages, renotify_urgent_messages
 
@@ -36,6 +37,8 @@ JOBS: list[Job] = [
     Job("care_plan_reminders", send_care_plan_reminders, IntervalTrigger(minutes=15)),
     Job("renotify_urgent_messages", renotify_urgent_messages, IntervalTrigger(minutes=1)),
     Job("purge_expired_messages", purge_expired_messages, CronTrigger(hour=3, minute=41)),
+    # The interval is read from DMP_SEND_INTERVAL_SECONDS when the scheduler starts.
+    Job("send_dmp_submissions", send_pending_submissions, IntervalTrigger(seconds=10)),
 ]
 
 
@@ -54,9 +57,12 @@ def run_job(app: Flask, job: Job) -> None:
 
 def _configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     for job in JOBS:
+        trigger = job.trigger
+        if job.id == "send_dmp_submissions":
+            trigger = IntervalTrigger(seconds=float(app.config["DMP_SEND_INTERVAL_SECONDS"]))
         scheduler.add_job(
             run_job,
-            job.trigger,
+            trigger,
             args=(app, job),
             id=job.id,
             coalesce=True,

@@ -68,6 +68,10 @@ def _derive(app: Flask) -> None:
     cfg["WTF_CSRF_TIME_LIMIT"] = None
 
 
+PLACEHOLDER_OID_ROOT = "1.2.250.1.999.1.1"
+PLACEHOLDER_HOMOLOGATION_ID = "PTAP-NON-HOMOLOGUE"
+
+
 def validate(cfg: Mapping[str, Any]) -> None:
     """Refuse unsafe or inconsistent settings, saying why (production is strict)."""
     problems: list[str] = []
@@ -102,5 +106,25 @@ def validate(cfg: Mapping[str, Any]) -> None:
             )
         if cfg.get("DEMO_PRINT_CREDENTIALS"):
             problems.append("DEMO_PRINT_CREDENTIALS must be false in production.")
+        if cfg.get("DMP_ENABLED") and cfg.get("DMP_TRANSPORT") == "soap":
+            if cfg.get("DMP_OID_ROOT") == PLACEHOLDER_OID_ROOT:
+                problems.append(
+                    "DMP_OID_ROOT must be this installation's own OID branch in production "
+                    "(the example branch is refused: document ids must be unique nationally)."
+                )
+            if cfg.get("DMP_LPS_HOMOLOGATION_ID") in ("", PLACEHOLDER_HOMOLOGATION_ID):
+                problems.append(
+                    "DMP_LPS_HOMOLOGATION_ID must be the DMP homologation number of this "
+                    "installation (given by the CNDA) in production."
+                )
+            if not (cfg.get("DMP_SIGNING_CERT") and cfg.get("DMP_SIGNING_KEY")):
+                problems.append(
+                    "DMP_SIGNING_CERT and DMP_SIGNING_KEY (the structure's seal certificate) "
+                    "are required in production to sign the VIHF and the submission sets."
+                )
+    if cfg.get("DMP_TRANSPORT") not in ("soap", "fake"):
+        problems.append('DMP_TRANSPORT must be "soap" or "fake".')
+    if int(cfg.get("DMP_MAX_ATTEMPTS", 1)) < 1:
+        problems.append("DMP_MAX_ATTEMPTS must be at least 1.")
     if problems:
         raise SettingsError("Unsafe PTAP configuration:\n- " + "\n- ".join(problems))

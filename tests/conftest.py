@@ -167,3 +167,14 @@ def count_queries(app: Flask):
             sa.event.remove(_db.engine, "before_cursor_execute", before)
 
     return counter
+
+
+@pytest.fixture
+def dmp(monkeypatch: pytest.MonkeyPatch):
+    """A fresh in-memory DMP (FakeDmpTransport) behind DMP_TRANSPORT = "fake"."""
+    from ptap.dmp_bridge import runtime
+    from ptap.dmp_bridge.fake import FakeDmpTransport
+
+    fake = FakeDmpTransport()
+    monkeypatch.setitem(runtime.TRANSPORTS, "fake", lambda: fake)
+    return fake

@@ -340,4 +340,9 @@ def version_document(sources: VersionSources, now: datetime | None = None) -> di
 
 def render_version_pdf(version: CarePlanVersion) -> bytes:
     """Render one version of a care plan as a PDF/A-1b document."""
-    return render_pdf(TEMPLATE, version_document(load_sources(version)), variant=PDF_VARIANT)
+    return render_pdf_from_sources(load_sources(version))
+
+
+def render_pdf_from_sources(sources: VersionSources) -> bytes:
+    """Render already loaded version sources as a PDF/A-1b document."""
+    return render_pdf(TEMPLATE, version_document(sources), variant=PDF_VARIANT)

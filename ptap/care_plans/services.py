@@ -14,6 +14,7 @@ from ptap.care_plans.content import (
     PlanContent,
     load_content,
 )
+from ptap.care_plans.dmp import request_version_filing
 from ptap.care_plans.models import (
     ApprovalKind,
     CarePlan,
@@ -316,6 +317,9 @@ def publish_version(
         # The GP validated an earlier version: this one needs its own approvals.
         plan.status = PlanStatus.UNDER_REVISION if _was_in_force(plan) else PlanStatus.DRAFT
     _audit(ctx, "care_plan.publish", plan, reason=f"version {number}")
+    if plan.status == PlanStatus.ACTIVE:
+        # Follow-up of a plan in force: the DMP gets the new version (it replaces the last).
+        request_version_filing(plan, version, user)
     db.session.flush()
     send_after_commit(
         care_plan_version_published,
@@ -355,6 +359,9 @@ def record_approval(
         PlanStatus.UNDER_REVISION,
     ):
         plan.status = PlanStatus.VALIDATED
+    if kind == ApprovalKind.GP_VALIDATION:
+        # A version the GP validated is filed into the patient's DMP (through the outbox).
+        request_version_filing(plan, version, user)
     _audit(ctx, f"care_plan.{kind}", plan, reason=f"version {version.number}: {method}")
     db.session.flush()
     return approval

@@ -1,6 +1,7 @@
 """Side effects that run only once the transaction commits (Zulip's send_event_on_commit).
 
 Socket.IO emits, signals and e-mails are queued on the SQLAlchemy session with `on_commit`;
+clean-ups of files written for a transaction are queued with `on_rollback`;
 an after_commit listener runs them, in order; a rollback of the outermost transaction drops
 them (a savepoint rollback does not: what was queued before it still stands).
 """
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
 _QUEUE_KEY = "ptap_after_commit"
+_UNDO_KEY = "ptap_after_rollback"
 
 
 def on_commit(callback: Callable[[], None]) -> None:
@@ -24,7 +26,15 @@ def on_commit(callback: Callable[[], None]) -> None:
     db.session.info.setdefault(_QUEUE_KEY, []).append(callback)
 
 
+def on_rollback(callback: Callable[[], None]) -> None:
+    """Run `callback` if the current transaction rolls back (undo a file written for it)."""
+    from ptap.extensions import db
+
+    db.session.info.setdefault(_UNDO_KEY, []).append(callback)
+
+
 def _run(session: Session) -> None:
+    session.info.pop(_UNDO_KEY, None)  # committed: nothing to undo
     for callback in session.info.pop(_QUEUE_KEY, []):
         try:
             callback()
@@ -36,6 +46,11 @@ def _run(session: Session) -> None:
 def _drop(session: Session, previous: SessionTransaction) -> None:
     if previous.parent is None:  # the outermost transaction rolled back
         session.info.pop(_QUEUE_KEY, None)
+        for callback in session.info.pop(_UNDO_KEY, []):
+            try:
+                callback()
+            except Exception:
+                log.exception("after-rollback clean-up failed")
 
 
 def install_after_commit_hooks() -> None:

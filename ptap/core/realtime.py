@@ -9,9 +9,12 @@ from ptap.extensions import socketio
 
 
 def emit_after_commit(
-    event_name: str, data: dict[str, Any], room: str, namespace: str = "/"
+    event_name: str, data: dict[str, Any], room: str | list[str], namespace: str = "/"
 ) -> None:
-    """Queue a Socket.IO emit on the current session; it is sent if, and only if, it commits."""
+    """Queue a Socket.IO emit on the current session; it is sent if, and only if, it commits.
+
+    ``room`` may be a list: one emit reaches every room of it (a socket in several, once).
+    """
     on_commit(lambda: socketio.emit(event_name, data, to=room, namespace=namespace))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from ptap.core.aftercommit import on_rollback
 from ptap.core.errors import InvalidInput
 
 #: Magic numbers of the types messaging can accept (the configuration picks among them).
@@ -92,6 +93,8 @@ def store_attachment(upload: UploadedFile) -> StoredFile:
     folder.mkdir(parents=True, exist_ok=True)
     name = uuid.uuid4().hex
     (folder / name).write_bytes(upload.content)
+    # The message row commits or not: a rollback must not leave an orphan file behind.
+    on_rollback(lambda: delete_file(f"messages/{name}"))
     return StoredFile(
         filename=clean_filename(upload.filename, kind),
         content_type=kind,

@@ -13,17 +13,23 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request, session
-from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from ptap.accounts.events import authenticate_socket
 from ptap.accounts.models import User
 from ptap.accounts.sessions import SESSION_ID_KEY
 from ptap.audit.context import request_context
-from ptap.core.errors import DomainError, NotFound
+from ptap.core.errors import DomainError, NotFound, PermissionDenied
 from ptap.core.policy import is_clinician
 from ptap.extensions import db, socketio
 from ptap.messaging import queries, services
-from ptap.messaging.live import remember_user, socket_user_id
+from ptap.messaging.live import (
+    follow_thread,
+    forget_socket,
+    remember_user,
+    socket_user_id,
+    unfollow_thread,
+)
 from ptap.messaging.models import Conversation, Message
 from ptap.messaging.permissions import can_read_conversation
 from ptap.messaging.schemas import (
@@ -49,9 +55,16 @@ def _readable(user: User, conversation_id: int) -> Conversation:
     """Return the conversation if the user may still read it; else leave its thread, refuse."""
     conversation = db.session.get(Conversation, conversation_id)
     if conversation is None or not can_read_conversation(user, conversation):
-        leave_room(thread_room(conversation_id))
+        unfollow_thread(request.sid, conversation_id)  # type: ignore[attr-defined]
         raise NotFound(NO_ACCESS, field="conversation_id")
     return conversation
+
+
+def _existing(user: User, conversation_id: int) -> Conversation:
+    """Return the conversation, unchecked: its service checks access (an unknown id is
+    refused like an unreadable one)."""
+    conversation = db.session.get(Conversation, conversation_id)
+    return conversation if conversation is not None else _readable(user, conversation_id)
 
 
 def messaging_event(schema: type[Any]) -> Callable[[Callable[..., dict[str, Any]]], Any]:
@@ -86,6 +99,12 @@ def on_connect(auth: Any = None) -> None:
         join_room(f"session:{session[SESSION_ID_KEY]}")
 
 
+@socketio.on("disconnect", namespace=NAMESPACE)
+def on_disconnect(reason: Any = None) -> None:
+    """Sent when a /messaging socket goes away: forget its user (rooms are left by the server)."""
+    forget_socket(request.sid)  # type: ignore[attr-defined]
+
+
 @socketio.on("join", namespace=NAMESPACE)
 @messaging_event(JoinIn)
 def on_join(user: User, data: JoinIn) -> dict[str, Any]:
@@ -93,7 +112,7 @@ def on_join(user: User, data: JoinIn) -> dict[str, Any]:
     conversation = _readable(user, data.conversation_id)
     services.record_read(user, conversation, request_context(user), "live")
     db.session.commit()
-    join_room(thread_room(conversation.id))
+    follow_thread(request.sid, conversation.id)  # type: ignore[attr-defined]
     read = queries.get_read_state(conversation.id, user.id)
     unread = queries.unread_counts(user.id, [conversation.id])[conversation.id]
     return {
@@ -102,6 +121,8 @@ def on_join(user: User, data: JoinIn) -> dict[str, Any]:
         "last_seq": conversation.last_seq,
         "last_read_seq": read,
         "unread": unread,
+        # The other members' read positions: read markers survive a reload.
+        "readers": queries.read_positions(conversation, user.id),
     }
 
 
@@ -109,27 +130,34 @@ def on_join(user: User, data: JoinIn) -> dict[str, Any]:
 @messaging_event(JoinIn)
 def on_leave(user: User, data: JoinIn) -> dict[str, Any]:
     """Sent by a client to stop following a conversation."""
-    leave_room(thread_room(data.conversation_id))
+    unfollow_thread(request.sid, data.conversation_id)  # type: ignore[attr-defined]
     return {"ok": True}
 
 
 @socketio.on("send_message", namespace=NAMESPACE)
 @messaging_event(SendIn)
 def on_send_message(user: User, data: SendIn) -> dict[str, Any]:
-    """Sent by a member: stores the message (idempotent on client_id), then broadcasts
+    """Sent by a member: stores the message (idempotent on client_id), then broadcasts one
     `message_created` to thread:{id}; the ack carries the server id, seq and time."""
-    conversation = _readable(user, data.conversation_id)
+    conversation = _existing(user, data.conversation_id)
     draft = MessageDraft(data.client_id, data.body, data.priority, tuple(data.mentions))
-    result = services.send_message(user, conversation, draft, request_context(user))
-    db.session.commit()
+    try:
+        # The service checks the right to write; the read check (and leaving the thread)
+        # runs only when it refuses, so a message costs one access check, not two.
+        result = services.send_message(user, conversation, draft, request_context(user))
+    except PermissionDenied:
+        _readable(user, data.conversation_id)
+        raise
     message = result.message
-    return {
+    ack = {
         "ok": True,
         "id": message.id,
         "seq": message.seq,
         "created_at": message.created_at.isoformat(),
         "duplicate": not result.created,
     }
+    db.session.commit()  # read before: the commit expires the message
+    return ack
 
 
 @socketio.on("typing", namespace=NAMESPACE)

@@ -1,11 +1,12 @@
 """Live sockets of the /messaging namespace: who a socket is, and cutting off lost access.
 
-A socket's identity is the `user:{id}` room it joins at connect time (Flask's session is a
-copy and a token socket has none; only the server puts sockets in rooms); every handler
-reloads that user and re-checks the conversation. When someone may have left a circle or a
-team, the care-teams services send `circle_changed` / `team_membership_changed` after their
-commit (ptap.core.signals); we re-check every socket in the affected threads and remove those
-who lost access, at once.
+A socket's identity is recorded by the server at connect time, keyed by its sid (Flask's
+session is a copy and a token socket has none); the socket also joins the `user:{id}` room
+(emits to all of a user's sockets, logout) and, while it follows no thread, `inbox:{id}`
+(`conversation_updated`). Every handler reloads that user and re-checks the conversation.
+When someone may have left a circle or a team, the care-teams services send `circle_changed` /
+`team_membership_changed` after their commit (ptap.core.signals); we re-check every socket in
+the affected threads and remove those who lost access, at once.
 
 Several processes: this process only sees its own sockets. With a message queue configured,
 the thread room is also closed in every process (close_room travels through Redis) and the
@@ -27,29 +28,59 @@ from ptap.extensions import db, socketio
 from ptap.messaging.models import Conversation
 from ptap.messaging.permissions import can_read_conversation
 from ptap.messaging.queries import member_ids
-from ptap.messaging.services import NAMESPACE, thread_room, user_room
+from ptap.messaging.services import NAMESPACE, inbox_room, thread_room, user_room
 
 log = logging.getLogger(__name__)
 
+#: The user of each /messaging socket of this process, by sid (set at connect, dropped at
+#: disconnect). Not read back from the rooms: python-socketio's `get_rooms` scans every room
+#: of the namespace (slow at 500 sockets) while other threads change them ("dictionary changed
+#: size during iteration" in a connection burst, threading mode).
+_socket_users: dict[str, int] = {}
+
 
 def remember_user(sid: str, user_id: int) -> None:
-    """Tie a /messaging socket to its user (at connect): it joins the `user:{id}` room."""
+    """Tie a /messaging socket to its user (at connect): it joins the `user:{id}` room, and
+    the user's `inbox:{id}` room while it follows no thread."""
+    _socket_users[sid] = user_id
     socketio.server.enter_room(sid, user_room(user_id), namespace=NAMESPACE)
+    socketio.server.enter_room(sid, inbox_room(user_id), namespace=NAMESPACE)
+
+
+def forget_socket(sid: str) -> None:
+    """Drop what this process knows of a /messaging socket (at disconnect)."""
+    _socket_users.pop(sid, None)
+
+
+def follow_thread(sid: str, conversation_id: int) -> None:
+    """Put a socket in a thread (it gets `message_created`) and out of its user's inbox."""
+    server = socketio.server
+    server.enter_room(sid, thread_room(conversation_id), namespace=NAMESPACE)
+    user_id = socket_user_id(sid)
+    if user_id is not None:
+        server.leave_room(sid, inbox_room(user_id), namespace=NAMESPACE)
+
+
+def unfollow_thread(sid: str, conversation_id: int) -> None:
+    """Take a socket out of a thread; back in its user's inbox if it follows no other one."""
+    server = socketio.server
+    server.leave_room(sid, thread_room(conversation_id), namespace=NAMESPACE)
+    user_id = socket_user_id(sid)
+    # list() copies the rooms in one step under the GIL (see _socket_users); rare path.
+    rooms = list(server.manager.rooms.get(NAMESPACE, {}).items())
+    following = any(str(r).startswith("thread:") and sid in members for r, members in rooms)
+    if user_id is not None and not following:
+        server.enter_room(sid, inbox_room(user_id), namespace=NAMESPACE)
 
 
 def socket_user_id(sid: str) -> int | None:
-    """Return the id of the user a /messaging socket belongs to (its `user:{id}` room)."""
-    try:
-        rooms = socketio.server.manager.get_rooms(sid, NAMESPACE)
-    except KeyError:
-        return None
-    ids = {int(r.split(":", 1)[1]) for r in rooms if isinstance(r, str) and r.startswith("user:")}
-    return ids.pop() if len(ids) == 1 else None
+    """Return the id of the user a /messaging socket of this process belongs to."""
+    return _socket_users.get(sid)
 
 
 def remove_from_thread(sid: str, conversation_id: int) -> None:
     """Take a socket out of a thread and tell it that its access ended."""
-    socketio.server.leave_room(sid, thread_room(conversation_id), namespace=NAMESPACE)
+    unfollow_thread(sid, conversation_id)
     socketio.server.emit(
         "access_revoked", {"conversation_id": conversation_id}, to=sid, namespace=NAMESPACE
     )
@@ -72,11 +103,12 @@ def evict_from_conversation(conversation: Conversation) -> list[str]:
         # Other processes' sockets are invisible here: empty the room everywhere, then ask
         # the members who still may read to join again (their `join` re-checks them).
         server.close_room(room, namespace=NAMESPACE)
-        for user_id in member_ids(conversation):
+        rooms = [user_room(user_id) for user_id in member_ids(conversation)]
+        if rooms:  # one emit to every member's room (an empty `to` would mean everyone)
             server.emit(
                 "rejoin_required",
                 {"conversation_id": conversation.id},
-                to=user_room(user_id),
+                to=rooms,
                 namespace=NAMESPACE,
             )
     return evicted

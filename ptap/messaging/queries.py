@@ -13,9 +13,16 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.care_teams import access
-from ptap.care_teams.models import CareTeam, Enrolment, Patient, TeamMembership
-from ptap.care_teams.queries import circle
+from ptap.care_teams.models import (
+    CareTeam,
+    CircleInvitation,
+    Enrolment,
+    Patient,
+    TeamMembership,
+    TeamRole,
+)
 from ptap.core.errors import InvalidInput
+from ptap.core.models import utcnow
 from ptap.core.policy import CLINICAL_ROLES
 from ptap.extensions import db
 from ptap.messaging.models import (
@@ -28,7 +35,6 @@ from ptap.messaging.models import (
     ConversationReadState,
     Message,
 )
-from ptap.messaging.permissions import CIRCLE_BASES
 
 
 def user_names(user_ids: Sequence[int]) -> dict[int, str]:
@@ -72,16 +78,60 @@ def member_ids(conversation: Conversation) -> list[int]:
             )
         )
     patient = db.session.get(Patient, conversation.patient_id)
-    if patient is None:
+    return _circle_member_ids(patient) if patient is not None else []
+
+
+def _circle_member_ids(patient: Patient) -> list[int]:
+    """Return the users whose access basis to the patient is in CIRCLE_BASES, in ONE query.
+
+    The set form of `care_teams.access.access_basis` (member, invited, enrolling coordinator;
+    break-the-glass visitors are not members), so a message to a 200-member circle costs
+    one query, not one access check per member; tests/messaging/test_queries.py holds the
+    two to the same answers.
+    """
+    if patient.merged_into_id is not None:
         return []
-    candidates = {m.user_id for m in circle(patient)} | set(
+    today = date.today()  # noqa: DTZ011 - membership dates are calendar days
+    current = sa.and_(
+        TeamMembership.starts_on <= today,
+        sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+    )
+    enrolled = sa.and_(Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None))
+    branches: list[sa.Select[Any]] = [
+        # the enrolling coordinator, while they still coordinate the team (consent or not)
+        sa.select(Enrolment.enrolled_by_id)
+        .join(
+            TeamMembership,
+            sa.and_(
+                TeamMembership.team_id == Enrolment.team_id,
+                TeamMembership.user_id == Enrolment.enrolled_by_id,
+            ),
+        )
+        .where(enrolled, TeamMembership.role == TeamRole.COORDINATOR, current)
+    ]
+    if patient.sharing_consent:
+        branches.append(  # members of a team following the patient
+            sa.select(TeamMembership.user_id).where(
+                TeamMembership.team_id.in_(sa.select(Enrolment.team_id).where(enrolled)), current
+            )
+        )
+        branches.append(  # invited, while the patient is followed by a team
+            sa.select(CircleInvitation.user_id).where(
+                CircleInvitation.patient_id == patient.id,
+                CircleInvitation.expires_at > utcnow(),
+                CircleInvitation.revoked_at.is_(None),
+                sa.exists().where(enrolled),
+            )
+        )
+    return sorted(
         db.session.scalars(
-            sa.select(Enrolment.enrolled_by_id).where(
-                Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
+            sa.select(User.id).where(
+                User.id.in_(sa.union(*branches)),
+                User.active.is_(True),
+                User.role.in_(CLINICAL_ROLES),
             )
         )
     )
-    return sorted(u for u in candidates if access.access_basis(u, patient) in CIRCLE_BASES)
 
 
 def readable_conversation_ids(user_id: int) -> sa.CompoundSelect[Any]:
@@ -101,6 +151,31 @@ def readable_conversation_ids(user_id: int) -> sa.CompoundSelect[Any]:
         ConversationMember.user_id.in_(clinician)
     )
     return sa.union(patients, teams, direct)
+
+
+def read_positions(conversation: Conversation, user_id: int) -> list[dict[str, Any]]:
+    """Return where the other current members stand in the thread (read markers on join)."""
+    members = [m for m in member_ids(conversation) if m != user_id]
+    if not members:
+        return []
+    rows = db.session.execute(
+        sa.select(
+            ConversationReadState.user_id,
+            ConversationReadState.last_read_seq,
+            User.first_name,
+            User.last_name,
+        )
+        .join(User, User.id == ConversationReadState.user_id)
+        .where(
+            ConversationReadState.conversation_id == conversation.id,
+            ConversationReadState.user_id.in_(members),
+            ConversationReadState.last_read_seq > 0,
+        )
+        .order_by(ConversationReadState.user_id)
+    )
+    return [
+        {"user_id": uid, "name": f"{first} {last}", "seq": seq} for uid, seq, first, last in rows
+    ]
 
 
 def get_read_state(conversation_id: int, user_id: int) -> int:
@@ -236,6 +311,37 @@ def messages_after_query(conversation_id: int, after: int) -> sa.Select[Any]:
     return sa.select(Message).where(Message.conversation_id == conversation_id, Message.seq > after)
 
 
+def _payload(
+    m: Message, author_name: str, files: list[dict[str, Any]], acks: list[int]
+) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "conversation_id": m.conversation_id,
+        "seq": m.seq,
+        "client_id": m.client_id,
+        "author_id": m.author_id,
+        "author_name": author_name,
+        "body": m.body,
+        "body_html": m.body_html,
+        "priority": m.priority,
+        "created_at": m.created_at.isoformat(),
+        "edited_at": m.edited_at.isoformat() if m.edited_at else None,
+        "retracted_at": m.retracted_at.isoformat() if m.retracted_at else None,
+        "attachments": [] if m.retracted_at else files,
+        "acknowledged_by": acks,
+    }
+
+
+def _attachment_payload(a: Attachment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "size": a.size,
+        "url": f"/api/v1/attachments/{a.id}",
+    }
+
+
 def payloads(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """Return the JSON payloads of messages (authors, attachments, acknowledgements in bulk)."""
     ids = [m.id for m in messages]
@@ -246,45 +352,27 @@ def payloads(messages: Sequence[Message]) -> list[dict[str, Any]]:
         for a in db.session.scalars(
             sa.select(Attachment).where(Attachment.message_id.in_(ids)).order_by(Attachment.id)
         ):
-            files[a.message_id].append(
-                {
-                    "id": a.id,
-                    "filename": a.filename,
-                    "content_type": a.content_type,
-                    "size": a.size,
-                    "url": f"/api/v1/attachments/{a.id}",
-                }
-            )
+            files[a.message_id].append(_attachment_payload(a))
         for message_id, user_id in db.session.execute(
             sa.select(Acknowledgement.message_id, Acknowledgement.user_id)
             .where(Acknowledgement.message_id.in_(ids))
             .order_by(Acknowledgement.id)
         ):
             acks[message_id].append(user_id)
-    return [
-        {
-            "id": m.id,
-            "conversation_id": m.conversation_id,
-            "seq": m.seq,
-            "client_id": m.client_id,
-            "author_id": m.author_id,
-            "author_name": names.get(m.author_id, ""),
-            "body": m.body,
-            "body_html": m.body_html,
-            "priority": m.priority,
-            "created_at": m.created_at.isoformat(),
-            "edited_at": m.edited_at.isoformat() if m.edited_at else None,
-            "retracted_at": m.retracted_at.isoformat() if m.retracted_at else None,
-            "attachments": [] if m.retracted_at else files[m.id],
-            "acknowledged_by": acks[m.id],
-        }
-        for m in messages
-    ]
+    return [_payload(m, names.get(m.author_id, ""), files[m.id], acks[m.id]) for m in messages]
 
 
 def message_payload(message: Message) -> dict[str, Any]:
     """Return the JSON payload of one message (what `message_created`/`_updated` carry)."""
     return payloads([message])[0]
+
+
+def new_message_payload(
+    message: Message, author_name: str, attachments: Sequence[Attachment] = ()
+) -> dict[str, Any]:
+    """Return the payload of a message just created, from what the sender already holds
+    (no query: a new message has no acknowledgement yet, and its attachments are given)."""
+    return _payload(message, author_name, [_attachment_payload(a) for a in attachments], [])
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -3,6 +3,13 @@ acknowledgements, read positions and turning a message into a care-plan action.
 
 Services flush and never commit; every broadcast is queued with `emit_after_commit`, so a
 message is on disk before anyone hears of it (and nobody hears of a rolled-back one).
+
+Sending a message costs the same number of statements whatever the size of the conversation
+(members in one query) and two emits: `message_created` to the thread room, and ONE
+`conversation_updated` (conversation_id, last_seq, author_id) addressed to the members'
+`inbox:{id}` rooms, which hold only the sockets following no thread (conversation lists): a
+socket in the thread already has `message_created`, and derives its unread count from it and its
+own read position (`join` ack, `unread_counts` after `mark_read`). docs/performance.md.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ptap.accounts.models import User
 from ptap.accounts.notifications import notify
@@ -59,6 +68,12 @@ def thread_room(conversation_id: int) -> str:
 def user_room(user_id: int) -> str:
     """Return the Socket.IO room of a user (every socket of theirs on /messaging)."""
     return f"user:{user_id}"
+
+
+def inbox_room(user_id: int) -> str:
+    """Return the room of a user's /messaging sockets that follow no thread (list pages):
+    `conversation_updated` goes there, as the thread sockets already get `message_created`."""
+    return f"inbox:{user_id}"
 
 
 def _audit(
@@ -207,15 +222,15 @@ def send_message(
     user: User, conversation: Conversation, draft: MessageDraft, ctx: AuditContext
 ) -> SendResult:
     """Add a message (idempotent on the client id), notify mentions and urgent recipients,
-    and queue `message_created` for the thread."""
+    and queue one `message_created` for the thread."""
     require(user, "conversation.write", conversation)
     existing = _find_by_client_id(conversation.id, user.id, draft.client_id)
     if existing is not None:
         return SendResult(existing, created=False)
     body = _check_draft(draft)
     stored = store_attachment(draft.attachment) if draft.attachment is not None else None
-    members = set(queries.member_ids(conversation))
-    mentioned = _mentioned_ids(body, draft.mentions, members - {user.id})
+    others = set(queries.member_ids(conversation)) - {user.id}
+    mentioned = _mentioned_ids(body, draft.mentions, others)
     names = queries.user_names([int(m) for m in _MENTION_ID.findall(body)])
     # The UPDATE takes the conversation's lock first (row lock on PostgreSQL, the write lock on
     # SQLite): a concurrent re-send of the same client id waits here, then finds the first one.
@@ -236,21 +251,24 @@ def send_message(
     )
     db.session.add(message)
     db.session.flush()
+    attachments = []
     if stored is not None:
-        db.session.add(Attachment(message_id=message.id, **dataclasses.asdict(stored)))
+        attachments.append(Attachment(message_id=message.id, **dataclasses.asdict(stored)))
+        db.session.add(attachments[0])
     for user_id in mentioned:
         db.session.add(Mention(message_id=message.id, user_id=user_id))
-    _advance_read_state(conversation.id, user.id, message.seq)
+    _advance_own_read_position(conversation.id, user.id, message.seq)
     db.session.flush()
     _audit(ctx, "message.send", conversation, str(message.id), f"seq {message.seq}")
-    notified = _notify(user, conversation, message, mentioned, members)
-    payload = queries.message_payload(message)
+    notified = _notify(user, conversation, message, mentioned, others)
+    payload = queries.new_message_payload(message, user.full_name, attachments)
     emit_after_commit("message_created", payload, thread_room(conversation.id), NAMESPACE)
-    for member_id in members - {user.id}:
+    if others:  # an empty `to` would mean every socket of the namespace
         emit_after_commit(
             "conversation_updated",
-            {"conversation_id": conversation.id, "last_seq": message.seq},
-            user_room(member_id),
+            {"conversation_id": conversation.id, "last_seq": seq, "author_id": user.id},
+            # One emit (one packet, one queue message) to the list of inbox rooms.
+            [inbox_room(member_id) for member_id in sorted(others)],
             NAMESPACE,
         )
     return SendResult(message, created=True, notified=notified)
@@ -266,13 +284,13 @@ def _notify(
     conversation: Conversation,
     message: Message,
     mentioned: list[int],
-    members: set[int],
+    others: set[int],
 ) -> list[int]:
     """Tell mentioned members, and every other member of an urgent message; return who."""
     link = conversation_link(conversation, message.seq)
     for user_id in mentioned:
         notify(user_id, "message_mention", f"{author.full_name} vous a mentionné", link)
-    urgent = sorted(members - {author.id}) if message.priority == Priority.URGENT else []
+    urgent = sorted(others) if message.priority == Priority.URGENT else []
     for user_id in urgent:
         notify(
             user_id,
@@ -375,37 +393,71 @@ def acknowledge_message(user: User, message: Message, ctx: AuditContext) -> Mess
 # --- Read positions --------------------------------------------------------------------------
 
 
-def _advance_read_state(conversation_id: int, user_id: int, seq: int) -> ConversationReadState:
+def _advance_own_read_position(conversation_id: int, user_id: int, seq: int) -> None:
+    """Move the author's read position to their own message, in one upsert statement."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    now = utcnow()
+    db.session.execute(
+        insert(ConversationReadState)
+        .values(conversation_id=conversation_id, user_id=user_id, last_read_seq=seq, updated_at=now)
+        .on_conflict_do_update(
+            index_elements=["conversation_id", "user_id"],
+            set_={"last_read_seq": seq, "updated_at": now},
+            where=ConversationReadState.last_read_seq < seq,
+        )
+    )
+
+
+def _advance_read_state(
+    conversation_id: int, user_id: int, seq: int
+) -> tuple[ConversationReadState, bool]:
+    """Move the read position forward; return the state and whether it moved."""
     state = db.session.scalar(
-        sa.select(ConversationReadState).where(
+        sa.select(ConversationReadState)
+        .where(
             ConversationReadState.conversation_id == conversation_id,
             ConversationReadState.user_id == user_id,
         )
+        # The send path moves read positions with a bulk upsert: reload, never trust the map.
+        .execution_options(populate_existing=True)
     )
     if state is None:
         state = ConversationReadState(
             conversation_id=conversation_id, user_id=user_id, last_read_seq=0
         )
         db.session.add(state)
-    if seq > state.last_read_seq:
-        state.last_read_seq = seq
-        state.updated_at = utcnow()
-    return state
+    if seq <= state.last_read_seq:
+        return state, False
+    state.last_read_seq = seq
+    state.updated_at = utcnow()
+    return state, True
 
 
 def mark_read(user: User, conversation: Conversation, seq: int) -> ConversationReadState:
-    """Move the user's read position forward (never back, never past the last message)."""
+    """Move the user's read position forward (never back, never past the last message).
+
+    `read_receipt` goes to the thread only when the position moved (it reaches every member's
+    sockets, and every open thread marks each message read); `unread_counts` always goes to
+    the user's own sockets.
+    """
     require(user, "conversation.read", conversation)
     if seq < 0:
         raise InvalidInput("Numéro de séquence invalide.", field="seq")
-    state = _advance_read_state(conversation.id, user.id, min(seq, conversation.last_seq))
+    state, moved = _advance_read_state(conversation.id, user.id, min(seq, conversation.last_seq))
     db.session.flush()
-    emit_after_commit(
-        "read_receipt",
-        {"conversation_id": conversation.id, "user_id": user.id, "seq": state.last_read_seq},
-        thread_room(conversation.id),
-        NAMESPACE,
-    )
+    if moved:
+        emit_after_commit(
+            "read_receipt",
+            {
+                "conversation_id": conversation.id,
+                "user_id": user.id,
+                "name": f"{user.first_name} {user.last_name}",
+                "seq": state.last_read_seq,
+            },
+            thread_room(conversation.id),
+            NAMESPACE,
+        )
     emit_after_commit(
         "unread_counts",
         {"counts": {str(k): v for k, v in queries.unread_counts(user.id).items()}},

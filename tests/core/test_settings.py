@@ -7,6 +7,10 @@ GOOD = {
     "ENV": "production",
     "SECRET_KEY": "k" * 48,
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/ptap",
+    "DMP_OID_ROOT": "1.2.250.1.999.42.1",
+    "DMP_SIGNING_CERT": "/etc/ptap/dmp-seal.cert.pem",
+    "DMP_SIGNING_KEY": "/etc/ptap/dmp-seal.key.pem",
+    "DMP_LPS_HOMOLOGATION_ID": "CNDA-TEST-0042",
 }
 
 
@@ -25,6 +29,10 @@ def test_safe_production_settings_start():
         ({"SESSION_COOKIE_SECURE": False}, "SESSION_COOKIE_SECURE"),
         ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "SQLite is refused"),
         ({"DATABASE_URL": ""}, "SQLite is refused"),
+        ({"DMP_OID_ROOT": "1.2.250.1.999.1.1"}, "DMP_OID_ROOT"),
+        ({"DMP_SIGNING_CERT": ""}, "DMP_SIGNING_CERT"),
+        ({"DMP_TRANSPORT": "carrier-pigeon"}, "DMP_TRANSPORT"),
+        ({"DMP_LPS_HOMOLOGATION_ID": "PTAP-NON-HOMOLOGUE"}, "DMP_LPS_HOMOLOGATION_ID"),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):

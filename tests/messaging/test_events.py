@@ -10,7 +10,7 @@ from ptap.core.realtime import emit_after_commit
 from ptap.extensions import socketio
 from ptap.messaging import services
 from ptap.messaging.models import Message
-from tests.factories import make_user
+from tests.factories import add_member, make_user
 from tests.messaging.conftest import NS, received, send
 
 
@@ -65,6 +65,14 @@ def test_join_acks_unread_and_last_seq(messaging_socket, world, team_conversatio
         "last_seq": 2,
         "last_read_seq": 0,
         "unread": 2,
+        # The author read what they wrote: their marker shows after a reload too.
+        "readers": [
+            {
+                "user_id": world.coord.id,
+                "name": f"{world.coord.first_name} {world.coord.last_name}",
+                "seq": 2,
+            }
+        ],
     }
 
 
@@ -124,6 +132,7 @@ def test_mark_read_sends_receipt_and_unread_counts(messaging_socket, world, team
     assert receipt["args"][0] == {
         "conversation_id": team_conversation.id,
         "user_id": world.member.id,
+        "name": f"{world.member.first_name} {world.member.last_name}",
         "seq": 1,
     }
     [counts] = received(bob, "unread_counts")
@@ -283,3 +292,123 @@ def test_ending_a_team_membership_cuts_the_team_thread(
     db.session.commit()
     assert _in_thread(team_conversation) == []
     assert received(bob, "access_revoked")
+
+
+# --- Fan-out: a message costs the same whatever the size of the conversation ----------------
+
+
+def _spy_emits(monkeypatch):
+    sent = []
+    real = socketio.emit
+
+    def spy(event, data=None, **kwargs):
+        sent.append((event, kwargs.get("to")))
+        return real(event, data, **kwargs)
+
+    monkeypatch.setattr(socketio, "emit", spy)
+    return sent
+
+
+def _send_over_socket(sock, conversation, client_id):
+    ack = _emit(
+        sock,
+        "send_message",
+        {"conversation_id": conversation.id, "client_id": client_id, "body": "Point du jour"},
+    )
+    assert ack["ok"], ack
+    return ack
+
+
+def test_send_costs_constant_queries_and_two_emits_at_200_members(
+    messaging_socket, world, team_conversation, db, count_queries, monkeypatch
+):
+    alice = _joined(messaging_socket, world.coord, team_conversation)
+    _send_over_socket(alice, team_conversation, "warm")  # first send creates the read state
+    with count_queries() as small:
+        _send_over_socket(alice, team_conversation, "small")
+    for _ in range(198):
+        add_member(world.team, make_user())
+    db.session.commit()
+    sent = _spy_emits(monkeypatch)
+    with count_queries() as large:
+        _send_over_socket(alice, team_conversation, "large")
+    assert len(large) == len(small)
+    # One message_created for the thread, one conversation_updated for every other member.
+    assert [event for event, _ in sent] == ["message_created", "conversation_updated"]
+    assert sent[0][1] == f"thread:{team_conversation.id}"
+    assert len(sent[1][1]) == 199
+    assert f"inbox:{world.coord.id}" not in sent[1][1]
+
+
+def test_conversation_updated_reaches_only_sockets_following_no_thread(
+    messaging_socket, world, team_conversation, db
+):
+    alice = _joined(messaging_socket, world.coord, team_conversation)
+    alice_list = messaging_socket(world.coord)
+    bob_thread = _joined(messaging_socket, world.member, team_conversation)
+    bob_list = messaging_socket(world.member)  # a conversation list: joins no thread
+    received(alice_list)
+    received(bob_list)
+    _send_over_socket(alice, team_conversation, "m1")
+    assert [e["name"] for e in received(bob_thread)] == ["message_created"]
+    [update] = received(bob_list)
+    assert update["name"] == "conversation_updated"
+    assert update["args"][0] == {
+        "conversation_id": team_conversation.id,
+        "last_seq": 1,
+        "author_id": world.coord.id,
+    }
+    assert received(alice_list) == []  # the author's own unread count does not change
+    # Leaving the thread puts the socket back among the list sockets.
+    assert _emit(bob_thread, "leave", {"conversation_id": team_conversation.id})["ok"]
+    _send_over_socket(alice, team_conversation, "m2")
+    assert [e["name"] for e in received(bob_thread)] == ["conversation_updated"]
+
+
+def test_mark_read_without_progress_sends_no_receipt(
+    messaging_socket, world, team_conversation, db
+):
+    send(world.coord, team_conversation, "un")
+    db.session.commit()
+    alice = _joined(messaging_socket, world.coord, team_conversation)
+    bob = _joined(messaging_socket, world.member, team_conversation)
+    assert _emit(bob, "mark_read", {"conversation_id": team_conversation.id, "seq": 1})["ok"]
+    assert len(received(alice, "read_receipt")) == 1
+    received(bob)
+    ack = _emit(bob, "mark_read", {"conversation_id": team_conversation.id, "seq": 1})
+    assert ack == {"ok": True, "last_read_seq": 1}
+    assert received(alice, "read_receipt") == []
+    assert [e["name"] for e in received(bob)] == ["unread_counts"]
+
+
+def test_rejoin_required_is_one_emit_to_the_remaining_members(
+    app, messaging_socket, world, patient_conversation, db, monkeypatch
+):
+    alice = _joined(messaging_socket, world.coord, patient_conversation)
+    _joined(messaging_socket, world.member, patient_conversation)
+    monkeypatch.setitem(app.config, "SOCKETIO_MESSAGE_QUEUE", "redis://127.0.0.1:1/0")
+    sent = []
+    real = socketio.server.emit
+
+    def spy(event, data=None, **kwargs):
+        sent.append((event, kwargs.get("to")))
+        return real(event, data, **kwargs)
+
+    monkeypatch.setattr(socketio.server, "emit", spy)
+    circle.record_consent(
+        world.coord, world.patient, "sharing", False, "oral", "", world.ctx(world.coord)
+    )
+    db.session.commit()
+    rejoin = [to for event, to in sent if event == "rejoin_required"]
+    assert rejoin == [[f"user:{world.coord.id}"]]  # the member lost access; one emit
+    assert received(alice, "rejoin_required")
+
+
+def test_disconnect_forgets_the_socket(messaging_socket, world, db):
+    from ptap.messaging import live
+
+    known = dict(live._socket_users)
+    sock = messaging_socket(world.member)
+    assert set(live._socket_users.values()) - set(known.values()) == {world.member.id}
+    sock.disconnect(NS)
+    assert live._socket_users == known

@@ -201,3 +201,22 @@ def test_message_becomes_a_care_plan_action(world, patient_conversation, db):
 def test_sent_at_is_recent(world, team_conversation, db):
     message = send(world.member, team_conversation).message
     assert utcnow() - message.created_at < timedelta(seconds=5)
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")
+
+
+def test_attachment_file_is_removed_when_the_message_rolls_back(app, world, team_conversation, db):
+    from pathlib import Path
+
+    from ptap.messaging.attachments import UploadedFile
+
+    folder = Path(app.config["UPLOAD_FOLDER"]) / "messages"
+    send(world.coord, team_conversation, "Photo", attachment=UploadedFile("p.png", PNG))
+    assert len(list(folder.iterdir())) == 1
+    db.session.rollback()  # the request failed after the file was written
+    assert list(folder.iterdir()) == []
+    send(world.coord, team_conversation, "Photo", attachment=UploadedFile("p.png", PNG))
+    db.session.commit()
+    db.session.rollback()  # a later rollback does not touch what was committed
+    assert len(list(folder.iterdir())) == 1

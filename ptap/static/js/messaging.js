@@ -1,8 +1,13 @@
-// Live thread (progressive enhancement of templates/messaging/thread.html, which works
-// without JavaScript). Socket.IO namespace /messaging: join the thread, send with a client id
-// (re-sent after a reconnect; the server answers a known id with the first message), append
-// `message_created`, typing indicator, read position, catch-up through the JSON API after a
-// reconnect, urgent acknowledgement, and attachment upload with a progress bar.
+// Live messaging (progressive enhancement: templates/messaging/*.html work without JavaScript).
+// Socket.IO namespace /messaging.
+// Thread page: join the thread, send with a client id (re-sent after a reconnect; the server
+// answers a known id with the first message), append `message_created`, apply
+// `message_updated` (edits, retractions, acknowledgements), typing indicator, read position and
+// the others' read markers (`read_receipt`), catch-up through the JSON API after a reconnect,
+// urgent acknowledgement, and attachment upload with a progress bar; `rejoin_required` and
+// `access_revoked` after a change of circle or team.
+// Conversation list: unread badges kept up to date (`unread_counts`, `conversation_updated`).
+// tests/e2e/test_messaging_js.py drives them in several browsers (all but the last two events).
 (function () {
   "use strict";
 
@@ -45,10 +50,171 @@
     return typeof url === "string" && /^\/api\/v1\/attachments\/\d+$/.test(url) ? url : "";
   }
 
+  // --- Conversation list: unread badges kept live ----------------------------------------
+
+  const KIND_LABELS = { patient: "Patient", team: "Équipe", direct: "Directe" };
+
+  function liveConversationList(ul) {
+    const summary = document.getElementById("conversation-summary");
+    const none = document.getElementById("conversation-empty");
+    const userId = parseInt(ul.getAttribute("data-user-id"), 10);
+    const socket = window.io("/messaging", { withCredentials: true });
+    let refreshing = null;
+    let refreshAgain = false;
+
+    function row(id) {
+      return ul.querySelector('li.conversation[data-conversation-id="' + Number(id) + '"]');
+    }
+
+    function addRow(c) {
+      const item = el("li", "conversation");
+      item.setAttribute("data-conversation-id", String(c.id));
+      item.setAttribute("data-unread", "0");
+      item.setAttribute("data-last-seq", "0");
+      const link = el("a", "", c.title || "Conversation");
+      link.href = "/conversations/" + Number(c.id);
+      item.appendChild(link);
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(el("span", "tag", KIND_LABELS[c.kind] || String(c.kind || "")));
+      ul.prepend(item);
+      ul.hidden = false;
+      if (none) none.hidden = true;
+      return item;
+    }
+
+    function setUnread(item, count) {
+      let badge = item.querySelector("[data-conversation-unread]");
+      item.setAttribute("data-unread", String(count));
+      item.classList.toggle("conversation-unread", count > 0);
+      if (count <= 0) {
+        if (badge) badge.remove();
+        return;
+      }
+      if (!badge) {
+        badge = el("span", "tag tag-new");
+        badge.setAttribute("data-conversation-unread", item.getAttribute("data-conversation-id"));
+        item.appendChild(document.createTextNode(" "));
+        item.appendChild(badge);
+      }
+      badge.textContent = count + " non lu" + (count > 1 ? "s" : "");
+    }
+
+    // The same sentence as the server-rendered one: "3 conversations, 2 messages non lus."
+    function renderSummary() {
+      if (!summary) return;
+      const items = ul.querySelectorAll("li.conversation[data-conversation-id]");
+      let unread = 0;
+      items.forEach(function (item) {
+        unread += parseInt(item.getAttribute("data-unread"), 10) || 0;
+      });
+      summary.textContent = items.length + " conversation" + (items.length > 1 ? "s" : "");
+      if (unread) {
+        summary.appendChild(document.createTextNode(", "));
+        summary.appendChild(el("strong", "", unread + " message" + (unread > 1 ? "s" : "") +
+          " non lu" + (unread > 1 ? "s" : "")));
+      }
+      summary.appendChild(document.createTextNode("."));
+    }
+
+    // Authoritative counts from the API: after a (re)connection, or when a push does not
+    // carry a count. A push arriving meanwhile asks for one more round (no stale answer wins).
+    function refresh() {
+      if (refreshing) {
+        refreshAgain = true;
+        return;
+      }
+      refreshing = fetch("/api/v1/conversations", {
+        credentials: "same-origin", headers: { Accept: "application/json" },
+      })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (data) {
+          (data.items || []).slice().reverse().forEach(function (c) {
+            if (typeof c.id !== "number" || typeof c.unread !== "number") return;
+            const item = row(c.id) || addRow(c);
+            item.setAttribute("data-last-seq", String(c.last_seq || 0));
+            setUnread(item, c.unread);
+          });
+          renderSummary();
+        })
+        .catch(function () { /* the next push or reconnect tries again */ })
+        .then(function () {
+          refreshing = null;
+          if (refreshAgain) {
+            refreshAgain = false;
+            refresh();
+          }
+        });
+    }
+
+    function apply(counts) {
+      let unknown = false;
+      Object.keys(counts).forEach(function (id) {
+        const count = Number(counts[id]);
+        const item = row(id);
+        if (item && count >= 0) setUnread(item, count);
+        else if (!item && count > 0) unknown = true;
+      });
+      renderSummary();
+      if (unknown || refreshing) refresh();
+    }
+
+    // One more message in a conversation: counted here when it is the next one and someone
+    // else's; anything else (a gap after missed events, an unknown conversation) asks the API.
+    function countMessage(data) {
+      const item = row(data.conversation_id);
+      const last = item ? parseInt(item.getAttribute("data-last-seq"), 10) || 0 : -1;
+      if (!item || typeof data.last_seq !== "number" || typeof data.author_id !== "number" ||
+          data.last_seq > last + 1) {
+        refresh();
+        return;
+      }
+      if (data.last_seq <= last) return; // already counted
+      item.setAttribute("data-last-seq", String(data.last_seq));
+      if (data.author_id !== userId) {
+        setUnread(item, (parseInt(item.getAttribute("data-unread"), 10) || 0) + 1);
+        renderSummary();
+      }
+      if (refreshing) refresh(); // an answer computed before this message must not win
+    }
+
+    // The server pushes `unread_counts` after the user reads (any tab), and
+    // `conversation_updated` {conversation_id, last_seq, author_id} to list pages when
+    // someone posts; a count in it (`unread`) is taken as is.
+    socket.on("connect", function () {
+      ul.setAttribute("data-live", "connected");
+      refresh(); // what happened before the page was served or while offline
+    });
+    socket.on("disconnect", function () { ul.removeAttribute("data-live"); });
+    socket.on("unread_counts", function (data) {
+      if (data && data.counts && typeof data.counts === "object") apply(data.counts);
+      else refresh();
+    });
+    socket.on("conversation_updated", function (data) {
+      if (!data) return;
+      if (typeof data.unread === "number") {
+        const counts = {};
+        counts[data.conversation_id] = data.unread;
+        apply(counts);
+      } else {
+        countMessage(data);
+      }
+    });
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible" && socket.connected) refresh();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    const conversations = document.getElementById("conversation-list");
+    if (conversations) liveConversationList(conversations);
     const thread = document.getElementById("thread");
     const list = document.getElementById("message-list");
-    if (!thread || !list) return;
+    if (thread && list) liveThread(thread, list);
+  });
+
+  // --- Thread page ---------------------------------------------------------------------------
+
+  function liveThread(thread, list) {
     const conversationId = parseInt(thread.getAttribute("data-conversation-id"), 10);
     const userId = parseInt(thread.getAttribute("data-user-id"), 10);
     const form = document.getElementById("message-form");
@@ -63,6 +229,12 @@
     let joined = false;
     let catchingUp = null;
     const pending = new Map(); // client_id -> payload still waiting for the server's ack
+    const names = new Map(); // user id -> display name (authors, typists, readers)
+    const readers = new Map(); // other user's id -> the seq they have read up to
+    list.querySelectorAll("li.message[data-author-id]").forEach(function (item) {
+      const author = item.querySelector(".message-author");
+      if (author) names.set(parseInt(item.getAttribute("data-author-id"), 10), author.textContent);
+    });
 
     const socket = window.io("/messaging", { withCredentials: true });
 
@@ -74,6 +246,7 @@
       item.setAttribute("data-seq", String(m.seq));
       item.setAttribute("data-message-id", String(m.id));
       item.setAttribute("data-client-id", String(m.client_id || ""));
+      item.setAttribute("data-author-id", String(m.author_id));
       if (m.priority === "urgent") item.classList.add("message-urgent");
       if (m.retracted_at) item.classList.add("message-retracted");
       const meta = el("p", "message-meta");
@@ -174,7 +347,36 @@
       }
       if (empty) empty.hidden = true;
       if (m.seq > lastSeq) lastSeq = m.seq;
+      if (m.author_name) names.set(m.author_id, String(m.author_name));
+      renderReadMarkers();
       markRead();
+    }
+
+    // "Lu par …" under the last message each other member has read (their `read_receipt`).
+    function renderReadMarkers() {
+      list.querySelectorAll(".read-marker").forEach(function (node) { node.remove(); });
+      const items = Array.prototype.slice.call(list.querySelectorAll("li.message[data-seq]"));
+      const byItem = new Map();
+      readers.forEach(function (seq, readerId) {
+        let target = null;
+        for (let i = items.length - 1; i >= 0 && !target; i--) {
+          if (parseInt(items[i].getAttribute("data-seq"), 10) <= seq) target = items[i];
+        }
+        if (!target) return;
+        if (!byItem.has(target)) byItem.set(target, []);
+        byItem.get(target).push(readerId);
+      });
+      byItem.forEach(function (ids, item) {
+        const known = ids.filter(function (id) { return names.has(id); })
+          .map(function (id) { return names.get(id); }).sort();
+        const others = ids.length - known.length;
+        if (others) {
+          known.push(others + (known.length ? " autre" : "") + " membre" + (others > 1 ? "s" : ""));
+        }
+        const marker = el("p", "read-marker", "Lu par " + known.join(", "));
+        marker.setAttribute("data-readers", ids.join(" "));
+        item.appendChild(marker);
+      });
     }
 
     function showPending(draft) {
@@ -202,11 +404,14 @@
       });
     }
 
-    // After a (re)connection: fetch what was missed, page after page, in seq order.
+    // After a (re)connection: fetch what was missed, page after page, in seq order. `after`
+    // stays the same for every page (the cursor moves on): live messages shown meanwhile
+    // raise lastSeq, and using it here would skip the rest of the gap.
     function catchUp() {
       if (catchingUp) return catchingUp;
+      const after = lastSeq;
       function page(cursor) {
-        let url = "/api/v1/conversations/" + conversationId + "/messages?after=" + lastSeq;
+        let url = "/api/v1/conversations/" + conversationId + "/messages?after=" + after;
         if (cursor) url += "&cursor=" + encodeURIComponent(cursor);
         return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
           .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
@@ -221,6 +426,25 @@
       return catchingUp;
     }
 
+    // A message the server has (its seq came in an ack) must end up on the page. One at or
+    // below lastSeq is there, or on its way in the catch-up under way (lastSeq never skips).
+    function ensureShown(seq) {
+      if (document.getElementById("m" + seq) || seq <= lastSeq) return;
+      (catchingUp || Promise.resolve()).then(function () {
+        if (!document.getElementById("m" + seq) && seq > lastSeq) catchUp();
+      });
+    }
+
+    // A message past a gap waits for the messages before it (lastSeq must never skip any).
+    function showInOrder(m) {
+      if (!m || typeof m.seq !== "number") return;
+      if (m.seq > lastSeq + 1 && !catchingUp) {
+        catchUp().then(function () { showMessage(m); });
+        return;
+      }
+      showMessage(m);
+    }
+
     // --- Sending --------------------------------------------------------------------------
 
     function emitSend(draft) {
@@ -229,6 +453,9 @@
         if (err) return; // no answer: kept in `pending`, re-sent after the reconnect
         if (ack && ack.ok) {
           pending.delete(draft.client_id);
+          // A re-send of a message the server already had is answered without a new
+          // `message_created`: fetch it if it is not on the page yet.
+          ensureShown(ack.seq);
         } else {
           pending.delete(draft.client_id);
           const local = list.querySelector('li.message-pending[data-client-id="' + CSS.escape(draft.client_id) + '"]');
@@ -340,7 +567,7 @@
           if (xhr.status === 200 || xhr.status === 201) {
             uploadState.textContent = "Pièce jointe envoyée.";
             input.value = "";
-            showMessage(answer);
+            showInOrder(answer);
           } else {
             uploadState.textContent = "Échec de l'envoi : " +
               String(answer.detail || answer.title || xhr.status);
@@ -360,45 +587,66 @@
     const typists = new Map();
     function renderTyping() {
       if (!typingBox) return;
-      const names = Array.from(typists.values());
-      typingBox.textContent = names.length === 0 ? "" :
-        names.join(", ") + (names.length > 1 ? " écrivent…" : " écrit…");
+      const who = Array.from(typists.values());
+      typingBox.textContent = who.length === 0 ? "" :
+        who.join(", ") + (who.length > 1 ? " écrivent…" : " écrit…");
     }
 
-    socket.on("connect", function () {
-      setState("");
+    function join() {
       socket.emit("join", { conversation_id: conversationId }, function (ack) {
         if (!ack || !ack.ok) {
           joined = false;
+          thread.removeAttribute("data-live");
           setState(String((ack && ack.error) || "Conversation indisponible."));
           return;
         }
         joined = true;
         thread.setAttribute("data-live", "joined");
         readSeq = Math.max(readSeq, ack.last_read_seq || 0);
+        (ack.readers || []).forEach(function (r) {
+          if (r.name) names.set(r.user_id, String(r.name));
+          if (r.seq > (readers.get(r.user_id) || 0)) readers.set(r.user_id, r.seq);
+        });
+        if (ack.readers && ack.readers.length) renderReadMarkers();
         const next = ack.last_seq > lastSeq ? catchUp() : Promise.resolve();
         next.then(function () {
           flushPending();
           markRead();
         });
       });
+    }
+
+    socket.on("connect", function () {
+      setState("");
+      join();
+    });
+
+    // Several server processes: after a change of circle or team the thread room is emptied
+    // everywhere and the members who may still read are asked to join again (ptap.messaging.live).
+    socket.on("rejoin_required", function (data) {
+      if (data && data.conversation_id === conversationId && socket.connected) join();
+    });
+
+    socket.on("access_revoked", function (data) {
+      if (!data || data.conversation_id !== conversationId) return;
+      joined = false;
+      thread.removeAttribute("data-live");
+      setState("Vous n'avez plus accès à cette conversation.");
     });
 
     socket.on("disconnect", function () {
       joined = false;
       thread.removeAttribute("data-live");
+      typists.clear(); // their `typing: false` may be lost meanwhile
+      renderTyping();
       setState("Connexion perdue : reconnexion en cours… Vos messages partiront au retour de la connexion.");
     });
 
     socket.on("message_created", function (m) {
       if (!m || m.conversation_id !== conversationId) return;
-      if (m.seq > lastSeq + 1 && !catchingUp) {
-        catchUp().then(function () { showMessage(m); });
-        return;
-      }
-      showMessage(m);
-      if (m.author_id !== userId) typists.delete(m.author_id);
+      typists.delete(m.author_id);
       renderTyping();
+      showInOrder(m);
     });
 
     socket.on("message_updated", function (m) {
@@ -407,8 +655,23 @@
       }
     });
 
+    socket.on("read_receipt", function (data) {
+      if (!data || data.conversation_id !== conversationId || typeof data.seq !== "number") return;
+      if (data.user_id === userId) {
+        readSeq = Math.max(readSeq, data.seq); // read in another tab
+        return;
+      }
+      if (data.name) names.set(data.user_id, String(data.name));
+      if (data.seq > (readers.get(data.user_id) || 0)) readers.set(data.user_id, data.seq);
+      renderReadMarkers();
+    });
+
     socket.on("typing", function (data) {
       if (!data || data.conversation_id !== conversationId || data.user_id === userId) return;
+      if (data.name && !names.has(data.user_id)) {
+        names.set(data.user_id, String(data.name));
+        if (readers.has(data.user_id)) renderReadMarkers(); // "1 membre" gets a name
+      }
       if (data.typing) typists.set(data.user_id, String(data.name || "Quelqu'un"));
       else typists.delete(data.user_id);
       renderTyping();
@@ -417,5 +680,5 @@
     });
 
     document.addEventListener("visibilitychange", markRead);
-  });
+  }
 })();

@@ -1,0 +1,125 @@
+"""FakeDmpTransport: an in-memory DMP for tests and development, with scripted failures."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+
+from ptap.dmp_bridge.ports import (
+    Confidentiality,
+    DmpError,
+    DmpReceipt,
+    DmpRejected,
+    DmpUnavailable,
+    PreparedRequest,
+    ProvideAndRegister,
+    RemoteDocument,
+    RequestContext,
+)
+
+
+@dataclass
+class FakeDocument:
+    """What the fake DMP holds for one uniqueId."""
+
+    unique_id: str
+    entry_uuid: str
+    patient_ins: str
+    status: str = "Approved"
+    confidentiality: tuple[str, ...] = ("normal",)
+
+
+@dataclass
+class FakeDmpTransport:
+    """Records what it receives; ``fail_next`` scripts errors, ``lose_next`` lost responses."""
+
+    documents: dict[str, FakeDocument] = field(default_factory=dict)
+    received: list[PreparedRequest] = field(default_factory=list)
+    operations: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Errors raised by the next sends, in order.
+    failures: deque[DmpError] = field(default_factory=deque)
+    #: Number of next sends that store the document and then fail as if the answer was lost.
+    lost_responses: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def fail_next(self, *errors: DmpError) -> None:
+        """Make the next sends raise these errors."""
+        self.failures.extend(errors)
+
+    def prepare_submission(
+        self, payload: ProvideAndRegister, context: RequestContext
+    ) -> PreparedRequest:
+        """Serialise the payload inline (no SOAP envelope: nothing leaves the process)."""
+        from ptap.dmp_bridge.xds import provide_and_register_xml
+
+        message_id = f"urn:uuid:{uuid.uuid4()}"
+        with self._lock:
+            self._pending[message_id] = (payload.document_oid, context.patient.ins or "")
+        return PreparedRequest(
+            body=provide_and_register_xml(payload, inline=True),
+            content_type="application/soap+xml; charset=UTF-8",
+            action="urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b",
+            message_id=message_id,
+        )
+
+    def send_submission(self, prepared: PreparedRequest) -> DmpReceipt:
+        """Store the document, unless a scripted failure says otherwise."""
+        with self._lock:
+            self.received.append(prepared)
+            unique_id, ins = self._pending.pop(prepared.message_id)
+            if self.failures:
+                raise self.failures.popleft()
+            if unique_id in self.documents:
+                raise DmpRejected(
+                    "Le DMP a refusé le document : identifiant unique déjà enregistré.",
+                    code="XDSDuplicateUniqueIdInRegistry",
+                )
+            entry_uuid = f"urn:uuid:{uuid.uuid4()}"
+            self.documents[unique_id] = FakeDocument(unique_id, entry_uuid, ins)
+            if self.lost_responses:
+                self.lost_responses -= 1
+                raise DmpUnavailable("Le DMP ne répond pas (réponse perdue).", code="timeout")
+        return DmpReceipt(status="Success")
+
+    def find_document(self, context: RequestContext, unique_id: str) -> RemoteDocument | None:
+        """Look a document up by uniqueId."""
+        with self._lock:
+            doc = self.documents.get(unique_id)
+        if doc is None:
+            return None
+        return RemoteDocument(unique_id, doc.entry_uuid, doc.status, doc.confidentiality)
+
+    def list_documents(self, context: RequestContext) -> list[RemoteDocument]:
+        """The documents held for this patient."""
+        with self._lock:
+            docs = [d for d in self.documents.values() if d.patient_ins == context.patient.ins]
+        return [RemoteDocument(d.unique_id, d.entry_uuid, d.status) for d in docs]
+
+    def update_visibility(
+        self, context: RequestContext, remote: RemoteDocument, codes: tuple[Confidentiality, ...]
+    ) -> DmpReceipt:
+        """Record new confidentiality codes."""
+        with self._lock:
+            self.documents[remote.unique_id].confidentiality = tuple(codes)
+            self.operations.append(("visibility", remote.unique_id, ",".join(codes)))
+        return DmpReceipt(status="Success")
+
+    def set_availability(
+        self, context: RequestContext, remote: RemoteDocument, status: str
+    ) -> DmpReceipt:
+        """Archive or delete a document."""
+        with self._lock:
+            self.documents[remote.unique_id].status = status
+            self.operations.append(("availability", remote.unique_id, status))
+        return DmpReceipt(status="Success")
+
+
+_shared = FakeDmpTransport()
+
+
+def shared_fake_transport() -> FakeDmpTransport:
+    """The process-wide fake (DMP_TRANSPORT = "fake")."""
+    return _shared

@@ -1,0 +1,185 @@
+"""JSON API of DMP filings: list and read the outbox rows, download what was sent, act on them.
+
+Routes declare `dmp_submission.view` (clinicians; admins and ARS analysts get 403). Lists show
+only the rows of patients the caller sees (need-to-know); one row answers 404 to anyone who may
+neither see nor act on it, and 403 to someone who sees it but may not act. The services check
+the permission again.
+"""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask_login import current_user
+
+from ptap.audit.context import request_context
+from ptap.core.api import Page, api_route, paginate_by_id
+from ptap.core.errors import InvalidInput
+from ptap.dmp_bridge.models import DmpSubmission, SubmissionStatus
+from ptap.extensions import db
+from ptap.filings import queries, services
+from ptap.filings.loaders import load_submission
+from ptap.filings.schemas import DmpCancel, DmpChangeCreate, DmpSubmissionDetail, DmpSubmissionOut
+
+FILINGS = ("DMP",)
+BASE = "/dmp/submissions"
+ONE = f"{BASE}/<int:submission_id>"
+MANAGE = "dmp_submission.manage"
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise InvalidInput(f"{name} doit être un identifiant numérique.", field=name)
+    return int(raw)
+
+
+def _status_arg() -> str | None:
+    raw = request.args.get("status") or None
+    if raw is not None and raw not in set(SubmissionStatus):
+        allowed = ", ".join(SubmissionStatus)
+        raise InvalidInput(f"status doit valoir l'un de : {allowed}.", field="status")
+    return raw
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+@api_route(
+    BASE,
+    summary="Les envois au DMP des personnes que je suis (besoin d'en connaître), du plus "
+    "récent au plus ancien ; filtres patient_id, status, team_id",
+    access="dmp_submission.view",
+    response=DmpSubmissionOut,
+    paginated=True,
+    tags=FILINGS,
+    query=(
+        ("patient_id", "Identifiant de la personne"),
+        ("status", "pending, in_progress, filed, blocked, failed ou cancelled"),
+        ("team_id", "Identifiant de l'équipe responsable de l'envoi"),
+    ),
+)
+def list_dmp_submissions():
+    stmt = queries.submissions_query(
+        current_user.id,
+        patient_id=_int_arg("patient_id"),
+        status=_status_arg(),
+        team_id=_int_arg("team_id"),
+    )
+    page = paginate_by_id(stmt, DmpSubmission.id, descending=True)
+    return Page([DmpSubmissionOut.of(row) for row in page.items], page.next_cursor, page.limit)
+
+
+@api_route(
+    ONE,
+    summary="Un envoi au DMP : statut et motif, identifiants (OID du document et du lot, "
+    "entryUUID), tentatives avec leur issue et leur erreur, pièces enregistrées",
+    access="dmp_submission.view",
+    response=DmpSubmissionDetail,
+    tags=FILINGS,
+)
+def get_dmp_submission(submission_id: int):
+    row = load_submission(submission_id)
+    return DmpSubmissionDetail.detail(
+        row, queries.list_attempts(row.id), queries.payload_info(row.id)
+    )
+
+
+def _attachment(part: str, submission_id: int) -> Response:
+    row = load_submission(submission_id, MANAGE)
+    download = services.download_payload(_user(), row, part, request_context())
+    db.session.commit()  # the access to the document is audited
+    response = Response(download.content, status=200)
+    response.headers["Content-Type"] = download.content_type
+    response.headers["Content-Disposition"] = f'attachment; filename="{download.filename}"'
+    return response
+
+
+@api_route(
+    f"{ONE}/cda",
+    summary="Le document CDA exact envoyé (ou à envoyer), en pièce jointe (accès tracé)",
+    access="dmp_submission.view",
+    tags=FILINGS,
+)
+def get_dmp_submission_cda(submission_id: int):
+    return _attachment("cda", submission_id)
+
+
+@api_route(
+    f"{ONE}/request",
+    summary="La requête HTTP exacte de la dernière tentative (ITI-41), avec son Content-Type "
+    "enregistré, en pièce jointe (accès tracé)",
+    access="dmp_submission.view",
+    tags=FILINGS,
+)
+def get_dmp_submission_request(submission_id: int):
+    return _attachment("request", submission_id)
+
+
+@api_route(
+    f"{ONE}/retry",
+    "POST",
+    summary="Relancer un envoi en échec (nouveau crédit de tentatives)",
+    access="dmp_submission.view",
+    response=DmpSubmissionOut,
+    tags=FILINGS,
+)
+def retry_dmp_submission(submission_id: int):
+    row = load_submission(submission_id, MANAGE)
+    services.retry_filing(_user(), row, request_context())
+    db.session.commit()
+    return DmpSubmissionOut.of(row)
+
+
+@api_route(
+    f"{ONE}/cancel",
+    "POST",
+    summary="Annuler un envoi pas encore déposé (en attente, bloqué ou en échec), avec un motif",
+    access="dmp_submission.view",
+    body=DmpCancel,
+    response=DmpSubmissionOut,
+    tags=FILINGS,
+)
+def cancel_dmp_submission(submission_id: int, body: DmpCancel):
+    row = load_submission(submission_id, MANAGE)
+    services.cancel_filing(_user(), row, body.reason, request_context())
+    db.session.commit()
+    return DmpSubmissionOut.of(row)
+
+
+@api_route(
+    f"{ONE}/release",
+    "POST",
+    summary="Débloquer un envoi bloqué une fois la cause levée (identité qualifiée, "
+    "consentement) ; il reste bloqué, avec le motif, si elle demeure",
+    access="dmp_submission.view",
+    response=DmpSubmissionOut,
+    tags=FILINGS,
+)
+def release_dmp_submission(submission_id: int):
+    row = load_submission(submission_id, MANAGE)
+    services.release_filing(_user(), row, request_context())
+    db.session.commit()
+    return DmpSubmissionOut.of(row)
+
+
+@api_route(
+    f"{ONE}/dmp-changes",
+    "POST",
+    summary="Demander au DMP de modifier un document déposé : visibilité, archivage ou "
+    "suppression (201 : la demande, envoyée ensuite par la file d'envoi)",
+    access="dmp_submission.view",
+    body=DmpChangeCreate,
+    response=DmpSubmissionOut,
+    status=201,
+    tags=FILINGS,
+)
+def request_dmp_submission_change(submission_id: int, body: DmpChangeCreate):
+    row = load_submission(submission_id, MANAGE)
+    change = services.request_dmp_change(
+        _user(), row, body.operation, tuple(body.confidentiality), request_context()
+    )
+    db.session.commit()
+    return DmpSubmissionOut.of(change)

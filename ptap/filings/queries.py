@@ -1,0 +1,222 @@
+"""Reads of DMP filings for pages and the API, in a constant number of queries.
+
+Every list loads its rows with what they show (set OID, last attempt, whether a CDA and a
+request are stored, who asked, the patient) in one statement: nothing is lazy-loaded per row,
+and the stored payloads (the CDA and the request can weigh megabytes) are never read here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from ptap.accounts.models import User
+from ptap.care_teams import access
+from ptap.care_teams.models import Patient
+from ptap.core.errors import NotFound
+from ptap.core.models import utcnow
+from ptap.dmp_bridge.models import (
+    AttemptOutcome,
+    DmpAttempt,
+    DmpDocumentSet,
+    DmpPayload,
+    DmpSubmission,
+    SubmissionStatus,
+)
+from ptap.extensions import db
+
+#: A due row not sent after this long means the sender is down or stuck: a person looks.
+LATE_AFTER = timedelta(minutes=15)
+
+ERROR_OUTCOMES = frozenset({AttemptOutcome.TRANSIENT_ERROR, AttemptOutcome.PERMANENT_ERROR})
+
+
+@dataclass(frozen=True)
+class SubmissionRow:
+    """An outbox row with what the pages show beside it."""
+
+    submission: DmpSubmission
+    set_oid: str
+    #: The latest attempt, if any (its outcome, its error).
+    last_attempt: DmpAttempt | None
+    has_cda: bool
+    has_request: bool
+    requested_by: str
+    patient: Patient
+
+    @property
+    def last_error(self) -> str:
+        """The message of the last attempt when it ended in an error, else ""."""
+        attempt = self.last_attempt
+        if attempt is None or attempt.outcome not in ERROR_OUTCOMES:
+            return ""
+        return attempt.message
+
+
+@dataclass(frozen=True)
+class PayloadInfo:
+    """What is stored of a row's payload, without reading it."""
+
+    cda_size: int | None
+    request_size: int | None
+    request_content_type: str
+
+
+#: The columns of a listed row: the row, its set OID, its last attempt, whether a CDA and a
+#: request are stored, who asked, its patient.
+RowColumns = sa.Select[DmpSubmission, str, DmpAttempt, bool, bool, User, Patient]
+
+
+def _rows_statement() -> RowColumns:
+    last_attempt_id = (
+        sa.select(sa.func.max(DmpAttempt.id))
+        .where(DmpAttempt.submission_id == DmpSubmission.id)
+        .correlate(DmpSubmission)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            DmpSubmission,
+            DmpDocumentSet.set_oid,
+            DmpAttempt,
+            DmpPayload.cda.is_not(None),
+            DmpPayload.request.is_not(None),
+            User,
+            Patient,
+        )
+        .join(DmpDocumentSet, DmpDocumentSet.id == DmpSubmission.set_id)
+        .join(Patient, Patient.id == DmpSubmission.patient_id)
+        .outerjoin(DmpAttempt, DmpAttempt.id == last_attempt_id)
+        .outerjoin(DmpPayload, DmpPayload.submission_id == DmpSubmission.id)
+        .outerjoin(User, User.id == DmpSubmission.requested_by_id)
+    )
+
+
+def _rows(stmt: RowColumns) -> list[SubmissionRow]:
+    return [
+        SubmissionRow(
+            submission=row,
+            set_oid=set_oid,
+            last_attempt=attempt,
+            has_cda=bool(has_cda),
+            has_request=bool(has_request),
+            requested_by=user.full_name if user is not None else "",
+            patient=patient,
+        )
+        for row, set_oid, attempt, has_cda, has_request, user, patient in db.session.execute(stmt)
+    ]
+
+
+def list_patient_submissions(patient_id: int) -> list[SubmissionRow]:
+    """List a patient's filings and DMP changes, newest first (one query)."""
+    stmt = _rows_statement().where(DmpSubmission.patient_id == patient_id)
+    return _rows(stmt.order_by(DmpSubmission.id.desc()))
+
+
+def needs_attention(now: datetime) -> sa.ColumnElement[bool]:
+    """Rows a person must look at: blocked, failed, retrying, or late to be sent."""
+    late = now - LATE_AFTER
+    return sa.or_(
+        DmpSubmission.status.in_([SubmissionStatus.BLOCKED, SubmissionStatus.FAILED]),
+        sa.and_(
+            DmpSubmission.status == SubmissionStatus.PENDING,
+            sa.or_(DmpSubmission.next_attempt_at < late, DmpSubmission.attempts > 1),
+        ),
+        # A worker died holding the row and nobody took it over since.
+        sa.and_(
+            DmpSubmission.status == SubmissionStatus.IN_PROGRESS,
+            DmpSubmission.lease_until < late,
+        ),
+    )
+
+
+def list_team_attention(team_id: int, *, now: datetime | None = None) -> list[SubmissionRow]:
+    """List a team's filings needing attention, oldest first (one query)."""
+    stmt = _rows_statement().where(
+        DmpSubmission.team_id == team_id, needs_attention(now or utcnow())
+    )
+    return _rows(stmt.order_by(DmpSubmission.id))
+
+
+def count_attention_by_team(team_ids: list[int], *, now: datetime | None = None) -> dict[int, int]:
+    """Count the filings needing attention of each team (one query)."""
+    if not team_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(DmpSubmission.team_id, sa.func.count())
+        .where(DmpSubmission.team_id.in_(team_ids), needs_attention(now or utcnow()))
+        .group_by(DmpSubmission.team_id)
+    ).all()
+    return {int(team_id): int(n) for team_id, n in rows if team_id is not None}
+
+
+def submissions_query(
+    user_id: int,
+    *,
+    patient_id: int | None = None,
+    status: str | None = None,
+    team_id: int | None = None,
+) -> sa.Select[Any]:
+    """Select the filings the user may see (need-to-know on their patient), filtered.
+
+    The set is joined eagerly (its OID is shown); order and page come from the caller
+    (``paginate_by_id``).
+    """
+    stmt = (
+        sa.select(DmpSubmission)
+        .options(joinedload(DmpSubmission.document_set))
+        .where(DmpSubmission.patient_id.in_(access.visible_patient_ids(user_id)))
+    )
+    if patient_id is not None:
+        stmt = stmt.where(DmpSubmission.patient_id == patient_id)
+    if status is not None:
+        stmt = stmt.where(DmpSubmission.status == status)
+    if team_id is not None:
+        stmt = stmt.where(DmpSubmission.team_id == team_id)
+    return stmt
+
+
+def find_submission(submission_id: int) -> DmpSubmission | None:
+    """Return one outbox row with its set, or None."""
+    return db.session.scalar(
+        sa.select(DmpSubmission)
+        .options(joinedload(DmpSubmission.document_set))
+        .where(DmpSubmission.id == submission_id)
+    )
+
+
+def list_attempts(submission_id: int) -> list[DmpAttempt]:
+    """List the attempts of a row, first first."""
+    return list(
+        db.session.scalars(
+            sa.select(DmpAttempt)
+            .where(DmpAttempt.submission_id == submission_id)
+            .order_by(DmpAttempt.number, DmpAttempt.id)
+        )
+    )
+
+
+def payload_info(submission_id: int) -> PayloadInfo:
+    """Say what is stored of a row's CDA and request (sizes, content type) without reading them."""
+    found = db.session.execute(
+        sa.select(
+            sa.func.length(DmpPayload.cda),
+            sa.func.length(DmpPayload.request),
+            DmpPayload.request_content_type,
+        ).where(DmpPayload.submission_id == submission_id)
+    ).first()
+    if found is None:
+        return PayloadInfo(None, None, "")
+    return PayloadInfo(found[0], found[1], found[2] or "")
+
+
+def get_payload(submission_id: int) -> DmpPayload:
+    """Return the stored payload of a row (its exact bytes), or raise NotFound."""
+    payload = db.session.get(DmpPayload, submission_id)
+    if payload is None:
+        raise NotFound("Rien n'a encore été préparé pour cet envoi.")
+    return payload
