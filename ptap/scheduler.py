@@ -18,7 +18,11 @@ from ptap.audit.tasks import verify_audit_chain
 from ptap.care_plans.tasks import send_care_plan_reminders
 from ptap.dmp_bridge.tasks import send_pending_submissions
 from ptap.extensions import db
-from ptap.messaging.tasks import purge_expired_messages, renotify_urgent_messages
+from ptap.messaging.tasks import (
+    cut_off_expired_access,
+    purge_expired_messages,
+    renotify_urgent_messages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ JOBS: list[Job] = [
     Job("care_plan_reminders", send_care_plan_reminders, IntervalTrigger(minutes=15)),
     Job("renotify_urgent_messages", renotify_urgent_messages, IntervalTrigger(minutes=1)),
     Job("purge_expired_messages", purge_expired_messages, CronTrigger(hour=3, minute=41)),
+    Job("cut_off_expired_access", cut_off_expired_access, IntervalTrigger(minutes=1)),
     # The interval is read from DMP_SEND_INTERVAL_SECONDS when the scheduler starts.
     Job("send_dmp_submissions", send_pending_submissions, IntervalTrigger(seconds=10)),
 ]

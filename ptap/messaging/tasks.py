@@ -96,3 +96,54 @@ def purge_expired_messages(now: datetime | None = None) -> int:
     )
     log.info("messages purge: %d deleted", count)
     return count
+
+
+#: How far back a run looks for access that ended: a few runs of the one-minute job, so a
+#: late or skipped run still catches up (cutting off twice is harmless).
+CUT_OFF_WINDOW = timedelta(minutes=3)
+
+
+def cut_off_expired_access(now: datetime | None = None) -> dict[str, int]:
+    """Take out of live threads the people whose access just ended by date.
+
+    Circle invitations and break-the-glass accesses end at their `expires_at`, team
+    memberships at the local midnight after their last day: no request happens then, so no
+    signal fires. This job finds what ended within the last few minutes and re-checks the
+    live sockets of the threads concerned (through Redis in every web process when several
+    run), as a removal from the circle does at once.
+    """
+    from ptap.care_teams.models import BreakGlassAccess, CircleInvitation, TeamMembership
+    from ptap.messaging import live
+
+    now = now or utcnow()
+    since = now - CUT_OFF_WINDOW
+    patient_ids = set(
+        db.session.scalars(
+            sa.select(CircleInvitation.patient_id).where(
+                CircleInvitation.expires_at > since,
+                CircleInvitation.expires_at <= now,
+                CircleInvitation.revoked_at.is_(None),
+            )
+        )
+    ) | set(
+        db.session.scalars(
+            sa.select(BreakGlassAccess.patient_id).where(
+                BreakGlassAccess.expires_at > since, BreakGlassAccess.expires_at <= now
+            )
+        )
+    )
+    local = now.astimezone()
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    team_ids: set[int] = set()
+    if local - midnight < CUT_OFF_WINDOW:
+        yesterday = midnight.date() - timedelta(days=1)
+        team_ids = set(
+            db.session.scalars(
+                sa.select(TeamMembership.team_id).where(TeamMembership.ends_on == yesterday)
+            )
+        )
+    for patient_id in sorted(patient_ids):
+        live.evict_from_patient_threads(patient_id)
+    for team_id in sorted(team_ids):
+        live.evict_from_team_threads(team_id)
+    return {"patients": len(patient_ids), "teams": len(team_ids)}

@@ -176,3 +176,85 @@ def test_message_crosses_processes_through_redis(tmp_path):
             client.disconnect()
         for process, _ in servers:
             _stop(process)
+
+
+def test_leaving_the_team_cuts_a_socket_held_by_another_process(tmp_path):
+    """Bob follows the team thread on process B; his membership ends in another process (the
+    one handling the request, here this test process with the same Redis queue, like the
+    scheduler): process B's room is closed through Redis and Bob gets no more messages."""
+    _require_redis()
+    env = _env(tmp_path)
+    _ptap(env, "db", "upgrade")
+    alice_token, bob_token, conversation_id = _seed(env)
+    servers = [_start(env, tmp_path, "a"), _start(env, tmp_path, "b")]
+    clients = []
+    try:
+        (_, url_a), (_, url_b) = servers
+        inbox_bob: list[dict] = []
+        got_bob = threading.Event()
+        alice = _client(url_a, alice_token, conversation_id, [], threading.Event())
+        clients.append(alice)
+        rejoin = threading.Event()
+        alice.on("rejoin_required", lambda data: rejoin.set(), namespace="/messaging")
+        bob = _client(url_b, bob_token, conversation_id, inbox_bob, got_bob)
+        clients.append(bob)
+        _send(alice, conversation_id, "mp-before", "Avant le départ de Bob")
+        assert got_bob.wait(10), "bob never received the first message"
+
+        _end_bobs_membership(env)
+        # Members who still may read are asked to join again; they are re-checked and stay.
+        assert rejoin.wait(10), "alice was not asked to join again"
+        ack = alice.call("join", {"conversation_id": conversation_id}, namespace="/messaging")
+        assert ack["ok"], ack
+
+        got_bob.clear()
+        _send(alice, conversation_id, "mp-after", "Après le départ de Bob")
+        assert not got_bob.wait(3), f"bob still receives the thread: {inbox_bob[-1]}"
+        refused = bob.call("join", {"conversation_id": conversation_id}, namespace="/messaging")
+        assert not refused.get("ok"), refused
+    finally:
+        for client in clients:
+            client.disconnect()
+        for process, _ in servers:
+            _stop(process)
+
+
+def _send(client, conversation_id: int, client_id: str, body: str) -> None:  # noqa: ANN001
+    ack = client.call(
+        "send_message",
+        {"conversation_id": conversation_id, "client_id": client_id, "body": body},
+        namespace="/messaging",
+        timeout=10,
+    )
+    assert ack["ok"], ack
+
+
+def _end_bobs_membership(env: dict[str, str]) -> None:
+    """End the second member's membership (yesterday was the last day) through the service."""
+    from datetime import date, timedelta
+
+    import sqlalchemy as sa
+
+    from ptap import create_app
+    from ptap.audit.services import AuditContext
+    from ptap.care_teams.models import TeamMembership
+    from ptap.care_teams.organisation import end_membership
+    from ptap.extensions import db
+    from tests.factories import make_user
+
+    app = create_app(
+        {
+            "ENV": "testing",
+            "DATABASE_URL": env["PTAP_DATABASE_URL"],
+            "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
+        }
+    )
+    with app.app_context():
+        admin = make_user(role="admin", profession="administrative")
+        bob = db.session.scalars(sa.select(TeamMembership).order_by(TeamMembership.id)).all()[1]
+        ctx = AuditContext(actor_id=admin.id, actor_label=admin.email)
+        yesterday = date.today() - timedelta(days=1)  # noqa: DTZ011 - memberships use local days
+        end_membership(admin, bob, yesterday, ctx)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
