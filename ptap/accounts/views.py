@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from zoneinfo import ZoneInfo
 
 import segno
 from flask import (
@@ -32,6 +31,7 @@ from ptap.accounts.notifications import list_notifications, mark_all_read
 from ptap.accounts.sessions import end_session, start_session
 from ptap.audit.context import request_context
 from ptap.core.errors import AuthenticationFailed, DomainError
+from ptap.core.formatting import PARIS
 from ptap.core.forms import attach_error
 from ptap.core.policy import public, requires
 from ptap.core.realtime import disconnect_room
@@ -41,7 +41,6 @@ from ptap.extensions import db, limiter
 bp = Blueprint("accounts", __name__)
 register_nav("Notifications", "accounts.notifications", "account.manage_own")
 PENDING = "pending_login"
-PARIS = ZoneInfo("Europe/Paris")
 ENROL_SECRET = "enrol_secret"  # noqa: S105 - a session key name
 
 

@@ -48,18 +48,13 @@ from ptap.care_teams.models import (
     IDENTITY_STATUS_LABELS,
     SEX_LABELS,
     STRUCTURE_KIND_LABELS,
+    TEAM_ROLE_LABELS,
     Enrolment,
     Patient,
     PatientContact,
 )
 from ptap.care_teams.queries import CircleMember
-from ptap.care_teams.views.helpers import (
-    TEAM_ROLE_LABELS,
-    fr_date,
-    ins_format,
-    label,
-    local_datetime,
-)
+from ptap.core.formatting import fr_date, ins_format, label, local_datetime
 from ptap.core.ins import INS_OID_LABELS
 from ptap.core.models import utcnow
 from ptap.core.pdf import render_pdf

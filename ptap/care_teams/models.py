@@ -65,6 +65,9 @@ class TeamRole(StrEnum):
     MEMBER = "member"
 
 
+TEAM_ROLE_LABELS: dict[str, str] = {TeamRole.COORDINATOR: "Coordination", TeamRole.MEMBER: "Membre"}
+
+
 class CareTeam(TimestampMixin, Base):
     """A coordinated care team (ESCAP) of a structure, on a territory."""
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import re
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from ptap.core.formatting import PARIS
 from ptap.core.ins import is_valid_nir
 from ptap.dmp_bridge import codes
 from ptap.dmp_bridge.codes import Code
@@ -23,7 +23,6 @@ from ptap.dmp_bridge.ports import DmpAuthor, DmpDocument, DmpOrganisation, DmpPa
 V3 = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _NS = "{" + V3 + "}"
-PARIS = ZoneInfo("Europe/Paris")
 #: assignedAuthor/id and assignedEntity/id root: PS_IdNat (ANS).
 PS_ID_ROOT = "1.2.250.1.71.4.2.1"
 #: representedOrganization/id root: Struct_IdNat (ANS).

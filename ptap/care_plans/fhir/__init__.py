@@ -44,7 +44,7 @@ from ptap.care_plans.models import (
     ApprovalKind,
     CarePlanVersion,
 )
-from ptap.care_teams.views.helpers import label
+from ptap.core.formatting import label
 from ptap.core.models import utcnow
 
 __all__ = ["RPPS_SYSTEM", "build_bundle", "care_plan_status", "goal_status", "version_bundle"]

@@ -27,8 +27,8 @@ from ptap.care_plans.views.common import (
 )
 from ptap.care_plans.views.present import PlanForms
 from ptap.care_teams.models import Patient
-from ptap.care_teams.views.helpers import local_datetime
 from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.formatting import local_datetime
 from ptap.core.policy import requires
 from ptap.extensions import db
 

@@ -61,7 +61,7 @@ from ptap.care_plans.views.rows import (
 from ptap.care_teams import access
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import CONTACT_KIND_LABELS, Patient
-from ptap.care_teams.views.helpers import PARIS
+from ptap.core.formatting import PARIS
 from ptap.core.policy import can
 
 
