@@ -1,8 +1,9 @@
 """Who may see and act on DMP filings; rules registered in the core policy.
 
 Need-to-know decides who sees a patient's filings (like the record itself). Acting on them
-(retry, cancel, release, changes in the DMP, downloads) is for the patient's coordinators and
-the coordinators of the team the row belongs to. Admins and ARS analysts never do either.
+(retry, cancel, release, changes in the DMP, downloads) is, among those, for the patient's
+coordinators and the coordinators of the team the row belongs to.
+Admins and ARS analysts never do either.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def _manage(user: Actor, row: DmpSubmission | None) -> bool:
     if not is_clinician(user) or row is None:
         return False
     patient = _patient(row)
-    if patient is None:
+    # Need-to-know first: a team's coordinator whose team no longer follows the patient
+    # does not act on (nor download) that patient's documents any more.
+    if patient is None or access.access_basis(user.id, patient) is None:
         return False
     if row.team_id is not None and access.is_team_coordinator(user.id, row.team_id):
         return True

@@ -134,21 +134,35 @@ def needs_attention(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def list_team_attention(team_id: int, *, now: datetime | None = None) -> list[SubmissionRow]:
-    """List a team's filings needing attention, oldest first (one query)."""
+def list_team_attention(
+    team_id: int, viewer_id: int, *, now: datetime | None = None
+) -> list[SubmissionRow]:
+    """List a team's filings needing attention that the viewer may see, oldest first.
+
+    Need-to-know holds here too: a row whose patient left the team (enrolment ended) is not
+    shown to the team's coordinators any more, only to those who still follow the patient.
+    """
     stmt = _rows_statement().where(
-        DmpSubmission.team_id == team_id, needs_attention(now or utcnow())
+        DmpSubmission.team_id == team_id,
+        needs_attention(now or utcnow()),
+        DmpSubmission.patient_id.in_(access.visible_patient_ids(viewer_id)),
     )
     return _rows(stmt.order_by(DmpSubmission.id))
 
 
-def count_attention_by_team(team_ids: list[int], *, now: datetime | None = None) -> dict[int, int]:
-    """Count the filings needing attention of each team (one query)."""
+def count_attention_by_team(
+    team_ids: list[int], viewer_id: int, *, now: datetime | None = None
+) -> dict[int, int]:
+    """Count the filings needing attention of each team that the viewer may see (one query)."""
     if not team_ids:
         return {}
     rows = db.session.execute(
         sa.select(DmpSubmission.team_id, sa.func.count())
-        .where(DmpSubmission.team_id.in_(team_ids), needs_attention(now or utcnow()))
+        .where(
+            DmpSubmission.team_id.in_(team_ids),
+            needs_attention(now or utcnow()),
+            DmpSubmission.patient_id.in_(access.visible_patient_ids(viewer_id)),
+        )
         .group_by(DmpSubmission.team_id)
     ).all()
     return {int(team_id): int(n) for team_id, n in rows if team_id is not None}

@@ -61,7 +61,7 @@ def team_page_link() -> dict[str, Any]:
     team = db.session.get(CareTeam, team_id) if team_id else None
     if team is None or not can(current_user, "dmp_submission.team_panel", team):
         return {}
-    count = queries.count_attention_by_team([team.id]).get(team.id, 0)
+    count = queries.count_attention_by_team([team.id], current_user.id).get(team.id, 0)
     return {"dmp_panel": {"url": url_for("filings.team_panel", team_id=team.id), "count": count}}
 
 
@@ -89,7 +89,8 @@ def patient_filings(patient_id: int):
 
 def _render_team(team: CareTeam, failed: present.FailedForms | None = None):
     require(current_user, "dmp_submission.team_panel", team)
-    panel = present.team_panel(team, queries.list_team_attention(team.id), failed)
+    rows = queries.list_team_attention(team.id, current_user.id)
+    panel = present.team_panel(team, rows, failed)
     return render_template("filings/team.html", panel=panel), 422 if failed else 200
 
 
@@ -105,7 +106,7 @@ def my_panels():
     teams = team_queries.coordinated_teams(current_user.id)
     if len(teams) == 1:
         return redirect(url_for("filings.team_panel", team_id=teams[0].id))
-    counts = queries.count_attention_by_team([t.id for t in teams])
+    counts = queries.count_attention_by_team([t.id for t in teams], current_user.id)
     return render_template(
         "filings/teams.html",
         teams=[

@@ -64,7 +64,7 @@ def test_team_attention_lists_blocked_failed_late_and_retrying_rows(db, org):
     make_row(org.patient, org.team, status=SubmissionStatus.FILED)
     make_row(org.patient, org.team, status=SubmissionStatus.CANCELLED)
     make_row(org.other_patient, org.other_team, status=SubmissionStatus.FAILED)
-    rows = queries.list_team_attention(org.team.id, now=now)
+    rows = queries.list_team_attention(org.team.id, org.coord.id, now=now)
     assert [r.submission.id for r in rows] == [
         blocked.id,
         failed.id,
@@ -72,8 +72,13 @@ def test_team_attention_lists_blocked_failed_late_and_retrying_rows(db, org):
         retrying.id,
         stuck.id,
     ]
-    counts = queries.count_attention_by_team([org.team.id, org.other_team.id], now=now)
-    assert counts == {org.team.id: 5, org.other_team.id: 1}
+    counts = queries.count_attention_by_team(
+        [org.team.id, org.other_team.id], org.coord.id, now=now
+    )
+    # The other team's row is not counted for a coordinator without need-to-know on it.
+    assert counts == {org.team.id: 5}
+    other = queries.count_attention_by_team([org.other_team.id], org.other_coord.id, now=now)
+    assert other == {org.other_team.id: 1}
 
 
 def test_filter_query_keeps_to_need_to_know(db, org):
@@ -110,7 +115,7 @@ def test_lists_run_a_constant_number_of_queries(db, org, count_queries):
         db.session.expire_all()
         with count_queries() as seen:
             patient_rows = queries.list_patient_submissions(org.patient.id)
-            team_rows = queries.list_team_attention(org.team.id)
+            team_rows = queries.list_team_attention(org.team.id, org.coord.id)
             for row in [*patient_rows, *team_rows]:
                 # What the pages read of each row must already be loaded.
                 _ = (row.submission.title, row.set_oid, row.last_error, row.patient.display_name)

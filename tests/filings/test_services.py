@@ -84,16 +84,17 @@ def test_members_other_teams_and_admins_are_denied(db, org, action, who):
     assert events(db, audited) == []
 
 
-def test_a_coordinator_of_the_rows_team_may_act_without_coordinating_the_patient(db, org):
-    # The row belongs to team B (it queued it); team B's coordinator does not follow the
-    # patient any more but still looks after the team's filings.
+def test_a_rows_team_coordinator_without_need_to_know_may_not_act(db, org):
+    # The row belongs to team B (it queued it) but team B no longer follows the patient:
+    # its coordinator may not act on the patient's documents; the patient's coordinators may.
     row = make_row(org.patient, org.other_team, **FAILED)
-    services.retry_filing(org.other_coord, row, ctx(org.other_coord))
-    assert row.status == SubmissionStatus.PENDING
-    # The document itself stays out of reach without need-to-know on the patient.
+    with pytest.raises(PermissionDenied):
+        services.retry_filing(org.other_coord, row, ctx(org.other_coord))
     add_payload(row)
     with pytest.raises(PermissionDenied):
         services.download_payload(org.other_coord, row, "cda", ctx(org.other_coord))
+    services.retry_filing(org.coord, row, ctx(org.coord))
+    assert row.status == SubmissionStatus.PENDING
 
 
 def test_retry_gives_a_fresh_budget_and_sends_now(db, org):
