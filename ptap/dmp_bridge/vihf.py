@@ -30,6 +30,7 @@ from signxml.exceptions import InvalidInput, InvalidSignature
 
 from ptap.dmp_bridge.crypto import SigningIdentity
 from ptap.dmp_bridge.ports import DmpAuthor, RequestContext
+from ptap.dmp_bridge.xds import patient_cx
 
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -159,10 +160,11 @@ def _hl7_ce(holder: etree._Element, tag: str, **attrs: str) -> None:
 
 
 def _patient_cx(context: RequestContext) -> str:
-    patient = context.patient
-    if not patient.ins or not patient.ins_oid:
-        raise VihfError("Le patient n'a pas d'INS : pas d'accès au DMP possible")
-    return f"{patient.ins}^^^&{patient.ins_oid}&ISO^NH"
+    """The patient's INS as a CX, formatted as in the XDS metadata (xds.patient_cx)."""
+    try:
+        return patient_cx(context.patient)
+    except ValueError as exc:
+        raise VihfError("Le patient n'a pas d'INS : pas d'accès au DMP possible") from exc
 
 
 def build_vihf_assertion(

@@ -134,8 +134,12 @@ def _request() -> tuple[etree._Element, etree._Element]:
     return request, etree.SubElement(request, RIM + "RegistryObjectList")
 
 
-#: Default XDSSubmissionSet.contentTypeCode for a DAC (SPEC-NOTES §1.4).
-DEFAULT_CONTENT_TYPE = ("97", "1.2.250.1.213.2.2", "Type d'activité indifférencié")
+#: Default XDSSubmissionSet.contentTypeCode for a DAC: the one filings use (codes.py).
+DEFAULT_CONTENT_TYPE = (
+    codes_table.CONTENT_TYPE.code,
+    codes_table.CONTENT_TYPE.system,
+    codes_table.CONTENT_TYPE.display,
+)
 
 
 def availability_update(
