@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,6 +45,7 @@ from ptap.care_plans.content import (  # noqa: E402
 from ptap.care_plans.queries import find_plan_for_patient  # noqa: E402
 from ptap.care_teams import access  # noqa: E402
 from ptap.care_teams.models import Patient  # noqa: E402
+from ptap.core import clock  # noqa: E402
 from ptap.core.models import utcnow  # noqa: E402
 from ptap.core.policy import PlatformRole  # noqa: E402
 from ptap.demo import DEMO_PASSWORD, demo_totp_secret  # noqa: E402
@@ -112,7 +113,7 @@ def fill_plan(server: LiveServer, patient_id: int) -> None:
             raise SystemExit("the demo accounts are missing: run after `ptap demo`")
         plan = find_plan_for_patient(patient_id)
         assert plan is not None, "the plan is created through the page first"
-        today = date.today()  # noqa: DTZ011 - calendar days
+        today = clock.paris_today()
         content = PlanContent(
             lead_user_id=coord.id,
             problems=[
@@ -274,7 +275,7 @@ def run(
         "Éducation thérapeutique : les signes d'alerte"
     )
     objective.get_by_label("Type").select_option(label="Éducation thérapeutique")
-    objective.get_by_label("Échéance").fill((date.today() + timedelta(days=14)).isoformat())  # noqa: DTZ011
+    objective.get_by_label("Échéance").fill((clock.paris_today() + timedelta(days=14)).isoformat())
     objective.get_by_label("Qui (professionnel du cercle)").select_option(index=1)
     objective.scroll_into_view_if_needed()
     shoot(coord, "add-action-before", suffix, full_page=False)

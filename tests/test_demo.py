@@ -5,8 +5,6 @@ Loads the whole demo (300+ patients through the audited services): about 8 s on 
 
 from __future__ import annotations
 
-from datetime import date
-
 import sqlalchemy as sa
 
 from ptap.accounts.models import User
@@ -27,6 +25,7 @@ from ptap.care_teams.models import (
     TeamMembership,
     Territory,
 )
+from ptap.core import clock
 from ptap.core.identifiers import is_valid_rpps, luhn_valid
 from ptap.core.ins import InsOid, is_valid_nir
 from ptap.demo import load_demo
@@ -125,7 +124,7 @@ def test_demo_builds_a_believable_territory_once(app, db):
     assert any(p.birth_day is None for p in patients)
     assert sum(p.sharing_consent for p in patients) > len(patients) * 0.8
     assert any(p.dmp_opposition for p in patients)
-    ages = [date.today().year - p.birth_year for p in patients]  # noqa: DTZ011
+    ages = [clock.paris_today().year - p.birth_year for p in patients]
     assert sum(65 <= a <= 97 for a in ages) > len(ages) * 0.8
 
     # Consent ledger: given, never collected, withdrawn.

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +23,7 @@ from ptap.accounts.passwords import (
 )
 from ptap.audit.models import Outcome
 from ptap.audit.services import AuditContext, record_event
+from ptap.core import clock
 from ptap.core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from ptap.core.identifiers import is_valid_rpps
 from ptap.core.models import utcnow
@@ -171,7 +171,7 @@ def authenticate_password(email: str, password: str, ctx: AuditContext) -> User:
 def _match_totp_step(secret: str, code: str, now: float | None = None) -> int | None:
     """Return the time step (now ± 1) whose code equals `code`, or None."""
     totp = pyotp.TOTP(secret)
-    current = int((now if now is not None else time.time()) // TOTP_PERIOD)
+    current = int((now if now is not None else clock.now().timestamp()) // TOTP_PERIOD)
     for step in (current - 1, current, current + 1):
         if hmac.compare_digest(totp.at(step * TOTP_PERIOD), code):
             return step

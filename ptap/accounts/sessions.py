@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 from flask import Flask, flash, g, redirect, request, session, url_for
@@ -11,6 +10,7 @@ from flask import Flask, flash, g, redirect, request, session, url_for
 from ptap.accounts import services
 from ptap.accounts.models import User
 from ptap.audit.context import request_context
+from ptap.core import clock
 from ptap.core.errors import AuthenticationFailed
 from ptap.extensions import db, login_manager
 
@@ -76,7 +76,7 @@ def start_session(user: User) -> None:
     session.clear()
     session.permanent = True
     login_user(user)
-    now = int(time.time())
+    now = int(clock.now().timestamp())
     session[IDLE_KEY] = now
     session[AUTH_AT_KEY] = now
     session[SESSION_ID_KEY] = secrets.token_urlsafe(16)
@@ -101,7 +101,7 @@ def enforce_session_timeouts() -> None:
         return
     from flask import current_app
 
-    now = int(time.time())
+    now = int(clock.now().timestamp())
     idle_limit = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60
     max_age = int(current_app.config["SESSION_MAX_HOURS"]) * 3600
     idle = now - int(session.get(IDLE_KEY, 0)) > idle_limit

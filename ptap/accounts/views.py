@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import segno
 from flask import (
     Blueprint,
@@ -30,6 +28,7 @@ from ptap.accounts.models import User
 from ptap.accounts.notifications import list_notifications, mark_all_read
 from ptap.accounts.sessions import end_session, start_session
 from ptap.audit.context import request_context
+from ptap.core import clock
 from ptap.core.errors import AuthenticationFailed, DomainError
 from ptap.core.formatting import PARIS
 from ptap.core.forms import attach_error
@@ -60,7 +59,7 @@ def _pending_user() -> User | None:
     if not pending:
         return None
     timeout = int(current_app.config["TOTP_STEP_TIMEOUT_SECONDS"])
-    if time.time() - pending["at"] > timeout:
+    if clock.now().timestamp() - pending["at"] > timeout:
         session.pop(PENDING, None)
         return None
     user = db.session.get(User, pending["user_id"])
@@ -95,7 +94,11 @@ def login():
             return render_template("accounts/login.html", form=form), 401
         db.session.commit()
         session.clear()
-        session[PENDING] = {"user_id": user.id, "at": time.time(), "next": request.args.get("next")}
+        session[PENDING] = {
+            "user_id": user.id,
+            "at": clock.now().timestamp(),
+            "next": request.args.get("next"),
+        }
         if user.totp_confirmed_at is None:
             return redirect(url_for("accounts.enrol"))
         return redirect(url_for("accounts.second_factor"))

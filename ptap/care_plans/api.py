@@ -37,9 +37,9 @@ from ptap.care_teams import queries as team_queries
 from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import Enrolment
 from ptap.care_teams.schemas import PersonRef
+from ptap.core import clock
 from ptap.core.api import api_route, problem
 from ptap.core.errors import DomainError, InvalidInput
-from ptap.core.models import utcnow
 from ptap.extensions import db
 
 PLANS = ("Plans de coordination",)
@@ -310,5 +310,5 @@ def close_care_plan(patient_id: int, body: PlanClose):
     tags=PLANS,
 )
 def list_my_tasks():
-    rows = queries.my_tasks(current_user.id, today=utcnow().date())
+    rows = queries.my_tasks(current_user.id, today=clock.paris_today())
     return TaskList(items=[TaskOut.of(row) for row in rows])

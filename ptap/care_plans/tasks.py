@@ -17,6 +17,7 @@ from flask import current_app
 from ptap.accounts.notifications import notify
 from ptap.care_plans.content import OPEN_STATUSES
 from ptap.care_plans.models import CarePlan, CarePlanTask, PlanStatus, ReminderLog
+from ptap.core import clock
 from ptap.core.models import utcnow
 from ptap.core.sql import insert_if_absent
 from ptap.extensions import db
@@ -38,7 +39,7 @@ def _claim(kind: str, plan_id: int, item_key: str, target_on: date, user_id: int
 
 
 def _today() -> date:
-    return utcnow().date()
+    return clock.paris_today()
 
 
 def send_care_plan_reminders(today: date | None = None) -> int:

@@ -15,7 +15,6 @@ record merged into another one is seen by nobody.
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -30,6 +29,7 @@ from ptap.care_teams.models import (
     TeamMembership,
     TeamRole,
 )
+from ptap.core import clock
 from ptap.core.models import utcnow
 from ptap.core.policy import CLINICAL_ROLES
 from ptap.extensions import db
@@ -46,7 +46,7 @@ class AccessBasis(StrEnum):
 
 def active_team_ids(user_id: int, *, role: str | None = None) -> sa.Select[Any]:
     """Select the ids of the teams the user belongs to today (optionally with a team role)."""
-    today = date.today()  # noqa: DTZ011 - membership dates are local calendar days
+    today = clock.paris_today()
     stmt = sa.select(TeamMembership.team_id).where(
         TeamMembership.user_id == user_id,
         TeamMembership.starts_on <= today,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from ptap.care_teams.models import (
     Patient,
     TeamRole,
 )
+from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.models import utcnow
 from ptap.core.policy import CLINICAL_ROLES, is_clinician, require
@@ -234,7 +235,7 @@ def _coordinators_of(patient: Patient) -> list[int]:
     teams = sa.select(Enrolment.team_id).where(
         Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None)
     )
-    today = date.today()  # noqa: DTZ011 - membership dates are local calendar days
+    today = clock.paris_today()
     coordinators = sa.select(TeamMembership.user_id).where(
         TeamMembership.user_id.in_(
             sa.select(User.id).where(User.role.in_(CLINICAL_ROLES), User.active.is_(True))

@@ -7,7 +7,6 @@ services, whose InvalidInput errors name the form field they belong to.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -31,6 +30,7 @@ from ptap.care_teams.models import (
     Patient,
 )
 from ptap.care_teams.services import ContactData, EnrolmentRequest
+from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.core.ins import INS_OID_LABELS
 
@@ -163,7 +163,7 @@ class PatientForm(IdentityForm):
     team_id = _select("Équipe qui suit la personne", [])
     requested_on = DateField(
         "Date de la demande",
-        default=date.today,
+        default=clock.paris_today,
         invalid_value_message="Indiquez la date de la demande (jj/mm/aaaa).",
     )
     requester_kind = _select("Demande faite par", _choices(REQUESTER_KIND_LABELS))

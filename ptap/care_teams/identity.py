@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ptap.care_teams.models import IdentityStatus, Sex
+from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.core.ins import TEST_OIDS, InsOid, nir_error, normalise_nir
 
@@ -64,7 +65,7 @@ def _check_name(value: str, field: str, label: str) -> None:
 
 
 def _check_birth_date(data: IdentityData) -> None:
-    today = date.today()  # noqa: DTZ011 - birth dates are calendar days
+    today = clock.paris_today()
     if not 1880 <= data.birth_year <= today.year:
         raise InvalidInput("Année de naissance invalide.", field="birth_date")
     if data.birth_month is None:

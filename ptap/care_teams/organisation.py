@@ -22,6 +22,7 @@ from ptap.care_teams.models import (
     TeamRole,
     Territory,
 )
+from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.identifiers import is_valid_finess
 from ptap.core.policy import CLINICAL_ROLES, PlatformRole, has_role, is_clinician, require
@@ -35,7 +36,7 @@ DEPARTMENT_RE = re.compile(r"^(?:0[1-9]|1\d|[3-8]\d|9[0-5]|2[1-9]|2[AB]|97[1-46]
 
 
 def _today() -> date:
-    return date.today()  # noqa: DTZ011 - membership dates are local calendar days
+    return clock.paris_today()
 
 
 def _required(value: str, field: str, max_length: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +26,7 @@ from ptap.care_teams.models import (
     Structure,
     TeamMembership,
 )
+from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
@@ -127,7 +128,7 @@ def _team_basis(team_name: str) -> str:
 
 def circle(patient: Patient) -> list[CircleMember]:
     """Return the patient's circle: active team members, then current invitations."""
-    today = date.today()  # noqa: DTZ011 - membership dates are calendar days
+    today = clock.paris_today()
     members = db.session.execute(
         sa.select(User, TeamMembership.role, CareTeam.name)
         .join(TeamMembership, TeamMembership.user_id == User.id)
@@ -315,7 +316,7 @@ def active_team_ids_by_patient(patient_ids: list[int]) -> dict[int, list[int]]:
 
 def team_roles(user_id: int) -> dict[int, str]:
     """Map each team the user belongs to today to their role there (coordinator wins)."""
-    today = date.today()  # noqa: DTZ011 - membership dates are calendar days
+    today = clock.paris_today()
     roles: dict[int, str] = {}
     rows = db.session.execute(
         sa.select(TeamMembership.team_id, TeamMembership.role).where(

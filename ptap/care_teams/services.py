@@ -25,6 +25,7 @@ from ptap.care_teams.models import (
     ProblemCategory,
     RequesterKind,
 )
+from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
@@ -73,7 +74,7 @@ def _validate_request(req: EnrolmentRequest) -> None:
         raise InvalidInput("Indiquez au moins un motif de la demande.", field="problem_categories")
     if any(c not in ProblemCategory.__members__.values() for c in req.problem_categories):
         raise InvalidInput("Motif de demande inconnu.", field="problem_categories")
-    if req.requested_on > date.today():  # noqa: DTZ011
+    if req.requested_on > clock.paris_today():
         raise InvalidInput("La date de la demande est dans le futur.", field="requested_on")
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from ptap.core import clock
 
 #: Users are in metropolitan France: times are stored in UTC and shown in Paris time.
-PARIS = ZoneInfo("Europe/Paris")
+PARIS = clock.PARIS
 
 
 def label(labels: Mapping[Any, str], value: str) -> str:

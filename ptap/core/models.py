@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
+from ptap.core import clock
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -19,8 +21,8 @@ NAMING_CONVENTION = {
 
 
 def utcnow() -> datetime:
-    """Return the current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
+    """Return the current time, timezone-aware, in UTC (from :mod:`ptap.core.clock`)."""
+    return clock.now()
 
 
 #: Schema objects written by hand in migrations and DDL listeners, that the models do not map

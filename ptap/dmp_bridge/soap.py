@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import requests
 from lxml import etree
 
+from ptap.core import clock
 from ptap.dmp_bridge.crypto import SigningIdentity
 from ptap.dmp_bridge.mtom import (
     XOP_INCLUDE,
@@ -86,7 +87,7 @@ _STATUS_ORDER = {"Approved": 0, "Archived": 1, "Deprecated": 2}
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def build_envelope(

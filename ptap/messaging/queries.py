@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +20,7 @@ from ptap.care_teams.models import (
     TeamMembership,
     TeamRole,
 )
+from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.core.models import utcnow
 from ptap.core.policy import CLINICAL_ROLES
@@ -62,7 +62,7 @@ def member_ids(conversation: Conversation) -> list[int]:
             )
         )
     if conversation.kind == ConversationKind.TEAM:
-        today = date.today()  # noqa: DTZ011 - membership dates are calendar days
+        today = clock.paris_today()
         return list(
             db.session.scalars(
                 sa.select(TeamMembership.user_id)
@@ -91,7 +91,7 @@ def _circle_member_ids(patient: Patient) -> list[int]:
     """
     if patient.merged_into_id is not None:
         return []
-    today = date.today()  # noqa: DTZ011 - membership dates are calendar days
+    today = clock.paris_today()
     current = sa.and_(
         TeamMembership.starts_on <= today,
         sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),

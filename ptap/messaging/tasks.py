@@ -16,6 +16,7 @@ from flask import current_app
 
 from ptap.accounts.notifications import notify
 from ptap.audit.services import SYSTEM, record_event
+from ptap.core import clock
 from ptap.core.models import utcnow
 from ptap.core.sql import insert_if_absent
 from ptap.extensions import db
@@ -132,7 +133,7 @@ def cut_off_expired_access(now: datetime | None = None) -> dict[str, int]:
             )
         )
     )
-    local = now.astimezone()
+    local = now.astimezone(clock.PARIS)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     team_ids: set[int] = set()
     if local - midnight < CUT_OFF_WINDOW:

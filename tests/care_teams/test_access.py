@@ -23,6 +23,7 @@ from ptap.care_teams.models import (
     Enrolment,
     Patient,
 )
+from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.core.models import utcnow
 from ptap.core.policy import can
@@ -122,7 +123,7 @@ def test_enrolling_coordinator_who_left_the_team_loses_access(db, world: World):
     membership = add_member(world.team, leaver, "coordinator")
     patient = make_patient(world.team, leaver, consent=False)
     assert_access(db, leaver, patient, AccessBasis.ENROLLING_COORDINATOR)
-    membership.ends_on = date.today() - timedelta(days=1)  # noqa: DTZ011
+    membership.ends_on = clock.paris_today() - timedelta(days=1)
     db.session.flush()
     assert_access(db, leaver, patient, None)
     assert not can(leaver, "patient.manage", patient)
@@ -141,25 +142,25 @@ def test_enrolling_coordinator_demoted_to_member_keeps_member_access_only(db, wo
 
 def test_membership_ended_yesterday_gives_nothing(db, world: World):
     former = make_user()
-    add_member(world.team, former, ends_on=date.today() - timedelta(days=1))  # noqa: DTZ011
+    add_member(world.team, former, ends_on=clock.paris_today() - timedelta(days=1))
     assert_access(db, former, world.consented, None)
 
 
 def test_membership_ending_today_still_counts(db, world: World):
     leaving = make_user()
-    add_member(world.team, leaving, ends_on=date.today())  # noqa: DTZ011
+    add_member(world.team, leaving, ends_on=clock.paris_today())
     assert_access(db, leaving, world.consented, AccessBasis.MEMBER)
 
 
 def test_membership_starting_tomorrow_gives_nothing(db, world: World):
     newcomer = make_user()
-    add_member(world.team, newcomer, starts_on=date.today() + timedelta(days=1))  # noqa: DTZ011
+    add_member(world.team, newcomer, starts_on=clock.paris_today() + timedelta(days=1))
     assert_access(db, newcomer, world.consented, None)
 
 
 def test_membership_starting_today_counts(db, world: World):
     newcomer = make_user()
-    add_member(world.team, newcomer, starts_on=date.today())  # noqa: DTZ011
+    add_member(world.team, newcomer, starts_on=clock.paris_today())
     assert_access(db, newcomer, world.consented, AccessBasis.MEMBER)
 
 
@@ -496,3 +497,18 @@ def test_any_team_coordinator_reviews_break_glass_without_consent(db):
     )
     assert policy.can(colleague, "break_glass.review", grant)
     assert not policy.can(outsider, "break_glass.review", grant)
+
+
+def test_membership_ends_at_paris_midnight_not_utc_midnight(db, world: World):
+    """At 23:30 UTC on the last day, Paris is already past midnight: access has ended."""
+    from datetime import UTC, datetime
+
+    last_day = date(2026, 1, 15)
+    leaving = make_user()
+    add_member(world.team, leaving, starts_on=date(2025, 1, 1), ends_on=last_day)
+    with clock.frozen(datetime(2026, 1, 15, 22, 30, tzinfo=UTC)):  # 23:30 in Paris
+        assert clock.paris_today() == last_day
+        assert_access(db, leaving, world.consented, AccessBasis.MEMBER)
+    with clock.frozen(datetime(2026, 1, 15, 23, 30, tzinfo=UTC)):  # 00:30 the next day
+        assert clock.paris_today() == date(2026, 1, 16)
+        assert_access(db, leaving, world.consented, None)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ptap.care_teams.identity import IdentityData, search_key, validate_identity
+from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.core.ins import (
     TEST_OIDS,
@@ -336,7 +336,7 @@ def test_impossible_birth_dates_are_refused(year: int, month: int | None, day: i
 
 
 def test_future_birth_dates_are_refused():
-    today = date.today()  # noqa: DTZ011
+    today = clock.paris_today()
     provisional = {
         "ins_matricule": "",
         "ins_oid": "",

@@ -1,6 +1,6 @@
 """Managing the organisation: FINESS and INSEE codes, pages, memberships, API, access."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,12 +12,13 @@ from ptap.audit.services import SYSTEM
 from ptap.care_teams import organisation
 from ptap.care_teams.access import AccessBasis, access_basis
 from ptap.care_teams.models import CareTeam, Structure, TeamMembership, Territory
+from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, PermissionDenied
 from ptap.core.identifiers import is_valid_finess, luhn_check_digit
 from tests.conftest import csrf_token
 from tests.factories import add_member, make_patient, make_team, make_user
 
-TODAY = date.today()  # noqa: DTZ011 - membership dates are calendar days
+TODAY = clock.paris_today()
 
 
 def finess(body8: str) -> str:

@@ -30,6 +30,7 @@ from ptap.care_teams.models import (
     Patient,
     PatientContact,
 )
+from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, PermissionDenied
 from ptap.core.ins import InsOid
 from ptap.core.models import utcnow
@@ -213,7 +214,7 @@ def test_create_patient_refused_to_a_plain_member(db, world: World):
         (services.EnrolmentRequest(date(2026, 1, 5), "gp", "", ("boredom",)), "problem_categories"),
         (
             services.EnrolmentRequest(
-                date.today() + timedelta(days=1),  # noqa: DTZ011
+                clock.paris_today() + timedelta(days=1),
                 "gp",
                 "",
                 ("medical",),
@@ -934,7 +935,7 @@ def test_break_glass_reason_too_short_is_refused(db, app, world: World):
 
 
 def test_break_glass_notifies_the_teams_current_coordinators_and_is_audited(db, world: World):
-    today = date.today()  # noqa: DTZ011
+    today = clock.paris_today()
     leaving_later = make_user(role="coordinator")
     add_member(world.team, leaving_later, "coordinator", ends_on=today + timedelta(days=30))
     former = make_user(role="coordinator")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from io import BytesIO
 
 import pytest
@@ -20,6 +20,7 @@ from ptap.care_teams.models import (
     Enrolment,
     Patient,
 )
+from ptap.core import clock
 from ptap.core.models import utcnow
 from tests.conftest import AuthActions
 from tests.factories import add_member, make_patient, make_team, make_user
@@ -173,7 +174,7 @@ def test_document_route_refuses_a_record_of_another_patient(world, login, db):
 
 
 def _invite(auth: AuthActions, patient_id: int, user_id: int, days: int = 10):
-    until = (date.today() + timedelta(days=days)).isoformat()  # noqa: DTZ011
+    until = (clock.paris_today() + timedelta(days=days)).isoformat()
     return auth.post(
         f"/patients/{patient_id}/circle/invitations",
         {"user_id": str(user_id), "expires_on": until, "reason": "Soins infirmiers"},

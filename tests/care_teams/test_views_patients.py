@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from ptap.accounts.notifications import Notification, notify
 from ptap.audit.models import AuditEvent
 from ptap.care_teams.models import BreakGlassAccess, Enrolment, Patient, PatientContact
+from ptap.core import clock
 from ptap.core.models import utcnow
 from tests.factories import add_member, make_patient, make_team, make_user, valid_nir
 
@@ -565,7 +565,7 @@ def test_navigation_links(db, client, auth, org):
 def test_requested_on_default_is_today(db, client, auth, org):
     auth.login(org.coord)
     body = client.get("/patients/new").get_data(as_text=True)
-    assert f'value="{date.today().isoformat()}"' in body  # noqa: DTZ011
+    assert f'value="{clock.paris_today().isoformat()}"' in body
 
 
 def test_create_page_for_coordinator_without_team(db, client, auth):

@@ -11,7 +11,7 @@ docs/screenshots/dmp-team.png. Prints every console error or CSP violation seen.
 from __future__ import annotations
 
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from ptap.care_plans import services as plans
 from ptap.care_plans.content import Action, Objective, PlanContent, Problem
 from ptap.care_teams import access
 from ptap.care_teams.models import Enrolment, Patient
+from ptap.core import clock
 from ptap.dmp_bridge import DmpRejected, outbox
 from ptap.dmp_bridge.fake import FakeDmpTransport
 from ptap.extensions import db
@@ -49,7 +50,7 @@ def _app(server: LiveServer):  # noqa: ANN202
 
 
 def _content(lead_id: int, nurse_id: int, expectations: str) -> PlanContent:
-    today = date.today()  # noqa: DTZ011 - calendar days
+    today = clock.paris_today()
     return PlanContent(
         lead_user_id=lead_id,
         problems=[Problem(key="falls", dimension="medical", description="Chutes répétées")],

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from ptap.care_teams import circle
 from ptap.care_teams import services as care_team_services
 from ptap.care_teams.models import Enrolment
+from ptap.core import clock
 from ptap.core.realtime import emit_after_commit
 from ptap.extensions import socketio
 from ptap.messaging import services
@@ -240,7 +241,7 @@ def test_every_event_rechecks_access(
     messaging_socket, world, patient_conversation, db, event, payload
 ):
     """Access lost without any signal (a team membership ending by date) is still caught."""
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from ptap.care_teams.models import TeamMembership
 
@@ -248,7 +249,7 @@ def test_every_event_rechecks_access(
     membership = db.session.scalars(
         sa.select(TeamMembership).filter_by(user_id=world.member.id)
     ).one()
-    membership.ends_on = date.today() - timedelta(days=1)  # noqa: DTZ011
+    membership.ends_on = clock.paris_today() - timedelta(days=1)
     db.session.commit()
     assert len(_in_thread(patient_conversation)) == 1  # no signal was sent: still in the room
     ack = _emit(bob, event, {"conversation_id": patient_conversation.id, **payload})
@@ -278,7 +279,7 @@ def test_deactivated_user_is_disconnected_on_next_event(
 def test_ending_a_team_membership_cuts_the_team_thread(
     messaging_socket, world, team_conversation, db
 ):
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from ptap.care_teams import organisation
     from ptap.care_teams.models import TeamMembership
@@ -287,7 +288,7 @@ def test_ending_a_team_membership_cuts_the_team_thread(
     membership = db.session.scalars(
         sa.select(TeamMembership).filter_by(user_id=world.member.id)
     ).one()
-    yesterday = date.today() - timedelta(days=1)  # noqa: DTZ011
+    yesterday = clock.paris_today() - timedelta(days=1)
     organisation.end_membership(world.coord, membership, yesterday, world.ctx(world.coord))
     db.session.commit()
     assert _in_thread(team_conversation) == []

@@ -19,6 +19,8 @@ import pytest
 import redis
 import socketio as socketio_client
 
+from ptap.core import clock
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -231,7 +233,7 @@ def _send(client, conversation_id: int, client_id: str, body: str) -> None:  # n
 
 def _end_bobs_membership(env: dict[str, str]) -> None:
     """End the second member's membership (yesterday was the last day) through the service."""
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     import sqlalchemy as sa
 
@@ -253,7 +255,7 @@ def _end_bobs_membership(env: dict[str, str]) -> None:
         admin = make_user(role="admin", profession="administrative")
         bob = db.session.scalars(sa.select(TeamMembership).order_by(TeamMembership.id)).all()[1]
         ctx = AuditContext(actor_id=admin.id, actor_label=admin.email)
-        yesterday = date.today() - timedelta(days=1)  # noqa: DTZ011 - memberships use local days
+        yesterday = clock.paris_today() - timedelta(days=1)
         end_membership(admin, bob, yesterday, ctx)
         db.session.commit()
         db.session.remove()

@@ -3,7 +3,7 @@ the users whose access basis is a circle basis (care_teams.access.access_basis).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from ptap.care_teams.models import (
     Enrolment,
     TeamMembership,
 )
+from ptap.core import clock
 from ptap.core.models import utcnow
 from ptap.messaging import queries, services
 from ptap.messaging.models import Message
@@ -51,8 +52,8 @@ def circle_world(db):
 
     add_member(team, user("member"))
     add_member(team, user("other_coordinator", role="coordinator"), "coordinator")
-    yesterday = date.today() - timedelta(days=1)  # noqa: DTZ011
-    tomorrow = date.today() + timedelta(days=1)  # noqa: DTZ011
+    yesterday = clock.paris_today() - timedelta(days=1)
+    tomorrow = clock.paris_today() + timedelta(days=1)
     add_member(team, user("left"), ends_on=yesterday)
     add_member(team, user("not_yet"), starts_on=tomorrow)
     inactive = user("inactive")

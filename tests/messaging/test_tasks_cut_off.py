@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from ptap.care_teams.models import BreakGlassAccess, CircleInvitation
+from ptap.core import clock
 from ptap.core.models import utcnow
 from ptap.messaging import live, tasks
 from tests.factories import add_member, make_patient, make_team, make_user
@@ -59,8 +60,9 @@ def test_memberships_ended_yesterday_are_cut_off_just_after_midnight(db, evicted
     leaving = make_user()
     membership = add_member(team, leaving)
     staying = add_member(other, make_user())
-    after_midnight = datetime.combine(date(2026, 11, 26), datetime.min.time()).astimezone()
-    after_midnight += timedelta(minutes=1)
+    # Membership days are Paris days: the cut-off runs just after Paris midnight (23:01 UTC).
+    after_midnight = clock.paris_midnight(date(2026, 11, 26)) + timedelta(minutes=1)
+    assert after_midnight == datetime(2026, 11, 25, 23, 1, tzinfo=UTC)
     membership.ends_on = date(2026, 11, 25)
     staying.ends_on = date(2026, 11, 27)
     db.session.flush()

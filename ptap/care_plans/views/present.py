@@ -61,7 +61,7 @@ from ptap.care_plans.views.rows import (
 from ptap.care_teams import access
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import CONTACT_KIND_LABELS, Patient
-from ptap.core.formatting import PARIS
+from ptap.core import clock
 from ptap.core.policy import can
 
 
@@ -71,7 +71,7 @@ def _label(labels: Mapping[Any, str], value: str) -> str:
 
 def today() -> date:
     """Return today's date in France (due dates are calendar days)."""
-    return datetime.now(PARIS).date()
+    return clock.paris_today()
 
 
 # --- builders ---------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -26,6 +25,7 @@ from ptap.care_teams.views.helpers import (
     label,
     local_datetime,
 )
+from ptap.core import clock
 from ptap.core.pdf import render_pdf
 from ptap.core.policy import requires
 from ptap.extensions import db
@@ -84,7 +84,7 @@ def _access_log_document(patient: Patient) -> dict[str, Any]:
             "birth_date": patient.birth_date_label,
             "ins": ins_format(patient.ins_matricule),
         },
-        "generated_at": local_datetime(datetime.now(UTC)),
+        "generated_at": local_datetime(clock.now()),
         "entries": entries,
         "structures": structures,
     }

@@ -48,6 +48,7 @@ from ptap.care_teams.views.helpers import (
     local_date,
     local_datetime,
 )
+from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.forms import attach_error
 from ptap.core.policy import can, requires
@@ -233,7 +234,7 @@ def patient_circle(patient_id: int):
     patient = load_patient(patient_id, what="circle")
     db.session.commit()
     form = InvitationForm(formdata=None)
-    form.expires_on.data = date.today() + timedelta(days=30)  # noqa: DTZ011 - a calendar day
+    form.expires_on.data = clock.paris_today() + timedelta(days=30)
     return _render_circle(patient, form)
 
 

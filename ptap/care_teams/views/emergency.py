@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -39,6 +38,7 @@ from ptap.care_teams.views.helpers import (
     local_datetime,
     record_url,
 )
+from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.forms import attach_error
 from ptap.core.policy import can, is_clinician, requires
@@ -94,7 +94,7 @@ class ReviewRow:
 
 
 def _render_reviews(posted: ReviewForm | None = None, posted_id: int = 0) -> Any:
-    now = datetime.now(UTC)
+    now = clock.now()
     rows = [
         ReviewRow(
             grant.id,

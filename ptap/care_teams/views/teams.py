@@ -18,6 +18,7 @@ from ptap.care_teams.forms_organisation import MemberForm
 from ptap.care_teams.models import STRUCTURE_KIND_LABELS, CareTeam, TeamMembership
 from ptap.care_teams.views import bp
 from ptap.care_teams.views.helpers import TEAM_ROLE_LABELS, acting_user, label
+from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.forms import attach_error
 from ptap.core.policy import PlatformRole, can, require, requires
@@ -80,7 +81,7 @@ def list_teams():
 
 
 def _today() -> date:
-    return date.today()  # noqa: DTZ011 - membership dates are calendar days
+    return clock.paris_today()
 
 
 def _member_rows(team: CareTeam, manage: bool) -> list[MemberRow]:
