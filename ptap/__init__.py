@@ -60,6 +60,9 @@ def init_extensions(app: Flask) -> None:
     init_sessions(app)
     init_web(app)
     install_after_commit_hooks()
+    # Flask-SocketIO keeps server options between init_app calls: an app created earlier in the
+    # same process with a message queue would leave its Redis manager to the next one.
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
