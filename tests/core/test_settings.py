@@ -11,6 +11,13 @@ GOOD = {
     "DMP_SIGNING_CERT": "/etc/ptap/dmp-seal.cert.pem",
     "DMP_SIGNING_KEY": "/etc/ptap/dmp-seal.key.pem",
     "DMP_LPS_HOMOLOGATION_ID": "CNDA-TEST-0042",
+    "DMP_BASE_URL": "https://dmp.example.test/si-dmp-server/v2/services",
+    "SOCKETIO_MESSAGE_QUEUE": "redis://127.0.0.1:6379/9",
+    "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/10",
+    "PUBLIC_URL": "https://ptap.example.test",
+    "MAIL_TRANSPORT": "smtp",
+    "MAIL_SMTP_HOST": "smtp.example.test",
+    "MAIL_FROM": "PTAP <ne-pas-repondre@ptap.example.test>",
 }
 
 
@@ -33,12 +40,33 @@ def test_safe_production_settings_start():
         ({"DMP_SIGNING_CERT": ""}, "DMP_SIGNING_CERT"),
         ({"DMP_TRANSPORT": "carrier-pigeon"}, "DMP_TRANSPORT"),
         ({"DMP_LPS_HOMOLOGATION_ID": "PTAP-NON-HOMOLOGUE"}, "DMP_LPS_HOMOLOGATION_ID"),
+        ({"DMP_BASE_URL": "http://127.0.0.1:5900/si-dmp-server/v2/services"}, "DMP_BASE_URL"),
+        ({"DMP_TRANSPORT": "fake"}, "PTAP_DMP_ENABLED=false"),
+        ({"SOCKETIO_MESSAGE_QUEUE": ""}, "PTAP_SOCKETIO_MESSAGE_QUEUE"),
+        ({"RATELIMIT_STORAGE_URI": "memory://"}, "PTAP_RATELIMIT_STORAGE_URI"),
+        ({"PUBLIC_URL": "http://127.0.0.1:5000"}, "PTAP_PUBLIC_URL"),
+        ({"MAIL_TRANSPORT": "none"}, "PTAP_MAIL_TRANSPORT"),
+        ({"MAIL_SMTP_HOST": ""}, "PTAP_MAIL_SMTP_HOST"),
+        ({"MAIL_FROM": "PTAP <ne-pas-repondre@ptap.invalid>"}, "PTAP_MAIL_FROM"),
+        ({"DEMO_SEED": "graine"}, "DEMO_SEED"),
+        (
+            {"PSC_ENABLED": True, "PSC_ISSUER": "https://op.example", "PSC_CLIENT_ID": "ptap"},
+            "PTAP_PSC_CLIENT_SECRET",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):
     with pytest.raises(SettingsError) as exc:
         create_app({**GOOD, **override})
     assert message in str(exc.value)
+
+
+def test_production_without_dmp_homologation_starts_with_the_bridge_disabled():
+    unhomologated = {k: v for k, v in GOOD.items() if not k.startswith("DMP_")}
+    with pytest.raises(SettingsError, match="PTAP_DMP_ENABLED=false"):
+        create_app(unhomologated)
+    app = create_app({**unhomologated, "DMP_ENABLED": False})
+    assert app.config["DMP_ENABLED"] is False
 
 
 def test_sqlite_in_production_only_when_allowed():
