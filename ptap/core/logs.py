@@ -76,9 +76,10 @@ def configure_logging(app: Flask) -> None:
         else:
             handler.setFormatter(logging.Formatter(TEXT_FORMAT))
         root.addHandler(handler)
-        root.setLevel(level)
-        # Werkzeug's own request lines would duplicate ptap.access.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # Libraries say only what matters (WeasyPrint and Alembic chatter at INFO); PTAP's own
+        # loggers follow LOG_LEVEL. Werkzeug's request lines would duplicate ptap.access.
+        root.setLevel(logging.WARNING)
+        logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
     # Registered before every other hook, so the id exists even when a later hook answers.
     app.before_request(_start_request)
     app.after_request(_finish_request)

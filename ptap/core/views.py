@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 
 from ptap.core.policy import public, requires
 from ptap.core.readiness import check_readiness
@@ -28,8 +28,12 @@ def healthz() -> dict[str, str]:
 @bp.get("/readyz")
 @public
 def readyz() -> tuple[dict[str, Any], int]:
-    """Readiness: 200 when the database, Redis and the scheduler are fine, else 503 naming them."""
-    readiness = check_readiness()
+    """Readiness: 200 when the database, Redis and the scheduler are fine, else 503 naming them.
+
+    `?skip=scheduler` is the load balancer's variant (docs/deploy/haproxy.cfg).
+    """
+    skip = frozenset(request.args.get("skip", "").split(","))
+    readiness = check_readiness(skip)
     if readiness.ready:
         return {"status": "ready", "checks": readiness.checks}, 200
     body: dict[str, Any] = {

@@ -59,6 +59,10 @@ def test_readyz_is_503_when_the_heartbeat_is_stale(app, client, db):
     assert response.status_code == 503
     assert response.json["failing"] == ["scheduler"]
     assert response.json["checks"]["scheduler"].startswith("stale (last heartbeat 6")
+    # The balancer's variant leaves the scheduler to monitoring.
+    balancer = client.get("/readyz?skip=scheduler")
+    assert balancer.status_code == 200
+    assert "scheduler" not in balancer.json["checks"]
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(tmp_path):
