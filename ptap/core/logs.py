@@ -27,6 +27,7 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$")
 #: Attributes of every LogRecord; anything else was passed with `extra=` and goes into JSON.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _HANDLER_MARK = "_ptap_handler"
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 class RequestIdFilter(logging.Filter):
@@ -104,7 +105,10 @@ def _finish_request(response: Response) -> Response:
     duration_ms = round(
         (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 1
     )
-    access_log.info(
+    # The balancer polls the health endpoints every few seconds: their successes go to DEBUG.
+    quiet = request.path in HEALTH_PATHS and response.status_code == 200
+    access_log.log(
+        logging.DEBUG if quiet else logging.INFO,
         "%s %s %s %.1f ms request_id=%s",
         request.method,
         request.path,

@@ -13,10 +13,10 @@ def _access_records(caplog):
 
 def test_request_id_is_echoed_and_logged(client, db, caplog):
     with caplog.at_level(logging.INFO, logger="ptap.access"):
-        response = client.get("/healthz", headers={"X-Request-ID": "abc-123.def"})
+        response = client.get("/login", headers={"X-Request-ID": "abc-123.def"})
     assert response.headers["X-Request-ID"] == "abc-123.def"
     (record,) = _access_records(caplog)
-    assert "GET /healthz 200" in record.getMessage()
+    assert "GET /login 200" in record.getMessage()
     assert "request_id=abc-123.def" in record.getMessage()
     assert record.request_id == "abc-123.def"
     assert record.status == 200
@@ -40,6 +40,13 @@ def test_each_request_gets_its_own_id_and_redirects_are_logged(client, db, caplo
     assert first.status_code == 302
     assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
     assert [r.status for r in _access_records(caplog)] == [302, 302]
+
+
+def test_health_checks_log_at_debug_unless_they_fail(client, db, caplog):
+    with caplog.at_level(logging.INFO, logger="ptap.access"):
+        assert client.get("/healthz").headers["X-Request-ID"]
+        client.get("/readyz")  # no heartbeat in tests: 503
+    assert [r.path for r in _access_records(caplog)] == ["/readyz"]
 
 
 def test_json_lines_carry_the_extras_and_the_traceback():
