@@ -1,3 +1,6 @@
+import base64
+import hashlib
+
 import pyotp
 import pytest
 from click.testing import CliRunner
@@ -115,12 +118,12 @@ def test_demo_prints_random_credentials_once_in_development(run, app, db, accoun
     assert user.totp_secret == secret
     assert pyotp.TOTP(secret).now().isdigit()
     from ptap.accounts.passwords import verify_password
-    from ptap.demo import demo_totp_secret
 
     assert verify_password(user.password_hash, password)
     # Nothing is derivable from the source: no fixed password, no secret computed from the e-mail.
     assert password != "demo-ptap-2026"
-    assert secret != demo_totp_secret(email, "")
+    old_derivation = hashlib.sha256(f"ptap-demo:{email}".encode()).digest()[:20]
+    assert secret != base64.b32encode(old_derivation).decode()
     admin = db.session.query(User).filter_by(email=_printed_credentials(first.output, "admin")[0])
     assert admin.one().totp_secret != secret
     roles = {u.role for u in db.session.query(User)}

@@ -139,3 +139,17 @@ def test_proxy_fix_gives_the_client_address_to_the_audit_trail(database_url):
         environ_base={"REMOTE_ADDR": "10.0.0.1"},
     )
     assert seen["ip"] == "203.0.113.7"
+
+
+def test_config_dir_can_be_replaced(monkeypatch, tmp_path):
+    import shutil
+
+    from ptap.resources import resource_dir
+
+    folder = tmp_path / "config"
+    shutil.copytree(resource_dir("config"), folder)
+    with (folder / "testing.toml").open("a") as toml:
+        toml.write("SESSION_IDLE_MINUTES = 7\n")
+    monkeypatch.setenv("PTAP_CONFIG_DIR", str(folder))
+    app = create_app({"ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
+    assert app.config["SESSION_IDLE_MINUTES"] == 7
