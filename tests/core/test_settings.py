@@ -153,3 +153,14 @@ def test_config_dir_can_be_replaced(monkeypatch, tmp_path):
     monkeypatch.setenv("PTAP_CONFIG_DIR", str(folder))
     app = create_app({"ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
     assert app.config["SESSION_IDLE_MINUTES"] == 7
+
+
+def test_a_disabled_dmp_bridge_sends_nothing(app, db, monkeypatch):
+    from ptap.dmp_bridge import tasks
+
+    def never(*args, **kwargs):
+        raise AssertionError("the outbox must not be touched when the bridge is disabled")
+
+    monkeypatch.setattr(tasks.outbox, "send_due", never)
+    app.config["DMP_ENABLED"] = False
+    assert tasks.send_pending_submissions() == {}
