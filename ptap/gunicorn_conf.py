@@ -31,3 +31,24 @@ _runtime = os.environ.get("RUNTIME_DIRECTORY") or tempfile.gettempdir()
 control_socket = os.environ.get("PTAP_GUNICORN_CONTROL_SOCKET") or os.path.join(
     _runtime, "ptap-gunicorn-" + bind.rsplit(":", 1)[-1].replace("/", "_") + ".ctl"
 )
+
+# Gunicorn's own lines (start, workers, signals) follow PTAP's format: JSON in production.
+_log_format = os.environ.get("PTAP_LOG_FORMAT") or (
+    "json" if os.environ.get("PTAP_ENV") == "production" else "text"
+)
+_JSON_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "ptap.core.logs.JsonFormatter"}},
+    "handlers": {
+        "json": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False}},
+    "root": {"level": "WARNING", "handlers": []},
+}
+# gunicorn's default ({}) keeps its own text format.
+logconfig_dict = _JSON_LOGGING if _log_format == "json" else {}

@@ -27,3 +27,13 @@ def test_the_control_socket_can_be_named(monkeypatch):
     conf = _load(monkeypatch, PTAP_GUNICORN_CONTROL_SOCKET="/srv/ptap/web-a.ctl")
     assert conf.control_socket == "/srv/ptap/web-a.ctl"
     assert "gunicorn.ctl" not in conf.control_socket
+
+
+def test_gunicorn_logs_json_lines_in_production(monkeypatch):
+    monkeypatch.delenv("PTAP_LOG_FORMAT", raising=False)
+    monkeypatch.setenv("PTAP_ENV", "production")
+    conf = _load(monkeypatch)
+    formatter = conf.logconfig_dict["formatters"]["json"]["()"]
+    assert formatter == "ptap.core.logs.JsonFormatter"
+    monkeypatch.setenv("PTAP_ENV", "development")
+    assert _load(monkeypatch).logconfig_dict == {}

@@ -81,6 +81,7 @@ def configure_logging(app: Flask) -> None:
         # loggers follow LOG_LEVEL. Werkzeug's request lines would duplicate ptap.access.
         root.setLevel(logging.WARNING)
         logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # Registered before every other hook, so the id exists even when a later hook answers.
     app.before_request(_start_request)
     app.after_request(_finish_request)
