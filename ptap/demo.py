@@ -94,11 +94,6 @@ DEMO_PEOPLE = [
 ROSTER_RPPS_START = 101
 
 
-def extra_professionals_count() -> int:
-    """Return how many team professionals `ptap demo` creates besides the main accounts."""
-    return len(ROSTER)
-
-
 def load_demo() -> DemoResult:
     """Create the demo data that does not exist yet, commit, and say which accounts were new.
 
