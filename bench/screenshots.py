@@ -15,10 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playwright.sync_api import Page, ViewportSize, sync_playwright  # noqa: E402
 
-from ptap.demo import DEMO_PASSWORD  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     CHROMIUM,
     CSP_LISTENER,
+    DEMO_PASSWORD,
     SCREENSHOTS,
     launch_chromium,
     login,

@@ -48,11 +48,13 @@ from ptap.care_teams.models import Patient  # noqa: E402
 from ptap.core import clock  # noqa: E402
 from ptap.core.models import utcnow  # noqa: E402
 from ptap.core.policy import PlatformRole  # noqa: E402
-from ptap.demo import DEMO_PASSWORD, demo_totp_secret  # noqa: E402
+from ptap.demo import demo_totp_secret  # noqa: E402
 from ptap.extensions import db  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     CHROMIUM,
     CSP_LISTENER,
+    DEMO_PASSWORD,
+    DEMO_SEED,
     SCREENSHOTS,
     LiveServer,
     launch_chromium,
@@ -229,7 +231,7 @@ def fill_plan(server: LiveServer, patient_id: int) -> None:
                 ),
                 AuditContext(actor_label="bench"),
             )
-            user.totp_secret = demo_totp_secret(OUTSIDER)
+            user.totp_secret = demo_totp_secret(OUTSIDER, DEMO_SEED)
             user.totp_confirmed_at = utcnow()
         db.session.commit()
 

@@ -32,11 +32,13 @@ from ptap.care_teams import access  # noqa: E402
 from ptap.care_teams.models import CircleInvitation, Patient, TeamMembership  # noqa: E402
 from ptap.core.models import utcnow  # noqa: E402
 from ptap.core.policy import PlatformRole  # noqa: E402
-from ptap.demo import DEMO_PASSWORD, demo_totp_secret  # noqa: E402
+from ptap.demo import demo_totp_secret  # noqa: E402
 from ptap.extensions import db  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     CHROMIUM,
     CSP_LISTENER,
+    DEMO_PASSWORD,
+    DEMO_SEED,
     SCREENSHOTS,
     LiveServer,
     launch_chromium,
@@ -94,7 +96,7 @@ def setup(server: LiveServer) -> int:
                 ),
                 ctx,
             )
-            user.totp_secret = demo_totp_secret(OUTSIDER)
+            user.totp_secret = demo_totp_secret(OUTSIDER, DEMO_SEED)
             user.totp_confirmed_at = utcnow()
         coordinator = find_user_by_email(COORDINATOR)
         assert coordinator is not None

@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-ROOT = Path(__file__).resolve().parent.parent
+from ptap.resources import instance_path, resource_dir
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the application in small named steps; it never touches the database here."""
     app = Flask(
         __name__,
-        template_folder=str(ROOT / "templates"),
+        template_folder=str(resource_dir("templates")),
         static_folder="static",
-        instance_path=str(ROOT / "instance"),
+        instance_path=str(instance_path()),
     )
+    from ptap.core.logs import configure_logging
     from ptap.settings import load_settings
 
     load_settings(app, overrides)
-    logging.getLogger("ptap").setLevel(app.config["LOG_LEVEL"])
+    configure_logging(app)
     hops = int(app.config["PROXY_FIX_HOPS"])
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix

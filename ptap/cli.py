@@ -25,6 +25,33 @@ main.add_command(simulator_command)
 main.add_command(dmp_group)
 
 
+@main.command("check-config", with_appcontext=False)
+def check_config_command() -> None:
+    """List every missing or invalid setting for this environment (PTAP_ENV); exit 1 if any."""
+    from flask import Flask
+
+    from ptap.resources import instance_path
+    from ptap.settings import GROUPS, SettingsError, check, load_settings
+
+    app = Flask("ptap", instance_path=str(instance_path()))
+    try:
+        load_settings(app, strict=False)
+    except (SettingsError, OSError, ValueError) as exc:
+        click.echo(f"PTAP configuration unreadable: {exc}", err=True)
+        sys.exit(1)
+    problems = check(app.config)
+    click.echo(f"PTAP configuration check (PTAP_ENV={app.config['ENV']})")
+    for group, title in GROUPS.items():
+        messages = [p.message for p in problems if p.group == group]
+        click.echo(f"{title}: {'missing or invalid' if messages else 'OK'}")
+        for message in messages:
+            click.echo(f"  - {message}")
+    if problems:
+        click.echo(f"{len(problems)} problem(s): PTAP will refuse to start.")
+        sys.exit(1)
+    click.echo("Configuration OK.")
+
+
 @main.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -175,21 +202,38 @@ def audit_verify() -> None:
 @main.command("demo")
 @with_appcontext
 def demo_command() -> None:
-    """Load the demo data (idempotent); in development, print the demo credentials."""
-    from ptap.demo import DEMO_DOMAIN, extra_professionals_count, load_demo
+    """Load the demo data (idempotent; refused in production); print new accounts' secrets once."""
+    from ptap.demo import DEMO_DOMAIN, DemoRefused, load_demo
 
-    accounts = load_demo()
-    if current_app.config.get("DEMO_PRINT_CREDENTIALS"):
-        click.echo("Comptes de démonstration (e-mail / mot de passe / secret TOTP) :")
-        for account in accounts:
-            click.echo(
-                f"  {account.role:<13} {account.email:<34} {account.password}  "
-                f"{account.totp_secret}"
-            )
+    try:
+        result = load_demo()
+    except DemoRefused as exc:
+        raise click.ClickException(
+            "`ptap demo` est refusé en production (PTAP_ENV=production) : les comptes de "
+            "démonstration, dont un administrateur, y seraient une porte dérobée. "
+            "Créez les comptes avec `ptap users create`."
+        ) from exc
+    if not current_app.config.get("DEMO_PRINT_CREDENTIALS"):
+        click.echo(f"demo data loaded ({len(result.accounts)} demo accounts created)")
+        return
+    if not result.accounts and not result.professionals_created:
         click.echo(
-            f"  et {extra_professionals_count()} autres professionnels des équipes "
-            f"(prenom.nom@{DEMO_DOMAIN}, même mot de passe ; second facteur à configurer "
-            "à la première connexion)"
+            "Données de démonstration à jour. Les comptes existaient déjà : leurs identifiants "
+            "n'ont été affichés qu'à leur création (recréez la base pour en obtenir de nouveaux)."
         )
+        return
+    click.echo("Comptes de démonstration créés (e-mail / mot de passe / secret TOTP) :")
+    for account in result.accounts:
+        click.echo(
+            f"  {account.role:<13} {account.email:<34} {account.password}  {account.totp_secret}"
+        )
+    if result.professionals_created:
+        click.echo(
+            f"  et {result.professionals_created} autres professionnels des équipes "
+            f"(prenom.nom@{DEMO_DOMAIN}, mot de passe {result.password} ; second facteur à "
+            "configurer à la première connexion)"
+        )
+    if current_app.config.get("DEMO_SEED"):
+        click.echo("Ces secrets sont dérivés de PTAP_DEMO_SEED (tests et captures d'écran).")
     else:
-        click.echo(f"demo data loaded ({len(accounts)} demo accounts)")
+        click.echo("Ces secrets, tirés au hasard, ne seront plus affichés : notez-les.")

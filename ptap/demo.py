@@ -1,16 +1,23 @@
 """Idempotent demo data: fictitious accounts for every role, then a fictitious territory.
 
-The eight main accounts (one per role and profession) get a deterministic TOTP secret that
-`ptap demo` prints; the professionals of the demo teams (ptap.care_teams.demo.ROSTER) share the
-demo password and set up their second factor at their first login. The territory, teams and
+The eight main accounts (one per role and profession) get a TOTP secret that `ptap demo`
+prints; the professionals of the demo teams (ptap.care_teams.demo.ROSTER) share the demo
+password and set up their second factor at their first login. The territory, teams and
 patients come from ptap.care_teams.demo.
+
+Secrets are random per installation and shown only by the run that creates the accounts. A
+seed (DEMO_SEED, refused in production) derives them instead, so that browser tests and the
+screenshot scripts can log in. Demo data is never loaded in production.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
+
+from flask import current_app
 
 from ptap.accounts.models import Profession, User
 from ptap.accounts.passwords import hash_password
@@ -23,18 +30,38 @@ from ptap.core.models import utcnow
 from ptap.core.policy import PlatformRole
 from ptap.extensions import db
 
-DEMO_PASSWORD = "demo-ptap-2026"  # noqa: S105 - public demo credential, development only
 DEMO_DOMAIN = "demo.ptap.test"
+
+
+class DemoRefused(RuntimeError):
+    """Raised when demo data would be loaded into a production installation."""
 
 
 @dataclass(frozen=True)
 class DemoAccount:
-    """What `ptap demo` prints for one account."""
+    """What `ptap demo` prints for one account it created."""
 
     email: str
     role: str
     password: str
     totp_secret: str
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What one `ptap demo` run created: the main accounts and the team professionals."""
+
+    accounts: list[DemoAccount] = field(default_factory=list)
+    professionals_created: int = 0
+    password: str = ""
+
+
+def demo_password(seed: str = "") -> str:
+    """Return the demo password: derived from the seed, or random when there is none."""
+    if not seed:
+        return "demo-" + secrets.token_urlsafe(12)
+    digest = hashlib.sha256(f"ptap-demo-password:{seed}".encode()).digest()
+    return "demo-" + base64.urlsafe_b64encode(digest[:12]).decode()
 
 
 def demo_rpps(n: int) -> str:
@@ -43,9 +70,11 @@ def demo_rpps(n: int) -> str:
     return partial + luhn_check_digit(partial)
 
 
-def demo_totp_secret(email: str) -> str:
-    """Return a stable TOTP secret for a demo account, so printed secrets stay valid."""
-    digest = hashlib.sha256(f"ptap-demo:{email}".encode()).digest()[:20]
+def demo_totp_secret(email: str, seed: str = "") -> str:
+    """Return a demo account's TOTP secret: derived from the seed, or random when there is none."""
+    if not seed:
+        return base64.b32encode(secrets.token_bytes(20)).decode()
+    digest = hashlib.sha256(f"ptap-demo:{seed}:{email}".encode()).digest()[:20]
     return base64.b32encode(digest).decode()
 
 
@@ -65,18 +94,22 @@ DEMO_PEOPLE = [
 ROSTER_RPPS_START = 101
 
 
-def extra_professionals_count() -> int:
-    """Return how many team professionals `ptap demo` creates besides the main accounts."""
-    return len(ROSTER)
+def load_demo() -> DemoResult:
+    """Create the demo data that does not exist yet, commit, and say which accounts were new.
 
-
-def load_demo() -> list[DemoAccount]:
-    """Create the demo data that does not exist yet, commit, and list the main accounts."""
-    accounts, users = _main_accounts()
-    users.update(_roster_accounts())
+    Refused in production whatever the database: demo accounts (an administrator among them)
+    would be a backdoor there.
+    """
+    if current_app.config["ENV"] == "production":
+        raise DemoRefused("demo data is never loaded in production")
+    seed = str(current_app.config.get("DEMO_SEED") or "")
+    password = demo_password(seed)
+    accounts, users = _main_accounts(password, seed)
+    roster, created = _roster_accounts(password)
+    users.update(roster)
     db.session.commit()
     load_territory(users)
-    return accounts
+    return DemoResult(accounts, created, password if accounts or created else "")
 
 
 def load_territory(users: dict[str, User]) -> DemoSummary | None:
@@ -84,15 +117,16 @@ def load_territory(users: dict[str, User]) -> DemoSummary | None:
     return load_care_teams_demo(users)
 
 
-def _main_accounts() -> tuple[list[DemoAccount], dict[str, User]]:
+def _main_accounts(password: str, seed: str) -> tuple[list[DemoAccount], dict[str, User]]:
+    """Create the missing main accounts; list only those (their secrets exist nowhere else)."""
     ctx = AuditContext(actor_label="demo")
     accounts = []
     users: dict[str, User] = {}
     for local, first, last, profession, role, rpps_n in DEMO_PEOPLE:
         email = f"{local}@{DEMO_DOMAIN}"
-        secret = demo_totp_secret(email)
         user: User | None = find_user_by_email(email)
         if user is None:
+            secret = demo_totp_secret(email, seed)
             user = create_user(
                 NewUser(
                     email=email,
@@ -100,22 +134,23 @@ def _main_accounts() -> tuple[list[DemoAccount], dict[str, User]]:
                     last_name=last,
                     profession=profession,
                     role=role,
-                    password=DEMO_PASSWORD,
+                    password=password,
                     rpps=demo_rpps(rpps_n) if rpps_n else None,
                 ),
                 ctx,
             )
             user.totp_secret = secret
             user.totp_confirmed_at = utcnow()
-        accounts.append(DemoAccount(email, role, DEMO_PASSWORD, secret))
+            accounts.append(DemoAccount(email, role, password, secret))
         users[local] = user
     return accounts, users
 
 
-def _roster_accounts() -> dict[str, User]:
+def _roster_accounts(password: str) -> tuple[dict[str, User], int]:
     """Create the team professionals' accounts (one argon2 hash shared: it is slow on purpose)."""
     ctx = AuditContext(actor_label="demo")
     users: dict[str, User] = {}
+    created = 0
     password_hash: str | None = None
     for n, person in enumerate(ROSTER, start=ROSTER_RPPS_START):
         email = f"{person.key}@{DEMO_DOMAIN}"
@@ -127,11 +162,11 @@ def _roster_accounts() -> dict[str, User]:
                 last_name=person.last_name,
                 profession=person.profession,
                 role=person.role,
-                password=DEMO_PASSWORD,
+                password=password,
                 rpps=demo_rpps(n),
             )
             validate_new_user(data)
-            password_hash = password_hash or hash_password(DEMO_PASSWORD)
+            password_hash = password_hash or hash_password(password)
             user = User(
                 email=email,
                 first_name=data.first_name,
@@ -145,5 +180,6 @@ def _roster_accounts() -> dict[str, User]:
             db.session.add(user)
             db.session.flush()
             record_event(ctx, "account.create", object_type="user", object_id=user.id)
+            created += 1
         users[person.key] = user
-    return users
+    return users, created

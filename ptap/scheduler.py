@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from flask import Flask
 
 from ptap.audit.tasks import verify_audit_chain
 from ptap.care_plans.tasks import send_care_plan_reminders
+from ptap.core import clock
+from ptap.core.heartbeat import record_heartbeat
 from ptap.dmp_bridge.tasks import send_pending_submissions
 from ptap.extensions import db
 from ptap.messaging.tasks import (
@@ -36,7 +39,14 @@ class Job:
     trigger: CronTrigger | IntervalTrigger
 
 
+def beat() -> None:
+    """Write the scheduler heartbeat that /readyz checks."""
+    record_heartbeat()
+
+
 JOBS: list[Job] = [
+    # The interval is read from SCHEDULER_HEARTBEAT_SECONDS; it also beats at start-up.
+    Job("scheduler_heartbeat", beat, IntervalTrigger(seconds=30)),
     Job("verify_audit_chain", verify_audit_chain, CronTrigger(hour=3, minute=17)),
     Job("care_plan_reminders", send_care_plan_reminders, IntervalTrigger(minutes=15)),
     Job("renotify_urgent_messages", renotify_urgent_messages, IntervalTrigger(minutes=1)),
@@ -48,23 +58,51 @@ JOBS: list[Job] = [
 
 
 def run_job(app: Flask, job: Job) -> None:
-    """Run one job in an app context: commit once if it succeeds, roll back if it fails."""
+    """Run one job in an app context: commit once if it succeeds, roll back if it fails.
+
+    Every run is logged with its duration and outcome; a failure with its traceback.
+    """
+    started = time.perf_counter()
     with app.app_context():
         try:
             job.func()
             db.session.commit()
         except Exception:
             db.session.rollback()
-            log.exception("job %s failed", job.id)
+            log.exception(
+                "job %s failed after %.3f s",
+                job.id,
+                time.perf_counter() - started,
+                extra=_job_extra(job, started, "failed"),
+            )
+        else:
+            # The heartbeat runs every few seconds: its runs are logged at DEBUG only.
+            level = logging.DEBUG if job.func is beat else logging.INFO
+            log.log(
+                level,
+                "job %s ok in %.3f s",
+                job.id,
+                time.perf_counter() - started,
+                extra=_job_extra(job, started, "ok"),
+            )
         finally:
             db.session.remove()
+
+
+def _job_extra(job: Job, started: float, outcome: str) -> dict[str, Any]:
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    return {"job_id": job.id, "duration_ms": duration_ms, "outcome": outcome}
 
 
 def _configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     for job in JOBS:
         trigger = job.trigger
+        extra: dict[str, Any] = {}
         if job.id == "send_dmp_submissions":
             trigger = IntervalTrigger(seconds=float(app.config["DMP_SEND_INTERVAL_SECONDS"]))
+        if job.func is beat:
+            trigger = IntervalTrigger(seconds=float(app.config["SCHEDULER_HEARTBEAT_SECONDS"]))
+            extra["next_run_time"] = clock.now()
         scheduler.add_job(
             run_job,
             trigger,
@@ -73,6 +111,7 @@ def _configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
             coalesce=True,
             max_instances=1,
             replace_existing=True,
+            **extra,
         )
     return scheduler
 
@@ -81,6 +120,7 @@ def start_in_process(app: Flask) -> BaseScheduler:
     """Start the jobs in a background thread (embedded single-process default only)."""
     scheduler = _configure(BackgroundScheduler(timezone="UTC", daemon=True), app)
     scheduler.start()
+    log.info("PTAP in-process scheduler started with %d jobs", len(JOBS))
     return scheduler
 
 

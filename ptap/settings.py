@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+
+from ptap.resources import resource_dir
 
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - refused in production
 ENVIRONMENTS = ("development", "testing", "production")
@@ -19,13 +22,19 @@ class SettingsError(RuntimeError):
 
 
 def config_dir() -> Path:
-    """Return the folder holding the TOML files (PTAP_CONFIG_DIR overrides the repository's)."""
+    """Return the folder holding the TOML files (PTAP_CONFIG_DIR overrides the bundled one)."""
     override = os.environ.get("PTAP_CONFIG_DIR")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "config"
+    return Path(override) if override else resource_dir("config")
 
 
-def load_settings(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
-    """Fill app.config from config/default.toml, config/$PTAP_ENV.toml, PTAP_* and overrides."""
+def load_settings(
+    app: Flask, overrides: Mapping[str, Any] | None = None, *, strict: bool = True
+) -> None:
+    """Fill app.config from config/default.toml, config/$PTAP_ENV.toml, PTAP_* and overrides.
+
+    With strict (the default) unsafe settings raise SettingsError; `ptap check-config` loads
+    without it and lists every problem instead.
+    """
     folder = config_dir()
     app.config.from_file(str(folder / "default.toml"), load=tomllib.load, text=False)
     env = (overrides or {}).get("ENV") or os.environ.get("PTAP_ENV", "development")
@@ -37,7 +46,8 @@ def load_settings(app: Flask, overrides: Mapping[str, Any] | None = None) -> Non
         app.config.update(overrides)
     app.config["ENV"] = env
     _derive(app)
-    validate(app.config)
+    if strict:
+        validate(app.config)
 
 
 def _derive(app: Flask) -> None:
@@ -70,61 +80,154 @@ def _derive(app: Flask) -> None:
 
 PLACEHOLDER_OID_ROOT = "1.2.250.1.999.1.1"
 PLACEHOLDER_HOMOLOGATION_ID = "PTAP-NON-HOMOLOGUE"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+PLACEHOLDER_MAIL_DOMAIN = ".invalid"
+
+#: The groups `ptap check-config` and README's production section list settings under.
+GROUPS = {"core": "Core", "dmp": "DMP", "mail": "Mail", "psc": "Pro Santé Connect"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One missing or invalid setting, in one of GROUPS."""
+
+    group: str
+    message: str
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
     """Refuse unsafe or inconsistent settings, saying why (production is strict)."""
+    problems = check(cfg)
+    if problems:
+        raise SettingsError(
+            "Unsafe PTAP configuration:\n- " + "\n- ".join(p.message for p in problems)
+        )
+
+
+def check(cfg: Mapping[str, Any]) -> list[Problem]:
+    """Return every missing or invalid setting for the configured environment, grouped."""
+    production = cfg["ENV"] == "production"
+    return [
+        *(Problem("core", m) for m in _core(cfg, production)),
+        *(Problem("dmp", m) for m in _dmp(cfg, production)),
+        *(Problem("mail", m) for m in _mail(cfg, production)),
+        *(Problem("psc", m) for m in _psc(cfg, production)),
+    ]
+
+
+def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
     problems: list[str] = []
     if int(cfg["SESSION_IDLE_MINUTES"]) <= 0:
         problems.append("SESSION_IDLE_MINUTES must be a positive number of minutes.")
     if cfg["SESSION_COOKIE_SAMESITE"] not in ("Lax", "Strict"):
         problems.append("SESSION_COOKIE_SAMESITE must be Lax or Strict.")
-    if cfg.get("PSC_ENABLED") and not (cfg.get("PSC_ISSUER") and cfg.get("PSC_CLIENT_ID")):
-        problems.append("PSC_ENABLED needs PSC_ISSUER and PSC_CLIENT_ID.")
-    if cfg.get("PSC_ENABLED") and cfg["SESSION_COOKIE_SAMESITE"] == "Strict":
+    if not production:
+        return problems
+    secret = str(cfg.get("SECRET_KEY") or "")
+    if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
         problems.append(
-            "SESSION_COOKIE_SAMESITE=Strict drops the session on Pro Santé Connect's redirect "
-            "back: use Lax with PSC_ENABLED."
+            "PTAP_SECRET_KEY must be set to a random value of at least 32 characters "
+            "(the default key is refused in production)."
         )
-    if cfg["ENV"] == "production":
-        secret = str(cfg.get("SECRET_KEY") or "")
-        if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
-            problems.append(
-                "PTAP_SECRET_KEY must be set to a random value of at least 32 characters "
-                "(the default key is refused in production)."
-            )
-        if not cfg.get("SESSION_COOKIE_SECURE"):
-            problems.append(
-                "SESSION_COOKIE_SECURE must be true in production (HTTPS-only cookies)."
-            )
-        if str(cfg["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite") and not cfg.get(
-            "ALLOW_SQLITE_IN_PRODUCTION"
-        ):
-            problems.append(
-                "SQLite is refused in production: set PTAP_DATABASE_URL to PostgreSQL "
-                "(or PTAP_ALLOW_SQLITE_IN_PRODUCTION=true for a single-host trial)."
-            )
-        if cfg.get("DEMO_PRINT_CREDENTIALS"):
-            problems.append("DEMO_PRINT_CREDENTIALS must be false in production.")
-        if cfg.get("DMP_ENABLED") and cfg.get("DMP_TRANSPORT") == "soap":
-            if cfg.get("DMP_OID_ROOT") == PLACEHOLDER_OID_ROOT:
-                problems.append(
-                    "DMP_OID_ROOT must be this installation's own OID branch in production "
-                    "(the example branch is refused: document ids must be unique nationally)."
-                )
-            if cfg.get("DMP_LPS_HOMOLOGATION_ID") in ("", PLACEHOLDER_HOMOLOGATION_ID):
-                problems.append(
-                    "DMP_LPS_HOMOLOGATION_ID must be the DMP homologation number of this "
-                    "installation (given by the CNDA) in production."
-                )
-            if not (cfg.get("DMP_SIGNING_CERT") and cfg.get("DMP_SIGNING_KEY")):
-                problems.append(
-                    "DMP_SIGNING_CERT and DMP_SIGNING_KEY (the structure's seal certificate) "
-                    "are required in production to sign the VIHF and the submission sets."
-                )
+    if not cfg.get("SESSION_COOKIE_SECURE"):
+        problems.append("SESSION_COOKIE_SECURE must be true in production (HTTPS-only cookies).")
+    if str(cfg["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite") and not cfg.get(
+        "ALLOW_SQLITE_IN_PRODUCTION"
+    ):
+        problems.append(
+            "SQLite is refused in production: set PTAP_DATABASE_URL to PostgreSQL "
+            "(or PTAP_ALLOW_SQLITE_IN_PRODUCTION=true for a single-host trial)."
+        )
+    if not str(cfg.get("SOCKETIO_MESSAGE_QUEUE") or "").startswith(("redis://", "rediss://")):
+        problems.append(
+            "PTAP_SOCKETIO_MESSAGE_QUEUE must be a redis:// URL in production: the scheduler "
+            "process and every web process emit to the browsers through it."
+        )
+    if str(cfg.get("RATELIMIT_STORAGE_URI") or "memory://").startswith("memory"):
+        problems.append(
+            "PTAP_RATELIMIT_STORAGE_URI must be a redis:// URL in production (login "
+            "throttling must hold across processes)."
+        )
+    public_url = str(cfg.get("PUBLIC_URL") or "")
+    if not public_url.startswith("https://") or public_url == DEFAULT_PUBLIC_URL:
+        problems.append(
+            "PTAP_PUBLIC_URL must be the https:// address users reach PTAP at (links in "
+            "e-mails and the Pro Santé Connect redirect are built from it)."
+        )
+    if cfg.get("DEMO_PRINT_CREDENTIALS") or cfg.get("DEMO_SEED"):
+        problems.append("DEMO_PRINT_CREDENTIALS and DEMO_SEED are refused in production.")
+    return problems
+
+
+def _dmp(cfg: Mapping[str, Any], production: bool) -> list[str]:
+    problems: list[str] = []
     if cfg.get("DMP_TRANSPORT") not in ("soap", "fake"):
         problems.append('DMP_TRANSPORT must be "soap" or "fake".')
     if int(cfg.get("DMP_MAX_ATTEMPTS", 1)) < 1:
         problems.append("DMP_MAX_ATTEMPTS must be at least 1.")
-    if problems:
-        raise SettingsError("Unsafe PTAP configuration:\n- " + "\n- ".join(problems))
+    if not (production and cfg.get("DMP_ENABLED")):
+        return problems
+    hint = " (or PTAP_DMP_ENABLED=false until the installation is homologated)"
+    if cfg.get("DMP_TRANSPORT") != "soap":
+        problems.append("DMP_TRANSPORT must be soap in production (fake is for tests)" + hint + ".")
+        return problems
+    if cfg.get("DMP_OID_ROOT") == PLACEHOLDER_OID_ROOT:
+        problems.append(
+            "DMP_OID_ROOT must be this installation's own OID branch in production "
+            "(the example branch is refused: document ids must be unique nationally)" + hint + "."
+        )
+    if cfg.get("DMP_LPS_HOMOLOGATION_ID") in ("", PLACEHOLDER_HOMOLOGATION_ID):
+        problems.append(
+            "DMP_LPS_HOMOLOGATION_ID must be the DMP homologation number of this "
+            "installation (given by the CNDA) in production" + hint + "."
+        )
+    if not (cfg.get("DMP_SIGNING_CERT") and cfg.get("DMP_SIGNING_KEY")):
+        problems.append(
+            "DMP_SIGNING_CERT and DMP_SIGNING_KEY (the structure's seal certificate) "
+            "are required in production to sign the VIHF and the submission sets" + hint + "."
+        )
+    if not str(cfg.get("DMP_BASE_URL") or "").startswith("https://"):
+        problems.append(
+            "DMP_BASE_URL must be the DMP's https:// address in production (the default "
+            "points at the local simulator)" + hint + "."
+        )
+    return problems
+
+
+def _mail(cfg: Mapping[str, Any], production: bool) -> list[str]:
+    problems: list[str] = []
+    transport = cfg.get("MAIL_TRANSPORT")
+    if transport not in ("none", "smtp", "memory"):
+        problems.append('MAIL_TRANSPORT must be "none", "smtp" or "memory".')
+        return problems
+    if production and transport != "smtp":
+        problems.append(
+            "PTAP_MAIL_TRANSPORT must be smtp in production (notifications and urgent-message "
+            "alerts are e-mailed; none and memory send nothing)."
+        )
+    if (production or transport == "smtp") and not cfg.get("MAIL_SMTP_HOST"):
+        problems.append(
+            "PTAP_MAIL_SMTP_HOST (the SMTP relay) is required with MAIL_TRANSPORT=smtp."
+        )
+    if production and PLACEHOLDER_MAIL_DOMAIN in str(cfg.get("MAIL_FROM") or ""):
+        problems.append(
+            "PTAP_MAIL_FROM must be a real sender address in production "
+            "(the .invalid placeholder is refused)."
+        )
+    return problems
+
+
+def _psc(cfg: Mapping[str, Any], production: bool) -> list[str]:
+    problems: list[str] = []
+    if not cfg.get("PSC_ENABLED"):
+        return problems
+    if not (cfg.get("PSC_ISSUER") and cfg.get("PSC_CLIENT_ID")):
+        problems.append("PSC_ENABLED needs PSC_ISSUER and PSC_CLIENT_ID.")
+    if cfg["SESSION_COOKIE_SAMESITE"] == "Strict":
+        problems.append(
+            "SESSION_COOKIE_SAMESITE=Strict drops the session on Pro Santé Connect's redirect "
+            "back: use Lax with PSC_ENABLED."
+        )
+    if production and not cfg.get("PSC_CLIENT_SECRET"):
+        problems.append("PTAP_PSC_CLIENT_SECRET is required in production with PSC_ENABLED.")
+    return problems

@@ -1,10 +1,13 @@
-"""Home page and health check."""
+"""Home page, liveness (/healthz) and readiness (/readyz)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from typing import Any
+
+from flask import Blueprint, render_template, request
 
 from ptap.core.policy import public, requires
+from ptap.core.readiness import check_readiness
 
 bp = Blueprint("core", __name__)
 
@@ -18,4 +21,24 @@ def home() -> str:
 @bp.get("/healthz")
 @public
 def healthz() -> dict[str, str]:
+    """Liveness: the process answers (constant, no database: restarting would not help)."""
     return {"status": "ok"}
+
+
+@bp.get("/readyz")
+@public
+def readyz() -> tuple[dict[str, Any], int]:
+    """Readiness: 200 when the database, Redis and the scheduler are fine, else 503 naming them.
+
+    `?skip=scheduler` is the load balancer's variant (docs/deploy/haproxy.cfg).
+    """
+    skip = frozenset(request.args.get("skip", "").split(","))
+    readiness = check_readiness(skip)
+    if readiness.ready:
+        return {"status": "ready", "checks": readiness.checks}, 200
+    body: dict[str, Any] = {
+        "status": "unavailable",
+        "failing": readiness.failing,
+        "checks": readiness.checks,
+    }
+    return body, 503

@@ -1,3 +1,6 @@
+import base64
+import hashlib
+
 import pyotp
 import pytest
 from click.testing import CliRunner
@@ -93,27 +96,100 @@ def test_tokens_create_prints_a_working_token(run, client, db):
     assert unknown.exit_code == 1
 
 
-def test_demo_is_idempotent_and_prints_credentials_in_development(run, app, db):
+@pytest.fixture
+def accounts_only(monkeypatch):
+    """Skip the demo territory (300+ patients, tested in tests/test_demo.py): accounts only."""
+    monkeypatch.setattr("ptap.demo.load_territory", lambda users: None)
+
+
+def _printed_credentials(output: str, local: str) -> tuple[str, str, str]:
+    line = next(x for x in output.splitlines() if f"{local}@" in x)
+    email, password, secret = line.split()[1:4]
+    return email, password, secret
+
+
+def test_demo_prints_random_credentials_once_in_development(run, app, db, accounts_only):
     app.config["DEMO_PRINT_CREDENTIALS"] = True
     first = run("demo")
     assert first.exit_code == 0, first.output
     count = db.session.query(User).count()
-    second = run("demo")
-    assert second.exit_code == 0
-    assert db.session.query(User).count() == count >= 8
-    line = next(x for x in second.output.splitlines() if "coordination@" in x)
-    email, password, secret = line.split()[1:4]
+    email, password, secret = _printed_credentials(first.output, "coordination")
     user = db.session.query(User).filter_by(email=email).one()
     assert user.totp_secret == secret
     assert pyotp.TOTP(secret).now().isdigit()
     from ptap.accounts.passwords import verify_password
 
     assert verify_password(user.password_hash, password)
+    # Nothing is derivable from the source: no fixed password, no secret computed from the e-mail.
+    assert password != "demo-ptap-2026"
+    old_derivation = hashlib.sha256(f"ptap-demo:{email}".encode()).digest()[:20]
+    assert secret != base64.b32encode(old_derivation).decode()
+    admin = db.session.query(User).filter_by(email=_printed_credentials(first.output, "admin")[0])
+    assert admin.one().totp_secret != secret
     roles = {u.role for u in db.session.query(User)}
     assert roles == {"admin", "coordinator", "professional", "ars_analyst"}
 
+    second = run("demo")
+    assert second.exit_code == 0
+    assert db.session.query(User).count() == count >= 8
+    assert password not in second.output and secret not in second.output
+    assert "existaient déjà" in second.output
 
-def test_demo_hides_credentials_outside_development(run, app, db):
+
+def test_demo_secrets_differ_between_installations(app, db, accounts_only, tmp_path):
+    from ptap import create_app
+    from ptap.extensions import db as _db
+
+    other = create_app(
+        {
+            "ENV": "testing",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'other.sqlite3'}",
+            "SECRET_KEY": "o" * 40,
+            "DEMO_PRINT_CREDENTIALS": True,
+        }
+    )
+    app.config["DEMO_PRINT_CREDENTIALS"] = True
+    outputs = []
+    for target in (app, other):
+        with target.app_context():
+            if target is other:
+                _db.create_all()
+            result = CliRunner().invoke(
+                main, ["demo"], obj=ScriptInfo(create_app=lambda t=target: t)
+            )
+            assert result.exit_code == 0, result.output
+            outputs.append(_printed_credentials(result.output, "admin"))
+            if target is other:
+                _db.session.remove()
+                _db.engine.dispose()
+    assert outputs[0][0] == outputs[1][0]
+    assert outputs[0][1] != outputs[1][1]
+    assert outputs[0][2] != outputs[1][2]
+
+
+def test_demo_seed_derives_the_same_secrets(run, app, db, accounts_only):
+    from ptap.demo import demo_password, demo_totp_secret
+
+    app.config.update(DEMO_PRINT_CREDENTIALS=True, DEMO_SEED="graine-de-test")
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    email, password, secret = _printed_credentials(result.output, "medecin")
+    assert password == demo_password("graine-de-test")
+    assert secret == demo_totp_secret(email, "graine-de-test")
+    assert "PTAP_DEMO_SEED" in result.output
+
+
+def test_demo_hides_credentials_outside_development(run, app, db, accounts_only):
     app.config["DEMO_PRINT_CREDENTIALS"] = False
     result = run("demo")
-    assert "demo-ptap" not in result.output
+    assert result.exit_code == 0, result.output
+    assert "demo-" not in result.output
+    assert "8 demo accounts created" in result.output
+
+
+def test_demo_is_refused_in_production_whatever_the_database(run, app, db, accounts_only):
+    app.config["ENV"] = "production"
+    result = run("demo")
+    assert result.exit_code == 1
+    assert "refusé en production" in result.output
+    assert db.session.query(User).count() == 0

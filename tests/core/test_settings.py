@@ -11,6 +11,13 @@ GOOD = {
     "DMP_SIGNING_CERT": "/etc/ptap/dmp-seal.cert.pem",
     "DMP_SIGNING_KEY": "/etc/ptap/dmp-seal.key.pem",
     "DMP_LPS_HOMOLOGATION_ID": "CNDA-TEST-0042",
+    "DMP_BASE_URL": "https://dmp.example.test/si-dmp-server/v2/services",
+    "SOCKETIO_MESSAGE_QUEUE": "redis://127.0.0.1:6379/9",
+    "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/10",
+    "PUBLIC_URL": "https://ptap.example.test",
+    "MAIL_TRANSPORT": "smtp",
+    "MAIL_SMTP_HOST": "smtp.example.test",
+    "MAIL_FROM": "PTAP <ne-pas-repondre@ptap.example.test>",
 }
 
 
@@ -33,12 +40,33 @@ def test_safe_production_settings_start():
         ({"DMP_SIGNING_CERT": ""}, "DMP_SIGNING_CERT"),
         ({"DMP_TRANSPORT": "carrier-pigeon"}, "DMP_TRANSPORT"),
         ({"DMP_LPS_HOMOLOGATION_ID": "PTAP-NON-HOMOLOGUE"}, "DMP_LPS_HOMOLOGATION_ID"),
+        ({"DMP_BASE_URL": "http://127.0.0.1:5900/si-dmp-server/v2/services"}, "DMP_BASE_URL"),
+        ({"DMP_TRANSPORT": "fake"}, "PTAP_DMP_ENABLED=false"),
+        ({"SOCKETIO_MESSAGE_QUEUE": ""}, "PTAP_SOCKETIO_MESSAGE_QUEUE"),
+        ({"RATELIMIT_STORAGE_URI": "memory://"}, "PTAP_RATELIMIT_STORAGE_URI"),
+        ({"PUBLIC_URL": "http://127.0.0.1:5000"}, "PTAP_PUBLIC_URL"),
+        ({"MAIL_TRANSPORT": "none"}, "PTAP_MAIL_TRANSPORT"),
+        ({"MAIL_SMTP_HOST": ""}, "PTAP_MAIL_SMTP_HOST"),
+        ({"MAIL_FROM": "PTAP <ne-pas-repondre@ptap.invalid>"}, "PTAP_MAIL_FROM"),
+        ({"DEMO_SEED": "graine"}, "DEMO_SEED"),
+        (
+            {"PSC_ENABLED": True, "PSC_ISSUER": "https://op.example", "PSC_CLIENT_ID": "ptap"},
+            "PTAP_PSC_CLIENT_SECRET",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):
     with pytest.raises(SettingsError) as exc:
         create_app({**GOOD, **override})
     assert message in str(exc.value)
+
+
+def test_production_without_dmp_homologation_starts_with_the_bridge_disabled():
+    unhomologated = {k: v for k, v in GOOD.items() if not k.startswith("DMP_")}
+    with pytest.raises(SettingsError, match="PTAP_DMP_ENABLED=false"):
+        create_app(unhomologated)
+    app = create_app({**unhomologated, "DMP_ENABLED": False})
+    assert app.config["DMP_ENABLED"] is False
 
 
 def test_sqlite_in_production_only_when_allowed():
@@ -111,3 +139,28 @@ def test_proxy_fix_gives_the_client_address_to_the_audit_trail(database_url):
         environ_base={"REMOTE_ADDR": "10.0.0.1"},
     )
     assert seen["ip"] == "203.0.113.7"
+
+
+def test_config_dir_can_be_replaced(monkeypatch, tmp_path):
+    import shutil
+
+    from ptap.resources import resource_dir
+
+    folder = tmp_path / "config"
+    shutil.copytree(resource_dir("config"), folder)
+    with (folder / "testing.toml").open("a") as toml:
+        toml.write("SESSION_IDLE_MINUTES = 7\n")
+    monkeypatch.setenv("PTAP_CONFIG_DIR", str(folder))
+    app = create_app({"ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
+    assert app.config["SESSION_IDLE_MINUTES"] == 7
+
+
+def test_a_disabled_dmp_bridge_sends_nothing(app, db, monkeypatch):
+    from ptap.dmp_bridge import tasks
+
+    def never(*args, **kwargs):
+        raise AssertionError("the outbox must not be touched when the bridge is disabled")
+
+    monkeypatch.setattr(tasks.outbox, "send_due", never)
+    app.config["DMP_ENABLED"] = False
+    assert tasks.send_pending_submissions() == {}

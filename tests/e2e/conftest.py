@@ -22,7 +22,7 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
-from ptap.demo import DEMO_PASSWORD, demo_totp_secret
+from ptap.demo import demo_password, demo_totp_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,6 +35,9 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 BIN = Path(sys.executable).parent
+#: The served demo data derives its secrets from this seed (random otherwise, and shown once).
+DEMO_SEED = "e2e-browser-tests"
+DEMO_PASSWORD = demo_password(DEMO_SEED)
 
 
 @dataclass
@@ -64,6 +67,7 @@ def server_env(database_url: str) -> dict[str, str]:
         PTAP_DATABASE_URL=database_url,
         PTAP_SCHEDULER_IN_PROCESS="false",
         PTAP_LOGIN_RATE_LIMIT="1000 per minute",
+        PTAP_DEMO_SEED=DEMO_SEED,
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -130,7 +134,7 @@ def totp_code(email: str) -> str:
     if step > current + 1:
         time.sleep((step - 1) * 30 - time.time() + 0.5)
     _used_steps[email] = step
-    return pyotp.TOTP(demo_totp_secret(email)).at(step * 30)
+    return pyotp.TOTP(demo_totp_secret(email, DEMO_SEED)).at(step * 30)
 
 
 def login(page: Page, base_url: str, email: str, password: str = DEMO_PASSWORD) -> None:

@@ -7,8 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from ptap.demo import DEMO_PASSWORD
-from tests.e2e.conftest import SCREENSHOTS, PageProblems, login, totp_code
+from tests.e2e.conftest import DEMO_PASSWORD, SCREENSHOTS, PageProblems, login, totp_code
 
 pytestmark = pytest.mark.browser
 
