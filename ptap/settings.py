@@ -126,5 +126,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         problems.append('DMP_TRANSPORT must be "soap" or "fake".')
     if int(cfg.get("DMP_MAX_ATTEMPTS", 1)) < 1:
         problems.append("DMP_MAX_ATTEMPTS must be at least 1.")
+    if int(cfg.get("MAIL_MAX_ATTEMPTS", 1)) < 1:
+        problems.append("MAIL_MAX_ATTEMPTS must be at least 1.")
     if problems:
         raise SettingsError("Unsafe PTAP configuration:\n- " + "\n- ".join(problems))
