@@ -71,10 +71,13 @@ def claim_one(
         .order_by(*(order_by or (model.id,)))
         .limit(1)
         .with_for_update(skip_locked=True)
+        .correlate(None)
     )
     claimed = db.session.scalar(
         sa.update(model)
-        .where(model.id.in_(candidate), due)
+        # A scalar subquery runs once (an InitPlan on PostgreSQL); under ``IN (…)`` PostgreSQL
+        # may run it again per row, each run skipping the row just locked: several rows claimed.
+        .where(model.id == candidate.scalar_subquery(), due)
         .values(
             status=in_progress,
             lease_token=token,
