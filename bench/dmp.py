@@ -67,7 +67,7 @@ def instrument() -> None:
     soap.SoapDmpTransport.send_submission = timed(  # type: ignore[method-assign]
         "HTTP round trip (simulator checks)", soap.SoapDmpTransport.send_submission
     )
-    outbox.claim_due = timed("outbox claim", outbox.claim_due)
+    outbox.claim_next = timed("outbox claim", outbox.claim_next)
 
 
 def free_port() -> int:

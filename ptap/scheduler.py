@@ -19,6 +19,7 @@ from ptap.audit.tasks import verify_audit_chain
 from ptap.care_plans.tasks import send_care_plan_reminders
 from ptap.core import clock
 from ptap.core.heartbeat import record_heartbeat
+from ptap.core.mail import send_queued_mail
 from ptap.dmp_bridge.tasks import send_pending_submissions
 from ptap.extensions import db
 from ptap.messaging.tasks import (
@@ -54,7 +55,15 @@ JOBS: list[Job] = [
     Job("cut_off_expired_access", cut_off_expired_access, IntervalTrigger(minutes=1)),
     # The interval is read from DMP_SEND_INTERVAL_SECONDS when the scheduler starts.
     Job("send_dmp_submissions", send_pending_submissions, IntervalTrigger(seconds=10)),
+    # The interval is read from MAIL_SEND_INTERVAL_SECONDS when the scheduler starts.
+    Job("send_queued_mail", send_queued_mail, IntervalTrigger(seconds=15)),
 ]
+
+#: Jobs whose interval comes from a setting (seconds).
+INTERVAL_SETTINGS = {
+    "send_dmp_submissions": "DMP_SEND_INTERVAL_SECONDS",
+    "send_queued_mail": "MAIL_SEND_INTERVAL_SECONDS",
+}
 
 
 def run_job(app: Flask, job: Job) -> None:
@@ -98,8 +107,8 @@ def _configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     for job in JOBS:
         trigger = job.trigger
         extra: dict[str, Any] = {}
-        if job.id == "send_dmp_submissions":
-            trigger = IntervalTrigger(seconds=float(app.config["DMP_SEND_INTERVAL_SECONDS"]))
+        if job.id in INTERVAL_SETTINGS:
+            trigger = IntervalTrigger(seconds=float(app.config[INTERVAL_SETTINGS[job.id]]))
         if job.func is beat:
             trigger = IntervalTrigger(seconds=float(app.config["SCHEDULER_HEARTBEAT_SECONDS"]))
             extra["next_run_time"] = clock.now()

@@ -209,6 +209,8 @@ def _mail(cfg: Mapping[str, Any], production: bool) -> list[str]:
         problems.append(
             "PTAP_MAIL_SMTP_HOST (the SMTP relay) is required with MAIL_TRANSPORT=smtp."
         )
+    if int(cfg.get("MAIL_MAX_ATTEMPTS", 1)) < 1:
+        problems.append("MAIL_MAX_ATTEMPTS must be at least 1.")
     if production and PLACEHOLDER_MAIL_DOMAIN in str(cfg.get("MAIL_FROM") or ""):
         problems.append(
             "PTAP_MAIL_FROM must be a real sender address in production "

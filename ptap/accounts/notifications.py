@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ptap.accounts.models import User
-from ptap.core.mail import send_mail_after_commit
+from ptap.core.mail import queue_mail
 from ptap.core.models import Base, utcnow
 from ptap.core.realtime import emit_after_commit
 from ptap.extensions import db
@@ -47,7 +47,7 @@ def notify(user_id: int, kind: str, title: str, link: str = "") -> Notification:
         # The e-mail says only that something is waiting: the content stays in PTAP.
         email = db.session.scalar(sa.select(User.email).where(User.id == user_id, User.active))
         url = current_app.config["PUBLIC_URL"].rstrip("/") + "/notifications"
-        send_mail_after_commit(
+        queue_mail(
             email or "",
             "PTAP : une nouvelle notification vous attend",
             f"Bonjour,\n\nUne nouvelle notification vous attend dans PTAP : {url}\n"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ptap.dmp_bridge.ports import (
     Confidentiality,
     DmpError,
+    DmpPatient,
     DmpReceipt,
     DmpRejected,
     DmpUnavailable,
@@ -29,6 +32,15 @@ class FakeDocument:
     patient_ins: str
     status: str = "Approved"
     confidentiality: tuple[str, ...] = ("normal",)
+    #: What ITI-18 shows of the entry: patientId (CX), hash (SHA-1 hex) and size of the CDA.
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _cx(context: RequestContext, patient_cx: Callable[[DmpPatient], str]) -> str:
+    try:
+        return patient_cx(context.patient)
+    except ValueError:  # no valid INS: the builder refuses such a document anyway
+        return ""
 
 
 @dataclass
@@ -43,7 +55,7 @@ class FakeDmpTransport:
     #: Number of next sends that store the document and then fail as if the answer was lost.
     lost_responses: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pending: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _pending: dict[str, tuple[str, str, dict[str, str]]] = field(default_factory=dict)
 
     def fail_next(self, *errors: DmpError) -> None:
         """Make the next sends raise these errors."""
@@ -53,11 +65,17 @@ class FakeDmpTransport:
         self, payload: ProvideAndRegister, context: RequestContext
     ) -> PreparedRequest:
         """Serialise the payload inline (no SOAP envelope: nothing leaves the process)."""
-        from ptap.dmp_bridge.xds import provide_and_register_xml
+        from ptap.dmp_bridge.xds import patient_cx, provide_and_register_xml
 
         message_id = f"urn:uuid:{uuid.uuid4()}"
+        cda = payload.attachments[0].content if payload.attachments else b""
+        extra = {
+            "patient_id": _cx(context, patient_cx),
+            "hash": hashlib.sha1(cda).hexdigest(),  # noqa: S324 - the XDS hash slot is SHA-1
+            "size": str(len(cda)),
+        }
         with self._lock:
-            self._pending[message_id] = (payload.document_oid, context.patient.ins or "")
+            self._pending[message_id] = (payload.document_oid, context.patient.ins or "", extra)
         return PreparedRequest(
             body=provide_and_register_xml(payload, inline=True),
             content_type="application/soap+xml; charset=UTF-8",
@@ -69,7 +87,7 @@ class FakeDmpTransport:
         """Store the document, unless a scripted failure says otherwise."""
         with self._lock:
             self.received.append(prepared)
-            unique_id, ins = self._pending.pop(prepared.message_id)
+            unique_id, ins, extra = self._pending.pop(prepared.message_id)
             if self.failures:
                 raise self.failures.popleft()
             if unique_id in self.documents:
@@ -78,7 +96,7 @@ class FakeDmpTransport:
                     code="XDSDuplicateUniqueIdInRegistry",
                 )
             entry_uuid = f"urn:uuid:{uuid.uuid4()}"
-            self.documents[unique_id] = FakeDocument(unique_id, entry_uuid, ins)
+            self.documents[unique_id] = FakeDocument(unique_id, entry_uuid, ins, extra=extra)
             if self.lost_responses:
                 self.lost_responses -= 1
                 raise DmpUnavailable("Le DMP ne répond pas (réponse perdue).", code="timeout")
@@ -90,7 +108,9 @@ class FakeDmpTransport:
             doc = self.documents.get(unique_id)
         if doc is None:
             return None
-        return RemoteDocument(unique_id, doc.entry_uuid, doc.status, doc.confidentiality)
+        return RemoteDocument(
+            unique_id, doc.entry_uuid, doc.status, doc.confidentiality, dict(doc.extra)
+        )
 
     def list_documents(self, context: RequestContext) -> list[RemoteDocument]:
         """The documents held for this patient."""

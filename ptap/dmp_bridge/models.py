@@ -69,6 +69,22 @@ class DmpSubmission(Base):
         sa.Index("ix_dmp_submissions_due", "status", "next_attempt_at"),
         sa.Index("ix_dmp_submissions_set_order", "set_id", "id"),
         sa.Index("ix_dmp_submissions_patient_status", "patient_id", "status"),
+        # One open filing per document version (request_filing inserts ON CONFLICT DO NOTHING).
+        sa.Index(
+            "uq_dmp_submissions_open_filing_source",
+            "source_ref",
+            unique=True,
+            sqlite_where=sa.text("operation = 'file' AND status != 'cancelled'"),
+            postgresql_where=sa.text("operation = 'file' AND status != 'cancelled'"),
+        ),
+        # A uniqueId names one filing (metadata operations repeat their target's).
+        sa.Index(
+            "uq_dmp_submissions_filing_document_oid",
+            "document_oid",
+            unique=True,
+            sqlite_where=sa.text("operation = 'file'"),
+            postgresql_where=sa.text("operation = 'file'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,7 +98,8 @@ class DmpSubmission(Base):
     source_ref: Mapped[str] = mapped_column(sa.String(80))
     title: Mapped[str] = mapped_column(sa.String(200), default="")
     version_number: Mapped[int] = mapped_column(default=1)
-    #: ClinicalDocument/id@root = XDS uniqueId; fixed at creation so every attempt sends it.
+    #: ClinicalDocument/id@root = XDS uniqueId, ``2.25.<UUID>``: fixed at creation so every
+    #: attempt sends it, and never reused (not derived from the row id).
     document_oid: Mapped[str] = mapped_column(sa.String(64))
     #: For metadata operations: the filing they apply to.
     target_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dmp_submissions.id"))
@@ -110,6 +127,7 @@ class DmpSubmission(Base):
     filed_at: Mapped[datetime | None]
     #: entryUUID the DMP gave the document (ITI-18); needed to replace or update it.
     entry_uuid: Mapped[str] = mapped_column(sa.String(64), default="")
+    #: SubmissionSet uniqueId, ``2.25.<UUID>``, fixed at creation like ``document_oid``.
     submission_set_oid: Mapped[str] = mapped_column(sa.String(64), default="")
 
     document_set: Mapped[DmpDocumentSet] = relationship()

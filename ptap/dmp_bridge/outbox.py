@@ -2,12 +2,16 @@
 
 Exactly once, by construction:
 
-- a row is claimed by one worker with one atomic UPDATE (``FOR UPDATE SKIP LOCKED`` in its
-  subquery on PostgreSQL; SQLite serialises writers) that sets a lease and a random token;
-  every later write checks the token, so a worker whose lease expired cannot overwrite;
+- a row is claimed by one worker with its own lease and token (:mod:`ptap.core.outbox`), one
+  row at a time; every later transaction on it starts with ``UPDATE … WHERE id = :id AND
+  lease_token = :token``, which renews the lease, so a worker whose lease expired (paused,
+  slow DMP) finds the row taken over, rolls back and leaves it to the new holder;
 - the attempt is committed *before* the request leaves; a row that was ever attempted is
   first looked up in the DMP (ITI-18 by uniqueId) before being sent again, so a worker that
   died between sending and recording never causes a second copy;
+- uniqueIds never repeat (``2.25.<UUID>``, fixed when the row is written); a document the DMP
+  already holds under our uniqueId counts as filed only if it is this patient's document with
+  this hash and size: anything else fails with a plain French reason;
 - versions of one document go in order: a row waits while an earlier row of its set is open.
 
 Each step commits (a unit of work per state change); a network call never holds a transaction.
@@ -15,19 +19,17 @@ Each step commits (a unit of work per state change); a network call never holds 
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
-import random
-import socket
-import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
+from ptap.core import outbox as core_outbox
 from ptap.core.models import utcnow
+from ptap.core.outbox import Claim, LeaseLost, worker_name
 from ptap.dmp_bridge import gates, sources
 from ptap.dmp_bridge.models import (
     OPEN_STATUSES,
@@ -52,33 +54,24 @@ from ptap.extensions import db
 
 log = logging.getLogger(__name__)
 
-#: Registry code meaning the DMP already holds this uniqueId: after an attempt of ours that
-#: may have arrived, it proves the filing happened.
-DUPLICATE_CODES = ("XDSDuplicateUniqueIdInRegistry", "XDSRegistryDuplicateUniqueIdInMessage")
+__all__ = ["Claim", "claim_due", "claim_next", "process", "send_due", "worker_name"]
 
+#: Registry code meaning the DMP already holds this uniqueId. It proves our filing happened
+#: only once ITI-18 shows the document is ours (patient, hash, size): see :func:`_is_ours`.
+DUPLICATE_CODES = ("XDSDuplicateUniqueIdInRegistry",)
 
 #: Our code when ITI-18 does not find a document we filed.
 NOT_FOUND = "PTAPDocumentNotFound"
+#: Our code when the DMP holds another document under this row's uniqueId.
+UNIQUE_ID_TAKEN = "PTAPUniqueIdTaken"
 
 
-def worker_name() -> str:
-    """Name this process in leases and attempts (host:pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def _lease() -> timedelta:
+    return timedelta(seconds=float(current_app.config["DMP_LEASE_SECONDS"]))
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A row this worker holds until ``lease_until``."""
-
-    submission_id: int
-    token: str
-
-
-def claim_due(limit: int, *, now: datetime | None = None, worker: str = "") -> list[Claim]:
-    """Take up to ``limit`` due rows (pending and due, or in progress with an expired lease)."""
-    now = now or utcnow()
-    token = str(uuid.uuid4())
-    lease = timedelta(seconds=float(current_app.config["DMP_LEASE_SECONDS"]))
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    """Due rows (pending and due, or in progress with an expired lease) not held back."""
     earlier = aliased(DmpSubmission)
     blocked_by_earlier = (
         sa.select(earlier.id)
@@ -99,44 +92,51 @@ def claim_due(limit: int, *, now: datetime | None = None, worker: str = "") -> l
             DmpSubmission.lease_until < now,
         ),
     )
-    candidates = (
-        sa.select(DmpSubmission.id)
-        .where(due, ~blocked_by_earlier)
-        .order_by(DmpSubmission.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    return sa.and_(due, ~blocked_by_earlier)
+
+
+def claim_next(*, now: datetime | None = None, worker: str = "") -> Claim | None:
+    """Take the next due row with its own lease and token (committed)."""
+    now = now or utcnow()
+    return core_outbox.claim_one(
+        DmpSubmission,
+        _due(now),
+        lease=_lease(),
+        in_progress=SubmissionStatus.IN_PROGRESS,
+        worker=worker,
+        now=now,
     )
-    claimed = db.session.scalars(
-        sa.update(DmpSubmission)
-        .where(DmpSubmission.id.in_(candidates), due)
-        .values(
-            status=SubmissionStatus.IN_PROGRESS,
-            lease_token=token,
-            lease_until=now + lease,
-            claimed_by=worker or worker_name(),
-        )
-        .returning(DmpSubmission.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    db.session.commit()
-    return [Claim(submission_id=i, token=token) for i in sorted(claimed)]
+
+
+def claim_due(limit: int, *, now: datetime | None = None, worker: str = "") -> list[Claim]:
+    """Take up to ``limit`` due rows, each with its own lease and token."""
+    claims: list[Claim] = []
+    while len(claims) < limit and (claim := claim_next(now=now, worker=worker)) is not None:
+        claims.append(claim)
+    return claims
+
+
+def _commit(claim: Claim, *, release: bool = False) -> None:
+    """Commit this row's writes if the lease still holds (renewed, or released); else LeaseLost."""
+    core_outbox.commit_held(DmpSubmission, claim, _lease(), release=release)
 
 
 def _held(claim: Claim) -> DmpSubmission | None:
     """Reload the row if this worker still holds it."""
     db.session.expire_all()
-    row = db.session.get(DmpSubmission, claim.submission_id)
+    row = db.session.get(DmpSubmission, claim.row_id)
     if row is None or row.lease_token != claim.token:
         return None
     return row
 
 
 def _backoff(budget_used: int) -> timedelta:
-    """Exponential backoff with jitter (half to full of the exponential delay, capped)."""
-    base = float(current_app.config["DMP_BACKOFF_SECONDS"])
-    cap = float(current_app.config["DMP_BACKOFF_MAX_SECONDS"])
-    delay = min(cap, base * (2 ** max(0, budget_used - 1)))
-    return timedelta(seconds=delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
+    """Exponential backoff with jitter (DMP_BACKOFF_SECONDS doubling, DMP_BACKOFF_MAX_SECONDS)."""
+    return core_outbox.backoff(
+        budget_used,
+        float(current_app.config["DMP_BACKOFF_SECONDS"]),
+        float(current_app.config["DMP_BACKOFF_MAX_SECONDS"]),
+    )
 
 
 def _finish_attempt(row: DmpSubmission, outcome: AttemptOutcome, err: DmpError | None) -> None:
@@ -158,11 +158,6 @@ def _finish_attempt(row: DmpSubmission, outcome: AttemptOutcome, err: DmpError |
         attempt.message = err.message
 
 
-def _release(row: DmpSubmission) -> None:
-    row.lease_token = None
-    row.lease_until = None
-
-
 def _mark_filed(row: DmpSubmission, entry_uuid: str, outcome: AttemptOutcome) -> None:
     row.status = SubmissionStatus.FILED
     row.status_reason = ""
@@ -171,7 +166,6 @@ def _mark_filed(row: DmpSubmission, entry_uuid: str, outcome: AttemptOutcome) ->
     if entry_uuid:
         row.entry_uuid = entry_uuid
     _finish_attempt(row, outcome, None)
-    _release(row)
 
 
 def _mark_error(row: DmpSubmission, err: DmpError) -> None:
@@ -193,14 +187,12 @@ def _mark_error(row: DmpSubmission, err: DmpError) -> None:
             row.next_attempt_at = utcnow() + _backoff(row.budget_used)
     if err.response and row.payload is not None:
         row.payload.response = err.response
-    _release(row)
 
 
 def _block(row: DmpSubmission, reason: str) -> None:
     row.status = SubmissionStatus.BLOCKED
     row.status_reason = reason
     _finish_attempt(row, AttemptOutcome.BLOCKED, None)
-    _release(row)
 
 
 def _context(row: DmpSubmission) -> RequestContext:
@@ -248,15 +240,65 @@ def _lookup_earlier_attempt(
     return found
 
 
-def _start_attempt(row: DmpSubmission) -> None:
-    """Count the attempt and commit it before anything leaves the process."""
+def _is_ours(found: RemoteDocument, row: DmpSubmission, context: RequestContext) -> bool:
+    """Tell whether the DMP's entry is the document this row sent: same patient, hash, size.
+
+    A uniqueId already in the DMP proves nothing by itself (a restored database or another
+    installation may have used it); the content we sent and the patient do.
+    """
+    from ptap.dmp_bridge.xds import patient_cx
+
+    cda = row.payload.cda if row.payload is not None else None
+    if not cda:
+        return False
+    try:
+        patient = patient_cx(context.patient)
+    except ValueError:  # no valid INS any more: nothing proves the entry is this patient's
+        return False
+    sha1 = hashlib.sha1(cda).hexdigest()  # noqa: S324 - the XDS hash slot is SHA-1
+    return (
+        found.extra.get("patient_id", "") == patient
+        and found.extra.get("hash", "").lower() == sha1
+        and found.extra.get("size", "") == str(len(cda))
+    )
+
+
+def _unique_id_taken(row: DmpSubmission) -> DmpRejected:
+    return DmpRejected(
+        f"Le DMP contient déjà un document sous l'identifiant {row.document_oid}, mais ce "
+        "n'est pas ce document pour ce patient : rien n'a été déposé. Signalez-le au support "
+        "de PTAP avant de relancer l'envoi.",
+        code=UNIQUE_ID_TAKEN,
+    )
+
+
+def _settle_duplicate(
+    transport: DmpTransport, context: RequestContext, row: DmpSubmission, claim: Claim
+) -> None:
+    """The DMP answered "uniqueId already registered": filed only if ITI-18 shows it is ours."""
+    try:
+        found = transport.find_document(context, row.document_oid)
+    except DmpError as err:  # cannot tell now: the next attempt looks it up first
+        _mark_error(row, err)
+        return
+    if found is not None and _is_ours(found, row, context):
+        _mark_filed(row, found.entry_uuid, AttemptOutcome.ALREADY_FILED)
+    else:
+        log.warning("DMP submission %s: uniqueId held by another document", claim.row_id)
+        _mark_error(row, _unique_id_taken(row))
+
+
+def _start_attempt(row: DmpSubmission, claim: Claim) -> None:
+    """Count the attempt and commit it before anything leaves the process (lease renewed)."""
     row.attempts += 1
     row.budget_used += 1
     db.session.add(DmpAttempt(submission_id=row.id, number=row.attempts, worker=row.claimed_by))
-    db.session.commit()
+    _commit(claim)
 
 
-def _send_file(transport: DmpTransport, row: DmpSubmission, context: RequestContext) -> str:
+def _send_file(
+    transport: DmpTransport, row: DmpSubmission, context: RequestContext, claim: Claim
+) -> str:
     """Build (or reuse) the CDA, build the ITI-41 request, keep both, send; return entryUUID."""
     from ptap.dmp_bridge import builder
 
@@ -301,24 +343,25 @@ def _send_file(transport: DmpTransport, row: DmpSubmission, context: RequestCont
         ids,
         cda=payload.cda,
         confidentiality=confidentiality,
-        submission_set_oid=f"{row.document_oid}.{row.attempts + 1}",
+        submission_set_oid=row.submission_set_oid,
     )
     payload.cda = built.cda
     prepared = transport.prepare_submission(built.payload, context)
     payload.request = prepared.body
     payload.request_content_type = prepared.content_type
-    row.submission_set_oid = built.payload.submission_set_oid
-    _start_attempt(row)
+    _start_attempt(row, claim)
     receipt = transport.send_submission(prepared)
     payload.response = receipt.response
     return receipt.entry_uuid
 
 
-def _send_operation(transport: DmpTransport, row: DmpSubmission, context: RequestContext) -> None:
+def _send_operation(
+    transport: DmpTransport, row: DmpSubmission, context: RequestContext, claim: Claim
+) -> None:
     target = db.session.get(DmpSubmission, row.target_id) if row.target_id else None
     if target is None:
         raise DmpRejected("Le document visé par cette opération est introuvable.", code="PTAP")
-    _start_attempt(row)
+    _start_attempt(row, claim)
     try:
         remote = _remote(transport, context, target)
     except DmpRejected as err:
@@ -342,6 +385,14 @@ def process(claim: Claim, transport: DmpTransport) -> str | None:
     if row is None:
         return None
     try:
+        return _step(claim, row, transport)
+    except LeaseLost:
+        return None  # another worker holds the row now: its writes stand, ours were dropped
+
+
+def _step(claim: Claim, row: DmpSubmission, transport: DmpTransport) -> str | None:
+    context: RequestContext | None = None
+    try:
         context = _context(row)
         reason = gates.blocking_reason(context.patient, row.operation)
         if reason is not None:
@@ -349,45 +400,54 @@ def process(claim: Claim, transport: DmpTransport) -> str | None:
         elif (
             row.operation == Operation.FILE
             and row.attempts > 0
-            and (found := _lookup_earlier_attempt(transport, context, row))
+            and (found := _lookup_earlier_attempt(transport, context, row)) is not None
         ):
-            # An earlier attempt arrived though its answer was lost: never send it twice.
-            _mark_filed(row, found.entry_uuid, AttemptOutcome.ALREADY_FILED)
+            if _is_ours(found, row, context):
+                # An earlier attempt arrived though its answer was lost: never send it twice.
+                _mark_filed(row, found.entry_uuid, AttemptOutcome.ALREADY_FILED)
+            else:
+                _mark_error(row, _unique_id_taken(row))
         elif row.operation == Operation.FILE:
-            entry_uuid = _send_file(transport, row, context)
+            entry_uuid = _send_file(transport, row, context, claim)
             _mark_filed(row, entry_uuid, AttemptOutcome.FILED)
         else:
-            _send_operation(transport, row, context)
+            _send_operation(transport, row, context, claim)
             _mark_filed(row, "", AttemptOutcome.FILED)
     except DmpError as err:
-        if row.attempts > 1 and err.code in DUPLICATE_CODES:
-            _mark_filed(row, "", AttemptOutcome.ALREADY_FILED)
+        if err.code in DUPLICATE_CODES and row.operation == Operation.FILE and context:
+            _settle_duplicate(transport, context, row, claim)
         else:
             _mark_error(row, err)
+    except LeaseLost:
+        raise
     except Exception as exc:  # a bug or a broken source: keep the row, say what happened
         db.session.rollback()
-        row = _held(claim)
-        if row is None:
+        held = _held(claim)
+        if held is None:
             return None
-        log.exception("DMP submission %s failed unexpectedly", claim.submission_id)
+        row = held
+        log.exception("DMP submission %s failed unexpectedly", claim.row_id)
         row.budget_used += 1
         _mark_error(row, DmpUnavailable(f"Erreur interne pendant l'envoi : {exc}", code="PTAP"))
-    db.session.commit()
-    return row.status
+    status = row.status
+    _commit(claim, release=True)
+    return status
 
 
 def send_due(transport: DmpTransport, *, limit: int | None = None) -> dict[str, int]:
-    """Claim and process due rows until none is left or ``limit`` rows were handled."""
-    batch = int(current_app.config["DMP_BATCH_SIZE"])
+    """Claim and process due rows, one at a time, until none is left or ``limit`` were handled.
+
+    Each row is claimed just before it is sent, with its own lease: a slow row never eats the
+    lease of the rows queued behind it.
+    """
     counts: dict[str, int] = {}
     handled = 0
     while limit is None or handled < limit:
-        claims = claim_due(batch if limit is None else min(batch, limit - handled))
-        if not claims:
+        claim = claim_next()
+        if claim is None:
             break
-        for claim in claims:
-            status = process(claim, transport)
-            handled += 1
-            if status is not None:
-                counts[status] = counts.get(status, 0) + 1
+        status = process(claim, transport)
+        handled += 1
+        if status is not None:
+            counts[status] = counts.get(status, 0) + 1
     return counts

@@ -7,11 +7,14 @@ call them is checked by the calling domain (the bridge knows nothing of care tea
 
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from flask import current_app
 
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.models import utcnow
+from ptap.core.sql import insert_if_absent
 from ptap.dmp_bridge import gates, sources
 from ptap.dmp_bridge.models import (
     DmpDocumentSet,
@@ -22,20 +25,37 @@ from ptap.dmp_bridge.ports import Confidentiality, DocumentKind, Operation
 from ptap.extensions import db
 
 
-def oid_root() -> str:
-    """Return this installation's OID branch (DMP_OID_ROOT)."""
-    return str(current_app.config["DMP_OID_ROOT"]).rstrip(".")
+def new_unique_oid() -> str:
+    """Return an OID that can never repeat: ``2.25.`` + a random UUID as an integer (X.667).
+
+    Unlike the OID root + a row id, it stays unique across database resets, restores from
+    backup and installations sharing an OID root, so the DMP never sees one uniqueId twice.
+    """
+    return f"2.25.{uuid.uuid4().int}"
 
 
 def _document_set(set_key: str, kind: DocumentKind, patient_id: int) -> DmpDocumentSet:
-    found = db.session.scalar(sa.select(DmpDocumentSet).where(DmpDocumentSet.set_key == set_key))
-    if found is not None:
-        return found
-    doc_set = DmpDocumentSet(set_key=set_key, set_oid="", kind=kind, patient_id=patient_id)
-    db.session.add(doc_set)
-    db.session.flush()
-    doc_set.set_oid = f"{oid_root()}.1.{doc_set.id}"
-    return doc_set
+    """Return the set of ``set_key``, created if absent (one set per key, even under a race)."""
+    insert_if_absent(
+        DmpDocumentSet,
+        set_key=set_key,
+        set_oid=new_unique_oid(),
+        kind=str(kind),
+        patient_id=patient_id,
+        created_at=utcnow(),
+    )
+    # Inserted above, or by a transaction that committed first: one row either way.
+    return db.session.scalars(
+        sa.select(DmpDocumentSet).where(DmpDocumentSet.set_key == set_key)
+    ).one()
+
+
+def _open_filing(source_ref: str) -> sa.Select[DmpSubmission]:
+    return sa.select(DmpSubmission).where(
+        DmpSubmission.source_ref == source_ref,
+        DmpSubmission.operation == Operation.FILE,
+        DmpSubmission.status != SubmissionStatus.CANCELLED,
+    )
 
 
 def _gate(row: DmpSubmission) -> None:
@@ -63,13 +83,7 @@ def request_filing(
     """
     if not current_app.config["DMP_ENABLED"]:
         raise Conflict("L'envoi au DMP n'est pas activé sur cette plateforme.")
-    existing = db.session.scalar(
-        sa.select(DmpSubmission).where(
-            DmpSubmission.source_ref == source_ref,
-            DmpSubmission.operation == Operation.FILE,
-            DmpSubmission.status != SubmissionStatus.CANCELLED,
-        )
-    )
+    existing = db.session.scalar(_open_filing(source_ref))
     if existing is not None:
         return existing
     doc_set = _document_set(set_key, kind, patient_id)
@@ -86,25 +100,32 @@ def request_filing(
         )
         or 0
     ) + 1
-    row = DmpSubmission(
+    # One open filing per source (partial unique index): a concurrent request for the same
+    # version inserts nothing here and both callers get the row that won.
+    insert_if_absent(
+        DmpSubmission,
         set_id=doc_set.id,
         patient_id=patient_id,
         team_id=team_id,
-        kind=kind,
-        operation=Operation.FILE,
+        kind=str(kind),
+        operation=str(Operation.FILE),
         source_ref=source_ref,
         title=title[:200],
         version_number=version,
-        document_oid="",
+        # Both uniqueIds are decided here, once, before any attempt: every retry sends them.
+        document_oid=new_unique_oid(),
+        submission_set_oid=new_unique_oid(),
         confidentiality=",".join(confidentiality),
         requested_by_id=requested_by_id,
+        requested_at=utcnow(),
         next_attempt_at=utcnow(),
+        updated_at=utcnow(),
     )
-    db.session.add(row)
-    db.session.flush()
-    row.document_oid = f"{oid_root()}.2.{row.id}"
-    _gate(row)
-    db.session.flush()
+    # Inserted above, or by a transaction that committed first: one row either way.
+    row = db.session.scalars(_open_filing(source_ref)).one()
+    if row.status == SubmissionStatus.PENDING and row.attempts == 0:
+        _gate(row)
+        db.session.flush()
     return row
 
 
@@ -164,8 +185,9 @@ def release_submission(row: DmpSubmission) -> DmpSubmission:
     row.status = SubmissionStatus.PENDING
     row.status_reason = ""
     row.next_attempt_at = utcnow()
-    if row.payload is not None:
-        # The identity may have changed while the row was blocked: render the CDA again.
+    if row.payload is not None and row.attempts == 0:
+        # The identity may have changed while the row was blocked: render the CDA again. Once
+        # an attempt may have reached the DMP, its uniqueId is bound to the CDA it carried.
         row.payload.cda = None
     _gate(row)
     db.session.flush()

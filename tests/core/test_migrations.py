@@ -58,3 +58,53 @@ def _trigger_names(conn):
         "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_events'::regclass "
         "AND NOT tgisinternal"
     ).all()
+
+
+def test_outbox_migration_renumbers_only_filings_never_attempted(empty_database_url):
+    app = create_app({"ENV": "testing", "DATABASE_URL": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0005")
+        submissions = sa.table(
+            "dmp_submissions",
+            *(sa.column(c) for c in ("id", "set_id", "patient_id", "kind", "operation")),
+            *(sa.column(c) for c in ("source_ref", "title", "version_number", "document_oid")),
+            *(sa.column(c) for c in ("confidentiality", "status", "status_reason", "error_code")),
+            *(sa.column(c) for c in ("attempts", "budget_used", "next_attempt_at", "claimed_by")),
+            *(sa.column(c) for c in ("requested_at", "updated_at", "entry_uuid")),
+            sa.column("submission_set_oid"),
+        )
+        now = "2026-12-07 06:00:00+00:00"
+        common = {
+            "set_id": 1, "patient_id": 1, "kind": "ppcs", "operation": "file", "title": "t",
+            "version_number": 1, "confidentiality": "normal", "status_reason": "",
+            "error_code": "", "budget_used": 0, "next_attempt_at": now, "claimed_by": "",
+            "requested_at": now, "updated_at": now, "entry_uuid": "",
+        }  # fmt: skip
+        with db.engine.connect() as conn:
+            # Parent rows are beside the point: foreign keys are not checked for this insert.
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            else:
+                conn.exec_driver_sql("SET session_replication_role = replica")
+            conn.execute(
+                sa.insert(submissions),
+                [
+                    {**common, "id": 1, "source_ref": "a", "document_oid": "1.2.3.2.1",
+                     "submission_set_oid": "", "status": "pending", "attempts": 0},
+                    {**common, "id": 2, "source_ref": "b", "document_oid": "1.2.3.2.2",
+                     "submission_set_oid": "1.2.3.2.2.1", "status": "failed", "attempts": 1},
+                ],
+            )  # fmt: skip
+            conn.commit()
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = dict(
+                conn.execute(
+                    sa.select(submissions.c.id, submissions.c.document_oid).order_by("id")
+                ).all()
+            )
+            set_oids = conn.execute(sa.select(submissions.c.submission_set_oid)).scalars().all()
+        assert rows[1].startswith("2.25.") and rows[2] == "1.2.3.2.2"
+        assert all(s.startswith("2.25.") or s == "1.2.3.2.2.1" for s in set_oids)
+        downgrade(revision="base")
+        db.engine.dispose()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 from lxml import etree
 
 from ptap import dmp_bridge
+from ptap.core import clock
 from ptap.core.errors import Conflict
 from ptap.dmp_bridge import outbox
 from ptap.dmp_bridge.models import DmpAttempt, DmpSubmission, SubmissionStatus
@@ -117,3 +120,50 @@ def test_deleting_a_document_already_gone_from_the_dmp_succeeds(world, db, dmp):
     del dmp.documents[first.document_oid]
     outbox.send_due(dmp)
     assert db.session.get(DmpSubmission, delete.id).status == SubmissionStatus.FILED
+
+
+def test_a_worker_paused_mid_send_past_its_lease_cannot_overwrite(app, world, db, dmp):
+    row = _queue(world, 1)
+    db.session.commit()
+    lease = timedelta(seconds=float(app.config["DMP_LEASE_SECONDS"]))
+    t0 = clock.now()
+    taken_over: list[outbox.Claim] = []
+    real_send = dmp.send_submission
+
+    def paused_send(prepared):
+        # Worker 1 stalls inside the DMP call past its lease; worker 2 takes the row over.
+        clock.set_source(lambda: t0 + lease + timedelta(seconds=1))
+        taken_over.append(outbox.claim_next(worker="worker-2"))
+        return real_send(prepared)  # ...then worker 1's request lands after all
+
+    with clock.frozen(t0):
+        first = outbox.claim_next(worker="worker-1")
+        dmp.send_submission = paused_send
+        assert outbox.process(first, dmp) is None  # its late writes were dropped
+        dmp.send_submission = real_send
+        [second] = taken_over
+        assert second is not None and second.row_id == first.row_id == row.id
+        db.session.expire_all()
+        held = db.session.get(DmpSubmission, row.id)
+        assert (held.status, held.claimed_by, held.lease_token) == (
+            SubmissionStatus.IN_PROGRESS,
+            "worker-2",
+            second.token,
+        )
+        assert held.filed_at is None
+        # Worker 2 finds the document worker 1 sent (its attempt was committed first).
+        assert outbox.process(second, dmp) == SubmissionStatus.FILED
+    assert len(dmp.received) == 1 and len(dmp.documents) == 1
+    outcomes = db.session.scalars(
+        sa.select(DmpAttempt.outcome).where(DmpAttempt.submission_id == row.id)
+    ).all()
+    assert outcomes == ["already_filed"]  # worker 1's attempt, closed by worker 2's lookup
+
+
+def test_each_claimed_row_has_its_own_lease_token(world, db, dmp):
+    for n in range(3):
+        _queue(world, n, set_key=f"synthetic:set{n}")
+    db.session.commit()
+    claims = outbox.claim_due(3, worker="worker-1")
+    assert len({c.row_id for c in claims}) == 3
+    assert len({c.token for c in claims}) == 3

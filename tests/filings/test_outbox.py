@@ -76,7 +76,7 @@ def test_gp_validation_queues_a_filing_and_send_due_files_it(db, world, dmp):
     assert (row.status, row.operation, row.version_number) == ("pending", "file", 1)
     assert (row.patient_id, row.team_id) == (world.patient.id, world.team.id)
     assert row.requested_by_id == world.physician.id
-    assert row.title.endswith("version 1") and row.document_oid.startswith("1.2.250.1.999.1.1.2.")
+    assert row.title.endswith("version 1") and row.document_oid.startswith("2.25.")
     # The CDA is checked against the CI-SIS schemas and schematrons before it leaves.
     assert outbox.send_due(dmp) == {"filed": 1}
     [row] = rows(db)
@@ -211,7 +211,7 @@ def test_a_worker_whose_lease_expired_cannot_overwrite(db, app, world, dmp, fast
     [first] = outbox.claim_due(10, worker="worker-1")
     later = utcnow() + timedelta(seconds=float(app.config["DMP_LEASE_SECONDS"]) + 1)
     [second] = outbox.claim_due(10, now=later, worker="worker-2")
-    assert first.submission_id == second.submission_id and first.token != second.token
+    assert first.row_id == second.row_id and first.token != second.token
     assert outbox.process(first, dmp) is None  # worker 1 woke up: the row is not its own
     assert dmp.received == []
     [row] = rows(db)
