@@ -10,7 +10,7 @@ from ptap.accounts.models import User
 from ptap.accounts.schemas import TokenCreate, TokenCreated, TokenList, TokenOut, UserOut
 from ptap.accounts.sessions import current_session_row
 from ptap.audit.context import request_context
-from ptap.core.api import api_route, paginate_by_id
+from ptap.core.api import api_route, paginate_by_id, problem
 from ptap.core.errors import DomainError, PermissionDenied
 from ptap.extensions import db
 
@@ -62,9 +62,10 @@ def create_token(body: TokenCreate):
         token, plaintext = services.mint_api_token(
             user, row, body.name, [s.value for s in body.scopes], body.days, request_context()
         )
-    except PermissionDenied:
+    except PermissionDenied as exc:
         db.session.commit()  # keep the audit row of the refusal
-        raise
+        # Not an access-control secret: say what to do (re-authenticate), as a problem.
+        return problem(403, "Ré-authentification requise", exc.message, field="password")
     db.session.commit()
     return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=plaintext)
 
