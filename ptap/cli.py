@@ -107,17 +107,31 @@ def users_group() -> None:
     type=click.Choice(["admin", "coordinator", "professional", "ars_analyst"]),
 )
 @click.option("--rpps", default=None)
+@click.option(
+    "--activation-link",
+    "link",
+    is_flag=True,
+    help="Print a one-time activation link instead of reading a password from stdin",
+)
 @with_appcontext
 def users_create(
-    email: str, first_name: str, last_name: str, profession: str, role: str, rpps: str | None
+    email: str,
+    first_name: str,
+    last_name: str,
+    profession: str,
+    role: str,
+    rpps: str | None,
+    link: bool,
 ) -> None:
-    """Create an account; the password is read from standard input."""
+    """Create an account; the password is read from standard input (an operator on the host),
+    or, with --activation-link, the user chooses it through a printed one-time link."""
+    from ptap.accounts.activation import activation_url, issue_activation_link
     from ptap.accounts.services import NewUser, create_user
     from ptap.audit.services import AuditContext
     from ptap.core.errors import DomainError
     from ptap.extensions import db
 
-    password = sys.stdin.readline().rstrip("\n")
+    password = None if link else sys.stdin.readline().rstrip("\n")
     data = NewUser(
         email=email,
         first_name=first_name,
@@ -132,8 +146,33 @@ def users_create(
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(f"{exc.field or ''}: {exc.message}") from exc
+    token = issue_activation_link(user, AuditContext(actor_label="cli")) if link else None
     db.session.commit()
     click.echo(f"created user {user.id} <{user.email}> ({user.role})")
+    if token:
+        click.echo(activation_url(token))
+
+
+@users_group.command("activation-link")
+@click.argument("email")
+@with_appcontext
+def users_activation_link(email: str) -> None:
+    """Print a fresh one-time activation link for an account (older links stop working).
+
+    For an operator on the host when no e-mail is configured; the account's current password
+    is left as it is (use the admin reset to revoke it).
+    """
+    from ptap.accounts.activation import activation_url, issue_activation_link
+    from ptap.accounts.queries import find_user_by_email
+    from ptap.audit.services import AuditContext
+    from ptap.extensions import db
+
+    user = find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user with e-mail {email}")
+    token = issue_activation_link(user, AuditContext(actor_label="cli"))
+    db.session.commit()
+    click.echo(activation_url(token))
 
 
 @main.group("tokens")

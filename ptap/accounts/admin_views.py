@@ -5,14 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ptap.accounts import queries, services
+from ptap.accounts import activation, queries, services
 from ptap.accounts.forms import EmptyForm, ResetPasswordForm, UserForm
 from ptap.audit.context import request_context
 from ptap.audit.queries import list_security_events_query
 from ptap.core.errors import DomainError
 from ptap.core.forms import attach_error
 from ptap.core.policy import requires
-from ptap.core.realtime import disconnect_room
 from ptap.extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -36,7 +35,6 @@ def create_user():
             last_name=form.last_name.data,
             profession=form.profession.data,
             role=form.role.data,
-            password=form.password.data,
             rpps=form.rpps.data or None,
         )
         try:
@@ -44,19 +42,30 @@ def create_user():
         except DomainError as exc:
             attach_error(form, exc)
         else:
+            # No password: the user sets one through a one-time link sent by e-mail.
+            token = activation.issue_activation_link(user, request_context())
             db.session.commit()
-            flash(f"Compte de {user.full_name} créé.", "success")
-            return redirect(url_for("admin.show_user", user_id=user.id))
+            flash(f"Compte de {user.full_name} créé : lien d'activation envoyé.", "success")
+            return _show_user(user, token)
     return render_template("admin/user_form.html", form=form), 422 if form.errors else 200
+
+
+def _show_user(user, token: str | None = None):
+    # The link is shown once, and only where no e-mail can carry it (development).
+    link = activation.activation_url(token) if token and activation.show_link_to_admin() else None
+    return render_template(
+        "admin/user.html",
+        user=user,
+        reset_form=ResetPasswordForm(),
+        form=EmptyForm(),
+        activation_link=link,
+    )
 
 
 @bp.get("/users/<int:user_id>")
 @requires("accounts.manage")
 def show_user(user_id: int):
-    user = queries.get_user(user_id)
-    return render_template(
-        "admin/user.html", user=user, reset_form=ResetPasswordForm(), form=EmptyForm()
-    )
+    return _show_user(queries.get_user(user_id))
 
 
 @bp.post("/users/<int:user_id>/reset-password")
@@ -66,18 +75,13 @@ def reset_password(user_id: int):
     form = ResetPasswordForm()
     if not form.validate_on_submit():
         return redirect(url_for("admin.show_user", user_id=user.id))
-    temporary = services.reset_password(
+    services.reset_password(
         current_user, user, request_context(), reset_second_factor=form.reset_second_factor.data
     )
+    token = activation.issue_activation_link(user, request_context())
     db.session.commit()
-    disconnect_room(f"user:{user.id}")
-    return render_template(
-        "admin/user.html",
-        user=user,
-        reset_form=ResetPasswordForm(),
-        form=EmptyForm(),
-        temporary_password=temporary,
-    )
+    flash("Mot de passe réinitialisé : lien envoyé à la personne.", "success")
+    return _show_user(user, token)
 
 
 @bp.post("/users/<int:user_id>/active")
@@ -92,7 +96,6 @@ def set_active(user_id: int):
             flash(exc.message, "error")
         else:
             db.session.commit()
-            disconnect_room(f"user:{user.id}")
             flash("Compte réactivé." if active else "Compte désactivé.", "success")
     return redirect(url_for("admin.show_user", user_id=user.id))
 

@@ -8,9 +8,10 @@ from flask_login import current_user
 from ptap.accounts import queries, services
 from ptap.accounts.models import User
 from ptap.accounts.schemas import TokenCreate, TokenCreated, TokenList, TokenOut, UserOut
+from ptap.accounts.sessions import current_session_row
 from ptap.audit.context import request_context
-from ptap.core.api import api_route, paginate_by_id
-from ptap.core.errors import PermissionDenied
+from ptap.core.api import api_route, paginate_by_id, problem
+from ptap.core.errors import DomainError, PermissionDenied
 from ptap.extensions import db
 
 
@@ -50,9 +51,21 @@ def create_token(body: TokenCreate):
     if g.get("api_token") is not None:
         # A leaked token must not be able to mint longer-lived ones: sessions only.
         raise PermissionDenied("Un jeton ne peut pas créer d'autres jetons.")
-    token, plaintext = services.create_api_token(
-        current_user, body.name, [s.value for s in body.scopes], body.days, request_context()
-    )
+    user, row = current_user._get_current_object(), current_session_row()
+    if row is not None and body.password is not None and body.code is not None:
+        try:
+            services.reauthenticate(user, row, body.password, body.code, request_context())
+        except DomainError:
+            db.session.commit()  # failure counters and audit rows are kept
+            raise
+    try:
+        token, plaintext = services.mint_api_token(
+            user, row, body.name, [s.value for s in body.scopes], body.days, request_context()
+        )
+    except PermissionDenied as exc:
+        db.session.commit()  # keep the audit row of the refusal
+        # Not an access-control secret: say what to do (re-authenticate), as a problem.
+        return problem(403, "Ré-authentification requise", exc.message, field="password")
     db.session.commit()
     return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=plaintext)
 

@@ -84,6 +84,17 @@ class TokenForm(FlaskForm):
         default=90,
         validators=[DataRequired(REQUIRED), NumberRange(1, 365, "Entre 1 et 365 jours.")],
     )
+    # Minting a token asks for the password and a fresh TOTP code again (re-authentication).
+    password = PasswordField(
+        "Votre mot de passe",
+        validators=[DataRequired(REQUIRED)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    code = StringField(
+        "Code à 6 chiffres de votre application",
+        validators=[DataRequired(REQUIRED), Length(max=8, message="Le code compte 6 chiffres.")],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
 
 
 class UserForm(FlaskForm):
@@ -105,8 +116,18 @@ class UserForm(FlaskForm):
         "N° RPPS (facultatif)",
         validators=[Optional(), Length(min=11, max=11, message="Le RPPS compte 11 chiffres.")],
     )
+
+
+class ActivationForm(FlaskForm):
     password = PasswordField(
-        "Mot de passe initial (12 caractères au moins)", validators=[DataRequired(REQUIRED)]
+        "Mot de passe (12 caractères au moins)",
+        validators=[DataRequired(REQUIRED)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "Confirmez le mot de passe",
+        validators=[DataRequired(REQUIRED)],
+        render_kw={"autocomplete": "new-password"},
     )
 
 

@@ -151,3 +151,62 @@ class ApiToken(TimestampMixin, Base):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
+
+
+class UserSession(Base):
+    """A login session kept on the server: the signed cookie carries only its random id.
+
+    Ending the row (logout, timeout, log out everywhere) ends the session for pages, the API
+    and sockets alike, even for a copy of the old cookie.
+    """
+
+    __tablename__ = "user_sessions"
+
+    #: Random opaque id (secrets.token_urlsafe), also the cookie's `sid`.
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    #: Updated at most once a minute (idle timeout).
+    last_seen_at: Mapped[datetime]
+    #: Last password + TOTP re-authentication (needed to mint API tokens).
+    reauthenticated_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    #: Why it ended: logout, idle, max_age, logout_everywhere, password_change, admin...
+    end_reason: Mapped[str] = mapped_column(sa.String(40), default="")
+    #: Truncated User-Agent and client address, shown to the user and in investigations.
+    user_agent: Mapped[str] = mapped_column(sa.String(200), default="")
+    ip_address: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class LoginThrottle(Base):
+    """Failure counter and lock of one login key: an address, an e-mail, or both.
+
+    Keys: `ip:<address>`, `acct:<sha256 of the e-mail>`, `pair:<sha256>:<address>`. E-mails
+    are counted whether an account exists or not, so a lock says nothing about existence.
+    """
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(sa.String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    #: A `pair` key that has seen a full login: its address is known for that account and
+    #: passes the account-wide lock (a stranger cannot keep the user out).
+    trusted_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class ActivationLink(Base):
+    """A one-time link to set one's password (new account, or after an admin reset).
+
+    Stored as a SHA-256 hash; single use (`used_at`), expiring. The admin never sees a password.
+    """
+
+    __tablename__ = "activation_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -55,6 +55,10 @@ class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=80)
     scopes: list[TokenScope] = Field(min_length=1)
     days: int | None = Field(default=None, ge=1, le=365)
+    #: Re-authentication: the password and a fresh TOTP code, unless the session
+    #: re-authenticated within the last few minutes.
+    password: str | None = Field(default=None, max_length=1000)
+    code: str | None = Field(default=None, max_length=20)
 
 
 class TokenCreated(TokenOut):

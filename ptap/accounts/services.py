@@ -12,28 +12,46 @@ from datetime import datetime, timedelta
 import pyotp
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
-from ptap.accounts import permissions
-from ptap.accounts.models import ApiToken, Profession, RecoveryCode, TokenScope, User
+from ptap.accounts import permissions, throttle
+from ptap.accounts.models import ApiToken, Profession, RecoveryCode, TokenScope, User, UserSession
 from ptap.accounts.passwords import (
     check_password_policy,
     hash_password,
     needs_rehash,
     verify_password,
 )
+from ptap.accounts.session_store import cut_off_account, recently_reauthenticated
 from ptap.audit.models import Outcome
 from ptap.audit.services import AuditContext, record_event
 from ptap.core import clock
-from ptap.core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from ptap.core.aftercommit import on_commit
+from ptap.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from ptap.core.identifiers import is_valid_rpps
 from ptap.core.models import utcnow
 from ptap.core.policy import PlatformRole
+from ptap.core.realtime import disconnect_room
 from ptap.extensions import db
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "ptap_"  # noqa: S105 - a public prefix, not a secret
 TOTP_PERIOD = 30
-BAD_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
+#: The one answer to every failed password step (wrong password, unknown e-mail, inactive
+#: account, any lock): it reveals neither which accounts exist nor which are locked.
+BAD_CREDENTIALS = (
+    "Adresse e-mail ou mot de passe incorrect. Après plusieurs échecs, les tentatives sont "
+    "suspendues quelques minutes : patientez avant de réessayer."
+)
+REAUTH_REQUIRED = (
+    "Confirmez votre identité (mot de passe et code à usage unique) avant de créer un jeton."
+)
 BAD_CODE = "Code incorrect ou déjà utilisé."
 
 
@@ -58,7 +76,8 @@ class NewUser:
     last_name: str
     profession: str
     role: str
-    password: str
+    #: None for accounts created by an admin: the user sets it through an activation link.
+    password: str | None = None
     rpps: str | None = None
 
 
@@ -87,7 +106,13 @@ def validate_new_user(data: NewUser) -> None:
         raise InvalidInput(
             "Numéro RPPS invalide : 11 chiffres dont une clé de contrôle (Luhn).", field="rpps"
         )
-    check_password_policy(data.password)
+    if data.password is not None:
+        check_password_policy(data.password)
+
+
+def unusable_password_hash() -> str:
+    """Return the hash of a random secret nobody knows (account waiting for activation)."""
+    return hash_password(secrets.token_urlsafe(32))
 
 
 def create_user(data: NewUser, ctx: AuditContext) -> User:
@@ -106,8 +131,10 @@ def create_user(data: NewUser, ctx: AuditContext) -> User:
         profession=data.profession,
         role=data.role,
         rpps=rpps,
-        password_hash=hash_password(data.password),
-        password_changed_at=utcnow(),
+        password_hash=(
+            hash_password(data.password) if data.password is not None else unusable_password_hash()
+        ),
+        password_changed_at=utcnow() if data.password is not None else None,
     )
     db.session.add(user)
     db.session.flush()
@@ -145,22 +172,35 @@ def _refuse_if_locked(user: User, ctx: AuditContext, action: str) -> None:
 
 
 def authenticate_password(email: str, password: str, ctx: AuditContext) -> User:
-    """Check the first factor; count failures and lock progressively. Flushes audit rows."""
+    """Check the first factor behind the login throttle; every failure gets the same answer.
+
+    Failures count per (e-mail, address), per address and per e-mail (see `throttle`), never
+    on the account's own lock: a stranger's wrong passwords cannot keep the user out.
+    """
+    keys = throttle.login_keys(email, ctx.ip_address)
     user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
-    if user is None or not user.active:
+    if not throttle.login_allowed(keys):
+        verify_password(None, password)  # the same time as a real check
+        reason = "throttled"
+    elif user is None or not user.active:
         verify_password(None, password)
+        reason = "unknown account" if user is None else "inactive account"
+    elif not verify_password(user.password_hash, password):
+        reason = "wrong password"
+    else:
+        reason = ""
+    if reason or user is None:
+        if reason != "throttled":
+            seconds = throttle.record_login_failure(keys)
+            reason += f"; locked for {seconds} s" if seconds else ""
         record_event(
             ctx,
             "auth.password",
-            outcome=Outcome.FAILURE,
-            reason="unknown account" if user is None else "inactive account",
+            outcome=Outcome.DENIED if reason == "throttled" else Outcome.FAILURE,
+            reason=reason,
             object_type="user",
             object_id=user.id if user else "",
         )
-        raise AuthenticationFailed(BAD_CREDENTIALS)
-    _refuse_if_locked(user, ctx, "auth.password")
-    if not verify_password(user.password_hash, password):
-        _register_failure(user, ctx, "auth.password", "wrong password")
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -182,16 +222,45 @@ def _normalise_code(code: str) -> str:
     return re.sub(r"[\s-]", "", code).lower()
 
 
+def claim_totp_step(user: User, step: int) -> bool:
+    """Record `step` as the last TOTP step used, atomically: only if it is later than the one
+    stored. Of N concurrent submissions of one code exactly one wins (conditional UPDATE)."""
+    result = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id, User.totp_last_step < step)
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
+
+
+def _check_totp(user: User, clean: str) -> str:
+    """Return "" when the TOTP code is accepted (and its step claimed), else why not."""
+    step = _match_totp_step(user.totp_secret or "", clean)
+    if step is None:
+        return "wrong TOTP code"
+    if step <= user.totp_last_step or not claim_totp_step(user, step):
+        return "replayed TOTP code"
+    return ""
+
+
 def verify_second_factor(user: User, code: str, ctx: AuditContext) -> str:
-    """Accept a fresh TOTP code or an unused recovery code; returns "totp" or "recovery"."""
+    """Accept a fresh TOTP code or an unused recovery code; returns "totp" or "recovery".
+
+    Failures lock the account itself (only someone who knew the password can cause them)
+    and count on the (e-mail, address) and address throttles.
+    """
     _refuse_if_locked(user, ctx, "auth.second_factor")
+    keys = throttle.login_keys(user.email, ctx.ip_address)
     clean = _normalise_code(code)
     if user.totp_secret and clean.isdigit() and len(clean) == 6:
-        step = _match_totp_step(user.totp_secret, clean)
-        if step is not None and step > user.totp_last_step:
-            user.totp_last_step = step
+        reason = _check_totp(user, clean)
+        if not reason:
+            throttle.record_login_success(keys)
             return _second_factor_ok(user, ctx, "totp")
-        reason = "replayed TOTP code" if step is not None else "wrong TOTP code"
     else:
         recovery = next(
             (r for r in user.recovery_codes if r.used_at is None and r.code_hash == _sha256(clean)),
@@ -199,8 +268,10 @@ def verify_second_factor(user: User, code: str, ctx: AuditContext) -> str:
         )
         if recovery is not None:
             recovery.used_at = utcnow()
+            throttle.record_login_success(keys)
             return _second_factor_ok(user, ctx, "recovery")
         reason = "wrong recovery code"
+    throttle.record_login_failure(keys, account=False)
     _register_failure(user, ctx, "auth.second_factor", reason)
     raise AuthenticationFailed(BAD_CODE)
 
@@ -286,8 +357,8 @@ def record_logout(user: User, ctx: AuditContext, reason: str = "") -> None:
 
 
 def logout_everywhere(user: User, ctx: AuditContext) -> None:
-    """End every session of the user (they carry the old session_version)."""
-    user.session_version += 1
+    """End every session and revoke every API token of the user; sockets close after commit."""
+    cut_off_account(user, ctx, "logout_everywhere")
     record_event(ctx, "auth.logout_everywhere", object_type="user", object_id=user.id)
 
 
@@ -311,21 +382,21 @@ def change_password(user: User, current: str, new: str, ctx: AuditContext) -> No
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
     user.must_change_password = False
-    user.session_version += 1
+    cut_off_account(user, ctx, "password_change")
     record_event(ctx, "account.password_change", object_type="user", object_id=user.id)
 
 
 def reset_password(
     admin: User, user: User, ctx: AuditContext, *, reset_second_factor: bool = False
-) -> str:
-    """Give the user a temporary password (to change at next login); returns it once."""
+) -> None:
+    """Make the password unusable and cut the account off (sessions, tokens, sockets); the
+    caller issues an activation link so the user, and only they, sets a new password."""
     permissions.require_manage_accounts(admin)
-    temporary = secrets.token_urlsafe(12)
-    user.password_hash = hash_password(temporary)
+    user.password_hash = unusable_password_hash()
     user.must_change_password = True
     user.failed_logins = 0
     user.locked_until = None
-    user.session_version += 1
+    cut_off_account(user, ctx, "admin_reset")
     if reset_second_factor:
         user.totp_secret = None
         user.totp_confirmed_at = None
@@ -337,7 +408,6 @@ def reset_password(
         object_id=user.id,
         reason="second factor reset too" if reset_second_factor else "",
     )
-    return temporary
 
 
 def set_account_active(admin: User, user: User, active: bool, ctx: AuditContext) -> None:
@@ -346,7 +416,8 @@ def set_account_active(admin: User, user: User, active: bool, ctx: AuditContext)
     if user.id == admin.id and not active:
         raise InvalidInput("Vous ne pouvez pas désactiver votre propre compte.", field="active")
     user.active = active
-    user.session_version += 1
+    if not active:
+        cut_off_account(user, ctx, "deactivated")
     record_event(
         ctx,
         "account.activate" if active else "account.deactivate",
@@ -358,10 +429,39 @@ def set_account_active(admin: User, user: User, active: bool, ctx: AuditContext)
 # --- API tokens ----------------------------------------------------------------------------
 
 
+def mint_api_token(
+    user: User,
+    user_session: UserSession | None,
+    name: str,
+    scopes: list[str],
+    days: int | None,
+    ctx: AuditContext,
+) -> tuple[ApiToken, str]:
+    """Create a personal token from the web (pages or API): only from a login session that
+    re-authenticated (password and TOTP) within the last REAUTH_MINUTES, so neither a stolen
+    session cookie nor a token can mint tokens."""
+    permissions.require_manage_own_account(user)
+    if not recently_reauthenticated(user_session):
+        record_event(
+            ctx,
+            "auth.token_create",
+            outcome=Outcome.DENIED,
+            object_type="user",
+            object_id=user.id,
+            reason="no recent re-authentication",
+        )
+        raise PermissionDenied(REAUTH_REQUIRED)
+    return create_api_token(user, name, scopes, days, ctx)
+
+
 def create_api_token(
     user: User, name: str, scopes: list[str], days: int | None, ctx: AuditContext
 ) -> tuple[ApiToken, str]:
-    """Create a personal token; returns it with its plaintext, which is never stored."""
+    """Create a personal token; returns it with its plaintext, which is never stored.
+
+    No re-authentication here: for an operator on the host (`ptap tokens create`) and for
+    `mint_api_token`, which web callers must use.
+    """
     permissions.require_manage_own_account(user)
     cfg = current_app.config
     name = name.strip()
@@ -400,7 +500,44 @@ def revoke_api_token(user: User, token_id: int, ctx: AuditContext) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         record_event(ctx, "auth.token_revoke", object_type="api_token", object_id=token.id)
+        room = f"token:{token.id}"
+        on_commit(lambda: disconnect_room(room))  # the sockets opened with it close at once
     return token
+
+
+def token_is_live(token_id: int) -> bool:
+    """Tell whether a token (a socket was opened with) is still unrevoked and unexpired, and
+    its account active and not waiting for a password change."""
+    token = db.session.get(ApiToken, token_id)
+    return (
+        token is not None
+        and token.revoked_at is None
+        and token.expires_at > utcnow()
+        and token.user.active
+        and not token.user.must_change_password
+    )
+
+
+def reauthenticate(
+    user: User, user_session: UserSession, password: str, code: str, ctx: AuditContext
+) -> None:
+    """Confirm the session's owner again with the password and a fresh TOTP code."""
+    _refuse_if_locked(user, ctx, "auth.reauthenticate")
+    clean = _normalise_code(code)
+    if not verify_password(user.password_hash, password):
+        reason = "wrong password"
+    elif not user.totp_secret or not (clean.isdigit() and len(clean) == 6):
+        reason = "no TOTP code"
+    else:
+        reason = _check_totp(user, clean)
+    if reason:
+        _register_failure(user, ctx, "auth.reauthenticate", reason)
+        raise InvalidInput(
+            "Mot de passe ou code à usage unique incorrect (ou code déjà utilisé).",
+            field="password",
+        )
+    user_session.reauthenticated_at = utcnow()
+    record_event(ctx, "auth.reauthenticate", object_type="user", object_id=user.id)
 
 
 def authenticate_token(plaintext: str, ctx: AuditContext) -> tuple[User, ApiToken]:

@@ -1,23 +1,19 @@
-"""Flask-Login wiring: session loader with version check, bearer tokens, idle timeout."""
+"""Flask-Login wiring: server-side sessions (checked on every request), bearer tokens."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import Flask, flash, g, redirect, request, session, url_for
 
-from ptap.accounts import services
-from ptap.accounts.models import User
+from ptap.accounts import services, session_store
+from ptap.accounts.models import User, UserSession
 from ptap.audit.context import request_context
-from ptap.core import clock
 from ptap.core.errors import AuthenticationFailed
 from ptap.extensions import db, login_manager
 
-IDLE_KEY = "last_seen"
-#: Random id of one login session; its sockets join the room session:{id}.
+#: Id of the server-side session (UserSession); its sockets join the room session:{id}.
 SESSION_ID_KEY = "sid"
-AUTH_AT_KEY = "auth_at"
 
 
 @login_manager.user_loader
@@ -69,54 +65,76 @@ def unauthorized() -> Any:
     return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
 
 
-def start_session(user: User) -> None:
-    """Begin a fresh session for `user` (old session data dropped against fixation)."""
+def start_session(user: User) -> UserSession:
+    """Begin a fresh session for `user` (old session data dropped against fixation): a new
+    server-side row whose id is the only session secret the cookie carries. Flushes."""
     from flask_login import login_user
 
+    row = session_store.open_user_session(
+        user,
+        user_agent=request.headers.get("User-Agent", ""),
+        ip_address=request.remote_addr or "",
+    )
     session.clear()
     session.permanent = True
     login_user(user)
-    now = int(clock.now().timestamp())
-    session[IDLE_KEY] = now
-    session[AUTH_AT_KEY] = now
-    session[SESSION_ID_KEY] = secrets.token_urlsafe(16)
+    session[SESSION_ID_KEY] = row.id
+    return row
 
 
-def end_session() -> None:
-    """Log out this browser session and close its sockets."""
+def end_session(reason: str = "logout") -> None:
+    """End this browser session on the server (a copy of the cookie dies too), log it out
+    and close its sockets after the commit. The caller commits."""
     from flask_login import logout_user
 
-    from ptap.core.realtime import disconnect_room
-
-    sid = session.get(SESSION_ID_KEY)
+    row = current_session_row()
+    if row is not None:
+        session_store.end_user_session(row, reason)
     logout_user()
     session.clear()
-    if sid:
-        disconnect_room(f"session:{sid}")
+
+
+def session_user_id() -> int | None:
+    """Return the user id the cookie session names (None when there is none)."""
+    user_id = str(session.get("_user_id", "")).partition(":")[0]
+    return int(user_id) if user_id.isdigit() else None
+
+
+def current_session_row() -> UserSession | None:
+    """Return the live server-side row of this request's cookie session (checked before)."""
+    row = g.get("user_session")
+    return row if isinstance(row, UserSession) else None
+
+
+def check_cookie_session() -> session_store.SessionCheck:
+    """Check the cookie's server-side session (pages, API, socket connect and events); an
+    idle or too old one is ended and its end audited. Commits what it wrote."""
+    check = session_store.check_user_session(session.get(SESSION_ID_KEY), session_user_id())
+    if check.reason in ("idle", "max_age"):
+        user = db.session.get(User, session_user_id() or 0)
+        if user is not None:
+            services.record_logout(
+                user,
+                request_context(user=user),
+                reason="idle timeout" if check.reason == "idle" else "max age",
+            )
+        db.session.commit()
+    elif check.touched:
+        db.session.commit()
+    return check
 
 
 def enforce_session_timeouts() -> None:
-    """End sessions idle for too long or older than the maximum; audit the expiry."""
+    """Drop the cookie session unless its server-side row is live (not ended, not idle, not
+    too old); audit timeouts."""
     if request.endpoint == "static" or "_user_id" not in session:
         return
-    from flask import current_app
-
-    now = int(clock.now().timestamp())
-    idle_limit = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60
-    max_age = int(current_app.config["SESSION_MAX_HOURS"]) * 3600
-    idle = now - int(session.get(IDLE_KEY, 0)) > idle_limit
-    too_old = now - int(session.get(AUTH_AT_KEY, 0)) > max_age
-    if idle or too_old:
-        user = load_user(str(session.get("_user_id", "")))
+    check = check_cookie_session()
+    if check.row is None:
         session.clear()
-        g.session_expired = True
-        if user is not None:
-            services.record_logout(
-                user, request_context(user=user), reason="idle timeout" if idle else "max age"
-            )
-            db.session.commit()
+        g.session_expired = check.reason in ("idle", "max_age")
         return
-    session[IDLE_KEY] = now
+    g.user_session = check.row
 
 
 def init_sessions(app: Flask) -> None:
@@ -134,12 +152,20 @@ def enforce_password_change() -> Any:
     """Keep a user whose password was reset by an admin on the change-password page."""
     from flask_login import current_user
 
-    if request.endpoint in _ALLOWED_BEFORE_PASSWORD_CHANGE or "_user_id" not in session:
+    if request.endpoint in _ALLOWED_BEFORE_PASSWORD_CHANGE:
+        return None
+    # Bearer requests too: a token must not keep working while the password is to be changed.
+    if "_user_id" not in session and not request.path.startswith("/api/"):
         return None
     if current_user.is_authenticated and current_user.must_change_password:
         if request.path.startswith("/api/"):
             from ptap.core.api import problem
 
-            return problem(403, "Accès refusé", "Changez d'abord votre mot de passe.")
+            return problem(
+                403,
+                "Changement de mot de passe requis",
+                "Ce compte doit changer son mot de passe avant d'utiliser l'API : connectez-vous "
+                "à PTAP dans un navigateur pour le faire.",
+            )
         return redirect(url_for("accounts.change_password"))
     return None

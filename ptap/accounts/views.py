@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 import segno
 from flask import (
     Blueprint,
@@ -15,8 +17,9 @@ from flask import (
 )
 from flask_login import current_user
 
-from ptap.accounts import queries, services
+from ptap.accounts import activation, queries, services
 from ptap.accounts.forms import (
+    ActivationForm,
     ChangePasswordForm,
     EmptyForm,
     EnrolForm,
@@ -26,14 +29,13 @@ from ptap.accounts.forms import (
 )
 from ptap.accounts.models import User
 from ptap.accounts.notifications import list_notifications, mark_all_read
-from ptap.accounts.sessions import end_session, start_session
+from ptap.accounts.sessions import current_session_row, end_session, start_session
 from ptap.audit.context import request_context
 from ptap.core import clock
 from ptap.core.errors import AuthenticationFailed, DomainError
 from ptap.core.formatting import PARIS
 from ptap.core.forms import attach_error
 from ptap.core.policy import public, requires
-from ptap.core.realtime import disconnect_room
 from ptap.core.web import register_nav
 from ptap.extensions import db, limiter
 
@@ -47,11 +49,32 @@ def _login_rate() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
+def _has_control_or_backslash(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 or c == "\\" for c in text)
+
+
+def safe_next_path(target: str | None) -> str | None:
+    """Return `target` if it is a same-site path, else None.
+
+    Browsers drop tabs and newlines and read a backslash as a slash, so `/\t/evil.example`
+    or `/\\evil.example` would leave the site: refuse control characters and backslashes
+    (also once percent-decoded), any scheme or host, and anything but one leading `/`.
+    """
+    if not target or len(target) > 2000:
+        return None
+    decoded = unquote(target)
+    if _has_control_or_backslash(target) or _has_control_or_backslash(decoded):
+        return None
+    if not target.startswith("/") or target.startswith("//") or decoded.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
 def _safe_next(target: str | None) -> str:
-    # Only local paths: never redirect to another site after login.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("core.home")
+    return safe_next_path(target) or url_for("core.home")
 
 
 def _pending_user() -> User | None:
@@ -161,8 +184,8 @@ def enrol():
 @requires("account.manage_own")
 def logout():
     services.record_logout(current_user, request_context())
+    end_session("logout")  # ends the server-side row: a copy of the cookie stops working
     db.session.commit()
-    end_session()
     flash("Vous êtes déconnecté.", "info")
     return redirect(url_for("accounts.login"))
 
@@ -183,11 +206,9 @@ def account():
 def logout_everywhere():
     if not EmptyForm().validate_on_submit():
         return redirect(url_for("accounts.account"))
-    user_id = current_user.id
     services.logout_everywhere(current_user, request_context())
+    end_session("logout_everywhere")
     db.session.commit()
-    end_session()
-    disconnect_room(f"user:{user_id}")
     flash("Toutes vos sessions ont été fermées.", "info")
     return redirect(url_for("accounts.login"))
 
@@ -206,9 +227,8 @@ def change_password():
             db.session.commit()
             attach_error(form, exc)
         else:
-            start_session(user)  # the version changed: keep only this session
+            start_session(user)  # every session ended: this browser gets a new one
             db.session.commit()
-            disconnect_room(f"user:{user.id}")
             flash("Mot de passe modifié. Vos autres sessions ont été fermées.", "success")
             return redirect(url_for("accounts.account"))
     return render_template("accounts/change_password.html", form=form)
@@ -230,11 +250,17 @@ def create_token():
     form = TokenForm()
     plaintext = None
     if form.validate_on_submit():
+        user, row = current_user._get_current_object(), current_session_row()
         try:
-            _, plaintext = services.create_api_token(
-                current_user, form.name.data, form.scopes.data, form.days.data, request_context()
+            if row is not None:
+                services.reauthenticate(
+                    user, row, form.password.data, form.code.data, request_context()
+                )
+            _, plaintext = services.mint_api_token(
+                user, row, form.name.data, form.scopes.data, form.days.data, request_context()
             )
         except DomainError as exc:
+            db.session.commit()  # failure counters and audit rows are kept
             attach_error(form, exc)
         else:
             db.session.commit()
@@ -289,3 +315,34 @@ def mark_notifications_read():
         db.session.commit()
         flash("Toutes les notifications sont marquées comme lues.", "success")
     return redirect(url_for("accounts.notifications"))
+
+
+@bp.route("/activate/<token>", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_rate, methods=["POST"])
+def activate(token: str):
+    if activation.find_activation_user(token) is None:
+        flash(activation.INVALID_LINK, "error")
+        return redirect(url_for("accounts.login"))
+    form = ActivationForm()
+    if form.validate_on_submit():
+        if form.password.data != form.confirm.data:
+            form.confirm.errors = ["Les deux mots de passe diffèrent."]
+        else:
+            try:
+                user = activation.activate_account(
+                    token, form.password.data, request_context(user=None)
+                )
+            except DomainError as exc:
+                db.session.commit()
+                attach_error(form, exc)
+            else:
+                db.session.commit()
+                # The second factor comes next, as after a password: enrolment or TOTP.
+                session.clear()
+                session[PENDING] = {"user_id": user.id, "at": clock.now().timestamp()}
+                flash("Mot de passe enregistré.", "success")
+                if user.totp_confirmed_at is None:
+                    return redirect(url_for("accounts.enrol"))
+                return redirect(url_for("accounts.second_factor"))
+    return render_template("accounts/activate.html", form=form), 422 if form.errors else 200

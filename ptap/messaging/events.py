@@ -12,12 +12,15 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import request, session
-from flask_socketio import ConnectionRefusedError, emit, join_room
+from flask import request
+from flask_socketio import ConnectionRefusedError, emit
 
-from ptap.accounts.events import authenticate_socket
+from ptap.accounts.events import (
+    authenticate_socket,
+    join_credential_rooms,
+    socket_credential_live,
+)
 from ptap.accounts.models import User
-from ptap.accounts.sessions import SESSION_ID_KEY
 from ptap.audit.context import request_context
 from ptap.core.errors import DomainError, NotFound, PermissionDenied
 from ptap.core.policy import is_clinician
@@ -74,7 +77,9 @@ def messaging_event(schema: type[Any]) -> Callable[[Callable[..., dict[str, Any]
         @functools.wraps(fn)
         def handler(data: Any = None) -> dict[str, Any]:
             user = _current_user()
-            if user is None:
+            # The session or token the socket was opened with must still be live (logout,
+            # timeouts, revocation, expiry): checked on every event.
+            if user is None or not socket_credential_live():
                 socketio.server.disconnect(request.sid, namespace=NAMESPACE)  # type: ignore[attr-defined]
                 return {"ok": False, "error": "Authentification requise."}
             try:
@@ -95,8 +100,7 @@ def on_connect(auth: Any = None) -> None:
     if not is_clinician(user):
         raise ConnectionRefusedError("la messagerie est réservée aux professionnels de santé")
     remember_user(request.sid, user.id)  # type: ignore[attr-defined]
-    if session.get(SESSION_ID_KEY):
-        join_room(f"session:{session[SESSION_ID_KEY]}")
+    join_credential_rooms()
 
 
 @socketio.on("disconnect", namespace=NAMESPACE)

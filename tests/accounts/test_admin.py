@@ -12,7 +12,6 @@ def test_admin_creates_an_account_with_inline_errors(client, auth, db):
         "profession": "nurse",
         "role": "professional",
         "rpps": "12345678901",
-        "password": "un-mot-de-passe-solide",
     }
     response = auth.post("/admin/users/new", form)
     body = response.get_data(as_text=True)
@@ -21,10 +20,12 @@ def test_admin_creates_an_account_with_inline_errors(client, auth, db):
     assert 'value="jeanne@example.test"' in body  # what was typed is kept
     form["rpps"] = "10000000025"  # valid Luhn
     response = auth.post("/admin/users/new", form)
-    assert response.status_code == 302
+    assert response.status_code == 200
+    assert "lien d&#39;activation envoyé" in response.get_data(as_text=True)
     created = db.session.query(User).filter_by(email="jeanne@example.test").one()
     assert created.rpps == "10000000025"
-    assert created.password_hash.startswith("$argon2id$")
+    assert created.password_hash.startswith("$argon2id$")  # of a secret nobody knows
+    assert created.password_changed_at is None
     assert created.totp_secret is None
 
 
@@ -39,36 +40,36 @@ def test_duplicate_email_is_refused(client, auth, db):
             "email": existing.email.upper(),
             "profession": "nurse",
             "role": "professional",
-            "password": "un-mot-de-passe-solide",
         },
     )
     assert response.status_code == 422
     assert "Un compte existe déjà avec cette adresse e-mail." in response.get_data(as_text=True)
 
 
-def test_admin_reset_forces_a_new_password(app, client, auth, db):
+def test_admin_reset_sends_a_link_the_admin_cannot_use_as_a_password(app, client, auth, db):
     target = make_user()
     target_client = app.test_client()
     AuthActions(target_client).login(target)
     auth.login(make_user(role="admin"))
     page = auth.post(f"/admin/users/{target.id}/reset-password").get_data(as_text=True)
-    temporary = page.split('<code class="secret">')[1].split("</code>")[0]
+    link = page.split('<code class="secret">')[1].split("</code>")[0]
+    assert "/activate/" in link  # a link, never a password
     assert target_client.get("/").status_code == 302  # their sessions ended
 
     fresh = app.test_client()
-    AuthActions(fresh).login(target, password=temporary)
-    response = fresh.get("/")
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/account/password"
-    token = csrf_token(fresh, "/account/password")
-    fresh.post(
-        "/account/password",
+    path = link.split("127.0.0.1:5000")[1]
+    token = csrf_token(fresh, path)
+    response = fresh.post(
+        path,
         data={
-            "current_password": temporary,
-            "new_password": "nouveau-mot-de-passe",
+            "password": "nouveau-mot-de-passe",
+            "confirm": "nouveau-mot-de-passe",
             "csrf_token": token,
         },
     )
+    # The second factor was kept: the TOTP step comes next.
+    assert response.headers["Location"] == "/login/second-factor"
+    AuthActions(fresh).login(target, password="nouveau-mot-de-passe")
     assert fresh.get("/").status_code == 200
     # The old password no longer works.
     old = app.test_client()

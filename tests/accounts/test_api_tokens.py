@@ -5,7 +5,7 @@ from ptap.accounts.models import ApiToken
 from ptap.audit.context import request_context
 from ptap.core.models import utcnow
 from tests.conftest import csrf_token
-from tests.factories import make_user
+from tests.factories import PASSWORD, make_user, totp_code
 
 
 def _token(user, scopes=("api:read",), days=30):
@@ -100,9 +100,16 @@ def test_create_token_through_the_api_with_a_session(client, auth, db):
     user = make_user()
     auth.login(user)
     token = csrf_token(client, "/account")
+    db.session.refresh(user)
     response = client.post(
         "/api/v1/tokens",
-        json={"name": "script", "scopes": ["api:read"], "days": 7},
+        json={
+            "name": "script",
+            "scopes": ["api:read"],
+            "days": 7,
+            "password": PASSWORD,
+            "code": totp_code(user),
+        },
         headers={"X-CSRFToken": token},
     )
     assert response.status_code == 201
@@ -154,8 +161,16 @@ def test_token_lifetime_is_bounded(db):
 def test_web_token_page_shows_the_token_once(client, auth, db):
     user = make_user()
     auth.login(user)
+    db.session.refresh(user)
     response = auth.post(
-        "/account/tokens", {"name": "Mon script", "scopes": ["api:read"], "days": "30"}
+        "/account/tokens",
+        {
+            "name": "Mon script",
+            "scopes": ["api:read"],
+            "days": "30",
+            "password": PASSWORD,
+            "code": totp_code(user),
+        },
     )
     body = response.get_data(as_text=True)
     plaintext = body.split('<code class="secret">')[1].split("</code>")[0]

@@ -3,6 +3,9 @@ from datetime import timedelta
 import pyotp
 import pytest
 
+from ptap.accounts.models import LoginThrottle, UserSession
+from ptap.accounts.services import BAD_CREDENTIALS
+from ptap.accounts.throttle import login_keys
 from ptap.audit.models import AuditEvent
 from ptap.core.models import utcnow
 from tests.conftest import csrf_token
@@ -50,8 +53,10 @@ def test_wrong_password_is_refused_and_keeps_the_email(client, db):
     assert response.status_code == 401
     assert "Adresse e-mail ou mot de passe incorrect." in body
     assert f'value="{user.email}"' in body
+    # Counted on the throttle keys, not on the account's own lock (strangers cannot lock it).
     db.session.refresh(user)
-    assert user.failed_logins == 1
+    assert user.failed_logins == 0
+    assert db.session.get(LoginThrottle, login_keys(user.email, "127.0.0.1").pair).failures == 1
     assert ("auth.password", "failure", "wrong password") in _events(db)
 
 
@@ -127,21 +132,22 @@ def test_lockout_after_repeated_failures_then_progressive(client, app, db):
     limit = app.config["LOGIN_MAX_FAILURES"]
     for _ in range(limit):
         _password_step(client, user.email, "wrong-password!")
-    db.session.refresh(user)
-    assert user.locked_until is not None
-    first_lock = user.locked_until - utcnow()
+    pair = db.session.get(LoginThrottle, login_keys(user.email, "127.0.0.1").pair)
+    assert pair.locked_until is not None
+    first_lock = pair.locked_until - utcnow()
     assert timedelta(seconds=50) < first_lock <= timedelta(seconds=60)
-    # Even the right password is refused while locked.
+    # Even the right password is refused from this address while locked, with the answer
+    # any failure gets.
     response = _password_step(client, user.email)
     assert response.status_code == 401
-    assert "Compte temporairement verrouillé" in response.get_data(as_text=True)
-    assert ("auth.password", "denied", "account locked") in _events(db)
+    assert BAD_CREDENTIALS in response.get_data(as_text=True)
+    assert ("auth.password", "denied", "throttled") in _events(db)
     # After the lock, one more failure locks for twice as long.
-    user.locked_until = utcnow() - timedelta(seconds=1)
+    pair.locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     _password_step(client, user.email, "wrong-password!")
-    db.session.refresh(user)
-    assert user.locked_until - utcnow() > timedelta(seconds=110)
+    db.session.refresh(pair)
+    assert pair.locked_until - utcnow() > timedelta(seconds=110)
 
 
 def test_successful_login_resets_the_failure_counter(client, auth, db):
@@ -164,21 +170,26 @@ def test_login_without_csrf_token_is_refused(client, db):
 def test_idle_session_expires(client, auth, app, db):
     user = make_user()
     auth.login(user)
-    with client.session_transaction() as session:
-        session["last_seen"] -= app.config["SESSION_IDLE_MINUTES"] * 60 + 1
+    row = db.session.query(UserSession).one()
+    row.last_seen_at -= timedelta(minutes=app.config["SESSION_IDLE_MINUTES"], seconds=1)
     response = client.get("/")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login")
     assert "expiré" in client.get("/login").get_data(as_text=True)
     assert ("auth.logout", "success", "idle timeout") in _events(db)
+    db.session.refresh(row)
+    assert (row.ended_at is not None, row.end_reason) == (True, "idle")
 
 
 def test_active_session_is_kept(client, auth, app, db):
     user = make_user()
     auth.login(user)
-    with client.session_transaction() as session:
-        session["last_seen"] -= app.config["SESSION_IDLE_MINUTES"] * 60 - 60
+    row = db.session.query(UserSession).one()
+    row.last_seen_at -= timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] - 1)
+    before = row.last_seen_at
     assert client.get("/").status_code == 200
+    db.session.refresh(row)
+    assert row.last_seen_at > before  # touched (at most once a minute)
 
 
 def test_logout_everywhere_ends_other_sessions(app, db):
