@@ -1,7 +1,7 @@
 """add server-side sessions, login throttles and activation links
 
 Revision ID: 0006_accounts
-Revises: 0005
+Revises: 0006_outbox
 Create Date: 2026-12-07 05:24:09.615529
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0006_accounts"
-down_revision = "0005"
+down_revision = "0006_outbox"
 branch_labels = None
 depends_on = None
 
