@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 from collections.abc import Mapping
@@ -57,6 +59,8 @@ def _derive(app: Flask) -> None:
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": not url.startswith("sqlite")}
     if not cfg.get("UPLOAD_FOLDER"):
         cfg["UPLOAD_FOLDER"] = str(Path(app.instance_path) / "uploads")
+    if not cfg.get("MESSAGING_ATTACHMENT_KEY_FILE"):
+        cfg["MESSAGING_ATTACHMENT_KEY_FILE"] = str(Path(app.instance_path) / "attachments.key")
     cfg["MAX_CONTENT_LENGTH"] = int(cfg["MAX_UPLOAD_MB"]) * 1024 * 1024
     cfg["SESSION_COOKIE_HTTPONLY"] = True
     cfg["REMEMBER_COOKIE_HTTPONLY"] = True
@@ -66,6 +70,15 @@ def _derive(app: Flask) -> None:
     cfg["RATELIMIT_HEADERS_ENABLED"] = True
     # Flask-WTF tokens live as long as the session; the idle timeout ends them sooner.
     cfg["WTF_CSRF_TIME_LIMIT"] = None
+
+
+def _is_aes256_key(text: str) -> bool:
+    """Tell whether `text` is 32 bytes in URL-safe base64 (padding optional)."""
+    text = text.strip()
+    try:
+        return len(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 PLACEHOLDER_OID_ROOT = "1.2.250.1.999.1.1"
@@ -106,6 +119,15 @@ def validate(cfg: Mapping[str, Any]) -> None:
             )
         if cfg.get("DEMO_PRINT_CREDENTIALS"):
             problems.append("DEMO_PRINT_CREDENTIALS must be false in production.")
+        if (
+            not cfg.get("MESSAGING_ATTACHMENT_KEY")
+            and not Path(str(cfg.get("MESSAGING_ATTACHMENT_KEY_FILE") or "")).is_file()
+        ):
+            problems.append(
+                "PTAP_MESSAGING_ATTACHMENT_KEY (32 random bytes, URL-safe base64) or the key "
+                "file MESSAGING_ATTACHMENT_KEY_FILE is required in production (attachments "
+                "are encrypted at rest with it)."
+            )
         if cfg.get("DMP_ENABLED") and cfg.get("DMP_TRANSPORT") == "soap":
             if cfg.get("DMP_OID_ROOT") == PLACEHOLDER_OID_ROOT:
                 problems.append(
@@ -122,6 +144,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
                     "DMP_SIGNING_CERT and DMP_SIGNING_KEY (the structure's seal certificate) "
                     "are required in production to sign the VIHF and the submission sets."
                 )
+    if cfg.get("MESSAGING_ATTACHMENT_KEY") and not _is_aes256_key(
+        str(cfg["MESSAGING_ATTACHMENT_KEY"])
+    ):
+        problems.append("MESSAGING_ATTACHMENT_KEY must be 32 bytes in URL-safe base64.")
     if cfg.get("DMP_TRANSPORT") not in ("soap", "fake"):
         problems.append('DMP_TRANSPORT must be "soap" or "fake".')
     if int(cfg.get("DMP_MAX_ATTEMPTS", 1)) < 1:

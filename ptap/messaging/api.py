@@ -8,6 +8,7 @@ Reads of messages are audited (patient messages are health data).
 from __future__ import annotations
 
 import dataclasses
+import io
 
 from flask import jsonify, request, send_file
 from flask_login import current_user
@@ -20,7 +21,7 @@ from ptap.core.errors import InvalidInput, NotFound
 from ptap.core.policy import can
 from ptap.extensions import db
 from ptap.messaging import permissions, queries, services
-from ptap.messaging.attachments import IMAGE_TYPES, UploadedFile, attachment_path
+from ptap.messaging.attachments import IMAGE_TYPES, UploadedFile, read_attachment
 from ptap.messaging.models import Attachment, Conversation, Message
 from ptap.messaging.schemas import (
     ActionFromMessage,
@@ -202,7 +203,7 @@ def download_attachment(attachment_id: int):
     services.record_read(_user(), conversation, request_context(), f"attachment {attachment.id}")
     db.session.commit()
     return send_file(
-        attachment_path(attachment.storage_path),
+        io.BytesIO(read_attachment(attachment.storage_path)),  # decrypted in memory
         mimetype=attachment.content_type,
         as_attachment=attachment.content_type not in IMAGE_TYPES,
         download_name=attachment.filename,

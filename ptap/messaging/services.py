@@ -196,6 +196,12 @@ def _mentioned_ids(body: str, explicit: tuple[int, ...], members: set[int]) -> l
     return sorted(ids & members)
 
 
+def _mention_names(body: str, members: set[int]) -> dict[int, str]:
+    """Return the names `@[id]` mentions show: members of the conversation only (any other
+    id, even a real user's, shows as "@membre" and names nobody)."""
+    return queries.user_names(sorted({int(m) for m in _MENTION_ID.findall(body)} & members))
+
+
 def _next_seq(conversation: Conversation) -> int:
     """Bump the conversation's counter atomically and return the new sequence number."""
     seq = db.session.execute(
@@ -231,7 +237,7 @@ def send_message(
     stored = store_attachment(draft.attachment) if draft.attachment is not None else None
     others = set(queries.member_ids(conversation)) - {user.id}
     mentioned = _mentioned_ids(body, draft.mentions, others)
-    names = queries.user_names([int(m) for m in _MENTION_ID.findall(body)])
+    names = _mention_names(body, others | {user.id})
     # The UPDATE takes the conversation's lock first (row lock on PostgreSQL, the write lock on
     # SQLite): a concurrent re-send of the same client id waits here, then finds the first one.
     seq = _next_seq(conversation)
@@ -340,9 +346,8 @@ def edit_message(
     )
     db.session.add(revision)
     message.body = body
-    message.body_html = render_markdown(
-        body, queries.user_names([int(m) for m in _MENTION_ID.findall(body)])
-    )
+    members = set(queries.member_ids(conversation)) | {user.id}
+    message.body_html = render_markdown(body, _mention_names(body, members))
     message.edited_at = now
     db.session.flush()
     _audit(ctx, "message.edit", conversation, str(message.id), f"revision {revision.id}")

@@ -11,6 +11,8 @@ GOOD = {
     "DMP_SIGNING_CERT": "/etc/ptap/dmp-seal.cert.pem",
     "DMP_SIGNING_KEY": "/etc/ptap/dmp-seal.key.pem",
     "DMP_LPS_HOMOLOGATION_ID": "CNDA-TEST-0042",
+    "MESSAGING_ATTACHMENT_KEY": "A" * 43,
+    "MESSAGING_ATTACHMENT_KEY_FILE": "/nonexistent/ptap/attachments.key",
 }
 
 
@@ -33,6 +35,8 @@ def test_safe_production_settings_start():
         ({"DMP_SIGNING_CERT": ""}, "DMP_SIGNING_CERT"),
         ({"DMP_TRANSPORT": "carrier-pigeon"}, "DMP_TRANSPORT"),
         ({"DMP_LPS_HOMOLOGATION_ID": "PTAP-NON-HOMOLOGUE"}, "DMP_LPS_HOMOLOGATION_ID"),
+        ({"MESSAGING_ATTACHMENT_KEY": ""}, "PTAP_MESSAGING_ATTACHMENT_KEY"),
+        ({"MESSAGING_ATTACHMENT_KEY": "c2hvcnQ"}, "MESSAGING_ATTACHMENT_KEY must be 32 bytes"),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):
