@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ptap.accounts.models import User
-from ptap.accounts.notifications import notify
+from ptap.accounts.notifications import NotificationDraft, notify_all
 from ptap.audit.services import AuditContext, record_event
 from ptap.care_plans import services as care_plan_services
 from ptap.care_plans.content import Action
@@ -292,18 +292,24 @@ def _notify(
     mentioned: list[int],
     others: set[int],
 ) -> list[int]:
-    """Tell mentioned members, and every other member of an urgent message; return who."""
+    """Tell mentioned members, and every other member of an urgent message (one insert for
+    all of them); return who."""
     link = conversation_link(conversation, message.seq)
-    for user_id in mentioned:
-        notify(user_id, "message_mention", f"{author.full_name} vous a mentionné", link)
+    drafts = [
+        NotificationDraft(user_id, "message_mention", f"{author.full_name} vous a mentionné", link)
+        for user_id in mentioned
+    ]
     urgent = sorted(others) if message.priority == Priority.URGENT else []
-    for user_id in urgent:
-        notify(
+    drafts += [
+        NotificationDraft(
             user_id,
             "message_urgent",
             f"Message urgent de {author.full_name} : accusé de réception demandé",
             link,
         )
+        for user_id in urgent
+    ]
+    notify_all(drafts)
     return sorted(set(mentioned) | set(urgent))
 
 
