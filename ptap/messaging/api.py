@@ -16,7 +16,7 @@ from flask_login import current_user
 from ptap.accounts.models import User
 from ptap.audit.context import request_context
 from ptap.care_teams.models import CareTeam, Patient
-from ptap.core.api import api_route, paginate_by_id
+from ptap.core.api import api_route, page_limit, paginate_by_id
 from ptap.core.errors import InvalidInput, NotFound
 from ptap.core.policy import can
 from ptap.extensions import db
@@ -27,7 +27,6 @@ from ptap.messaging.schemas import (
     ActionFromMessage,
     CarePlanActionOut,
     ConversationCreate,
-    ConversationList,
     ConversationOut,
     MessageCreate,
     MessageEdit,
@@ -71,20 +70,21 @@ def _existing(message: Message):
 
 
 def _summary(conversation: Conversation) -> ConversationOut:
-    summary = next(s for s in queries.list_conversations(_user().id) if s.id == conversation.id)
-    return ConversationOut.model_validate(summary)
+    return ConversationOut.model_validate(queries.conversation_summary(_user().id, conversation))
 
 
 @api_route(
     "/conversations",
     summary="Mes conversations (patients de mon cercle, équipes, directes) avec les non-lus",
     access="conversations.list",
-    response=ConversationList,
+    response=ConversationOut,
+    paginated=True,
     tags=TAGS,
 )
 def list_conversations():
-    items = queries.list_conversations(_user().id)
-    return ConversationList(items=[ConversationOut.model_validate(s) for s in items])
+    return queries.list_conversations(
+        _user().id, limit=page_limit(), cursor=request.args.get("cursor")
+    )
 
 
 @api_route(

@@ -17,8 +17,12 @@ costs one dict lookup per socket with a deadline (no query). The one-minute cut-
 removes those sockets from the room, or renews the deadline of those who kept access.
 
 Several processes: this process only sees its own sockets. With a message queue configured,
-the thread room is also closed in every process (close_room travels through Redis) and the
-members who still may read are told to `join` again (`rejoin_required`), which re-checks them.
+every socket in the thread (in every process) is told to `join` again (`rejoin_required`),
+which re-checks it, and the room is closed everywhere (both travel through Redis).
+
+Re-checks are bulk and off the request: only threads with sockets in this process cost
+queries (a few per thread, whatever the number of sockets), and they run in a background task
+after the commit (MESSAGING_RECHECK_IN_BACKGROUND; the tests run them inline).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from ptap.core import clock
 from ptap.core.signals import circle_changed, team_membership_changed
 from ptap.extensions import db, socketio
 from ptap.messaging.models import Conversation
-from ptap.messaging.queries import access_deadlines, member_ids, reader_ids
+from ptap.messaging.queries import access_deadlines, reader_ids
 from ptap.messaging.services import NAMESPACE, inbox_room, thread_room, user_room
 
 log = logging.getLogger(__name__)
@@ -196,27 +200,26 @@ def evict_from_conversation(conversation: Conversation) -> list[str]:
         sid: socket_user_id(sid)
         for sid, _ in list(server.manager.get_participants(NAMESPACE, room))
     }
-    readers = reader_ids(conversation, {uid for uid in sockets.values() if uid is not None})
-    deadlines = access_deadlines(conversation, readers)
+    queue = bool(current_app.config.get("SOCKETIO_MESSAGE_QUEUE"))
     evicted = []
-    for sid, user_id in sockets.items():
-        if user_id is None or user_id not in readers:
-            remove_from_thread(sid, conversation.id)
-            evicted.append(sid)
-        else:
-            _set_deadline(sid, conversation.id, deadlines[user_id])
-    if current_app.config.get("SOCKETIO_MESSAGE_QUEUE"):
-        # Other processes' sockets are invisible here: empty the room everywhere, then ask
-        # the members who still may read to join again (their `join` re-checks them).
+    if sockets:  # no local socket in the thread: no query
+        readers = reader_ids(conversation, {uid for uid in sockets.values() if uid is not None})
+        deadlines = access_deadlines(conversation, readers)
+        for sid, user_id in sockets.items():
+            if user_id is None or user_id not in readers:
+                remove_from_thread(sid, conversation.id)
+                evicted.append(sid)
+            else:
+                _set_deadline(sid, conversation.id, deadlines[user_id])
+    if queue:
+        # Other processes' sockets are invisible here: ask every socket still in the thread,
+        # in every process, to join again (their `join` re-checks them, and refuses those
+        # who lost access), then empty the room everywhere. Both travel in order through the
+        # queue; no query, whatever the number of members.
+        server.emit(
+            "rejoin_required", {"conversation_id": conversation.id}, to=room, namespace=NAMESPACE
+        )
         server.close_room(room, namespace=NAMESPACE)
-        rooms = [user_room(user_id) for user_id in member_ids(conversation)]
-        if rooms:  # one emit to every member's room (an empty `to` would mean everyone)
-            server.emit(
-                "rejoin_required",
-                {"conversation_id": conversation.id},
-                to=rooms,
-                namespace=NAMESPACE,
-            )
     return evicted
 
 
@@ -241,21 +244,31 @@ def evict_from_team_threads(team_id: int) -> list[str]:
     return [sid for c in conversations for sid in evict_from_conversation(c)]
 
 
-def _in_fresh_context(fn: Any, *args: Any) -> None:
+def _in_fresh_context(app: Any, fn: Any, *args: Any) -> None:
     """Run `fn` in a new app context: the signal arrives from an after_commit hook, where the
     committed session cannot run SQL any more; a new context has its own session."""
     try:
-        with current_app.app_context():
+        with app.app_context():
             fn(*args)
     except Exception:  # the commit happened: log, and rely on the per-event re-check
         log.exception("could not re-check the live sockets after a circle change")
 
 
+def _recheck(fn: Any, *args: Any) -> None:
+    """Re-check live sockets after a commit: in a background task by default, so the web
+    request that changed the circle does not wait for it (MESSAGING_RECHECK_IN_BACKGROUND)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config.get("MESSAGING_RECHECK_IN_BACKGROUND", True):
+        socketio.start_background_task(_in_fresh_context, app, fn, *args)
+    else:
+        _in_fresh_context(app, fn, *args)
+
+
 @circle_changed.connect
 def _on_circle_changed(_sender: Any, **kwargs: Any) -> None:
-    _in_fresh_context(evict_from_patient_threads, int(kwargs["patient_id"]))
+    _recheck(evict_from_patient_threads, int(kwargs["patient_id"]))
 
 
 @team_membership_changed.connect
 def _on_team_membership_changed(_sender: Any, **kwargs: Any) -> None:
-    _in_fresh_context(evict_from_team_threads, int(kwargs["team_id"]))
+    _recheck(evict_from_team_threads, int(kwargs["team_id"]))

@@ -23,6 +23,7 @@ from ptap.care_teams.models import (
     TeamRole,
 )
 from ptap.core import clock
+from ptap.core.api import Page, paginate_keyset
 from ptap.core.errors import InvalidInput
 from ptap.core.models import utcnow
 from ptap.core.policy import CLINICAL_ROLES
@@ -390,16 +391,12 @@ def _titles(conversations: Sequence[Conversation], user_id: int) -> dict[int, st
     return titles
 
 
-def list_conversations(user_id: int) -> list[ConversationSummary]:
-    """Return the user's readable conversations, the most recently active first."""
-    conversations = list(
-        db.session.scalars(
-            sa.select(Conversation)
-            .where(Conversation.id.in_(readable_conversation_ids(user_id)))
-            .order_by(Conversation.last_seq.desc(), Conversation.id.desc())
-        )
-    )
+def _summaries(conversations: Sequence[Conversation], user_id: int) -> list[ConversationSummary]:
+    """Build the summaries of conversations in a fixed number of queries (counts, read
+    positions and titles in bulk)."""
     ids = [c.id for c in conversations]
+    if not ids:
+        return []
     counts = unread_counts(user_id, ids)
     read = dict(
         db.session.execute(
@@ -425,6 +422,27 @@ def list_conversations(user_id: int) -> list[ConversationSummary]:
         )
         for c in conversations
     ]
+
+
+def list_conversations(
+    user_id: int, *, limit: int, cursor: str | None = None
+) -> Page[ConversationSummary]:
+    """Return a page of the user's readable conversations, the most recently active first
+    (keyset on last sequence and id: the same few queries whatever the number of them)."""
+    page = paginate_keyset(
+        sa.select(Conversation).where(Conversation.id.in_(readable_conversation_ids(user_id))),
+        [Conversation.last_seq, Conversation.id],
+        lambda row: (row[0].last_seq, row[0].id),
+        limit=limit,
+        cursor=cursor,
+        descending=True,
+    )
+    return Page(_summaries([row[0] for row in page.items], user_id), page.next_cursor, limit)
+
+
+def conversation_summary(user_id: int, conversation: Conversation) -> ConversationSummary:
+    """Return the summary of one conversation (title, unread count) for the user."""
+    return _summaries([conversation], user_id)[0]
 
 
 def messages_after_query(conversation_id: int, after: int) -> sa.Select[Any]:

@@ -30,7 +30,7 @@ def test_outsider_cannot_read_or_write_over_the_api(client, world, patient_conve
         headers=h,
     )
     assert opened.status_code == 404
-    assert client.get("/api/v1/conversations", headers=h).json == {"items": []}
+    assert client.get("/api/v1/conversations", headers=h).json["items"] == []
 
 
 def test_open_conversation_and_list_with_unread(client, world, db):
@@ -273,3 +273,49 @@ def test_search_query_syntax_cannot_be_injected(client, world, team_conversation
     for q in ['pansement" OR "x', "pansement*", "NEAR(pansement refait)", "body:pansement"]:
         response = client.get(f"/api/v1/messages/search?q={q}", headers=headers(world.member))
         assert response.status_code == 200, q
+
+
+def _direct_conversations(world, db, count):
+    from ptap.messaging import services
+    from tests.factories import make_user
+
+    made = []
+    for _ in range(count):
+        other = make_user()
+        conversation = services.get_or_create_direct_conversation(world.coord, other)
+        send(world.coord, conversation, "Bonjour")
+        made.append(conversation.id)
+    db.session.commit()
+    return made
+
+
+def test_conversation_list_pages_by_cursor_without_gaps_or_repeats(client, world, db):
+    made = _direct_conversations(world, db, 5)
+    h = headers(world.coord)
+    seen, cursor, pages = [], None, 0
+    while True:
+        url = "/api/v1/conversations?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(url, headers=h).json
+        seen += [c["id"] for c in body["items"]]
+        pages += 1
+        cursor = body["page"]["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert sorted(seen) == sorted(made)  # each once
+    assert seen == sorted(made, reverse=True)  # same activity: newest id first
+    bad = client.get("/api/v1/conversations?cursor=eyJ4Ijp0cnVlfQ", headers=h)
+    assert bad.status_code == 422
+    assert bad.json["field"] == "cursor"
+
+
+def test_conversation_list_costs_the_same_queries_for_2_or_20(client, world, db, count_queries):
+    h = headers(world.coord)
+    costs = []
+    for count in (2, 18):
+        _direct_conversations(world, db, count)
+        with count_queries() as statements:
+            response = client.get("/api/v1/conversations?limit=50", headers=h)
+        assert response.status_code == 200
+        costs.append(len(statements))
+    assert costs[0] == costs[1]

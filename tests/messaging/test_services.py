@@ -193,11 +193,11 @@ def test_withdrawn_consent_removes_members_but_not_the_coordinator(world, patien
 def test_list_conversations_shows_only_readable_ones(world, patient_conversation, db):
     team = services.get_or_create_team_conversation(world.coord, world.team)
     send(world.coord, team, "Réunion jeudi")
-    listed = {c.id: c for c in queries.list_conversations(world.member.id)}
+    listed = {c.id: c for c in queries.list_conversations(world.member.id, limit=50).items}
     assert set(listed) == {patient_conversation.id, team.id}
     assert listed[team.id].unread == 1
     assert listed[team.id].title == "Équipe Croix-Rousse"
-    assert queries.list_conversations(world.outsider.id) == []
+    assert queries.list_conversations(world.outsider.id, limit=50).items == []
 
 
 def test_message_becomes_a_care_plan_action(world, patient_conversation, db):
