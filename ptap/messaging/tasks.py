@@ -135,7 +135,9 @@ def cut_off_expired_access(now: datetime | None = None) -> dict[str, int]:
     memberships at the local midnight after their last day: no request happens then, so no
     signal fires. This job finds what ended within the last few minutes and re-checks the
     live sockets of the threads concerned (through Redis in every web process when several
-    run), as a removal from the circle does at once.
+    run), as a removal from the circle does at once. Delivery itself already stopped at the
+    deadline (per-socket deadlines, ptap.messaging.live): this job tidies the rooms, tells the
+    clients (`access_revoked`) and renews the deadline of those who kept access.
     """
     from ptap.care_teams.models import BreakGlassAccess, CircleInvitation, TeamMembership
     from ptap.messaging import live
