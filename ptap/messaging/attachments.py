@@ -197,6 +197,30 @@ def read_attachment(storage_path: str) -> bytes:
     return decrypt(path.read_bytes(), path.name)
 
 
+def encrypt_plaintext_files() -> int:
+    """Encrypt in place the attachment files written before encryption; return how many.
+
+    Idempotent (encrypted files are left alone); each file is replaced atomically.
+    """
+    folder = Path(current_app.config["UPLOAD_FOLDER"]) / "messages"
+    if not folder.is_dir():
+        return 0
+    folder.chmod(0o700)
+    count = 0
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.endswith(".tmp"):
+            continue
+        data = path.read_bytes()
+        if data.startswith(MAGIC):
+            continue
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.unlink(missing_ok=True)  # left by an interrupted run
+        _write_private(temporary, encrypt(data, path.name))
+        os.replace(temporary, path)
+        count += 1
+    return count
+
+
 def attachment_path(storage_path: str) -> Path:
     """Return the absolute path of a stored attachment (inside UPLOAD_FOLDER/messages only)."""
     root = (Path(current_app.config["UPLOAD_FOLDER"]) / "messages").resolve()
