@@ -238,6 +238,20 @@ def audit_verify() -> None:
     sys.exit(1)
 
 
+@main.group("messaging")
+def messaging_group() -> None:
+    """Messaging tools."""
+
+
+@messaging_group.command("encrypt-attachments")
+@with_appcontext
+def messaging_encrypt_attachments() -> None:
+    """Encrypt the attachment files stored before encryption at rest (idempotent)."""
+    from ptap.messaging.attachments import encrypt_plaintext_files
+
+    click.echo(f"{encrypt_plaintext_files()} attachment files encrypted")
+
+
 @main.command("demo")
 @with_appcontext
 def demo_command() -> None:

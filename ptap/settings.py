@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 from collections.abc import Mapping
@@ -67,6 +69,8 @@ def _derive(app: Flask) -> None:
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": not url.startswith("sqlite")}
     if not cfg.get("UPLOAD_FOLDER"):
         cfg["UPLOAD_FOLDER"] = str(Path(app.instance_path) / "uploads")
+    if not cfg.get("MESSAGING_ATTACHMENT_KEY_FILE"):
+        cfg["MESSAGING_ATTACHMENT_KEY_FILE"] = str(Path(app.instance_path) / "attachments.key")
     cfg["MAX_CONTENT_LENGTH"] = int(cfg["MAX_UPLOAD_MB"]) * 1024 * 1024
     cfg["SESSION_COOKIE_HTTPONLY"] = True
     cfg["REMEMBER_COOKIE_HTTPONLY"] = True
@@ -76,6 +80,15 @@ def _derive(app: Flask) -> None:
     cfg["RATELIMIT_HEADERS_ENABLED"] = True
     # Flask-WTF tokens live as long as the session; the idle timeout ends them sooner.
     cfg["WTF_CSRF_TIME_LIMIT"] = None
+
+
+def _is_aes256_key(text: str) -> bool:
+    """Tell whether `text` is 32 bytes in URL-safe base64 (padding optional)."""
+    text = text.strip()
+    try:
+        return len(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 PLACEHOLDER_OID_ROOT = "1.2.250.1.999.1.1"
@@ -121,6 +134,10 @@ def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
         problems.append("SESSION_IDLE_MINUTES must be a positive number of minutes.")
     if cfg["SESSION_COOKIE_SAMESITE"] not in ("Lax", "Strict"):
         problems.append("SESSION_COOKIE_SAMESITE must be Lax or Strict.")
+    if cfg.get("MESSAGING_ATTACHMENT_KEY") and not _is_aes256_key(
+        str(cfg["MESSAGING_ATTACHMENT_KEY"])
+    ):
+        problems.append("MESSAGING_ATTACHMENT_KEY must be 32 bytes in URL-safe base64.")
     if not production:
         return problems
     secret = str(cfg.get("SECRET_KEY") or "")
@@ -156,6 +173,15 @@ def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
         )
     if cfg.get("DEMO_PRINT_CREDENTIALS") or cfg.get("DEMO_SEED"):
         problems.append("DEMO_PRINT_CREDENTIALS and DEMO_SEED are refused in production.")
+    if (
+        not cfg.get("MESSAGING_ATTACHMENT_KEY")
+        and not Path(str(cfg.get("MESSAGING_ATTACHMENT_KEY_FILE") or "")).is_file()
+    ):
+        problems.append(
+            "PTAP_MESSAGING_ATTACHMENT_KEY (32 random bytes, URL-safe base64) or the key "
+            "file MESSAGING_ATTACHMENT_KEY_FILE is required in production (attachments "
+            "are encrypted at rest with it)."
+        )
     return problems
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -33,27 +37,74 @@ class Notification(Base):
     read_at: Mapped[datetime | None]
 
 
-def notify(user_id: int, kind: str, title: str, link: str = "") -> Notification:
-    """Store a notification and push it to the user's sockets once the transaction commits."""
-    note = Notification(user_id=user_id, kind=kind, title=title, link=link)
-    db.session.add(note)
-    db.session.flush()
-    emit_after_commit(
-        "notification_created",
-        {"id": note.id, "kind": kind, "title": title, "link": link},
-        room=f"user:{user_id}",
-    )
+#: Rows per insert statement (SQLite allows 32,766 parameters per statement).
+_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class NotificationDraft:
+    """One notification to store: for whom, its kind, its French title and the local link."""
+
+    user_id: int
+    kind: str
+    title: str
+    link: str = ""
+
+
+def notify_all(drafts: Sequence[NotificationDraft]) -> list[int]:
+    """Store notifications in one multi-row insert and push each to its user's sockets once the
+    transaction commits; return their ids, in order. No flush, no query per recipient."""
+    if not drafts:
+        return []
+    now = utcnow()
+    columns = (Notification.user_id, Notification.kind, Notification.title, Notification.link)
+    #: Ids by notification content: drafts alike may take each other's id (same payload).
+    ids_by_content: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for start in range(0, len(drafts), _CHUNK):
+        rows = [
+            {"user_id": d.user_id, "kind": d.kind, "title": d.title, "link": d.link}
+            for d in drafts[start : start + _CHUNK]
+        ]
+        # One multi-VALUES statement per chunk (an executemany with RETURNING would run one
+        # INSERT per row on SQLite).
+        stmt = (
+            sa.insert(Notification)
+            .values([{**row, "created_at": now} for row in rows])
+            .returning(Notification.id, *columns)
+        )
+        for note_id, *content in db.session.execute(stmt):
+            ids_by_content[tuple(content)].append(note_id)
+    ids = [ids_by_content[(d.user_id, d.kind, d.title, d.link)].pop() for d in drafts]
+    for note_id, d in zip(ids, drafts, strict=True):
+        emit_after_commit(
+            "notification_created",
+            {"id": note_id, "kind": d.kind, "title": d.title, "link": d.link},
+            room=f"user:{d.user_id}",
+        )
     if current_app.config.get("MAIL_TRANSPORT", "none") != "none":
         # The e-mail says only that something is waiting: the content stays in PTAP.
-        email = db.session.scalar(sa.select(User.email).where(User.id == user_id, User.active))
-        url = current_app.config["PUBLIC_URL"].rstrip("/") + "/notifications"
-        queue_mail(
-            email or "",
-            "PTAP : une nouvelle notification vous attend",
-            f"Bonjour,\n\nUne nouvelle notification vous attend dans PTAP : {url}\n"
-            "Par confidentialité, son contenu n'est pas repris dans ce message.\n",
+        emails = dict(
+            db.session.execute(
+                sa.select(User.id, User.email).where(
+                    User.id.in_({d.user_id for d in drafts}), User.active
+                )
+            ).all()
         )
-    return note
+        url = current_app.config["PUBLIC_URL"].rstrip("/") + "/notifications"
+        for d in drafts:
+            queue_mail(
+                emails.get(d.user_id) or "",
+                "PTAP : une nouvelle notification vous attend",
+                f"Bonjour,\n\nUne nouvelle notification vous attend dans PTAP : {url}\n"
+                "Par confidentialité, son contenu n'est pas repris dans ce message.\n",
+            )
+    return ids
+
+
+def notify(user_id: int, kind: str, title: str, link: str = "") -> int:
+    """Store one notification and push it to the user's sockets once the transaction commits;
+    return its id (several at once: `notify_all`)."""
+    return notify_all([NotificationDraft(user_id, kind, title, link)])[0]
 
 
 def list_notifications(user_id: int, limit: int = 50) -> list[Notification]:

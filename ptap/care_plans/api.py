@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import jsonify, make_response
+from flask import jsonify, make_response, request
 from flask_login import current_user
 
 from ptap.audit.context import request_context
@@ -26,7 +26,6 @@ from ptap.care_plans.schemas import (
     PlanClose,
     PlanCreate,
     PlanOut,
-    TaskList,
     TaskOut,
     VersionCreate,
     VersionList,
@@ -38,7 +37,7 @@ from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import Enrolment
 from ptap.care_teams.schemas import PersonRef
 from ptap.core import clock
-from ptap.core.api import api_route, problem
+from ptap.core.api import Page, api_route, page_limit, problem
 from ptap.core.errors import DomainError, InvalidInput
 from ptap.extensions import db
 
@@ -306,9 +305,15 @@ def close_care_plan(patient_id: int, body: PlanClose):
     summary="Mes actions ouvertes dans les plans des personnes que je suis : en retard "
     "d'abord, puis par échéance",
     access="tasks.list",
-    response=TaskList,
+    response=TaskOut,
+    paginated=True,
     tags=PLANS,
 )
 def list_my_tasks():
-    rows = queries.my_tasks(current_user.id, today=clock.paris_today())
-    return TaskList(items=[TaskOut.of(row) for row in rows])
+    page = queries.my_tasks(
+        current_user.id,
+        today=clock.paris_today(),
+        limit=page_limit(),
+        cursor=request.args.get("cursor"),
+    )
+    return Page([TaskOut.of(row) for row in page.items], page.next_cursor, page.limit)

@@ -12,6 +12,7 @@ from ptap.accounts.models import User
 from ptap.care_plans.content import OPEN_STATUSES, PlanContent, load_content
 from ptap.care_plans.models import CarePlan, CarePlanTask, CarePlanVersion, PlanApproval
 from ptap.care_teams.models import Enrolment, Patient
+from ptap.core.api import Page, paginate_keyset
 from ptap.core.errors import NotFound
 from ptap.extensions import db
 
@@ -160,15 +161,15 @@ class TaskRow:
     overdue: bool
 
 
-def my_tasks(user_id: int, *, today: date, sort: str = "due") -> list[TaskRow]:
-    """Return the user's open tasks across patients: overdue first, then by due date.
+#: Sorts a task with no due date after every dated one.
+_NO_DUE_DATE = date(9999, 12, 31)
 
-    One query whatever the number of tasks. Only patients the user still sees are listed.
-    """
+
+def _my_open_tasks(user_id: int) -> Any:
+    """Select the user's open tasks (with the patient's names) in patients they still see."""
     from ptap.care_teams.access import visible_patient_ids
 
-    overdue = sa.and_(CarePlanTask.due_on.is_not(None), CarePlanTask.due_on < today)
-    stmt = (
+    return (
         sa.select(CarePlanTask, Patient.birth_name, Patient.used_name, Patient.first_names)
         .join(Patient, Patient.id == CarePlanTask.patient_id)
         .where(
@@ -177,17 +178,31 @@ def my_tasks(user_id: int, *, today: date, sort: str = "due") -> list[TaskRow]:
             CarePlanTask.patient_id.in_(visible_patient_ids(user_id)),
         )
     )
-    if sort == "patient":
-        stmt = stmt.order_by(Patient.search_birth_name, CarePlanTask.due_on)
-    else:
-        stmt = stmt.order_by(
-            sa.case((overdue, 0), else_=1),
-            CarePlanTask.due_on.is_(None),
-            CarePlanTask.due_on,
-            CarePlanTask.id,
-        )
-    rows = db.session.execute(stmt).all()
-    return [
+
+
+def my_tasks(
+    user_id: int, *, today: date, sort: str = "due", limit: int = 50, cursor: str | None = None
+) -> Page[TaskRow]:
+    """Return a page of the user's open tasks across patients: by due date (so overdue
+    first, undated last), or by patient then due date.
+
+    One query per page whatever the number of tasks (keyset on the sort columns and the id).
+    Only patients the user still sees are listed.
+    """
+    due = sa.func.coalesce(CarePlanTask.due_on, sa.literal(_NO_DUE_DATE, type_=sa.Date))
+    by_patient = sort == "patient"
+    keys = (
+        [Patient.search_birth_name, due, CarePlanTask.id] if by_patient else [due, CarePlanTask.id]
+    )
+
+    def key_of(row: Any) -> tuple[Any, ...]:
+        task, name = row[0], row[4]  # the name is selected: no lazy load
+        dated = (task.due_on or _NO_DUE_DATE, task.id)
+        return (name, *dated) if by_patient else dated
+
+    stmt = _my_open_tasks(user_id).add_columns(Patient.search_birth_name)
+    page = paginate_keyset(stmt, keys, key_of, limit=limit, cursor=cursor)
+    rows = [
         TaskRow(
             plan_id=t.plan_id,
             patient_id=t.patient_id,
@@ -199,5 +214,16 @@ def my_tasks(user_id: int, *, today: date, sort: str = "due") -> list[TaskRow]:
             status=t.status,
             overdue=t.due_on is not None and t.due_on < today,
         )
-        for t, birth, used, first in rows
+        for t, birth, used, first, *_ in page.items
     ]
+    return Page(rows, page.next_cursor, limit)
+
+
+def count_my_tasks(user_id: int, *, today: date) -> tuple[int, int]:
+    """Return how many open tasks the user has, and how many of them are overdue (one query)."""
+    tasks = _my_open_tasks(user_id).subquery()
+    overdue = sa.and_(tasks.c.due_on.is_not(None), tasks.c.due_on < today)
+    total, late = db.session.execute(
+        sa.select(sa.func.count(), sa.func.count().filter(overdue)).select_from(tasks)
+    ).one()
+    return int(total), int(late)

@@ -246,12 +246,6 @@ class TaskOut(_ApiModel):
         )
 
 
-class TaskList(_ApiModel):
-    """My open tasks across patients: overdue first, then by due date."""
-
-    items: list[TaskOut]
-
-
 # --- Input -----------------------------------------------------------------------------------
 
 

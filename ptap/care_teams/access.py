@@ -64,8 +64,9 @@ def _clinician(user_id: int) -> sa.Select[Any]:
     )
 
 
-def visible_patient_ids(user_id: int) -> sa.CompoundSelect[Any]:
-    """Select the ids of every patient the user may see now (union of the four bases).
+def visible_patient_ids(user_id: int, *, circle_only: bool = False) -> sa.CompoundSelect[Any]:
+    """Select the ids of every patient the user may see now (union of the four bases; with
+    `circle_only`, without break-the-glass: the patients whose circle the user is part of).
 
     Each branch starts from the user's own rows (teams, invitations, enrolments, accesses)
     through their indexes and joins the patient by primary key: never `IN (SELECT ... FROM
@@ -115,6 +116,8 @@ def visible_patient_ids(user_id: int) -> sa.CompoundSelect[Any]:
         .join(Patient, Patient.id == BreakGlassAccess.patient_id)
         .where(BreakGlassAccess.user_id.in_(clinician), BreakGlassAccess.expires_at > now, live)
     )
+    if circle_only:
+        return sa.union(via_team, via_invitation, via_enrolling)
     return sa.union(via_team, via_invitation, via_enrolling, via_break_glass)
 
 

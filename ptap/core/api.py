@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -134,6 +135,58 @@ def paginate_by_id(
 
 def _id_of(row: Any, id_column: Any) -> int:
     return int(getattr(row, id_column.key))
+
+
+def _json_key(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _sql_key(value: Any, expression: Any) -> Any:
+    if isinstance(expression.type, sa.Date) and isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidInput("Curseur de pagination invalide.", field="cursor") from exc
+    return value
+
+
+def paginate_keyset(
+    stmt: sa.Select[Any],
+    keys: Sequence[Any],
+    key_of: Callable[[Any], Sequence[Any]],
+    *,
+    limit: int,
+    cursor: str | None = None,
+    descending: bool = False,
+) -> Page[Any]:
+    """Return the page of `stmt` after `cursor`, ordered by `keys` (SQL expressions, the last
+    one a unique id; all ascending, or all descending), as rows of `execute()`.
+
+    Rows compare as tuples (`(a, b, id) > (:a, :b, :id)`, on PostgreSQL and SQLite alike), so
+    a sort on several columns pages without gaps or repeats. `key_of(row)` returns the row's
+    key values; the cursor carries them (dates as ISO strings), the id as `after`.
+    """
+    from ptap.extensions import db
+
+    if cursor:
+        position = decode_cursor(cursor)
+        values = [*position.get("key", []), position["after"]]
+        if len(values) != len(keys):
+            raise InvalidInput("Curseur de pagination invalide.", field="cursor")
+        bound = sa.tuple_(
+            *(sa.literal(_sql_key(v, k), type_=k.type) for v, k in zip(values, keys, strict=True))
+        )
+        row_key = sa.tuple_(*keys)
+        stmt = stmt.where(row_key < bound if descending else row_key > bound)
+    order = [k.desc() if descending else k.asc() for k in keys]
+    rows = list(db.session.execute(stmt.order_by(None).order_by(*order).limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        *rest, last_id = key_of(rows[-1])
+        next_cursor = encode_cursor({"after": int(last_id), "key": [_json_key(v) for v in rest]})
+    return Page(rows, next_cursor, limit)
 
 
 # --- Endpoint registry ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ Reads of messages are audited (patient messages are health data).
 from __future__ import annotations
 
 import dataclasses
+import io
 
 from flask import jsonify, request, send_file
 from flask_login import current_user
@@ -15,18 +16,17 @@ from flask_login import current_user
 from ptap.accounts.models import User
 from ptap.audit.context import request_context
 from ptap.care_teams.models import CareTeam, Patient
-from ptap.core.api import api_route, paginate_by_id
+from ptap.core.api import api_route, page_limit, paginate_by_id
 from ptap.core.errors import InvalidInput, NotFound
 from ptap.core.policy import can
 from ptap.extensions import db
 from ptap.messaging import permissions, queries, services
-from ptap.messaging.attachments import IMAGE_TYPES, UploadedFile, attachment_path
+from ptap.messaging.attachments import IMAGE_TYPES, UploadedFile, read_attachment
 from ptap.messaging.models import Attachment, Conversation, Message
 from ptap.messaging.schemas import (
     ActionFromMessage,
     CarePlanActionOut,
     ConversationCreate,
-    ConversationList,
     ConversationOut,
     MessageCreate,
     MessageEdit,
@@ -70,20 +70,21 @@ def _existing(message: Message):
 
 
 def _summary(conversation: Conversation) -> ConversationOut:
-    summary = next(s for s in queries.list_conversations(_user().id) if s.id == conversation.id)
-    return ConversationOut.model_validate(summary)
+    return ConversationOut.model_validate(queries.conversation_summary(_user().id, conversation))
 
 
 @api_route(
     "/conversations",
     summary="Mes conversations (patients de mon cercle, équipes, directes) avec les non-lus",
     access="conversations.list",
-    response=ConversationList,
+    response=ConversationOut,
+    paginated=True,
     tags=TAGS,
 )
 def list_conversations():
-    items = queries.list_conversations(_user().id)
-    return ConversationList(items=[ConversationOut.model_validate(s) for s in items])
+    return queries.list_conversations(
+        _user().id, limit=page_limit(), cursor=request.args.get("cursor")
+    )
 
 
 @api_route(
@@ -202,7 +203,7 @@ def download_attachment(attachment_id: int):
     services.record_read(_user(), conversation, request_context(), f"attachment {attachment.id}")
     db.session.commit()
     return send_file(
-        attachment_path(attachment.storage_path),
+        io.BytesIO(read_attachment(attachment.storage_path)),  # decrypted in memory
         mimetype=attachment.content_type,
         as_attachment=attachment.content_type not in IMAGE_TYPES,
         download_name=attachment.filename,

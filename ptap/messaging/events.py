@@ -115,8 +115,11 @@ def on_join(user: User, data: JoinIn) -> dict[str, Any]:
     """Sent by a client to follow a conversation: joins thread:{id}; acks the read state."""
     conversation = _readable(user, data.conversation_id)
     services.record_read(user, conversation, request_context(user), "live")
+    deadline = queries.access_deadlines(conversation, [user.id])[user.id]
     db.session.commit()
-    follow_thread(request.sid, conversation.id)  # type: ignore[attr-defined]
+    # From the deadline on (break-the-glass, invitation or membership end), this process's
+    # delivery skips the socket, before any cut-off job runs (ptap.messaging.live).
+    follow_thread(request.sid, conversation.id, deadline)  # type: ignore[attr-defined]
     read = queries.get_read_state(conversation.id, user.id)
     unread = queries.unread_counts(user.id, [conversation.id])[conversation.id]
     return {

@@ -8,26 +8,40 @@ When someone may have left a circle or a team, the care-teams services send `cir
 `team_membership_changed` after their commit (ptap.core.signals); we re-check every socket in
 the affected threads and remove those who lost access, at once.
 
+Access that ends by date (break-the-glass or invitation expiry, a membership's last day) has no
+request to fire a signal. So every socket following a thread carries a deadline, computed at
+`join` (`queries.access_deadlines`), and the local delivery of this process's Socket.IO manager
+skips the sockets whose deadline has passed (`_DeadlineFilter`): the check runs where the
+socket lives, also for emits that arrive through the Redis queue from another process, and
+costs one dict lookup per socket with a deadline (no query). The one-minute cut-off job then
+removes those sockets from the room, or renews the deadline of those who kept access.
+
 Several processes: this process only sees its own sockets. With a message queue configured,
-the thread room is also closed in every process (close_room travels through Redis) and the
-members who still may read are told to `join` again (`rejoin_required`), which re-checks them.
+every socket in the thread (in every process) is told to `join` again (`rejoin_required`),
+which re-checks it, and the room is closed everywhere (both travel through Redis).
+
+Re-checks are bulk and off the request: only threads with sockets in this process cost
+queries (a few per thread, whatever the number of sockets), and they run in a background task
+after the commit (MESSAGING_RECHECK_IN_BACKGROUND; the tests run them inline).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from socketio import Manager
 
-from ptap.accounts.models import User
 from ptap.care_teams.models import Enrolment
+from ptap.core import clock
 from ptap.core.signals import circle_changed, team_membership_changed
 from ptap.extensions import db, socketio
 from ptap.messaging.models import Conversation
-from ptap.messaging.permissions import can_read_conversation
-from ptap.messaging.queries import member_ids
+from ptap.messaging.queries import access_deadlines, reader_ids
 from ptap.messaging.services import NAMESPACE, inbox_room, thread_room, user_room
 
 log = logging.getLogger(__name__)
@@ -38,10 +52,83 @@ log = logging.getLogger(__name__)
 #: size during iteration" in a connection burst, threading mode).
 _socket_users: dict[str, int] = {}
 
+#: By conversation id, the sockets of this process following its thread whose access ends at
+#: a known instant (sid -> deadline). Sockets without an end date are not listed, so an emit
+#: to a thread costs nothing more when nobody's access is about to end.
+_deadlines: dict[int, dict[str, datetime]] = {}
+
+
+def _thread_id(room: Any) -> int | None:
+    if isinstance(room, str) and room.startswith("thread:"):
+        return int(room.removeprefix("thread:"))
+    return None
+
+
+def expired_sids(room: Any, now: datetime | None = None) -> list[str]:
+    """Return the sockets of this process in the thread room(s) whose access has ended."""
+    rooms = [room] if isinstance(room, str) else list(room or [])
+    expired: list[str] = []
+    for name in rooms:
+        conversation_id = _thread_id(name)
+        ends = _deadlines.get(conversation_id) if conversation_id is not None else None
+        if ends:
+            now = now or clock.now()
+            # list() copies in one step under the GIL while joins change the dict.
+            expired += [sid for sid, deadline in list(ends.items()) if deadline <= now]
+    return expired
+
+
+class _DeadlineFilter(Manager):
+    """Local delivery that leaves out the /messaging sockets whose access to a thread ended.
+
+    Every emit reaches the sockets of a process through `Manager.emit` of that process: called
+    directly without a queue, or by the queue listener (`PubSubManager._handle_emit`) with one.
+    Adding the expired sockets to `skip_sid` there filters both, where the sockets live.
+    """
+
+    def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        room = to or room
+        if namespace == NAMESPACE and _deadlines:
+            expired = expired_sids(room)
+            if expired:
+                skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+                skip_sid = [*skip, *expired]
+        return super().emit(
+            event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+        )
+
+
+@functools.cache
+def _filtered_class(cls: Any) -> type:
+    # After PubSubManager in the MRO (its listener calls super().emit), before Manager.
+    return (
+        _DeadlineFilter
+        if cls is Manager
+        else type(f"Deadline{cls.__name__}", (cls, _DeadlineFilter), {})
+    )
+
+
+def _filter_deliveries() -> None:
+    """Make this process's Socket.IO manager skip expired sockets (once per server)."""
+    manager = socketio.server.manager
+    if not isinstance(manager, _DeadlineFilter):
+        manager.__class__ = _filtered_class(manager.__class__)
+
 
 def remember_user(sid: str, user_id: int) -> None:
     """Tie a /messaging socket to its user (at connect): it joins the `user:{id}` room, and
     the user's `inbox:{id}` room while it follows no thread."""
+    _filter_deliveries()
     _socket_users[sid] = user_id
     socketio.server.enter_room(sid, user_room(user_id), namespace=NAMESPACE)
     socketio.server.enter_room(sid, inbox_room(user_id), namespace=NAMESPACE)
@@ -50,10 +137,25 @@ def remember_user(sid: str, user_id: int) -> None:
 def forget_socket(sid: str) -> None:
     """Drop what this process knows of a /messaging socket (at disconnect)."""
     _socket_users.pop(sid, None)
+    for conversation_id in list(_deadlines):
+        _set_deadline(sid, conversation_id, None)
 
 
-def follow_thread(sid: str, conversation_id: int) -> None:
-    """Put a socket in a thread (it gets `message_created`) and out of its user's inbox."""
+def _set_deadline(sid: str, conversation_id: int, deadline: datetime | None) -> None:
+    if deadline is not None:
+        _deadlines.setdefault(conversation_id, {})[sid] = deadline
+        return
+    ends = _deadlines.get(conversation_id)
+    if ends is not None:
+        ends.pop(sid, None)
+        if not ends:
+            _deadlines.pop(conversation_id, None)
+
+
+def follow_thread(sid: str, conversation_id: int, deadline: datetime | None = None) -> None:
+    """Put a socket in a thread (it gets `message_created`) and out of its user's inbox;
+    from `deadline` on (the end of its access by date), nothing of the thread reaches it."""
+    _set_deadline(sid, conversation_id, deadline)
     server = socketio.server
     server.enter_room(sid, thread_room(conversation_id), namespace=NAMESPACE)
     user_id = socket_user_id(sid)
@@ -65,6 +167,7 @@ def unfollow_thread(sid: str, conversation_id: int) -> None:
     """Take a socket out of a thread; back in its user's inbox if it follows no other one."""
     server = socketio.server
     server.leave_room(sid, thread_room(conversation_id), namespace=NAMESPACE)
+    _set_deadline(sid, conversation_id, None)
     user_id = socket_user_id(sid)
     # list() copies the rooms in one step under the GIL (see _socket_users); rare path.
     rooms = list(server.manager.rooms.get(NAMESPACE, {}).items())
@@ -87,30 +190,36 @@ def remove_from_thread(sid: str, conversation_id: int) -> None:
 
 
 def evict_from_conversation(conversation: Conversation) -> list[str]:
-    """Remove from the thread every socket (of this process) whose user may no longer read it."""
+    """Remove from the thread every socket (of this process) whose user may no longer read it,
+    and renew the access deadline of the others; a few queries whatever the number of sockets."""
     server = socketio.server
     if server is None:
         return []
     room = thread_room(conversation.id)
+    sockets = {
+        sid: socket_user_id(sid)
+        for sid, _ in list(server.manager.get_participants(NAMESPACE, room))
+    }
+    queue = bool(current_app.config.get("SOCKETIO_MESSAGE_QUEUE"))
     evicted = []
-    for sid, _eio_sid in list(server.manager.get_participants(NAMESPACE, room)):
-        user_id = socket_user_id(sid)
-        user = db.session.get(User, user_id) if user_id is not None else None
-        if user is None or not can_read_conversation(user, conversation):
-            remove_from_thread(sid, conversation.id)
-            evicted.append(sid)
-    if current_app.config.get("SOCKETIO_MESSAGE_QUEUE"):
-        # Other processes' sockets are invisible here: empty the room everywhere, then ask
-        # the members who still may read to join again (their `join` re-checks them).
+    if sockets:  # no local socket in the thread: no query
+        readers = reader_ids(conversation, {uid for uid in sockets.values() if uid is not None})
+        deadlines = access_deadlines(conversation, readers)
+        for sid, user_id in sockets.items():
+            if user_id is None or user_id not in readers:
+                remove_from_thread(sid, conversation.id)
+                evicted.append(sid)
+            else:
+                _set_deadline(sid, conversation.id, deadlines[user_id])
+    if queue:
+        # Other processes' sockets are invisible here: ask every socket still in the thread,
+        # in every process, to join again (their `join` re-checks them, and refuses those
+        # who lost access), then empty the room everywhere. Both travel in order through the
+        # queue; no query, whatever the number of members.
+        server.emit(
+            "rejoin_required", {"conversation_id": conversation.id}, to=room, namespace=NAMESPACE
+        )
         server.close_room(room, namespace=NAMESPACE)
-        rooms = [user_room(user_id) for user_id in member_ids(conversation)]
-        if rooms:  # one emit to every member's room (an empty `to` would mean everyone)
-            server.emit(
-                "rejoin_required",
-                {"conversation_id": conversation.id},
-                to=rooms,
-                namespace=NAMESPACE,
-            )
     return evicted
 
 
@@ -135,21 +244,31 @@ def evict_from_team_threads(team_id: int) -> list[str]:
     return [sid for c in conversations for sid in evict_from_conversation(c)]
 
 
-def _in_fresh_context(fn: Any, *args: Any) -> None:
+def _in_fresh_context(app: Any, fn: Any, *args: Any) -> None:
     """Run `fn` in a new app context: the signal arrives from an after_commit hook, where the
     committed session cannot run SQL any more; a new context has its own session."""
     try:
-        with current_app.app_context():
+        with app.app_context():
             fn(*args)
     except Exception:  # the commit happened: log, and rely on the per-event re-check
         log.exception("could not re-check the live sockets after a circle change")
 
 
+def _recheck(fn: Any, *args: Any) -> None:
+    """Re-check live sockets after a commit: in a background task by default, so the web
+    request that changed the circle does not wait for it (MESSAGING_RECHECK_IN_BACKGROUND)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config.get("MESSAGING_RECHECK_IN_BACKGROUND", True):
+        socketio.start_background_task(_in_fresh_context, app, fn, *args)
+    else:
+        _in_fresh_context(app, fn, *args)
+
+
 @circle_changed.connect
 def _on_circle_changed(_sender: Any, **kwargs: Any) -> None:
-    _in_fresh_context(evict_from_patient_threads, int(kwargs["patient_id"]))
+    _recheck(evict_from_patient_threads, int(kwargs["patient_id"]))
 
 
 @team_membership_changed.connect
 def _on_team_membership_changed(_sender: Any, **kwargs: Any) -> None:
-    _in_fresh_context(evict_from_team_threads, int(kwargs["team_id"]))
+    _recheck(evict_from_team_threads, int(kwargs["team_id"]))

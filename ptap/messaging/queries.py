@@ -4,8 +4,9 @@ payloads and full-text search."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from ptap.accounts.models import User
 from ptap.care_teams import access
 from ptap.care_teams.models import (
+    BreakGlassAccess,
     CareTeam,
     CircleInvitation,
     Enrolment,
@@ -21,6 +23,7 @@ from ptap.care_teams.models import (
     TeamRole,
 )
 from ptap.core import clock
+from ptap.core.api import Page, paginate_keyset
 from ptap.core.errors import InvalidInput
 from ptap.core.models import utcnow
 from ptap.core.policy import CLINICAL_ROLES
@@ -132,6 +135,125 @@ def _circle_member_ids(patient: Patient) -> list[int]:
             )
         )
     )
+
+
+def reader_ids(conversation: Conversation, user_ids: Collection[int]) -> set[int]:
+    """Return those of the users who may read the conversation now, in two queries at most:
+    the members (`member_ids`) and, in a patient's conversation, the break-the-glass visitors
+    (the set form of `permissions.can_read_conversation`)."""
+    if not user_ids:
+        return set()
+    readers = set(member_ids(conversation))
+    if conversation.kind == ConversationKind.PATIENT:
+        readers |= set(
+            db.session.scalars(
+                sa.select(BreakGlassAccess.user_id)
+                .join(User, User.id == BreakGlassAccess.user_id)
+                .join(Patient, Patient.id == BreakGlassAccess.patient_id)
+                .where(
+                    BreakGlassAccess.patient_id == conversation.patient_id,
+                    BreakGlassAccess.user_id.in_(user_ids),
+                    BreakGlassAccess.expires_at > utcnow(),
+                    Patient.merged_into_id.is_(None),
+                    User.active.is_(True),
+                    User.role.in_(CLINICAL_ROLES),
+                )
+            )
+        )
+    return readers & set(user_ids)
+
+
+def _aware(instant: datetime) -> datetime:
+    """Return an aware UTC instant (SQLite hands back naive datetimes)."""
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
+def _membership_ends(
+    user_ids: Collection[int], teams: sa.Select[Any] | list[int], *, role: str | None = None
+) -> list[tuple[int, datetime | None]]:
+    """Return (user id, instant the membership ends) of the users' current memberships of
+    `teams`: the Paris midnight after the last day, or None for an open-ended one."""
+    today = clock.paris_today()
+    stmt = sa.select(TeamMembership.user_id, TeamMembership.ends_on).where(
+        TeamMembership.user_id.in_(user_ids),
+        TeamMembership.team_id.in_(teams),
+        TeamMembership.starts_on <= today,
+        sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+    )
+    if role is not None:
+        stmt = stmt.where(TeamMembership.role == role)
+    return [
+        (uid, None if ends_on is None else clock.paris_midnight(ends_on + timedelta(days=1)))
+        for uid, ends_on in db.session.execute(stmt)
+    ]
+
+
+def _patient_grant_ends(
+    patient: Patient, user_ids: Collection[int]
+) -> list[tuple[int, datetime | None]]:
+    """Return (user id, end) of every grant that gives the users the patient's record now."""
+    now = utcnow()
+    enrolled = sa.and_(Enrolment.patient_id == patient.id, Enrolment.ended_at.is_(None))
+    ends: list[tuple[int, datetime | None]] = []
+    if patient.sharing_consent:
+        ends += _membership_ends(user_ids, sa.select(Enrolment.team_id).where(enrolled))
+        if db.session.scalar(sa.select(Enrolment.id).where(enrolled).limit(1)):
+            ends += [
+                (uid, _aware(expires))
+                for uid, expires in db.session.execute(
+                    sa.select(CircleInvitation.user_id, CircleInvitation.expires_at).where(
+                        CircleInvitation.patient_id == patient.id,
+                        CircleInvitation.user_id.in_(user_ids),
+                        CircleInvitation.expires_at > now,
+                        CircleInvitation.revoked_at.is_(None),
+                    )
+                )
+            ]
+    for enrolled_by in db.session.scalars(
+        sa.select(Enrolment.enrolled_by_id).where(enrolled, Enrolment.enrolled_by_id.in_(user_ids))
+    ).all():
+        ends += _membership_ends(
+            [enrolled_by],
+            sa.select(Enrolment.team_id).where(enrolled, Enrolment.enrolled_by_id == enrolled_by),
+            role=TeamRole.COORDINATOR,
+        )
+    ends += [
+        (uid, _aware(expires))
+        for uid, expires in db.session.execute(
+            sa.select(BreakGlassAccess.user_id, BreakGlassAccess.expires_at).where(
+                BreakGlassAccess.patient_id == patient.id,
+                BreakGlassAccess.user_id.in_(user_ids),
+                BreakGlassAccess.expires_at > now,
+            )
+        )
+    ]
+    return ends
+
+
+def access_deadlines(
+    conversation: Conversation, user_ids: Collection[int]
+) -> dict[int, datetime | None]:
+    """Return, per user, the instant their current access to the conversation ends by date
+    alone (break-the-glass or invitation expiry, the Paris midnight after a membership's last
+    day), or None when no date ends it. A few queries for any number of users.
+
+    The latest end of the grants holding now counts (access holds while any one does); a user
+    holding none gets `now`. A grant starting later is not foreseen: the cut-off job's re-check
+    renews the deadline of the sockets that keep access.
+    """
+    if conversation.kind == ConversationKind.DIRECT or not user_ids:
+        return dict.fromkeys(user_ids)
+    if conversation.kind == ConversationKind.TEAM:
+        ends = _membership_ends(user_ids, [conversation.team_id or 0])
+    else:
+        patient = db.session.get(Patient, conversation.patient_id)
+        ends = _patient_grant_ends(patient, user_ids) if patient is not None else []
+    now = utcnow()
+    latest: dict[int, datetime | None] = {}
+    for uid, end in ends:
+        known = latest.get(uid, now)
+        latest[uid] = None if end is None or known is None else max(known, end)
+    return {uid: latest.get(uid, now) for uid in user_ids}
 
 
 def readable_conversation_ids(user_id: int) -> sa.CompoundSelect[Any]:
@@ -269,16 +391,12 @@ def _titles(conversations: Sequence[Conversation], user_id: int) -> dict[int, st
     return titles
 
 
-def list_conversations(user_id: int) -> list[ConversationSummary]:
-    """Return the user's readable conversations, the most recently active first."""
-    conversations = list(
-        db.session.scalars(
-            sa.select(Conversation)
-            .where(Conversation.id.in_(readable_conversation_ids(user_id)))
-            .order_by(Conversation.last_seq.desc(), Conversation.id.desc())
-        )
-    )
+def _summaries(conversations: Sequence[Conversation], user_id: int) -> list[ConversationSummary]:
+    """Build the summaries of conversations in a fixed number of queries (counts, read
+    positions and titles in bulk)."""
     ids = [c.id for c in conversations]
+    if not ids:
+        return []
     counts = unread_counts(user_id, ids)
     read = dict(
         db.session.execute(
@@ -304,6 +422,27 @@ def list_conversations(user_id: int) -> list[ConversationSummary]:
         )
         for c in conversations
     ]
+
+
+def list_conversations(
+    user_id: int, *, limit: int, cursor: str | None = None
+) -> Page[ConversationSummary]:
+    """Return a page of the user's readable conversations, the most recently active first
+    (keyset on last sequence and id: the same few queries whatever the number of them)."""
+    page = paginate_keyset(
+        sa.select(Conversation).where(Conversation.id.in_(readable_conversation_ids(user_id))),
+        [Conversation.last_seq, Conversation.id],
+        lambda row: (row[0].last_seq, row[0].id),
+        limit=limit,
+        cursor=cursor,
+        descending=True,
+    )
+    return Page(_summaries([row[0] for row in page.items], user_id), page.next_cursor, limit)
+
+
+def conversation_summary(user_id: int, conversation: Conversation) -> ConversationSummary:
+    """Return the summary of one conversation (title, unread count) for the user."""
+    return _summaries([conversation], user_id)[0]
 
 
 def messages_after_query(conversation_id: int, after: int) -> sa.Select[Any]:

@@ -133,12 +133,6 @@ class ConversationOut(BaseModel):
     unread: int
 
 
-class ConversationList(BaseModel):
-    """The caller's conversations, the most recently active first."""
-
-    items: list[ConversationOut]
-
-
 class AttachmentOut(BaseModel):
     """A file attached to a message; `url` is the authorised download route."""
 

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ptap.accounts.models import User
-from ptap.accounts.notifications import notify
+from ptap.accounts.notifications import NotificationDraft, notify_all
 from ptap.audit.services import AuditContext, record_event
 from ptap.care_plans import services as care_plan_services
 from ptap.care_plans.content import Action
@@ -196,6 +196,12 @@ def _mentioned_ids(body: str, explicit: tuple[int, ...], members: set[int]) -> l
     return sorted(ids & members)
 
 
+def _mention_names(body: str, members: set[int]) -> dict[int, str]:
+    """Return the names `@[id]` mentions show: members of the conversation only (any other
+    id, even a real user's, shows as "@membre" and names nobody)."""
+    return queries.user_names(sorted({int(m) for m in _MENTION_ID.findall(body)} & members))
+
+
 def _next_seq(conversation: Conversation) -> int:
     """Bump the conversation's counter atomically and return the new sequence number."""
     seq = db.session.execute(
@@ -231,7 +237,7 @@ def send_message(
     stored = store_attachment(draft.attachment) if draft.attachment is not None else None
     others = set(queries.member_ids(conversation)) - {user.id}
     mentioned = _mentioned_ids(body, draft.mentions, others)
-    names = queries.user_names([int(m) for m in _MENTION_ID.findall(body)])
+    names = _mention_names(body, others | {user.id})
     # The UPDATE takes the conversation's lock first (row lock on PostgreSQL, the write lock on
     # SQLite): a concurrent re-send of the same client id waits here, then finds the first one.
     seq = _next_seq(conversation)
@@ -286,18 +292,24 @@ def _notify(
     mentioned: list[int],
     others: set[int],
 ) -> list[int]:
-    """Tell mentioned members, and every other member of an urgent message; return who."""
+    """Tell mentioned members, and every other member of an urgent message (one insert for
+    all of them); return who."""
     link = conversation_link(conversation, message.seq)
-    for user_id in mentioned:
-        notify(user_id, "message_mention", f"{author.full_name} vous a mentionné", link)
+    drafts = [
+        NotificationDraft(user_id, "message_mention", f"{author.full_name} vous a mentionné", link)
+        for user_id in mentioned
+    ]
     urgent = sorted(others) if message.priority == Priority.URGENT else []
-    for user_id in urgent:
-        notify(
+    drafts += [
+        NotificationDraft(
             user_id,
             "message_urgent",
             f"Message urgent de {author.full_name} : accusé de réception demandé",
             link,
         )
+        for user_id in urgent
+    ]
+    notify_all(drafts)
     return sorted(set(mentioned) | set(urgent))
 
 
@@ -340,9 +352,8 @@ def edit_message(
     )
     db.session.add(revision)
     message.body = body
-    message.body_html = render_markdown(
-        body, queries.user_names([int(m) for m in _MENTION_ID.findall(body)])
-    )
+    members = set(queries.member_ids(conversation)) | {user.id}
+    message.body_html = render_markdown(body, _mention_names(body, members))
     message.edited_at = now
     db.session.flush()
     _audit(ctx, "message.edit", conversation, str(message.id), f"revision {revision.id}")

@@ -1,7 +1,8 @@
 """Messaging jobs: re-notify unacknowledged urgent messages; purge messages past retention.
 
 Both are idempotent. A re-notification is claimed by inserting its UrgentReminderLog row
-(unique on message, user and interval number; INSERT ... ON CONFLICT DO NOTHING), so a
+(unique on message, user and interval number; INSERT ... ON CONFLICT DO NOTHING, many rows
+per statement), so a
 second run, a restart or a second scheduler process sends nothing twice. Notifications and
 emits leave with the job's commit, through the Redis message queue when several processes run.
 """
@@ -9,16 +10,17 @@ emits leave with the job's commit, through the Redis message queue when several 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
 
-from ptap.accounts.notifications import notify
+from ptap.accounts.notifications import NotificationDraft, notify_all
 from ptap.audit.services import SYSTEM, record_event
 from ptap.core import clock
 from ptap.core.models import utcnow
-from ptap.core.sql import insert_if_absent
+from ptap.core.sql import insert_many_if_absent
 from ptap.extensions import db
 from ptap.messaging import queries
 from ptap.messaging.models import (
@@ -32,20 +34,22 @@ from ptap.messaging.services import conversation_link, purge_messages_before
 
 log = logging.getLogger(__name__)
 
+#: Claim rows per insert statement.
+CLAIM_BATCH = 500
 
-def _claim(message_id: int, user_id: int, slot: int) -> bool:
-    """Insert the re-notification's log row; False if it was already sent."""
-    return insert_if_absent(
-        UrgentReminderLog, message_id=message_id, user_id=user_id, slot=slot, sent_at=utcnow()
-    )
+
+def _aware(instant: datetime) -> datetime:
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 def renotify_urgent_messages(now: datetime | None = None) -> int:
     """Re-notify the members of every unacknowledged urgent message once per interval.
 
     Interval N = MESSAGING_URGENT_RENOTIFY_MINUTES; at now - sent >= k*N, slot k is sent to
-    every member but the author who may still read the conversation. One acknowledgement by
-    anyone stops it. Only messages younger than MESSAGING_URGENT_RENOTIFY_MAX_HOURS count.
+    every member but the author who may still read the conversation (checked now, once per
+    conversation). One acknowledgement by anyone stops it. Only messages younger than
+    MESSAGING_URGENT_RENOTIFY_MAX_HOURS count. The claims of a run go in one multi-row
+    insert and its notifications in one more, whatever the number of recipients.
     """
     now = now or utcnow()
     cfg = current_app.config
@@ -61,24 +65,44 @@ def renotify_urgent_messages(now: datetime | None = None) -> int:
             ~acknowledged,
         )
     ).all()
-    sent = 0
+    conversations = {
+        c.id: c
+        for c in db.session.scalars(
+            sa.select(Conversation).where(Conversation.id.in_({m.conversation_id for m in pending}))
+        )
+    }
+    members: dict[int, list[int]] = {}
+    claims: list[dict[str, Any]] = []
+    notes: dict[tuple[int, int, int], NotificationDraft] = {}
     for message in pending:
-        slot = int((now - message.created_at) / interval)
-        conversation = db.session.get(Conversation, message.conversation_id)
-        if conversation is None:  # pragma: no cover - foreign key
-            continue
-        for user_id in queries.member_ids(conversation):
-            if user_id == message.author_id or not _claim(message.id, user_id, slot):
+        conversation = conversations[message.conversation_id]
+        if conversation.id not in members:
+            members[conversation.id] = queries.member_ids(conversation)
+        slot = int((now - _aware(message.created_at)) / interval)
+        link = conversation_link(conversation, message.seq)
+        for user_id in members[conversation.id]:
+            if user_id == message.author_id:
                 continue
-            notify(
+            claims.append(
+                {"message_id": message.id, "user_id": user_id, "slot": slot, "sent_at": now}
+            )
+            notes[(message.id, user_id, slot)] = NotificationDraft(
                 user_id,
                 "message_urgent",
                 "Rappel : un message urgent attend votre accusé de réception",
-                conversation_link(conversation, message.seq),
+                link,
             )
-            sent += 1
-    log.info("urgent messages: %d re-notifications", sent)
-    return sent
+    claimed: set[tuple[Any, ...]] = set()
+    for start in range(0, len(claims), CLAIM_BATCH):
+        claimed |= insert_many_if_absent(
+            UrgentReminderLog,
+            claims[start : start + CLAIM_BATCH],
+            ("message_id", "user_id", "slot"),
+        )
+    drafts = [note for key, note in notes.items() if key in claimed]
+    notify_all(drafts)
+    log.info("urgent messages: %d re-notifications", len(drafts))
+    return len(drafts)
 
 
 def purge_expired_messages(now: datetime | None = None) -> int:
@@ -111,7 +135,9 @@ def cut_off_expired_access(now: datetime | None = None) -> dict[str, int]:
     memberships at the local midnight after their last day: no request happens then, so no
     signal fires. This job finds what ended within the last few minutes and re-checks the
     live sockets of the threads concerned (through Redis in every web process when several
-    run), as a removal from the circle does at once.
+    run), as a removal from the circle does at once. Delivery itself already stopped at the
+    deadline (per-socket deadlines, ptap.messaging.live): this job tidies the rooms, tells the
+    clients (`access_revoked`) and renews the deadline of those who kept access.
     """
     from ptap.care_teams.models import BreakGlassAccess, CircleInvitation, TeamMembership
     from ptap.messaging import live

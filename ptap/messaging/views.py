@@ -35,6 +35,8 @@ register_nav("Messagerie", "messaging.list_conversations", "conversations.list")
 NO_ACCESS = "Conversation introuvable ou hors de votre cercle de soins."
 #: The thread page shows the latest messages; the API pages through older ones.
 THREAD_LIMIT = 200
+#: Conversations per page of the list ("Plus de conversations" links to the next one).
+PAGE_SIZE = 50
 KIND_LABELS = {"patient": "Patient", "team": "Équipe", "direct": "Directe"}
 
 
@@ -88,9 +90,13 @@ def _colleagues(user_id: int) -> list[User]:
 @requires("conversations.list")
 def list_conversations() -> str:
     user = _user()
+    page = queries.list_conversations(
+        user.id, limit=PAGE_SIZE, cursor=request.args.get("cursor") or None
+    )
     return render_template(
         "messaging/list.html",
-        conversations=queries.list_conversations(user.id),
+        conversations=page.items,
+        next_cursor=page.next_cursor,
         kind_labels=KIND_LABELS,
         teams=_my_teams(user.id),
         colleagues=_colleagues(user.id),
@@ -150,9 +156,7 @@ def show_conversation(conversation_id: int) -> str:
     conversation = _conversation(conversation_id)
     services.record_read(user, conversation, request_context(), "page")
     messages = _thread_messages(conversation)
-    title = next(
-        (s.title for s in queries.list_conversations(user.id) if s.id == conversation.id), ""
-    )
+    title = queries.conversation_summary(user.id, conversation).title
     if conversation.last_seq:
         services.mark_read(user, conversation, conversation.last_seq)
     db.session.commit()

@@ -581,7 +581,7 @@ def test_openapi_documents_the_care_plan_endpoints(client, db):
     # The PPCS "Problem" must not replace the problem+json schema of every error.
     assert schemas["Problem"]["required"] == ["type", "title", "status", "detail"]
     assert schemas["PlanProblem"]["properties"]["dimension"]
-    for name in ("PlanContent", "PlanOut", "DraftUpdate", "VersionOut", "TaskList"):
+    for name in ("PlanContent", "PlanOut", "DraftUpdate", "VersionOut", "TaskOut"):
         assert name in schemas
 
 
@@ -609,3 +609,22 @@ def test_version_list_runs_a_constant_number_of_queries(client, db, world, count
     with count_queries() as many:
         assert len(client.get(f"{_url(world)}/versions", headers=coord).json["items"]) == 10
     assert len(many) == len(few)
+
+
+def test_task_list_pages_by_cursor_in_the_same_order(client, world):
+    headers = _headers(world.nurse)
+    _patient_with_tasks(world, 3)
+    _patient_with_tasks(world, 2)
+    whole = client.get("/api/v1/tasks", headers=headers).json
+    assert whole["page"]["next_cursor"] is None
+    expected = [(t["patient"]["id"], t["action_key"]) for t in whole["items"]]
+    assert len(expected) == 5
+    paged, cursor = [], None
+    while True:
+        url = "/api/v1/tasks?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(url, headers=headers).json
+        paged += [(t["patient"]["id"], t["action_key"]) for t in body["items"]]
+        cursor = body["page"]["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == expected

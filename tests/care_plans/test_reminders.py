@@ -172,3 +172,87 @@ def test_two_processes_on_the_same_database_send_each_reminder_once(
     finally:
         with second.app_context():
             _db.engine.dispose()
+
+
+def _leave_team(db, user, ends_on):
+    from ptap.care_teams.models import TeamMembership
+
+    membership = db.session.scalars(
+        sa.select(TeamMembership).where(TeamMembership.user_id == user.id)
+    ).one()
+    membership.ends_on = ends_on
+    db.session.commit()
+    return membership
+
+
+def test_a_professional_who_left_the_circle_gets_no_reminder(db, world):
+    from datetime import timedelta
+
+    from ptap.core import clock
+
+    membership = _leave_team(db, world.nurse, clock.paris_today() - timedelta(days=1))
+    # kine (the nurse's, overdue) is not sent; ergo and the re-evaluation are.
+    assert tasks.send_care_plan_reminders(today=TODAY) == 2
+    db.session.commit()
+    assert ("task_overdue", world.nurse.id) not in sent(db)
+    # Back in the team: the reminder is still owed, and sent once.
+    membership.ends_on = None
+    db.session.commit()
+    assert tasks.send_care_plan_reminders(today=TODAY) == 1
+    assert tasks.send_care_plan_reminders(today=TODAY) == 0
+    db.session.commit()
+    assert sent(db)[("task_overdue", world.nurse.id)] == 1
+
+
+def test_a_lead_who_left_the_circle_gets_no_review_reminder(db, world):
+    from datetime import timedelta
+
+    from ptap.core import clock
+
+    _leave_team(db, world.coord, clock.paris_today() - timedelta(days=1))
+    tasks.send_care_plan_reminders(today=TODAY)
+    db.session.commit()
+    assert ("review_due", world.coord.id) not in sent(db)
+
+
+def _add_tasks(db, world, count, start=0):
+    from ptap.care_plans.models import CarePlanTask
+
+    for n in range(start, start + count):
+        db.session.add(
+            CarePlanTask(
+                plan_id=world.plan.id,
+                patient_id=world.patient.id,
+                action_key=f"extra{n}",
+                objective="Prévenir les chutes",
+                what=f"Action {n}",
+                assignee_id=world.physician.id,
+                due_on=date(2026, 3, 1),
+                status="planned",
+            )
+        )
+    db.session.commit()
+
+
+def test_reminders_cost_the_same_statements_for_10_or_60_tasks(db, world, count_queries):
+    tasks.send_care_plan_reminders(today=TODAY)  # the world's own reminders
+    db.session.commit()
+    costs = []
+    for start, count in ((0, 10), (10, 60)):
+        _add_tasks(db, world, count, start)
+        with count_queries() as statements:
+            assert tasks.send_care_plan_reminders(today=TODAY) == count
+        costs.append(len(statements))
+    assert costs[0] == costs[1]
+    # A run with nothing new reads the two pending lists and nothing else.
+    with count_queries() as statements:
+        assert tasks.send_care_plan_reminders(today=TODAY) == 0
+    assert len(statements) == 2
+
+
+def test_reminders_go_out_batch_by_batch(db, world, monkeypatch):
+    monkeypatch.setattr(tasks, "REMINDER_BATCH", 4)
+    _add_tasks(db, world, 11)
+    assert tasks.send_care_plan_reminders(today=TODAY) == 11 + 3
+    assert sent(db)[("task_overdue", world.physician.id)] == 11
+    assert tasks.send_care_plan_reminders(today=TODAY) == 0

@@ -443,14 +443,14 @@ def test_only_an_active_plan_is_revised(db, world):
 
 def test_a_closed_plan_takes_no_edits_and_leaves_the_task_lists(db, world):
     plan = active_plan(world)
-    assert len(queries.my_tasks(world.nurse.id, today=date(2026, 3, 1))) == 1
+    assert len(queries.my_tasks(world.nurse.id, today=date(2026, 3, 1)).items) == 1
     with pytest.raises(InvalidInput):
         services.close_plan(world.coord, plan, "  ", SYSTEM)
     services.close_plan(world.coord, plan, "Situation stabilisée", SYSTEM)
     assert plan.status == PlanStatus.CLOSED
     assert plan.closed_at is not None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CarePlanTask)) == 0
-    assert queries.my_tasks(world.nurse.id, today=date(2026, 3, 1)) == []
+    assert queries.my_tasks(world.nurse.id, today=date(2026, 3, 1)).items == []
     content = sample_content(world, expectations="Après clôture")
     for attempt in (
         lambda: save(plan, world.coord, content),

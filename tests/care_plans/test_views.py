@@ -555,3 +555,30 @@ def test_header_shows_the_unread_notification_count(db, client, auth, org):
 def test_anonymous_pages_load_no_socket_client(db, client):
     body = text(client.get("/login"))
     assert "socket.io" not in body and "unread-badge" not in body
+
+
+@pytest.mark.parametrize("sort", ["due", "patient"])
+def test_tasks_page_links_to_more_tasks(db, client, auth, org, monkeypatch, sort):
+    from ptap.care_plans.views import tasks as task_views
+
+    monkeypatch.setattr(task_views, "PAGE_SIZE", 4)
+    give_tasks(db, org, 6)
+    auth.login(org.nurse)
+    first = client.get(f"/tasks?sort={sort}").get_data(as_text=True)
+    assert "6 actions à réaliser" in first  # the total, not the page
+    assert text_count(first) == 4
+    link = re.search(r'href="(/tasks\?[^"]*cursor=[^"]+)"[^>]*>Plus d', first)
+    assert link is not None
+    assert f"sort={sort}" in link.group(1)
+    second = client.get(html.unescape(link.group(1))).get_data(as_text=True)
+    assert text_count(second) == 2
+    assert "Plus d'actions" not in html.unescape(second)
+    assert set(_task_names(first)).isdisjoint(_task_names(second))
+
+
+def text_count(page: str) -> int:
+    return len(_task_names(page))
+
+
+def _task_names(page: str) -> list[str]:
+    return re.findall(r"Tâche \d+", page)

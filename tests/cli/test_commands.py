@@ -193,3 +193,24 @@ def test_demo_is_refused_in_production_whatever_the_database(run, app, db, accou
     assert result.exit_code == 1
     assert "refusé en production" in result.output
     assert db.session.query(User).count() == 0
+
+
+def test_messaging_encrypt_attachments_encrypts_old_files_once(run, app, tmp_path):
+    from pathlib import Path
+
+    from ptap.messaging.attachments import MAGIC, read_attachment
+
+    app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
+    app.config["MESSAGING_ATTACHMENT_KEY_FILE"] = str(tmp_path / "attachments.key")
+    folder = Path(app.config["UPLOAD_FOLDER"]) / "messages"
+    folder.mkdir(parents=True)
+    old = folder / "0123abcd"
+    old.write_bytes(b"%PDF-1.7 compte rendu")  # written before encryption, readable as is
+    assert read_attachment("messages/0123abcd") == b"%PDF-1.7 compte rendu"
+    result = run("messaging", "encrypt-attachments")
+    assert result.exit_code == 0, result.output
+    assert "1 attachment files encrypted" in result.output
+    assert old.read_bytes().startswith(MAGIC)
+    assert old.stat().st_mode & 0o777 == 0o600
+    assert read_attachment("messages/0123abcd") == b"%PDF-1.7 compte rendu"
+    assert "0 attachment files encrypted" in run("messaging", "encrypt-attachments").output

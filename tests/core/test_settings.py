@@ -18,6 +18,8 @@ GOOD = {
     "MAIL_TRANSPORT": "smtp",
     "MAIL_SMTP_HOST": "smtp.example.test",
     "MAIL_FROM": "PTAP <ne-pas-repondre@ptap.example.test>",
+    "MESSAGING_ATTACHMENT_KEY": "A" * 43,
+    "MESSAGING_ATTACHMENT_KEY_FILE": "/nonexistent/ptap/attachments.key",
 }
 
 
@@ -53,6 +55,8 @@ def test_safe_production_settings_start():
             {"PSC_ENABLED": True, "PSC_ISSUER": "https://op.example", "PSC_CLIENT_ID": "ptap"},
             "PTAP_PSC_CLIENT_SECRET",
         ),
+        ({"MESSAGING_ATTACHMENT_KEY": ""}, "PTAP_MESSAGING_ATTACHMENT_KEY"),
+        ({"MESSAGING_ATTACHMENT_KEY": "c2hvcnQ"}, "MESSAGING_ATTACHMENT_KEY must be 32 bytes"),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):

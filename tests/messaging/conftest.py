@@ -35,6 +35,7 @@ class World:
 @pytest.fixture(autouse=True)
 def _uploads(app, tmp_path):
     app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
+    app.config["MESSAGING_ATTACHMENT_KEY_FILE"] = str(tmp_path / "keys" / "attachments.key")
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def test_outsider_cannot_read_or_write_over_the_api(client, world, patient_conve
         headers=h,
     )
     assert opened.status_code == 404
-    assert client.get("/api/v1/conversations", headers=h).json == {"items": []}
+    assert client.get("/api/v1/conversations", headers=h).json["items"] == []
 
 
 def test_open_conversation_and_list_with_unread(client, world, db):
@@ -150,6 +150,64 @@ def test_attachment_round_trip_with_the_sniffed_type(client, world, patient_conv
     assert stored.storage_path.startswith("messages/") and "/" not in stored.storage_path[9:]
 
 
+def test_attachment_is_encrypted_at_rest_with_owner_only_modes(
+    app, client, world, patient_conversation, db
+):
+    from pathlib import Path
+
+    from ptap.messaging.attachments import MAGIC, attachment_path
+
+    response = _upload(client, patient_conversation, world.coord, "compte-rendu.pdf", PDF)
+    assert response.status_code == 201
+    stored = db.session.scalars(sa.select(Attachment)).one()
+    path = attachment_path(stored.storage_path)
+    on_disk = path.read_bytes()
+    assert on_disk.startswith(MAGIC)
+    assert PDF not in on_disk and b"%PDF" not in on_disk
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    key_file = Path(app.config["MESSAGING_ATTACHMENT_KEY_FILE"])
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_bytes().strip() not in on_disk
+    download = client.get(response.json["attachments"][0]["url"], headers=headers(world.member))
+    assert download.data == PDF
+    download.close()
+
+
+def test_attachment_copied_under_another_name_or_with_another_key_does_not_decrypt(
+    app, client, world, patient_conversation, db
+):
+    import pytest
+    from cryptography.exceptions import InvalidTag
+
+    from ptap.messaging.attachments import attachment_path, read_attachment
+
+    _upload(client, patient_conversation, world.coord, "compte-rendu.pdf", PDF)
+    stored = db.session.scalars(sa.select(Attachment)).one()
+    path = attachment_path(stored.storage_path)
+    assert read_attachment(stored.storage_path) == PDF
+    path.with_name("copie").write_bytes(path.read_bytes())
+    with pytest.raises(InvalidTag):
+        read_attachment("messages/copie")
+    app.extensions.pop("ptap_attachment_key")
+    app.config["MESSAGING_ATTACHMENT_KEY"] = "B" * 43
+    with pytest.raises(InvalidTag):
+        read_attachment(stored.storage_path)
+
+
+def test_production_never_generates_the_attachment_key(app, tmp_path):
+    import pytest
+
+    from ptap.messaging.attachments import AttachmentKeyError, attachment_key
+
+    app.extensions.pop("ptap_attachment_key", None)
+    app.config.update(ENV="production", MESSAGING_ATTACHMENT_KEY="")
+    app.config["MESSAGING_ATTACHMENT_KEY_FILE"] = str(tmp_path / "absent.key")
+    with pytest.raises(AttachmentKeyError):
+        attachment_key()
+    assert not (tmp_path / "absent.key").exists()
+
+
 def test_pdf_name_with_png_bytes_is_stored_as_png(client, world, patient_conversation, db):
     response = _upload(client, patient_conversation, world.coord, "scan.pdf", PNG)
     assert response.status_code == 201
@@ -215,3 +273,49 @@ def test_search_query_syntax_cannot_be_injected(client, world, team_conversation
     for q in ['pansement" OR "x', "pansement*", "NEAR(pansement refait)", "body:pansement"]:
         response = client.get(f"/api/v1/messages/search?q={q}", headers=headers(world.member))
         assert response.status_code == 200, q
+
+
+def _direct_conversations(world, db, count):
+    from ptap.messaging import services
+    from tests.factories import make_user
+
+    made = []
+    for _ in range(count):
+        other = make_user()
+        conversation = services.get_or_create_direct_conversation(world.coord, other)
+        send(world.coord, conversation, "Bonjour")
+        made.append(conversation.id)
+    db.session.commit()
+    return made
+
+
+def test_conversation_list_pages_by_cursor_without_gaps_or_repeats(client, world, db):
+    made = _direct_conversations(world, db, 5)
+    h = headers(world.coord)
+    seen, cursor, pages = [], None, 0
+    while True:
+        url = "/api/v1/conversations?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(url, headers=h).json
+        seen += [c["id"] for c in body["items"]]
+        pages += 1
+        cursor = body["page"]["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert sorted(seen) == sorted(made)  # each once
+    assert seen == sorted(made, reverse=True)  # same activity: newest id first
+    bad = client.get("/api/v1/conversations?cursor=eyJ4Ijp0cnVlfQ", headers=h)
+    assert bad.status_code == 422
+    assert bad.json["field"] == "cursor"
+
+
+def test_conversation_list_costs_the_same_queries_for_2_or_20(client, world, db, count_queries):
+    h = headers(world.coord)
+    costs = []
+    for count in (2, 18):
+        _direct_conversations(world, db, count)
+        with count_queries() as statements:
+            response = client.get("/api/v1/conversations?limit=50", headers=h)
+        assert response.status_code == 200
+        costs.append(len(statements))
+    assert costs[0] == costs[1]

@@ -382,7 +382,7 @@ def test_mark_read_without_progress_sends_no_receipt(
     assert [e["name"] for e in received(bob)] == ["unread_counts"]
 
 
-def test_rejoin_required_is_one_emit_to_the_remaining_members(
+def test_rejoin_required_is_one_emit_to_the_thread_in_every_process(
     app, messaging_socket, world, patient_conversation, db, monkeypatch
 ):
     alice = _joined(messaging_socket, world.coord, patient_conversation)
@@ -401,8 +401,53 @@ def test_rejoin_required_is_one_emit_to_the_remaining_members(
     )
     db.session.commit()
     rejoin = [to for event, to in sent if event == "rejoin_required"]
-    assert rejoin == [[f"user:{world.coord.id}"]]  # the member lost access; one emit
+    # One emit to the thread room (every process's sockets in it), after this process's own
+    # sockets that lost access were removed: the member is not told, the coordinator is.
+    assert rejoin == [f"thread:{patient_conversation.id}"]
     assert received(alice, "rejoin_required")
+    assert _in_thread(patient_conversation) == []  # the room is closed everywhere
+
+
+def test_recheck_runs_after_the_request_in_a_background_task(
+    app, messaging_socket, world, patient_conversation, db, monkeypatch
+):
+    _joined(messaging_socket, world.member, patient_conversation)
+    tasks = []
+    monkeypatch.setitem(app.config, "MESSAGING_RECHECK_IN_BACKGROUND", True)
+    monkeypatch.setattr(socketio, "start_background_task", lambda fn, *a: tasks.append((fn, a)))
+    circle.record_consent(
+        world.coord, world.patient, "sharing", False, "oral", "", world.ctx(world.coord)
+    )
+    db.session.commit()
+    assert len(_in_thread(patient_conversation)) == 1  # not done inside the request
+    [(fn, args)] = tasks
+    fn(*args)
+    assert _in_thread(patient_conversation) == []
+
+
+def test_team_recheck_costs_queries_only_for_threads_with_local_sockets(
+    messaging_socket, world, patient_conversation, db, count_queries
+):
+    from ptap.messaging import live
+    from tests.factories import make_patient
+
+    for _ in range(6):  # more patients (and conversations) followed by the team
+        services.get_or_create_patient_conversation(
+            world.coord, make_patient(world.team, world.coord)
+        )
+    db.session.commit()
+    team_id = world.team.id
+    with count_queries() as idle:
+        assert live.evict_from_team_threads(team_id) == []
+    assert len(idle) == 1  # the conversations, and nothing per conversation
+    _joined(messaging_socket, world.coord, patient_conversation)
+    with count_queries() as one:
+        assert live.evict_from_team_threads(team_id) == []
+    _joined(messaging_socket, world.member, patient_conversation)
+    _joined(messaging_socket, world.member, patient_conversation)
+    with count_queries() as three:
+        assert live.evict_from_team_threads(team_id) == []
+    assert len(three) == len(one)  # the sockets of a thread are re-checked in bulk
 
 
 def test_disconnect_forgets_the_socket(messaging_socket, world, db):

@@ -91,6 +91,27 @@ def test_mentions_notify_members_who_can_read(world, patient_conversation, db):
     assert world.member.full_name in result.message.body_html
 
 
+def test_mention_of_a_non_member_id_resolves_to_nobody(world, patient_conversation, db):
+    result = send(
+        world.coord,
+        patient_conversation,
+        f"Avis de @[{world.outsider.id}] et de @[{world.member.id}] ?",
+        mentions=(world.outsider.id,),
+    )
+    assert result.notified == [world.member.id]
+    assert [m.user_id for m in db.session.scalars(sa.select(Mention))] == [world.member.id]
+    assert _notes(db, world.outsider, "message_mention") == []
+    html = result.message.body_html
+    assert f"@{world.outsider.full_name}<" not in html
+    assert world.member.full_name in html
+    assert "@membre" in html
+    # An edit re-renders the mentions under the same rule.
+    services.edit_message(
+        world.coord, result.message, f"Plutôt @[{world.outsider.id}]", world.ctx(world.coord)
+    )
+    assert f"@{world.outsider.full_name}<" not in result.message.body_html
+
+
 def test_urgent_message_notifies_every_other_member(world, patient_conversation, db):
     result = send(world.coord, patient_conversation, "Chute ce matin", priority="urgent")
     assert result.notified == [world.member.id]
@@ -172,11 +193,11 @@ def test_withdrawn_consent_removes_members_but_not_the_coordinator(world, patien
 def test_list_conversations_shows_only_readable_ones(world, patient_conversation, db):
     team = services.get_or_create_team_conversation(world.coord, world.team)
     send(world.coord, team, "Réunion jeudi")
-    listed = {c.id: c for c in queries.list_conversations(world.member.id)}
+    listed = {c.id: c for c in queries.list_conversations(world.member.id, limit=50).items}
     assert set(listed) == {patient_conversation.id, team.id}
     assert listed[team.id].unread == 1
     assert listed[team.id].title == "Équipe Croix-Rousse"
-    assert queries.list_conversations(world.outsider.id) == []
+    assert queries.list_conversations(world.outsider.id, limit=50).items == []
 
 
 def test_message_becomes_a_care_plan_action(world, patient_conversation, db):

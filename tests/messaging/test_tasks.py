@@ -6,10 +6,11 @@ import sqlalchemy as sa
 
 from ptap.accounts.notifications import Notification
 from ptap.audit.models import AuditEvent
-from ptap.messaging import services
+from ptap.messaging import queries, services
 from ptap.messaging.models import Attachment, Message, UrgentReminderLog
 from ptap.messaging.tasks import purge_expired_messages, renotify_urgent_messages
 from ptap.scheduler import JOBS, run_job
+from tests.factories import add_member, make_user
 from tests.messaging.conftest import send
 
 
@@ -67,6 +68,26 @@ def test_normal_and_retracted_messages_are_not_renotified(app, world, patient_co
     services.retract_message(world.coord, urgent, world.ctx(world.coord))
     db.session.commit()
     assert renotify_urgent_messages(now=urgent.created_at + timedelta(hours=1)) == 0
+
+
+def test_renotification_costs_the_same_statements_for_3_or_30_recipients(
+    app, world, patient_conversation, db, count_queries
+):
+    n = timedelta(minutes=app.config["MESSAGING_URGENT_RENOTIFY_MINUTES"])
+    costs = []
+    for extra in (2, 27):  # members besides the author and world.member
+        for _ in range(extra):
+            add_member(world.team, make_user())
+        message = send(world.coord, patient_conversation, "Chute", priority="urgent").message
+        db.session.commit()
+        recipients = len(queries.member_ids(patient_conversation)) - 1
+        with count_queries() as statements:
+            assert renotify_urgent_messages(now=message.created_at + n) == recipients
+        db.session.commit()
+        services.acknowledge_message(world.member, message, world.ctx(world.member))
+        db.session.commit()
+        costs.append(len(statements))
+    assert costs[0] == costs[1]
 
 
 def test_purge_keeps_everything_when_retention_is_zero(app, world, team_conversation, db):

@@ -150,3 +150,21 @@ def test_xss_payload_is_inert(auth, client, world, team_conversation, db):
     assert "<script>alert(1)" not in html
     assert "onerror=" not in html.replace("onerror=&#34;", "").replace("onerror=&quot;", "")
     assert 'href="javascript:' not in html
+
+
+def test_list_page_links_to_more_conversations(auth, client, world, db, monkeypatch):
+    from ptap.messaging import services, views
+    from tests.factories import make_user
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    for _ in range(3):
+        services.get_or_create_direct_conversation(world.coord, make_user())
+    db.session.commit()
+    auth.login(world.coord)
+    first = client.get("/conversations").get_data(as_text=True)
+    assert first.count('class="conversation"') == 2
+    assert "Plus de conversations" in first
+    cursor = first.split("/conversations?cursor=")[1].split('"')[0]
+    second = client.get(f"/conversations?cursor={cursor}").get_data(as_text=True)
+    assert second.count('class="conversation"') == 1
+    assert "Plus de conversations" not in second

@@ -11,6 +11,8 @@ from ptap.care_plans.views import bp, present
 from ptap.core.policy import requires
 
 SORTS = {"due": "Par échéance", "patient": "Par personne suivie"}
+#: Tasks per page ("Plus d'actions" links to the next one).
+PAGE_SIZE = 50
 
 
 @bp.get("/tasks")
@@ -18,12 +20,22 @@ SORTS = {"due": "Par échéance", "patient": "Par personne suivie"}
 def list_tasks() -> str:
     sort = request.args.get("sort", "due")
     sort = sort if sort in SORTS else "due"
-    tasks = queries.my_tasks(current_user.id, today=present.today(), sort=sort)
+    today = present.today()
+    page = queries.my_tasks(
+        current_user.id,
+        today=today,
+        sort=sort,
+        limit=PAGE_SIZE,
+        cursor=request.args.get("cursor") or None,
+    )
+    total, overdue = queries.count_my_tasks(current_user.id, today=today)
     return render_template(
         "care_plans/tasks.html",
-        tasks=tasks,
+        tasks=page.items,
+        next_cursor=page.next_cursor,
+        total=total,
         sort=sort,
         sorts=SORTS,
-        overdue=sum(t.overdue for t in tasks),
+        overdue=overdue,
         status_labels={s.value: label for s, label in ACTION_STATUS_LABELS.items()},
     )

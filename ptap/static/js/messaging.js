@@ -621,8 +621,9 @@
       join();
     });
 
-    // Several server processes: after a change of circle or team the thread room is emptied
-    // everywhere and the members who may still read are asked to join again (ptap.messaging.live).
+    // Several server processes: after a change of circle or team every socket of the thread is
+    // asked to join again and the room is emptied everywhere; the join re-checks access (and
+    // refuses, with its message, whoever lost it) (ptap.messaging.live).
     socket.on("rejoin_required", function (data) {
       if (data && data.conversation_id === conversationId && socket.connected) join();
     });
