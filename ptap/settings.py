@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -66,6 +67,28 @@ def _derive(app: Flask) -> None:
     cfg["RATELIMIT_HEADERS_ENABLED"] = True
     # Flask-WTF tokens live as long as the session; the idle timeout ends them sooner.
     cfg["WTF_CSRF_TIME_LIMIT"] = None
+    _derive_audit_material(app)
+
+
+def _derive_audit_material(app: Flask) -> None:
+    """Find the audit chain key (variable, else key file; generated outside production)."""
+    cfg = app.config
+    instance = Path(app.instance_path)
+    if not cfg.get("AUDIT_ANCHOR_FILE"):
+        cfg["AUDIT_ANCHOR_FILE"] = str(instance / "audit-anchors.jsonl")
+    if cfg.get("AUDIT_CHAIN_KEY"):
+        return
+    key_file = Path(cfg.get("AUDIT_CHAIN_KEY_FILE") or instance / "audit-chain.key")
+    cfg["AUDIT_CHAIN_KEY_FILE"] = str(key_file)
+    if key_file.exists():
+        cfg["AUDIT_CHAIN_KEY"] = key_file.read_text().strip()
+    elif cfg["ENV"] != "production":
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        cfg["AUDIT_CHAIN_KEY"] = key
 
 
 PLACEHOLDER_OID_ROOT = "1.2.250.1.999.1.1"
@@ -106,6 +129,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
             )
         if cfg.get("DEMO_PRINT_CREDENTIALS"):
             problems.append("DEMO_PRINT_CREDENTIALS must be false in production.")
+        if len(str(cfg.get("AUDIT_CHAIN_KEY") or "")) < 32:
+            problems.append(
+                "PTAP_AUDIT_CHAIN_KEY (or the key file PTAP_AUDIT_CHAIN_KEY_FILE) must hold a "
+                "random key of at least 32 characters in production: it keys the audit chain "
+                "and must be kept outside the database."
+            )
         if cfg.get("DMP_ENABLED") and cfg.get("DMP_TRANSPORT") == "soap":
             if cfg.get("DMP_OID_ROOT") == PLACEHOLDER_OID_ROOT:
                 problems.append(

@@ -11,6 +11,7 @@ GOOD = {
     "DMP_SIGNING_CERT": "/etc/ptap/dmp-seal.cert.pem",
     "DMP_SIGNING_KEY": "/etc/ptap/dmp-seal.key.pem",
     "DMP_LPS_HOMOLOGATION_ID": "CNDA-TEST-0042",
+    "AUDIT_CHAIN_KEY": "a" * 64,
 }
 
 
@@ -33,6 +34,11 @@ def test_safe_production_settings_start():
         ({"DMP_SIGNING_CERT": ""}, "DMP_SIGNING_CERT"),
         ({"DMP_TRANSPORT": "carrier-pigeon"}, "DMP_TRANSPORT"),
         ({"DMP_LPS_HOMOLOGATION_ID": "PTAP-NON-HOMOLOGUE"}, "DMP_LPS_HOMOLOGATION_ID"),
+        (
+            {"AUDIT_CHAIN_KEY": "", "AUDIT_CHAIN_KEY_FILE": "/nonexistent/ptap-audit.key"},
+            "PTAP_AUDIT_CHAIN_KEY",
+        ),
+        ({"AUDIT_CHAIN_KEY": "short"}, "PTAP_AUDIT_CHAIN_KEY"),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):
@@ -111,3 +117,23 @@ def test_proxy_fix_gives_the_client_address_to_the_audit_trail(database_url):
         environ_base={"REMOTE_ADDR": "10.0.0.1"},
     )
     assert seen["ip"] == "203.0.113.7"
+
+
+def test_production_reads_the_audit_key_file_and_never_generates_one(tmp_path):
+    key_file = tmp_path / "audit-chain.key"
+    key_file.write_text("f" * 64 + "\n")
+    app = create_app({**GOOD, "AUDIT_CHAIN_KEY": "", "AUDIT_CHAIN_KEY_FILE": str(key_file)})
+    assert app.config["AUDIT_CHAIN_KEY"] == "f" * 64
+    missing = tmp_path / "missing.key"
+    with pytest.raises(SettingsError):
+        create_app({**GOOD, "AUDIT_CHAIN_KEY": "", "AUDIT_CHAIN_KEY_FILE": str(missing)})
+    assert not missing.exists()
+
+
+def test_development_generates_a_private_audit_key_once(tmp_path):
+    key_file = tmp_path / "keys" / "audit-chain.key"
+    first = create_app({"ENV": "development", "AUDIT_CHAIN_KEY_FILE": str(key_file)})
+    assert len(first.config["AUDIT_CHAIN_KEY"]) == 64
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    again = create_app({"ENV": "development", "AUDIT_CHAIN_KEY_FILE": str(key_file)})
+    assert again.config["AUDIT_CHAIN_KEY"] == first.config["AUDIT_CHAIN_KEY"]
