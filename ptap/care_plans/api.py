@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from flask import jsonify, make_response
 from flask_login import current_user
 
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_plans import queries, services
 from ptap.care_plans.loaders import load_plan
 from ptap.care_plans.models import ApprovalKind, CarePlan
@@ -309,6 +309,8 @@ def close_care_plan(patient_id: int, body: PlanClose):
     response=TaskList,
     tags=PLANS,
 )
+@shows_patients("task list")
 def list_my_tasks():
     rows = queries.my_tasks(current_user.id, today=clock.paris_today())
+    note_patients_shown(row.patient_id for row in rows)
     return TaskList(items=[TaskOut.of(row) for row in rows])

@@ -13,7 +13,7 @@ from flask import jsonify, request, send_file
 from flask_login import current_user
 
 from ptap.accounts.models import User
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.core.api import api_route, paginate_by_id
 from ptap.core.errors import InvalidInput, NotFound
@@ -81,8 +81,10 @@ def _summary(conversation: Conversation) -> ConversationOut:
     response=ConversationList,
     tags=TAGS,
 )
+@shows_patients("conversation list")
 def list_conversations():
     items = queries.list_conversations(_user().id)
+    note_patients_shown(c.patient_id for c in items)
     return ConversationList(items=[ConversationOut.model_validate(s) for s in items])
 
 

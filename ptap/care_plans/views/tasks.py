@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_login import current_user
 
+from ptap.audit.context import note_patients_shown, shows_patients
 from ptap.care_plans import queries
 from ptap.care_plans.content import ACTION_STATUS_LABELS
 from ptap.care_plans.views import bp, present
@@ -14,11 +15,13 @@ SORTS = {"due": "Par échéance", "patient": "Par personne suivie"}
 
 
 @bp.get("/tasks")
+@shows_patients("task list")
 @requires("tasks.list")
 def list_tasks() -> str:
     sort = request.args.get("sort", "due")
     sort = sort if sort in SORTS else "due"
     tasks = queries.my_tasks(current_user.id, today=present.today(), sort=sort)
+    note_patients_shown(t.patient_id for t in tasks)
     return render_template(
         "care_plans/tasks.html",
         tasks=tasks,

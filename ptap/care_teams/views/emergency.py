@@ -14,7 +14,7 @@ from flask import (
     url_for,
 )
 
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams import circle, queries, services
 from ptap.care_teams.access import access_basis
 from ptap.care_teams.forms_circle import (
@@ -167,10 +167,12 @@ def _identity(patient: Patient) -> dict[str, str]:
 
 
 @bp.get("/duplicates")
+@shows_patients("duplicates")
 @requires("duplicates.review")
 def list_duplicates():
     pairs = []
     for flag in queries.open_duplicates(acting_user().id):
+        note_patients_shown([flag.other_patient.id, flag.patient.id])
         older, newer = _identity(flag.other_patient), _identity(flag.patient)
         differs = {key for key in COMPARED if older[key] != newer[key]}
         pairs.append({"id": flag.id, "older": older, "newer": newer, "differs": differs})
