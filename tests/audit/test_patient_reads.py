@@ -11,6 +11,8 @@ from flask import Flask
 
 from ptap.audit.context import shown_by
 from ptap.audit.models import AuditEvent
+from ptap.audit.services import SYSTEM
+from ptap.care_teams import circle
 from ptap.care_teams.models import DuplicateFlag
 from ptap.messaging import services as messaging_services
 from tests.factories import add_member, make_patient, make_team, make_user
@@ -30,6 +32,7 @@ SHOWS_PATIENTS = {
     "api.care_teams_list_circle": "/api/v1/patients/{patient}/circle",
     "care_teams.access_log": "/patients/{patient}/access-log",
     "care_teams.list_duplicates": "/duplicates",
+    "care_teams.break_glass_reviews": "/break-glass/reviews",
     "messaging.list_conversations": "/conversations",
     "api.messaging_list_conversations": "/api/v1/conversations",
     "filings.patient_filings": "/patients/{patient}/dmp",
@@ -57,7 +60,6 @@ COVERED_ELSEWHERE = {
     "care_teams.access_log_pdf": "load_patient + access-log consultation event",
     "care_teams.consent_document": "load_patient (patient.read)",
     "care_teams.break_glass": "break_glass.open event (tests/care_teams)",
-    "care_teams.break_glass_reviews": "NOT YET AUDITED as a list (names patients)",
     "messaging.show_conversation": "conversation.read event (messaging.services.record_read)",
     "api.messaging_list_messages": "conversation.read event (messaging.services.record_read)",
     "api.messaging_search_messages": "conversation.read event per conversation found",
@@ -119,6 +121,11 @@ def world(db):
     twin = make_patient(team, coord)
     db.session.add(DuplicateFlag(patient_id=twin.id, other_patient_id=patient.id))
     messaging_services.get_or_create_patient_conversation(coord, patient)
+    stranger = make_user()
+    add_member(make_team("Équipe Vaise"), stranger)
+    circle.open_break_glass(
+        stranger, patient, "Urgence vitale : patient inconscient aux urgences", SYSTEM
+    )
     submission = make_row(patient, team, by=coord, status="failed", last_error="refus")
     db.session.commit()
     return {"team": team, "coord": coord, "patient": patient, "submission": submission}

@@ -95,6 +95,8 @@ class ReviewRow:
 
 def _render_reviews(posted: ReviewForm | None = None, posted_id: int = 0) -> Any:
     now = clock.now()
+    reviews = queries.list_break_glass_reviews(acting_user().id)
+    note_patients_shown(grant.patient_id for grant, _ in reviews)
     rows = [
         ReviewRow(
             grant.id,
@@ -110,7 +112,7 @@ def _render_reviews(posted: ReviewForm | None = None, posted_id: int = 0) -> Any
             if posted and grant.id == posted_id
             else ReviewForm(formdata=None, prefix=f"grant-{grant.id}"),
         )
-        for grant, user in queries.list_break_glass_reviews(acting_user().id)
+        for grant, user in reviews
     ]
     return render_template("care_teams/break_glass_reviews.html", rows=rows), (
         422 if posted else 200
@@ -118,6 +120,7 @@ def _render_reviews(posted: ReviewForm | None = None, posted_id: int = 0) -> Any
 
 
 @bp.get("/break-glass/reviews")
+@shows_patients("break-glass reviews")
 @requires("break_glass.review")
 def break_glass_reviews():
     return _render_reviews()
