@@ -3,12 +3,15 @@
 Run: .venv/bin/python bench/audit_throughput.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
      [--threads 50 --reads 40]
 
-Creates a throwaway database next to `--url`, one patient, then runs `--threads` threads that
-each do `--reads` "patient reads" (load the patient row, commit), in three modes:
-- no audit: the read alone;
-- audited: the read plus `record_event` (an insert, no lock), as every request does now;
-- global lock: the read plus the previous design's `audit_heads` row lock before the insert.
-Prints reads/s for each mode and the ratio audited / no audit (target >= 0.70).
+Creates a throwaway database next to `--url`, a team, a coordinator with an API token and a
+patient, then runs `--threads` threads that each do `--reads` audited reads, in three modes:
+- no audit: the same read with the audit insert disabled;
+- audited: as in production: `record_event` inserts one row, no lock (sealed later by a job);
+- global lock: the previous design, the `audit_heads` row locked before the insert.
+Two levels: "endpoint" = `GET /api/v1/patients/<id>` through the whole app (bearer token,
+need-to-know check, audit, JSON), one test client per thread; "bare" = only the patient row
+load and the audit insert, each followed by a commit (the worst case for the audit's share).
+Prints reads/s per mode and the ratio audited / no audit (target >= 0.70 at the endpoint).
 """
 
 from __future__ import annotations
@@ -25,26 +28,53 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ptap import create_app  # noqa: E402
+from ptap.accounts.services import create_api_token  # noqa: E402
 from ptap.audit.models import AuditHead  # noqa: E402
-from ptap.audit.services import GENESIS_HASH, AuditContext, record_event  # noqa: E402
+from ptap.audit.services import GENESIS_HASH, SYSTEM, AuditContext, record_event  # noqa: E402
+from ptap.care_teams import loaders  # noqa: E402
 from ptap.care_teams.models import Patient  # noqa: E402
 from ptap.extensions import db  # noqa: E402
 
+MODES = ("no audit", "audited", "global lock")
 CTX = AuditContext(actor_label="bench", ip_address="127.0.0.1")
 
 
-def _read(app, patient_id: int, reads: int, mode: str, start: threading.Event) -> None:
+def _old_style_lock() -> None:
+    db.session.execute(
+        sa.update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + 1)
+    )
+
+
+def _audit_mode(mode: str):
+    """Return the record_event the endpoint will call in this mode."""
+    if mode == "no audit":
+        return lambda *args, **kwargs: None
+    if mode == "global lock":
+
+        def locked(*args, **kwargs):
+            _old_style_lock()
+            return record_event(*args, **kwargs)
+
+        return locked
+    return record_event
+
+
+def _request(app, path: str, headers: dict, reads: int, start: threading.Event) -> None:
+    client = app.test_client()
+    start.wait()
+    for _ in range(reads):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, response.status_code
+
+
+def _read(app, patient_id: int, mode: str, reads: int, start: threading.Event) -> None:
     start.wait()
     with app.app_context():
         for _ in range(reads):
             patient = db.session.get(Patient, patient_id, populate_existing=True)
             assert patient is not None
             if mode == "global lock":
-                db.session.execute(
-                    sa.update(AuditHead)
-                    .where(AuditHead.id == 1)
-                    .values(last_seq=AuditHead.last_seq + 1)
-                )
+                _old_style_lock()
             if mode != "no audit":
                 record_event(
                     CTX,
@@ -58,11 +88,10 @@ def _read(app, patient_id: int, reads: int, mode: str, start: threading.Event) -
         db.session.remove()
 
 
-def run(app, patient_id: int, threads: int, reads: int, mode: str) -> float:
+def run(app, target, args: tuple, threads: int, reads: int) -> float:
     start = threading.Event()
     workers = [
-        threading.Thread(target=_read, args=(app, patient_id, reads, mode, start))
-        for _ in range(threads)
+        threading.Thread(target=target, args=(app, *args, reads, start)) for _ in range(threads)
     ]
     for w in workers:
         w.start()
@@ -98,24 +127,37 @@ def main() -> int:
             db.engine.dispose()
             db._app_engines[app][None] = engine  # noqa: SLF001 - bench only
             db.create_all()
-            from tests.factories import make_patient, make_team, make_user
+            from tests.factories import add_member, make_patient, make_team, make_user
 
             team = make_team()
-            patient = make_patient(team, make_user(role="coordinator"))
+            coord = make_user(role="coordinator")
+            add_member(team, coord, "coordinator")
+            patient = make_patient(team, coord)
+            _, token = create_api_token(coord, "bench", ["api:read"], 30, SYSTEM)
             db.session.add(AuditHead(id=1, last_seq=0, last_hash=GENESIS_HASH, scan_from=0))
             db.session.commit()
             pid = patient.id
+        path, headers = f"/api/v1/patients/{pid}", {"Authorization": f"Bearer {token}"}
         print(f"{args.threads} threads x {args.reads} reads, best of {args.rounds} rounds")
-        best: dict[str, float] = {}
-        for _ in range(args.rounds):
-            for mode in ("no audit", "audited", "global lock"):
-                rate = run(app, pid, args.threads, args.reads, mode)
-                best[mode] = max(best.get(mode, 0.0), rate)
-        for mode, rate in best.items():
-            print(f"  {mode:<12} {rate:8.0f} reads/s")
-        ratio = best["audited"] / best["no audit"]
-        print(f"  ratio audited / no audit: {ratio:.2f} (target >= 0.70)")
-        print(f"  ratio global lock / no audit: {best['global lock'] / best['no audit']:.2f}")
+        ratio = 0.0
+        for level in ("endpoint", "bare"):
+            best: dict[str, float] = {}
+            for _ in range(args.rounds):
+                for mode in MODES:
+                    if level == "endpoint":
+                        loaders.record_event = _audit_mode(mode)  # type: ignore[assignment]
+                        rate = run(app, _request, (path, headers), args.threads, args.reads)
+                        loaders.record_event = record_event  # type: ignore[assignment]
+                    else:
+                        rate = run(app, _read, (pid, mode), args.threads, args.reads)
+                    best[mode] = max(best.get(mode, 0.0), rate)
+            base = best["no audit"]
+            print(f"{level}:")
+            for mode, rate in best.items():
+                print(f"  {mode:<12} {rate:8.0f} reads/s  ratio {rate / base:.2f}")
+            if level == "endpoint":
+                ratio = best["audited"] / base
+        print(f"endpoint ratio audited / no audit: {ratio:.2f} (target >= 0.70)")
         with app.app_context():
             db.engine.dispose()
         return 0 if ratio >= 0.70 else 1
