@@ -170,7 +170,11 @@ def audit_verify(use_anchors: bool) -> None:
 
     seal_pending_events(chain_key())
     db.session.commit()
-    anchors = read_anchors(anchor_path()) if use_anchors else None
+    try:
+        anchors = read_anchors(anchor_path()) if use_anchors else None
+    except ValueError as exc:
+        click.echo(f"audit anchors unreadable: {exc}", err=True)
+        sys.exit(1)
     report = verify_chain(chain_key(), anchors=anchors)
     if report.ok:
         suffix = f", {report.anchors_checked} anchors matched" if use_anchors else ""

@@ -8,11 +8,14 @@ beyond the limit requests are refused with 429 before any token lookup or audit 
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app
 from limits import RateLimitItemPerMinute
 
 from ptap.extensions import limiter
 
+log = logging.getLogger(__name__)
 NAMESPACE = "bearer-failures"
 
 
@@ -22,14 +25,29 @@ def _item() -> RateLimitItemPerMinute:
 
 def is_flooding(address: str) -> bool:
     """Tell whether `address` already reached its failure limit in the current window."""
-    return not limiter.limiter.test(_item(), NAMESPACE, address)
+    if not limiter.enabled:
+        return False
+    try:
+        return not limiter.limiter.test(_item(), NAMESPACE, address)
+    except Exception:  # storage down: do not refuse, every failure is then audited
+        log.exception("token failure counter unavailable")
+        return False
 
 
 def note_failure(address: str) -> int:
-    """Count one failure for `address`; return the failures in the current window."""
+    """Count one failure for `address`; return the failures in the current window.
+
+    Without a working counter every failure counts as the first (and is audited).
+    """
+    if not limiter.enabled:
+        return 1
     item = _item()
-    limiter.limiter.hit(item, NAMESPACE, address)
-    stats = limiter.limiter.get_window_stats(item, NAMESPACE, address)
+    try:
+        limiter.limiter.hit(item, NAMESPACE, address)
+        stats = limiter.limiter.get_window_stats(item, NAMESPACE, address)
+    except Exception:
+        log.exception("token failure counter unavailable")
+        return 1
     return item.amount - stats.remaining
 
 

@@ -312,3 +312,30 @@ def test_failed_transaction_leaves_no_audit_row(db, key):
     db.session.commit()
     seal_pending_events(key)
     assert verify_chain(key).ok
+
+
+def test_cli_verify_anchors_refuses_an_unreadable_anchor_file(app, db, anchor_file):
+    _fill(1)
+    db.session.commit()
+    anchor_file.parent.mkdir(parents=True)
+    anchor_file.write_text('{"at": "2026-12-07T00:00:00+00:00", "last_seq": "x"}\n')
+    result = _cli(app, "audit", "verify", "--anchors")
+    assert result.exit_code == 1
+    assert "line 1 is not a valid anchor" in result.output
+
+
+def test_scheduler_jobs_seal_anchor_and_verify(app, db, anchor_file, caplog):
+    import logging
+
+    from ptap.scheduler import JOBS, run_job
+
+    jobs = {job.id: job for job in JOBS}
+    _fill(3)
+    db.session.commit()
+    run_job(app, jobs["seal_audit_chain"])
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditSeal)) == 3
+    run_job(app, jobs["anchor_audit_chain"])
+    assert [a.last_seq for a in read_anchors(anchor_file)] == [3]
+    with caplog.at_level(logging.INFO, logger="ptap"):
+        run_job(app, jobs["verify_audit_chain"])
+    assert "audit chain OK (3 rows)" in caplog.text
