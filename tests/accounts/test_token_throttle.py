@@ -68,3 +68,14 @@ def test_valid_tokens_are_not_counted(app, client, db):
     for _ in range(app.config["API_TOKEN_FAILURE_LIMIT"] + 5):
         assert _get(client, plaintext).status_code == 200
     assert _token_failures(db) == []
+
+
+def test_sockets_share_the_limit_and_write_no_more_rows(app, client, db, socket_client):
+    limit = app.config["API_TOKEN_FAILURE_LIMIT"]
+    for i in range(limit):
+        assert _get(client, f"ptap_bogus{i}", address="127.0.0.1").status_code == 401
+    rows = len(_token_failures(db))
+    for i in range(5):
+        sock = socket_client(auth={"token": f"ptap_bogus-socket{i}"})
+        assert not sock.is_connected()
+    assert len(_token_failures(db)) == rows == 2
