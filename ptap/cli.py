@@ -221,14 +221,30 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--anchors/--no-anchors",
+    "use_anchors",
+    default=False,
+    help="Also compare the chain with the anchors kept outside the database.",
+)
 @with_appcontext
-def audit_verify() -> None:
-    """Verify the hash chain; exit 1 and name the first tampered row if it is broken."""
-    from ptap.audit.services import verify_chain
+def audit_verify(use_anchors: bool) -> None:
+    """Seal pending events, verify the keyed chain; exit 1 naming the first bad row."""
+    from ptap.audit.anchors import anchor_path, chain_key, read_anchors
+    from ptap.audit.services import seal_pending_events, verify_chain
+    from ptap.extensions import db
 
-    report = verify_chain()
+    seal_pending_events(chain_key())
+    db.session.commit()
+    try:
+        anchors = read_anchors(anchor_path()) if use_anchors else None
+    except ValueError as exc:
+        click.echo(f"audit anchors unreadable: {exc}", err=True)
+        sys.exit(1)
+    report = verify_chain(chain_key(), anchors=anchors)
     if report.ok:
-        click.echo(f"audit chain OK: {report.checked} rows verified")
+        suffix = f", {report.anchors_checked} anchors matched" if use_anchors else ""
+        click.echo(f"audit chain OK: {report.checked} rows verified{suffix}")
         return
     click.echo(
         f"audit chain BROKEN at row {report.first_bad_id}: {report.problem} "
@@ -236,6 +252,19 @@ def audit_verify() -> None:
         err=True,
     )
     sys.exit(1)
+
+
+@audit_group.command("anchor")
+@with_appcontext
+def audit_anchor() -> None:
+    """Seal pending events and append the chain head to the anchor file."""
+    from ptap.audit.tasks import anchor_audit_chain, seal_audit_chain
+    from ptap.extensions import db
+
+    seal_audit_chain()
+    db.session.commit()
+    anchor_audit_chain()
+    click.echo("audit chain anchored")
 
 
 @main.group("messaging")

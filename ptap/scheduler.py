@@ -15,7 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from ptap.audit.tasks import verify_audit_chain
+from ptap.audit.tasks import anchor_audit_chain, seal_audit_chain, verify_audit_chain
 from ptap.care_plans.tasks import send_care_plan_reminders
 from ptap.core import clock
 from ptap.core.heartbeat import record_heartbeat
@@ -49,6 +49,9 @@ JOBS: list[Job] = [
     # The interval is read from SCHEDULER_HEARTBEAT_SECONDS; it also beats at start-up.
     Job("scheduler_heartbeat", beat, IntervalTrigger(seconds=30)),
     Job("verify_audit_chain", verify_audit_chain, CronTrigger(hour=3, minute=17)),
+    # Requests insert audit rows without a lock; this one job links them into the keyed chain.
+    Job("seal_audit_chain", seal_audit_chain, IntervalTrigger(minutes=1)),
+    Job("anchor_audit_chain", anchor_audit_chain, CronTrigger(minute=7)),
     Job("care_plan_reminders", send_care_plan_reminders, IntervalTrigger(minutes=15)),
     Job("renotify_urgent_messages", renotify_urgent_messages, IntervalTrigger(minutes=1)),
     Job("purge_expired_messages", purge_expired_messages, CronTrigger(hour=3, minute=41)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,6 +81,28 @@ def _derive(app: Flask) -> None:
     cfg["RATELIMIT_HEADERS_ENABLED"] = True
     # Flask-WTF tokens live as long as the session; the idle timeout ends them sooner.
     cfg["WTF_CSRF_TIME_LIMIT"] = None
+    _derive_audit_material(app)
+
+
+def _derive_audit_material(app: Flask) -> None:
+    """Find the audit chain key (variable, else key file; generated outside production)."""
+    cfg = app.config
+    instance = Path(app.instance_path)
+    if not cfg.get("AUDIT_ANCHOR_FILE"):
+        cfg["AUDIT_ANCHOR_FILE"] = str(instance / "audit-anchors.jsonl")
+    if cfg.get("AUDIT_CHAIN_KEY"):
+        return
+    key_file = Path(cfg.get("AUDIT_CHAIN_KEY_FILE") or instance / "audit-chain.key")
+    cfg["AUDIT_CHAIN_KEY_FILE"] = str(key_file)
+    if key_file.exists():
+        cfg["AUDIT_CHAIN_KEY"] = key_file.read_text().strip()
+    elif cfg["ENV"] != "production":
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        cfg["AUDIT_CHAIN_KEY"] = key
 
 
 def _is_aes256_key(text: str) -> bool:
@@ -173,6 +196,12 @@ def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
         )
     if cfg.get("DEMO_PRINT_CREDENTIALS") or cfg.get("DEMO_SEED"):
         problems.append("DEMO_PRINT_CREDENTIALS and DEMO_SEED are refused in production.")
+    if len(str(cfg.get("AUDIT_CHAIN_KEY") or "")) < 32:
+        problems.append(
+            "PTAP_AUDIT_CHAIN_KEY (or the key file PTAP_AUDIT_CHAIN_KEY_FILE) must hold a "
+            "random key of at least 32 characters in production: it keys the audit chain "
+            "and must be kept outside the database."
+        )
     if (
         not cfg.get("MESSAGING_ATTACHMENT_KEY")
         and not Path(str(cfg.get("MESSAGING_ATTACHMENT_KEY_FILE") or "")).is_file()

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.models import AuditEvent
-from ptap.audit.services import verify_chain
 from ptap.care_teams import access, queries
 from ptap.care_teams.identity import IdentityData, validate_identity
 from ptap.care_teams.models import (
@@ -29,6 +28,7 @@ from ptap.core import clock
 from ptap.core.identifiers import is_valid_rpps, luhn_valid
 from ptap.core.ins import InsOid, is_valid_nir
 from ptap.demo import load_demo
+from tests.audit.chain import sealed_report
 
 COUNTED = (
     User,
@@ -151,7 +151,7 @@ def test_demo_builds_a_believable_territory_once(app, db):
     assert db.session.scalars(access.visible_patient_ids(coordinator.id)).first()
     assert len(db.session.scalars(access.visible_patient_ids(physician.id)).all()) >= 100
     assert queries.open_duplicates(coordinator.id)
-    assert verify_chain().ok
+    assert sealed_report().ok
 
     # A second run adds nothing.
     again = load_demo()

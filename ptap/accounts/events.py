@@ -19,7 +19,7 @@ from ptap.accounts import services
 from ptap.accounts.models import TokenScope, User
 from ptap.accounts.sessions import SESSION_ID_KEY, check_cookie_session
 from ptap.audit.context import request_context
-from ptap.core.errors import AuthenticationFailed
+from ptap.core.errors import AuthenticationFailed, TooManyAttempts
 from ptap.extensions import db, socketio
 
 #: Key of the connection's WSGI environ (kept by python-socketio for the connection's life)
@@ -46,7 +46,7 @@ def authenticate_socket(auth: Any) -> User:
         raise ConnectionRefusedError("authentification requise")
     try:
         user, api_token = services.authenticate_token(token, request_context(user=None))
-    except AuthenticationFailed as exc:
+    except (AuthenticationFailed, TooManyAttempts) as exc:
         db.session.commit()
         raise ConnectionRefusedError("jeton invalide, expiré ou révoqué") from exc
     if TokenScope.SOCKET not in api_token.scope_set:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ptap.accounts import permissions, throttle
+from ptap.accounts import permissions, throttle, token_throttle
 from ptap.accounts.models import ApiToken, Profession, RecoveryCode, TokenScope, User, UserSession
 from ptap.accounts.passwords import (
     check_password_policy,
@@ -33,6 +33,7 @@ from ptap.core.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    TooManyAttempts,
 )
 from ptap.core.identifiers import is_valid_rpps
 from ptap.core.models import utcnow
@@ -541,7 +542,14 @@ def reauthenticate(
 
 
 def authenticate_token(plaintext: str, ctx: AuditContext) -> tuple[User, ApiToken]:
-    """Return the user and token for a bearer token, or raise AuthenticationFailed (audited)."""
+    """Return the user and token for a bearer token, or raise AuthenticationFailed (audited).
+
+    An address that failed too often in the last minute gets TooManyAttempts, unaudited.
+    """
+    if token_throttle.is_flooding(ctx.ip_address):
+        raise TooManyAttempts(
+            "Trop de jetons d'accès refusés depuis cette adresse. Réessayez dans une minute."
+        )
     token = None
     if plaintext.startswith(TOKEN_PREFIX):
         token = db.session.scalar(
@@ -561,12 +569,23 @@ def authenticate_token(plaintext: str, ctx: AuditContext) -> tuple[User, ApiToke
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
             token.last_used_at = now
         return token.user, token
+    _audit_token_failure(ctx, reason, token.id if token else "")
+    raise AuthenticationFailed("Jeton d'accès invalide, expiré ou révoqué.")
+
+
+def _audit_token_failure(ctx: AuditContext, reason: str, token_id: int | str) -> None:
+    """Count a refused token for its address; audit only the first and the limit-reaching one."""
+    count = token_throttle.note_failure(ctx.ip_address)
+    limit = token_throttle.failure_limit()
+    if count == limit:
+        reason = f"{reason}; {count} failures in a minute from this address, further refused"
+    elif count != 1:
+        return
     record_event(
         ctx,
         "auth.token",
         outcome=Outcome.FAILURE,
         reason=reason,
         object_type="api_token",
-        object_id=token.id if token else "",
+        object_id=token_id,
     )
-    raise AuthenticationFailed("Jeton d'accès invalide, expiré ou révoqué.")

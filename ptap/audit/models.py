@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit trail."""
+"""The append-only audit trail and its keyed chain of seals."""
 
 from __future__ import annotations
 
@@ -20,12 +20,16 @@ class Outcome(StrEnum):
 
 
 class AuditEvent(Base):
-    """One audited action; rows are never updated or deleted (database triggers refuse it)."""
+    """One audited action; rows are never updated or deleted (database triggers refuse it).
+
+    Rows are inserted without any global lock; the sealing job links them afterwards into
+    the keyed chain (AuditSeal), in the order it finds them committed.
+    """
 
     __tablename__ = "audit_events"
 
-    #: Position in the chain: 1, 2, 3... with no gap; taken from the audit_heads row.
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: From the sequence at insert; concurrent transactions may commit ids out of order.
+    id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: The acting user, if known; actor_label keeps a readable snapshot (e-mail) for the record.
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
@@ -39,24 +43,38 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(sa.String(16))
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     ip_address: Mapped[str] = mapped_column(sa.String(64), default="")
-    #: SHA-256 (hex) of the previous row's row_hash; 64 zeros for the first row.
-    prev_hash: Mapped[str] = mapped_column(sa.String(64))
-    #: SHA-256 (hex) of this row's content and prev_hash.
-    row_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditSeal(Base):
+    """One link of the keyed chain: event `event_id` at position `seq` (append-only)."""
+
+    __tablename__ = "audit_seals"
+
+    #: Position in the chain: 1, 2, 3... with no gap, assigned by the single sealer.
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("audit_events.id"), unique=True)
+    #: HMAC-SHA256 (hex), keyed outside the database, of seq, the previous chain_hash and
+    #: the SHA-256 of the event's content.
+    chain_hash: Mapped[str] = mapped_column(sa.String(64))
+    sealed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditHead(Base):
-    """The single row pointing at the chain's last event; updating it serialises writers."""
+    """The single row pointing at the chain's last seal; only the sealing job locks it."""
 
     __tablename__ = "audit_heads"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    last_id: Mapped[int] = mapped_column(default=0)
+    last_seq: Mapped[int] = mapped_column(default=0)
     last_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: Every event with an id at or below this one is sealed (or was never committed in
+    #: time): the sealer looks only above it, so a run does not scan the whole table.
+    scan_from: Mapped[int] = mapped_column(default=0)
 
 
 GENESIS_HASH = "0" * 64
 
 # Append-only at the database level. Tests of tamper detection drop these triggers, as an
-# attacker with database access could; the hash chain is what catches that.
+# attacker with database access could; the keyed chain and the anchors are what catch that.
 make_append_only(AuditEvent.__table__)  # type: ignore[arg-type]
+make_append_only(AuditSeal.__table__)  # type: ignore[arg-type]

@@ -1,20 +1,31 @@
-"""Write audit events into the hash chain, in the caller's transaction, and verify the chain."""
+"""Write audit events (no global lock), seal them into the keyed chain, and verify it.
+
+Requests only insert rows. The sealing job (the only holder of the audit_heads row lock)
+then links every committed, unsealed event in id order: seal n stores
+``HMAC(key, n : chain_hash(n-1) : SHA-256(event content))``. The key lives outside the
+database, so someone who can rewrite tables cannot recompute a valid chain; the head is also
+anchored in an append-only file (see anchors.py), so a truncated tail is caught too.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 
 import sqlalchemy as sa
 
-from ptap.audit.models import GENESIS_HASH, AuditEvent, AuditHead, Outcome
+from ptap.audit.models import GENESIS_HASH, AuditEvent, AuditHead, AuditSeal, Outcome
 from ptap.core.models import utcnow
 from ptap.extensions import db
 
 HEAD_ID = 1
+#: Events older than this and still unsealed are reported by verification, and the sealer
+#: stops looking below them (a transaction open that long is not expected).
+DEFAULT_GRACE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -29,54 +40,6 @@ class AuditContext:
 SYSTEM = AuditContext(actor_label="system")
 
 
-def compute_hash(
-    *,
-    id: int,  # noqa: A002 - mirrors the column
-    occurred_at: datetime,
-    actor_id: int | None,
-    actor_label: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    patient_id: int | None,
-    outcome: str,
-    reason: str,
-    ip_address: str,
-    prev_hash: str,
-) -> str:
-    """Return the SHA-256 of a row's canonical content, prev_hash included."""
-    content = {
-        "id": id,
-        "occurred_at": occurred_at.isoformat(timespec="microseconds"),
-        "actor_id": actor_id,
-        "actor_label": actor_label,
-        "action": action,
-        "object_type": object_type,
-        "object_id": object_id,
-        "patient_id": patient_id,
-        "outcome": outcome,
-        "reason": reason,
-        "ip_address": ip_address,
-        "prev_hash": prev_hash,
-    }
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _claim_head() -> AuditHead:
-    """Lock the chain head for this transaction (row lock on PostgreSQL, write lock on SQLite)."""
-    bumped = db.session.execute(
-        sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_id=AuditHead.last_id)
-    )
-    if bumped.rowcount == 0:  # type: ignore[attr-defined]
-        db.session.add(AuditHead(id=HEAD_ID, last_id=0, last_hash=GENESIS_HASH))
-        db.session.flush()
-    head = db.session.get(AuditHead, HEAD_ID, populate_existing=True)
-    if head is None:  # pragma: no cover - the row was just updated or inserted
-        raise RuntimeError("audit chain head is missing")
-    return head
-
-
 def record_event(
     ctx: AuditContext,
     action: str,
@@ -87,77 +50,25 @@ def record_event(
     patient_id: int | None = None,
     reason: str = "",
 ) -> AuditEvent:
-    """Append one event to the chain in the current transaction (flush, no commit)."""
-    head = _claim_head()
-    occurred_at = utcnow()
-    fields = {
-        "id": head.last_id + 1,
-        "occurred_at": occurred_at,
-        "actor_id": ctx.actor_id,
-        "actor_label": ctx.actor_label[:255],
-        "action": action,
-        "object_type": object_type,
-        "object_id": str(object_id),
-        "patient_id": patient_id,
-        "outcome": str(outcome),
-        "reason": reason,
-        "ip_address": ctx.ip_address[:64],
-        "prev_hash": head.last_hash,
-    }
-    row_hash = compute_hash(**fields)  # type: ignore[arg-type]
-    event = AuditEvent(**fields, row_hash=row_hash)
+    """Insert one event in the current transaction (flush, no commit, no lock)."""
+    event = AuditEvent(
+        occurred_at=utcnow(),
+        actor_id=ctx.actor_id,
+        actor_label=ctx.actor_label[:255],
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id)[:80],
+        patient_id=patient_id,
+        outcome=str(outcome),
+        reason=reason,
+        ip_address=ctx.ip_address[:64],
+    )
     db.session.add(event)
-    head.last_id = event.id
-    head.last_hash = row_hash
     db.session.flush()
     return event
 
 
-@dataclass(frozen=True)
-class ChainReport:
-    """Result of a chain verification: ok, or the first bad row and why."""
-
-    checked: int
-    first_bad_id: int | None = None
-    problem: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.first_bad_id is None
-
-
-def _rows(batch: int = 1000) -> Iterator[AuditEvent]:
-    last = 0
-    while True:
-        rows = db.session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.id > last).order_by(AuditEvent.id).limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1].id
-        db.session.expunge_all()
-
-
-def verify_chain() -> ChainReport:
-    """Recompute every row's hash in order and report the first row that does not match."""
-    expected_prev, expected_id, checked = GENESIS_HASH, 1, 0
-    for row in _rows():
-        if row.id != expected_id:
-            return ChainReport(checked, expected_id, f"row {expected_id} is missing")
-        if row.prev_hash != expected_prev:
-            return ChainReport(checked, row.id, "prev_hash does not match the previous row")
-        fields = {c: getattr(row, c) for c in _HASHED_COLUMNS}
-        if compute_hash(**fields) != row.row_hash:
-            return ChainReport(checked, row.id, "content does not match its hash")
-        expected_prev, expected_id, checked = row.row_hash, row.id + 1, checked + 1
-    head = db.session.get(AuditHead, HEAD_ID)
-    if head is not None and (head.last_id != checked or head.last_hash != expected_prev):
-        return ChainReport(checked, checked + 1, "rows after the last one are missing")
-    return ChainReport(checked)
-
-
-_HASHED_COLUMNS = (
+_CONTENT_COLUMNS = (
     "id",
     "occurred_at",
     "actor_id",
@@ -169,5 +80,168 @@ _HASHED_COLUMNS = (
     "outcome",
     "reason",
     "ip_address",
-    "prev_hash",
 )
+
+
+def content_digest(event: AuditEvent) -> str:
+    """Return the SHA-256 (hex) of an event's canonical content."""
+    content = {c: getattr(event, c) for c in _CONTENT_COLUMNS}
+    content["occurred_at"] = event.occurred_at.isoformat(timespec="microseconds")
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def link_hash(key: bytes, seq: int, prev_hash: str, digest: str) -> str:
+    """Return the keyed chain hash of position `seq` after `prev_hash`."""
+    return hmac.new(key, f"{seq}:{prev_hash}:{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def _claim_head() -> AuditHead:
+    """Lock the chain head until commit: only the sealer calls this (one sealer at a time)."""
+    bumped = db.session.execute(
+        sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_seq=AuditHead.last_seq)
+    )
+    if bumped.rowcount == 0:  # type: ignore[attr-defined]
+        db.session.add(AuditHead(id=HEAD_ID, last_seq=0, last_hash=GENESIS_HASH, scan_from=0))
+        db.session.flush()
+    head = db.session.get(AuditHead, HEAD_ID, populate_existing=True)
+    if head is None:  # pragma: no cover - the row was just updated or inserted
+        raise RuntimeError("audit chain head is missing")
+    return head
+
+
+def seal_pending_events(key: bytes, *, grace: timedelta = DEFAULT_GRACE, batch: int = 1000) -> int:
+    """Link the committed, unsealed events into the keyed chain; return how many (flush).
+
+    Ids may commit out of order: an event committed after a higher id was sealed is simply
+    sealed at the next position. The head's `scan_from` only moves past ids older than
+    `grace`, so a slow transaction's event is still found by a later run.
+    """
+    head = _claim_head()
+    sealed = 0
+    while True:
+        rows = db.session.scalars(
+            sa.select(AuditEvent)
+            .outerjoin(AuditSeal, AuditSeal.event_id == AuditEvent.id)
+            .where(AuditSeal.event_id.is_(None), AuditEvent.id > head.scan_from)
+            .order_by(AuditEvent.id)
+            .limit(batch)
+        ).all()
+        for event in rows:
+            seq = head.last_seq + 1
+            chain = link_hash(key, seq, head.last_hash, content_digest(event))
+            db.session.add(AuditSeal(seq=seq, event_id=event.id, chain_hash=chain))
+            head.last_seq, head.last_hash = seq, chain
+        db.session.flush()
+        sealed += len(rows)
+        if len(rows) < batch:
+            break
+    settled = db.session.scalar(
+        sa.select(sa.func.max(AuditEvent.id)).where(
+            AuditEvent.id > head.scan_from, AuditEvent.occurred_at < utcnow() - grace
+        )
+    )
+    if settled is not None:
+        head.scan_from = settled
+    db.session.flush()
+    return sealed
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A copy of the chain head kept outside the database."""
+
+    at: str
+    last_seq: int
+    last_event_id: int | None
+    head_hash: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Result of a chain verification: ok, or the first bad row and why."""
+
+    checked: int
+    first_bad_id: int | None = None
+    problem: str = ""
+    anchors_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+def current_anchor() -> Anchor:
+    """Return the committed chain head as an anchor to store outside the database."""
+    head = db.session.get(AuditHead, HEAD_ID)
+    if head is None or head.last_seq == 0:
+        return Anchor(utcnow().isoformat(), 0, None, GENESIS_HASH)
+    event_id = db.session.scalar(
+        sa.select(AuditSeal.event_id).where(AuditSeal.seq == head.last_seq)
+    )
+    return Anchor(utcnow().isoformat(), head.last_seq, event_id, head.last_hash)
+
+
+def _links(batch: int = 1000) -> Iterator[tuple[AuditSeal, AuditEvent | None]]:
+    last = 0
+    while True:
+        rows = db.session.execute(
+            sa.select(AuditSeal, AuditEvent)
+            .outerjoin(AuditEvent, AuditEvent.id == AuditSeal.event_id)
+            .where(AuditSeal.seq > last)
+            .order_by(AuditSeal.seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from ((seal, event) for seal, event in rows)
+        last = rows[-1][0].seq
+        db.session.expunge_all()
+
+
+def verify_chain(
+    key: bytes,
+    *,
+    anchors: Iterable[Anchor] | None = None,
+    grace: timedelta = DEFAULT_GRACE,
+) -> ChainReport:
+    """Recompute every keyed link in order; check the head, stale unsealed rows and anchors."""
+    expected = {a.last_seq: a for a in anchors or ()}
+    prev, seq, checked, anchored = GENESIS_HASH, 0, 0, 0
+    for seal, event in _links():
+        seq += 1
+        if seal.seq != seq:
+            return ChainReport(checked, seal.event_id, f"seal {seq} is missing")
+        if event is None:
+            return ChainReport(checked, seal.event_id, f"row {seal.event_id} is missing")
+        if link_hash(key, seq, prev, content_digest(event)) != seal.chain_hash:
+            return ChainReport(
+                checked, event.id, "content does not match its keyed hash (or the link before)"
+            )
+        anchor = expected.pop(seq, None)
+        if anchor is not None:
+            if anchor.head_hash != seal.chain_hash:
+                return ChainReport(
+                    checked, event.id, f"the chain was rewritten: anchor of {anchor.at} differs"
+                )
+            anchored += 1
+        prev, checked = seal.chain_hash, checked + 1
+    head = db.session.get(AuditHead, HEAD_ID)
+    if head is not None and (head.last_seq != seq or head.last_hash != prev):
+        return ChainReport(checked, None, "sealed rows after the last one are missing")
+    for anchor in sorted(expected.values(), key=lambda a: a.last_seq):
+        if anchor.last_seq > 0:
+            return ChainReport(
+                checked,
+                anchor.last_event_id,
+                f"rows anchored on {anchor.at} are missing (chain truncated or rewritten)",
+            )
+        anchored += 1
+    stale = db.session.scalar(
+        sa.select(sa.func.min(AuditEvent.id))
+        .outerjoin(AuditSeal, AuditSeal.event_id == AuditEvent.id)
+        .where(AuditSeal.event_id.is_(None), AuditEvent.occurred_at < utcnow() - grace)
+    )
+    if stale is not None:
+        return ChainReport(checked, stale, f"row {stale} was never sealed")
+    return ChainReport(checked, anchors_checked=anchored)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from flask import jsonify, make_response, request
 from flask_login import current_user
 
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_plans import queries, services
 from ptap.care_plans.loaders import load_plan
 from ptap.care_plans.models import ApprovalKind, CarePlan
@@ -309,6 +309,7 @@ def close_care_plan(patient_id: int, body: PlanClose):
     paginated=True,
     tags=PLANS,
 )
+@shows_patients("task list")
 def list_my_tasks():
     page = queries.my_tasks(
         current_user.id,
@@ -316,4 +317,5 @@ def list_my_tasks():
         limit=page_limit(),
         cursor=request.args.get("cursor"),
     )
+    note_patients_shown(row.patient_id for row in page.items)
     return Page([TaskOut.of(row) for row in page.items], page.next_cursor, page.limit)

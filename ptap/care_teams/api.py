@@ -17,7 +17,7 @@ from flask import request
 from flask_login import current_user
 
 from ptap.accounts.models import User
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.audit.models import AuditEvent
 from ptap.audit.services import record_event
 from ptap.care_teams import circle, organisation, queries, services
@@ -167,11 +167,13 @@ def add_team_member(team_id: int, body: MembershipCreate):
         ("birth_date", "Date de naissance : jj/mm/aaaa, mm/aaaa, aaaa ou aaaa-mm-jj"),
     ),
 )
+@shows_patients("patient search")
 def list_patients():
     search = queries.PatientSearch(
         **{key: request.args.get(key, "") for key in ("name", "ins", "birth_date")}
     )
     page = paginate_by_id(queries.visible_patients_query(current_user.id, search), Patient.id)
+    note_patients_shown(p.id for p in page.items)
     teams = queries.active_team_ids_by_patient([p.id for p in page.items])
     return dataclasses.replace(page, items=[PatientOut.of(p, teams[p.id]) for p in page.items])
 

@@ -48,3 +48,10 @@ class AuthenticationFailed(DomainError):
 
     status = 401
     title = "Authentification requise"
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed attempts from this client in a short time."""
+
+    status = 429
+    title = "Trop de tentatives"

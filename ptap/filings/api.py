@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Response, request
 from flask_login import current_user
 
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.core.api import Page, api_route, paginate_by_id
 from ptap.core.errors import InvalidInput
 from ptap.dmp_bridge.models import DmpSubmission, SubmissionStatus
@@ -61,6 +61,7 @@ def _user():
         ("team_id", "Identifiant de l'équipe responsable de l'envoi"),
     ),
 )
+@shows_patients("dmp submissions")
 def list_dmp_submissions():
     stmt = queries.submissions_query(
         current_user.id,
@@ -69,6 +70,7 @@ def list_dmp_submissions():
         team_id=_int_arg("team_id"),
     )
     page = paginate_by_id(stmt, DmpSubmission.id, descending=True)
+    note_patients_shown(row.patient_id for row in page.items)
     return Page([DmpSubmissionOut.of(row) for row in page.items], page.next_cursor, page.limit)
 
 
@@ -80,8 +82,10 @@ def list_dmp_submissions():
     response=DmpSubmissionDetail,
     tags=FILINGS,
 )
+@shows_patients("dmp submission")
 def get_dmp_submission(submission_id: int):
     row = load_submission(submission_id)
+    note_patients_shown([row.patient_id])
     return DmpSubmissionDetail.detail(
         row, queries.list_attempts(row.id), queries.payload_info(row.id)
     )

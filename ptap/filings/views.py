@@ -21,7 +21,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import CareTeam
@@ -90,11 +90,13 @@ def patient_filings(patient_id: int):
 def _render_team(team: CareTeam, failed: present.FailedForms | None = None):
     require(current_user, "dmp_submission.team_panel", team)
     rows = queries.list_team_attention(team.id, current_user.id)
+    note_patients_shown(r.submission.patient_id for r in rows)
     panel = present.team_panel(team, rows, failed)
     return render_template("filings/team.html", panel=panel), 422 if failed else 200
 
 
 @bp.get("/teams/<int:team_id>/dmp")
+@shows_patients("dmp team panel")
 @requires("dmp_submission.team_panel")
 def team_panel(team_id: int):
     return _render_team(db.get_or_404(CareTeam, team_id))

@@ -14,7 +14,7 @@ from flask import jsonify, request, send_file
 from flask_login import current_user
 
 from ptap.accounts.models import User
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.core.api import api_route, page_limit, paginate_by_id
 from ptap.core.errors import InvalidInput, NotFound
@@ -81,10 +81,13 @@ def _summary(conversation: Conversation) -> ConversationOut:
     paginated=True,
     tags=TAGS,
 )
+@shows_patients("conversation list")
 def list_conversations():
-    return queries.list_conversations(
+    page = queries.list_conversations(
         _user().id, limit=page_limit(), cursor=request.args.get("cursor")
     )
+    note_patients_shown(c.patient_id for c in page.items)
+    return page
 
 
 @api_route(

@@ -17,7 +17,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ptap.accounts.models import User
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams import access
 from ptap.care_teams.models import CareTeam, TeamMembership
 from ptap.core.errors import DomainError, InvalidInput, NotFound
@@ -87,12 +87,14 @@ def _colleagues(user_id: int) -> list[User]:
 
 
 @bp.get("/conversations")
+@shows_patients("conversation list")
 @requires("conversations.list")
 def list_conversations() -> str:
     user = _user()
     page = queries.list_conversations(
         user.id, limit=PAGE_SIZE, cursor=request.args.get("cursor") or None
     )
+    note_patients_shown(c.patient_id for c in page.items)
     return render_template(
         "messaging/list.html",
         conversations=page.items,

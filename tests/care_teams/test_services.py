@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from ptap.accounts.models import User
 from ptap.accounts.notifications import Notification
 from ptap.audit.models import AuditEvent
-from ptap.audit.services import SYSTEM, AuditContext, verify_chain
+from ptap.audit.services import SYSTEM, AuditContext
 from ptap.care_teams import access, circle, queries, services
 from ptap.care_teams.access import AccessBasis
 from ptap.care_teams.identity import IdentityData
@@ -35,6 +35,7 @@ from ptap.core.errors import Conflict, InvalidInput, PermissionDenied
 from ptap.core.ins import InsOid
 from ptap.core.models import utcnow
 from ptap.core.policy import can
+from tests.audit.chain import sealed_report
 from tests.factories import add_member, make_patient, make_team, make_user, valid_nir
 
 REASON = "Chute au domicile, appel du SAMU, traitement en cours inconnu."
@@ -420,7 +421,7 @@ def test_merge_moves_everything_to_the_older_record(db, world: World):
         assert access.access_basis(user.id, duplicate) is None
         assert duplicate.id not in set(db.session.scalars(access.visible_patient_ids(user.id)))
     assert queries.open_duplicates(world.coord.id) == []
-    assert verify_chain().ok
+    assert sealed_report().ok
 
 
 def test_merge_keeps_the_survivors_own_ins(db, world: World):
@@ -1052,6 +1053,6 @@ def test_every_write_leaves_its_audit_rows_and_the_chain_holds(db, world: World)
     assert actions[0] == "Sortie de l'équipe"
     assert actions[-1] == "Création du dossier"
     db.session.commit()
-    report = verify_chain()
+    report = sealed_report()
     assert report.ok, report.problem
     assert report.checked == len(rows)

@@ -20,6 +20,7 @@ GOOD = {
     "MAIL_FROM": "PTAP <ne-pas-repondre@ptap.example.test>",
     "MESSAGING_ATTACHMENT_KEY": "A" * 43,
     "MESSAGING_ATTACHMENT_KEY_FILE": "/nonexistent/ptap/attachments.key",
+    "AUDIT_CHAIN_KEY": "a" * 64,
 }
 
 
@@ -57,6 +58,11 @@ def test_safe_production_settings_start():
         ),
         ({"MESSAGING_ATTACHMENT_KEY": ""}, "PTAP_MESSAGING_ATTACHMENT_KEY"),
         ({"MESSAGING_ATTACHMENT_KEY": "c2hvcnQ"}, "MESSAGING_ATTACHMENT_KEY must be 32 bytes"),
+        (
+            {"AUDIT_CHAIN_KEY": "", "AUDIT_CHAIN_KEY_FILE": "/nonexistent/ptap-audit.key"},
+            "PTAP_AUDIT_CHAIN_KEY",
+        ),
+        ({"AUDIT_CHAIN_KEY": "short"}, "PTAP_AUDIT_CHAIN_KEY"),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):
@@ -168,3 +174,23 @@ def test_a_disabled_dmp_bridge_sends_nothing(app, db, monkeypatch):
     monkeypatch.setattr(tasks.outbox, "send_due", never)
     app.config["DMP_ENABLED"] = False
     assert tasks.send_pending_submissions() == {}
+
+
+def test_production_reads_the_audit_key_file_and_never_generates_one(tmp_path):
+    key_file = tmp_path / "audit-chain.key"
+    key_file.write_text("f" * 64 + "\n")
+    app = create_app({**GOOD, "AUDIT_CHAIN_KEY": "", "AUDIT_CHAIN_KEY_FILE": str(key_file)})
+    assert app.config["AUDIT_CHAIN_KEY"] == "f" * 64
+    missing = tmp_path / "missing.key"
+    with pytest.raises(SettingsError):
+        create_app({**GOOD, "AUDIT_CHAIN_KEY": "", "AUDIT_CHAIN_KEY_FILE": str(missing)})
+    assert not missing.exists()
+
+
+def test_development_generates_a_private_audit_key_once(tmp_path):
+    key_file = tmp_path / "keys" / "audit-chain.key"
+    first = create_app({"ENV": "development", "AUDIT_CHAIN_KEY_FILE": str(key_file)})
+    assert len(first.config["AUDIT_CHAIN_KEY"]) == 64
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    again = create_app({"ENV": "development", "AUDIT_CHAIN_KEY_FILE": str(key_file)})
+    assert again.config["AUDIT_CHAIN_KEY"] == first.config["AUDIT_CHAIN_KEY"]

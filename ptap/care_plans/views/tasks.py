@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_login import current_user
 
+from ptap.audit.context import note_patients_shown, shows_patients
 from ptap.care_plans import queries
 from ptap.care_plans.content import ACTION_STATUS_LABELS
 from ptap.care_plans.views import bp, present
@@ -16,6 +17,7 @@ PAGE_SIZE = 50
 
 
 @bp.get("/tasks")
+@shows_patients("task list")
 @requires("tasks.list")
 def list_tasks() -> str:
     sort = request.args.get("sort", "due")
@@ -29,6 +31,7 @@ def list_tasks() -> str:
         cursor=request.args.get("cursor") or None,
     )
     total, overdue = queries.count_my_tasks(current_user.id, today=today)
+    note_patients_shown(t.patient_id for t in page.items)
     return render_template(
         "care_plans/tasks.html",
         tasks=page.items,

@@ -14,7 +14,7 @@ from flask import (
     url_for,
 )
 
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams import circle, queries, services
 from ptap.care_teams.access import access_basis
 from ptap.care_teams.forms_circle import (
@@ -95,6 +95,8 @@ class ReviewRow:
 
 def _render_reviews(posted: ReviewForm | None = None, posted_id: int = 0) -> Any:
     now = clock.now()
+    reviews = queries.list_break_glass_reviews(acting_user().id)
+    note_patients_shown(grant.patient_id for grant, _ in reviews)
     rows = [
         ReviewRow(
             grant.id,
@@ -110,7 +112,7 @@ def _render_reviews(posted: ReviewForm | None = None, posted_id: int = 0) -> Any
             if posted and grant.id == posted_id
             else ReviewForm(formdata=None, prefix=f"grant-{grant.id}"),
         )
-        for grant, user in queries.list_break_glass_reviews(acting_user().id)
+        for grant, user in reviews
     ]
     return render_template("care_teams/break_glass_reviews.html", rows=rows), (
         422 if posted else 200
@@ -118,6 +120,7 @@ def _render_reviews(posted: ReviewForm | None = None, posted_id: int = 0) -> Any
 
 
 @bp.get("/break-glass/reviews")
+@shows_patients("break-glass reviews")
 @requires("break_glass.review")
 def break_glass_reviews():
     return _render_reviews()
@@ -167,10 +170,12 @@ def _identity(patient: Patient) -> dict[str, str]:
 
 
 @bp.get("/duplicates")
+@shows_patients("duplicates")
 @requires("duplicates.review")
 def list_duplicates():
     pairs = []
     for flag in queries.open_duplicates(acting_user().id):
+        note_patients_shown([flag.other_patient.id, flag.patient.id])
         older, newer = _identity(flag.other_patient), _identity(flag.patient)
         differs = {key for key in COMPARED if older[key] != newer[key]}
         pairs.append({"id": flag.id, "older": older, "newer": newer, "differs": differs})

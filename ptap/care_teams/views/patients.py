@@ -9,7 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ptap.accounts.forms import EmptyForm
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.audit.models import Outcome
 from ptap.audit.services import record_event
 from ptap.care_teams import queries, services
@@ -166,6 +166,7 @@ def _render_list(form: PatientSearchForm, page, teams: dict[int, list[str]], cri
 
 
 @bp.get("/patients")
+@shows_patients("patient search")
 @requires("patients.list")
 def list_patients():
     form = PatientSearchForm(request.args)
@@ -179,6 +180,7 @@ def list_patients():
         attach_error(form, exc)
         return _render_list(form, None, {}, criteria), 422
     page = db.paginate(stmt, per_page=50, error_out=False)
+    note_patients_shown(p.id for p in page.items)
     teams = queries.active_team_names_by_patient([p.id for p in page.items])
     return _render_list(form, page, teams, criteria)
 
@@ -227,9 +229,11 @@ def show_patient(patient_id: int):
 
 
 @bp.route("/patients/<int:patient_id>/identity", methods=["GET", "POST"])
+@shows_patients("identity page")
 @requires("patients.list")
 def edit_identity(patient_id: int):
     patient = load_patient(patient_id, "patient.manage")
+    note_patients_shown([patient.id])
     form = IdentityForm.for_patient(patient)
     existing_id, status = None, 200
     if form.validate_on_submit():
