@@ -83,6 +83,9 @@ def test_link_goes_by_email_and_is_never_shown_when_mail_is_configured(app, clie
     page = auth.post("/admin/users/new", NEW_ACCOUNT).get_data(as_text=True)
     assert '<code class="secret">' not in page
     assert "/activate/" not in page
+    # The link waits in the mail outbox until the scheduler's job sends it.
+    assert not [m for m in mail.MEMORY_OUTBOX if m["To"] == "jeanne@example.test"]
+    mail.send_queued_mail()
     [message] = [m for m in mail.MEMORY_OUTBOX if m["To"] == "jeanne@example.test"]
     assert "/activate/" in message.get_content()
 
