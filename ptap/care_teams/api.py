@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask import request
 from flask_login import current_user
@@ -84,10 +85,15 @@ def _fields_under(paths: dict[str, str]) -> Iterator[None]:
 
 
 def _duplicate_problem(exc: services.DuplicateIns):
-    """Answer 409 naming the INS field and linking the record that already holds it."""
+    """Answer 409 naming the INS field: the record that holds it when the caller may see it,
+    otherwise only the teams to contact (no id: it would reveal the identity's record)."""
     db.session.rollback()
-    existing = {"id": exc.existing_id, "href": f"/api/v1/patients/{exc.existing_id}"}
-    return problem(409, "Conflit", exc.message, field=exc.field, extra={"existing": existing})
+    extra: dict[str, Any]
+    if exc.existing_id is None:
+        extra = {"contacts": list(exc.contacts)}
+    else:
+        extra = {"existing": {"id": exc.existing_id, "href": f"/api/v1/patients/{exc.existing_id}"}}
+    return problem(409, "Conflit", exc.message, field=exc.field, extra=extra)
 
 
 def _detail(patient: Patient) -> PatientDetail:

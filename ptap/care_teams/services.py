@@ -24,12 +24,13 @@ from ptap.care_teams.models import (
     PatientContact,
     ProblemCategory,
     RequesterKind,
+    Structure,
 )
 from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
-from ptap.core.policy import require
+from ptap.core.policy import can, require
 from ptap.core.signals import circle_changed, send_after_commit
 from ptap.extensions import db
 
@@ -47,14 +48,33 @@ STRICT_TRAITS = (
 
 
 class DuplicateIns(Conflict):
-    """The INS already belongs to a record; `existing_id` links to it."""
+    """The INS already belongs to a record.
 
-    def __init__(self, existing_id: int) -> None:
-        super().__init__(
-            "Ce matricule INS est déjà enregistré pour une autre fiche patient.",
-            field="ins_matricule",
-        )
+    Only a caller who may see that record learns which one it is (`existing_id`); anyone
+    else learns that the identity exists and which teams follow it, whom to contact: the
+    record's id would otherwise let them probe identities they have no right to see.
+    """
+
+    def __init__(self, existing_id: int | None, contacts: tuple[str, ...] = ()) -> None:
+        if existing_id is not None:
+            message = "Ce matricule INS est déjà enregistré pour une autre fiche patient."
+        elif contacts:
+            message = (
+                "Cette identité (matricule INS) est déjà enregistrée dans PTAP, dans une fiche "
+                "à laquelle vous n'avez pas accès. Elle est suivie par : "
+                + " ; ".join(contacts)
+                + ". Contactez la coordination de cette équipe pour être invité dans le "
+                "cercle de soins ou pour coordonner l'inscription."
+            )
+        else:
+            message = (
+                "Cette identité (matricule INS) est déjà enregistrée dans PTAP, dans une fiche "
+                "à laquelle vous n'avez pas accès et qu'aucune équipe ne suit actuellement. "
+                "Contactez l'administrateur de la plateforme."
+            )
+        super().__init__(message, field="ins_matricule")
         self.existing_id = existing_id
+        self.contacts = contacts
 
 
 @dataclass(frozen=True)
@@ -94,7 +114,7 @@ def _apply_identity(patient: Patient, data: IdentityData) -> None:
     patient.search_used_name = search_key(data.used_name)
 
 
-def _refuse_duplicate_ins(matricule: str, patient_id: int | None = None) -> None:
+def _refuse_duplicate_ins(user: User, matricule: str, patient_id: int | None = None) -> None:
     nir = normalise_nir(matricule)
     if not nir:
         return
@@ -111,7 +131,22 @@ def _refuse_duplicate_ins(matricule: str, patient_id: int | None = None) -> None
             if survivor is None:
                 break
             existing = survivor
-        raise DuplicateIns(existing)
+        record = db.session.get(Patient, existing)
+        if record is not None and can(user, "patient.read", record):
+            raise DuplicateIns(existing)
+        raise DuplicateIns(None, _following_teams(existing))
+
+
+def _following_teams(patient_id: int) -> tuple[str, ...]:
+    """Name the teams following the patient now ("team (structure)"), whom to contact."""
+    rows = db.session.execute(
+        sa.select(CareTeam.name, Structure.name)
+        .join(Enrolment, Enrolment.team_id == CareTeam.id)
+        .join(Structure, Structure.id == CareTeam.structure_id)
+        .where(Enrolment.patient_id == patient_id, Enrolment.ended_at.is_(None))
+        .order_by(CareTeam.name)
+    )
+    return tuple(f"{team} ({structure})" for team, structure in rows)
 
 
 def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[DuplicateFlag]:
@@ -169,7 +204,7 @@ def create_patient(
     require(user, "team.enrol", team)
     validate_identity(identity, allow_test_identities=_allow_test_identities())
     _validate_request(request)
-    _refuse_duplicate_ins(identity.ins_matricule)
+    _refuse_duplicate_ins(user, identity.ins_matricule)
     patient = Patient(created_by_id=user.id)
     _apply_identity(patient, identity)
     if identity.identity_status != IdentityStatus.PROVISIONAL:
@@ -261,7 +296,7 @@ def update_identity(
     require(user, "patient.manage", patient)
     before = {name: getattr(patient, name) for name in STRICT_TRAITS}
     validate_identity(identity, allow_test_identities=_allow_test_identities())
-    _refuse_duplicate_ins(identity.ins_matricule, patient.id)
+    _refuse_duplicate_ins(user, identity.ins_matricule, patient.id)
     old_status = patient.identity_status
     _apply_identity(patient, identity)
     changed = [n for n in STRICT_TRAITS if getattr(patient, n) != before[n]]

@@ -248,6 +248,24 @@ def test_create_patient_duplicate_ins_links_to_existing_record(db, client, auth,
     assert f'href="/patients/{existing.id}">Voir la fiche existante</a>' in body
 
 
+def test_create_patient_duplicate_ins_of_an_unseen_record_gives_no_link(db, client, auth, org):
+    elsewhere = make_team("Équipe Vaise")
+    other_coord = make_user(role="coordinator", profession="nurse")
+    add_member(elsewhere, other_coord, "coordinator")
+    existing = make_patient(elsewhere, other_coord)
+    auth.login(org.coord)
+    response = auth.post(
+        "/patients/new", patient_form(org.team.id, ins_matricule=existing.ins_matricule)
+    )
+    body = response.get_data(as_text=True)
+
+    assert response.status_code == 409
+    assert "Cette identité (matricule INS) est déjà enregistrée" in body
+    assert "Équipe Vaise (DAC du Rhône)" in body
+    assert "Voir la fiche existante" not in body
+    assert f"/patients/{existing.id}" not in body
+
+
 def test_create_patient_flags_possible_duplicate(db, client, auth, org):
     make_patient(
         org.team,

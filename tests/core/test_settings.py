@@ -111,3 +111,17 @@ def test_proxy_fix_gives_the_client_address_to_the_audit_trail(database_url):
         environ_base={"REMOTE_ADDR": "10.0.0.1"},
     )
     assert seen["ip"] == "203.0.113.7"
+
+
+def test_instance_path_setting_moves_uploads_keys_and_database(monkeypatch, tmp_path):
+    monkeypatch.setenv("PTAP_INSTANCE_PATH", str(tmp_path / "var"))
+    app = create_app({"ENV": "testing", "DATABASE_URL": ""})
+    var = (tmp_path / "var").resolve()
+    assert app.instance_path == str(var)
+    assert app.config["UPLOAD_FOLDER"] == str(var / "uploads")
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{var / 'ptap.sqlite3'}"
+    with app.app_context():
+        from ptap.dmp_bridge.runtime import signer
+
+        signer()
+    assert (var / "dmp").is_dir()
