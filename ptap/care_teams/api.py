@@ -138,8 +138,9 @@ def create_team(body: TeamCreate):
     "/teams/<int:team_id>/members",
     "POST",
     summary="Ajouter un professionnel ou un coordinateur de parcours à une équipe "
-    "(administrateurs, coordinateurs actuels de l'équipe) ; il voit les patients de "
-    "l'équipe dès son premier jour",
+    "(coordinateurs actuels de l'équipe ; un administrateur ne fait que proposer un ajout, "
+    "depuis la page de l'équipe, qu'une seconde personne approuve) ; il voit les patients "
+    "de l'équipe dès son premier jour",
     access="teams.list",
     body=MembershipCreate,
     response=MembershipOut,
