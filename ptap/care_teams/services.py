@@ -32,6 +32,7 @@ from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
 from ptap.core.policy import can, require
 from ptap.core.signals import circle_changed, send_after_commit
+from ptap.core.sql import insert_if_absent
 from ptap.extensions import db
 
 STRICT_TRAITS = (
@@ -149,8 +150,12 @@ def _following_teams(patient_id: int) -> tuple[str, ...]:
     return tuple(f"{team} ({structure})" for team, structure in rows)
 
 
-def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[DuplicateFlag]:
-    """Flag other records with the same birth name, birth date and sex."""
+def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> int:
+    """Flag other records with the same birth name, birth date and sex; return how many.
+
+    The insert tolerates a concurrent one of the same pair (unique key): a race between two
+    identity updates flags the pair once instead of failing the second request.
+    """
     matches = db.session.scalars(
         sa.select(Patient.id).where(
             Patient.id != patient.id,
@@ -162,7 +167,7 @@ def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[Dupli
             Patient.sex == patient.sex,
         )
     ).all()
-    flags = []
+    flagged = 0
     for other_id in matches:
         exists = db.session.scalar(
             sa.select(DuplicateFlag.id).where(
@@ -178,10 +183,10 @@ def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[Dupli
                 )
             )
         )
-        if exists is None:
-            flag = DuplicateFlag(patient_id=patient.id, other_patient_id=other_id)
-            db.session.add(flag)
-            flags.append(flag)
+        if exists is None and insert_if_absent(
+            DuplicateFlag, patient_id=patient.id, other_patient_id=other_id
+        ):
+            flagged += 1
             record_event(
                 ctx,
                 "patient.duplicate_flag",
@@ -190,7 +195,7 @@ def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[Dupli
                 patient_id=patient.id,
             )
     db.session.flush()
-    return flags
+    return flagged
 
 
 def create_patient(
