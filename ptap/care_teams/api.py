@@ -37,9 +37,12 @@ from ptap.care_teams.schemas import (
     PatientDetail,
     PatientOut,
     PatientUpdate,
+    ProfessionalList,
+    ProfessionalOut,
     TeamCreate,
     TeamList,
     TeamOut,
+    professional_label,
 )
 from ptap.core.api import api_route, paginate_by_id, problem
 from ptap.core.errors import DomainError, InvalidInput, NotFound
@@ -113,6 +116,22 @@ def list_teams():
     teams = queries.all_teams() if admin else queries.my_teams(user.id)
     roles = queries.team_roles(user.id)
     return TeamList(items=[TeamOut.of(team, roles.get(team.id)) for team in teams])
+
+
+@api_route(
+    "/professionals",
+    summary="Autocomplétion : les premiers professionnels actifs dont le nom commence par q "
+    "(2 caractères au moins ; 20 résultats au plus)",
+    access="teams.list",
+    response=ProfessionalList,
+    tags=TEAMS,
+    query=(("q", "Début du nom ou du prénom (2 caractères au moins)"),),
+)
+def search_professionals():
+    found = queries.search_professionals(request.args.get("q", "")[:100])
+    return ProfessionalList(
+        items=[ProfessionalOut(id=u.id, label=professional_label(u)) for u in found]
+    )
 
 
 @api_route(

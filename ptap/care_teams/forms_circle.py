@@ -6,7 +6,6 @@ from wtforms import (
     DateField,
     HiddenField,
     RadioField,
-    SelectField,
     StringField,
     TextAreaField,
 )
@@ -63,12 +62,15 @@ class ConsentForm(FlaskForm):
 
 
 class InvitationForm(FlaskForm):
-    user_id = SelectField(
+    #: (id, label) of the people matching the typed name, when several do (no-JS fallback).
+    person_choices: tuple[tuple[int, str], ...] = ()
+    #: Typed name, completed as in MemberForm; the service checks the invitee.
+    person = StringField(
         "Professionnel invité",
-        coerce=int,
-        validate_choice=False,  # the service checks the invitee (active clinician, not a member)
-        validators=[DataRequired("Choisissez un professionnel.")],
+        validators=[Optional(), Length(max=100, message=TOO_LONG)],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
+    user_id = HiddenField("Professionnel invité")
     expires_on = DateField(
         "Dernier jour de l'invitation",
         validators=[DataRequired("Indiquez une date au format jj/mm/aaaa.")],

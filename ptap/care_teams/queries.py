@@ -357,12 +357,34 @@ def describe_access_events(events: list[AuditEvent]) -> list[AccessLogEntry]:
 # --- circle pages ----------------------------------------------------------------------------
 
 
-def list_invitable_professionals(exclude_ids: set[int]) -> list[User]:
-    """Return the active clinicians, but `exclude_ids`, who could be invited into a circle."""
-    stmt = sa.select(User).where(User.active.is_(True), User.role.in_(sorted(CLINICAL_ROLES)))
-    if exclude_ids:
-        stmt = stmt.where(User.id.not_in(exclude_ids))
-    return list(db.session.scalars(stmt.order_by(User.last_name, User.first_name, User.id)))
+#: Most professionals an autocompletion or a fallback list shows at once.
+PROFESSIONAL_SEARCH_LIMIT = 20
+
+
+def search_professionals(text: str, limit: int = PROFESSIONAL_SEARCH_LIMIT) -> list[User]:
+    """Return active clinicians whose last name, first name or "last first" starts with `text`
+    (case-insensitive), by name; at most `limit`. Empty below two characters."""
+    words = " ".join(text.split()).lower()
+    if len(words) < 2:
+        return []
+    pattern = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    last, first = sa.func.lower(User.last_name), sa.func.lower(User.first_name)
+    stmt = (
+        sa.select(User)
+        .where(
+            User.active.is_(True),
+            User.role.in_(sorted(CLINICAL_ROLES)),
+            sa.or_(
+                last.like(pattern, escape="\\"),
+                first.like(pattern, escape="\\"),
+                (last + " " + first).like(pattern, escape="\\"),
+                (first + " " + last).like(pattern, escape="\\"),
+            ),
+        )
+        .order_by(User.last_name, User.first_name, User.id)
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
 
 
 def list_patient_structures(patient_id: int) -> list[Structure]:

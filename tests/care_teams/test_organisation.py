@@ -581,16 +581,62 @@ def _add_form(client, team, user, role="member", starts_on=None, ends_on=""):
 
 
 def test_team_page_shows_the_member_form_to_the_team_coordinator(client, auth, db, world):
-    analyst = make_user(role="ars_analyst", profession="public_health")
     auth.login(world["coord_a"])
     page = client.get(f"/teams/{world['team_a'].id}").get_data(as_text=True)
     assert "Ajouter un membre" in page
-    assert f'<option value="{world["newcomer"].id}">' in page
-    # Current members and non-clinicians are not offered.
-    assert f'<option value="{world["member_a"].id}">' not in page
-    assert f'<option value="{analyst.id}">' not in page
+    # An accessible autocompletion, not a list of every clinician in the page.
+    assert 'role="combobox"' in page and 'aria-autocomplete="list"' in page
+    assert 'data-autocomplete-url="/api/v1/professionals"' in page
+    assert "<option" not in page.split("Ajouter un membre", 1)[1].split('name="role"', 1)[0]
+    assert world["newcomer"].last_name not in page
     assert f'value="{TODAY.isoformat()}"' in page
     assert "Mettre fin" in page
+
+
+def test_professional_autocompletion_is_bounded_and_policy_guarded(client, db, world):
+    for n in range(25):
+        make_user(profession="nurse", last_name=f"Martin{n:02d}")
+    make_user(profession="nurse", last_name="Martinez", active=False)
+    make_user(role="ars_analyst", profession="public_health", last_name="Martineau")
+    headers = _headers(world["coord_a"])
+    response = client.get("/api/v1/professionals?q=mart", headers=headers)
+    assert response.status_code == 200
+    items = response.json["items"]
+    assert len(items) == 20  # the limit, never the whole directory
+    assert all(" · " in item["label"] and item["label"].startswith("Martin") for item in items)
+    labels = [item["label"] for item in items]
+    assert not any(label.startswith(("Martinez", "Martineau")) for label in labels)
+    assert client.get("/api/v1/professionals?q=m", headers=headers).json["items"] == []
+    full = client.get(
+        f"/api/v1/professionals?q={world['newcomer'].first_name}+{world['newcomer'].last_name}",
+        headers=headers,
+    ).json["items"]
+    assert [item["id"] for item in full] == [world["newcomer"].id]
+    analyst = make_user(role="ars_analyst", profession="public_health")
+    assert client.get("/api/v1/professionals?q=mart", headers=_headers(analyst)).status_code == 403
+
+
+def test_member_form_without_javascript_resolves_the_typed_name(client, auth, db, world):
+    twin_a = make_user(profession="nurse", last_name="Dupont", first_name="Anne")
+    twin_b = make_user(profession="nurse", last_name="Dupont", first_name="Alice")
+    auth.login(world["coord_a"])
+    url = f"/teams/{world['team_a'].id}/members"
+    data = {"role": "member", "starts_on": TODAY.isoformat(), "user_id": ""}
+    several = auth.post(url, data | {"person": "dupont"})
+    assert several.status_code == 422
+    page = several.get_data(as_text=True)
+    assert "Plusieurs professionnels correspondent" in page
+    assert f'name="choice_id" id="choice-{twin_a.id}"' in page
+    assert f'value="{twin_b.id}"' in page
+    none = auth.post(url, data | {"person": "zzz"})
+    assert none.status_code == 422
+    assert "Aucun professionnel actif ne correspond" in none.get_data(as_text=True)
+    chosen = auth.post(url, data | {"person": "dupont", "choice_id": str(twin_b.id)})
+    assert chosen.status_code == 302
+    assert _membership(db, world["team_a"], twin_b) is not None
+    single = auth.post(url, data | {"person": "dupont anne"})
+    assert single.status_code == 302
+    assert _membership(db, world["team_a"], twin_a) is not None
 
 
 def test_team_page_has_no_member_form_for_a_plain_member(client, auth, db, world):

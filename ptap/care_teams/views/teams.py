@@ -8,9 +8,7 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
-from wtforms.fields.choices import SelectChoice
 
-from ptap.accounts.models import User
 from ptap.audit.context import request_context
 from ptap.care_teams import organisation, queries
 from ptap.care_teams.forms_circle import ButtonForm
@@ -22,11 +20,16 @@ from ptap.care_teams.models import (
     TeamMembership,
 )
 from ptap.care_teams.views import bp
-from ptap.care_teams.views.helpers import TEAM_ROLE_LABELS, acting_user, label
+from ptap.care_teams.views.helpers import (
+    TEAM_ROLE_LABELS,
+    acting_user,
+    chosen_professional,
+    label,
+)
 from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.forms import attach_error
-from ptap.core.policy import PlatformRole, can, require, requires
+from ptap.core.policy import can, require, requires
 from ptap.extensions import db
 
 
@@ -113,13 +116,6 @@ def _member_rows(team: CareTeam, manage: bool) -> list[MemberRow]:
     return rows
 
 
-def _member_choice(user: User) -> SelectChoice:
-    coordinator = " · compte coordinateur" if user.role == PlatformRole.COORDINATOR else ""
-    return SelectChoice(
-        user.id, f"{user.last_name} {user.first_name} · {user.profession_label}{coordinator}"
-    )
-
-
 @dataclass(frozen=True)
 class ProposalRow:
     """An administrator's pending proposal to add someone, awaiting a second person."""
@@ -155,10 +151,6 @@ def _render_team(team: CareTeam, form: MemberForm | None = None, status: int = 2
     manage = can(current_user, "teams.manage", team)
     if manage:
         form = form or MemberForm(formdata=None, starts_on=_today())
-        candidates = queries.list_invitable_professionals(organisation.current_member_ids(team.id))
-        form.user_id.choices = [SelectChoice(0, "— Choisir un professionnel —")] + [
-            _member_choice(u) for u in candidates
-        ]
     counts = queries.count_active_enrolments_by_team([team.id])
     page = render_template(
         "care_teams/team.html",
@@ -190,10 +182,10 @@ def add_team_member(team_id: int):
     require(current_user, "teams.manage", team)
     form = MemberForm()
     if form.validate_on_submit():
-        member = db.session.get(User, form.user_id.data)
+        member = chosen_professional(form)
+        if member is None:
+            return _render_team(team, form, 422)
         try:
-            if member is None:
-                raise InvalidInput("Choisissez un professionnel.", field="user_id")
             added = organisation.add_or_propose_member(
                 acting_user(), team, member, form.role.data, form.starts_on.data,
                 form.ends_on.data, request_context(),
