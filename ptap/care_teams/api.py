@@ -125,10 +125,15 @@ def list_teams():
     access="teams.list",
     response=ProfessionalList,
     tags=TEAMS,
-    query=(("q", "Début du nom ou du prénom (2 caractères au moins)"),),
+    query=(
+        ("q", "Début du nom ou du prénom (2 caractères au moins)"),
+        ("profession", "Seulement cette profession (par exemple physician)"),
+    ),
 )
 def search_professionals():
-    found = queries.search_professionals(request.args.get("q", "")[:100])
+    found = queries.search_professionals(
+        request.args.get("q", "")[:100], profession=request.args.get("profession", "")[:40]
+    )
     return ProfessionalList(
         items=[ProfessionalOut(id=u.id, label=professional_label(u)) for u in found]
     )

@@ -361,9 +361,12 @@ def describe_access_events(events: list[AuditEvent]) -> list[AccessLogEntry]:
 PROFESSIONAL_SEARCH_LIMIT = 20
 
 
-def search_professionals(text: str, limit: int = PROFESSIONAL_SEARCH_LIMIT) -> list[User]:
-    """Return active clinicians whose last name, first name or "last first" starts with `text`
-    (case-insensitive), by name; at most `limit`. Empty below two characters."""
+def search_professionals(
+    text: str, limit: int = PROFESSIONAL_SEARCH_LIMIT, profession: str = ""
+) -> list[User]:
+    """Return active clinicians (of `profession` when given) whose last name, first name or
+    "last first" starts with `text` (case-insensitive), by name; at most `limit`. Empty below
+    two characters."""
     words = " ".join(text.split()).lower()
     if len(words) < 2:
         return []
@@ -384,6 +387,8 @@ def search_professionals(text: str, limit: int = PROFESSIONAL_SEARCH_LIMIT) -> l
         .order_by(User.last_name, User.first_name, User.id)
         .limit(limit)
     )
+    if profession:
+        stmt = stmt.where(User.profession == profession)
     return list(db.session.scalars(stmt))
 
 
@@ -460,17 +465,6 @@ def list_patient_contacts(patient_id: int) -> list[PatientContact]:
             sa.select(PatientContact)
             .where(PatientContact.patient_id == patient_id)
             .order_by(PatientContact.id)
-        )
-    )
-
-
-def list_physicians() -> list[User]:
-    """Return the active physicians with an account: the choices of médecin traitant."""
-    return list(
-        db.session.scalars(
-            sa.select(User)
-            .where(User.active.is_(True), User.profession == "physician")
-            .order_by(User.last_name, User.first_name, User.id)
         )
     )
 

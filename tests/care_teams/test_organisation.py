@@ -626,12 +626,12 @@ def test_member_form_without_javascript_resolves_the_typed_name(client, auth, db
     assert several.status_code == 422
     page = several.get_data(as_text=True)
     assert "Plusieurs professionnels correspondent" in page
-    assert f'name="choice_id" id="choice-{twin_a.id}"' in page
+    assert f'name="user_id_choice" id="user_id-choice-{twin_a.id}"' in page
     assert f'value="{twin_b.id}"' in page
     none = auth.post(url, data | {"person": "zzz"})
     assert none.status_code == 422
     assert "Aucun professionnel actif ne correspond" in none.get_data(as_text=True)
-    chosen = auth.post(url, data | {"person": "dupont", "choice_id": str(twin_b.id)})
+    chosen = auth.post(url, data | {"person": "dupont", "user_id_choice": str(twin_b.id)})
     assert chosen.status_code == 302
     assert _membership(db, world["team_a"], twin_b) is not None
     single = auth.post(url, data | {"person": "dupont anne"})

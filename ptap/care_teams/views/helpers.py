@@ -75,31 +75,34 @@ def acting_user() -> User:
 # --- choosing a professional by name (autocompletion, and its no-JavaScript fallback) ----------
 
 
-def chosen_professional(form: Any) -> User | None:
+def chosen_professional(
+    form: Any, text_field: str = "person", id_field: str = "user_id", profession: str = ""
+) -> User | None:
     """Return the professional a form names: the id the autocompletion (or the fallback list)
     set, else the single active clinician whose name starts with the typed text.
 
-    Otherwise put an error on `user_id` and, when several people match, the few matches on
-    `form.person_choices` for the page to offer as radio buttons; return None.
+    Otherwise put an error on the id field and, when several people match, the few matches
+    on `form.person_choices` for the page to offer as radio buttons; return None.
     """
-    raw = (form.user_id.data or request.form.get("choice_id") or "").strip()
+    hidden = getattr(form, id_field)
+    raw = (hidden.data or request.form.get(f"{hidden.name}_choice") or "").strip()
     if raw:
         user = None
         if raw.isascii() and raw.isdigit() and int(raw) <= MAX_DB_INT:
             user = db.session.get(User, int(raw))
         if user is not None:
             return user
-        form.user_id.errors = ["Choisissez un professionnel."]
+        hidden.errors = ["Choisissez un professionnel."]
         return None
-    typed = (form.person.data or "").strip()
-    matches = queries.search_professionals(typed) if typed else []
+    typed = (getattr(form, text_field).data or "").strip()
+    matches = queries.search_professionals(typed, profession=profession) if typed else []
     if len(matches) == 1:
         return matches[0]
     if not typed:
-        form.user_id.errors = ["Indiquez le nom du professionnel."]
+        hidden.errors = ["Indiquez le nom du professionnel."]
     elif not matches:
-        form.user_id.errors = [f"Aucun professionnel actif ne correspond à « {typed} »."]
+        hidden.errors = [f"Aucun professionnel actif ne correspond à « {typed} »."]
     else:
         form.person_choices = [(u.id, professional_label(u)) for u in matches]
-        form.user_id.errors = ["Plusieurs professionnels correspondent : choisissez-en un."]
+        hidden.errors = ["Plusieurs professionnels correspondent : choisissez-en un."]
     return None

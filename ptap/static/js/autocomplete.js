@@ -71,7 +71,8 @@
     async function search(text) {
       if (controller) controller.abort();
       controller = new AbortController();
-      const url = `${box.dataset.autocompleteUrl}?q=${encodeURIComponent(text)}`;
+      const url = new URL(box.dataset.autocompleteUrl, window.location.origin);
+      url.searchParams.set("q", text);
       try {
         const response = await fetch(url, {
           credentials: "same-origin",
