@@ -448,6 +448,24 @@ def _merge(duplicate: Patient, survivor: Patient) -> None:
     """Move the duplicate's enrolments, contacts, consents and circle onto the survivor."""
     from ptap.care_teams.models import BreakGlassAccess, CircleInvitation, ConsentRecord
 
+    # One open enrolment per patient and team: where both records are followed by the same
+    # team, the duplicate's follow-up ends (kept in the history) rather than doubling up.
+    survivor_teams = sa.select(Enrolment.team_id).where(
+        Enrolment.patient_id == survivor.id, Enrolment.ended_at.is_(None)
+    )
+    db.session.execute(
+        sa.update(Enrolment)
+        .where(
+            Enrolment.patient_id == duplicate.id,
+            Enrolment.ended_at.is_(None),
+            Enrolment.team_id.in_(survivor_teams.scalar_subquery()),
+        )
+        .values(
+            ended_at=utcnow(),
+            end_reason=EndReason.OTHER,
+            end_note="Fusion de fiches en doublon : le suivi continue sur la fiche conservée.",
+        )
+    )
     for model in (Enrolment, PatientContact, ConsentRecord, CircleInvitation, BreakGlassAccess):
         db.session.execute(
             sa.update(model).where(model.patient_id == duplicate.id).values(patient_id=survivor.id)
