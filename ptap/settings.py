@@ -56,6 +56,10 @@ def load_settings(
 def _derive(app: Flask) -> None:
     """Set the Flask and extension keys that follow from PTAP's own keys."""
     cfg = app.config
+    if cfg.get("INSTANCE_PATH"):
+        # Uploads, keys and the embedded database go there, not into the checkout.
+        app.instance_path = str(Path(cfg["INSTANCE_PATH"]).expanduser().resolve())
+    cfg["INSTANCE_PATH"] = app.instance_path
     url = cfg.get("DATABASE_URL") or ""
     if not url:
         instance = Path(app.instance_path)

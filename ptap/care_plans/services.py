@@ -281,6 +281,9 @@ def publish_version(
     published; anything else needs a revision, which the GP and the patient approve again.
     """
     require(user, "care_plan.publish", plan)
+    # Lock the plan row until commit (SQLite serialises writers anyway): a concurrent publish
+    # waits here, then sees this version as current instead of computing the same number.
+    db.session.refresh(plan, with_for_update=True)
     content = load_content(plan.draft)
     if content.next_review_on is None:
         raise InvalidInput(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask import request
 from flask_login import current_user
@@ -36,9 +37,12 @@ from ptap.care_teams.schemas import (
     PatientDetail,
     PatientOut,
     PatientUpdate,
+    ProfessionalList,
+    ProfessionalOut,
     TeamCreate,
     TeamList,
     TeamOut,
+    professional_label,
 )
 from ptap.core.api import api_route, paginate_by_id, problem
 from ptap.core.errors import DomainError, InvalidInput, NotFound
@@ -84,10 +88,15 @@ def _fields_under(paths: dict[str, str]) -> Iterator[None]:
 
 
 def _duplicate_problem(exc: services.DuplicateIns):
-    """Answer 409 naming the INS field and linking the record that already holds it."""
+    """Answer 409 naming the INS field: the record that holds it when the caller may see it,
+    otherwise only the teams to contact (no id: it would reveal the identity's record)."""
     db.session.rollback()
-    existing = {"id": exc.existing_id, "href": f"/api/v1/patients/{exc.existing_id}"}
-    return problem(409, "Conflit", exc.message, field=exc.field, extra={"existing": existing})
+    extra: dict[str, Any]
+    if exc.existing_id is None:
+        extra = {"contacts": list(exc.contacts)}
+    else:
+        extra = {"existing": {"id": exc.existing_id, "href": f"/api/v1/patients/{exc.existing_id}"}}
+    return problem(409, "Conflit", exc.message, field=exc.field, extra=extra)
 
 
 def _detail(patient: Patient) -> PatientDetail:
@@ -107,6 +116,27 @@ def list_teams():
     teams = queries.all_teams() if admin else queries.my_teams(user.id)
     roles = queries.team_roles(user.id)
     return TeamList(items=[TeamOut.of(team, roles.get(team.id)) for team in teams])
+
+
+@api_route(
+    "/professionals",
+    summary="Autocomplétion : les premiers professionnels actifs dont le nom commence par q "
+    "(2 caractères au moins ; 20 résultats au plus)",
+    access="teams.list",
+    response=ProfessionalList,
+    tags=TEAMS,
+    query=(
+        ("q", "Début du nom ou du prénom (2 caractères au moins)"),
+        ("profession", "Seulement cette profession (par exemple physician)"),
+    ),
+)
+def search_professionals():
+    found = queries.search_professionals(
+        request.args.get("q", "")[:100], profession=request.args.get("profession", "")[:40]
+    )
+    return ProfessionalList(
+        items=[ProfessionalOut(id=u.id, label=professional_label(u)) for u in found]
+    )
 
 
 @api_route(
@@ -132,8 +162,9 @@ def create_team(body: TeamCreate):
     "/teams/<int:team_id>/members",
     "POST",
     summary="Ajouter un professionnel ou un coordinateur de parcours à une équipe "
-    "(administrateurs, coordinateurs actuels de l'équipe) ; il voit les patients de "
-    "l'équipe dès son premier jour",
+    "(coordinateurs actuels de l'équipe ; un administrateur ne fait que proposer un ajout, "
+    "depuis la page de l'équipe, qu'une seconde personne approuve) ; il voit les patients "
+    "de l'équipe dès son premier jour",
     access="teams.list",
     body=MembershipCreate,
     response=MembershipOut,

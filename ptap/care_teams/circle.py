@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,8 +12,10 @@ from flask import current_app
 
 from ptap.accounts.models import User
 from ptap.accounts.notifications import notify
+from ptap.audit.models import Outcome
 from ptap.audit.services import AuditContext, record_event
 from ptap.care_teams import access
+from ptap.care_teams.identity import search_key
 from ptap.care_teams.models import (
     BreakGlassAccess,
     CircleInvitation,
@@ -26,8 +28,9 @@ from ptap.care_teams.models import (
 )
 from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
-from ptap.core.policy import CLINICAL_ROLES, is_clinician, require
+from ptap.core.policy import CLINICAL_ROLES, PlatformRole, can, is_clinician, require
 from ptap.core.signals import circle_changed, send_after_commit
 from ptap.extensions import db
 
@@ -189,10 +192,105 @@ def revoke_invitation(
     return invitation
 
 
+class BreakGlassLimitReached(InvalidInput):
+    """The user has used break-the-glass as often as allowed over the last 24 hours."""
+
+    status = 429
+    title = "Trop d'accès en urgence"
+
+
+def find_for_break_glass(
+    user: User,
+    ins_matricule: str,
+    birth_name: str,
+    birth_date: date | None,
+    ctx: AuditContext,
+) -> Patient:
+    """Find the one record matching an INS, or a name (birth or used) and a birth date exactly.
+
+    Break-the-glass starts here rather than from a record id, which anyone could enumerate.
+    A miss, a refused sharing or several matches say nothing about who exists. Audited.
+    """
+    require(user, "break_glass.open")
+    nir = normalise_nir(ins_matricule)
+    stmt = sa.select(Patient).where(Patient.merged_into_id.is_(None))
+    if nir:
+        stmt = stmt.where(Patient.ins_matricule == nir)
+        criteria = "ins"
+    elif search_key(birth_name) and birth_date is not None:
+        key = search_key(birth_name)
+        stmt = stmt.where(
+            sa.or_(Patient.search_birth_name == key, Patient.search_used_name == key),
+            Patient.birth_year == birth_date.year,
+            Patient.birth_month == birth_date.month,
+            Patient.birth_day == birth_date.day,
+        )
+        criteria = "name+birth_date"
+    else:
+        raise InvalidInput(
+            "Indiquez le matricule INS, ou le nom et la date de naissance.", field="ins_matricule"
+        )
+    matches = list(db.session.scalars(stmt.limit(2)))
+    if len(matches) > 1:
+        record_event(ctx, "patient.break_glass_search", outcome=Outcome.DENIED, reason=criteria)
+        raise InvalidInput(
+            "Plusieurs personnes correspondent à ce nom et cette date de naissance : "
+            "indiquez le matricule INS.",
+            field="ins_matricule",
+        )
+    found = matches[0] if matches else None
+    visible = found is not None and access.access_basis(user.id, found) is not None
+    if found is None or not (visible or can(user, "break_glass.open", found)):
+        record_event(ctx, "patient.break_glass_search", outcome=Outcome.DENIED, reason=criteria)
+        raise NotFound(
+            "Aucun dossier accessible en urgence ne correspond à cette recherche. Vérifiez "
+            "l'orthographe du nom de naissance, la date de naissance ou le matricule INS."
+        )
+    record_event(
+        ctx,
+        "patient.break_glass_search",
+        object_type="patient",
+        object_id=found.id,
+        patient_id=found.id,
+        reason=criteria,
+    )
+    return found
+
+
+def _refuse_beyond_daily_limit(user: User) -> None:
+    """Refuse a break-the-glass beyond the per-user limit over the last 24 hours."""
+    # Serialise this user's emergency accesses (PostgreSQL row lock; SQLite has one writer).
+    db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
+    limit = int(current_app.config["BREAK_GLASS_MAX_PER_DAY"])
+    since = clock.now() - timedelta(hours=24)
+    used = db.session.scalar(
+        sa.select(sa.func.count(BreakGlassAccess.id)).where(
+            BreakGlassAccess.user_id == user.id, BreakGlassAccess.created_at > since
+        )
+    )
+    if (used or 0) >= limit:
+        raise BreakGlassLimitReached(
+            f"Vous avez déjà ouvert {used} accès en urgence ces dernières 24 heures : c'est "
+            f"la limite ({limit}). L'accès en urgence est exceptionnel ; pour un nouveau "
+            "besoin, contactez l'équipe qui suit la personne ou la cellule sécurité de la "
+            "plateforme.",
+            field="reason",
+        )
+
+
+def _security_admin_ids() -> list[int]:
+    """Return the active accounts that read the security log (the security admins)."""
+    admins = db.session.scalars(
+        sa.select(User).where(User.role == PlatformRole.ADMIN, User.active.is_(True))
+    )
+    return [admin.id for admin in admins if can(admin, "audit.view_security")]
+
+
 def open_break_glass(
     user: User, patient: Patient, reason: str, ctx: AuditContext
 ) -> BreakGlassAccess:
-    """Grant an outsider time-limited emergency access; the team's coordinators are told."""
+    """Grant an outsider time-limited emergency access, within a per-user limit over 24
+    hours; the team's coordinators and the security admins are alerted at once."""
     require(user, "break_glass.open", patient)
     if len(reason.strip()) < int(current_app.config["BREAK_GLASS_MIN_REASON"]):
         raise InvalidInput(
@@ -200,6 +298,7 @@ def open_break_glass(
             f"{current_app.config['BREAK_GLASS_MIN_REASON']} caractères).",
             field="reason",
         )
+    _refuse_beyond_daily_limit(user)
     hours = float(current_app.config["BREAK_GLASS_HOURS"])
     grant = BreakGlassAccess(
         patient_id=patient.id,
@@ -223,6 +322,13 @@ def open_break_glass(
             "break_glass",
             f"Accès en urgence (bris de glace) par {user.full_name} : à examiner.",
             "/break-glass/reviews",
+        )
+    for admin_id in _security_admin_ids():
+        notify(
+            admin_id,
+            "break_glass_alert",
+            f"Alerte sécurité : accès en urgence (bris de glace) par {user.full_name}.",
+            "/admin/security-log",
         )
     return grant
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, Field, Form, SelectField, StringField, TextAreaField
+from wtforms import DateField, Field, Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.utils import unset_value
 from wtforms.validators import Length
@@ -238,34 +238,32 @@ class DetailsForm(FlaskForm):
     city = _text("Commune", 100)
     phone = _text("Téléphone", 30, render_kw={"type": "tel"})
     email = _text("Adresse e-mail", 255, render_kw={"type": "email"})
-    gp_user_id = _select("Médecin traitant inscrit sur PTAP", [])
+    #: Typed name of the GP, completed like the team member field (never a list of every
+    #: physician); empty means no registered GP.
+    gp_person = _text("Médecin traitant inscrit sur PTAP", 100, render_kw={"autocomplete": "off"})
+    gp_user_id = HiddenField("Médecin traitant inscrit sur PTAP")
     gp_name = _text("ou médecin traitant non inscrit (nom, commune)", 200)
-
-    def __init__(self, *args: Any, physicians: Sequence[User] = (), **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.gp_user_id.choices = [
-            SelectChoice("", "— Aucun —"),
-            *(SelectChoice(str(u.id), f"Dr {u.last_name} {u.first_name}") for u in physicians),
-        ]
+    #: (id, label) of the physicians matching the typed name, when several do.
+    person_choices: tuple[tuple[int, str], ...] = ()
 
     @classmethod
-    def for_patient(cls, patient: Patient, physicians: Sequence[User]) -> DetailsForm:
+    def for_patient(cls, patient: Patient, gp: User | None) -> DetailsForm:
         """Return the form prefilled with the patient's details."""
         names = ("address", "postal_code", "city", "phone", "email", "gp_name")
         data: dict[str, Any] = {name: getattr(patient, name) for name in names}
-        data["gp_user_id"] = str(patient.gp_user_id) if patient.gp_user_id else ""
-        return cls(data=data, physicians=physicians)
+        data["gp_user_id"] = str(gp.id) if gp else ""
+        data["gp_person"] = f"{gp.last_name} {gp.first_name}" if gp else ""
+        return cls(data=data)
 
-    def details(self) -> dict[str, Any]:
+    def details(self, gp_user_id: int | None) -> dict[str, Any]:
         """Return the keyword arguments of `update_contact_details`."""
-        gp = self.gp_user_id.data or ""
         return {
             "address": self.address.data or "",
             "postal_code": (self.postal_code.data or "").strip(),
             "city": self.city.data or "",
             "phone": self.phone.data or "",
             "email": self.email.data or "",
-            "gp_user_id": int(gp) if gp.isdigit() else None,
+            "gp_user_id": gp_user_id,
             "gp_name": self.gp_name.data or "",
         }
 

@@ -2,7 +2,13 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    HiddenField,
+    RadioField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
 
@@ -56,12 +62,15 @@ class ConsentForm(FlaskForm):
 
 
 class InvitationForm(FlaskForm):
-    user_id = SelectField(
+    #: (id, label) of the people matching the typed name, when several do (no-JS fallback).
+    person_choices: tuple[tuple[int, str], ...] = ()
+    #: Typed name, completed as in MemberForm; the service checks the invitee.
+    person = StringField(
         "Professionnel invité",
-        coerce=int,
-        validate_choice=False,  # the service checks the invitee (active clinician, not a member)
-        validators=[DataRequired("Choisissez un professionnel.")],
+        validators=[Optional(), Length(max=100, message=TOO_LONG)],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
+    user_id = HiddenField("Professionnel invité")
     expires_on = DateField(
         "Dernier jour de l'invitation",
         validators=[DataRequired("Indiquez une date au format jj/mm/aaaa.")],
@@ -72,7 +81,29 @@ class InvitationForm(FlaskForm):
     )
 
 
+class BreakGlassSearchForm(FlaskForm):
+    """Find the person first: by INS, or by name and birth date, exactly (never by id)."""
+
+    ins_matricule = StringField(
+        "Matricule INS",
+        validators=[Optional(), Length(max=30, message=TOO_LONG)],
+        render_kw={"autocomplete": "off", "inputmode": "numeric"},
+    )
+    birth_name = StringField(
+        "Nom de naissance ou nom utilisé",
+        validators=[Optional(), Length(max=100, message=TOO_LONG)],
+        render_kw={"autocomplete": "off"},
+    )
+    birth_date = DateField(
+        "Date de naissance",
+        validators=[Optional()],
+        invalid_value_message="Indiquez une date au format jj/mm/aaaa.",
+    )
+
+
 class BreakGlassForm(FlaskForm):
+    #: Signed search result: which record, for whom, since when (never a bare id).
+    ticket = HiddenField(validators=[DataRequired("Recommencez la recherche.")])
     reason = TextAreaField(
         "Motif de l'urgence",
         validators=[DataRequired("Décrivez l'urgence."), Length(max=2000, message=TOO_LONG)],

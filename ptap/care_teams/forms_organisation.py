@@ -5,7 +5,7 @@ ptap.care_teams.organisation, whose errors name the form field they belong to.
 """
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
+from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -71,12 +71,17 @@ class TeamForm(FlaskForm):
 
 
 class MemberForm(FlaskForm):
-    user_id = SelectField(
+    #: (id, label) of the people matching the typed name, when several do (no-JS fallback).
+    person_choices: tuple[tuple[int, str], ...] = ()
+    #: Typed name; the autocompletion fills `user_id`, and without JavaScript the server
+    #: resolves the name (one match) or offers the few matches to choose from.
+    person = StringField(
         "Professionnel",
-        coerce=int,
-        validate_choice=False,  # the service checks the account (active clinician, not a member)
-        validators=[DataRequired("Choisissez un professionnel.")],
+        validators=[Optional(), Length(max=100, message=TOO_LONG)],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
+    #: The service checks the account (active clinician, not a member).
+    user_id = HiddenField("Professionnel")
     role = SelectField(
         "Rôle dans l'équipe",
         choices=[

@@ -100,6 +100,53 @@ class TeamMembership(Base):
     team: Mapped[CareTeam] = relationship()
 
 
+class ProposalStatus(StrEnum):
+    """Where an administrator's proposal to add a team member stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class MembershipProposal(Base):
+    """An administrator's proposal to add someone to a team, pending a second person's approval.
+
+    Membership opens the team's patients: an administrator alone must not be able to give
+    clinical access (four-eyes). A coordinator of the team or another administrator, never the
+    proposer nor the proposed person, approves it; the membership is created then.
+    """
+
+    __tablename__ = "membership_proposals"
+    __table_args__ = (
+        # One pending proposal per person and team: a second one is a conflict.
+        sa.Index(
+            "uq_membership_proposals_pending",
+            "team_id",
+            "user_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("care_teams.id"), index=True)
+    #: The person who would join the team.
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(sa.String(20), default=TeamRole.MEMBER)
+    starts_on: Mapped[date]
+    ends_on: Mapped[date | None]
+    status: Mapped[str] = mapped_column(sa.String(20), default=ProposalStatus.PENDING)
+    proposed_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    #: The membership created on approval.
+    membership_id: Mapped[int | None] = mapped_column(sa.ForeignKey("team_memberships.id"))
+
+    team: Mapped[CareTeam] = relationship()
+
+
 class Sex(StrEnum):
     """Sex as a strict INS trait."""
 
@@ -330,7 +377,18 @@ class Enrolment(Base):
     """A patient's stay in a care team's file: from the request to the exit."""
 
     __tablename__ = "enrolments"
-    __table_args__ = (sa.Index("ix_enrolments_team_active", "team_id", "ended_at"),)
+    __table_args__ = (
+        sa.Index("ix_enrolments_team_active", "team_id", "ended_at"),
+        # One open enrolment per patient and team, even when two requests race.
+        sa.Index(
+            "uq_enrolments_patient_team_open",
+            "patient_id",
+            "team_id",
+            unique=True,
+            sqlite_where=sa.text("ended_at IS NULL"),
+            postgresql_where=sa.text("ended_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)

@@ -1,8 +1,11 @@
 """Managing the organisation: territories, structures (FINESS), teams and memberships.
 
-Admins manage everything; a team's current coordinators manage their own team's memberships
-(the "teams.manage" rule). Only clinicians (coordinator or professional platform role) may
-belong to a team, since membership opens the team's patients (see access.py).
+Admins manage territories, structures and teams; a team's current coordinators add members to
+their own team. An administrator only proposes a member, and a second person (a coordinator
+of the team or another administrator) approves (four-eyes: one administrator alone cannot give
+clinical access). Anyone who manages the team may end a membership. Only clinicians
+(coordinator or professional platform role) may belong to a team, since membership opens the
+team's patients (see access.py).
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from ptap.accounts.models import User
+from ptap.accounts.notifications import notify
 from ptap.audit.services import AuditContext, record_event
 from ptap.care_teams.models import (
     CareTeam,
+    MembershipProposal,
+    ProposalStatus,
     Structure,
     StructureKind,
     TeamMembership,
@@ -25,7 +31,8 @@ from ptap.care_teams.models import (
 from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.identifiers import is_valid_finess
-from ptap.core.policy import CLINICAL_ROLES, PlatformRole, has_role, is_clinician, require
+from ptap.core.models import utcnow
+from ptap.core.policy import CLINICAL_ROLES, PlatformRole, can, has_role, is_clinician, require
 from ptap.core.signals import send_after_commit, team_membership_changed
 from ptap.extensions import db
 
@@ -158,18 +165,10 @@ def create_team(user: User, name: str, structure: Structure, ctx: AuditContext) 
 # --- memberships --------------------------------------------------------------------------
 
 
-def add_member(
-    user: User,
-    team: CareTeam,
-    member_user: User,
-    role: str,
-    starts_on: date,
-    ends_on: date | None,
-    ctx: AuditContext,
-) -> TeamMembership:
-    """Add a clinician to the team, as member or coordinator, from `starts_on` (inclusive)
-    until `ends_on` (inclusive; None while it lasts)."""
-    require(user, "teams.manage", team)
+def _check_new_membership(
+    team: CareTeam, member_user: User, role: str, starts_on: date, ends_on: date | None
+) -> None:
+    """Refuse a membership the rules do not allow (inactive team, non-clinician, overlap...)."""
     if not team.active:
         raise Conflict("Cette équipe est inactive : on n'y ajoute plus de membres.")
     if not is_clinician(member_user) or not member_user.active:
@@ -201,6 +200,16 @@ def add_member(
         raise Conflict(
             "Cette personne est déjà membre de l'équipe sur cette période.", field="user_id"
         )
+
+
+def _insert_membership(
+    team: CareTeam,
+    member_user: User,
+    role: str,
+    starts_on: date,
+    ends_on: date | None,
+    ctx: AuditContext,
+) -> TeamMembership:
     membership = TeamMembership(
         team_id=team.id,
         user_id=member_user.id,
@@ -218,6 +227,210 @@ def add_member(
         reason=f"team {team.id}, user {member_user.id}, role {role}",
     )
     return membership
+
+
+def team_coordinator_ids(team_id: int) -> list[int]:
+    """Return the ids of the team's current coordinators (active clinician accounts)."""
+    today = _today()
+    return sorted(
+        set(
+            db.session.scalars(
+                sa.select(TeamMembership.user_id)
+                .join(User, User.id == TeamMembership.user_id)
+                .where(
+                    TeamMembership.team_id == team_id,
+                    TeamMembership.role == TeamRole.COORDINATOR,
+                    TeamMembership.starts_on <= today,
+                    sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+                    User.active.is_(True),
+                    User.role.in_(sorted(CLINICAL_ROLES)),
+                )
+            )
+        )
+    )
+
+
+def _admin_ids() -> list[int]:
+    return list(
+        db.session.scalars(
+            sa.select(User.id).where(User.role == PlatformRole.ADMIN, User.active.is_(True))
+        )
+    )
+
+
+def _tell(user_ids: list[int], kind: str, title: str, link: str, *, but: set[int]) -> None:
+    """Notify each user (in-app, and by e-mail through the notification path) but `but`."""
+    for user_id in user_ids:
+        if user_id not in but:
+            notify(user_id, kind, title, link)
+
+
+def add_member(
+    user: User,
+    team: CareTeam,
+    member_user: User,
+    role: str,
+    starts_on: date,
+    ends_on: date | None,
+    ctx: AuditContext,
+) -> TeamMembership:
+    """Add a clinician to the team, as member or coordinator, from `starts_on` (inclusive)
+    until `ends_on` (inclusive; None while it lasts).
+
+    Only the team's current coordinators add members directly: an administrator proposes
+    (`propose_member`) and a second person approves. The other coordinators are told.
+    """
+    require(user, "team.add_member", team)
+    _check_new_membership(team, member_user, role, starts_on, ends_on)
+    membership = _insert_membership(team, member_user, role, starts_on, ends_on, ctx)
+    _tell(
+        team_coordinator_ids(team.id),
+        "team_member_added",
+        f"{member_user.full_name} a été ajouté à l'équipe {team.name} par {user.full_name}.",
+        f"/teams/{team.id}",
+        but={user.id},
+    )
+    return membership
+
+
+def propose_member(
+    user: User,
+    team: CareTeam,
+    member_user: User,
+    role: str,
+    starts_on: date,
+    ends_on: date | None,
+    ctx: AuditContext,
+) -> MembershipProposal:
+    """Propose adding someone to the team (administrators): nothing opens until a coordinator
+    of the team or another administrator approves. The team's coordinators are told (the
+    other administrators when the team has no coordinator)."""
+    require(user, "teams.manage", team)
+    _check_new_membership(team, member_user, role, starts_on, ends_on)
+    pending = db.session.scalar(
+        sa.select(MembershipProposal.id).where(
+            MembershipProposal.team_id == team.id,
+            MembershipProposal.user_id == member_user.id,
+            MembershipProposal.status == ProposalStatus.PENDING,
+        )
+    )
+    if pending is not None:
+        raise Conflict("Un ajout de cette personne attend déjà une approbation.", field="user_id")
+    proposal = MembershipProposal(
+        team_id=team.id,
+        user_id=member_user.id,
+        role=role,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        proposed_by_id=user.id,
+    )
+    db.session.add(proposal)
+    db.session.flush()
+    record_event(
+        ctx,
+        "team.member_propose",
+        object_type="membership_proposal",
+        object_id=proposal.id,
+        reason=f"team {team.id}, user {member_user.id}, role {role}",
+    )
+    deciders = team_coordinator_ids(team.id) or _admin_ids()
+    _tell(
+        deciders,
+        "team_member_proposed",
+        f"{user.full_name} propose d'ajouter {member_user.full_name} à l'équipe {team.name} : "
+        "à approuver.",
+        f"/teams/{team.id}",
+        but={user.id, member_user.id},
+    )
+    return proposal
+
+
+def add_or_propose_member(
+    user: User,
+    team: CareTeam,
+    member_user: User,
+    role: str,
+    starts_on: date,
+    ends_on: date | None,
+    ctx: AuditContext,
+) -> TeamMembership | MembershipProposal:
+    """Add the member (a coordinator of the team), or propose it (an administrator)."""
+    if can(user, "team.add_member", team):
+        return add_member(user, team, member_user, role, starts_on, ends_on, ctx)
+    return propose_member(user, team, member_user, role, starts_on, ends_on, ctx)
+
+
+def _decide(user: User, proposal: MembershipProposal, status: str) -> None:
+    require(user, "team.decide_member", proposal)
+    if proposal.status != ProposalStatus.PENDING:
+        raise Conflict("Cette proposition a déjà été traitée.")
+    proposal.status, proposal.decided_by_id, proposal.decided_at = status, user.id, utcnow()
+
+
+def approve_member(user: User, proposal: MembershipProposal, ctx: AuditContext) -> TeamMembership:
+    """Approve an administrator's proposal (a coordinator of the team or another
+    administrator; never the proposer nor the person proposed): the membership starts."""
+    _decide(user, proposal, ProposalStatus.APPROVED)
+    team = proposal.team
+    member_user = db.session.get_one(User, proposal.user_id)
+    _check_new_membership(team, member_user, proposal.role, proposal.starts_on, proposal.ends_on)
+    membership = _insert_membership(
+        team, member_user, proposal.role, proposal.starts_on, proposal.ends_on, ctx
+    )
+    proposal.membership_id = membership.id
+    db.session.flush()
+    record_event(
+        ctx,
+        "team.member_approve",
+        object_type="membership_proposal",
+        object_id=proposal.id,
+        reason=f"team {team.id}, user {member_user.id}, proposed by {proposal.proposed_by_id}",
+    )
+    _tell(
+        [*team_coordinator_ids(team.id), proposal.proposed_by_id],
+        "team_member_added",
+        f"{member_user.full_name} a été ajouté à l'équipe {team.name} "
+        f"(approuvé par {user.full_name}).",
+        f"/teams/{team.id}",
+        but={user.id},
+    )
+    return membership
+
+
+def reject_member(user: User, proposal: MembershipProposal, ctx: AuditContext) -> None:
+    """Refuse an administrator's proposal (same deciders as the approval)."""
+    _decide(user, proposal, ProposalStatus.REJECTED)
+    db.session.flush()
+    record_event(
+        ctx,
+        "team.member_reject",
+        object_type="membership_proposal",
+        object_id=proposal.id,
+        reason=f"team {proposal.team_id}, user {proposal.user_id}",
+    )
+    _tell(
+        [proposal.proposed_by_id],
+        "team_member_rejected",
+        f"Votre proposition d'ajout à l'équipe {proposal.team.name} a été refusée.",
+        f"/teams/{proposal.team_id}",
+        but={user.id},
+    )
+
+
+def list_pending_proposals(team_id: int) -> list[tuple[MembershipProposal, User, User]]:
+    """Return the team's pending proposals with the proposed person and the proposer."""
+    proposer = sa.orm.aliased(User)
+    rows = db.session.execute(
+        sa.select(MembershipProposal, User, proposer)
+        .join(User, User.id == MembershipProposal.user_id)
+        .join(proposer, proposer.id == MembershipProposal.proposed_by_id)
+        .where(
+            MembershipProposal.team_id == team_id,
+            MembershipProposal.status == ProposalStatus.PENDING,
+        )
+        .order_by(MembershipProposal.id)
+    )
+    return [(p, u, by) for p, u, by in rows]
 
 
 def _other_current_coordinators(membership: TeamMembership) -> int:

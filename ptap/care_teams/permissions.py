@@ -6,7 +6,13 @@ from typing import Any
 
 from ptap.care_teams import access
 from ptap.care_teams.circle import sharing_refused
-from ptap.care_teams.models import BreakGlassAccess, CareTeam, Enrolment, Patient
+from ptap.care_teams.models import (
+    BreakGlassAccess,
+    CareTeam,
+    Enrolment,
+    MembershipProposal,
+    Patient,
+)
 from ptap.core.policy import Actor, PlatformRole, has_role, is_clinician, rule
 
 
@@ -103,3 +109,20 @@ def _manage_teams(user: Actor, team: CareTeam | None) -> bool:
     if has_role(user, PlatformRole.ADMIN):
         return True
     return team is not None and is_clinician(user) and access.is_team_coordinator(user.id, team.id)
+
+
+@rule("team.add_member")
+def _add_member(user: Actor, team: CareTeam | None) -> bool:
+    """Direct additions: the team's current coordinators only (administrators propose)."""
+    return team is not None and is_clinician(user) and access.is_team_coordinator(user.id, team.id)
+
+
+@rule("team.decide_member")
+def _decide_member(user: Actor, proposal: MembershipProposal | None) -> bool:
+    """A second person approves an administrator's proposal: a coordinator of the team or
+    another administrator, never the proposer nor the person proposed."""
+    if proposal is None or user.id in (proposal.proposed_by_id, proposal.user_id):
+        return False
+    if has_role(user, PlatformRole.ADMIN):
+        return True
+    return is_clinician(user) and access.is_team_coordinator(user.id, proposal.team_id)

@@ -357,12 +357,39 @@ def describe_access_events(events: list[AuditEvent]) -> list[AccessLogEntry]:
 # --- circle pages ----------------------------------------------------------------------------
 
 
-def list_invitable_professionals(exclude_ids: set[int]) -> list[User]:
-    """Return the active clinicians, but `exclude_ids`, who could be invited into a circle."""
-    stmt = sa.select(User).where(User.active.is_(True), User.role.in_(sorted(CLINICAL_ROLES)))
-    if exclude_ids:
-        stmt = stmt.where(User.id.not_in(exclude_ids))
-    return list(db.session.scalars(stmt.order_by(User.last_name, User.first_name, User.id)))
+#: Most professionals an autocompletion or a fallback list shows at once.
+PROFESSIONAL_SEARCH_LIMIT = 20
+
+
+def search_professionals(
+    text: str, limit: int = PROFESSIONAL_SEARCH_LIMIT, profession: str = ""
+) -> list[User]:
+    """Return active clinicians (of `profession` when given) whose last name, first name or
+    "last first" starts with `text` (case-insensitive), by name; at most `limit`. Empty below
+    two characters."""
+    words = " ".join(text.split()).lower()
+    if len(words) < 2:
+        return []
+    pattern = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    last, first = sa.func.lower(User.last_name), sa.func.lower(User.first_name)
+    stmt = (
+        sa.select(User)
+        .where(
+            User.active.is_(True),
+            User.role.in_(sorted(CLINICAL_ROLES)),
+            sa.or_(
+                last.like(pattern, escape="\\"),
+                first.like(pattern, escape="\\"),
+                (last + " " + first).like(pattern, escape="\\"),
+                (first + " " + last).like(pattern, escape="\\"),
+            ),
+        )
+        .order_by(User.last_name, User.first_name, User.id)
+        .limit(limit)
+    )
+    if profession:
+        stmt = stmt.where(User.profession == profession)
+    return list(db.session.scalars(stmt))
 
 
 def list_patient_structures(patient_id: int) -> list[Structure]:
@@ -438,17 +465,6 @@ def list_patient_contacts(patient_id: int) -> list[PatientContact]:
             sa.select(PatientContact)
             .where(PatientContact.patient_id == patient_id)
             .order_by(PatientContact.id)
-        )
-    )
-
-
-def list_physicians() -> list[User]:
-    """Return the active physicians with an account: the choices of médecin traitant."""
-    return list(
-        db.session.scalars(
-            sa.select(User)
-            .where(User.active.is_(True), User.profession == "physician")
-            .order_by(User.last_name, User.first_name, User.id)
         )
     )
 

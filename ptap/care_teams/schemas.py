@@ -30,6 +30,25 @@ from ptap.care_teams.services import EnrolmentRequest
 # --- Teams -----------------------------------------------------------------------------------
 
 
+class ProfessionalOut(BaseModel):
+    """An active clinician offered by the name autocompletion (organisational data only)."""
+
+    id: int
+    label: str = Field(description="Nom, prénom et profession, tels qu'affichés")
+
+
+def professional_label(user: Any) -> str:
+    """Name a professional as lists and the autocompletion show them."""
+    coordinator = " · compte coordinateur" if user.role == "coordinator" else ""
+    return f"{user.last_name} {user.first_name} · {user.profession_label}{coordinator}"
+
+
+class ProfessionalList(BaseModel):
+    """The first matches of a name search (bounded; never the whole directory)."""
+
+    items: list[ProfessionalOut]
+
+
 class StructureOut(BaseModel):
     """The structure (DAC, CPTS, MSP...) a team belongs to."""
 

@@ -24,13 +24,15 @@ from ptap.care_teams.models import (
     PatientContact,
     ProblemCategory,
     RequesterKind,
+    Structure,
 )
 from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
-from ptap.core.policy import require
+from ptap.core.policy import can, require
 from ptap.core.signals import circle_changed, send_after_commit
+from ptap.core.sql import insert_if_absent
 from ptap.extensions import db
 
 STRICT_TRAITS = (
@@ -47,14 +49,33 @@ STRICT_TRAITS = (
 
 
 class DuplicateIns(Conflict):
-    """The INS already belongs to a record; `existing_id` links to it."""
+    """The INS already belongs to a record.
 
-    def __init__(self, existing_id: int) -> None:
-        super().__init__(
-            "Ce matricule INS est déjà enregistré pour une autre fiche patient.",
-            field="ins_matricule",
-        )
+    Only a caller who may see that record learns which one it is (`existing_id`); anyone
+    else learns that the identity exists and which teams follow it, whom to contact: the
+    record's id would otherwise let them probe identities they have no right to see.
+    """
+
+    def __init__(self, existing_id: int | None, contacts: tuple[str, ...] = ()) -> None:
+        if existing_id is not None:
+            message = "Ce matricule INS est déjà enregistré pour une autre fiche patient."
+        elif contacts:
+            message = (
+                "Cette identité (matricule INS) est déjà enregistrée dans PTAP, dans une fiche "
+                "à laquelle vous n'avez pas accès. Elle est suivie par : "
+                + " ; ".join(contacts)
+                + ". Contactez la coordination de cette équipe pour être invité dans le "
+                "cercle de soins ou pour coordonner l'inscription."
+            )
+        else:
+            message = (
+                "Cette identité (matricule INS) est déjà enregistrée dans PTAP, dans une fiche "
+                "à laquelle vous n'avez pas accès et qu'aucune équipe ne suit actuellement. "
+                "Contactez l'administrateur de la plateforme."
+            )
+        super().__init__(message, field="ins_matricule")
         self.existing_id = existing_id
+        self.contacts = contacts
 
 
 @dataclass(frozen=True)
@@ -94,7 +115,7 @@ def _apply_identity(patient: Patient, data: IdentityData) -> None:
     patient.search_used_name = search_key(data.used_name)
 
 
-def _refuse_duplicate_ins(matricule: str, patient_id: int | None = None) -> None:
+def _refuse_duplicate_ins(user: User, matricule: str, patient_id: int | None = None) -> None:
     nir = normalise_nir(matricule)
     if not nir:
         return
@@ -111,11 +132,30 @@ def _refuse_duplicate_ins(matricule: str, patient_id: int | None = None) -> None
             if survivor is None:
                 break
             existing = survivor
-        raise DuplicateIns(existing)
+        record = db.session.get(Patient, existing)
+        if record is not None and can(user, "patient.read", record):
+            raise DuplicateIns(existing)
+        raise DuplicateIns(None, _following_teams(existing))
 
 
-def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[DuplicateFlag]:
-    """Flag other records with the same birth name, birth date and sex."""
+def _following_teams(patient_id: int) -> tuple[str, ...]:
+    """Name the teams following the patient now ("team (structure)"), whom to contact."""
+    rows = db.session.execute(
+        sa.select(CareTeam.name, Structure.name)
+        .join(Enrolment, Enrolment.team_id == CareTeam.id)
+        .join(Structure, Structure.id == CareTeam.structure_id)
+        .where(Enrolment.patient_id == patient_id, Enrolment.ended_at.is_(None))
+        .order_by(CareTeam.name)
+    )
+    return tuple(f"{team} ({structure})" for team, structure in rows)
+
+
+def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> int:
+    """Flag other records with the same birth name, birth date and sex; return how many.
+
+    The insert tolerates a concurrent one of the same pair (unique key): a race between two
+    identity updates flags the pair once instead of failing the second request.
+    """
     matches = db.session.scalars(
         sa.select(Patient.id).where(
             Patient.id != patient.id,
@@ -127,7 +167,7 @@ def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[Dupli
             Patient.sex == patient.sex,
         )
     ).all()
-    flags = []
+    flagged = 0
     for other_id in matches:
         exists = db.session.scalar(
             sa.select(DuplicateFlag.id).where(
@@ -143,10 +183,10 @@ def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[Dupli
                 )
             )
         )
-        if exists is None:
-            flag = DuplicateFlag(patient_id=patient.id, other_patient_id=other_id)
-            db.session.add(flag)
-            flags.append(flag)
+        if exists is None and insert_if_absent(
+            DuplicateFlag, patient_id=patient.id, other_patient_id=other_id
+        ):
+            flagged += 1
             record_event(
                 ctx,
                 "patient.duplicate_flag",
@@ -155,7 +195,7 @@ def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> list[Dupli
                 patient_id=patient.id,
             )
     db.session.flush()
-    return flags
+    return flagged
 
 
 def create_patient(
@@ -169,7 +209,7 @@ def create_patient(
     require(user, "team.enrol", team)
     validate_identity(identity, allow_test_identities=_allow_test_identities())
     _validate_request(request)
-    _refuse_duplicate_ins(identity.ins_matricule)
+    _refuse_duplicate_ins(user, identity.ins_matricule)
     patient = Patient(created_by_id=user.id)
     _apply_identity(patient, identity)
     if identity.identity_status != IdentityStatus.PROVISIONAL:
@@ -261,7 +301,7 @@ def update_identity(
     require(user, "patient.manage", patient)
     before = {name: getattr(patient, name) for name in STRICT_TRAITS}
     validate_identity(identity, allow_test_identities=_allow_test_identities())
-    _refuse_duplicate_ins(identity.ins_matricule, patient.id)
+    _refuse_duplicate_ins(user, identity.ins_matricule, patient.id)
     old_status = patient.identity_status
     _apply_identity(patient, identity)
     changed = [n for n in STRICT_TRAITS if getattr(patient, n) != before[n]]
@@ -408,6 +448,24 @@ def _merge(duplicate: Patient, survivor: Patient) -> None:
     """Move the duplicate's enrolments, contacts, consents and circle onto the survivor."""
     from ptap.care_teams.models import BreakGlassAccess, CircleInvitation, ConsentRecord
 
+    # One open enrolment per patient and team: where both records are followed by the same
+    # team, the duplicate's follow-up ends (kept in the history) rather than doubling up.
+    survivor_teams = sa.select(Enrolment.team_id).where(
+        Enrolment.patient_id == survivor.id, Enrolment.ended_at.is_(None)
+    )
+    db.session.execute(
+        sa.update(Enrolment)
+        .where(
+            Enrolment.patient_id == duplicate.id,
+            Enrolment.ended_at.is_(None),
+            Enrolment.team_id.in_(survivor_teams.scalar_subquery()),
+        )
+        .values(
+            ended_at=utcnow(),
+            end_reason=EndReason.OTHER,
+            end_note="Fusion de fiches en doublon : le suivi continue sur la fiche conservée.",
+        )
+    )
     for model in (Enrolment, PatientContact, ConsentRecord, CircleInvitation, BreakGlassAccess):
         db.session.execute(
             sa.update(model).where(model.patient_id == duplicate.id).values(patient_id=survivor.id)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from ptap.core.bounds import MAX_DB_INT, out_of_range_integer
 from ptap.core.errors import InvalidInput
 from ptap.core.policy import PUBLIC, public, requires
 
@@ -92,9 +93,10 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidInput("Curseur de pagination invalide.", field="cursor") from exc
-    if not isinstance(value, dict) or not isinstance(value.get("after"), int):
+    after = value.get("after") if isinstance(value, dict) else None
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_DB_INT:
         raise InvalidInput("Curseur de pagination invalide.", field="cursor")
     return value
 
@@ -105,7 +107,9 @@ def page_limit() -> int:
     default = int(current_app.config["API_PAGE_SIZE"])
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= int(current_app.config["API_MAX_PAGE_SIZE"]):
+    if not (raw.isascii() and raw.isdigit()) or not (
+        1 <= int(raw) <= int(current_app.config["API_MAX_PAGE_SIZE"])
+    ):
         raise InvalidInput(
             f"limit doit être un entier entre 1 et {current_app.config['API_MAX_PAGE_SIZE']}.",
             field="limit",
@@ -281,6 +285,9 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     data = request.get_json(silent=True)
     if data is None:
         raise InvalidInput("Le corps de la requête doit être un objet JSON.", field="body")
+    where = out_of_range_integer(data)
+    if where is not None:
+        raise InvalidInput(f"Nombre hors limites (au plus {MAX_DB_INT}).", field=where)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -336,6 +343,12 @@ def build_openapi() -> dict[str, Any]:
                     "type": "object",
                     "description": "L'enregistrement existant en cause (conflit de doublon)",
                     "properties": {"id": {"type": "integer"}, "href": {"type": "string"}},
+                },
+                "contacts": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Les équipes à contacter, quand l'enregistrement existant "
+                    "n'est pas visible par l'appelant (conflit d'INS)",
                 },
             },
         }

@@ -8,8 +8,10 @@ from typing import Any
 from flask import Flask, Response, current_app, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
+from ptap.core.bounds import install_bounds
 from ptap.core.errors import DomainError, PermissionDenied
 from ptap.core.policy import PUBLIC, declared_access, require
 from ptap.extensions import login_manager
@@ -136,6 +138,28 @@ def _handle_csrf_error(error: CSRFError) -> Any:
     )
 
 
+def _handle_integrity_error(error: sa_exc.IntegrityError) -> Any:
+    """A uniqueness rule the checks missed under concurrency (two requests at once): 409."""
+    from ptap.extensions import db
+
+    log.warning("integrity error on %s %s: %s", request.method, request.path, error.orig)
+    db.session.rollback()
+    return render_error(
+        409,
+        "Une autre opération vient de modifier ces données en même temps. "
+        "Rechargez la page pour voir l'état actuel, puis réessayez si besoin.",
+    )
+
+
+def _handle_out_of_range(error: Exception) -> Any:
+    """A number the database cannot hold (a bound missed somewhere): 422, never a 500."""
+    from ptap.extensions import db
+
+    log.warning("out-of-range value on %s %s: %s", request.method, request.path, error)
+    db.session.rollback()
+    return render_error(422, "Une valeur numérique envoyée est hors limites.")
+
+
 def _handle_unexpected(error: Exception) -> Any:
     from ptap.extensions import db
 
@@ -147,9 +171,13 @@ def _handle_unexpected(error: Exception) -> Any:
 def init_web(app: Flask) -> None:
     """Install the access guard, headers and error handlers."""
     app.before_request(guard_endpoint)
+    install_bounds(app)  # after the guard: strangers get 401, not a body check
     app.after_request(set_security_headers)
     app.register_error_handler(DomainError, _handle_domain_error)
     app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(sa_exc.IntegrityError, _handle_integrity_error)
+    app.register_error_handler(sa_exc.DataError, _handle_out_of_range)
+    app.register_error_handler(OverflowError, _handle_out_of_range)
     app.register_error_handler(Exception, _handle_unexpected)
     app.context_processor(nav_links)

@@ -322,6 +322,22 @@ def test_duplicate_ins_answers_409_with_a_link_to_the_record(client, db, world):
     assert db.session.query(Patient).count() == 1
 
 
+def test_duplicate_ins_hidden_from_an_outsider_names_the_teams_not_the_record(client, db, world):
+    existing = world["patient"]
+    outsider = make_user(role="coordinator", profession="nurse")
+    add_member(world["other_team"], outsider, "coordinator")
+    body = _create_body(world["other_team"], ins_matricule=existing.ins_matricule)
+    response = client.post("/api/v1/patients", json=body, headers=_headers(outsider))
+    assert response.status_code == 409
+    assert response.json["field"] == "identity.ins_matricule"
+    assert "existing" not in response.json
+    assert response.json["contacts"] == ["Équipe Croix-Rousse (DAC du Rhône)"]
+    assert "déjà enregistrée" in response.json["detail"]
+    assert "Équipe Croix-Rousse" in response.json["detail"]
+    assert f"/patients/{existing.id}" not in response.get_data(as_text=True)
+    assert db.session.query(Patient).count() == 1
+
+
 def test_malformed_bodies_name_each_field(client, world):
     headers = _headers(world["coord"])
     not_json = client.post("/api/v1/patients", data="{nope", headers=headers)

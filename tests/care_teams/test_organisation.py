@@ -11,7 +11,13 @@ from ptap.audit.models import AuditEvent
 from ptap.audit.services import SYSTEM
 from ptap.care_teams import organisation
 from ptap.care_teams.access import AccessBasis, access_basis
-from ptap.care_teams.models import CareTeam, Structure, TeamMembership, Territory
+from ptap.care_teams.models import (
+    CareTeam,
+    MembershipProposal,
+    Structure,
+    TeamMembership,
+    Territory,
+)
 from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, PermissionDenied
 from ptap.core.identifiers import is_valid_finess, luhn_check_digit
@@ -308,14 +314,21 @@ def test_coordinator_adds_a_member_to_own_team_only(db, world):
 def test_non_clinicians_cannot_be_members(db, admin, world, role, profession):
     outsider = make_user(role=role, profession=profession)
     with pytest.raises(InvalidInput) as exc:
-        organisation.add_member(admin, world["team_a"], outsider, "member", TODAY, None, SYSTEM)
+        organisation.add_member(
+            world["coord_a"], world["team_a"], outsider, "member", TODAY, None, SYSTEM
+        )
+    assert exc.value.field == "user_id"
+    with pytest.raises(InvalidInput) as exc:
+        organisation.propose_member(admin, world["team_a"], outsider, "member", TODAY, None, SYSTEM)
     assert exc.value.field == "user_id"
 
 
 def test_deactivated_accounts_cannot_be_members(db, admin, world):
     gone = make_user(active=False)
     with pytest.raises(InvalidInput) as exc:
-        organisation.add_member(admin, world["team_a"], gone, "member", TODAY, None, SYSTEM)
+        organisation.add_member(
+            world["coord_a"], world["team_a"], gone, "member", TODAY, None, SYSTEM
+        )
     assert exc.value.field == "user_id"
 
 
@@ -362,6 +375,10 @@ def test_inactive_team_takes_no_new_members(db, admin, world):
     world["team_a"].active = False
     with pytest.raises(Conflict):
         organisation.add_member(
+            world["coord_a"], world["team_a"], world["newcomer"], "member", TODAY, None, SYSTEM
+        )
+    with pytest.raises(Conflict):
+        organisation.propose_member(
             admin, world["team_a"], world["newcomer"], "member", TODAY, None, SYSTEM
         )
 
@@ -419,6 +436,134 @@ def test_coordinator_cannot_end_memberships_of_another_team(db, world):
         organisation.end_membership(world["coord_a"], other, TODAY - timedelta(days=1), SYSTEM)
 
 
+# --- memberships: four-eyes for administrators -----------------------------------------------
+
+
+def _notified(db, user, kind):
+    from ptap.accounts.notifications import Notification
+
+    return db.session.scalars(
+        sa.select(Notification.title).where(
+            Notification.user_id == user.id, Notification.kind == kind
+        )
+    ).all()
+
+
+def test_admin_alone_cannot_add_anyone_to_a_team(db, admin, world):
+    # The scenario of the review: the admin creates a professional account they control.
+    puppet = make_user(profession="physician")
+    patient = make_patient(world["team_a"], world["coord_a"])
+    for who in (puppet, world["newcomer"]):
+        with pytest.raises(PermissionDenied):
+            organisation.add_member(admin, world["team_a"], who, "member", TODAY, None, SYSTEM)
+    proposal = organisation.propose_member(
+        admin, world["team_a"], puppet, "member", TODAY, None, SYSTEM
+    )
+    assert _membership(db, world["team_a"], puppet) is None
+    assert access_basis(puppet.id, patient) is None
+    # The proposer cannot approve, nor can the person proposed.
+    with pytest.raises(PermissionDenied):
+        organisation.approve_member(admin, proposal, SYSTEM)
+    with pytest.raises(PermissionDenied):
+        organisation.approve_member(puppet, proposal, SYSTEM)
+    # A coordinator of another team neither.
+    with pytest.raises(PermissionDenied):
+        organisation.approve_member(world["coord_b"], proposal, SYSTEM)
+    assert proposal.status == "pending"
+    assert access_basis(puppet.id, patient) is None
+    [event] = _actions(db, "team.member_propose")
+    assert event.object_id == str(proposal.id)
+
+
+def test_coordinator_approves_an_admin_proposal_and_access_opens(db, admin, world):
+    patient = make_patient(world["team_a"], world["coord_a"])
+    newcomer = world["newcomer"]
+    proposal = organisation.propose_member(
+        admin, world["team_a"], newcomer, "member", TODAY, None, SYSTEM
+    )
+    [title] = _notified(db, world["coord_a"], "team_member_proposed")
+    assert "à approuver" in title and newcomer.full_name in title
+    assert _notified(db, world["coord_b"], "team_member_proposed") == []
+    with pytest.raises(Conflict):  # one pending proposal per person and team
+        organisation.propose_member(admin, world["team_a"], newcomer, "member", TODAY, None, SYSTEM)
+    membership = organisation.approve_member(world["coord_a"], proposal, SYSTEM)
+    assert (proposal.status, proposal.decided_by_id) == ("approved", world["coord_a"].id)
+    assert proposal.membership_id == membership.id
+    assert access_basis(newcomer.id, patient) == AccessBasis.MEMBER
+    assert [e.object_id for e in _actions(db, "team.member_approve")] == [str(proposal.id)]
+    assert len(_actions(db, "team.member_add")) == 1
+    assert _notified(db, admin, "team_member_added")
+    with pytest.raises(Conflict):  # already decided
+        organisation.approve_member(make_user(role="admin", profession=""), proposal, SYSTEM)
+
+
+def test_another_admin_may_approve_and_a_rejection_opens_nothing(db, admin, world):
+    second_admin = make_user(role="admin", profession="administrative")
+    first = organisation.propose_member(
+        admin, world["team_a"], world["newcomer"], "member", TODAY, None, SYSTEM
+    )
+    organisation.approve_member(second_admin, first, SYSTEM)
+    assert _membership(db, world["team_a"], world["newcomer"]) is not None
+    other = make_user(profession="nurse")
+    refused = organisation.propose_member(
+        admin, world["team_b"], other, "member", TODAY, None, SYSTEM
+    )
+    organisation.reject_member(world["coord_b"], refused, SYSTEM)
+    assert refused.status == "rejected"
+    assert _membership(db, world["team_b"], other) is None
+    assert len(_actions(db, "team.member_reject")) == 1
+
+
+def test_proposal_for_a_team_without_coordinator_goes_to_the_other_admins(db, admin):
+    team = make_team("Équipe neuve")
+    second_admin = make_user(role="admin", profession="administrative")
+    coordinator = make_user(role="coordinator", profession="nurse")
+    organisation.propose_member(admin, team, coordinator, "coordinator", TODAY, None, SYSTEM)
+    assert _notified(db, second_admin, "team_member_proposed")
+    assert _notified(db, admin, "team_member_proposed") == []
+
+
+def test_direct_addition_tells_the_other_coordinators(db, world):
+    second = make_user(role="coordinator", profession="nurse")
+    add_member(world["team_a"], second, "coordinator")
+    organisation.add_member(
+        world["coord_a"], world["team_a"], world["newcomer"], "member", TODAY, None, SYSTEM
+    )
+    assert _notified(db, second, "team_member_added")
+    assert _notified(db, world["coord_a"], "team_member_added") == []
+
+
+def test_admin_proposes_through_the_page_and_coordinator_approves(client, auth, db, admin, world):
+    auth.login(admin)
+    page = client.get(f"/teams/{world['team_a'].id}").get_data(as_text=True)
+    assert "Proposer un membre" in page and "Proposer l'ajout" in page
+    response = _add_form(client, world["team_a"], world["newcomer"])
+    assert response.status_code == 302
+    assert _membership(db, world["team_a"], world["newcomer"]) is None
+    page = client.get(f"/teams/{world['team_a'].id}").get_data(as_text=True)
+    assert "Ajouts proposés, en attente d" in page
+    assert "En attente d'une autre personne" in page  # the proposer gets no button
+    [proposal_id] = db.session.scalars(sa.select(MembershipProposal.id)).all()
+    refused = auth.post(f"/teams/{world['team_a'].id}/proposals/{proposal_id}/approve")
+    assert refused.status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+    auth.login(world["coord_a"])
+    page = client.get(f"/teams/{world['team_a'].id}").get_data(as_text=True)
+    assert "Approuver" in page
+    response = auth.post(f"/teams/{world['team_a'].id}/proposals/{proposal_id}/approve")
+    assert response.status_code == 302
+    assert _membership(db, world["team_a"], world["newcomer"]) is not None
+
+
+def test_api_admin_cannot_add_a_member(client, db, admin, world):
+    body = {"user_id": world["newcomer"].id, "role": "member", "starts_on": TODAY.isoformat()}
+    response = client.post(
+        f"/api/v1/teams/{world['team_a'].id}/members", json=body, headers=_headers(admin)
+    )
+    assert response.status_code == 403
+    assert _membership(db, world["team_a"], world["newcomer"]) is None
+
+
 # --- memberships: team page ------------------------------------------------------------------
 
 
@@ -436,16 +581,62 @@ def _add_form(client, team, user, role="member", starts_on=None, ends_on=""):
 
 
 def test_team_page_shows_the_member_form_to_the_team_coordinator(client, auth, db, world):
-    analyst = make_user(role="ars_analyst", profession="public_health")
     auth.login(world["coord_a"])
     page = client.get(f"/teams/{world['team_a'].id}").get_data(as_text=True)
     assert "Ajouter un membre" in page
-    assert f'<option value="{world["newcomer"].id}">' in page
-    # Current members and non-clinicians are not offered.
-    assert f'<option value="{world["member_a"].id}">' not in page
-    assert f'<option value="{analyst.id}">' not in page
+    # An accessible autocompletion, not a list of every clinician in the page.
+    assert 'role="combobox"' in page and 'aria-autocomplete="list"' in page
+    assert 'data-autocomplete-url="/api/v1/professionals"' in page
+    assert "<option" not in page.split("Ajouter un membre", 1)[1].split('name="role"', 1)[0]
+    assert world["newcomer"].last_name not in page
     assert f'value="{TODAY.isoformat()}"' in page
     assert "Mettre fin" in page
+
+
+def test_professional_autocompletion_is_bounded_and_policy_guarded(client, db, world):
+    for n in range(25):
+        make_user(profession="nurse", last_name=f"Martin{n:02d}")
+    make_user(profession="nurse", last_name="Martinez", active=False)
+    make_user(role="ars_analyst", profession="public_health", last_name="Martineau")
+    headers = _headers(world["coord_a"])
+    response = client.get("/api/v1/professionals?q=mart", headers=headers)
+    assert response.status_code == 200
+    items = response.json["items"]
+    assert len(items) == 20  # the limit, never the whole directory
+    assert all(" · " in item["label"] and item["label"].startswith("Martin") for item in items)
+    labels = [item["label"] for item in items]
+    assert not any(label.startswith(("Martinez", "Martineau")) for label in labels)
+    assert client.get("/api/v1/professionals?q=m", headers=headers).json["items"] == []
+    full = client.get(
+        f"/api/v1/professionals?q={world['newcomer'].first_name}+{world['newcomer'].last_name}",
+        headers=headers,
+    ).json["items"]
+    assert [item["id"] for item in full] == [world["newcomer"].id]
+    analyst = make_user(role="ars_analyst", profession="public_health")
+    assert client.get("/api/v1/professionals?q=mart", headers=_headers(analyst)).status_code == 403
+
+
+def test_member_form_without_javascript_resolves_the_typed_name(client, auth, db, world):
+    twin_a = make_user(profession="nurse", last_name="Dupont", first_name="Anne")
+    twin_b = make_user(profession="nurse", last_name="Dupont", first_name="Alice")
+    auth.login(world["coord_a"])
+    url = f"/teams/{world['team_a'].id}/members"
+    data = {"role": "member", "starts_on": TODAY.isoformat(), "user_id": ""}
+    several = auth.post(url, data | {"person": "dupont"})
+    assert several.status_code == 422
+    page = several.get_data(as_text=True)
+    assert "Plusieurs professionnels correspondent" in page
+    assert f'name="user_id_choice" id="user_id-choice-{twin_a.id}"' in page
+    assert f'value="{twin_b.id}"' in page
+    none = auth.post(url, data | {"person": "zzz"})
+    assert none.status_code == 422
+    assert "Aucun professionnel actif ne correspond" in none.get_data(as_text=True)
+    chosen = auth.post(url, data | {"person": "dupont", "user_id_choice": str(twin_b.id)})
+    assert chosen.status_code == 302
+    assert _membership(db, world["team_a"], twin_b) is not None
+    single = auth.post(url, data | {"person": "dupont anne"})
+    assert single.status_code == 302
+    assert _membership(db, world["team_a"], twin_a) is not None
 
 
 def test_team_page_has_no_member_form_for_a_plain_member(client, auth, db, world):

@@ -971,6 +971,40 @@ def test_break_glass_notifies_the_teams_current_coordinators_and_is_audited(db, 
     assert queries.access_log(patient.id)[0].detail == REASON
 
 
+def test_break_glass_alerts_security_admins_in_app_and_by_mail(db, app, world: World):
+    from ptap.core.mail import MEMORY_OUTBOX
+
+    app.config["MAIL_TRANSPORT"] = "memory"
+    MEMORY_OUTBOX.clear()
+    security = make_user(role="admin", profession="administrative", email="secu@example.test")
+    patient = create(world)
+    circle.open_break_glass(world.outsider, patient, REASON, ctx(world.outsider))
+    [alert] = db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == security.id)
+    ).all()
+    assert alert.kind == "break_glass_alert" and world.outsider.full_name in alert.title
+    assert patient.birth_name not in alert.title  # no health data in the alert
+    db.session.commit()
+    assert "secu@example.test" in [m["To"] for m in MEMORY_OUTBOX]
+    MEMORY_OUTBOX.clear()
+
+
+def test_break_glass_limit_per_user_and_24_hours(db, app, world: World):
+    app.config["BREAK_GLASS_MAX_PER_DAY"] = 2
+    patients = [create(world, identity(name)) for name in ("Martin", "Petit", "Durand")]
+    for patient in patients[:2]:
+        circle.open_break_glass(world.outsider, patient, REASON, ctx(world.outsider))
+    with pytest.raises(circle.BreakGlassLimitReached) as caught:
+        circle.open_break_glass(world.outsider, patients[2], REASON, ctx(world.outsider))
+    assert caught.value.status == 429 and "la limite (2)" in caught.value.message
+    # Another professional is not limited by the first one's accesses.
+    other = make_user(profession="nurse")
+    circle.open_break_glass(other, patients[2], REASON, ctx(other))
+    # 24 hours after the first, one slot is free again.
+    with clock.frozen(clock.now() + timedelta(hours=24, seconds=1)):
+        circle.open_break_glass(world.outsider, patients[2], REASON, ctx(world.outsider))
+
+
 def test_break_glass_refused_to_someone_in_the_circle(db, world: World):
     patient = create(world)
     consent(world, patient)

@@ -227,16 +227,33 @@ def test_plain_member_cannot_invite(world, login, db):
 # --- break-the-glass ---------------------------------------------------------------------------
 
 
+TICKET_RE = re.compile(r'name="ticket" type="hidden" value="([^"]+)"')
+
+
+def _search(auth: AuthActions, **criteria):
+    return auth.post("/break-glass", criteria)
+
+
+def _ticket(auth: AuthActions, patient_id: int) -> str:
+    patient = auth.client.application.extensions["sqlalchemy"].session.get(Patient, patient_id)
+    page = _search(auth, ins_matricule=patient.ins_matricule if patient else "")
+    match = TICKET_RE.search(page.get_data(as_text=True))
+    return match.group(1) if match else ""
+
+
 def _break_glass(auth: AuthActions, patient_id: int, reason: str = LONG_REASON):
-    return auth.post(f"/patients/{patient_id}/break-glass", {"reason": reason})
+    """Search the person by INS, then open the access with the ticket the search gave."""
+    return auth.post("/break-glass/open", {"ticket": _ticket(auth, patient_id), "reason": reason})
 
 
 def test_outsider_opens_break_glass_and_coordinator_is_told(world, login, db):
     patient, outsider, coord = world["p"], world["outsider"], world["coord"]
     auth = login(outsider)
-    form = auth.client.get(f"/patients/{patient.id}/break-glass").get_data(as_text=True)
-    assert "exceptionnel" in form and "tracé" in form and "examinent" in form
-    assert patient.birth_name not in form  # nothing about the patient before the access
+    form = auth.client.get("/break-glass").get_data(as_text=True)
+    assert "tracé" in form and "3 accès sur 24 heures" in form
+    page = _search(auth, ins_matricule=patient.ins_matricule).get_data(as_text=True)
+    assert "exceptionnel" in page and "examinent" in page
+    assert f"/patients/{patient.id}" not in page  # no record id before the access
 
     response = _break_glass(auth, patient.id)
     assert response.status_code == 302
@@ -268,24 +285,97 @@ def test_break_glass_refuses_a_short_reason_and_keeps_it(world, login, db):
 @pytest.mark.parametrize("role", ["admin", "ars_analyst"])
 def test_break_glass_is_refused_to_non_clinicians(world, login, role):
     auth = login(make_user(role=role, profession="administrative"))
-    # Refused before any patient is looked up: the same 403 for every id, nothing revealed.
-    for patient_id in (world["p"].id, 999_999):
-        response = auth.client.get(f"/patients/{patient_id}/break-glass")
-        assert response.status_code == 403
-        assert world["p"].birth_name not in response.get_data(as_text=True)
-    assert _break_glass(auth, world["p"].id).status_code == 403
+    # Refused before any patient is looked up: nothing revealed.
+    assert auth.client.get("/break-glass").status_code == 403
+    response = _search(auth, ins_matricule=world["p"].ins_matricule)
+    assert response.status_code == 403
+    assert world["p"].birth_name not in response.get_data(as_text=True)
 
 
-def test_break_glass_on_a_missing_patient_is_404(world, login):
+def test_break_glass_by_record_id_no_longer_exists(world, login):
     auth = login(world["outsider"])
-    assert auth.client.get("/patients/999999/break-glass").status_code == 404
-    assert _break_glass(auth, 999999).status_code == 404
+    assert auth.client.get(f"/patients/{world['p'].id}/break-glass").status_code == 404
+    assert (
+        auth.post(f"/patients/{world['p'].id}/break-glass", {"reason": LONG_REASON}).status_code
+        == 404
+    )
+
+
+def test_break_glass_search_misses_say_nothing_and_are_audited(world, login, db):
+    auth = login(world["outsider"])
+    unknown = _search(auth, ins_matricule="299999999999999")
+    assert unknown.status_code in (404, 422)
+    partial = _search(
+        auth, birth_name=world["p"].birth_name[:-1], birth_date="1940-05-12"
+    )  # exact names only
+    assert partial.status_code == 404
+    assert "Aucun dossier accessible en urgence" in partial.get_data(as_text=True)
+    denied = db.session.scalars(
+        sa.select(AuditEvent.outcome).where(AuditEvent.action == "patient.break_glass_search")
+    ).all()
+    assert denied and all(outcome == "denied" for outcome in denied)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BreakGlassAccess)) == 0
+
+
+def test_break_glass_search_by_name_and_birth_date(world, login, db):
+    names = {"birth_name": "BERNARD", "search_birth_name": "BERNARD"}
+    make_patient(world["team"], world["coord"], **names)
+    auth = login(world["outsider"])
+    page = _search(auth, birth_name="Bernard", birth_date="1940-05-12")
+    assert page.status_code == 200
+    assert TICKET_RE.search(page.get_data(as_text=True))
+    assert _search(auth, birth_name="Bernard", birth_date="1940-05-13").status_code == 404
+    # Two people with that name and birth date: the INS is asked for.
+    make_patient(world["team"], world["coord"], **names)
+    twice = _search(auth, birth_name="Bernard", birth_date="1940-05-12")
+    assert twice.status_code == 422
+    assert "indiquez le matricule INS" in twice.get_data(as_text=True)
+
+
+def test_break_glass_ticket_is_personal_signed_and_short_lived(world, login, db):
+    outsider, other = login(world["outsider"]), login(make_user(profession="nurse"))
+    ticket = _ticket(outsider, world["p"].id)
+    assert ticket
+    stolen = other.post("/break-glass/open", {"ticket": ticket, "reason": LONG_REASON})
+    assert stolen.status_code == 302 and stolen.headers["Location"].endswith("/break-glass")
+    forged = outsider.post(
+        "/break-glass/open", {"ticket": ticket[:-2] + "xx", "reason": LONG_REASON}
+    )
+    assert forged.headers["Location"].endswith("/break-glass")
+    with clock.frozen(clock.now() + timedelta(minutes=11)):
+        late = outsider.post("/break-glass/open", {"ticket": ticket, "reason": LONG_REASON})
+    assert late.headers["Location"].endswith("/break-glass")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BreakGlassAccess)) == 0
 
 
 def test_break_glass_redirects_someone_already_in_the_circle(world, login):
-    response = login(world["member"]).client.get(f"/patients/{world['p'].id}/break-glass")
+    response = _search(login(world["member"]), ins_matricule=world["p"].ins_matricule)
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/patients/{world['p'].id}")
+
+
+def test_break_glass_is_limited_per_user_over_24_hours(app, world, login, db):
+    admin = make_user(role="admin", profession="administrative")
+    auth = login(world["outsider"])
+    patients = [make_patient(world["team"], world["coord"]) for _ in range(4)]
+    for patient in patients[:3]:
+        assert _break_glass(auth, patient.id).status_code == 302
+    refused = _break_glass(auth, patients[3].id)
+    assert refused.status_code == 429
+    text = refused.get_data(as_text=True)
+    assert "ces dernières 24 heures" in text and "la limite (3)" in text
+    assert access_basis(world["outsider"].id, patients[3]) is None
+    # Each use alerted the security admins at once.
+    alerts = db.session.scalars(
+        sa.select(Notification.kind).where(Notification.user_id == admin.id)
+    ).all()
+    assert alerts == ["break_glass_alert"] * 3
+    # Once the oldest is more than 24 hours old, it no longer counts.
+    oldest = db.session.scalars(sa.select(BreakGlassAccess).order_by(BreakGlassAccess.id)).first()
+    oldest.created_at = clock.now() - timedelta(hours=24, minutes=1)
+    response = _break_glass(auth, patients[3].id)
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/patients/{patients[3].id}")
 
 
 def test_break_glass_access_ends_at_expiry(world, login, db):

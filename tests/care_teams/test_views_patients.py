@@ -248,6 +248,24 @@ def test_create_patient_duplicate_ins_links_to_existing_record(db, client, auth,
     assert f'href="/patients/{existing.id}">Voir la fiche existante</a>' in body
 
 
+def test_create_patient_duplicate_ins_of_an_unseen_record_gives_no_link(db, client, auth, org):
+    elsewhere = make_team("Équipe Vaise")
+    other_coord = make_user(role="coordinator", profession="nurse")
+    add_member(elsewhere, other_coord, "coordinator")
+    existing = make_patient(elsewhere, other_coord)
+    auth.login(org.coord)
+    response = auth.post(
+        "/patients/new", patient_form(org.team.id, ins_matricule=existing.ins_matricule)
+    )
+    body = response.get_data(as_text=True)
+
+    assert response.status_code == 409
+    assert "Cette identité (matricule INS) est déjà enregistrée" in body
+    assert "Équipe Vaise (DAC du Rhône)" in body
+    assert "Voir la fiche existante" not in body
+    assert f"/patients/{existing.id}" not in body
+
+
 def test_create_patient_flags_possible_duplicate(db, client, auth, org):
     make_patient(
         org.team,
@@ -445,11 +463,37 @@ def test_update_details_with_gp_and_invalid_postal_code(db, client, auth, org):
     assert response.status_code == 422
     assert "Code postal invalide (5 chiffres)." in body and 'value="3 rue des Lilas"' in body
 
-    data.update(postal_code="69004", gp_user_id=str(gp.id))
+    data.update(postal_code="69004", gp_user_id=str(gp.id), gp_person="Généraliste")
     assert auth.post(f"/patients/{patient.id}/details", data).status_code == 302
     db.session.refresh(patient)
     assert (patient.postal_code, patient.gp_user_id) == ("69004", gp.id)
-    assert "Prénom" in client.get(f"/patients/{patient.id}").get_data(as_text=True)
+    page = client.get(f"/patients/{patient.id}").get_data(as_text=True)
+    assert "Prénom" in page
+    # The GP is chosen by name (autocompletion), not from a list of every physician.
+    assert 'data-autocomplete-url="/api/v1/professionals?profession=physician"' in page
+    assert f'<option value="{gp.id}"' not in page
+
+
+def test_gp_by_typed_name_without_javascript_and_removal(db, client, auth, org):
+    patient = make_patient(org.team, org.coord)
+    gp = make_user(profession="physician", last_name="Lefebvre")
+    make_user(profession="nurse", last_name="Lefebvre")  # not a physician: not offered
+    auth.login(org.coord)
+    data = {"address": "", "postal_code": "", "city": "", "gp_user_id": ""}
+    assert (
+        auth.post(f"/patients/{patient.id}/details", data | {"gp_person": "lefeb"}).status_code
+        == 302
+    )
+    db.session.refresh(patient)
+    assert patient.gp_user_id == gp.id
+    unknown = auth.post(f"/patients/{patient.id}/details", data | {"gp_person": "Zorglub"})
+    assert unknown.status_code == 422
+    assert "Aucun professionnel actif ne correspond" in unknown.get_data(as_text=True)
+    # Emptying the name removes the GP, even with the old id still in the hidden field.
+    cleared = data | {"gp_person": "", "gp_user_id": str(gp.id)}
+    assert auth.post(f"/patients/{patient.id}/details", cleared).status_code == 302
+    db.session.refresh(patient)
+    assert patient.gp_user_id is None
 
 
 # --- enrolments ------------------------------------------------------------------------------

@@ -194,3 +194,17 @@ def test_development_generates_a_private_audit_key_once(tmp_path):
     assert key_file.stat().st_mode & 0o777 == 0o600
     again = create_app({"ENV": "development", "AUDIT_CHAIN_KEY_FILE": str(key_file)})
     assert again.config["AUDIT_CHAIN_KEY"] == first.config["AUDIT_CHAIN_KEY"]
+
+
+def test_instance_path_setting_moves_uploads_keys_and_database(monkeypatch, tmp_path):
+    monkeypatch.setenv("PTAP_INSTANCE_PATH", str(tmp_path / "var"))
+    app = create_app({"ENV": "testing", "DATABASE_URL": ""})
+    var = (tmp_path / "var").resolve()
+    assert app.instance_path == str(var)
+    assert app.config["UPLOAD_FOLDER"] == str(var / "uploads")
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{var / 'ptap.sqlite3'}"
+    with app.app_context():
+        from ptap.dmp_bridge.runtime import signer
+
+        signer()
+    assert (var / "dmp").is_dir()

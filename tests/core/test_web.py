@@ -81,3 +81,28 @@ def test_login_is_rate_limited_per_address(app, client, db):
 
 def test_healthz_is_public(client, db):
     assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_integrity_error_escaping_a_view_is_a_french_409(app, client, db):
+    import sqlalchemy as sa
+
+    from ptap.core.policy import public
+
+    @app.get("/boom-integrity")
+    @public
+    def boom_integrity():
+        raise sa.exc.IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+
+    @app.get("/api/v1/boom-integrity")
+    @public
+    def boom_integrity_api():
+        raise sa.exc.IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+
+    page = client.get("/boom-integrity")
+    assert page.status_code == 409
+    body = page.get_data(as_text=True)
+    assert "Conflit" in body and "en même temps" in body and "duplicate key" not in body
+    api = client.get("/api/v1/boom-integrity")
+    assert api.status_code == 409
+    assert api.content_type == "application/problem+json"
+    assert "en même temps" in api.get_json()["detail"]

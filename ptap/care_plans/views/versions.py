@@ -9,6 +9,7 @@ from ptap.care_plans.content import load_content
 from ptap.care_plans.loaders import load_plan
 from ptap.care_plans.views import bp, history
 from ptap.care_plans.views.common import patient_of
+from ptap.core.bounds import MAX_DB_INT
 from ptap.core.errors import NotFound
 from ptap.core.policy import requires
 from ptap.extensions import db
@@ -46,7 +47,7 @@ def _number(name: str, default: int) -> int:
     value = request.args.get(name, "")
     if not value:
         return default
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_DB_INT:
         raise NotFound("Version introuvable.")
     return int(value)
 

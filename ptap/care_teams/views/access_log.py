@@ -8,7 +8,6 @@ from typing import Any
 from flask import (
     Response,
     render_template,
-    request,
 )
 
 from ptap.audit.context import request_context
@@ -26,6 +25,7 @@ from ptap.care_teams.views.helpers import (
     local_datetime,
 )
 from ptap.core import clock
+from ptap.core.bounds import query_int
 from ptap.core.pdf import render_pdf
 from ptap.core.policy import requires
 from ptap.extensions import db
@@ -55,7 +55,7 @@ def access_log(patient_id: int):
     db.session.commit()
     page = db.paginate(
         queries.access_log_query(patient.id),
-        page=request.args.get("page", 1, type=int),
+        page=query_int("page", 1),
         per_page=ACCESS_LOG_PAGE_SIZE,
         error_out=False,
     )

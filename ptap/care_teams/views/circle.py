@@ -21,9 +21,7 @@ from flask import (
     send_file,
     url_for,
 )
-from wtforms.fields.choices import SelectChoice
 
-from ptap.accounts.models import User
 from ptap.audit.context import request_context
 from ptap.care_teams import circle, queries
 from ptap.care_teams.forms_circle import (
@@ -44,6 +42,7 @@ from ptap.care_teams.views.helpers import (
     PARIS,
     TEAM_ROLE_LABELS,
     acting_user,
+    chosen_professional,
     label,
     local_date,
     local_datetime,
@@ -204,12 +203,6 @@ def _render_circle(patient: Patient, form: InvitationForm, status: int = 200) ->
     user = acting_user()
     members = queries.circle(patient)
     manage = can(user, "patient.manage", patient)
-    if manage:
-        exclude = {m.user_id for m in members} | {user.id}
-        form.user_id.choices = [SelectChoice(0, "— Choisir un professionnel —")] + [
-            SelectChoice(u.id, f"{u.last_name} {u.first_name} · {u.profession_label}")
-            for u in queries.list_invitable_professionals(exclude)
-        ]
     page = render_template(
         "care_teams/circle.html",
         patient=patient,
@@ -249,10 +242,10 @@ def invite_to_circle(patient_id: int):
     patient = load_patient(patient_id, "patient.manage")
     form = InvitationForm()
     if form.validate_on_submit():
-        invitee = db.session.get(User, form.user_id.data)
+        invitee = chosen_professional(form)
+        if invitee is None:
+            return _render_circle(patient, form, 422)
         try:
-            if invitee is None:
-                raise InvalidInput("Choisissez un professionnel.", field="user_id")
             circle.invite_to_circle(
                 acting_user(), patient, invitee, _end_of_day(form.expires_on.data),
                 form.reason.data or "", request_context(),

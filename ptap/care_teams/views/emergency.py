@@ -6,19 +6,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import (
-    abort,
     current_app,
     flash,
     redirect,
     render_template,
     url_for,
 )
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams import circle, queries, services
 from ptap.care_teams.access import access_basis
 from ptap.care_teams.forms_circle import (
     BreakGlassForm,
+    BreakGlassSearchForm,
     DuplicateForm,
     ReviewForm,
 )
@@ -39,44 +40,109 @@ from ptap.care_teams.views.helpers import (
     record_url,
 )
 from ptap.core import clock
-from ptap.core.errors import Conflict, InvalidInput
+from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.forms import attach_error
-from ptap.core.policy import can, is_clinician, requires
+from ptap.core.policy import requires
 from ptap.extensions import db
 
 # --- break-the-glass --------------------------------------------------------------------------
+# The flow never takes a record id from the URL: a search by INS, or by name and birth date
+# (exact), then a signed, short-lived ticket naming the record for this user only.
+
+_TICKET_SALT = "ptap-break-glass-ticket"
 
 
-@bp.route("/patients/<int:patient_id>/break-glass", methods=["GET", "POST"])
-@requires("break_glass.open")
-def break_glass(patient_id: int):
-    user = acting_user()
-    patient = db.session.get(Patient, patient_id)
-    if patient is not None and is_clinician(user) and access_basis(user.id, patient):
-        return redirect(record_url(patient.id))
-    if patient is None or not can(user, "break_glass.open", patient):
-        abort(404)
-    form = BreakGlassForm()
-    if form.validate_on_submit():
-        try:
-            grant = circle.open_break_glass(user, patient, form.reason.data, request_context())
-        except InvalidInput as exc:
-            db.session.rollback()
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            until = local_datetime(grant.expires_at)
-            flash(
-                f"Accès en urgence ouvert jusqu'au {until}. Il est tracé et sera examiné.", "info"
-            )
-            return redirect(record_url(patient_id))
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(str(current_app.config["SECRET_KEY"]), salt=_TICKET_SALT)
+
+
+def _ticket(patient_id: int) -> str:
+    stamp = int(clock.now().timestamp())
+    return _serializer().dumps({"p": patient_id, "u": acting_user().id, "t": stamp})
+
+
+def _ticket_patient(ticket: str) -> Patient | None:
+    """Return the record a ticket names, if the ticket is genuine, this user's, and fresh."""
+    try:
+        data = _serializer().loads(ticket)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("u") != acting_user().id:
+        return None
+    age = clock.now().timestamp() - float(data.get("t", 0))
+    if not 0 <= age <= 60 * int(current_app.config["BREAK_GLASS_TICKET_MINUTES"]):
+        return None
+    return db.session.get(Patient, int(data.get("p", 0)))
+
+
+def _who(patient: Patient) -> str:
+    """Name the person found, so that the clinician checks it is the right one."""
+    return f"{patient.birth_name} {patient.first_names}, née ou né le {patient.birth_date_label}"
+
+
+def _render_search(form: BreakGlassSearchForm, status: int = 200) -> Any:
+    return render_template(
+        "care_teams/break_glass_search.html",
+        form=form,
+        limit=current_app.config["BREAK_GLASS_MAX_PER_DAY"],
+    ), status
+
+
+def _render_reason(form: BreakGlassForm, who: str, status: int = 200) -> Any:
     return render_template(
         "care_teams/break_glass.html",
         form=form,
-        patient_id=patient_id,
+        who=who,
         hours=current_app.config["BREAK_GLASS_HOURS"],
         min_reason=current_app.config["BREAK_GLASS_MIN_REASON"],
-    ), (422 if form.errors else 200)
+        limit=current_app.config["BREAK_GLASS_MAX_PER_DAY"],
+    ), status
+
+
+@bp.route("/break-glass", methods=["GET", "POST"])
+@requires("break_glass.open")
+def break_glass():
+    form = BreakGlassSearchForm()
+    if not form.validate_on_submit():
+        return _render_search(form, 422 if form.errors else 200)
+    try:
+        patient = circle.find_for_break_glass(
+            acting_user(),
+            form.ins_matricule.data or "",
+            form.birth_name.data or "",
+            form.birth_date.data,
+            request_context(),
+        )
+    except (InvalidInput, NotFound) as exc:
+        db.session.commit()  # the refused search stays in the audit trail
+        attach_error(form, exc if exc.field else InvalidInput(exc.message, field="birth_name"))
+        return _render_search(form, exc.status)
+    db.session.commit()
+    if access_basis(acting_user().id, patient):
+        return redirect(record_url(patient.id))
+    return _render_reason(BreakGlassForm(formdata=None, ticket=_ticket(patient.id)), _who(patient))
+
+
+@bp.post("/break-glass/open")
+@requires("break_glass.open")
+def open_break_glass():
+    form = BreakGlassForm()
+    patient = _ticket_patient(form.ticket.data or "")
+    if patient is None:
+        flash("La recherche a expiré ou n'est pas valide : recommencez-la.", "error")
+        return redirect(url_for(".break_glass"))
+    if not form.validate_on_submit():
+        return _render_reason(form, _who(patient), 422)
+    try:
+        grant = circle.open_break_glass(acting_user(), patient, form.reason.data, request_context())
+    except InvalidInput as exc:
+        db.session.rollback()
+        attach_error(form, exc)
+        return _render_reason(form, _who(patient), exc.status)
+    db.session.commit()
+    until = local_datetime(grant.expires_at)
+    flash(f"Accès en urgence ouvert jusqu'au {until}. Il est tracé et sera examiné.", "info")
+    return redirect(record_url(patient.id))
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from flask import url_for
+from typing import Any
+
+from flask import request, url_for
 from flask_login import current_user
 
 from ptap.accounts.models import User
+from ptap.care_teams import queries
 from ptap.care_teams.models import IDENTITY_STATUS_LABELS, SEX_LABELS, TEAM_ROLE_LABELS
+from ptap.care_teams.schemas import professional_label
 from ptap.care_teams.views import bp
+from ptap.core.bounds import MAX_DB_INT
 from ptap.core.formatting import PARIS, fr_date, ins_format, label, local_date, local_datetime
 from ptap.core.ins import INS_OID_LABELS
+from ptap.extensions import db
 
 __all__ = ["PARIS", "TEAM_ROLE_LABELS", "label", "local_datetime", "record_url", "acting_user"]
 #: The record's tabs: (label, endpoint, key). The last three pages live in views/circle.py.
@@ -64,3 +70,39 @@ def record_url(patient_id: int) -> str:
 def acting_user() -> User:
     """Return the logged-in user (the object, not Flask-Login's proxy)."""
     return current_user._get_current_object()
+
+
+# --- choosing a professional by name (autocompletion, and its no-JavaScript fallback) ----------
+
+
+def chosen_professional(
+    form: Any, text_field: str = "person", id_field: str = "user_id", profession: str = ""
+) -> User | None:
+    """Return the professional a form names: the id the autocompletion (or the fallback list)
+    set, else the single active clinician whose name starts with the typed text.
+
+    Otherwise put an error on the id field and, when several people match, the few matches
+    on `form.person_choices` for the page to offer as radio buttons; return None.
+    """
+    hidden = getattr(form, id_field)
+    raw = (hidden.data or request.form.get(f"{hidden.name}_choice") or "").strip()
+    if raw:
+        user = None
+        if raw.isascii() and raw.isdigit() and int(raw) <= MAX_DB_INT:
+            user = db.session.get(User, int(raw))
+        if user is not None:
+            return user
+        hidden.errors = ["Choisissez un professionnel."]
+        return None
+    typed = (getattr(form, text_field).data or "").strip()
+    matches = queries.search_professionals(typed, profession=profession) if typed else []
+    if len(matches) == 1:
+        return matches[0]
+    if not typed:
+        hidden.errors = ["Indiquez le nom du professionnel."]
+    elif not matches:
+        hidden.errors = [f"Aucun professionnel actif ne correspond à « {typed} »."]
+    else:
+        form.person_choices = [(u.id, professional_label(u)) for u in matches]
+        hidden.errors = ["Plusieurs professionnels correspondent : choisissez-en un."]
+    return None

@@ -9,6 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ptap.accounts.forms import EmptyForm
+from ptap.accounts.models import User
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.audit.models import Outcome
 from ptap.audit.services import record_event
@@ -35,9 +36,7 @@ from ptap.care_teams.models import (
 from ptap.care_teams.queries import PatientSearch
 from ptap.care_teams.timeline import patient_timeline
 from ptap.care_teams.views import bp
-from ptap.care_teams.views.helpers import (
-    label,
-)
+from ptap.care_teams.views.helpers import chosen_professional, label
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.forms import attach_error
 from ptap.core.policy import can, requires
@@ -100,7 +99,6 @@ def _render_record(patient: Patient, forms: RecordForms | None = None, status: i
         if can(user, "enrolment.end", enrolment):
             form = forms.end.get(enrolment.id) or EndEnrolmentForm.for_enrolment(enrolment.id)
         enrolments.append(_enrolment_row(enrolment, form))
-    physicians = queries.list_physicians() if manage else []
     gp_id, checker_id = patient.gp_user_id or 0, patient.identity_checked_by_id or 0
     names = queries.user_names([i for i in (gp_id, checker_id) if i])
     return render_template(
@@ -117,7 +115,11 @@ def _render_record(patient: Patient, forms: RecordForms | None = None, status: i
         check_methods=CHECK_METHODS,
         contact_kinds=CONTACT_KIND_LABELS,
         details_form=forms.details
-        or (DetailsForm.for_patient(patient, physicians) if manage else None),
+        or (
+            DetailsForm.for_patient(patient, db.session.get(User, gp_id) if gp_id else None)
+            if manage
+            else None
+        ),
         contact_form=forms.contact or (ContactForm() if manage else None),
         delete_form=EmptyForm(),
     ), status
@@ -263,12 +265,17 @@ def edit_identity(patient_id: int):
 @requires("patients.list")
 def update_details(patient_id: int):
     patient = load_patient(patient_id, "patient.manage")
-    form = DetailsForm(physicians=queries.list_physicians())
+    form = DetailsForm()
     if form.validate_on_submit():
+        typed = (form.gp_person.data or "").strip()
+        gp = chosen_professional(form, "gp_person", "gp_user_id", "physician") if typed else None
+        if typed and gp is None:
+            return _rerender_record(patient.id, RecordForms(details=form))
         try:
             services.update_contact_details(
-                current_user, patient, **form.details(), ctx=request_context()
-            )
+                current_user, patient, **form.details(gp.id if gp else None),
+                ctx=request_context(),
+            )  # fmt: skip
         except InvalidInput as exc:
             attach_error(form, exc)
         else:

@@ -8,20 +8,28 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
-from wtforms.fields.choices import SelectChoice
 
-from ptap.accounts.models import User
 from ptap.audit.context import request_context
 from ptap.care_teams import organisation, queries
 from ptap.care_teams.forms_circle import ButtonForm
 from ptap.care_teams.forms_organisation import MemberForm
-from ptap.care_teams.models import STRUCTURE_KIND_LABELS, CareTeam, TeamMembership
+from ptap.care_teams.models import (
+    STRUCTURE_KIND_LABELS,
+    CareTeam,
+    MembershipProposal,
+    TeamMembership,
+)
 from ptap.care_teams.views import bp
-from ptap.care_teams.views.helpers import TEAM_ROLE_LABELS, acting_user, label
+from ptap.care_teams.views.helpers import (
+    TEAM_ROLE_LABELS,
+    acting_user,
+    chosen_professional,
+    label,
+)
 from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.forms import attach_error
-from ptap.core.policy import PlatformRole, can, require, requires
+from ptap.core.policy import can, require, requires
 from ptap.extensions import db
 
 
@@ -108,21 +116,41 @@ def _member_rows(team: CareTeam, manage: bool) -> list[MemberRow]:
     return rows
 
 
-def _member_choice(user: User) -> SelectChoice:
-    coordinator = " · compte coordinateur" if user.role == PlatformRole.COORDINATOR else ""
-    return SelectChoice(
-        user.id, f"{user.last_name} {user.first_name} · {user.profession_label}{coordinator}"
-    )
+@dataclass(frozen=True)
+class ProposalRow:
+    """An administrator's pending proposal to add someone, awaiting a second person."""
+
+    id: int
+    name: str
+    profession: str
+    role: str
+    starts_on: date
+    ends_on: date | None
+    proposed_by: str
+    #: The current user may approve or refuse it (not the proposer, not the person proposed).
+    decide: bool
+
+
+def _proposal_rows(team: CareTeam) -> list[ProposalRow]:
+    return [
+        ProposalRow(
+            id=p.id,
+            name=f"{user.last_name} {user.first_name}",
+            profession=user.profession_label,
+            role=TEAM_ROLE_LABELS.get(p.role, p.role),
+            starts_on=p.starts_on,
+            ends_on=p.ends_on,
+            proposed_by=by.full_name,
+            decide=can(current_user, "team.decide_member", p),
+        )
+        for p, user, by in organisation.list_pending_proposals(team.id)
+    ]
 
 
 def _render_team(team: CareTeam, form: MemberForm | None = None, status: int = 200) -> Any:
     manage = can(current_user, "teams.manage", team)
     if manage:
         form = form or MemberForm(formdata=None, starts_on=_today())
-        candidates = queries.list_invitable_professionals(organisation.current_member_ids(team.id))
-        form.user_id.choices = [SelectChoice(0, "— Choisir un professionnel —")] + [
-            _member_choice(u) for u in candidates
-        ]
     counts = queries.count_active_enrolments_by_team([team.id])
     page = render_template(
         "care_teams/team.html",
@@ -131,6 +159,10 @@ def _render_team(team: CareTeam, form: MemberForm | None = None, status: int = 2
         can_list_patients=can(current_user, "patients.list"),
         member_form=form if manage else None,
         end_form=ButtonForm() if manage else None,
+        # Administrators propose; the team's coordinators add directly.
+        direct_add=can(current_user, "team.add_member", team),
+        proposals=_proposal_rows(team) if manage else [],
+        decide_form=ButtonForm() if manage else None,
     )
     return page, status
 
@@ -150,11 +182,11 @@ def add_team_member(team_id: int):
     require(current_user, "teams.manage", team)
     form = MemberForm()
     if form.validate_on_submit():
-        member = db.session.get(User, form.user_id.data)
+        member = chosen_professional(form)
+        if member is None:
+            return _render_team(team, form, 422)
         try:
-            if member is None:
-                raise InvalidInput("Choisissez un professionnel.", field="user_id")
-            organisation.add_member(
+            added = organisation.add_or_propose_member(
                 acting_user(), team, member, form.role.data, form.starts_on.data,
                 form.ends_on.data, request_context(),
             )  # fmt: skip
@@ -163,9 +195,47 @@ def add_team_member(team_id: int):
             attach_error(form, exc)
         else:
             db.session.commit()
-            flash(f"{member.full_name} fait partie de l'équipe.", "success")
+            if isinstance(added, MembershipProposal):
+                flash(
+                    f"Ajout de {member.full_name} proposé : un coordinateur de l'équipe ou un "
+                    "autre administrateur doit l'approuver avant qu'il ne prenne effet.",
+                    "info",
+                )
+            else:
+                flash(f"{member.full_name} fait partie de l'équipe.", "success")
             return redirect(url_for(".show_team", team_id=team.id))
     return _render_team(team, form, 422)
+
+
+def _decide(team_id: int, proposal_id: int, approve: bool):
+    proposal = db.get_or_404(MembershipProposal, proposal_id)
+    if proposal.team_id != team_id:
+        abort(404)
+    require(current_user, "team.decide_member", proposal)
+    if ButtonForm().validate_on_submit():
+        decide = organisation.approve_member if approve else organisation.reject_member
+        try:
+            decide(acting_user(), proposal, request_context())
+        except (InvalidInput, Conflict) as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            done = "Ajout approuvé : la personne fait partie de l'équipe."
+            flash(done if approve else "Proposition refusée.", "success")
+    return redirect(url_for(".show_team", team_id=team_id))
+
+
+@bp.post("/teams/<int:team_id>/proposals/<int:proposal_id>/approve")
+@requires("teams.list")
+def approve_team_member(team_id: int, proposal_id: int):
+    return _decide(team_id, proposal_id, approve=True)
+
+
+@bp.post("/teams/<int:team_id>/proposals/<int:proposal_id>/reject")
+@requires("teams.list")
+def reject_team_member(team_id: int, proposal_id: int):
+    return _decide(team_id, proposal_id, approve=False)
 
 
 @bp.post("/teams/<int:team_id>/members/<int:membership_id>/end")
