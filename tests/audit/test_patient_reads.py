@@ -72,6 +72,10 @@ COVERED_ELSEWHERE = {
 NO_PATIENT_IDENTITY = {
     "static",
     "core.healthz",
+    "core.readyz",
+    "accounts.activate",
+    # Professionals (name, profession), never patients.
+    "api.care_teams_search_professionals",
     "core.home",
     "api.openapi_document",
     "accounts.login",

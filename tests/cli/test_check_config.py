@@ -14,6 +14,8 @@ PRODUCTION = {
     "PTAP_SOCKETIO_MESSAGE_QUEUE": "redis://redis.example.test:6379/0",
     "PTAP_RATELIMIT_STORAGE_URI": "redis://redis.example.test:6379/1",
     "PTAP_PUBLIC_URL": "https://ptap.example.test",
+    "PTAP_AUDIT_CHAIN_KEY": "a" * 64,
+    "PTAP_MESSAGING_ATTACHMENT_KEY": "A" * 43,
     "PTAP_DMP_BASE_URL": "https://dmp.example.test/si-dmp-server/v2/services",
     "PTAP_DMP_OID_ROOT": "1.2.250.1.999.42.1",
     "PTAP_DMP_LPS_HOMOLOGATION_ID": "CNDA-TEST-0042",
@@ -29,7 +31,13 @@ PRODUCTION = {
 }
 
 GROUPS = {
-    "Core": ["PTAP_SECRET_KEY", "PTAP_DATABASE_URL", "PTAP_SOCKETIO_MESSAGE_QUEUE"],
+    "Core": [
+        "PTAP_SECRET_KEY",
+        "PTAP_DATABASE_URL",
+        "PTAP_SOCKETIO_MESSAGE_QUEUE",
+        "PTAP_AUDIT_CHAIN_KEY",
+        "PTAP_MESSAGING_ATTACHMENT_KEY",
+    ],
     "DMP": ["PTAP_DMP_OID_ROOT", "PTAP_DMP_SIGNING_CERT", "PTAP_DMP_LPS_HOMOLOGATION_ID"],
     "Mail": ["PTAP_MAIL_TRANSPORT", "PTAP_MAIL_SMTP_HOST"],
     "Pro Santé Connect": ["PTAP_PSC_ISSUER", "PTAP_PSC_CLIENT_SECRET"],
