@@ -16,7 +16,7 @@ from flask import Flask
 
 from ptap.audit.tasks import verify_audit_chain
 from ptap.care_plans.tasks import send_care_plan_reminders
-from ptap.dmp_bridge.tasks import send_pending_submissions
+from ptap.dmp_bridge import send_pending_submissions
 from ptap.extensions import db
 from ptap.messaging.tasks import (
     cut_off_expired_access,
