@@ -14,6 +14,7 @@ import requests
 from lxml import etree
 
 from ptap.devtools.dmp_simulator import FaultConfig, RunningSimulator, start_in_thread
+from ptap.devtools.dmp_simulator.checks import schema_errors
 from ptap.devtools.dmp_simulator.faults import FaultInjector
 from ptap.dmp_bridge.crypto import SigningIdentity, generate_identity
 from ptap.dmp_bridge.mtom import build_mtom, header_params, parse_multipart
@@ -498,3 +499,21 @@ def test_concurrent_submissions_are_all_stored(
 
     assert statuses == ["Success"] * count
     assert control("stats")["documents_stored"] == 2 * count
+
+
+def test_iti41_conformance_findings_are_the_refusal_reasons() -> None:
+    """The simulator takes the validator's report as is: a conformant body passes, and a body
+    valid against the XSD but missing DMP metadata is refused with the validator's message."""
+    fixture = Path(__file__).parent / "fixtures" / "ITI41_PPCS_new_submission_example.xml"
+    request = etree.parse(str(fixture)).getroot()
+    assert schema_errors(request, iti41=True) == []
+
+    class_code = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
+    rim_classification = "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}Classification"
+    for classification in list(request.iter(rim_classification)):
+        if classification.get("classificationScheme") == class_code:
+            classification.getparent().remove(classification)
+
+    assert schema_errors(request, iti41=True) == [
+        f"DocumentEntry Document01 lacks classCode ({class_code})"
+    ]
