@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 export PTAP_DATABASE_URL ?=
 
-.PHONY: run test install lint typecheck pytest pdf-deps browser-deps clean
+.PHONY: run test install lint typecheck pytest pdf-deps browser-deps schematron-venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,27 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# pyschematron, the independent Schematron implementation the cross-check test compares ours with
+# (tests/dmp_bridge/test_schematron_crosscheck.py), needs Python >= 3.12: its own virtualenv.
+# Without python3.12 the test skips locally and fails in CI.
+SCH_VENV := .venv-schematron
+SCH_REQUIREMENTS := tests/dmp_bridge/pyschematron-requirements.txt
+SCH_STAMP := $(SCH_VENV)/.installed-$(shell cat $(SCH_REQUIREMENTS) | sha1sum | cut -c1-12)
+# The first python3.12 that runs (a pyenv shim may exist without a selected 3.12 behind it).
+PYTHON312 ?= $(shell for p in $$(command -v python3.12) /root/.pyenv/versions/3.12*/bin/python3.12; do \
+	"$$p" -c "" 2>/dev/null && echo "$$p" && break; done)
+
+$(SCH_STAMP): $(SCH_REQUIREMENTS)
+	@if [ -z "$(PYTHON312)" ]; then \
+		echo "note: no python3.12, the pyschematron cross-check will skip (and fail in CI)"; \
+	else \
+		$(PYTHON312) -m venv $(SCH_VENV) \
+		&& $(SCH_VENV)/bin/pip install --quiet -r $(SCH_REQUIREMENTS) \
+		&& rm -f $(SCH_VENV)/.installed-* && touch $(SCH_STAMP); \
+	fi
+
+schematron-venv: $(SCH_STAMP)
+
 ## make run: virtualenv, install, migrate the SQLite database, demo data, serve on :5000
 ## (with the DMP simulator on :5900, where the bridge files documents by default)
 run: install pdf-deps
@@ -29,7 +50,7 @@ run: install pdf-deps
 	$(BIN)/ptap run --host 127.0.0.1 --port 5000
 
 ## make test: lint, types, import layers, then the whole pytest suite
-test: install browser-deps lint typecheck pytest
+test: install browser-deps schematron-venv lint typecheck pytest
 
 lint: install
 	$(BIN)/ruff check .
@@ -39,7 +60,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install schematron-venv
 	$(BIN)/pytest -q
 
 # WeasyPrint (PDF/A documents) needs Pango and HarfBuzz's subsetter; browser tests drive Debian's
@@ -59,4 +80,4 @@ browser-deps: pdf-deps
 	fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCH_VENV) .pytest_cache .mypy_cache .ruff_cache

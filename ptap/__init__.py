@@ -113,7 +113,7 @@ def register_blueprints(app: Flask) -> None:
 
 def connect_dmp_bridge() -> None:
     """Tell the DMP bridge how to describe patients and render documents (it imports no domain)."""
-    import ptap.dmp_bridge.models  # noqa: F401 - models
+    import ptap.dmp_bridge  # noqa: F401 - its outbox models
     from ptap.care_plans import dmp as care_plans_dmp
     from ptap.care_teams import dmp as care_teams_dmp
 

@@ -8,6 +8,13 @@ import time
 import click
 from flask.cli import with_appcontext
 
+#: What ``ptap dmp-simulator`` says in a production install (ptap.devtools is not in the wheel).
+SIMULATOR_NOT_INSTALLED = (
+    "Le simulateur DMP est un outil de développement : il n'est pas livré dans les "
+    "installations de production (le paquet ptap.devtools est absent). Lancez-le depuis une "
+    "copie des sources installée en mode éditable (make run)."
+)
+
 
 @click.command("dmp-simulator")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -38,8 +45,16 @@ def simulator_command(
     latency_ms: int,
     seed: int | None,
 ) -> None:
-    """Serve a DMP simulator (ITI-41, ITI-18, ITI-57 over SOAP/MTOM) for development and tests."""
-    from ptap.dmp_bridge.simulator import serve
+    """Serve a DMP simulator (ITI-41, ITI-18, ITI-57 over SOAP/MTOM) for development and tests.
+
+    The simulator lives in ``ptap.devtools``, which the wheel does not ship.
+    """
+    try:
+        from ptap.devtools.dmp_simulator import serve
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("ptap.devtools"):
+            raise
+        raise click.ClickException(SIMULATOR_NOT_INSTALLED) from exc
 
     serve(
         host,

@@ -20,7 +20,7 @@ from ptap.care_plans.tasks import send_care_plan_reminders
 from ptap.core import clock
 from ptap.core.heartbeat import record_heartbeat
 from ptap.core.mail import send_queued_mail
-from ptap.dmp_bridge.tasks import send_pending_submissions
+from ptap.dmp_bridge import send_pending_submissions
 from ptap.extensions import db
 from ptap.messaging.tasks import (
     cut_off_expired_access,

@@ -1,12 +1,25 @@
 """DMP bridge: files documents into the national shared record through an outbox.
 
-Other domains import only this module: they register how to describe patients and render
-documents (``register_*``), and queue filings in their own transaction (``request_filing``).
-Everything else (CDA, XDS metadata, SOAP transport, simulator) stays inside the package.
+Other domains import only this module (an import-linter contract in pyproject.toml says so):
+they register how to describe patients and render documents (``register_*``), queue filings in
+their own transaction (``request_filing``), act on outbox rows (``retry_submission``...) and read
+them (``find_submission``, ``list_attempts``...). The outbox models are exported as well, as
+types and for the reads that join them with other domains' tables (``ptap.filings.queries``).
+Everything else (CDA, XDS metadata, SOAP transport, outbox worker) stays inside the package;
+the DMP simulator is a development tool in ``ptap.devtools``.
 """
 
 from __future__ import annotations
 
+from ptap.dmp_bridge.models import (
+    STATUS_LABELS,
+    AttemptOutcome,
+    DmpAttempt,
+    DmpDocumentSet,
+    DmpPayload,
+    DmpSubmission,
+    SubmissionStatus,
+)
 from ptap.dmp_bridge.ports import (
     Confidentiality,
     DmpAuthor,
@@ -18,6 +31,15 @@ from ptap.dmp_bridge.ports import (
     DmpUnavailable,
     DocumentKind,
     Operation,
+)
+from ptap.dmp_bridge.queries import (
+    PayloadInfo,
+    count_by_status,
+    find_submission,
+    get_payload,
+    has_open_work,
+    list_attempts,
+    payload_info,
 )
 from ptap.dmp_bridge.services import (
     cancel_submission,
@@ -32,20 +54,35 @@ from ptap.dmp_bridge.sources import (
     register_patient_provider,
     register_requester_provider,
 )
+from ptap.dmp_bridge.tasks import send_pending_submissions
 
 __all__ = [
+    "STATUS_LABELS",
+    "AttemptOutcome",
     "Confidentiality",
+    "DmpAttempt",
     "DmpAuthor",
     "DmpDocument",
+    "DmpDocumentSet",
     "DmpError",
     "DmpOrganisation",
     "DmpPatient",
+    "DmpPayload",
     "DmpRejected",
+    "DmpSubmission",
     "DmpUnavailable",
     "DocumentKind",
     "Operation",
+    "PayloadInfo",
     "Requester",
+    "SubmissionStatus",
     "cancel_submission",
+    "count_by_status",
+    "find_submission",
+    "get_payload",
+    "has_open_work",
+    "list_attempts",
+    "payload_info",
     "register_document_provider",
     "register_patient_provider",
     "register_requester_provider",
@@ -53,4 +90,5 @@ __all__ = [
     "request_filing",
     "request_operation",
     "retry_submission",
+    "send_pending_submissions",
 ]

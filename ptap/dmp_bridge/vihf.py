@@ -29,8 +29,8 @@ from signxml import (
 from signxml.exceptions import InvalidInput, InvalidSignature
 
 from ptap.dmp_bridge.crypto import SigningIdentity
+from ptap.dmp_bridge.ebrim import patient_cx
 from ptap.dmp_bridge.ports import DmpAuthor, RequestContext
-from ptap.dmp_bridge.xds import patient_cx
 
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -160,7 +160,7 @@ def _hl7_ce(holder: etree._Element, tag: str, **attrs: str) -> None:
 
 
 def _patient_cx(context: RequestContext) -> str:
-    """The patient's INS as a CX, formatted as in the XDS metadata (xds.patient_cx)."""
+    """The patient's INS as a CX, formatted as in the XDS metadata (ebrim.patient_cx)."""
     try:
         return patient_cx(context.patient)
     except ValueError as exc:

@@ -10,182 +10,66 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from lxml import etree
 
 from ptap.dmp_bridge import codes
-from ptap.dmp_bridge.cda import (
-    PS_ID_ROOT,
-    STRUCTURE_ID_ROOT,
-    birth_date,
-    require_ins,
-    utc,
-    xml_text,
-)
 from ptap.dmp_bridge.codes import Code
 from ptap.dmp_bridge.crypto import SigningIdentity
+from ptap.dmp_bridge.ebrim import (
+    DOCUMENT_ENTRY_TYPE,
+    HAS_MEMBER,
+    LCM_NS,
+    RIM,
+    RIM_NS,
+    RPLC,
+    SIGNS,
+    SUBMISSION_SET_NODE,
+    XDSB_NS,
+    Scheme,
+    association,
+    author,
+    coded,
+    external_id,
+    localized,
+    new_id,
+    patient_cx,
+    slot,
+    source_patient_info,
+    submission_set,
+    utc_time,
+    uuid_oid,
+    xcn,
+)
 from ptap.dmp_bridge.ports import (
     Attachment,
     Confidentiality,
-    DmpAuthor,
     DmpDocument,
-    DmpOrganisation,
-    DmpPatient,
     FilingIds,
     ProvideAndRegister,
 )
 from ptap.dmp_bridge.xades import sign_submission_set
 
-RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
-LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
-XDSB = "urn:ihe:iti:xds-b:2007"
+# Re-exported: the ITI-41 names other modules and the tests know this module by.
+__all__ = [
+    "HAS_MEMBER",
+    "RPLC",
+    "SIGNS",
+    "SUBMISSION_SET_NODE",
+    "Scheme",
+    "build_provide_and_register",
+    "content_id",
+    "patient_cx",
+    "provide_and_register_xml",
+]
+
 XOP = "http://www.w3.org/2004/08/xop/include"
-_R = "{" + RIM + "}"
-
-DOCUMENT_ENTRY_TYPE = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
-REGISTRY_PACKAGE_TYPE = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage"
-SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
-HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
-RPLC = "urn:ihe:iti:2007:AssociationType:RPLC"
-SIGNS = "urn:ihe:iti:2007:AssociationType:signs"
-#: rim:Value and rim:LocalizedString maximum lengths (rim.xsd LongName, FreeFormText).
-_LONG_NAME, _FREE_TEXT = 256, 1024
-
-
-class Scheme:
-    """Classification and external identifier scheme UUIDs of XDS.b (IHE ITI TF-3 4.2.5)."""
-
-    DE_AUTHOR = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
-    DE_CLASS = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
-    DE_CONFIDENTIALITY = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
-    DE_EVENT = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4"
-    DE_FORMAT = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
-    DE_FACILITY = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1"
-    DE_PRACTICE = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead"
-    DE_TYPE = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
-    DE_PATIENT_ID = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
-    DE_UNIQUE_ID = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
-    SS_AUTHOR = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
-    SS_CONTENT_TYPE = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
-    SS_PATIENT_ID = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
-    SS_SOURCE_ID = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"
-    SS_UNIQUE_ID = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
-
-
-_HL7_ESCAPES = str.maketrans(
-    {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
-)
-
-
-def hl7(value: str) -> str:
-    """Escape HL7v2 delimiters in a component value (``^`` → ``\\S\\``...)."""
-    return xml_text(value).translate(_HL7_ESCAPES)
-
-
-def xcn(person: DmpAuthor) -> str:
-    """Format a professional as XCN: PS_IdNat (type IDNPS, or EI for ``3…/local`` ids)."""
-    id_type = "EI" if "/" in person.id_nat else "IDNPS"
-    return (
-        f"{hl7(person.id_nat)}^{hl7(person.family_name)}^{hl7(person.given_name)}"
-        f"^^^^^^&{PS_ID_ROOT}&ISO^D^^^{id_type}"
-    )
-
-
-def xon(org: DmpOrganisation) -> str:
-    """Format a structure as XON with its Struct_IdNat."""
-    return f"{hl7(org.name)}^^^^^&{STRUCTURE_ID_ROOT}&ISO^IDNST^^^{hl7(org.id_nat)}"
-
-
-def patient_cx(patient: DmpPatient) -> str:
-    """Format the patient's INS as CX (``<INS>^^^&<OID>&ISO^NH``)."""
-    ins, oid = require_ins(patient)
-    return f"{hl7(ins)}^^^&{oid}&ISO^NH"
-
-
-def source_patient_info(patient: DmpPatient) -> list[str]:
-    """Return the PID-5 (birth name), PID-7 (birth date) and PID-8 (sex) values."""
-    first = patient.first_names.split()
-    given = first[0] if first else patient.first_names
-    sex = patient.sex.upper() if patient.sex.upper() in ("F", "M") else "U"
-    return [
-        f"PID-5|{hl7(patient.birth_name)}^{hl7(given)}^^^^^L",
-        f"PID-7|{birth_date(patient)}",
-        f"PID-8|{sex}",
-    ]
-
-
-def _utc_time(moment: datetime) -> str:
-    return utc(moment).strftime("%Y%m%d%H%M%S")
 
 
 def _day(value: date) -> str:
     return value.strftime("%Y%m%d")
-
-
-def _new_id() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
-
-
-def _slot(parent: etree._Element, name: str, *values: str) -> None:
-    value_list = etree.SubElement(
-        etree.SubElement(parent, _R + "Slot", name=name), _R + "ValueList"
-    )
-    for value in values:
-        if len(value) > _LONG_NAME:
-            raise ValueError(f"XDS slot {name} longer than {_LONG_NAME} characters: {value[:40]}…")
-        etree.SubElement(value_list, _R + "Value").text = value
-
-
-def _localized(parent: etree._Element, tag: str, text: str) -> None:
-    etree.SubElement(etree.SubElement(parent, _R + tag), _R + "LocalizedString").set(
-        "value", xml_text(text)[:_FREE_TEXT]
-    )
-
-
-def _classification(
-    parent: etree._Element, scheme: str, object_id: str, node: str
-) -> etree._Element:
-    return etree.SubElement(
-        parent,
-        _R + "Classification",
-        id=_new_id(),
-        classificationScheme=scheme,
-        classifiedObject=object_id,
-        nodeRepresentation=node,
-    )
-
-
-def _coded(parent: etree._Element, scheme: str, object_id: str, code: Code) -> None:
-    node = _classification(parent, scheme, object_id, code.code)
-    _slot(node, "codingScheme", code.system)
-    _localized(node, "Name", code.display)
-
-
-def _author(parent: etree._Element, scheme: str, object_id: str, doc: DmpDocument) -> None:
-    author_codes = codes.author_codes(doc.author)
-    node = _classification(parent, scheme, object_id, "")
-    _slot(node, "authorPerson", xcn(doc.author))
-    _slot(node, "authorInstitution", xon(doc.organisation))
-    if author_codes.function is not None:
-        _slot(node, "authorRole", hl7(author_codes.function.display))
-    _slot(node, "authorSpecialty", author_codes.specialty.hl7v2())
-
-
-def _external_id(
-    parent: etree._Element, scheme: str, object_id: str, value: str, label: str
-) -> None:
-    node = etree.SubElement(
-        parent,
-        _R + "ExternalIdentifier",
-        id=_new_id(),
-        identificationScheme=scheme,
-        registryObject=object_id,
-        value=value,
-    )
-    _localized(node, "Name", label)
 
 
 @dataclass(frozen=True)
@@ -212,92 +96,48 @@ class _Entry:
 def _document_entry(parent: etree._Element, entry: _Entry, doc: DmpDocument) -> None:
     obj = entry.entry_id
     node = etree.SubElement(
-        parent, _R + "ExtrinsicObject", id=obj, mimeType="text/xml", objectType=DOCUMENT_ENTRY_TYPE
+        parent, RIM + "ExtrinsicObject", id=obj, mimeType="text/xml", objectType=DOCUMENT_ENTRY_TYPE
     )
-    _slot(node, "creationTime", entry.creation_time)
-    _slot(node, "hash", hashlib.sha1(entry.content).hexdigest())  # noqa: S324 - XDS mandates SHA-1
-    _slot(node, "size", str(len(entry.content)))
-    _slot(node, "languageCode", entry.language)
-    _slot(node, "legalAuthenticator", entry.legal_authenticator)
-    _slot(node, "serviceStartTime", entry.service_start)
+    slot(node, "creationTime", entry.creation_time)
+    slot(node, "hash", hashlib.sha1(entry.content).hexdigest())  # noqa: S324 - XDS mandates SHA-1
+    slot(node, "size", str(len(entry.content)))
+    slot(node, "languageCode", entry.language)
+    slot(node, "legalAuthenticator", entry.legal_authenticator)
+    slot(node, "serviceStartTime", entry.service_start)
     if entry.service_stop:
-        _slot(node, "serviceStopTime", entry.service_stop)
-    _slot(node, "sourcePatientId", patient_cx(doc.patient))
-    _slot(node, "sourcePatientInfo", *source_patient_info(doc.patient))
-    _localized(node, "Name", entry.title)
+        slot(node, "serviceStopTime", entry.service_stop)
+    slot(node, "sourcePatientId", patient_cx(doc.patient))
+    slot(node, "sourcePatientInfo", *source_patient_info(doc.patient))
+    localized(node, "Name", entry.title)
     if entry.comments:
-        _localized(node, "Description", entry.comments)
-    _author(node, Scheme.DE_AUTHOR, obj, doc)
-    _coded(node, Scheme.DE_CLASS, obj, entry.class_code)
+        localized(node, "Description", entry.comments)
+    author_codes = codes.author_codes(doc.author)
+    author(node, Scheme.DE_AUTHOR, obj, doc.author, doc.organisation, author_codes)
+    coded(node, Scheme.DE_CLASS, obj, entry.class_code)
     for code in entry.confidentiality:
-        _coded(node, Scheme.DE_CONFIDENTIALITY, obj, code)
+        coded(node, Scheme.DE_CONFIDENTIALITY, obj, code)
     for code in entry.event_codes:
-        _coded(node, Scheme.DE_EVENT, obj, code)
-    _coded(node, Scheme.DE_FORMAT, obj, entry.format_code)
+        coded(node, Scheme.DE_EVENT, obj, code)
+    coded(node, Scheme.DE_FORMAT, obj, entry.format_code)
     org = doc.organisation
     facility = Code(org.facility_type_code, "1.2.250.1.71.4.2.4", org.facility_type_display)
-    _coded(node, Scheme.DE_FACILITY, obj, facility)
+    coded(node, Scheme.DE_FACILITY, obj, facility)
     setting = Code(org.practice_setting_code, "1.2.250.1.213.1.1.4.9", org.practice_setting_display)
-    _coded(node, Scheme.DE_PRACTICE, obj, setting)
-    _coded(node, Scheme.DE_TYPE, obj, entry.type_code)
-    _external_id(
+    coded(node, Scheme.DE_PRACTICE, obj, setting)
+    coded(node, Scheme.DE_TYPE, obj, entry.type_code)
+    external_id(
         node, Scheme.DE_PATIENT_ID, obj, patient_cx(doc.patient), "XDSDocumentEntry.patientId"
     )
-    _external_id(node, Scheme.DE_UNIQUE_ID, obj, entry.unique_id, "XDSDocumentEntry.uniqueId")
-
-
-def _submission_set(
-    parent: etree._Element,
-    set_id: str,
-    doc: DmpDocument,
-    *,
-    source_oid: str,
-    unique_id: str,
-    now: datetime,
-) -> None:
-    node = etree.SubElement(
-        parent, _R + "RegistryPackage", id=set_id, objectType=REGISTRY_PACKAGE_TYPE
-    )
-    _slot(node, "submissionTime", _utc_time(now))
-    _localized(node, "Name", doc.title)
-    _author(node, Scheme.SS_AUTHOR, set_id, doc)
-    _coded(node, Scheme.SS_CONTENT_TYPE, set_id, codes.CONTENT_TYPE)
-    _external_id(node, Scheme.SS_UNIQUE_ID, set_id, unique_id, "XDSSubmissionSet.uniqueId")
-    _external_id(node, Scheme.SS_SOURCE_ID, set_id, source_oid, "XDSSubmissionSet.sourceId")
-    _external_id(
-        node, Scheme.SS_PATIENT_ID, set_id, patient_cx(doc.patient), "XDSSubmissionSet.patientId"
-    )
-    etree.SubElement(
-        parent,
-        _R + "Classification",
-        id=_new_id(),
-        classifiedObject=set_id,
-        classificationNode=SUBMISSION_SET_NODE,
-    )
-
-
-def _association(
-    parent: etree._Element, kind: str, source: str, target: str, *, member: bool
-) -> None:
-    node = etree.SubElement(
-        parent,
-        _R + "Association",
-        id=_new_id(),
-        associationType=kind,
-        sourceObject=source,
-        targetObject=target,
-    )
-    if member:
-        _slot(node, "SubmissionSetStatus", "Original")
+    external_id(node, Scheme.DE_UNIQUE_ID, obj, entry.unique_id, "XDSDocumentEntry.uniqueId")
 
 
 def _cda_entry(doc: DmpDocument, ids: FilingIds, cda: bytes) -> _Entry:
     kind_codes = codes.document_codes(doc.kind)
     return _Entry(
-        entry_id=_new_id(),
+        entry_id=new_id(),
         unique_id=ids.document_oid,
         content=cda,
-        creation_time=_utc_time(doc.created_at),
+        creation_time=utc_time(doc.created_at),
         service_start=_day(doc.service_start),
         service_stop=_day(doc.service_stop) if doc.service_stop else None,
         language="fr-FR",
@@ -312,9 +152,9 @@ def _cda_entry(doc: DmpDocument, ids: FilingIds, cda: bytes) -> _Entry:
 
 
 def _signature_entry(doc: DmpDocument, signature: bytes, unique_id: str, now: datetime) -> _Entry:
-    moment = _utc_time(now)
+    moment = utc_time(now)
     return _Entry(
-        entry_id=_new_id(),
+        entry_id=new_id(),
         unique_id=unique_id,
         content=signature,
         creation_time=moment,
@@ -357,7 +197,7 @@ def build_provide_and_register(
     if ids.replaces_entry_uuid and not ids.replaces_document_oid:
         raise ValueError("RPLC entryUUID without the replaced uniqueId: the CDA would not say it")
     cda_entry = _cda_entry(doc, ids, cda)
-    signature_oid = f"2.25.{uuid.uuid4().int}"  # UUID-derived OID (ITU-T X.667), as DRIMbox
+    signature_oid = uuid_oid()  # UUID-derived OID (ITU-T X.667), as DRIMbox
     signature = sign_submission_set(
         signer,
         submission_set_oid=submission_set_oid,
@@ -366,22 +206,33 @@ def build_provide_and_register(
         now=now,
     )
     signature_entry = _signature_entry(doc, signature, signature_oid, now)
-    set_id = _new_id()
+    set_id = new_id()
 
     request = etree.Element(
-        etree.QName(LCM, "SubmitObjectsRequest"), nsmap={"lcm": LCM, "rim": RIM}
+        etree.QName(LCM_NS, "SubmitObjectsRequest"), nsmap={"lcm": LCM_NS, "rim": RIM_NS}
     )
-    objects = etree.SubElement(request, _R + "RegistryObjectList")
+    objects = etree.SubElement(request, RIM + "RegistryObjectList")
     _document_entry(objects, cda_entry, doc)
     _document_entry(objects, signature_entry, doc)
-    _submission_set(
-        objects, set_id, doc, source_oid=source_oid, unique_id=submission_set_oid, now=now
+    submission_set(
+        objects,
+        set_id,
+        now=now,
+        title=doc.title,
+        person=doc.author,
+        organisation=doc.organisation,
+        author_codes=codes.author_codes(doc.author),
+        content_type=codes.CONTENT_TYPE,
+        unique_id=submission_set_oid,
+        source_oid=source_oid,
+        patient_id=patient_cx(doc.patient),
     )
-    _association(objects, HAS_MEMBER, set_id, cda_entry.entry_id, member=True)
-    _association(objects, HAS_MEMBER, set_id, signature_entry.entry_id, member=True)
-    _association(objects, SIGNS, signature_entry.entry_id, set_id, member=False)
+    original = ("SubmissionSetStatus", "Original")
+    association(objects, HAS_MEMBER, set_id, cda_entry.entry_id, original)
+    association(objects, HAS_MEMBER, set_id, signature_entry.entry_id, original)
+    association(objects, SIGNS, signature_entry.entry_id, set_id)
     if ids.replaces_entry_uuid:
-        _association(objects, RPLC, cda_entry.entry_id, ids.replaces_entry_uuid, member=False)
+        association(objects, RPLC, cda_entry.entry_id, ids.replaces_entry_uuid)
     return ProvideAndRegister(
         submit_objects=etree.tostring(request, encoding="UTF-8", xml_declaration=False),
         attachments=(
@@ -405,13 +256,13 @@ def provide_and_register_xml(payload: ProvideAndRegister, inline: bool = True) -
     ``inline=False`` ``xop:Include`` references to ``cid:`` + :func:`content_id`.
     """
     root = etree.Element(
-        etree.QName(XDSB, "ProvideAndRegisterDocumentSetRequest"),
-        nsmap={"xdsb": XDSB, "lcm": LCM, "rim": RIM},
+        etree.QName(XDSB_NS, "ProvideAndRegisterDocumentSetRequest"),
+        nsmap={"xdsb": XDSB_NS, "lcm": LCM_NS, "rim": RIM_NS},
     )
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     root.append(etree.fromstring(payload.submit_objects, parser))
     for attachment in payload.attachments:
-        document = etree.SubElement(root, etree.QName(XDSB, "Document"), id=attachment.entry_id)
+        document = etree.SubElement(root, etree.QName(XDSB_NS, "Document"), id=attachment.entry_id)
         if inline:
             document.text = base64.b64encode(attachment.content).decode("ascii")
         else:

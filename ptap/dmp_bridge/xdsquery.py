@@ -1,42 +1,62 @@
 """ITI-18 stored queries and XDS response reading (RegistryResponse, AdhocQueryResponse).
 
-Namespaces and the XDS identifiers used by the transport and the simulator live here too.
+The namespaces and XDS identifiers come from :mod:`.ebrim`; the transport and the simulator
+import them from here as well.
 """
 
 from __future__ import annotations
 
 from lxml import etree
 
+from ptap.dmp_bridge.ebrim import (
+    DOCUMENT_ENTRY_TYPE,
+    LCM,
+    LCM_NS,
+    QUERY,
+    QUERY_NS,
+    RIM,
+    RIM_NS,
+    RS,
+    RS_NS,
+    SUBMISSION_SET_NODE,
+    XDSB,
+    XDSB_NS,
+    Scheme,
+    slot,
+)
 from ptap.dmp_bridge.ports import RegistryError, RemoteDocument
 
-RIM_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
-LCM_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
-QUERY_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-RS_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
-XDSB_NS = "urn:ihe:iti:xds-b:2007"
-RIM = "{" + RIM_NS + "}"
-LCM = "{" + LCM_NS + "}"
-QUERY = "{" + QUERY_NS + "}"
-RS = "{" + RS_NS + "}"
-XDSB = "{" + XDSB_NS + "}"
+# Namespaces and identifiers the transport and the simulator import from here (see ebrim).
+__all__ = [
+    "DOCUMENT_ENTRY_TYPE",
+    "LCM",
+    "LCM_NS",
+    "QUERY",
+    "QUERY_NS",
+    "RIM",
+    "RIM_NS",
+    "RS",
+    "RS_NS",
+    "SUBMISSION_SET_NODE",
+    "XDSB",
+    "XDSB_NS",
+]
 
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 
-DOCUMENT_ENTRY_TYPE = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
-SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
-DE_UNIQUE_ID = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
-DE_PATIENT_ID = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
-DE_CONFIDENTIALITY = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
-DE_CLASS_CODE = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
-DE_TYPE_CODE = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
-DE_FORMAT_CODE = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
-DE_AUTHOR = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
-SS_UNIQUE_ID = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
-SS_SOURCE_ID = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"
-SS_PATIENT_ID = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
-SS_AUTHOR = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
-SS_CONTENT_TYPE = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
+DE_UNIQUE_ID = Scheme.DE_UNIQUE_ID
+DE_PATIENT_ID = Scheme.DE_PATIENT_ID
+DE_CONFIDENTIALITY = Scheme.DE_CONFIDENTIALITY
+DE_CLASS_CODE = Scheme.DE_CLASS
+DE_TYPE_CODE = Scheme.DE_TYPE
+DE_FORMAT_CODE = Scheme.DE_FORMAT
+DE_AUTHOR = Scheme.DE_AUTHOR
+SS_UNIQUE_ID = Scheme.SS_UNIQUE_ID
+SS_SOURCE_ID = Scheme.SS_SOURCE_ID
+SS_PATIENT_ID = Scheme.SS_PATIENT_ID
+SS_AUTHOR = Scheme.SS_AUTHOR
+SS_CONTENT_TYPE = Scheme.SS_CONTENT_TYPE
 
 STATUS_APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 STATUS_DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
@@ -60,13 +80,6 @@ def sql_list(values: list[str] | tuple[str, ...]) -> str:
     return "(" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
 
 
-def _slot(parent: etree._Element, name: str, *values: str) -> None:
-    slot = etree.SubElement(parent, RIM + "Slot", name=name)
-    value_list = etree.SubElement(slot, RIM + "ValueList")
-    for value in values:
-        etree.SubElement(value_list, RIM + "Value").text = value
-
-
 def stored_query(query_id: str, params: dict[str, str]) -> etree._Element:
     """An ``AdhocQueryRequest`` for a stored query, returning full metadata (LeafClass)."""
     request = etree.Element(QUERY + "AdhocQueryRequest", nsmap={"query": QUERY_NS, "rim": RIM_NS})
@@ -75,7 +88,7 @@ def stored_query(query_id: str, params: dict[str, str]) -> etree._Element:
     )
     query = etree.SubElement(request, RIM + "AdhocQuery", id=query_id)
     for name, value in params.items():
-        _slot(query, name, value)
+        slot(query, name, value)
     return request
 
 

@@ -14,7 +14,7 @@ from flask_login import current_user
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.core.api import Page, api_route, paginate_by_id
 from ptap.core.errors import InvalidInput
-from ptap.dmp_bridge.models import DmpSubmission, SubmissionStatus
+from ptap.dmp_bridge import DmpSubmission, SubmissionStatus, list_attempts, payload_info
 from ptap.extensions import db
 from ptap.filings import queries, services
 from ptap.filings.loaders import load_submission
@@ -86,9 +86,7 @@ def list_dmp_submissions():
 def get_dmp_submission(submission_id: int):
     row = load_submission(submission_id)
     note_patients_shown([row.patient_id])
-    return DmpSubmissionDetail.detail(
-        row, queries.list_attempts(row.id), queries.payload_info(row.id)
-    )
+    return DmpSubmissionDetail.detail(row, list_attempts(row.id), payload_info(row.id))
 
 
 def _attachment(part: str, submission_id: int) -> Response:

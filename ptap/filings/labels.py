@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ptap.dmp_bridge import Confidentiality, DocumentKind, Operation
-from ptap.dmp_bridge.models import STATUS_LABELS, AttemptOutcome, SubmissionStatus
+from ptap.dmp_bridge import (
+    STATUS_LABELS,
+    AttemptOutcome,
+    Confidentiality,
+    DocumentKind,
+    Operation,
+    SubmissionStatus,
+)
 
 KIND_LABELS = {
     DocumentKind.PPCS: "Plan personnalisé de coordination en santé",

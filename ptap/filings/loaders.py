@@ -9,9 +9,8 @@ from ptap.audit.models import Outcome
 from ptap.audit.services import record_event
 from ptap.core.errors import NotFound, PermissionDenied
 from ptap.core.policy import can
-from ptap.dmp_bridge.models import DmpSubmission
+from ptap.dmp_bridge import DmpSubmission, find_submission
 from ptap.extensions import db
-from ptap.filings import queries
 
 NOT_FOUND = "Envoi au DMP introuvable ou hors de votre cercle de soins."
 
@@ -24,7 +23,7 @@ def load_submission(submission_id: int, action: str | None = None) -> DmpSubmiss
     `action` gets a 403.
     """
     user = current_user._get_current_object()
-    row = queries.find_submission(submission_id)
+    row = find_submission(submission_id)
     if row is None:
         raise NotFound(NOT_FOUND)
     if not (can(user, "dmp_submission.view", row) or can(user, "dmp_submission.manage", row)):

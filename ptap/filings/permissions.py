@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from ptap.care_teams import access
 from ptap.care_teams.models import CareTeam, Patient, TeamRole
 from ptap.core.policy import Actor, PlatformRole, has_role, is_clinician, require, rule
-from ptap.dmp_bridge.models import DmpSubmission
+from ptap.dmp_bridge import DmpSubmission
 from ptap.extensions import db
 
 

@@ -11,8 +11,7 @@ from flask_wtf import FlaskForm
 
 from ptap.accounts.models import User
 from ptap.care_teams.models import CareTeam, Patient
-from ptap.dmp_bridge import Operation
-from ptap.dmp_bridge.models import SubmissionStatus
+from ptap.dmp_bridge import Operation, SubmissionStatus
 from ptap.filings import permissions
 from ptap.filings.forms import CancelFilingForm, DmpChangeForm, FilingActionForm, row_prefix
 from ptap.filings.labels import KIND_LABELS, OPERATION_LABELS, STATUS_BADGES, label, status_label

@@ -17,9 +17,8 @@ from sqlalchemy.orm import joinedload
 from ptap.accounts.models import User
 from ptap.care_teams import access
 from ptap.care_teams.models import Patient
-from ptap.core.errors import NotFound
 from ptap.core.models import utcnow
-from ptap.dmp_bridge.models import (
+from ptap.dmp_bridge import (
     AttemptOutcome,
     DmpAttempt,
     DmpDocumentSet,
@@ -55,15 +54,6 @@ class SubmissionRow:
         if attempt is None or attempt.outcome not in ERROR_OUTCOMES:
             return ""
         return attempt.message
-
-
-@dataclass(frozen=True)
-class PayloadInfo:
-    """What is stored of a row's payload, without reading it."""
-
-    cda_size: int | None
-    request_size: int | None
-    request_content_type: str
 
 
 #: The columns of a listed row: the row, its set OID, its last attempt, whether a CDA and a
@@ -192,45 +182,3 @@ def submissions_query(
     if team_id is not None:
         stmt = stmt.where(DmpSubmission.team_id == team_id)
     return stmt
-
-
-def find_submission(submission_id: int) -> DmpSubmission | None:
-    """Return one outbox row with its set, or None."""
-    return db.session.scalar(
-        sa.select(DmpSubmission)
-        .options(joinedload(DmpSubmission.document_set))
-        .where(DmpSubmission.id == submission_id)
-    )
-
-
-def list_attempts(submission_id: int) -> list[DmpAttempt]:
-    """List the attempts of a row, first first."""
-    return list(
-        db.session.scalars(
-            sa.select(DmpAttempt)
-            .where(DmpAttempt.submission_id == submission_id)
-            .order_by(DmpAttempt.number, DmpAttempt.id)
-        )
-    )
-
-
-def payload_info(submission_id: int) -> PayloadInfo:
-    """Say what is stored of a row's CDA and request (sizes, content type) without reading them."""
-    found = db.session.execute(
-        sa.select(
-            sa.func.length(DmpPayload.cda),
-            sa.func.length(DmpPayload.request),
-            DmpPayload.request_content_type,
-        ).where(DmpPayload.submission_id == submission_id)
-    ).first()
-    if found is None:
-        return PayloadInfo(None, None, "")
-    return PayloadInfo(found[0], found[1], found[2] or "")
-
-
-def get_payload(submission_id: int) -> DmpPayload:
-    """Return the stored payload of a row (its exact bytes), or raise NotFound."""
-    payload = db.session.get(DmpPayload, submission_id)
-    if payload is None:
-        raise NotFound("Rien n'a encore été préparé pour cet envoi.")
-    return payload

@@ -8,8 +8,13 @@ from typing import Literal, Self
 from flask import url_for
 from pydantic import BaseModel, ConfigDict, Field
 
-from ptap.dmp_bridge import Confidentiality
-from ptap.dmp_bridge.models import DmpAttempt, DmpSubmission, SubmissionStatus
+from ptap.dmp_bridge import (
+    Confidentiality,
+    DmpAttempt,
+    DmpSubmission,
+    PayloadInfo,
+    SubmissionStatus,
+)
 from ptap.filings.labels import (
     KIND_LABELS,
     OPERATION_LABELS,
@@ -17,7 +22,6 @@ from ptap.filings.labels import (
     label,
     status_label,
 )
-from ptap.filings.queries import PayloadInfo
 
 # --- Output ----------------------------------------------------------------------------------
 

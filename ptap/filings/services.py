@@ -13,9 +13,8 @@ from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
 from ptap.core.errors import InvalidInput, NotFound
 from ptap.core.policy import require
-from ptap.dmp_bridge.models import DmpSubmission
+from ptap.dmp_bridge import DmpSubmission
 from ptap.extensions import db
-from ptap.filings import queries
 from ptap.filings.permissions import require_manage_submission
 
 #: The DMP changes a coordinator may ask for a filed document.
@@ -120,7 +119,7 @@ def download_payload(user: User, row: DmpSubmission, part: str, ctx: AuditContex
     """
     require_manage_submission(user, row)
     require(user, "dmp_submission.view", row)
-    payload = queries.get_payload(row.id)
+    payload = dmp_bridge.get_payload(row.id)
     if part == "cda":
         if payload.cda is None:
             raise NotFound("Aucun document CDA n'est enregistré pour cet envoi.")

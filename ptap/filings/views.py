@@ -28,7 +28,7 @@ from ptap.care_teams.models import CareTeam
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.policy import can, require, requires
 from ptap.core.web import register_nav
-from ptap.dmp_bridge.models import DmpSubmission, SubmissionStatus
+from ptap.dmp_bridge import DmpSubmission, SubmissionStatus
 from ptap.extensions import db
 from ptap.filings import present, queries, services
 from ptap.filings.forms import CancelFilingForm, DmpChangeForm, FilingActionForm, row_prefix

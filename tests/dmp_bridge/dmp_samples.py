@@ -7,11 +7,9 @@ overrides replace fields of the dataclass (``patient=sample_patient(birth_day=No
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -57,17 +55,6 @@ def spec_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"DMP test assets not found: {path} (set PTAP_DMP_SPECS)")
     return path
-
-
-def conformance() -> ModuleType:
-    """Return ``ptap.dmp_bridge.conformance`` (validate_cda, validate_iti41), or skip."""
-    try:
-        module = importlib.import_module("ptap.dmp_bridge.conformance")
-    except ImportError:
-        module = None
-    if module is None or not hasattr(module, "validate_cda"):
-        pytest.skip("ptap.dmp_bridge.conformance (validate_cda) is not available")
-    return module
 
 
 def sample_pdf(size: int = 0) -> bytes:

@@ -10,13 +10,13 @@ import pytest
 from lxml import etree
 
 from ptap.dmp_bridge.cda import build_cda
+from ptap.dmp_bridge.conformance import validate_cda
 from ptap.dmp_bridge.ports import DmpDocument, DocumentKind
 from tests.dmp_bridge.dmp_samples import (
     CDA_XSD,
     OID_ROOT,
     TEST_INS,
     TEST_NIR_OID,
-    conformance,
     replacement_ids,
     sample_document,
     sample_ids,
@@ -82,7 +82,7 @@ def test_build_cda_is_valid_against_cda_extended_xsd(name: str) -> None:
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_build_cda_passes_the_official_schematrons(name: str) -> None:
-    report = conformance().validate_cda(build_cda(*VARIANTS[name]))
+    report = validate_cda(build_cda(*VARIANTS[name]))
     assert report.ok, [getattr(e, "message", e) for e in report.errors]
 
 

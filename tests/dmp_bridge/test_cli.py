@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+import setuptools
 import sqlalchemy as sa
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
@@ -15,6 +19,7 @@ from tests.dmp_bridge import synthetic
 from tests.factories import add_member, make_patient, make_team, make_user
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -64,3 +69,29 @@ def test_send_pending_and_status_file_the_queued_documents(run, app, db, dmp):
     assert statuses == {SubmissionStatus.FILED}
     status = run("dmp", "status")
     assert "filed" in status.output and "3" in status.output
+
+
+def test_simulator_command_says_it_is_a_development_tool_when_not_installed(run, monkeypatch):
+    # A production install has no ptap.devtools: make its import fail as it would there.
+    monkeypatch.setitem(sys.modules, "ptap.devtools", None)
+    monkeypatch.setitem(sys.modules, "ptap.devtools.dmp_simulator", None)
+
+    result = run("dmp-simulator", "--port", "0")
+
+    assert result.exit_code == 1
+    assert "outil de développement" in result.output
+    assert "installations de production" in result.output
+
+
+def test_the_wheel_leaves_the_simulator_out_and_keeps_the_bridge():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    find = config["tool"]["setuptools"]["packages"]["find"]
+
+    packages = set(
+        setuptools.find_packages(str(ROOT), include=find["include"], exclude=find["exclude"])
+    )
+
+    assert {"ptap", "ptap.dmp_bridge", "ptap.dmp_bridge.conformance"} <= packages
+    assert not {p for p in packages if p.startswith("ptap.devtools")}
+    # The editable install still has it (make run, make test).
+    assert importlib.util.find_spec("ptap.devtools.dmp_simulator") is not None

@@ -21,9 +21,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from ptap.devtools.dmp_simulator import start_in_thread
 from ptap.dmp_bridge import runtime
 from ptap.dmp_bridge.models import DmpAttempt, DmpSubmission, SubmissionStatus
-from ptap.dmp_bridge.simulator import start_in_thread
 from tests.dmp_bridge import synthetic
 from tests.factories import add_member, make_patient, make_team, make_user
 

@@ -19,6 +19,7 @@ from lxml import etree
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from ptap.dmp_bridge.conformance import validate_iti41
 from ptap.dmp_bridge.crypto import SigningIdentity, generate_identity
 from ptap.dmp_bridge.mtom import (
     MimePart,
@@ -306,16 +307,13 @@ def test_prepared_body_is_valid_xds_after_xop_decoding(transport: SoapDmpTranspo
 def test_prepared_request_from_the_real_builders_passes_conformance(
     transport: SoapDmpTransport, signer: SigningIdentity
 ) -> None:
-    conformance = pytest.importorskip("ptap.dmp_bridge.conformance")
-    if not hasattr(conformance, "validate_iti41"):
-        pytest.skip("conformance.validate_iti41 not available yet")
     payload = builder_payload(signer)
     prepared = transport.prepare_submission(payload, request_context())
     envelope, parts = _envelope(prepared.body, prepared.content_type)
 
     assert len(parts) == 2  # the CDA and the XAdES signature of the submission set
     resolve_xop(envelope, parts)
-    report = conformance.validate_iti41(etree.tostring(envelope))
+    report = validate_iti41(etree.tostring(envelope))
     assert report.ok, report.errors
     request = envelope.find(f"{SOAP}Body/{XDSB}ProvideAndRegisterDocumentSetRequest")
     assert xds_schema().validate(request)

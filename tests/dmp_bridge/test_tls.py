@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from werkzeug.serving import make_server
 
+from ptap.devtools.dmp_simulator.server import build_simulator
 from ptap.dmp_bridge.cda import build_cda
 from ptap.dmp_bridge.crypto import generate_identity
 from ptap.dmp_bridge.ports import DmpError, RequestContext
-from ptap.dmp_bridge.simulator.server import build_simulator
 from ptap.dmp_bridge.soap import SoapDmpTransport
 from ptap.dmp_bridge.xds import build_provide_and_register
 from tests.dmp_bridge.dmp_samples import sample_document, sample_ids

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 
@@ -13,6 +12,7 @@ import pytest
 from lxml import etree
 
 from ptap.dmp_bridge.cda import build_cda
+from ptap.dmp_bridge.conformance import validate_iti41
 from ptap.dmp_bridge.crypto import SigningIdentity, generate_identity
 from ptap.dmp_bridge.ports import Confidentiality, DmpDocument, FilingIds, ProvideAndRegister
 from ptap.dmp_bridge.xades import (
@@ -35,14 +35,12 @@ from tests.dmp_bridge.dmp_samples import (
     SOURCE_OID,
     SUBMISSION_SET_OID,
     XDS_XSD,
-    conformance,
     replacement_ids,
     sample_coordinator,
     sample_document,
     sample_ids,
     sample_organisation,
     sample_patient,
-    sample_pdf,
     spec_file,
 )
 
@@ -132,12 +130,9 @@ def test_provide_and_register_is_valid_against_the_xds_b_schema(
 def test_provide_and_register_passes_the_conformance_validator(
     signer: SigningIdentity, replacing: bool
 ) -> None:
-    validator = conformance()
-    if not hasattr(validator, "validate_iti41"):
-        pytest.skip("conformance.validate_iti41 is not available")
     payload, _, _ = build(signer, ids=replacement_ids() if replacing else sample_ids())
-    report = validator.validate_iti41(provide_and_register_xml(payload))
-    assert report.ok, [getattr(e, "message", e) for e in report.errors]
+    report = validate_iti41(provide_and_register_xml(payload))
+    assert report.ok, [e.message for e in report.errors]
 
 
 def test_document_entry_slots(signer: SigningIdentity) -> None:
@@ -468,16 +463,3 @@ def test_provide_and_register_xml_inlines_or_references_the_documents(
     mtom = etree.fromstring(provide_and_register_xml(payload, inline=False))
     hrefs = mtom.xpath("xdsb:Document/xop:Include/@href", namespaces=xdsb)
     assert [h.startswith("cid:") for h in hrefs] == [True, True]
-
-
-def test_building_is_fast(signer: SigningIdentity) -> None:
-    """CDA + ITI-41 for a 100 KB PDF takes a few ms (budget: 20 documents/s end to end)."""
-    doc, ids = sample_document(pdf=sample_pdf(100_000)), sample_ids()
-    build(signer, doc, ids)  # warm-up: key loading, first lxml allocations
-    rounds = []
-    for _ in range(5):  # best round: other processes share the CPU with the test run
-        started = time.perf_counter()
-        for _ in range(5):
-            build(signer, doc, ids)
-        rounds.append((time.perf_counter() - started) / 5)
-    assert min(rounds) < 0.025, rounds

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from lxml import etree
 
+from ptap.dmp_bridge.conformance import validate_iti41
+from ptap.dmp_bridge.conformance.xsd import XDSB_XSD
 from ptap.dmp_bridge.mtom import XOP_INCLUDE, MimePart, MtomError, read_soap_body
 from ptap.dmp_bridge.soap import WSA, WSSE
 from ptap.dmp_bridge.soapfaults import SOAP
@@ -28,7 +27,6 @@ SAML = "{" + SAML_NS + "}"
 #: lxml validators keep per-object state (error_log): one validation at a time.
 _validation_lock = threading.Lock()
 
-_XDS_SCHEMA = Path("xds/schema/v3/XDS.b_DocumentRepository.xsd")
 #: VIHF attributes the DMP requires (SPEC-NOTES §1.3).
 REQUIRED_ATTRIBUTES = (
     "VIHF_Version",
@@ -168,24 +166,9 @@ def _instant(value: str | None) -> datetime | None:
 
 
 @functools.cache
-def _xds_schema() -> etree.XMLSchema | None:
-    """The XDS.b schema (which imports lcm, query, rs and rim), compiled once."""
-    path = Path(__file__).resolve().parents[1] / "conformance" / "specs" / _XDS_SCHEMA
-    if path.exists():
-        return etree.XMLSchema(etree.parse(str(path), parser=_parser()))
-    log.warning("XDS.b schema not found: the simulator skips schema validation")
-    return None
-
-
-@functools.cache
-def _iti41_validator() -> Callable[[bytes], object] | None:
-    """``conformance.validate_iti41`` when that package provides it."""
-    try:
-        module = importlib.import_module("ptap.dmp_bridge.conformance")
-    except ImportError:
-        return None
-    validator = getattr(module, "validate_iti41", None)
-    return validator if callable(validator) else None
+def _xds_schema() -> etree.XMLSchema:
+    """The vendored XDS.b schema (which imports lcm, query, rs and rim), compiled once."""
+    return etree.XMLSchema(etree.parse(str(XDSB_XSD), parser=_parser()))
 
 
 def schema_errors(element: etree._Element, *, iti41: bool = False) -> list[str]:
@@ -194,16 +177,11 @@ def schema_errors(element: etree._Element, *, iti41: bool = False) -> list[str]:
     ``xop:Include`` elements stand for base64 content after XOP decoding: they are validated
     as empty ``xs:base64Binary`` (decoding megabytes only to check their base64 is useless).
     """
-    validator = _iti41_validator() if iti41 else None
-    if validator is not None:
+    if iti41:
         with _validation_lock:
-            report = validator(etree.tostring(element))
-        if getattr(report, "ok", True):
-            return []
-        return [str(getattr(e, "message", e)) for e in getattr(report, "errors", [])] or ["KO"]
+            report = validate_iti41(etree.tostring(element))
+        return [finding.message for finding in report.errors]
     schema = _xds_schema()
-    if schema is None:
-        return []
     if any(True for _ in element.iter(XOP_INCLUDE)):
         element = copy.deepcopy(element)
         for include in list(element.iter(XOP_INCLUDE)):

@@ -18,7 +18,7 @@ kept in memory, and in SQLite with ``store_path`` (survives restarts).
 
 ``serve(host="127.0.0.1", port=8089, **options)`` and ``start_in_thread(host, port=0,
 **options) -> (base_url, stop)`` take these options (the CLI ``ptap dmp-simulator`` maps
-``--option-name`` to each; ``python -m ptap.dmp_bridge.simulator --help`` does the same):
+``--option-name`` to each; ``python -m ptap.devtools.dmp_simulator --help`` does the same):
 
 ================== ============ ==========================================================
 option             default      meaning
@@ -54,9 +54,9 @@ Control endpoints (JSON; no authentication: bind to loopback):
 * ``GET /_control/documents``: every stored entry; ``GET /_control/health``.
 """
 
-from ptap.dmp_bridge.simulator.app import DEFAULT_PREFIX, Simulator
-from ptap.dmp_bridge.simulator.faults import MODES, FaultConfig
-from ptap.dmp_bridge.simulator.server import (
+from ptap.devtools.dmp_simulator.app import DEFAULT_PREFIX, Simulator
+from ptap.devtools.dmp_simulator.faults import MODES, FaultConfig
+from ptap.devtools.dmp_simulator.server import (
     RunningSimulator,
     build_simulator,
     serve,

@@ -7,15 +7,15 @@ from dataclasses import replace
 
 from lxml import etree
 
-from ptap.dmp_bridge.simulator.checks import Refusal, SoapRequest, schema_errors
-from ptap.dmp_bridge.simulator.iti41 import (
+from ptap.devtools.dmp_simulator.checks import Refusal, SoapRequest, schema_errors
+from ptap.devtools.dmp_simulator.iti41 import (
     HAS_MEMBER,
     RESOURCE_ID,
     codes,
     external_id,
     slot,
 )
-from ptap.dmp_bridge.simulator.store import DocumentStore, StoredEntry
+from ptap.devtools.dmp_simulator.store import DocumentStore, StoredEntry
 from ptap.dmp_bridge.xdsquery import (
     DE_CONFIDENTIALITY,
     DE_PATIENT_ID,

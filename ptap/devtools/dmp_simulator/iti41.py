@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
+from ptap.devtools.dmp_simulator.checks import Refusal, SoapRequest, schema_errors
+from ptap.devtools.dmp_simulator.store import DocumentStore, StoredEntry
 from ptap.dmp_bridge.mtom import XOP_INCLUDE, MtomError, include_target
-from ptap.dmp_bridge.simulator.checks import Refusal, SoapRequest, schema_errors
-from ptap.dmp_bridge.simulator.store import DocumentStore, StoredEntry
 from ptap.dmp_bridge.xdsquery import (
     DE_CLASS_CODE,
     DE_CONFIDENTIALITY,

@@ -8,8 +8,8 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from ptap.dmp_bridge.simulator.app import DEFAULT_PREFIX, Simulator
-from ptap.dmp_bridge.simulator.faults import FaultConfig
+from ptap.devtools.dmp_simulator.app import DEFAULT_PREFIX, Simulator
+from ptap.devtools.dmp_simulator.faults import FaultConfig
 
 _FAULT_OPTIONS = {
     "fault_modes": "modes",

@@ -1,13 +1,13 @@
-"""``python -m ptap.dmp_bridge.simulator``: run the DMP simulator (options: package docstring)."""
+"""``python -m ptap.devtools.dmp_simulator``: run the DMP simulator (options: package docstring)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
-from ptap.dmp_bridge.simulator.app import DEFAULT_PREFIX
-from ptap.dmp_bridge.simulator.faults import MODES
-from ptap.dmp_bridge.simulator.server import serve
+from ptap.devtools.dmp_simulator.app import DEFAULT_PREFIX
+from ptap.devtools.dmp_simulator.faults import MODES
+from ptap.devtools.dmp_simulator.server import serve
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

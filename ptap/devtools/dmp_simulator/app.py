@@ -17,16 +17,16 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from ptap.dmp_bridge.simulator import iti41, registry
-from ptap.dmp_bridge.simulator.checks import Refusal, SoapRefusal, read_request
-from ptap.dmp_bridge.simulator.faults import FaultConfig, FaultInjector
-from ptap.dmp_bridge.simulator.responses import (
+from ptap.devtools.dmp_simulator import iti41, registry
+from ptap.devtools.dmp_simulator.checks import Refusal, SoapRefusal, read_request
+from ptap.devtools.dmp_simulator.faults import FaultConfig, FaultInjector
+from ptap.devtools.dmp_simulator.responses import (
     fault_response,
     query_response,
     registry_response,
     soap_response,
 )
-from ptap.dmp_bridge.simulator.store import DocumentStore
+from ptap.devtools.dmp_simulator.store import DocumentStore
 from ptap.dmp_bridge.soap import ITI18_ACTION, ITI41_ACTION, ITI57_ACTION
 from ptap.dmp_bridge.xdsquery import status_tail
 
