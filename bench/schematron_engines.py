@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/schematron_engines.py [--rounds 5]   (needs `make schematron-venv`)
 
-For IHE.sch and CI-SIS_Modeles_ANS.sch (the two pyschematron 1.2.5 can run, see
+For IHE.sch and CI-SIS_Modeles_ANS.sch (the two pyschematron 1.2.5 can run (value-set lookups), see
 tests/dmp_bridge/test_schematron_crosscheck.py), times (1) compilation, once per process: PTAP's
 compiler (ptap/dmp_bridge/conformance/xslt.py, on Saxon-HE) against pyschematron's schema
 parsing (tests/dmp_bridge/pyschematron_runner.py, in .venv-schematron, timed inside the
