@@ -16,6 +16,7 @@ import requests
 import sqlalchemy as sa
 
 from ptap import dmp_bridge
+from ptap.devtools.dmp_simulator import RunningSimulator, start_in_thread
 from ptap.dmp_bridge import outbox, runtime
 from ptap.dmp_bridge.models import (
     DmpAttempt,
@@ -24,7 +25,6 @@ from ptap.dmp_bridge.models import (
     DmpSubmission,
     SubmissionStatus,
 )
-from ptap.dmp_bridge.simulator import RunningSimulator, start_in_thread
 from tests.dmp_bridge import synthetic
 from tests.factories import add_member, make_patient, make_team, make_user
 
