@@ -7,11 +7,14 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ptap.core.bounds import MAX_DB_INT, DbId
 from ptap.core.errors import InvalidInput
 from ptap.messaging.models import Priority
 from ptap.messaging.services import MAX_BODY
 
 ClientId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+#: A sequence number within a conversation, bounded to the column range like every id.
+Seq = Field(ge=0, le=MAX_DB_INT)
 
 
 class _In(BaseModel):
@@ -24,37 +27,37 @@ class _In(BaseModel):
 class JoinIn(_In):
     """`join`: start following a conversation."""
 
-    conversation_id: int
+    conversation_id: DbId
 
 
 class SendIn(_In):
     """`send_message`: a new message with the client's own id (re-sent after a reconnect)."""
 
-    conversation_id: int
+    conversation_id: DbId
     client_id: str = ClientId
     body: str = Field(max_length=MAX_BODY)
     priority: Priority = Priority.NORMAL
-    mentions: list[int] = Field(default_factory=list, max_length=50)
+    mentions: list[DbId] = Field(default_factory=list, max_length=50)
 
 
 class TypingIn(_In):
     """`typing`: the user is (or stopped) typing."""
 
-    conversation_id: int
+    conversation_id: DbId
     typing: bool = True
 
 
 class MarkReadIn(_In):
     """`mark_read`: the user has read up to `seq`."""
 
-    conversation_id: int
-    seq: int = Field(ge=0)
+    conversation_id: DbId
+    seq: int = Seq
 
 
 class AcknowledgeIn(_In):
     """`acknowledge`: the user acknowledges an urgent message."""
 
-    message_id: int
+    message_id: DbId
 
 
 def parse_payload(model: type[_In], data: Any) -> Any:
@@ -74,9 +77,9 @@ class ConversationCreate(_In):
     """Open (get or create) a conversation: of a patient, of a team, or with one professional."""
 
     kind: Literal["patient", "team", "direct"]
-    patient_id: int | None = None
-    team_id: int | None = None
-    user_id: int | None = Field(default=None, description="L'autre professionnel (direct)")
+    patient_id: DbId | None = None
+    team_id: DbId | None = None
+    user_id: DbId | None = Field(default=None, description="L'autre professionnel (direct)")
 
     @model_validator(mode="after")
     def _target(self) -> Self:
@@ -92,7 +95,7 @@ class MessageCreate(_In):
     client_id: str = ClientId
     body: str = Field(max_length=MAX_BODY)
     priority: Priority = Priority.NORMAL
-    mentions: list[int] = Field(default_factory=list, max_length=50)
+    mentions: list[DbId] = Field(default_factory=list, max_length=50)
 
 
 class MessageEdit(_In):
@@ -104,7 +107,7 @@ class MessageEdit(_In):
 class ReadIn(_In):
     """The sequence the user has read up to."""
 
-    seq: int = Field(ge=0)
+    seq: int = Seq
 
 
 class ActionFromMessage(_In):

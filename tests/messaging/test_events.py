@@ -112,6 +112,32 @@ def test_invalid_payload_is_refused_with_the_field(messaging_socket, world, team
     assert ack["ok"] is False
 
 
+@pytest.mark.parametrize("huge", [2**31, 2**63, 2**64 + 5])
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("join", lambda n, c: {"conversation_id": n}),
+        ("typing", lambda n, c: {"conversation_id": n}),
+        ("mark_read", lambda n, c: {"conversation_id": c, "seq": n}),
+        ("acknowledge", lambda n, c: {"message_id": n}),
+        ("send_message", lambda n, c: {"conversation_id": n, "client_id": "a", "body": "x"}),
+        (
+            "send_message",
+            lambda n, c: {"conversation_id": c, "client_id": "b", "body": "x", "mentions": [n]},
+        ),
+    ],
+)
+def test_ids_beyond_the_column_range_are_refused_not_crashed(
+    messaging_socket, world, team_conversation, db, event, payload, huge
+):
+    """An id past the INTEGER range never reaches a query (PostgreSQL would fail, a 500)."""
+    sock = messaging_socket(world.coord)
+    ack = _emit(sock, event, payload(huge, team_conversation.id))
+    assert ack["ok"] is False
+    assert ack["field"].split(".")[0] in {"conversation_id", "seq", "message_id", "mentions"}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+
+
 def test_typing_goes_to_the_others_only(messaging_socket, world, team_conversation, db):
     alice = _joined(messaging_socket, world.coord, team_conversation)
     bob = _joined(messaging_socket, world.member, team_conversation)
