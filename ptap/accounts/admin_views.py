@@ -7,9 +7,10 @@ from flask_login import current_user
 
 from ptap.accounts import activation, queries, services
 from ptap.accounts.forms import EmptyForm, ResetPasswordForm, UserForm
+from ptap.accounts.models import User
 from ptap.audit.context import request_context
 from ptap.audit.queries import list_security_events_query
-from ptap.core.errors import DomainError
+from ptap.core.actions import run_action
 from ptap.core.forms import attach_error
 from ptap.core.policy import requires
 from ptap.extensions import db
@@ -37,14 +38,17 @@ def create_user():
             role=form.role.data,
             rpps=form.rpps.data or None,
         )
-        try:
+
+        def create() -> tuple[User, str]:
             user = services.create_user(data, request_context())
-        except DomainError as exc:
-            attach_error(form, exc)
-        else:
             # No password: the user sets one through a one-time link sent by e-mail.
-            token = activation.issue_activation_link(user, request_context())
-            db.session.commit()
+            return user, activation.issue_activation_link(user, request_context())
+
+        outcome = run_action(create)
+        if not outcome.ok:
+            attach_error(form, outcome.failure)
+        else:
+            user, token = outcome.value
             flash(f"Compte de {user.full_name} créé : lien d'activation envoyé.", "success")
             return _show_user(user, token)
     return render_template("admin/user_form.html", form=form), 422 if form.errors else 200
@@ -90,13 +94,12 @@ def set_active(user_id: int):
     user = queries.get_user(user_id)
     if EmptyForm().validate_on_submit():
         active = request.form.get("active") == "1"
-        try:
-            services.set_account_active(current_user, user, active, request_context())
-        except DomainError as exc:
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash("Compte réactivé." if active else "Compte désactivé.", "success")
+        outcome = run_action(
+            lambda: services.set_account_active(current_user, user, active, request_context()),
+            success="Compte réactivé." if active else "Compte désactivé.",
+        )
+        if not outcome.ok:
+            flash(outcome.failure.message, "error")
     return redirect(url_for("admin.show_user", user_id=user.id))
 
 

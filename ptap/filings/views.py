@@ -25,6 +25,7 @@ from ptap.audit.context import note_patients_shown, request_context, shows_patie
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import CareTeam
+from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.policy import can, require, requires
 from ptap.core.web import register_nav
@@ -143,12 +144,6 @@ def _done(row: DmpSubmission, back: str, message: str, category: str = "success"
     return redirect(_back_url(row, back))
 
 
-def _conflict(row: DmpSubmission, back: str, error: Conflict):
-    """A button pressed on a stale page (the row moved on): say so, show the current state."""
-    db.session.rollback()
-    return _done(row, back, error.message, "error")
-
-
 @bp.post("/dmp/submissions/<int:submission_id>/retry")
 @requires("dmp_submission.view")
 def retry_submission(submission_id: int):
@@ -156,11 +151,11 @@ def retry_submission(submission_id: int):
     form = FilingActionForm(prefix=row_prefix(row.id))
     if not form.validate_on_submit():
         return _done(row, form.back_target(), "Le formulaire a expiré : réessayez.", "error")
-    try:
-        services.retry_filing(_user(), row, request_context())
-    except Conflict as exc:
-        return _conflict(row, form.back_target(), exc)
-    db.session.commit()
+    outcome = run_action(
+        lambda: services.retry_filing(_user(), row, request_context()), catch=(Conflict,)
+    )
+    if not outcome.ok:
+        return _done(row, form.back_target(), outcome.failure.message, "error")
     return _done(row, form.back_target(), f"« {row.title} » sera renvoyé au DMP sous peu.")
 
 
@@ -171,11 +166,11 @@ def release_submission(submission_id: int):
     form = FilingActionForm(prefix=row_prefix(row.id))
     if not form.validate_on_submit():
         return _done(row, form.back_target(), "Le formulaire a expiré : réessayez.", "error")
-    try:
-        services.release_filing(_user(), row, request_context())
-    except Conflict as exc:
-        return _conflict(row, form.back_target(), exc)
-    db.session.commit()
+    outcome = run_action(
+        lambda: services.release_filing(_user(), row, request_context()), catch=(Conflict,)
+    )
+    if not outcome.ok:
+        return _done(row, form.back_target(), outcome.failure.message, "error")
     if row.status == SubmissionStatus.BLOCKED:
         return _done(
             row, form.back_target(), f"L'envoi reste bloqué : {row.status_reason}", "warning"
@@ -192,15 +187,15 @@ def cancel_submission(submission_id: int):
     form = CancelFilingForm(prefix=row_prefix(row.id))
     back = form.back_target()
     if form.validate_on_submit():
-        try:
-            services.cancel_filing(_user(), row, form.reason.data or "", request_context())
-        except Conflict as exc:
-            return _conflict(row, back, exc)
-        except InvalidInput as exc:
-            form.reason.errors = [*form.reason.errors, exc.message]
-        else:
-            db.session.commit()
+        outcome = run_action(
+            lambda: services.cancel_filing(_user(), row, form.reason.data or "", request_context()),
+            catch=(Conflict, InvalidInput),
+        )
+        if outcome.ok:
             return _done(row, back, f"L'envoi de « {row.title} » est annulé.")
+        if isinstance(outcome.failure, Conflict):
+            return _done(row, back, outcome.failure.message, "error")
+        form.reason.errors = [*form.reason.errors, outcome.failure.message]
     return _refused(row, back, present.FailedForms(row.id, cancel=form))
 
 
@@ -211,20 +206,21 @@ def request_change(submission_id: int):
     form = DmpChangeForm(prefix=row_prefix(row.id))
     back = form.back_target()
     if form.validate_on_submit():
-        try:
-            services.request_dmp_change(
+        outcome = run_action(
+            lambda: services.request_dmp_change(
                 _user(),
                 row,
                 form.operation.data or "",
                 tuple(form.confidentiality.data or ()),
                 request_context(),
-            )
-        except Conflict as exc:
-            return _conflict(row, back, exc)
-        except InvalidInput as exc:
-            target = getattr(form, exc.field or "", None) or form.operation
-            target.errors = [*target.errors, exc.message]
-        else:
-            db.session.commit()
+            ),
+            catch=(Conflict, InvalidInput),
+        )
+        if outcome.ok:
             return _done(row, back, "La demande de modification part au DMP sous peu.")
+        exc = outcome.failure
+        if isinstance(exc, Conflict):
+            return _done(row, back, exc.message, "error")
+        target = getattr(form, exc.field or "", None) or form.operation
+        target.errors = [*target.errors, exc.message]
     return _refused(row, back, present.FailedForms(row.id, change=form))

@@ -20,7 +20,8 @@ from ptap.accounts.models import User
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams import access
 from ptap.care_teams.models import CareTeam, TeamMembership
-from ptap.core.errors import DomainError, InvalidInput, NotFound
+from ptap.core.actions import run_action
+from ptap.core.errors import InvalidInput, NotFound
 from ptap.core.policy import CLINICAL_ROLES, can, requires
 from ptap.core.web import register_nav
 from ptap.extensions import db
@@ -184,14 +185,14 @@ def send_message(conversation_id: int) -> Response:
     client_id = request.form.get("client_id", "").strip() or uuid.uuid4().hex
     priority = Priority.URGENT if request.form.get("priority") == "urgent" else Priority.NORMAL
     draft = services.MessageDraft(client_id, request.form.get("body", ""), priority)
-    try:
-        result = services.send_message(user, conversation, draft, request_context())
-    except InvalidInput as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    outcome = run_action(
+        lambda: services.send_message(user, conversation, draft, request_context()),
+        catch=(InvalidInput,),
+    )
+    if not outcome.ok:
+        flash(outcome.failure.message, "error")
         return redirect(_thread_url(conversation.id) + "#nouveau-message")
-    db.session.commit()
-    return redirect(_thread_url(conversation.id, result.message.seq))
+    return redirect(_thread_url(conversation.id, outcome.value.message.seq))
 
 
 @bp.post("/conversations/<int:conversation_id>/attachments")
@@ -209,14 +210,14 @@ def send_attachment(conversation_id: int) -> Response:
         request.form.get("body", ""),
         attachment=UploadedFile(file.filename, file.read()),
     )
-    try:
-        result = services.send_message(user, conversation, draft, request_context())
-    except InvalidInput as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    outcome = run_action(
+        lambda: services.send_message(user, conversation, draft, request_context()),
+        catch=(InvalidInput,),
+    )
+    if not outcome.ok:
+        flash(outcome.failure.message, "error")
         return redirect(_thread_url(conversation.id))
-    db.session.commit()
-    return redirect(_thread_url(conversation.id, result.message.seq))
+    return redirect(_thread_url(conversation.id, outcome.value.message.seq))
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/acknowledge")
@@ -227,12 +228,11 @@ def acknowledge_message(conversation_id: int, message_id: int) -> Response:
     message = db.session.get(Message, message_id)
     if message is None or message.conversation_id != conversation.id:
         raise NotFound("Message introuvable.")
-    try:
-        services.acknowledge_message(user, message, request_context())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    outcome = run_action(
+        lambda: services.acknowledge_message(user, message, request_context()),
+        success="Réception accusée.",
+    )
+    if not outcome.ok:
+        flash(outcome.failure.message, "error")
         return redirect(_thread_url(conversation.id, message.seq))
-    db.session.commit()
-    flash("Réception accusée.", "success")
     return redirect(_thread_url(conversation.id, message.seq))

@@ -27,6 +27,7 @@ from ptap.care_plans.views.common import (
 )
 from ptap.care_plans.views.present import PlanForms
 from ptap.care_teams.models import Patient
+from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.formatting import local_datetime
 from ptap.core.policy import requires
@@ -56,12 +57,14 @@ def add_action(patient_id: int, key: str):
     content = load_content(plan.draft)
     form = ActionForm.for_objective(key, present.people_of(patient, content))
     if form.validate_on_submit():
-        try:
-            action = services.add_action(acting_user(), plan, key, form.action(), request_context())
-        except InvalidInput as exc:
-            attach(form, exc)
+        outcome = run_action(
+            lambda: services.add_action(acting_user(), plan, key, form.action(), request_context()),
+            catch=(InvalidInput,),
+        )
+        if not outcome.ok:
+            attach(form, outcome.failure)
         else:
-            db.session.commit()
+            action = outcome.value
             message = ("success", f"Action « {action.what} » ajoutée.")
             forms = PlanForms(messages={key: message}, opened={key}, marks={action.key: "Ajoutée"})
             return _answer(plan, patient, key, forms)

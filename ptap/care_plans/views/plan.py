@@ -26,6 +26,7 @@ from ptap.care_plans.views.common import (
 from ptap.care_plans.views.present import PlanForms
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.loaders import load_patient
+from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ptap.core.policy import can, requires
 from ptap.extensions import db
@@ -62,16 +63,19 @@ def create_plan(patient_id: int):
         raise PermissionDenied()  # the patient's coordinators open the plan
     if EmptyForm().validate_on_submit():
         enrolments = team_queries.active_enrolments(patient.id)
-        try:
+
+        def create() -> None:
             if not enrolments:
                 raise InvalidInput("Aucun suivi en cours : le plan ne peut pas être créé.")
             services.create_plan(acting_user(), enrolments[0], request_context())
-        except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash("Plan personnalisé de coordination créé : complétez le brouillon.", "success")
+
+        outcome = run_action(
+            create,
+            catch=(InvalidInput, Conflict),
+            success="Plan personnalisé de coordination créé : complétez le brouillon.",
+        )
+        if not outcome.ok:
+            flash(outcome.failure.message, "error")
     return redirect(plan_url(patient.id))
 
 
@@ -82,15 +86,17 @@ def publish_version(patient_id: int):
     form = PublishForm()
     if form.validate_on_submit():
         previous = plan.current_version.number if plan.current_version else 0
-        try:
-            version = services.publish_version(
+        outcome = run_action(
+            lambda: services.publish_version(
                 acting_user(), plan, form.summary.data or "", request_context()
-            )
-        except (InvalidInput, Conflict) as exc:
-            attach(form, exc)
+            ),
+            catch=(InvalidInput, Conflict),
+        )
+        if not outcome.ok:
+            attach(form, outcome.failure)
             plan, patient = reload_plan(patient_id)
-            return render_plan(plan, patient, PlanForms(publish=form), exc.status)
-        db.session.commit()
+            return render_plan(plan, patient, PlanForms(publish=form), outcome.failure.status)
+        version = outcome.value
         if version is None:
             flash(
                 f"Aucune modification depuis la version {previous} : rien n'a été publié.", "info"
@@ -120,21 +126,23 @@ def record_approval(patient_id: int, kind: str):
     plan = load_plan(patient_id, action)
     form = ApprovalForm(prefix=kind)
     if form.validate_on_submit():
-        try:
-            services.record_approval(
+        outcome = run_action(
+            lambda: services.record_approval(
                 acting_user(),
                 plan,
                 kind,
                 form.method.data or "",
                 form.note.data or "",
                 request_context(),
-            )
-        except (InvalidInput, Conflict) as exc:
-            attach(form, exc)
+            ),
+            catch=(InvalidInput, Conflict),
+            success=done,
+        )
+        if not outcome.ok:
+            attach(form, outcome.failure)
             plan, patient = reload_plan(patient_id)
-            return render_plan(plan, patient, PlanForms(approvals={kind: form}), exc.status)
-        db.session.commit()
-        flash(done, "success")
+            forms = PlanForms(approvals={kind: form})
+            return render_plan(plan, patient, forms, outcome.failure.status)
         return redirect(plan_url(patient_id))
     return render_plan(plan, patient_of(plan), PlanForms(approvals={kind: form}), 422)
 
@@ -143,13 +151,15 @@ def _lifecycle_step(patient_id: int, step: Callable[[Any, CarePlan, Any], CarePl
     """Run one lifecycle service (activate, revise); a refusal is shown in the lifecycle card."""
     plan = load_plan(patient_id, "care_plan.publish")
     if EmptyForm().validate_on_submit():
-        try:
-            step(acting_user(), plan, request_context())
-        except (InvalidInput, Conflict) as exc:
+        outcome = run_action(
+            lambda: step(acting_user(), plan, request_context()),
+            catch=(InvalidInput, Conflict),
+            success=done,
+        )
+        if not outcome.ok:
+            exc = outcome.failure
             plan, patient = reload_plan(patient_id)
             return render_plan(plan, patient, PlanForms(lifecycle_error=exc.message), exc.status)
-        db.session.commit()
-        flash(done, "success")
     return redirect(plan_url(patient_id))
 
 
@@ -175,15 +185,16 @@ def close_plan(patient_id: int):
     plan = load_plan(patient_id, "care_plan.publish")
     form = CloseForm()
     if form.validate_on_submit():
-        try:
-            services.close_plan(
+        outcome = run_action(
+            lambda: services.close_plan(
                 acting_user(), plan, form.close_reason.data or "", request_context()
-            )
-        except (InvalidInput, Conflict) as exc:
-            attach(form, exc)
+            ),
+            catch=(InvalidInput, Conflict),
+            success="Plan clos : ses actions ne figurent plus dans les listes de tâches.",
+        )
+        if not outcome.ok:
+            attach(form, outcome.failure)
             plan, patient = reload_plan(patient_id)
-            return render_plan(plan, patient, PlanForms(close=form), exc.status)
-        db.session.commit()
-        flash("Plan clos : ses actions ne figurent plus dans les listes de tâches.", "success")
+            return render_plan(plan, patient, PlanForms(close=form), outcome.failure.status)
         return redirect(plan_url(patient_id))
     return render_plan(plan, patient_of(plan), PlanForms(close=form), 422)

@@ -48,6 +48,7 @@ from ptap.care_teams.views.helpers import (
     local_datetime,
 )
 from ptap.core import clock
+from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.forms import attach_error
 from ptap.core.policy import can, requires
@@ -157,19 +158,17 @@ def record_consent(patient_id: int):
         kind, given = form.parsed_choice()
         upload = form.document.data
         document = upload.read(circle.MAX_FORM_BYTES + 1) if upload else None
-        try:
-            circle.record_consent(
+        outcome = run_action(
+            lambda: circle.record_consent(
                 acting_user(), patient, kind, given, form.method.data, form.note.data or "",
                 request_context(), document=document,
-            )  # fmt: skip
-        except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
-            attach_error(form, exc)
+            ),
+            catch=(InvalidInput, Conflict),
+            success="Le choix de la personne est enregistré ; il s'applique dès maintenant.",
+        )  # fmt: skip
+        if not outcome.ok:
+            attach_error(form, outcome.failure)
         else:
-            db.session.commit()
-            flash(
-                "Le choix de la personne est enregistré ; il s'applique dès maintenant.", "success"
-            )
             if not can(acting_user(), "patient.read", patient):  # withdrawn: the user lost access
                 return redirect(url_for("core.home"))
             return redirect(url_for(".consents", patient_id=patient.id))
@@ -245,16 +244,16 @@ def invite_to_circle(patient_id: int):
         invitee = chosen_professional(form)
         if invitee is None:
             return _render_circle(patient, form, 422)
-        try:
-            circle.invite_to_circle(
+        outcome = run_action(
+            lambda: circle.invite_to_circle(
                 acting_user(), patient, invitee, _end_of_day(form.expires_on.data),
                 form.reason.data or "", request_context(),
-            )  # fmt: skip
-        except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
-            attach_error(form, exc)
+            ),
+            catch=(InvalidInput, Conflict),
+        )  # fmt: skip
+        if not outcome.ok:
+            attach_error(form, outcome.failure)
         else:
-            db.session.commit()
             flash(f"{invitee.full_name} fait partie du cercle de soins.", "success")
             return redirect(url_for(".patient_circle", patient_id=patient.id))
     return _render_circle(patient, form, 422)

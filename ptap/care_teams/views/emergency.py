@@ -40,6 +40,7 @@ from ptap.care_teams.views.helpers import (
     record_url,
 )
 from ptap.core import clock
+from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.forms import attach_error
 from ptap.core.policy import requires
@@ -133,14 +134,16 @@ def open_break_glass():
         return redirect(url_for(".break_glass"))
     if not form.validate_on_submit():
         return _render_reason(form, _who(patient), 422)
-    try:
-        grant = circle.open_break_glass(acting_user(), patient, form.reason.data, request_context())
-    except InvalidInput as exc:
-        db.session.rollback()
-        attach_error(form, exc)
-        return _render_reason(form, _who(patient), exc.status)
-    db.session.commit()
-    until = local_datetime(grant.expires_at)
+    outcome = run_action(
+        lambda: circle.open_break_glass(
+            acting_user(), patient, form.reason.data, request_context()
+        ),
+        catch=(InvalidInput,),
+    )
+    if not outcome.ok:
+        attach_error(form, outcome.failure)
+        return _render_reason(form, _who(patient), outcome.failure.status)
+    until = local_datetime(outcome.value.expires_at)
     flash(f"Accès en urgence ouvert jusqu'au {until}. Il est tracé et sera examiné.", "info")
     return redirect(record_url(patient.id))
 
@@ -198,16 +201,16 @@ def review_break_glass(grant_id: int):
     grant = db.get_or_404(BreakGlassAccess, grant_id)
     form = ReviewForm(prefix=f"grant-{grant_id}")
     if form.validate_on_submit():
-        try:
-            circle.review_break_glass(
+        outcome = run_action(
+            lambda: circle.review_break_glass(
                 acting_user(), grant, form.review_note.data, request_context()
-            )
-        except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
-            attach_error(form, exc)
+            ),
+            catch=(InvalidInput, Conflict),
+            success="Examen enregistré.",
+        )
+        if not outcome.ok:
+            attach_error(form, outcome.failure)
         else:
-            db.session.commit()
-            flash("Examen enregistré.", "success")
             return redirect(url_for(".break_glass_reviews"))
     return _render_reviews(form, grant_id)
 
@@ -256,13 +259,14 @@ def resolve_duplicate(flag_id: int):
     if not form.validate_on_submit():
         flash("Action inconnue : fusionner ou écarter.", "error")
         return redirect(url_for(".list_duplicates"))
-    try:
-        services.resolve_duplicate(acting_user(), flag, form.action.data, request_context())
-    except (InvalidInput, Conflict) as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for(".list_duplicates"))
-    db.session.commit()
     done = {"merge": "Fiches fusionnées.", "dismiss": "Doublon écarté : les deux fiches restent."}
-    flash(done[form.action.data], "success")
+    outcome = run_action(
+        lambda: services.resolve_duplicate(
+            acting_user(), flag, form.action.data, request_context()
+        ),
+        catch=(InvalidInput, Conflict),
+        success=done[form.action.data],
+    )
+    if not outcome.ok:
+        flash(outcome.failure.message, "error")
     return redirect(url_for(".list_duplicates"))

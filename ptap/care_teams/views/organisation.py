@@ -22,6 +22,7 @@ from ptap.care_teams.forms_organisation import StructureForm, TeamForm, Territor
 from ptap.care_teams.models import STRUCTURE_KIND_LABELS, Structure, Territory
 from ptap.care_teams.views import bp
 from ptap.care_teams.views.helpers import acting_user, label
+from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.forms import attach_error
 from ptap.core.policy import requires
@@ -145,13 +146,12 @@ def organisation():
     form_class, create = FORMS[key]
     form = form_class(prefix=key)
     if form.validate_on_submit():
-        try:
-            message = create(form, request_context())
-        except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
-            attach_error(form, exc)
+        outcome = run_action(
+            lambda: create(form, request_context()), catch=(InvalidInput, Conflict)
+        )
+        if not outcome.ok:
+            attach_error(form, outcome.failure)
         else:
-            db.session.commit()
-            flash(message, "success")
+            flash(outcome.value, "success")
             return redirect(url_for(".organisation"))
     return _render((key, form), 422)

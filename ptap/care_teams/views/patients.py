@@ -37,6 +37,7 @@ from ptap.care_teams.queries import PatientSearch
 from ptap.care_teams.timeline import patient_timeline
 from ptap.care_teams.views import bp
 from ptap.care_teams.views.helpers import chosen_professional, label
+from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.forms import attach_error
 from ptap.core.policy import can, requires
@@ -193,7 +194,8 @@ def create_patient():
     form = PatientForm(teams=queries.coordinated_teams(current_user.id))
     existing_id, status = None, 200
     if form.validate_on_submit():
-        try:
+
+        def create() -> tuple[Patient, int]:
             patient = services.create_patient(
                 current_user,
                 form.team(),
@@ -201,12 +203,15 @@ def create_patient():
                 form.enrolment_request(),
                 request_context(),
             )
-        except (InvalidInput, Conflict) as exc:
+            return patient, queries.count_open_duplicate_flags(patient.id)
+
+        outcome = run_action(create, catch=(InvalidInput, Conflict))
+        if not outcome.ok:
+            exc = outcome.failure
             attach_error(form, exc)
             existing_id, status = getattr(exc, "existing_id", None), exc.status
         else:
-            duplicates = queries.count_open_duplicate_flags(patient.id)
-            db.session.commit()
+            patient, duplicates = outcome.value
             flash(f"Dossier de {patient.display_name} créé.", "success")
             if duplicates:
                 flash(
@@ -271,16 +276,17 @@ def update_details(patient_id: int):
         gp = chosen_professional(form, "gp_person", "gp_user_id", "physician") if typed else None
         if typed and gp is None:
             return _rerender_record(patient.id, RecordForms(details=form))
-        try:
-            services.update_contact_details(
+        outcome = run_action(
+            lambda: services.update_contact_details(
                 current_user, patient, **form.details(gp.id if gp else None),
                 ctx=request_context(),
-            )  # fmt: skip
-        except InvalidInput as exc:
-            attach_error(form, exc)
+            ),
+            catch=(InvalidInput,),
+            success="Coordonnées enregistrées.",
+        )  # fmt: skip
+        if not outcome.ok:
+            attach_error(form, outcome.failure)
         else:
-            db.session.commit()
-            flash("Coordonnées enregistrées.", "success")
             return redirect(url_for("care_teams.show_patient", patient_id=patient.id))
     return _rerender_record(patient.id, RecordForms(details=form))
 
@@ -291,13 +297,14 @@ def add_contact(patient_id: int):
     patient = load_patient(patient_id, "patient.manage")
     form = ContactForm()
     if form.validate_on_submit():
-        try:
-            services.add_contact(current_user, patient, form.contact(), request_context())
-        except InvalidInput as exc:
-            attach_error(form, exc)
+        outcome = run_action(
+            lambda: services.add_contact(current_user, patient, form.contact(), request_context()),
+            catch=(InvalidInput,),
+            success="Contact ajouté.",
+        )
+        if not outcome.ok:
+            attach_error(form, outcome.failure)
         else:
-            db.session.commit()
-            flash("Contact ajouté.", "success")
             return redirect(url_for("care_teams.show_patient", patient_id=patient.id))
     return _rerender_record(patient.id, RecordForms(contact=form))
 
@@ -319,18 +326,19 @@ def end_enrolment(enrolment_id: int):
     enrolment = _load_enrolment(enrolment_id)
     form = EndEnrolmentForm.for_enrolment(enrolment.id)
     if form.validate_on_submit():
-        try:
-            services.end_enrolment(
+        outcome = run_action(
+            lambda: services.end_enrolment(
                 current_user,
                 enrolment,
                 form.end_reason.data or "",
                 form.end_note.data or "",
                 request_context(),
-            )
-        except InvalidInput as exc:
-            attach_error(form, exc)
+            ),
+            catch=(InvalidInput,),
+        )
+        if not outcome.ok:
+            attach_error(form, outcome.failure)
         else:
-            db.session.commit()
             flash(f"Fin du suivi par l'équipe {enrolment.team.name} enregistrée.", "success")
             if can(current_user, "patient.read", enrolment.patient):
                 return redirect(url_for("care_teams.show_patient", patient_id=enrolment.patient_id))

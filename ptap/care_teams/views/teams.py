@@ -27,6 +27,7 @@ from ptap.care_teams.views.helpers import (
     label,
 )
 from ptap.core import clock
+from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.forms import attach_error
 from ptap.core.policy import can, require, requires
@@ -185,17 +186,17 @@ def add_team_member(team_id: int):
         member = chosen_professional(form)
         if member is None:
             return _render_team(team, form, 422)
-        try:
-            added = organisation.add_or_propose_member(
+        outcome = run_action(
+            lambda: organisation.add_or_propose_member(
                 acting_user(), team, member, form.role.data, form.starts_on.data,
                 form.ends_on.data, request_context(),
-            )  # fmt: skip
-        except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
-            attach_error(form, exc)
+            ),
+            catch=(InvalidInput, Conflict),
+        )  # fmt: skip
+        if not outcome.ok:
+            attach_error(form, outcome.failure)
         else:
-            db.session.commit()
-            if isinstance(added, MembershipProposal):
+            if isinstance(outcome.value, MembershipProposal):
                 flash(
                     f"Ajout de {member.full_name} proposé : un coordinateur de l'équipe ou un "
                     "autre administrateur doit l'approuver avant qu'il ne prenne effet.",
@@ -214,15 +215,14 @@ def _decide(team_id: int, proposal_id: int, approve: bool):
     require(current_user, "team.decide_member", proposal)
     if ButtonForm().validate_on_submit():
         decide = organisation.approve_member if approve else organisation.reject_member
-        try:
-            decide(acting_user(), proposal, request_context())
-        except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            done = "Ajout approuvé : la personne fait partie de l'équipe."
-            flash(done if approve else "Proposition refusée.", "success")
+        done = "Ajout approuvé : la personne fait partie de l'équipe."
+        outcome = run_action(
+            lambda: decide(acting_user(), proposal, request_context()),
+            catch=(InvalidInput, Conflict),
+            success=done if approve else "Proposition refusée.",
+        )
+        if not outcome.ok:
+            flash(outcome.failure.message, "error")
     return redirect(url_for(".show_team", team_id=team_id))
 
 
@@ -246,14 +246,15 @@ def end_team_membership(team_id: int, membership_id: int):
         abort(404)
     if ButtonForm().validate_on_submit():
         yesterday = _today() - timedelta(days=1)  # the last day was yesterday: ends now
-        try:
-            organisation.end_membership(acting_user(), membership, yesterday, request_context())
-        except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash("Appartenance terminée : l'accès aux patients de l'équipe est retiré.", "success")
+        outcome = run_action(
+            lambda: organisation.end_membership(
+                acting_user(), membership, yesterday, request_context()
+            ),
+            catch=(InvalidInput, Conflict),
+            success="Appartenance terminée : l'accès aux patients de l'équipe est retiré.",
+        )
+        if not outcome.ok:
+            flash(outcome.failure.message, "error")
     if not can(current_user, "team.view", membership.team):  # one ended their own membership
         return redirect(url_for(".list_teams"))
     return redirect(url_for(".show_team", team_id=team_id))
