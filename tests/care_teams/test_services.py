@@ -972,7 +972,7 @@ def test_break_glass_notifies_the_teams_current_coordinators_and_is_audited(db, 
 
 
 def test_break_glass_alerts_security_admins_in_app_and_by_mail(db, app, world: World):
-    from ptap.core.mail import MEMORY_OUTBOX
+    from ptap.core.mail import MEMORY_OUTBOX, send_queued_mail
 
     app.config["MAIL_TRANSPORT"] = "memory"
     MEMORY_OUTBOX.clear()
@@ -985,6 +985,8 @@ def test_break_glass_alerts_security_admins_in_app_and_by_mail(db, app, world: W
     assert alert.kind == "break_glass_alert" and world.outsider.full_name in alert.title
     assert patient.birth_name not in alert.title  # no health data in the alert
     db.session.commit()
+    assert MEMORY_OUTBOX == []  # queued in the mail outbox, sent by the scheduler's job
+    send_queued_mail()
     assert "secu@example.test" in [m["To"] for m in MEMORY_OUTBOX]
     MEMORY_OUTBOX.clear()
 
