@@ -83,8 +83,12 @@ _nir_seq = itertools.count(1)
 
 
 def valid_nir(sex: str = "F", year: int = 1940, month: int = 5) -> str:
-    """Return a valid NIR for the traits (department 69, Lyon 1er, running order)."""
-    n = next(_nir_seq)
+    """Return a valid NIR for the traits (department 69, Lyon 1er, running order).
+
+    The running order has three digits: it wraps after 999 (a test makes far fewer patients,
+    and the tables are emptied between tests), so the NIR keeps its 13 digits in a long run.
+    """
+    n = (next(_nir_seq) - 1) % 999 + 1
     return with_key(f"{'2' if sex == 'F' else '1'}{year % 100:02d}{month:02d}69381{n:03d}")
 
 
