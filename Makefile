@@ -18,6 +18,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# The Schematron cross-checks compare our compiler with two independent implementations: the ISO
+# Schematron skeleton (inside lxml's wheel, installed by `install`; run on Saxon, all four ANS
+# schematrons: tests/dmp_bridge/test_schematron_skeleton_crosscheck.py) and
 # pyschematron, the independent Schematron implementation the cross-check test compares ours with
 # (tests/dmp_bridge/test_schematron_crosscheck.py), needs Python >= 3.12: its own virtualenv.
 # Without python3.12 the test skips locally and fails in CI.

@@ -13,7 +13,7 @@ few that prove agreement: PTAP's conformant PPCS example, and two broken documen
 by IHE.sch and one by CI-SIS_Modeles_ANS.sch. IHE.sch, the slowest (about 75 s per document
 under load), skips the document only CI-SIS_Modeles_ANS.sch refuses (:data:`CROSSCHECKED`).
 
-Schematrons NOT cross-checked, pyschematron 1.2.5 limitations (both verified by running it):
+Schematrons pyschematron does not check, its 1.2.5 limitations (both verified by running it):
 
 * ``CI-SIS_ModelesDeContenusCDA.sch``: its value-set patterns (``abstract/dansJeuDeValeurs.sch``)
   call the XSLT function ``document()`` (queryBinding ``xslt2``); elementpath has no ``document()``
@@ -23,8 +23,9 @@ Schematrons NOT cross-checked, pyschematron 1.2.5 limitations (both verified by 
   against the schematron's folder and validation stops with ``FORG0001 Error retrieving
   resource`` (it had already taken minutes on two documents: too slow for a test anyway).
 
-These two stay covered by tests/dmp_bridge/test_conformance.py (ANS examples pass, broken
-documents are refused with the expected assert ids).
+These two (and the other two, on more documents) are cross-checked against a second independent
+compiler, the ISO Schematron skeleton: tests/dmp_bridge/test_schematron_skeleton_crosscheck.py.
+pyschematron stays for what the skeleton cannot give: an XPath engine other than Saxon.
 """
 
 from __future__ import annotations
