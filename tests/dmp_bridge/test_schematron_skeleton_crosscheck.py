@@ -99,6 +99,19 @@ def _every_third_template_id_dropped(root: etree._Element) -> None:
         element.getparent().remove(element)
 
 
+def _finess_id_without_extension(root: etree._Element) -> None:
+    # Two rules of one ASIP-STRUCT-MIN pattern match this id (any representedOrganization/id, and
+    # the one with the FINESS root, listed first): only the first may fire, and only it requires
+    # @extension. A compiler that let the later rule win would find nothing wrong.
+    path = (
+        "h:documentationOf/h:serviceEvent/h:performer/h:assignedEntity/h:representedOrganization"
+        "/h:id[@root='1.2.250.1.71.4.2.2']"
+    )
+    found = root.find(path, NS)
+    assert found is not None
+    del found.attrib["extension"]
+
+
 def _section(template_id: str, code: str) -> Callable[[etree._Element], None]:
     def replace_body(root: etree._Element) -> None:
         component = root.find("h:component", NS)
@@ -144,6 +157,10 @@ BROKEN: dict[str, tuple[Callable[[], bytes], dict[str, str]]] = {
             ASIP: "'1.2.250.1.213.1.1.5.461' JDV_J01_XdsAuthorSpecialty_CISIS",
             MODELES: "administrativeGenderCode [F:Féminin:1.2.3] doit faire partie",
         },
+    ),
+    "ppcs-finess-id-without-extension": (
+        _mutated(PPCS_FIXTURE, _finess_id_without_extension),
+        {ASIP: "(CI-SISDocumentationOf): attribute @extension SHALL be present."},
     ),
     "ppcs-advance-directives": (
         _mutated(PPCS_FIXTURE, _section("1.3.6.1.4.1.19376.1.5.3.1.3.34", "11111-1")),
