@@ -69,6 +69,10 @@ def init_extensions(app: Flask) -> None:
         cors_allowed_origins=app.config["SOCKETIO_CORS_ALLOWED_ORIGINS"] or None,
         manage_session=False,
     )
+    from ptap.core.socket_delivery import install_delivery_filter
+
+    # Each process leaves out of its deliveries the sockets whose credential or access ended.
+    install_delivery_filter(socketio.server)
 
 
 def register_blueprints(app: Flask) -> None:
