@@ -36,10 +36,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+
 from ptap.care_teams.models import Enrolment
 from ptap.core import clock
-from ptap.core.socket_delivery import register_room_filter
 from ptap.core.signals import circle_changed, team_membership_changed
+from ptap.core.socket_delivery import register_room_filter
 from ptap.extensions import db, socketio
 from ptap.messaging.models import Conversation
 from ptap.messaging.queries import access_deadlines, reader_ids

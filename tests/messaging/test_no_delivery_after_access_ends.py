@@ -243,9 +243,7 @@ def test_the_job_disconnects_sockets_whose_credential_ended_by_time(
 def test_a_session_used_again_moves_its_sockets_deadline(
     app, client, auth, db, world, patient_conversation
 ):
-    ending, control = _setup(
-        session_idle_end, app, client, auth, db, world, patient_conversation
-    )
+    ending, control = _setup(session_idle_end, app, client, auth, db, world, patient_conversation)
     first_end = ending.end()
     # The user keeps working in another tab: the session is touched (at most once a minute),
     # and its sockets, in whatever process, get the later idle end.
