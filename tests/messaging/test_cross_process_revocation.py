@@ -222,6 +222,19 @@ def _loopback(monkeypatch):
     return manager
 
 
+#: The test sockets opened by this module's tests, closed after each test.
+_OPENED: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sockets():
+    yield
+    while _OPENED:
+        sock = _OPENED.pop()
+        if sock.is_connected(NS):
+            sock.disconnect(NS)
+
+
 def _token_socket(app, db, user, expires_at=None):
     token = token_for(user, ("socket",))
     row = db.session.scalars(sa.select(ApiToken).order_by(ApiToken.id.desc())).first()
@@ -232,6 +245,7 @@ def _token_socket(app, db, user, expires_at=None):
         app, namespace=NS, flask_test_client=app.test_client(), auth={"token": token}
     )
     assert sock.is_connected(NS)
+    _OPENED.append(sock)
     received(sock)
     return sock, row.id
 

@@ -48,9 +48,23 @@ class Ending:
     job: Callable[[datetime], object] | None = None
 
 
+#: The test sockets opened by this module's tests, closed after each test.
+_OPENED: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sockets():
+    yield
+    while _OPENED:
+        sock = _OPENED.pop()
+        if sock.is_connected(NS):
+            sock.disconnect(NS)
+
+
 def _socket(app, flask_client, auth=None):
     sock = socketio.test_client(app, namespace=NS, flask_test_client=flask_client, auth=auth)
     assert sock.is_connected(NS)
+    _OPENED.append(sock)
     return sock
 
 
