@@ -66,9 +66,14 @@ def init_extensions(app: Flask) -> None:
     socketio.init_app(
         app,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
+        channel=app.config["SOCKETIO_CHANNEL"],
         cors_allowed_origins=app.config["SOCKETIO_CORS_ALLOWED_ORIGINS"] or None,
         manage_session=False,
     )
+    from ptap.core.socket_delivery import install_delivery_filter
+
+    # Each process leaves out of its deliveries the sockets whose credential or access ended.
+    install_delivery_filter(socketio.server)
 
 
 def register_blueprints(app: Flask) -> None:

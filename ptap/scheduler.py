@@ -15,6 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
+from ptap.accounts.tasks import close_sockets_of_ended_credentials
 from ptap.audit.tasks import anchor_audit_chain, seal_audit_chain, verify_audit_chain
 from ptap.care_plans.tasks import send_care_plan_reminders
 from ptap.core import clock
@@ -56,6 +57,12 @@ JOBS: list[Job] = [
     Job("renotify_urgent_messages", renotify_urgent_messages, IntervalTrigger(minutes=1)),
     Job("purge_expired_messages", purge_expired_messages, CronTrigger(hour=3, minute=41)),
     Job("cut_off_expired_access", cut_off_expired_access, IntervalTrigger(minutes=1)),
+    # Tokens and login sessions that ended by time: their sockets are closed in every process.
+    Job(
+        "close_sockets_of_ended_credentials",
+        close_sockets_of_ended_credentials,
+        IntervalTrigger(minutes=1),
+    ),
     # The interval is read from DMP_SEND_INTERVAL_SECONDS when the scheduler starts.
     Job("send_dmp_submissions", send_pending_submissions, IntervalTrigger(seconds=10)),
     # The interval is read from MAIL_SEND_INTERVAL_SECONDS when the scheduler starts.

@@ -4,7 +4,9 @@ A socket remembers the credential it was opened with: the server-side session (i
 the handshake's cookie, room `session:{id}`) or the API token (its id is kept in the
 connection's WSGI environ, room `token:{id}`). `socket_credential_live()` re-checks that
 credential on every event: an ended, idle or too old session, or a revoked or expired token,
-stops the socket at its next event; ending or revoking also disconnects its room at once.
+stops the socket at its next event; ending or revoking also disconnects its room at once, in
+every process (`ptap.core.socket_delivery`), and from the credential's end by time (token
+expiry, session idle or absolute end) nothing more is delivered to the socket.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
 
 from ptap.accounts import services
-from ptap.accounts.models import TokenScope, User
+from ptap.accounts.models import ApiToken, TokenScope, User, UserSession
+from ptap.accounts.session_store import session_deadline
 from ptap.accounts.sessions import SESSION_ID_KEY, check_cookie_session
 from ptap.audit.context import request_context
+from ptap.core import socket_delivery
 from ptap.core.errors import AuthenticationFailed, TooManyAttempts
 from ptap.extensions import db, socketio
 
@@ -60,12 +64,21 @@ def authenticate_socket(auth: Any) -> User:
 
 def join_credential_rooms() -> None:
     """Join the room of the credential the socket was opened with (at connect), so that
-    ending the session or revoking the token disconnects it at once."""
+    ending the session or revoking the token disconnects it at once, in whatever process;
+    from the credential's end by time (token expiry, session idle or absolute end), this
+    process delivers nothing more to the socket."""
+    sid: str = request.sid  # type: ignore[attr-defined]
     token_id = _token_ids().get(request.namespace)  # type: ignore[attr-defined]
     if token_id is not None:
         join_room(f"token:{token_id}")
+        token = db.session.get(ApiToken, token_id)
+        if token is not None:
+            socket_delivery.watch(sid, token.expires_at)
     elif session.get(SESSION_ID_KEY):
         join_room(f"session:{session[SESSION_ID_KEY]}")
+        row = db.session.get(UserSession, session[SESSION_ID_KEY])
+        if row is not None:
+            socket_delivery.watch(sid, session_deadline(row))
 
 
 def socket_credential_live() -> bool:

@@ -14,7 +14,7 @@ from ptap.accounts.models import ApiToken, User, UserSession
 from ptap.audit.services import AuditContext, record_event
 from ptap.core.aftercommit import on_commit
 from ptap.core.models import utcnow
-from ptap.core.realtime import disconnect_room
+from ptap.core.realtime import disconnect_room, renew_room
 from ptap.extensions import db
 
 #: last_seen_at is written at most this often, so reads do not all become writes.
@@ -66,8 +66,20 @@ def check_user_session(session_id: object, user_id: int | None) -> SessionCheck:
         return SessionCheck(None, "max_age")
     if (now - row.last_seen_at).total_seconds() >= TOUCH_SECONDS:
         row.last_seen_at = now
+        # The session's sockets, in whatever process, move their idle deadline on.
+        room, deadline = f"session:{row.id}", session_deadline(row)
+        on_commit(lambda: renew_room(room, deadline))
         return SessionCheck(row, touched=True)
     return SessionCheck(row)
+
+
+def session_deadline(row: UserSession) -> datetime:
+    """Return the instant the session ends unless used again: its idle end or, if earlier,
+    its absolute end."""
+    cfg = current_app.config
+    idle_end = row.last_seen_at + timedelta(minutes=int(cfg["SESSION_IDLE_MINUTES"]))
+    absolute_end = row.created_at + timedelta(hours=int(cfg["SESSION_MAX_HOURS"]))
+    return min(idle_end, absolute_end)
 
 
 def end_user_session(row: UserSession, reason: str) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ptap.core.aftercommit import on_commit
+from ptap.core.socket_delivery import end_room
+from ptap.core.socket_delivery import renew_room as renew_deadline
 from ptap.extensions import socketio
 
 
@@ -18,17 +21,16 @@ def emit_after_commit(
     on_commit(lambda: socketio.emit(event_name, data, to=room, namespace=namespace))
 
 
-def disconnect_room(room: str, namespaces: tuple[str, ...] | None = None) -> None:
-    """Close this process's sockets in `room` (after a logout: socket sessions are copies).
+def disconnect_room(room: str) -> None:
+    """Close the sockets in `room`, in every namespace and, through the message queue, in every
+    process (after a logout or a revocation: socket sessions are copies). Call it after the
+    commit. Rooms: `session:{id}` for one login session, `token:{id}` for one API token,
+    `user:{id}` for every socket of a user; each namespace's connect handler joins them.
+    Until the disconnect completes, the process holding a socket delivers nothing to it
+    (`ptap.core.socket_delivery`)."""
+    end_room(socketio.server, room)
 
-    Call it after the commit. Rooms: `session:{sid}` for one login session, `user:{id}` for
-    every session of a user. Every namespace by default (`/`, `/messaging`...): each one's
-    connect handler joins these rooms.
-    """
-    server = socketio.server
-    if server is None:
-        return
-    for namespace in namespaces or tuple(server.manager.get_namespaces()):
-        sids = [sid for sid, _ in server.manager.get_participants(namespace, room)]
-        for sid in sids:
-            server.disconnect(sid, namespace=namespace)
+
+def renew_room(room: str, deadline: datetime) -> None:
+    """Move the credential deadline of the sockets in `room` (a login session used again)."""
+    renew_deadline(socketio.server, room, deadline)

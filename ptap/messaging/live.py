@@ -11,10 +11,13 @@ the affected threads and remove those who lost access, at once.
 Access that ends by date (break-the-glass or invitation expiry, a membership's last day) has no
 request to fire a signal. So every socket following a thread carries a deadline, computed at
 `join` (`queries.access_deadlines`), and the local delivery of this process's Socket.IO manager
-skips the sockets whose deadline has passed (`_DeadlineFilter`): the check runs where the
-socket lives, also for emits that arrive through the Redis queue from another process, and
-costs one dict lookup per socket with a deadline (no query). The one-minute cut-off job then
-removes those sockets from the room, or renews the deadline of those who kept access.
+skips the sockets whose deadline has passed (`expired_sids`, a room filter of
+`ptap.core.socket_delivery`): the check runs where the socket lives, also for emits that
+arrive through the Redis queue from another process, and costs one dict lookup per socket
+with a deadline (no query). The one-minute cut-off job then removes those sockets from the
+room, or renews the deadline of those who kept access. The credential the socket was opened
+with (token, login session) has its own deadline and signals, for every room and namespace
+(`ptap.core.socket_delivery`, `ptap.accounts.events`).
 
 Several processes: this process only sees its own sockets. With a message queue configured,
 every socket in the thread (in every process) is told to `join` again (`rejoin_required`),
@@ -27,18 +30,17 @@ after the commit (MESSAGING_RECHECK_IN_BACKGROUND; the tests run them inline).
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from socketio import Manager
 
 from ptap.care_teams.models import Enrolment
 from ptap.core import clock
 from ptap.core.signals import circle_changed, team_membership_changed
+from ptap.core.socket_delivery import register_room_filter
 from ptap.extensions import db, socketio
 from ptap.messaging.models import Conversation
 from ptap.messaging.queries import access_deadlines, reader_ids
@@ -78,57 +80,14 @@ def expired_sids(room: Any, now: datetime | None = None) -> list[str]:
     return expired
 
 
-class _DeadlineFilter(Manager):
-    """Local delivery that leaves out the /messaging sockets whose access to a thread ended.
-
-    Every emit reaches the sockets of a process through `Manager.emit` of that process: called
-    directly without a queue, or by the queue listener (`PubSubManager._handle_emit`) with one.
-    Adding the expired sockets to `skip_sid` there filters both, where the sockets live.
-    """
-
-    def emit(
-        self,
-        event: str,
-        data: Any,
-        namespace: str,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Any = None,
-        to: Any = None,
-        **kwargs: Any,
-    ) -> Any:
-        room = to or room
-        if namespace == NAMESPACE and _deadlines:
-            expired = expired_sids(room)
-            if expired:
-                skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-                skip_sid = [*skip, *expired]
-        return super().emit(
-            event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
-        )
-
-
-@functools.cache
-def _filtered_class(cls: Any) -> type:
-    # After PubSubManager in the MRO (its listener calls super().emit), before Manager.
-    return (
-        _DeadlineFilter
-        if cls is Manager
-        else type(f"Deadline{cls.__name__}", (cls, _DeadlineFilter), {})
-    )
-
-
-def _filter_deliveries() -> None:
-    """Make this process's Socket.IO manager skip expired sockets (once per server)."""
-    manager = socketio.server.manager
-    if not isinstance(manager, _DeadlineFilter):
-        manager.__class__ = _filtered_class(manager.__class__)
+# Where each socket lives, this process's delivery skips the sockets whose access to the
+# thread ended (ptap.core.socket_delivery), for local emits and those arriving through Redis.
+register_room_filter(NAMESPACE, expired_sids)
 
 
 def remember_user(sid: str, user_id: int) -> None:
     """Tie a /messaging socket to its user (at connect): it joins the `user:{id}` room, and
     the user's `inbox:{id}` room while it follows no thread."""
-    _filter_deliveries()
     _socket_users[sid] = user_id
     socketio.server.enter_room(sid, user_room(user_id), namespace=NAMESPACE)
     socketio.server.enter_room(sid, inbox_room(user_id), namespace=NAMESPACE)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from socketio import PubSubManager
 
 from ptap.care_teams.models import BreakGlassAccess, CircleInvitation, TeamMembership
-from ptap.core import clock
+from ptap.core import clock, socket_delivery
 from ptap.extensions import socketio
 from ptap.messaging import live, queries
 from tests.messaging.conftest import NS, received, send
@@ -159,7 +159,7 @@ def test_emits_from_another_process_are_filtered_where_the_socket_lives(
         guest = _joined(messaging_socket, world.outsider, patient_conversation)
         member = _joined(messaging_socket, world.member, patient_conversation)
     manager = socketio.server.manager
-    monkeypatch.setattr(manager, "__class__", live._filtered_class(_Loopback))
+    monkeypatch.setattr(manager, "__class__", socket_delivery._filtered_class(_Loopback))
     manager.host_id, manager.published = "this-process", []
 
     def arrives(body):  # as the queue listener hands over another process's emit
