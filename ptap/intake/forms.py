@@ -21,7 +21,7 @@ from wtforms import (
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ptap.accounts.forms import MultiCheckboxField
 from ptap.accounts.models import User
@@ -102,8 +102,18 @@ class RequestForm(FlaskForm):
         validators=[Optional()],
         invalid_value_message="Indiquez l'heure (hh:mm).",
     )
-    channel = _select("Canal", _choices(REQUEST_CHANNEL_LABELS))
-    requester_kind = _select("Demandeur", _choices(REQUESTER_KIND_LABELS))
+    # Required here too, so that every missing answer is shown at once (the service, which
+    # stops at the first, stays the rule that counts).
+    channel = _select(
+        "Canal",
+        _choices(REQUEST_CHANNEL_LABELS),
+        validators=[DataRequired("Indiquez par quel canal la demande est arrivée.")],
+    )
+    requester_kind = _select(
+        "Demandeur",
+        _choices(REQUESTER_KIND_LABELS),
+        validators=[DataRequired("Indiquez qui fait la demande.")],
+    )
     requester_name = _text("Nom du demandeur", 200, render_kw={"autocomplete": "off"})
     requester_contact = _text(
         "Pour le rappeler (téléphone, courriel)", 200, render_kw={"autocomplete": "off"}
@@ -113,6 +123,7 @@ class RequestForm(FlaskForm):
         "Motifs de la demande",
         choices=_choices(PROBLEM_CATEGORY_LABELS, blank=None),
         invalid_choice_message=BAD_CHOICE,
+        validators=[DataRequired("Indiquez au moins un motif de la demande.")],
     )
     urgent = BooleanField("Situation urgente (à traiter en priorité)")
 

@@ -45,6 +45,12 @@ def last_day(due_at: datetime) -> date:
     return clock.paris_day(due_at - timedelta(microseconds=1))
 
 
+def _elapsed(count: int, working: bool) -> str:
+    if count == 0:
+        return "aucun jour ouvré écoulé" if working else "aucun jour écoulé"
+    return f"{_amount(count, working)} écoulé{'s' if count > 1 else ''}"
+
+
 def _amount(count: int, working: bool) -> str:
     unit = "jour ouvré" if working else "jour"
     plural = "jours ouvrés" if working else "jours"
@@ -69,23 +75,22 @@ def clock_view(c: Clock) -> ClockView:
     due = long_day(last_day(c.due_at))
     if c.stopped_at is not None:
         when = local_datetime(c.stopped_at)
-        text = f"Fait le {when}, en {_amount(c.elapsed, c.working)}"
+        took = (
+            _amount(c.elapsed, c.working)
+            if c.elapsed
+            else ("moins d'un jour ouvré" if c.working else "moins d'un jour")
+        )
+        text = f"Fait le {when}, en {took}"
         if c.late:
             text += " (hors délai)"
         return ClockView(
             c.name, CLOCK_LABELS[c.name], target, "done_late" if c.late else "done", text
         )
     if c.late:
-        text = (
-            f"En retard : à faire au plus tard le {due} · "
-            f"{_amount(c.elapsed, c.working)} écoulé{'s' if c.elapsed > 1 else ''}"
-        )
+        text = f"En retard : à faire au plus tard le {due} · {_elapsed(c.elapsed, c.working)}"
         return ClockView(c.name, CLOCK_LABELS[c.name], target, "late", text)
     if c.running:
-        text = (
-            f"À faire au plus tard le {due} · "
-            f"{_amount(c.elapsed, c.working)} écoulé{'s' if c.elapsed > 1 else ''}"
-        )
+        text = f"À faire au plus tard le {due} · {_elapsed(c.elapsed, c.working)}"
         return ClockView(c.name, CLOCK_LABELS[c.name], target, "running", text)
     return ClockView(c.name, CLOCK_LABELS[c.name], target, "idle", NOT_RUNNING[c.name])
 

@@ -137,7 +137,7 @@ def _members(team_id: int) -> list[Any]:
 
 def _can_evaluate(user: Any, req: SupportRequest) -> bool:
     still = req.is_open or req.status == RequestStatus.CONVERTED
-    coordination = req.mission_type in (None, MissionType.COORDINATION)
+    coordination = req.mission_type == MissionType.COORDINATION
     return still and coordination and req.evaluated_at is None and can(user, "request.handle", req)
 
 
@@ -176,7 +176,7 @@ def _render_request(req: SupportRequest, forms: ActionForms | None = None, statu
         answer_form=(forms.answer or AnswerForm()) if answer else None,
         close_form=(forms.close or CloseForm()) if handle else None,
         evaluate_form=EmptyForm() if _can_evaluate(user, req) else None,
-        can_convert=handle,
+        can_convert=handle and req.mission_type is not None,
     ), status
 
 

@@ -107,7 +107,9 @@ def test_register_keeps_what_was_typed_and_explains_errors(client, auth, login, 
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Dr Leroy" in page and "Sortie d&#39;hospitalisation sans aides en place." in page
+    # Every missing answer at once, not one per attempt.
     assert "Indiquez par quel canal la demande est arrivée." in page
+    assert "Indiquez au moins un motif de la demande." in page
 
 
 def test_register_then_act_on_the_request(client, auth, login, world, db):
@@ -155,7 +157,8 @@ def test_coordinator_triages_and_closes(client, auth, login, world, db):
     rid = world["late"].id
     login(world["coord"])
     page = client.get(f"/requests/{rid}").get_data(as_text=True)
-    assert "Qualifier la demande" in page and "Inclure la personne" in page
+    assert "Qualifier la demande" in page
+    assert "Inclure la personne" not in page  # qualify first
     bad = auth.post(f"/requests/{rid}/triage", {"mission_type": "nope"})
     assert bad.status_code == 422
     ok = auth.post(f"/requests/{rid}/triage", {"mission_type": "orientation", "urgent": "y"})
