@@ -26,6 +26,7 @@ from ptap.accounts.queries import find_user_by_email
 from ptap.accounts.services import NewUser, create_user, validate_new_user
 from ptap.audit.services import AuditContext, record_event
 from ptap.care_events.demo import load_care_events_demo
+from ptap.care_plans.demo import load_care_plans_demo
 from ptap.care_teams.demo import ROSTER, TERRITORY_NAME, DemoSummary, load_care_teams_demo
 from ptap.care_teams.demo import SEED as CARE_TEAMS_SEED
 from ptap.core.identifiers import luhn_check_digit
@@ -33,6 +34,7 @@ from ptap.core.models import utcnow
 from ptap.core.policy import PlatformRole
 from ptap.extensions import db
 from ptap.intake.demo import demo_team_ids, load_intake_demo
+from ptap.messaging.demo import load_messaging_demo
 
 DEMO_DOMAIN = "demo.ptap.test"
 
@@ -132,12 +134,16 @@ def activity_rng(part: str) -> random.Random:
 
 
 def load_activity() -> None:
-    """Add the demo teams' requests and pathway events unless they have some (commits)."""
+    """Add the demo teams' two years of activity, each part unless already there (commits):
+    requests with their clocks, pathway events, care plans in every state with their DMP
+    filings, messages."""
     team_ids = demo_team_ids(TERRITORY_NAME)
     if not team_ids:
         return
     load_intake_demo(activity_rng("intake"), team_ids)
     load_care_events_demo(activity_rng("care_events"), team_ids)
+    load_care_plans_demo(activity_rng("care_plans"), team_ids)
+    load_messaging_demo(activity_rng("messaging"), team_ids)
     db.session.commit()
 
 

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.models import AuditEvent
-from ptap.care_events.models import CareEvent  # noqa: E402
+from ptap.care_events.models import CareEvent
+from ptap.care_plans.models import CarePlan, CarePlanVersion
 from ptap.care_teams import access, queries
 from ptap.care_teams.identity import IdentityData, validate_identity
 from ptap.care_teams.models import (
@@ -29,12 +30,18 @@ from ptap.core import clock
 from ptap.core.identifiers import is_valid_rpps, luhn_valid
 from ptap.core.ins import InsOid, is_valid_nir
 from ptap.demo import load_demo
-from ptap.intake.models import SupportRequest  # noqa: E402
+from ptap.dmp_bridge import DmpSubmission
+from ptap.intake.models import SupportRequest
+from ptap.messaging.models import Message
 from tests.audit.chain import sealed_report
 
 COUNTED = (
     SupportRequest,
     CareEvent,
+    CarePlan,
+    CarePlanVersion,
+    DmpSubmission,
+    Message,
     User,
     Territory,
     Structure,
@@ -228,6 +235,25 @@ def test_demo_adds_two_years_of_requests_and_breaks(app, db):
     deceased = {e.patient_id for e in enrolments if e.end_reason == "deceased"}
     assert deceased <= {e.patient_id for e in events if e.kind == "death"}
     assert all(e.occurred_on <= clock.paris_today() for e in events)
+
+    # Plans in every lifecycle state, dated within the follow-up; their DMP filings answered.
+    plans = db.session.scalars(sa.select(CarePlan)).all()
+    assert {p.status for p in plans} == {
+        "draft",
+        "validated",
+        "active",
+        "under_revision",
+        "closed",
+    }
+    versions = db.session.scalars(sa.select(CarePlanVersion)).all()
+    assert all(v.created_at <= now for v in versions)
+    assert min(v.created_at for v in versions) < now - timedelta(days=180)
+    filings = db.session.scalars(sa.select(DmpSubmission)).all()
+    assert {"filed", "failed"} <= {f.status for f in filings}
+    # Conversations with messages, a few urgent.
+    messages = db.session.scalars(sa.select(Message)).all()
+    assert len(messages) >= 100
+    assert any(m.priority == "urgent" for m in messages)
 
     # The same seed gives the same activity.
     with clock.frozen(now):
