@@ -39,16 +39,16 @@ from ptap.intake.models import (
 
 #: What people ask, without names (the record is created at the enrolment, if ever).
 SUMMARIES = (
-    "Dame de {age} ans vivant seule, chutes répétées, refuse pour l'instant les aides.",
-    "Monsieur de {age} ans, sortie d'hospitalisation prévue sans aides en place.",
-    "Personne de {age} ans, plusieurs pathologies chroniques, traitements mal suivis.",
-    "Couple âgé ({age} ans), l'épouse aidante s'épuise, demande de relais.",
-    "Jeune adulte de {age} ans, troubles psychiques, rupture de suivi depuis plusieurs mois.",
-    "Dame de {age} ans, logement insalubre signalé par le bailleur, isolement.",
-    "Monsieur de {age} ans, perte d'autonomie rapide, demande d'orientation vers un EHPAD.",
-    "Personne de {age} ans en soins palliatifs à domicile, coordination des intervenants.",
-    "Demande d'information sur les droits (APA, PCH) pour un parent de {age} ans.",
-    "Médecin traitant demande un appui pour un patient de {age} ans, situation complexe.",
+    ("Dame de {age} ans vivant seule, chutes répétées, refuse pour l'instant les aides.", 75, 96),
+    ("Monsieur de {age} ans, sortie d'hospitalisation prévue sans aides en place.", 60, 95),
+    ("Personne de {age} ans, plusieurs pathologies chroniques, traitements mal suivis.", 55, 92),
+    ("Couple âgé ({age} ans), l'épouse aidante s'épuise, demande de relais.", 78, 94),
+    ("Jeune adulte de {age} ans, troubles psychiques, rupture de suivi depuis des mois.", 19, 30),
+    ("Dame de {age} ans, logement insalubre signalé par le bailleur, isolement.", 50, 90),
+    ("Monsieur de {age} ans, perte d'autonomie rapide, demande d'orientation en EHPAD.", 75, 97),
+    ("Personne de {age} ans en soins palliatifs à domicile, intervenants à coordonner.", 45, 95),
+    ("Demande d'information sur les droits (APA, PCH) pour un parent de {age} ans.", 62, 95),
+    ("Médecin traitant demande un appui pour un patient de {age} ans, situation complexe.", 40, 92),
 )
 ANSWERS = {
     MissionType.INFORMATION: "Information donnée par téléphone sur les aides et les démarches.",
@@ -115,7 +115,7 @@ def _request(
         requester_name=rng.choice(REQUESTER_NAMES[kind]),
         requester_contact=f"04 65 71 {rng.randrange(100):02d} {rng.randrange(100):02d}",
         channel=rng.choices(list(CHANNEL_WEIGHTS), list(CHANNEL_WEIGHTS.values()))[0],
-        person_summary=rng.choice(SUMMARIES).format(age=rng.randint(45, 96)),
+        person_summary=_summary(rng),
         problem_categories=" ".join(c for c in ProblemCategory if c in categories),
         urgent=rng.random() < 0.12,
         status=RequestStatus.RECEIVED,
@@ -124,6 +124,11 @@ def _request(
         evaluation_due_at=due.evaluation_due_at,
         ppcs_due_at=due.ppcs_due_at,
     )
+
+
+def _summary(rng: random.Random) -> str:
+    text, youngest, oldest = rng.choice(SUMMARIES)
+    return text.format(age=rng.randint(youngest, oldest))
 
 
 def _answer_delay(rng: random.Random) -> int:

@@ -87,7 +87,7 @@ def clock_view(c: Clock) -> ClockView:
             c.name, CLOCK_LABELS[c.name], target, "done_late" if c.late else "done", text
         )
     if c.late:
-        text = f"En retard : à faire au plus tard le {due} · {_elapsed(c.elapsed, c.working)}"
+        text = f"Échéance dépassée ({due}) · {_elapsed(c.elapsed, c.working)}"
         return ClockView(c.name, CLOCK_LABELS[c.name], target, "late", text)
     if c.running:
         text = f"À faire au plus tard le {due} · {_elapsed(c.elapsed, c.working)}"
