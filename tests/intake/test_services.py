@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -399,3 +399,37 @@ def test_update_moves_the_deadlines(db, world, at_easter):
     assert req.first_answer_due_at == datetime(2026, 4, 7, 22, 0, tzinfo=UTC)
     with pytest.raises(PermissionDenied):
         services.update_request(world.other_coordinator, req, data(), ctx(world.other_coordinator))
+
+
+def test_the_ppcs_clock_stops_at_the_first_gp_validation(db, world, at_easter):
+    from ptap.care_plans import services as plans
+    from ptap.care_plans.content import PlanContent
+    from ptap.care_plans.models import ApprovalKind
+
+    physician = make_user(profession="physician")
+    add_member(world.team, physician)
+    req = register(world)
+    services.triage_request(world.coordinator, req, "coordination", ctx(world.coordinator))
+    enrolment = services.convert_to_enrolment(
+        world.coordinator, req, ctx(world.coordinator), identity=identity()
+    )
+    patient = db.session.get(Patient, enrolment.patient_id)
+    patient.sharing_consent = True  # agreement collected (the physician sees the record)
+    targets = queries.get_targets(world.team.id)
+    running = queries.clocks_of([req], clock.now())[req.id].ppcs
+    assert running.running and not running.late
+    with clock.frozen(datetime(2026, 4, 20, 10, 0, tzinfo=PARIS)):
+        plan = plans.create_plan(world.coordinator, enrolment, ctx(world.coordinator))
+        content = PlanContent(lead_user_id=world.coordinator.id, next_review_on=date(2026, 7, 1))
+        plans.save_draft(
+            world.coordinator, plan, content, plan.draft_revision, ctx(world.coordinator)
+        )
+        plans.publish_version(world.coordinator, plan, "v1", ctx(world.coordinator))
+        plans.record_approval(
+            physician, plan, ApprovalKind.GP_VALIDATION, "in_person", "", ctx(physician)
+        )
+    db.session.flush()
+    later = datetime(2026, 9, 1, tzinfo=PARIS)
+    ppcs = queries.clocks_of([req], later)[req.id].ppcs
+    assert ppcs.stopped_at == datetime(2026, 4, 20, 8, 0, tzinfo=UTC)
+    assert not ppcs.late and ppcs.elapsed == 17 and targets.ppcs_days == 60
