@@ -17,12 +17,16 @@ is that cost:
   `record_event` does now;
 - ``core + returning``: the same with ``RETURNING id`` read back;
 - ``record_event``: the read + the product's `record_event` (whatever it currently is);
-- ``core, async commit``: as ``core`` with ``SET LOCAL synchronous_commit = off``: a
-  DIAGNOSTIC ONLY (the product never does this), it shows what the WAL flush costs;
-- ``core, no indexes``: as ``core`` after dropping the secondary indexes of audit_events
-  (restored afterwards): what index maintenance costs;
-- ``read + write nothing``: the read + an ``UPDATE`` that matches no row: one more round
-  trip and statement, no row, no WAL flush: what an extra statement costs;
+- ``core, async commit``: as ``core`` on connections opened with ``synchronous_commit =
+  off``: a DIAGNOSTIC ONLY (the product never does this), it shows what waiting for the WAL
+  flush at commit costs;
+- ``core, no indexes``/``core, 3 old indexes``: as ``core`` with no secondary index on
+  audit_events, or with the three single-column ones it had before migration 0014 (action,
+  actor_id, patient_id) instead of (patient_id, id): what index maintenance costs;
+- ``driver sql insert``: the INSERT as a SQL string through ``exec_driver_sql`` (no
+  statement compilation or bind processing by SQLAlchemy): what SQLAlchemy Core adds;
+- ``read + write nothing``: the read + a Core ``UPDATE`` that matches no row: one more round
+  trip and statement, no row, no WAL flush: what an extra statement costs by itself;
 - ``psycopg read``/``psycopg read + insert``: the same SQL on raw psycopg connections,
   no SQLAlchemy: the floor the database itself sets.
 
@@ -57,7 +61,23 @@ from ptap.core.models import utcnow  # noqa: E402
 from ptap.extensions import db  # noqa: E402
 
 CTX = AuditContext(actor_label="bench", ip_address="127.0.0.1")
-SECONDARY = ("ix_audit_events_action", "ix_audit_events_actor_id", "ix_audit_events_patient_id")
+CURRENT_INDEX = "CREATE INDEX ix_audit_events_patient_id_id ON audit_events (patient_id, id)"
+OLD_INDEXES = [
+    "CREATE INDEX ix_old_action ON audit_events (action)",
+    "CREATE INDEX ix_old_actor_id ON audit_events (actor_id)",
+    "CREATE INDEX ix_old_patient_id ON audit_events (patient_id)",
+]
+#: Variant -> (DDL before it, DDL after it): the secondary indexes of audit_events it runs with.
+INDEX_SETUPS = {
+    "core, no indexes": (
+        ["DROP INDEX ix_audit_events_patient_id_id"],
+        [CURRENT_INDEX],
+    ),
+    "core, 3 old indexes": (
+        ["DROP INDEX ix_audit_events_patient_id_id", *OLD_INDEXES],
+        [f"DROP INDEX {ddl.split()[2]}" for ddl in OLD_INDEXES] + [CURRENT_INDEX],
+    ),
+}
 
 
 def _values(pid: int) -> dict:
@@ -102,16 +122,15 @@ def _record(pid: int) -> None:
     )
 
 
-def _async(pid: int) -> None:
-    db.session.execute(sa.text("SET LOCAL synchronous_commit = off"))
-    _core(pid)
-
-
-_NOTHING = sa.update(Patient).where(Patient.id == -1).values(first_names="x")
+_NOTHING = sa.update(Patient.__table__).where(Patient.__table__.c.id == -1).values(sex="x")
 
 
 def _nothing(pid: int) -> None:
     db.session.execute(_NOTHING)
+
+
+def _driver(pid: int) -> None:
+    db.session.connection().exec_driver_sql(PG_INSERT, (utcnow(), str(pid), pid))
 
 
 ORM_VARIANTS: dict[str, Callable[[int], None] | None] = {
@@ -121,8 +140,10 @@ ORM_VARIANTS: dict[str, Callable[[int], None] | None] = {
     "core": _core,
     "core + returning": _returning,
     "record_event": _record,
-    "core, async commit": _async,
+    "core, async commit": _core,
     "core, no indexes": _core,
+    "core, 3 old indexes": _core,
+    "driver sql insert": _driver,
     "read + write nothing": _nothing,
 }
 
@@ -184,13 +205,23 @@ def run(target, args: tuple, threads: int, reads: int) -> tuple[float, float, li
     return threads * reads / elapsed, cpu * 1000, out
 
 
+ENGINES: dict[str, sa.Engine] = {}
+
+
+def _use_engine(app, which: str) -> None:
+    with app.app_context():
+        db.engine.dispose()
+    db._app_engines[app][None] = ENGINES[which]  # noqa: SLF001 - bench only
+
+
 def _prepare(app, url: str, pid: int, variant: str) -> tuple:
     """Return (worker, its arguments) for a variant, after setting up what it needs."""
+    if variant == "core, async commit":
+        _use_engine(app, "async")
     with app.app_context():
-        if variant == "core, no indexes":
-            for ix in SECONDARY:
-                db.session.execute(sa.text(f"DROP INDEX IF EXISTS {ix}"))
-            db.session.commit()
+        for ddl in INDEX_SETUPS.get(variant, ([], []))[0]:
+            db.session.execute(sa.text(ddl))
+        db.session.commit()
         if variant.startswith("psycopg"):
             db.engine.dispose()  # give the pool's connections back for the raw ones
             return _pg_worker, (url, pid, variant.endswith("insert"))
@@ -198,11 +229,12 @@ def _prepare(app, url: str, pid: int, variant: str) -> tuple:
 
 
 def _restore(app, variant: str) -> None:
-    if variant == "core, no indexes":
-        with app.app_context():
-            for ix, col in zip(SECONDARY, ("action", "actor_id", "patient_id"), strict=True):
-                db.session.execute(sa.text(f"CREATE INDEX {ix} ON audit_events ({col})"))
-            db.session.commit()
+    if variant == "core, async commit":
+        _use_engine(app, "sync")
+    with app.app_context():
+        for ddl in INDEX_SETUPS.get(variant, ([], []))[1]:
+            db.session.execute(sa.text(ddl))
+        db.session.commit()
 
 
 def main() -> int:
@@ -212,7 +244,7 @@ def main() -> int:
     parser.add_argument("--reads", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--single", type=int, default=0, help="reads on one thread (0: none)")
-    parser.add_argument("--variants", default="all", help="comma-separated names, or all")
+    parser.add_argument("--variants", default="all", help="names separated by ;, or all")
     args = parser.parse_args()
     name = f"ptap_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(
@@ -221,12 +253,19 @@ def main() -> int:
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     url = args.url.rsplit("/", 1)[0] + "/" + name
-    wanted = None if args.variants == "all" else set(args.variants.split(","))
+    wanted = None if args.variants == "all" else set(args.variants.split(";"))
     try:
         app = create_app({"ENV": "testing", "DATABASE_URL": url})
         with app.app_context():
             engine = sa.create_engine(
                 app.config["SQLALCHEMY_DATABASE_URI"], pool_size=args.threads, max_overflow=0
+            )
+            ENGINES["sync"] = engine
+            ENGINES["async"] = sa.create_engine(
+                app.config["SQLALCHEMY_DATABASE_URI"],
+                pool_size=args.threads,
+                max_overflow=0,
+                connect_args={"options": "-c synchronous_commit=off"},
             )
             db.engine.dispose()
             db._app_engines[app][None] = engine  # noqa: SLF001 - bench only
@@ -251,6 +290,7 @@ def main() -> int:
         for _ in range(args.rounds):
             for variant in variants:
                 target, extra = _prepare(app, url, pid, variant)
+                run(target, extra, args.threads, 1)  # warm-up: every pool connection opened
                 rate, cpu_ms, _lat = run(target, extra, args.threads, args.reads)
                 rates[variant].append(rate)
                 cpus[variant].append(cpu_ms)

@@ -146,6 +146,7 @@ def main() -> int:
         path, headers = f"/api/v1/patients/{pid}", {"Authorization": f"Bearer {token}"}
         print(f"{args.threads} threads x {args.reads} reads, {args.rounds} rounds, the modes")
         print("interleaved in each round; median (min-max) over the rounds")
+        run(app, _read, (pid, "no audit"), args.threads, 1)  # warm-up: open the pool
         ratios: dict[str, float] = {}
         for level in args.levels.split(","):
             rates: dict[str, list[float]] = {mode: [] for mode in MODES}
