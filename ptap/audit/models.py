@@ -27,19 +27,25 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_events"
+    # Every audited read pays for each index here, so only what a query uses: the patient's
+    # access log (patient_id = ? ORDER BY id DESC, a backward scan of this index) and the
+    # security event list (patient_id IS NULL). No index on action (the queries match
+    # prefixes, LIKE 'auth.%', which a plain B-tree does not serve) nor on actor_id (no query
+    # filters on it; users are never deleted). Migration 0014_auditbench.
+    __table_args__ = (sa.Index("ix_audit_events_patient_id_id", "patient_id", "id"),)
 
     #: From the sequence at insert; concurrent transactions may commit ids out of order.
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: The acting user, if known; actor_label keeps a readable snapshot (e-mail) for the record.
-    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     actor_label: Mapped[str] = mapped_column(sa.String(255), default="")
     #: Dotted verb, e.g. auth.login, patient.read, care_plan.publish.
-    action: Mapped[str] = mapped_column(sa.String(80), index=True)
+    action: Mapped[str] = mapped_column(sa.String(80))
     object_type: Mapped[str] = mapped_column(sa.String(60), default="")
     object_id: Mapped[str] = mapped_column(sa.String(80), default="")
     #: The patient whose data was read or written; indexed for "who accessed my file".
-    patient_id: Mapped[int | None] = mapped_column(index=True)
+    patient_id: Mapped[int | None]
     outcome: Mapped[str] = mapped_column(sa.String(16))
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     ip_address: Mapped[str] = mapped_column(sa.String(64), default="")

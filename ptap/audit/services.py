@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 import sqlalchemy as sa
 
@@ -40,6 +41,10 @@ class AuditContext:
 SYSTEM = AuditContext(actor_label="system")
 
 
+#: One Core INSERT built once (compiled once per dialect, then taken from the cache).
+_INSERT_EVENT = sa.insert(cast(sa.Table, AuditEvent.__table__))
+
+
 def record_event(
     ctx: AuditContext,
     action: str,
@@ -49,23 +54,31 @@ def record_event(
     object_id: str | int = "",
     patient_id: int | None = None,
     reason: str = "",
-) -> AuditEvent:
-    """Insert one event in the current transaction (flush, no commit, no lock)."""
-    event = AuditEvent(
-        occurred_at=utcnow(),
-        actor_id=ctx.actor_id,
-        actor_label=ctx.actor_label[:255],
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id)[:80],
-        patient_id=patient_id,
-        outcome=str(outcome),
-        reason=reason,
-        ip_address=ctx.ip_address[:64],
-    )
-    db.session.add(event)
+) -> None:
+    """Insert one event in the current transaction (no commit, no lock).
+
+    One Core INSERT on the session's connection, in the caller's transaction: no ORM object,
+    no unit of work, no RETURNING (nothing reads the id back; the sealer finds the row). The
+    session is flushed first only if it holds pending changes, so the event is written after
+    them, as before (its actor may be a user created in the same transaction). This is the
+    cost every audited read pays: see "Audit trail" in docs/performance.md.
+    """
     db.session.flush()
-    return event
+    db.session.execute(
+        _INSERT_EVENT,
+        {
+            "occurred_at": utcnow(),
+            "actor_id": ctx.actor_id,
+            "actor_label": ctx.actor_label[:255],
+            "action": action,
+            "object_type": object_type,
+            "object_id": str(object_id)[:80],
+            "patient_id": patient_id,
+            "outcome": str(outcome),
+            "reason": reason,
+            "ip_address": ctx.ip_address[:64],
+        },
+    )
 
 
 _CONTENT_COLUMNS = (

@@ -99,7 +99,7 @@ def test_recording_takes_no_lock_and_sealing_links_rows_in_order(db, key):
 
 
 def test_event_records_every_field(db):
-    event = record_event(
+    record_event(
         CTX,
         "patient.update",
         outcome=Outcome.DENIED,
@@ -110,7 +110,7 @@ def test_event_records_every_field(db):
     )
     db.session.commit()
     db.session.expire_all()
-    stored = db.session.get(AuditEvent, event.id)
+    stored = db.session.scalars(sa.select(AuditEvent)).one()
     assert (
         stored.actor_label,
         stored.action,

@@ -5,7 +5,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from ptap.audit.models import AuditSeal
+from ptap.audit.models import AuditEvent, AuditSeal
 from ptap.audit.services import SYSTEM, record_event, seal_pending_events, verify_chain
 from ptap.extensions import db
 
@@ -15,6 +15,11 @@ def pg(db):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("row locks and sequences: PostgreSQL only (SQLite has one writer)")
     return db
+
+
+def _last_event_id() -> int:
+    """The id this transaction just inserted (record_event returns nothing)."""
+    return db.session.scalar(sa.select(sa.func.max(AuditEvent.id)))
 
 
 def _in_thread(app, fn):
@@ -45,9 +50,10 @@ def test_requests_insert_while_the_sealer_holds_the_head(app, pg):
 
     def audited_request():
         db.session.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
-        event = record_event(SYSTEM, "patient.read", patient_id=1)
+        record_event(SYSTEM, "patient.read", patient_id=1)
+        event_id = _last_event_id()
         db.session.commit()
-        return event.id
+        return event_id
 
     result = _in_thread(app, audited_request)
     assert "error" not in result, result.get("error")
@@ -62,7 +68,8 @@ def test_ids_committed_out_of_order_are_all_sealed(app, pg):
 
     def slow_request():
         with app.app_context():
-            outcome["id"] = record_event(SYSTEM, "patient.read", reason="slow").id
+            record_event(SYSTEM, "patient.read", reason="slow")
+            outcome["id"] = _last_event_id()
             slow_inserted.set()
             release.wait(timeout=20)
             db.session.commit()
@@ -71,9 +78,10 @@ def test_ids_committed_out_of_order_are_all_sealed(app, pg):
     slow = threading.Thread(target=slow_request)
     slow.start()
     assert slow_inserted.wait(timeout=20)
-    fast = record_event(SYSTEM, "patient.read", reason="fast")
+    record_event(SYSTEM, "patient.read", reason="fast")
+    fast_id = _last_event_id()
     db.session.commit()
-    assert fast.id > outcome["id"]
+    assert fast_id > outcome["id"]
     assert seal_pending_events(key) == 1  # the slow row is not committed yet
     db.session.commit()
     release.set()
@@ -81,5 +89,5 @@ def test_ids_committed_out_of_order_are_all_sealed(app, pg):
     assert seal_pending_events(key) == 1
     db.session.commit()
     order = db.session.scalars(sa.select(AuditSeal.event_id).order_by(AuditSeal.seq)).all()
-    assert order == [fast.id, outcome["id"]]
+    assert order == [fast_id, outcome["id"]]
     assert verify_chain(key).ok
