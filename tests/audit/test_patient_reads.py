@@ -40,6 +40,9 @@ SHOWS_PATIENTS = {
     "api.filings_list_dmp_submissions": "/api/v1/dmp/submissions",
     "api.filings_get_dmp_submission": "/api/v1/dmp/submissions/{submission}",
     "care_plans.show_plan": "/patients/{patient}/care-plan",
+    "dashboards.team_dashboard": "/teams/{team}/dashboard",
+    "dashboards.dashboard_rows": "/teams/{team}/dashboard/rows?patient_id={patient}",
+    "api.dashboards_get_team_dashboard": "/api/v1/dashboard/teams/{team}",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
@@ -97,6 +100,8 @@ NO_PATIENT_IDENTITY = {
     "care_teams.organisation",
     "care_teams.create_patient",
     "filings.my_panels",
+    # The team picker: team names only.
+    "dashboards.home",
 }
 
 
