@@ -75,6 +75,9 @@ def register_blueprints(app: Flask) -> None:
     """Register every domain's blueprint and the JSON API."""
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
     import ptap.accounts.notifications  # noqa: F401 - model
+    import ptap.care_events.models  # noqa: F401 - models
+    import ptap.care_events.permissions  # noqa: F401 - registers the care-events policy rules
+    import ptap.care_events.timeline  # noqa: F401 - adds pathway events to the patient timeline
     import ptap.care_plans.api  # noqa: F401 - registers the care-plans endpoints
     import ptap.care_plans.exports  # noqa: F401
     import ptap.care_plans.models  # noqa: F401 - models
@@ -86,6 +89,8 @@ def register_blueprints(app: Flask) -> None:
     import ptap.dashboards.permissions  # noqa: F401 - registers the dashboard policy rules
     import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints
     import ptap.filings.permissions  # noqa: F401 - registers the DMP filings policy rules
+    import ptap.intake.models  # noqa: F401 - models
+    import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
