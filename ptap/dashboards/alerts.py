@@ -11,6 +11,8 @@ class AlertKind(StrEnum):
     """What needs a coordinator's attention about one patient."""
 
     URGENT_MESSAGES = "urgent_messages"
+    WAITING_REQUESTS = "waiting_requests"
+    CARE_BREAKS = "care_breaks"
     BREAK_GLASS = "break_glass"
     DMP_FILINGS = "dmp_filings"
     OVERDUE_ACTIONS = "overdue_actions"
@@ -23,6 +25,8 @@ class AlertKind(StrEnum):
 #: Short French names (filters, counters, API documentation), in order of urgency.
 ALERT_LABELS: dict[str, str] = {
     AlertKind.URGENT_MESSAGES: "Messages urgents sans accusé de réception",
+    AlertKind.WAITING_REQUESTS: "Sollicitations sans première réponse",
+    AlertKind.CARE_BREAKS: "Ruptures de parcours récentes",
     AlertKind.BREAK_GLASS: "Accès en urgence à examiner",
     AlertKind.DMP_FILINGS: "Envois au DMP en échec ou bloqués",
     AlertKind.OVERDUE_ACTIONS: "Actions en retard",
@@ -37,6 +41,8 @@ SEVERITY: dict[str, int] = {kind: rank for rank, kind in enumerate(ALERT_LABELS)
 
 #: A re-evaluation due within this many days is announced.
 REVIEW_NOTICE_DAYS = 14
+#: A care-pathway break that occurred within this many days is recent.
+RECENT_BREAK_DAYS = 14
 #: A patient enrolled this many days ago without a published plan is an alert.
 NO_PLAN_AFTER_DAYS = 30
 

@@ -18,6 +18,7 @@ from ptap.dashboards.permissions import require_view_dashboard
 from ptap.dashboards.schemas import (
     AlertOut,
     PatientRowOut,
+    RequestOut,
     TeamDashboardOut,
     WorkloadOut,
 )
@@ -67,6 +68,7 @@ def get_team_dashboard(team_id: int):
     board = queries.build_dashboard(team.id, current_user.id)
     rows = present.select_rows(board, filters)
     note_patients_shown(r.patient.patient_id for r in rows)
+    note_patients_shown(r.patient_id for r in board.requests)
     return TeamDashboardOut(
         team_id=team.id,
         team_name=team.name,
@@ -75,4 +77,8 @@ def get_team_dashboard(team_id: int):
         counts=board.counts,
         patients=[_row_out(present.row_view(r, board.today, filters.sort)) for r in rows],
         workload=[WorkloadOut(**vars(present.workload_view(w))) for w in board.workload],
+        waiting_requests=[
+            RequestOut(**vars(present.request_view(r)), received_at=r.received_at.isoformat())
+            for r in board.requests
+        ],
     )

@@ -1,11 +1,13 @@
 """Live dashboards: tell a team's open dashboards which patients changed, after the commit.
 
 The alerts come from facts owned by other domains (plans and their actions, urgent messages
-and acknowledgements, DMP filings, consents, identity, emergency accesses, enrolments), written
+and acknowledgements, DMP filings, consents, identity, emergency accesses, enrolments, support
+requests, care-pathway events), written
 by pages, the API, sockets and scheduler jobs alike. Rather than every producer knowing the
 dashboard, a session listener notes which of those rows a transaction flushed (a set lookup
 per flushed object, no query) and, once it commits, one small event per team goes to the
-room `team:{id}` of the /dashboards namespace: ``dashboard_changed {team_id, patient_ids}``.
+room `team:{id}` of the /dashboards namespace:
+``dashboard_changed {team_id, patient_ids, requests}`` (`requests`: its waiting requests changed).
 Pages refetch those patients' rows over HTTP, where access is checked again; the event itself
 carries ids only. Working out the teams (one query) runs in a fresh app context, in a
 background task by default (DASHBOARD_LIVE_IN_BACKGROUND; the tests run it inline).
@@ -26,11 +28,13 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, object_session
 
+from ptap.care_events.models import CareEvent
 from ptap.care_plans.models import CarePlan, CarePlanTask
 from ptap.care_teams.models import BreakGlassAccess, ConsentRecord, Enrolment, Patient
 from ptap.core.signals import team_membership_changed
 from ptap.dmp_bridge import DmpSubmission
 from ptap.extensions import db, socketio
+from ptap.intake.models import SupportRequest
 from ptap.messaging.models import Acknowledgement, Conversation, Message, Priority
 
 log = logging.getLogger(__name__)
@@ -45,8 +49,6 @@ _BY_PATIENT: tuple[type[Any], ...] = (
     ConsentRecord,
     BreakGlassAccess,
 )
-#: Extra models added by other modules (e.g. request intake, pathway breaks), read the same way.
-EXTRA_PATIENT_MODELS: list[type[Any]] = []
 
 
 def team_room(team_id: int) -> str:
@@ -62,9 +64,13 @@ class _Changes:
         self.pairs: set[tuple[int, int]] = set()
         self.messages: set[int] = set()
         self.conversations: set[int] = set()
+        #: Teams whose waiting requests changed.
+        self.request_teams: set[int] = set()
 
     def __bool__(self) -> bool:
-        return bool(self.patients or self.pairs or self.messages or self.conversations)
+        return bool(
+            self.patients or self.pairs or self.messages or self.conversations or self.request_teams
+        )
 
 
 def _note(changes: _Changes, obj: Any) -> None:
@@ -75,12 +81,20 @@ def _note(changes: _Changes, obj: Any) -> None:
             changes.pairs.add((obj.team_id, obj.patient_id))
         else:
             changes.patients.add(obj.patient_id)
+    elif isinstance(obj, SupportRequest):
+        changes.request_teams.add(obj.team_id)
+        if obj.patient_id is not None:
+            changes.pairs.add((obj.team_id, obj.patient_id))
+    elif isinstance(obj, CareEvent):
+        # A break matters to every team following the patient, not only the recording one.
+        changes.pairs.add((obj.team_id, obj.patient_id))
+        changes.patients.add(obj.patient_id)
     elif isinstance(obj, Message):
         if obj.priority == Priority.URGENT:
             changes.conversations.add(obj.conversation_id)
     elif isinstance(obj, Acknowledgement):
         changes.messages.add(obj.message_id)
-    elif isinstance(obj, (*_BY_PATIENT, *EXTRA_PATIENT_MODELS)):
+    elif isinstance(obj, _BY_PATIENT):
         pid = getattr(obj, "patient_id", None)
         if pid is not None:
             changes.patients.add(pid)
@@ -97,8 +111,16 @@ def _after_flush(session: Session, _context: Any) -> None:
 
 
 def _tracked(obj: Any) -> bool:
-    models: tuple[type[Any], ...] = (Patient, Enrolment, DmpSubmission, Message, Acknowledgement)
-    return isinstance(obj, (*models, *_BY_PATIENT, *EXTRA_PATIENT_MODELS))
+    models: tuple[type[Any], ...] = (
+        Patient,
+        Enrolment,
+        DmpSubmission,
+        Message,
+        Acknowledgement,
+        SupportRequest,
+        CareEvent,
+    )
+    return isinstance(obj, (*models, *_BY_PATIENT))
 
 
 def _after_commit(session: Session) -> None:
@@ -125,14 +147,14 @@ def _announce_in_context(app: Any, changes: _Changes) -> None:
     SQL any more in its after_commit hook)."""
     try:
         with app.app_context():
-            announce(teams_of(changes))
+            announce(teams_of(changes), changes.request_teams)
     except Exception:  # the commit stands: a missed refresh only waits for the next reload
         log.exception("could not announce a dashboard change")
 
 
 def teams_of(changes: _Changes) -> dict[int, set[int]]:
     """Map each team to the changed patients it follows (one query, none if nothing to map)."""
-    by_team: dict[int, set[int]] = {}
+    by_team: dict[int, set[int]] = {team_id: set() for team_id in changes.request_teams}
     for team_id, patient_id in changes.pairs:
         by_team.setdefault(team_id, set()).add(patient_id)
     patients = sa.select(Patient.id).where(Patient.id.in_(sorted(changes.patients)))
@@ -162,12 +184,17 @@ def teams_of(changes: _Changes) -> dict[int, set[int]]:
     return by_team
 
 
-def announce(by_team: dict[int, set[int]]) -> None:
-    """Emit one `dashboard_changed` per team to its room (ids only, no identity)."""
+def announce(by_team: dict[int, set[int]], request_teams: set[int] | None = None) -> None:
+    """Emit one `dashboard_changed` per team to its room (ids only, no identity); `requests`
+    says that the team's waiting requests changed."""
     for team_id, patient_ids in sorted(by_team.items()):
         socketio.emit(
             "dashboard_changed",
-            {"team_id": team_id, "patient_ids": sorted(patient_ids)},
+            {
+                "team_id": team_id,
+                "patient_ids": sorted(patient_ids),
+                "requests": team_id in (request_teams or set()),
+            },
             to=team_room(team_id),
             namespace=NAMESPACE,
         )

@@ -6,16 +6,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from flask import url_for
+from flask import current_app, url_for
 
 from ptap.accounts.models import PROFESSION_LABELS
-from ptap.care_teams.models import IDENTITY_STATUS_LABELS, TEAM_ROLE_LABELS
+from ptap.care_events.models import CARE_EVENT_KIND_LABELS
+from ptap.care_teams.models import (
+    IDENTITY_STATUS_LABELS,
+    PROBLEM_CATEGORY_LABELS,
+    REQUESTER_KIND_LABELS,
+    TEAM_ROLE_LABELS,
+)
 from ptap.core.bounds import MAX_DB_INT
 from ptap.core.errors import InvalidInput
 from ptap.core.formatting import fr_date, label, local_date, local_datetime
 from ptap.dashboards.alerts import ALERT_LABELS, Alert, AlertKind
-from ptap.dashboards.queries import CaseloadRow, PatientRow, TeamDashboard, Workload
+from ptap.dashboards.queries import (
+    CaseloadRow,
+    PatientRow,
+    TeamDashboard,
+    WaitingRequest,
+    Workload,
+)
+from ptap.intake.models import REQUEST_CHANNEL_LABELS
 
 SORTS = {
     "priority": "Par urgence",
@@ -26,6 +40,8 @@ SORTS = {
 #: Short names of the kinds, on the tag beside each alert.
 KIND_TAGS: dict[str, str] = {
     AlertKind.URGENT_MESSAGES: "Message urgent",
+    AlertKind.WAITING_REQUESTS: "Sollicitation",
+    AlertKind.CARE_BREAKS: "Rupture de parcours",
     AlertKind.BREAK_GLASS: "Accès en urgence",
     AlertKind.DMP_FILINGS: "DMP",
     AlertKind.OVERDUE_ACTIONS: "Action en retard",
@@ -37,6 +53,8 @@ KIND_TAGS: dict[str, str] = {
 #: Where each kind is fixed: the link's label.
 FIX_LABELS: dict[str, str] = {
     AlertKind.URGENT_MESSAGES: "Ouvrir la conversation",
+    AlertKind.WAITING_REQUESTS: "Répondre",
+    AlertKind.CARE_BREAKS: "Voir les évènements",
     AlertKind.BREAK_GLASS: "Examiner l'accès",
     AlertKind.DMP_FILINGS: "Voir les envois",
     AlertKind.OVERDUE_ACTIONS: "Ouvrir le plan",
@@ -179,6 +197,17 @@ def describe(alert: Alert, today: date) -> tuple[str, bool]:
         what = _plural(alert.count, "message urgent", "messages urgents")
         first = "envoyé" if alert.count == 1 else "le premier envoyé"
         return f"{what} sans accusé de réception, {first} le {sent}", True
+    if kind == AlertKind.WAITING_REQUESTS:
+        received = local_datetime(since) if isinstance(since, datetime) else ""
+        what = _plural(alert.count, "sollicitation", "sollicitations")
+        overdue = alert.detail == "late"
+        state = "en retard" if overdue else "en attente"
+        return f"{what} sans première réponse ({state}), reçue le {received}", overdue
+    if kind == AlertKind.CARE_BREAKS:
+        occurred = since if isinstance(since, date) else today
+        what = label(CARE_EVENT_KIND_LABELS, alert.detail)
+        more = f" (et {alert.count - 1} autre(s) rupture(s))" if alert.count > 1 else ""
+        return f"{what} le {fr_date(occurred)}{more} : adapter le plan ?", True
     if kind == AlertKind.DMP_FILINGS:
         parts = []
         if alert.count:
@@ -206,10 +235,28 @@ def describe(alert: Alert, today: date) -> tuple[str, bool]:
     return f"{alert.count} accès en urgence à examiner, le premier de {alert.detail}", True
 
 
+def _url_if(endpoint: str, fallback: str, **values: Any) -> str:
+    """The URL of `endpoint` if this build has it, else `fallback` (intake pages)."""
+    if endpoint in current_app.view_functions:
+        return url_for(endpoint, **values)
+    return fallback
+
+
+def request_url(request_id: int | None) -> str:
+    """The page of a support request (the request list when there is no such page)."""
+    fallback = url_for("dashboards.home")
+    return _url_if("intake.show_request", fallback, request_id=request_id)
+
+
 def fix_url(alert: Alert) -> str:
     """The page where the alert's cause is fixed."""
     pid = alert.patient_id
     kind = alert.kind
+    if kind == AlertKind.WAITING_REQUESTS:
+        return request_url(alert.target_id)
+    if kind == AlertKind.CARE_BREAKS:
+        record = url_for("care_teams.show_patient", patient_id=pid) + "#historique"
+        return _url_if("care_events.patient_events", record, patient_id=pid)
     if kind in (AlertKind.OVERDUE_ACTIONS, AlertKind.REVIEW_DUE, AlertKind.NO_PLAN):
         return url_for("care_plans.show_plan", patient_id=pid)
     if kind == AlertKind.URGENT_MESSAGES:
@@ -318,3 +365,44 @@ def sort_key(row: PatientRow, sort: str) -> str:
     if sort == "alerts":
         return f"{99 - len(row.alerts):02d}|{row.severity:02d}|{p.display_name}"
     return f"{row.severity:02d}|{_oldest(row).isoformat()}|{p.display_name}"
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """A waiting support request ready to show, with its first-answer clock."""
+
+    request_id: int
+    url: str
+    requester: str
+    channel: str
+    categories: str
+    received: str
+    clock: str
+    late: bool
+    urgent: bool
+
+
+def _working_days(n: int) -> str:
+    return _plural(n, "jour ouvré", "jours ouvrés")
+
+
+def request_view(r: WaitingRequest) -> RequestView:
+    """Build the shown form of one waiting request: "1 jour ouvré sur 2" or late."""
+    kind = label(REQUESTER_KIND_LABELS, r.requester_kind)
+    requester = f"{r.requester_name} ({kind.lower()})" if r.requester_name else kind
+    if r.late:
+        clock_text = f"En retard : {_working_days(r.elapsed)} écoulés, objectif {r.target}"
+    else:
+        due = local_datetime(r.due_at)
+        clock_text = f"{_working_days(r.elapsed)} sur {r.target} (réponse avant le {due})"
+    return RequestView(
+        request_id=r.request_id,
+        url=request_url(r.request_id),
+        requester=requester,
+        channel=label(REQUEST_CHANNEL_LABELS, r.channel),
+        categories=", ".join(label(PROBLEM_CATEGORY_LABELS, c) for c in r.categories) or "—",
+        received=local_datetime(r.received_at),
+        clock=clock_text,
+        late=r.late,
+        urgent=r.urgent,
+    )

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ptap.accounts.models import User
+from ptap.care_events.models import BREAK_KINDS, CareEvent
 from ptap.care_plans.content import OPEN_STATUSES
 from ptap.care_plans.models import CarePlan, CarePlanTask, PlanStatus
 from ptap.care_teams.access import visible_patient_ids
@@ -31,9 +32,19 @@ from ptap.care_teams.models import (
     TeamMembership,
 )
 from ptap.core import clock
-from ptap.dashboards.alerts import NO_PLAN_AFTER_DAYS, REVIEW_NOTICE_DAYS, Alert, AlertKind
+from ptap.dashboards.alerts import (
+    NO_PLAN_AFTER_DAYS,
+    RECENT_BREAK_DAYS,
+    REVIEW_NOTICE_DAYS,
+    Alert,
+    AlertKind,
+)
 from ptap.dmp_bridge import DmpSubmission, SubmissionStatus
 from ptap.extensions import db
+from ptap.intake.clocks import elapsed_working_days
+from ptap.intake.models import OPEN_STATUSES as OPEN_REQUESTS
+from ptap.intake.models import SupportRequest
+from ptap.intake.queries import get_targets
 from ptap.messaging.models import Acknowledgement, Conversation, Message, Priority
 
 
@@ -88,6 +99,25 @@ class Workload:
     overdue: int
 
 
+@dataclass(frozen=True)
+class WaitingRequest:
+    """A support request of the team still waiting for its first answer, and its clock."""
+
+    request_id: int
+    received_at: datetime
+    requester_kind: str
+    requester_name: str
+    channel: str
+    categories: tuple[str, ...]
+    urgent: bool
+    patient_id: int | None
+    #: Working days elapsed since reception, against the team's target.
+    elapsed: int
+    target: int
+    due_at: datetime
+    late: bool
+
+
 @dataclass
 class TeamDashboard:
     """Everything the page and the API show of one team."""
@@ -96,6 +126,8 @@ class TeamDashboard:
     workload: list[Workload]
     today: date
     counts: dict[str, int] = field(default_factory=dict)
+    #: Requests waiting for a first answer, urgent and oldest first.
+    requests: list[WaitingRequest] = field(default_factory=list)
 
 
 def _in_caseload(team_id: int, viewer_id: int) -> sa.ColumnElement[bool]:
@@ -330,6 +362,80 @@ def break_glass_alerts(viewer_id: int, ids: sa.Select[Any]) -> list[Alert]:
     ]
 
 
+def care_break_alerts(ids: sa.Select[Any], today: date) -> list[Alert]:
+    """Care-pathway breaks of the patients within the last RECENT_BREAK_DAYS, whichever team
+    recorded them (one query): the latest one names the alert."""
+    since = today - timedelta(days=RECENT_BREAK_DAYS)
+    stmt = (
+        sa.select(CareEvent.patient_id, CareEvent.occurred_on, CareEvent.kind)
+        .where(
+            CareEvent.patient_id.in_(ids),
+            CareEvent.kind.in_(list(BREAK_KINDS)),
+            CareEvent.withdrawn_at.is_(None),
+            CareEvent.occurred_on >= since,
+        )
+        .order_by(CareEvent.occurred_on.desc(), CareEvent.id.desc())
+    )
+    found: dict[int, list[tuple[date, str]]] = defaultdict(list)
+    for pid, occurred_on, kind in db.session.execute(stmt):
+        found[pid].append((occurred_on, kind))
+    return [
+        Alert(AlertKind.CARE_BREAKS, pid, len(events), events[0][0], detail=events[0][1])
+        for pid, events in found.items()
+    ]
+
+
+def waiting_requests(team_id: int, now: datetime) -> list[WaitingRequest]:
+    """The team's open requests without a first answer, urgent then oldest first (two
+    queries: the requests and the team's targets)."""
+    target = get_targets(team_id).first_answer_working_days
+    stmt = (
+        sa.select(SupportRequest)
+        .where(
+            SupportRequest.team_id == team_id,
+            SupportRequest.status.in_(list(OPEN_REQUESTS)),
+            SupportRequest.first_answer_at.is_(None),
+        )
+        .order_by(SupportRequest.urgent.desc(), SupportRequest.received_at, SupportRequest.id)
+    )
+    return [
+        WaitingRequest(
+            request_id=r.id,
+            received_at=r.received_at,
+            requester_kind=r.requester_kind,
+            requester_name=r.requester_name,
+            channel=r.channel,
+            categories=tuple(r.categories),
+            urgent=r.urgent,
+            patient_id=r.patient_id,
+            elapsed=elapsed_working_days(r.received_at, now),
+            target=target,
+            due_at=r.first_answer_due_at,
+            late=now >= r.first_answer_due_at,
+        )
+        for r in db.session.scalars(stmt)
+    ]
+
+
+def _request_alerts(requests: list[WaitingRequest]) -> list[Alert]:
+    """A patient concerned by a waiting request gets the alert on their row too."""
+    by_patient: dict[int, list[WaitingRequest]] = defaultdict(list)
+    for r in requests:
+        if r.patient_id is not None:
+            by_patient[r.patient_id].append(r)
+    return [
+        Alert(
+            AlertKind.WAITING_REQUESTS,
+            pid,
+            len(reqs),
+            reqs[0].received_at,
+            target_id=reqs[0].request_id,
+            detail="late" if any(r.late for r in reqs) else "waiting",
+        )
+        for pid, reqs in by_patient.items()
+    ]
+
+
 def team_members(team_id: int) -> list[tuple[int, str, str, str]]:
     """The team's current members: id, name, profession, team role (one query)."""
     today = clock.paris_today()
@@ -385,20 +491,27 @@ def build_dashboard(
     viewer_id: int,
     *,
     today: date | None = None,
+    now: datetime | None = None,
     only: Collection[int] | None = None,
 ) -> TeamDashboard:
     """Compute a team's dashboard for the viewer in a fixed number of queries.
 
     :param only: restrict to these patients (the live refresh of a few rows).
     """
-    today = today or clock.paris_today()
+    now = now or clock.now()
+    today = today or clock.paris_day(now)
     caseload = list_caseload(team_id, viewer_id, only)
     ids = caseload_ids(team_id, viewer_id, only)
     tasks = task_counts(team_id, today, ids)
     found: dict[int, list[Alert]] = defaultdict(list)
     for alert in [*urgent_message_alerts(ids), *break_glass_alerts(viewer_id, ids)]:
         found[alert.patient_id].append(alert)
-    for alert in dmp_alerts(team_id, ids):
+    requests = waiting_requests(team_id, now)
+    for alert in [
+        *dmp_alerts(team_id, ids),
+        *care_break_alerts(ids, today),
+        *_request_alerts(requests),
+    ]:
         found[alert.patient_id].append(alert)
     assignees: dict[int, set[int]] = defaultdict(set)
     overdue: dict[int, tuple[int, date | None]] = {}
@@ -420,7 +533,9 @@ def build_dashboard(
     for r in rows:
         for kind in r.kinds:
             counts[kind] += 1
-    return TeamDashboard(rows, [] if only is not None else _workload(team_id, tasks), today, counts)
+    counts[AlertKind.WAITING_REQUESTS] = len(requests)  # requests, with a patient or not
+    workload = [] if only is not None else _workload(team_id, tasks)
+    return TeamDashboard(rows, workload, today, counts, requests)
 
 
 def _workload(team_id: int, tasks: list[TaskCounts]) -> list[Workload]:

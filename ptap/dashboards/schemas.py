@@ -68,6 +68,21 @@ class WorkloadOut(BaseModel):
     overdue: int
 
 
+class RequestOut(BaseModel):
+    """A support request still waiting for its first answer, with its clock."""
+
+    request_id: int
+    url: str
+    requester: str
+    channel: str
+    categories: str
+    received: str
+    received_at: str
+    clock: str = Field(description="Jours ouvrés écoulés face à l'objectif de l'équipe")
+    late: bool
+    urgent: bool
+
+
 class TeamDashboardOut(BaseModel):
     """A team's dashboard: patients (filtered and sorted), counts per alert type, workload."""
 
@@ -78,3 +93,6 @@ class TeamDashboardOut(BaseModel):
     counts: dict[str, int] = Field(description="Personnes concernées, par type d'alerte")
     patients: list[PatientRowOut]
     workload: list[WorkloadOut]
+    waiting_requests: list[RequestOut] = Field(
+        description="Sollicitations sans première réponse, urgentes puis plus anciennes d'abord"
+    )

@@ -12,6 +12,7 @@ from flask_login import current_user
 from ptap.audit.context import note_patients_shown, shows_patients
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import CareTeam
+from ptap.core import clock
 from ptap.core.bounds import MAX_DB_INT
 from ptap.core.errors import InvalidInput
 from ptap.core.policy import requires
@@ -55,6 +56,7 @@ def team_dashboard(team_id: int):
     board = queries.build_dashboard(team.id, current_user.id)
     rows = present.select_rows(board, filters)
     note_patients_shown(r.patient.patient_id for r in rows)
+    note_patients_shown(r.patient_id for r in board.requests)
     printing = request.args.get("print") == "1"
     return render_template(
         "dashboards/team.html",
@@ -64,6 +66,7 @@ def team_dashboard(team_id: int):
         rows=[present.row_view(r, board.today, filters.sort) for r in rows],
         caseload_size=len(board.rows),
         counts=[(kind, label, board.counts[kind]) for kind, label in ALERT_LABELS.items()],
+        requests=[present.request_view(r) for r in board.requests],
         kinds_map=json.dumps({r.patient.patient_id: sorted(r.kinds) for r in board.rows}),
         workload=[present.workload_view(w) for w in board.workload],
         sectors=present.sectors(board),
@@ -101,4 +104,16 @@ def dashboard_rows(team_id: int):
         "dashboards/_rows.html",
         rows=[present.row_view(r, board.today, filters.sort) for r in rows],
         kinds_map=json.dumps(kinds),
+    )
+
+
+@bp.get("/teams/<int:team_id>/dashboard/requests")
+@shows_patients("team dashboard requests")
+@requires("dashboard.view")
+def dashboard_requests(team_id: int):
+    team = _team(team_id)
+    requests = queries.waiting_requests(team.id, clock.now())
+    note_patients_shown(r.patient_id for r in requests)
+    return render_template(
+        "dashboards/_requests.html", team=team, requests=[present.request_view(r) for r in requests]
     )

@@ -48,6 +48,8 @@ SHOWS_PATIENTS = {
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
 #: a task, a message, an emergency access); each names the test or mechanism covering it.
 COVERED_ELSEWHERE = {
+    "dashboards.dashboard_requests": "@shows_patients + note_patients_shown (requests with a "
+    "patient; tests/dashboards)",
     "care_plans.list_tasks": "@shows_patients + note_patients_shown (task rows)",
     "api.care_plans_list_my_tasks": "@shows_patients + note_patients_shown (task rows)",
     "api.care_plans_get_care_plan": "load_patient (patient.read); 404 without a plan",

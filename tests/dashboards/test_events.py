@@ -64,11 +64,15 @@ def test_urgent_message_and_its_acknowledgement_are_pushed_live(db, dashboard_so
     message = messaging.send_message(world.nurse, conversation, draft, ctx(world.nurse)).message
     assert _changes(sock) == []  # nothing before the commit
     db.session.commit()
-    assert _changes(sock) == [{"team_id": world.team.id, "patient_ids": [world.patient.id]}]
+    assert _changes(sock) == [
+        {"team_id": world.team.id, "patient_ids": [world.patient.id], "requests": False}
+    ]
 
     messaging.acknowledge_message(world.coord, message, ctx(world.coord))
     db.session.commit()
-    assert _changes(sock) == [{"team_id": world.team.id, "patient_ids": [world.patient.id]}]
+    assert _changes(sock) == [
+        {"team_id": world.team.id, "patient_ids": [world.patient.id], "requests": False}
+    ]
 
 
 def test_nothing_is_pushed_after_a_rollback(db, dashboard_socket, world):
@@ -88,7 +92,7 @@ def test_other_teams_changes_do_not_reach_the_room(db, dashboard_socket, world):
 
 def test_each_alert_cause_is_pushed_when_it_changes(db, dashboard_socket, world):
     sock = _following(dashboard_socket, world)
-    expected = {"team_id": world.team.id, "patient_ids": [world.patient.id]}
+    expected = {"team_id": world.team.id, "patient_ids": [world.patient.id], "requests": False}
     today = clock.paris_today()
 
     plan = make_plan(world, world.patient, due_on=today - timedelta(days=1))  # action, plan
@@ -123,7 +127,9 @@ def test_a_new_patient_is_pushed(db, dashboard_socket, world):
     sock = _following(dashboard_socket, world)
     patient = make_patient(world.team, world.coord, consent=False)
     db.session.commit()
-    assert {"team_id": world.team.id, "patient_ids": [patient.id]} in _changes(sock)
+    assert {"team_id": world.team.id, "patient_ids": [patient.id], "requests": False} in _changes(
+        sock
+    )
 
 
 def test_break_glass_and_its_review_are_pushed(db, dashboard_socket, world):
@@ -136,7 +142,7 @@ def test_break_glass_and_its_review_are_pushed(db, dashboard_socket, world):
         stranger, world.patient, "Inconscient aux urgences, traitement à connaître", ctx(stranger)
     )
     db.session.commit()
-    expected = {"team_id": world.team.id, "patient_ids": [world.patient.id]}
+    expected = {"team_id": world.team.id, "patient_ids": [world.patient.id], "requests": False}
     assert expected in _changes(sock)
     circle.review_break_glass(world.coord, grant, "Justifié", ctx(world.coord))
     db.session.commit()

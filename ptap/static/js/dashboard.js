@@ -37,6 +37,7 @@
       (kinds[pid] || []).forEach(function (k) { counts[k] = (counts[k] || 0) + 1; });
     });
     document.querySelectorAll("[id^='count-']").forEach(function (el) {
+      if (el.hasAttribute("data-fixed")) return;  // counted by its own fragment
       const n = counts[el.id.slice(6)] || 0;
       el.textContent = String(n);
       el.closest(".dash-count").classList.toggle("dash-count-some", n > 0);
@@ -103,6 +104,29 @@
     }
   }
 
+  function refetchRequests() {
+    const url = root.dataset.requestsUrl;
+    if (!url || ended) return;
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        const doc = new DOMParser().parseFromString(html, "text/html");
+        const incoming = doc.getElementById("dashboard-requests");
+        const existing = document.getElementById("dashboard-requests");
+        if (!incoming || !existing) return;
+        existing.replaceWith(document.importNode(incoming, true));
+        const count = document.getElementById("count-waiting_requests");
+        if (count) {
+          const n = parseInt(incoming.dataset.count, 10) || 0;
+          count.textContent = String(n);
+          count.closest(".dash-count").classList.toggle("dash-count-some", n > 0);
+        }
+        say("Sollicitations mises à jour.", "live");
+      })
+      .catch(function () { /* the next event or a reload catches up */ });
+  }
+
   function schedule(ids) {
     ids.forEach(function (id) { if (Number.isInteger(id)) pending.add(id); });
     if (timer) return;
@@ -136,6 +160,7 @@
           known.add(parseInt(tr.dataset.patientId, 10));
         });
         schedule(Array.from(known));
+        refetchRequests();
       }
       joinedOnce = true;
     });
@@ -153,6 +178,7 @@
   });
   socket.on("dashboard_changed", function (data) {
     if (!data || data.team_id !== teamId || !Array.isArray(data.patient_ids)) return;
-    schedule(data.patient_ids);
+    if (data.requests) refetchRequests();
+    if (data.patient_ids.length) schedule(data.patient_ids);
   });
 })();
