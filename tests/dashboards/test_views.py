@@ -67,6 +67,7 @@ def test_others_are_refused(db, client, auth, world, who):
     auth.login(getattr(world, who))
     assert client.get(page(world)).status_code == 403
     assert client.get(page(world) + f"/rows?patient_id={world.patient.id}").status_code == 403
+    assert client.get(page(world) + "/requests").status_code == 403
 
 
 def test_unknown_team_is_404_and_anonymous_goes_to_login(db, client, auth, world):
@@ -220,7 +221,9 @@ def _caseload(world, n: int) -> None:
     """n patients, each with every alert type the data can give."""
     import uuid
 
+    from ptap.care_events import services as care_events
     from ptap.care_teams.models import BreakGlassAccess
+    from ptap.intake import services as intake
     from ptap.messaging import services as messaging
     from tests.dashboards.conftest import ctx
 
@@ -246,6 +249,20 @@ def _caseload(world, n: int) -> None:
         draft = messaging.MessageDraft(uuid.uuid4().hex, "Chute", priority="urgent")
         messaging.send_message(world.nurse, conversation, draft, ctx(world.nurse))
         enrolment_of(patient, world.team).enrolled_at = utcnow() - timedelta(days=40)
+        data = intake.RequestData(
+            received_at=utcnow() - timedelta(days=5),
+            requester_kind="caregiver",
+            channel="phone",
+            problem_categories=("social",),
+            patient_id=patient.id,
+        )
+        intake.register_request(world.coord, world.team, data, ctx(world.coord))
+        care_events.record_care_event(
+            world.nurse,
+            patient,
+            care_events.CareEventData("emergency_visit", today),
+            ctx(world.nurse),
+        )
     db_commit()
 
 
