@@ -4,13 +4,13 @@ The number of statements is fixed whatever the caseload: each alert type is one 
 over the whole caseload (never one per patient), and the alerts that are states of the patient
 or of the plan (identity, consent, re-evaluation, no plan) come with the caseload itself.
 Need-to-know: the caseload is the team's active enrolments whose patient the viewer may see
-(the circle, not break-the-glass); every alert query is restricted to it.
+(the circle, not break-the-glass); every alert query is restricted to its ids, read once.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -139,16 +139,6 @@ def _in_caseload(team_id: int, viewer_id: int) -> sa.ColumnElement[bool]:
     )
 
 
-def caseload_ids(
-    team_id: int, viewer_id: int, only: Collection[int] | None = None
-) -> sa.Select[Any]:
-    """Select the ids of the caseload's patients (optionally among `only`)."""
-    stmt = sa.select(Enrolment.patient_id).where(_in_caseload(team_id, viewer_id))
-    if only is not None:
-        stmt = stmt.where(Enrolment.patient_id.in_(list(only)))
-    return stmt
-
-
 def list_caseload(
     team_id: int, viewer_id: int, only: Collection[int] | None = None
 ) -> list[CaseloadRow]:
@@ -224,7 +214,7 @@ class TaskCounts:
     oldest_overdue: date | None
 
 
-def task_counts(team_id: int, today: date, ids: sa.Select[Any]) -> list[TaskCounts]:
+def task_counts(team_id: int, today: date, ids: Sequence[int]) -> list[TaskCounts]:
     """Count the open and overdue actions of the team's plans, per patient and assignee."""
     overdue = sa.and_(CarePlanTask.due_on.is_not(None), CarePlanTask.due_on < today)
     stmt = (
@@ -257,7 +247,7 @@ def task_counts(team_id: int, today: date, ids: sa.Select[Any]) -> list[TaskCoun
     ]
 
 
-def urgent_message_alerts(ids: sa.Select[Any]) -> list[Alert]:
+def urgent_message_alerts(ids: Sequence[int]) -> list[Alert]:
     """Unacknowledged urgent messages of the patients' conversations (one query)."""
     acknowledged = sa.exists().where(Acknowledgement.message_id == Message.id)
     stmt = (
@@ -283,7 +273,7 @@ def urgent_message_alerts(ids: sa.Select[Any]) -> list[Alert]:
     ]
 
 
-def dmp_alerts(team_id: int, ids: sa.Select[Any]) -> list[Alert]:
+def dmp_alerts(team_id: int, ids: Sequence[int]) -> list[Alert]:
     """The team's DMP filings that failed or are blocked, per patient (one query)."""
     stuck = [SubmissionStatus.FAILED, SubmissionStatus.BLOCKED]
     stmt = (
@@ -318,7 +308,7 @@ def dmp_alerts(team_id: int, ids: sa.Select[Any]) -> list[Alert]:
     ]
 
 
-def withdrawn_consents(ids: sa.Select[Any]) -> dict[int, datetime]:
+def withdrawn_consents(ids: Sequence[int]) -> dict[int, datetime]:
     """When each patient without sharing consent withdrew it (absent: never given)."""
     stmt = (
         sa.select(ConsentRecord.patient_id, sa.func.max(ConsentRecord.recorded_at))
@@ -334,7 +324,7 @@ def withdrawn_consents(ids: sa.Select[Any]) -> dict[int, datetime]:
     return {pid: at for pid, at in db.session.execute(stmt)}
 
 
-def break_glass_alerts(viewer_id: int, ids: sa.Select[Any]) -> list[Alert]:
+def break_glass_alerts(viewer_id: int, ids: Sequence[int]) -> list[Alert]:
     """Emergency accesses to the patients not reviewed yet, except the viewer's own (one
     query): the viewer may review every one listed."""
     stmt = (
@@ -362,7 +352,7 @@ def break_glass_alerts(viewer_id: int, ids: sa.Select[Any]) -> list[Alert]:
     ]
 
 
-def care_break_alerts(ids: sa.Select[Any], today: date) -> list[Alert]:
+def care_break_alerts(ids: Sequence[int], today: date) -> list[Alert]:
     """Care-pathway breaks of the patients within the last RECENT_BREAK_DAYS, whichever team
     recorded them (one query): the latest one names the alert."""
     since = today - timedelta(days=RECENT_BREAK_DAYS)
@@ -501,7 +491,9 @@ def build_dashboard(
     now = now or clock.now()
     today = today or clock.paris_day(now)
     caseload = list_caseload(team_id, viewer_id, only)
-    ids = caseload_ids(team_id, viewer_id, only)
+    # The caseload's ids, read once: every alert query takes them as a list rather than
+    # computing need-to-know again (4 branches of a union) in each statement.
+    ids = [row.patient_id for row in caseload]
     tasks = task_counts(team_id, today, ids)
     found: dict[int, list[Alert]] = defaultdict(list)
     for alert in [*urgent_message_alerts(ids), *break_glass_alerts(viewer_id, ids)]:
