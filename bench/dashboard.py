@@ -16,6 +16,7 @@ number of SQL statements per request. Target: p95 < 150 ms for 500 patients.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -498,22 +499,27 @@ def measure(label: str, fn: Any, runs: int, engine: sa.Engine) -> None:
         statements[-1] += 1
 
     times = []
+    cpu = []
     fn()  # warm-up
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         for _ in range(runs):
             statements.append(0)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             status = fn()
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - start_cpu) * 1000)
             assert status == 200, status
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
     times.sort()
+    cpu.sort()
     p95 = times[max(0, int(len(times) * 0.95) - 1)]
+    cpu95 = cpu[max(0, int(len(cpu) * 0.95) - 1)]
     print(
         f"{label:<36} p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  "
-        f"max {times[-1]:6.1f} ms  SQL statements {min(statements)}–{max(statements)}"
+        f"max {times[-1]:6.1f} ms | web CPU p50 {statistics.median(cpu):5.1f} p95 {cpu95:5.1f}"
+        f" ms | SQL statements {min(statements)}–{max(statements)}"
     )
 
 
@@ -527,6 +533,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    print(f"load average before the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     with database(args.keep) as url:
         app = create_app(
             {
