@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, url_for
@@ -20,7 +20,7 @@ from ptap.care_teams.models import (
 )
 from ptap.core.bounds import MAX_DB_INT
 from ptap.core.errors import InvalidInput
-from ptap.core.formatting import fr_date, label, local_date, local_datetime
+from ptap.core.formatting import PARIS, fr_date, label, local_date, local_datetime
 from ptap.dashboards.alerts import ALERT_LABELS, Alert, AlertKind
 from ptap.dashboards.queries import (
     CaseloadRow,
@@ -164,7 +164,8 @@ def select_rows(dashboard: TeamDashboard, filters: Filters) -> list[PatientRow]:
 
 
 def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+    # French: 0 and 1 take the singular ("0 jour ouvré").
+    return f"{n} {one if n <= 1 else many}"
 
 
 def _days(n: int) -> str:
@@ -403,6 +404,15 @@ def _working_days(n: int) -> str:
     return _plural(n, "jour ouvré", "jours ouvrés")
 
 
+def _answer_by(due_at: datetime) -> str:
+    """'répondre d'ici le 09/12/2026' for a deadline at local midnight (the end of that day),
+    else with the time."""
+    local = due_at.astimezone(PARIS)
+    if (local.hour, local.minute) == (0, 0):
+        return f"répondre d'ici le {fr_date(local.date() - timedelta(days=1))} au soir"
+    return f"répondre avant le {local_datetime(due_at)}"
+
+
 def request_view(r: WaitingRequest) -> RequestView:
     """Build the shown form of one waiting request: "1 jour ouvré sur 2" or late."""
     kind = label(REQUESTER_KIND_LABELS, r.requester_kind)
@@ -410,8 +420,7 @@ def request_view(r: WaitingRequest) -> RequestView:
     if r.late:
         clock_text = f"En retard : {_working_days(r.elapsed)} écoulés, objectif {r.target}"
     else:
-        due = local_datetime(r.due_at)
-        clock_text = f"{_working_days(r.elapsed)} sur {r.target} (réponse avant le {due})"
+        clock_text = f"{_working_days(r.elapsed)} sur {r.target} ({_answer_by(r.due_at)})"
     return RequestView(
         request_id=r.request_id,
         url=request_url(r.request_id),
