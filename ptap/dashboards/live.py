@@ -9,7 +9,8 @@ per flushed object, no query) and, once it commits, one small event per team goe
 room `team:{id}` of the /dashboards namespace:
 ``dashboard_changed {team_id, patient_ids, requests}`` (`requests`: its waiting requests changed).
 Pages refetch those patients' rows over HTTP, where access is checked again; the event itself
-carries ids only. Working out the teams (one query) runs in a fresh app context, in a
+carries ids only. Without a message queue and with no dashboard open in this process, nothing
+is worked out at all. Working out the teams (one query) runs in a fresh app context, in a
 background task by default (DASHBOARD_LIVE_IN_BACKGROUND; the tests run it inline).
 
 Rooms are closed when access may have ended: a membership ended or shortened
@@ -26,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction, object_session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ptap.care_events.models import CareEvent
 from ptap.care_plans.models import CarePlan, CarePlanTask
@@ -131,10 +132,25 @@ def _after_commit(session: Session) -> None:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
     except RuntimeError:  # a session used outside the app (scripts): nobody to tell
         return
+    if not _anyone_listening(app):
+        return
     if app.config.get("DASHBOARD_LIVE_IN_BACKGROUND", True):
         socketio.start_background_task(_announce_in_context, app, changes)
     else:
         _announce_in_context(app, changes)
+
+
+def _anyone_listening(app: Any) -> bool:
+    """Tell whether a dashboard may be open: always with a message queue (other processes'
+    sockets are invisible here), else when a team room of this process has a socket."""
+    if app.config.get("SOCKETIO_MESSAGE_QUEUE"):
+        return True
+    server = socketio.server
+    if server is None:
+        return False
+    # list() copies the rooms in one step under the GIL while other threads change them.
+    rooms = list(server.manager.rooms.get(NAMESPACE, {}).items())
+    return any(str(room).startswith("team:") and members for room, members in rooms)
 
 
 def _after_rollback(session: Session, previous: SessionTransaction) -> None:
@@ -217,18 +233,8 @@ def _on_team_membership_changed(_sender: Any, **kwargs: Any) -> None:
     close_team_rooms([int(kwargs["team_id"])])
 
 
-def _on_refresh(target: DmpSubmission, _context: Any, _attrs: Any) -> None:
-    # Cancelling a filing is an atomic UPDATE statement (against a worker's claim) followed by
-    # a refresh of the row: no flush shows it, the refresh does.
-    session = object_session(target)
-    if session is not None:
-        _note(session.info.setdefault(_KEY, _Changes()), target)
-
-
 def install_listeners() -> None:
     """Install the session listeners (idempotent)."""
-    if not event.contains(DmpSubmission, "refresh", _on_refresh):
-        event.listen(DmpSubmission, "refresh", _on_refresh)
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
         event.listen(Session, "after_commit", _after_commit)

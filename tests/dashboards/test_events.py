@@ -106,9 +106,9 @@ def test_each_alert_cause_is_pushed_when_it_changes(db, dashboard_socket, world)
     row = make_row(world.patient, world.team, by=world.coord, status="failed")  # DMP
     db.session.commit()
     assert _changes(sock) == [expected]
-    from ptap.dmp_bridge import cancel_submission
+    from ptap.filings.services import cancel_filing
 
-    cancel_submission(row, "Remplacé")
+    cancel_filing(world.coord, row, "Remplacé", ctx(world.coord))
     db.session.commit()
     assert _changes(sock) == [expected]
 
