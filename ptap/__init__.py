@@ -75,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     """Register every domain's blueprint and the JSON API."""
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
     import ptap.accounts.notifications  # noqa: F401 - model
+    import ptap.care_events.api  # noqa: F401 - registers the care-events endpoints
     import ptap.care_events.models  # noqa: F401 - models
     import ptap.care_events.permissions  # noqa: F401 - registers the care-events policy rules
     import ptap.care_events.timeline  # noqa: F401 - adds pathway events to the patient timeline
@@ -89,12 +90,14 @@ def register_blueprints(app: Flask) -> None:
     import ptap.dashboards.permissions  # noqa: F401 - registers the dashboard policy rules
     import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints
     import ptap.filings.permissions  # noqa: F401 - registers the DMP filings policy rules
+    import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc
+    from ptap.care_events import views as care_events_views
     from ptap.care_plans import views as care_plans_views
     from ptap.care_teams import views as care_teams_views
     from ptap.core import views as core_views
@@ -103,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.dashboards import views as dashboards_views
     from ptap.extensions import csrf
     from ptap.filings import views as filings_views
+    from ptap.intake import views as intake_views
     from ptap.messaging import views as messaging_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage")
@@ -115,6 +119,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(messaging_views.bp)
     app.register_blueprint(filings_views.bp)
     app.register_blueprint(dashboards_views.bp)
+    app.register_blueprint(intake_views.bp)
+    app.register_blueprint(care_events_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import random
 import secrets
 from dataclasses import dataclass, field
 
@@ -24,11 +25,16 @@ from ptap.accounts.passwords import hash_password
 from ptap.accounts.queries import find_user_by_email
 from ptap.accounts.services import NewUser, create_user, validate_new_user
 from ptap.audit.services import AuditContext, record_event
-from ptap.care_teams.demo import ROSTER, DemoSummary, load_care_teams_demo
+from ptap.care_events.demo import load_care_events_demo
+from ptap.care_plans.demo import load_care_plans_demo
+from ptap.care_teams.demo import ROSTER, TERRITORY_NAME, DemoSummary, load_care_teams_demo
+from ptap.care_teams.demo import SEED as CARE_TEAMS_SEED
 from ptap.core.identifiers import luhn_check_digit
 from ptap.core.models import utcnow
 from ptap.core.policy import PlatformRole
 from ptap.extensions import db
+from ptap.intake.demo import demo_team_ids, load_intake_demo
+from ptap.messaging.demo import load_messaging_demo
 
 DEMO_DOMAIN = "demo.ptap.test"
 
@@ -116,8 +122,32 @@ def load_demo() -> DemoResult:
 
 
 def load_territory(users: dict[str, User]) -> DemoSummary | None:
-    """Create the demo territory, teams and patients unless already there (commits)."""
-    return load_care_teams_demo(users)
+    """Create the demo territory, teams and patients, then two years of activity on them
+    (requests with their clocks, pathway events), each part unless already there (commits)."""
+    summary = load_care_teams_demo(users)
+    load_activity()
+    return summary
+
+
+def activity_rng(part: str) -> random.Random:
+    """Return the generator of one part of the demo activity: seeded by DEMO_SEED (or a fixed
+    default), so that the same seed gives the same activity."""
+    seed = str(current_app.config.get("DEMO_SEED") or CARE_TEAMS_SEED)
+    return random.Random(f"{part}:{seed}")  # noqa: S311 - reproducible fiction, not a secret
+
+
+def load_activity() -> None:
+    """Add the demo teams' two years of activity, each part unless already there (commits):
+    requests with their clocks, pathway events, care plans in every state with their DMP
+    filings, messages."""
+    team_ids = demo_team_ids(TERRITORY_NAME)
+    if not team_ids:
+        return
+    load_intake_demo(activity_rng("intake"), team_ids)
+    load_care_events_demo(activity_rng("care_events"), team_ids)
+    load_care_plans_demo(activity_rng("care_plans"), team_ids)
+    load_messaging_demo(activity_rng("messaging"), team_ids)
+    db.session.commit()
 
 
 def _main_accounts(password: str, seed: str) -> tuple[list[DemoAccount], dict[str, User]]:

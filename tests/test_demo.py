@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.models import AuditEvent
+from ptap.care_events.models import CareEvent
+from ptap.care_plans.models import CarePlan, CarePlanVersion
 from ptap.care_teams import access, queries
 from ptap.care_teams.identity import IdentityData, validate_identity
 from ptap.care_teams.models import (
@@ -28,9 +30,18 @@ from ptap.core import clock
 from ptap.core.identifiers import is_valid_rpps, luhn_valid
 from ptap.core.ins import InsOid, is_valid_nir
 from ptap.demo import load_demo
+from ptap.dmp_bridge import DmpSubmission
+from ptap.intake.models import SupportRequest
+from ptap.messaging.models import Message
 from tests.audit.chain import sealed_report
 
 COUNTED = (
+    SupportRequest,
+    CareEvent,
+    CarePlan,
+    CarePlanVersion,
+    DmpSubmission,
+    Message,
     User,
     Territory,
     Structure,
@@ -158,3 +169,100 @@ def test_demo_builds_a_believable_territory_once(app, db):
     assert again.accounts == []
     assert again.professionals_created == 0
     assert _counts(db) == first
+
+
+def _activity(db) -> list[tuple]:
+    from ptap.care_events.models import CareEvent
+    from ptap.intake.models import SupportRequest
+
+    requests = db.session.execute(
+        sa.select(
+            SupportRequest.team_id,
+            SupportRequest.received_at,
+            SupportRequest.status,
+            SupportRequest.mission_type,
+            SupportRequest.channel,
+            SupportRequest.first_answer_at,
+        ).order_by(SupportRequest.id)
+    ).all()
+    events = db.session.execute(
+        sa.select(CareEvent.patient_id, CareEvent.kind, CareEvent.occurred_on).order_by(
+            CareEvent.id
+        )
+    ).all()
+    return [tuple(r) for r in requests] + [tuple(e) for e in events]
+
+
+def test_demo_adds_two_years_of_requests_and_breaks(app, db):
+    from datetime import timedelta
+
+    from ptap.care_events.models import BREAK_KINDS, CareEvent
+    from ptap.demo import load_activity
+    from ptap.intake.clocks import deadlines
+    from ptap.intake.models import OPEN_STATUSES, RequestStatus, SupportRequest
+    from ptap.intake.queries import get_targets, late_requests_clause
+
+    now = clock.now()
+    with clock.frozen(now):  # the activity is relative to the clock: one instant for both runs
+        load_demo()
+    requests = db.session.scalars(sa.select(SupportRequest)).all()
+    assert {r.status for r in requests} == set(RequestStatus)
+    assert {r.mission_type for r in requests if r.mission_type} == {
+        "information",
+        "orientation",
+        "coordination",
+    }
+    oldest = min(r.received_at for r in requests)
+    assert now - oldest > timedelta(days=600)  # two years of activity
+    assert all(r.received_at <= now for r in requests)
+    # Every enrolment came from a converted request linked to it.
+    enrolments = db.session.scalars(sa.select(Enrolment)).all()
+    converted = {r.enrolment_id: r for r in requests if r.status == "converted"}
+    assert set(converted) == {e.id for e in enrolments}
+    assert all(converted[e.id].patient_id == e.patient_id for e in enrolments)
+    # The stored deadlines are those the team's targets give; some open requests are late.
+    for req in requests[:50]:
+        due = deadlines(req.received_at, get_targets(req.team_id))
+        assert req.first_answer_due_at == due.first_answer_due_at
+    open_requests = [r for r in requests if r.status in OPEN_STATUSES]
+    late = db.session.scalars(sa.select(SupportRequest).where(late_requests_clause(now))).all()
+    assert 1 <= len(late) < len(open_requests)
+    assert any(r.first_answer_at and r.first_answer_at > r.first_answer_due_at for r in requests)
+    # Pathway events within the follow-up, breaks among them, deaths for the deceased.
+    events = db.session.scalars(sa.select(CareEvent)).all()
+    assert sum(e.kind in BREAK_KINDS for e in events) >= 50
+    assert {e.kind for e in events} >= {"unplanned_hospitalisation", "return_home", "death"}
+    deceased = {e.patient_id for e in enrolments if e.end_reason == "deceased"}
+    assert deceased <= {e.patient_id for e in events if e.kind == "death"}
+    assert all(e.occurred_on <= clock.paris_today() for e in events)
+
+    # Plans in every lifecycle state, dated within the follow-up; their DMP filings answered.
+    plans = db.session.scalars(sa.select(CarePlan)).all()
+    assert {p.status for p in plans} == {
+        "draft",
+        "validated",
+        "active",
+        "under_revision",
+        "closed",
+    }
+    versions = db.session.scalars(sa.select(CarePlanVersion)).all()
+    assert all(v.created_at <= now for v in versions)
+    assert min(v.created_at for v in versions) < now - timedelta(days=180)
+    filings = db.session.scalars(sa.select(DmpSubmission)).all()
+    assert {"filed", "failed"} <= {f.status for f in filings}
+    # Conversations with messages, a few urgent.
+    messages = db.session.scalars(sa.select(Message)).all()
+    assert len(messages) >= 100
+    assert any(m.priority == "urgent" for m in messages)
+
+    # The same seed gives the same activity.
+    with clock.frozen(now):
+        before = _activity(db)
+        db.session.execute(sa.delete(SupportRequest))
+        db.session.execute(sa.delete(CareEvent))
+        from ptap.intake.models import TeamIntakeTargets
+
+        db.session.execute(sa.delete(TeamIntakeTargets))
+        load_activity()
+        again = _activity(db)
+    assert again == before

@@ -33,6 +33,7 @@ def care_events(patient_id: int) -> list[TimelineEntry]:
                 f"Rupture de parcours : {label}" if is_break(event.kind) else label,
                 detail=event.note,
                 actor=user.full_name,
+                all_day=True,
             )
         )
     return entries

@@ -36,6 +36,8 @@ class TimelineEntry:
     title: str
     detail: str = ""
     actor: str = ""
+    #: The entry is about a day, not an instant (its time is not shown).
+    all_day: bool = False
 
 
 Provider = Callable[[int], list[TimelineEntry]]

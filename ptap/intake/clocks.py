@@ -121,10 +121,14 @@ class Clock:
     #: Elapsed wall-clock time, up to the stop or to `now`.
     duration: timedelta
     late: bool
+    #: False when the clock does not apply (request closed first, not a coordination request,
+    #: no enrolment yet for the PPCS).
+    active: bool = True
 
     @property
     def running(self) -> bool:
-        return self.stopped_at is None
+        """Tell whether the clock is counting now (active and not stopped)."""
+        return self.active and self.stopped_at is None
 
 
 def make_clock(
@@ -159,6 +163,7 @@ def make_clock(
         elapsed=elapsed,
         duration=max(timedelta(0), end - started_at),
         late=late,
+        active=running or stopped_at is not None,
     )
 
 

@@ -18,6 +18,7 @@ from ptap.core.policy import Actor, can
 from ptap.extensions import db
 from ptap.intake.clocks import IntakeTargets
 from ptap.intake.models import OPEN_STATUSES, SupportRequest, TeamIntakeTargets
+from ptap.intake.requestclocks import RequestClocks, request_clocks
 
 
 def get_targets(team_id: int) -> IntakeTargets:
@@ -73,11 +74,8 @@ class RequestFilter:
     late_only: bool = False
 
 
-def list_requests(
-    user: Actor, criteria: RequestFilter, now: datetime, *, limit: int = 200, offset: int = 0
-) -> Sequence[SupportRequest]:
-    """Return the requests of the user's teams matching the criteria, urgent and oldest first
-    for open ones, newest first otherwise."""
+def requests_query(user: Actor, criteria: RequestFilter, now: datetime) -> sa.Select[Any]:
+    """Select the requests of the user's teams matching the criteria (unordered)."""
     stmt = sa.select(SupportRequest).where(
         SupportRequest.team_id.in_(active_team_ids(user.id).scalar_subquery())
     )
@@ -85,15 +83,37 @@ def list_requests(
         stmt = stmt.where(SupportRequest.team_id == criteria.team_id)
     if criteria.status == "open":
         stmt = stmt.where(SupportRequest.status.in_(list(OPEN_STATUSES)))
-        order: list[Any] = [SupportRequest.urgent.desc(), SupportRequest.received_at.asc()]
-    else:
-        if criteria.status != "all":
-            stmt = stmt.where(SupportRequest.status == criteria.status)
-        order = [SupportRequest.received_at.desc()]
+    elif criteria.status != "all":
+        stmt = stmt.where(SupportRequest.status == criteria.status)
     if criteria.late_only:
         stmt = stmt.where(late_requests_clause(now))
-    stmt = stmt.order_by(*order, SupportRequest.id).limit(limit).offset(offset)
-    return db.session.scalars(stmt).all()
+    return stmt
+
+
+def list_requests(
+    user: Actor, criteria: RequestFilter, now: datetime, *, limit: int = 200, offset: int = 0
+) -> Sequence[SupportRequest]:
+    """Return the requests of the user's teams matching the criteria: open ones urgent and
+    oldest first (the queue), the others newest first."""
+    order: list[Any]
+    if criteria.status == "open":
+        order = [SupportRequest.urgent.desc(), SupportRequest.received_at.asc()]
+    else:
+        order = [SupportRequest.received_at.desc()]
+    stmt = requests_query(user, criteria, now).order_by(*order, SupportRequest.id)
+    return db.session.scalars(stmt.limit(limit).offset(offset)).all()
+
+
+def clocks_of(requests: Sequence[SupportRequest], now: datetime) -> dict[int, RequestClocks]:
+    """Return the clocks of several requests (two queries whatever their number)."""
+    targets = targets_by_team({r.team_id for r in requests})
+    validated = first_validated_ppcs_at(r.enrolment_id for r in requests if r.enrolment_id)
+    return {
+        r.id: request_clocks(
+            r, targets[r.team_id], now, validated.get(r.enrolment_id) if r.enrolment_id else None
+        )
+        for r in requests
+    }
 
 
 def count_late_requests(team_ids: Iterable[int], now: datetime) -> dict[int, int]:
@@ -106,7 +126,7 @@ def count_late_requests(team_ids: Iterable[int], now: datetime) -> dict[int, int
     return {team_id: count for team_id, count in rows}
 
 
-def first_validated_ppcs_at(enrolment_ids: Iterable[int]) -> dict[int, datetime]:
+def first_validated_ppcs_at(enrolment_ids: Iterable[int | None]) -> dict[int, datetime]:
     """Return, per enrolment, when its PPCS was first validated by the physician."""
     ids = [i for i in enrolment_ids if i is not None]
     if not ids:

@@ -14,6 +14,8 @@ from ptap.audit.models import AuditEvent
 from ptap.audit.services import SYSTEM
 from ptap.care_teams import circle
 from ptap.care_teams.models import DuplicateFlag
+from ptap.core.models import utcnow
+from ptap.intake import services as intake_services
 from ptap.messaging import services as messaging_services
 from tests.factories import add_member, make_patient, make_team, make_user
 from tests.filings.conftest import api_headers, make_row
@@ -43,6 +45,13 @@ SHOWS_PATIENTS = {
     "dashboards.team_dashboard": "/teams/{team}/dashboard",
     "dashboards.dashboard_rows": "/teams/{team}/dashboard/rows?patient_id={patient}",
     "api.dashboards_get_team_dashboard": "/api/v1/dashboard/teams/{team}",
+    "intake.list_requests": "/requests",
+    "api.intake_list_requests": "/api/v1/requests",
+    "intake.show_request": "/requests/{request}",
+    "api.intake_get_request": "/api/v1/requests/{request}",
+    "intake.convert_request": "/requests/{request}/convert",
+    "care_events.patient_events": "/patients/{patient}/events",
+    "api.care_events_list_events": "/api/v1/patients/{patient}/events",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
@@ -104,6 +113,10 @@ NO_PATIENT_IDENTITY = {
     "filings.my_panels",
     # The team picker: team names only.
     "dashboards.home",
+    # Request registration form and team targets: no person shown.
+    "intake.register_request",
+    "intake.team_targets",
+    "api.intake_get_targets",
 }
 
 
@@ -138,8 +151,26 @@ def world(db):
         stranger, patient, "Urgence vitale : patient inconscient aux urgences", SYSTEM
     )
     submission = make_row(patient, team, by=coord, status="failed", last_error="refus")
+    request = intake_services.register_request(
+        coord,
+        team,
+        intake_services.RequestData(
+            received_at=utcnow(),
+            requester_kind="gp",
+            channel="phone",
+            problem_categories=("medical",),
+            patient_id=patient.id,
+        ),
+        SYSTEM,
+    )
     db.session.commit()
-    return {"team": team, "coord": coord, "patient": patient, "submission": submission}
+    return {
+        "team": team,
+        "coord": coord,
+        "patient": patient,
+        "submission": submission,
+        "request": request,
+    }
 
 
 def _events_naming(db, patient_id: int) -> list[AuditEvent]:
@@ -156,7 +187,10 @@ def _events_naming(db, patient_id: int) -> list[AuditEvent]:
 def test_patient_showing_endpoint_writes_an_audit_event(client, auth, db, world, endpoint):
     patient, coord = world["patient"], world["coord"]
     path = SHOWS_PATIENTS[endpoint].format(
-        patient=patient.id, team=world["team"].id, submission=world["submission"].id
+        patient=patient.id,
+        team=world["team"].id,
+        submission=world["submission"].id,
+        request=world["request"].id,
     )
     if path.startswith("/api/"):
         headers = api_headers(coord)

@@ -22,6 +22,7 @@ __all__ = ["PARIS", "TEAM_ROLE_LABELS", "label", "local_datetime", "record_url",
 PATIENT_TABS = (
     ("Dossier", "care_teams.show_patient", "record"),
     ("Plan de coordination", "care_plans.show_plan", "care_plan"),
+    ("Événements du parcours", "care_events.patient_events", "events"),
     ("Consentements", "care_teams.consents", "consents"),
     ("Cercle de soins", "care_teams.patient_circle", "circle"),
     ("Historique des accès", "care_teams.access_log", "access_log"),

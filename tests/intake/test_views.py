@@ -1,0 +1,225 @@
+"""Request pages: navigation, queue with lateness, registration errors, actions, access."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from ptap.audit.services import SYSTEM
+from ptap.core import clock
+from ptap.core.clock import PARIS
+from ptap.intake import services
+from ptap.intake.models import SupportRequest
+from tests.factories import add_member, make_team, make_user
+
+NOW = datetime(2026, 4, 9, 9, 0, tzinfo=PARIS)  # Thursday after Easter
+
+
+@pytest.fixture
+def world(db):
+    team, other_team = make_team("DAC Lyon"), make_team("DAC Vienne")
+    coord = make_user(role="coordinator", profession="nurse")
+    member = make_user(profession="nurse")
+    outsider = make_user(role="coordinator", profession="nurse")
+    add_member(team, coord, "coordinator")
+    add_member(team, member)
+    add_member(other_team, outsider, "coordinator")
+    with clock.frozen(datetime(2026, 4, 3, 17, 30, tzinfo=PARIS)):
+        late = services.register_request(
+            coord,
+            team,
+            services.RequestData(
+                received_at=datetime(2026, 4, 3, 17, 0, tzinfo=PARIS),
+                requester_kind="caregiver",
+                channel="phone",
+                requester_name="Mme Petit (fille)",
+                person_summary="Mère de 88 ans seule à domicile, chutes.",
+                problem_categories=("dependency",),
+                urgent=True,
+            ),
+            SYSTEM,
+        )
+    db.session.commit()
+    return {"team": team, "coord": coord, "member": member, "outsider": outsider, "late": late}
+
+
+@pytest.fixture
+def login(auth):
+    """Log in with the real clock (TOTP), then freeze it at NOW for the rest of the test."""
+    stack = []
+
+    def log_in(user):
+        if stack:
+            auth.post("/logout")
+        while stack:
+            stack.pop().__exit__(None, None, None)
+        auth.login(user)
+        frozen = clock.frozen(NOW)
+        frozen.__enter__()
+        stack.append(frozen)
+
+    yield log_in
+    while stack:
+        stack.pop().__exit__(None, None, None)
+
+
+def test_navigation_leads_to_the_queue_which_shows_lateness(client, auth, login, world):
+    login(world["member"])
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/requests"' in home
+    page = client.get("/requests").get_data(as_text=True)
+    assert "Mme Petit (fille)" in page
+    assert "En retard" in page and "1 demande en retard" in page
+    assert "mercredi 8 avril 2026" in page
+    assert "Urgent" in page
+
+
+def test_outsider_sees_an_empty_queue_and_404_on_the_request(client, auth, login, world):
+    login(world["outsider"])
+    assert "Mme Petit" not in client.get("/requests").get_data(as_text=True)
+    assert client.get(f"/requests/{world['late'].id}").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["ars_analyst", "admin"])
+def test_analysts_and_admins_have_no_request_pages(client, auth, login, db, world, role):
+    login(make_user(role=role, profession="other"))
+    assert 'href="/requests"' not in client.get("/").get_data(as_text=True)
+    for path in ("/requests", "/requests/new", f"/requests/{world['late'].id}"):
+        assert client.get(path).status_code == 403
+
+
+def test_register_keeps_what_was_typed_and_explains_errors(client, auth, login, world, db):
+    login(world["member"])
+    response = auth.post(
+        "/requests/new",
+        {
+            "team_id": str(world["team"].id),
+            "received_on": "2026-04-09",
+            "received_time": "08:30",
+            "channel": "",
+            "requester_kind": "gp",
+            "requester_name": "Dr Leroy",
+            "person_summary": "Sortie d'hospitalisation sans aides en place.",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Dr Leroy" in page and "Sortie d&#39;hospitalisation sans aides en place." in page
+    # Every missing answer at once, not one per attempt.
+    assert "Indiquez par quel canal la demande est arrivée." in page
+    assert "Indiquez au moins un motif de la demande." in page
+
+
+def test_register_then_act_on_the_request(client, auth, login, world, db):
+    login(world["member"])
+    response = auth.post(
+        "/requests/new",
+        {
+            "team_id": str(world["team"].id),
+            "received_on": "2026-04-09",
+            "received_time": "08:30",
+            "channel": "mssante",
+            "requester_kind": "hospital",
+            "requester_name": "Service de gériatrie",
+            "person_summary": "Sortie prévue lundi.",
+            "problem_categories": ["hospital_discharge"],
+        },
+    )
+    assert response.status_code == 302
+    rid = int(response.headers["Location"].rsplit("/", 1)[1])
+    page = client.get(f"/requests/{rid}").get_data(as_text=True)
+    assert "Répondre au demandeur" in page
+    assert "Qualifier la demande" not in page  # a member does not triage
+    response = auth.post(f"/requests/{rid}/triage", {"mission_type": "coordination"})
+    assert response.status_code == 403
+    answer = auth.post(
+        f"/requests/{rid}/answer",
+        {"answer_note": "", "answered_on": "2026-04-09", "answered_time": "09:00"},
+    )
+    assert answer.status_code == 422
+    assert "Résumez la réponse apportée au demandeur." in answer.get_data(as_text=True)
+    answer = auth.post(
+        f"/requests/{rid}/answer",
+        {
+            "answer_note": "Rappel du service.",
+            "answered_on": "2026-04-09",
+            "answered_time": "09:00",
+        },
+    )
+    assert answer.status_code == 302
+    req = db.session.get(SupportRequest, rid)
+    assert req.first_answer_at == datetime(2026, 4, 9, 7, 0, tzinfo=clock.now().tzinfo)
+
+
+def test_coordinator_triages_and_closes(client, auth, login, world, db):
+    rid = world["late"].id
+    login(world["coord"])
+    page = client.get(f"/requests/{rid}").get_data(as_text=True)
+    assert "Qualifier la demande" in page
+    assert "Inclure la personne" not in page  # qualify first
+    bad = auth.post(f"/requests/{rid}/triage", {"mission_type": "nope"})
+    assert bad.status_code == 422
+    ok = auth.post(f"/requests/{rid}/triage", {"mission_type": "orientation", "urgent": "y"})
+    assert ok.status_code == 302
+    refused = auth.post(f"/requests/{rid}/close", {"outcome": "", "outcome_note": ""})
+    assert refused.status_code == 422
+    assert "Indiquez l&#39;issue de la demande." in refused.get_data(as_text=True)
+    closed = auth.post(f"/requests/{rid}/close", {"outcome": "oriented", "outcome_note": "SSIAD"})
+    assert closed.status_code == 302
+    assert db.session.scalar(sa.select(SupportRequest.status).where(SupportRequest.id == rid)) == (
+        "closed"
+    )
+
+
+def test_convert_page_creates_the_patient(client, auth, login, world, db):
+    rid = world["late"].id
+    login(world["coord"])
+    auth.post(f"/requests/{rid}/triage", {"mission_type": "coordination"})
+    from tests.factories import valid_nir
+
+    response = auth.post(
+        f"/requests/{rid}/convert",
+        {
+            "birth_name": "Petit",
+            "first_names": "Jeanne",
+            "birth_date-day": "02",
+            "birth_date-month": "02",
+            "birth_date-year": "1938",
+            "sex": "F",
+            "birthplace_code": "69381",
+            "ins_matricule": valid_nir("F", 1938, 2),
+            "ins_oid": "1.2.250.1.213.1.4.10",
+            "identity_status": "qualified",
+            "identity_check_method": "insi_and_document",
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    req = db.session.get(SupportRequest, rid)
+    assert req.status == "converted" and req.patient_id
+    assert response.headers["Location"].endswith(f"/patients/{req.patient_id}")
+    # A member cannot open the conversion page.
+    login(world["member"])
+    assert client.get(f"/requests/{rid}/convert").status_code == 404
+
+
+def test_targets_page(client, auth, login, world, db):
+    team_id = world["team"].id
+    login(world["member"])
+    assert client.get(f"/teams/{team_id}/intake-targets").status_code == 200
+    assert auth.post(f"/teams/{team_id}/intake-targets", {}).status_code == 403
+    login(world["coord"])
+    bad = auth.post(
+        f"/teams/{team_id}/intake-targets",
+        {"first_answer_working_days": "deux", "evaluation_working_days": "5", "ppcs_days": "30"},
+    )
+    assert bad.status_code == 422
+    assert "Indiquez un nombre entier de jours." in bad.get_data(as_text=True)
+    ok = auth.post(
+        f"/teams/{team_id}/intake-targets",
+        {"first_answer_working_days": "1", "evaluation_working_days": "5", "ppcs_days": "30"},
+    )
+    assert ok.status_code == 302
+    login(world["outsider"])
+    assert client.get(f"/teams/{team_id}/intake-targets").status_code == 404
