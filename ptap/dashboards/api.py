@@ -78,7 +78,10 @@ def get_team_dashboard(team_id: int):
         patients=[_row_out(present.row_view(r, board.today, filters.sort)) for r in rows],
         workload=[WorkloadOut(**vars(present.workload_view(w))) for w in board.workload],
         waiting_requests=[
-            RequestOut(**vars(present.request_view(r)), received_at=r.received_at.isoformat())
+            RequestOut(
+                **vars(present.request_view(r, board.today)),
+                received_at=r.received_at.isoformat(),
+            )
             for r in board.requests
         ],
     )

@@ -3,8 +3,8 @@
 Runs after the care-teams demo (and whatever other domains add): on the demo coordinator's
 first team it gives a handful of patients without a plan a published PPCS with actions (some
 overdue, re-evaluations soon or late), an unacknowledged urgent message, a failed and a blocked
-DMP filing, an emergency access to review, a recent care-pathway break and two requests
-waiting for a first answer. Idempotent: a marker message says it ran.
+DMP filing and an emergency access to review (requests and care-pathway breaks come with the
+intake demo). Idempotent: a marker message says it ran.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext
-from ptap.care_events import services as care_events
 from ptap.care_plans import services as plans
 from ptap.care_plans.content import Action, Objective, PlanContent
 from ptap.care_plans.dmp import request_version_filing
@@ -25,10 +24,8 @@ from ptap.care_teams import circle
 from ptap.care_teams.access import active_team_ids
 from ptap.care_teams.models import CareTeam, Enrolment, IdentityStatus, Patient, TeamMembership
 from ptap.core import clock
-from ptap.core.models import utcnow
 from ptap.dmp_bridge import DmpSubmission, SubmissionStatus
 from ptap.extensions import db
-from ptap.intake import services as intake
 from ptap.messaging import services as messaging
 from ptap.messaging.models import Message
 
@@ -154,16 +151,6 @@ def _messages_and_accesses(
         priority="urgent",
     )
     messaging.send_message(nurse, conversation, draft, _ctx(nurse))
-    care_events.record_care_event(
-        nurse,
-        patients[3],
-        care_events.CareEventData(
-            "unplanned_hospitalisation",
-            clock.paris_today() - timedelta(days=3),
-            "Hospitalisée aux urgences de la Croix-Rousse pour déshydratation.",
-        ),
-        _ctx(nurse),
-    )
     outsider = db.session.scalar(
         sa.select(User)
         .join(TeamMembership, TeamMembership.user_id == User.id)
@@ -180,19 +167,4 @@ def _messages_and_accesses(
             patients[5],
             "Appel du SAMU : personne inconsciente, besoin de connaître ses traitements.",
             _ctx(outsider),
-        )
-    now = utcnow()
-    for days, name, urgent in ((6, "Dr Julien Factice", False), (0.2, "Mme Aidante", True)):
-        intake.register_request(
-            coordinator,
-            team,
-            intake.RequestData(
-                received_at=now - timedelta(days=days),
-                requester_kind="gp" if name.startswith("Dr") else "caregiver",
-                channel="phone",
-                requester_name=name,
-                problem_categories=("medical", "social"),
-                urgent=urgent,
-            ),
-            _ctx(coordinator),
         )

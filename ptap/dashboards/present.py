@@ -18,6 +18,7 @@ from ptap.care_teams.models import (
     REQUESTER_KIND_LABELS,
     TEAM_ROLE_LABELS,
 )
+from ptap.core import clock
 from ptap.core.bounds import MAX_DB_INT
 from ptap.core.errors import InvalidInput
 from ptap.core.formatting import PARIS, fr_date, label, local_date, local_datetime
@@ -398,29 +399,35 @@ class RequestView:
     clock: str
     late: bool
     urgent: bool
+    #: Due today: shown as a warning.
+    due_today: bool
 
 
 def _working_days(n: int) -> str:
     return _plural(n, "jour ouvré", "jours ouvrés")
 
 
-def _answer_by(due_at: datetime) -> str:
-    """'répondre d'ici le 09/12/2026' for a deadline at local midnight (the end of that day),
-    else with the time."""
+def _answer_by(due_at: datetime, today: date) -> str:
+    """'à répondre aujourd'hui', or 'répondre d'ici le 09/12/2026' for a deadline at local
+    midnight (the end of that day), else with the time."""
     local = due_at.astimezone(PARIS)
-    if (local.hour, local.minute) == (0, 0):
-        return f"répondre d'ici le {fr_date(local.date() - timedelta(days=1))} au soir"
+    last_day = local.date() - timedelta(days=1) if (local.hour, local.minute) == (0, 0) else None
+    if last_day == today:
+        return "à répondre aujourd'hui"
+    if last_day is not None:
+        return f"répondre d'ici le {fr_date(last_day)} au soir"
     return f"répondre avant le {local_datetime(due_at)}"
 
 
-def request_view(r: WaitingRequest) -> RequestView:
+def request_view(r: WaitingRequest, today: date | None = None) -> RequestView:
     """Build the shown form of one waiting request: "1 jour ouvré sur 2" or late."""
+    today = today or clock.paris_today()
     kind = label(REQUESTER_KIND_LABELS, r.requester_kind)
     requester = f"{r.requester_name} ({kind.lower()})" if r.requester_name else kind
     if r.late:
         clock_text = f"En retard : {_working_days(r.elapsed)} écoulés, objectif {r.target}"
     else:
-        clock_text = f"{_working_days(r.elapsed)} sur {r.target} ({_answer_by(r.due_at)})"
+        clock_text = f"{_working_days(r.elapsed)} sur {r.target} ({_answer_by(r.due_at, today)})"
     return RequestView(
         request_id=r.request_id,
         url=request_url(r.request_id),
@@ -431,4 +438,12 @@ def request_view(r: WaitingRequest) -> RequestView:
         clock=clock_text,
         late=r.late,
         urgent=r.urgent,
+        due_today=not r.late and _answer_by(r.due_at, today) == "à répondre aujourd'hui",
     )
+
+
+def requests_url() -> str | None:
+    """The request list of the intake pages, when this build has them."""
+    if "intake.list_requests" in current_app.view_functions:
+        return url_for("intake.list_requests")
+    return None

@@ -398,7 +398,7 @@ def waiting_requests(team_id: int, now: datetime) -> list[WaitingRequest]:
         )
         .order_by(SupportRequest.urgent.desc(), SupportRequest.received_at, SupportRequest.id)
     )
-    return [
+    waiting = [
         WaitingRequest(
             request_id=r.id,
             received_at=r.received_at,
@@ -415,6 +415,8 @@ def waiting_requests(team_id: int, now: datetime) -> list[WaitingRequest]:
         )
         for r in db.session.scalars(stmt)
     ]
+    # Urgent first, then late, then the oldest.
+    return sorted(waiting, key=lambda w: (not w.urgent, not w.late, w.received_at, w.request_id))
 
 
 def _request_alerts(requests: list[WaitingRequest]) -> list[Alert]:

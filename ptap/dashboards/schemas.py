@@ -81,6 +81,7 @@ class RequestOut(BaseModel):
     clock: str = Field(description="Jours ouvrés écoulés face à l'objectif de l'équipe")
     late: bool
     urgent: bool
+    due_today: bool = Field(description="La première réponse est attendue aujourd'hui")
 
 
 class TeamDashboardOut(BaseModel):

@@ -28,6 +28,8 @@ register_nav("Tableau de bord", "dashboards.home", "dashboard.view")
 # Coordinators land on their dashboard after login (professionals keep the home page).
 register_home("dashboards.home", "dashboard.view")
 
+#: Waiting requests listed on the dashboard (the intake pages list them all).
+SHOWN_REQUESTS = 6
 #: Rows refetched at once after a live event, at most.
 MAX_REFRESH = 100
 
@@ -66,7 +68,9 @@ def team_dashboard(team_id: int):
         rows=[present.row_view(r, board.today, filters.sort) for r in rows],
         caseload_size=len(board.rows),
         counts=[(kind, label, board.counts[kind]) for kind, label in ALERT_LABELS.items()],
-        requests=[present.request_view(r) for r in board.requests],
+        requests=[present.request_view(r, board.today) for r in board.requests],
+        requests_url=present.requests_url(),
+        shown_requests=SHOWN_REQUESTS,
         kinds_map=json.dumps({r.patient.patient_id: sorted(r.kinds) for r in board.rows}),
         workload=[present.workload_view(w) for w in board.workload],
         sectors=present.sectors(board),
@@ -115,5 +119,9 @@ def dashboard_requests(team_id: int):
     requests = queries.waiting_requests(team.id, clock.now())
     note_patients_shown(r.patient_id for r in requests)
     return render_template(
-        "dashboards/_requests.html", team=team, requests=[present.request_view(r) for r in requests]
+        "dashboards/_requests.html",
+        team=team,
+        requests=[present.request_view(r) for r in requests],
+        requests_url=present.requests_url(),
+        shown_requests=SHOWN_REQUESTS,
     )
