@@ -91,6 +91,8 @@ def register_blueprints(app: Flask) -> None:
     import ptap.care_plans.timeline  # noqa: F401 - adds publications to the patient timeline
     import ptap.care_teams.api  # noqa: F401 - registers the care-teams endpoints
     import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules
+    import ptap.dashboards.api  # noqa: F401 - registers the dashboard endpoint
+    import ptap.dashboards.permissions  # noqa: F401 - registers the dashboard policy rules
     import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints
     import ptap.filings.permissions  # noqa: F401 - registers the DMP filings policy rules
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
@@ -106,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.core import views as core_views
     from ptap.core.api import api_bp
     from ptap.core.web import register_nav
+    from ptap.dashboards import views as dashboards_views
     from ptap.extensions import csrf
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
@@ -120,6 +123,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(care_plans_views.bp)
     app.register_blueprint(messaging_views.bp)
     app.register_blueprint(filings_views.bp)
+    app.register_blueprint(dashboards_views.bp)
     app.register_blueprint(intake_views.bp)
     app.register_blueprint(care_events_views.bp)
     init_psc(app)
@@ -140,4 +144,8 @@ def connect_dmp_bridge() -> None:
 def register_socket_handlers(app: Flask) -> None:
     """Import the modules whose Socket.IO handlers register on import."""
     import ptap.accounts.events  # noqa: F401
+    import ptap.dashboards.events  # noqa: F401
     import ptap.messaging.events  # noqa: F401
+    from ptap.dashboards.live import install_listeners
+
+    install_listeners()  # live dashboards: which patients a commit changed

@@ -115,6 +115,9 @@ def load_demo() -> DemoResult:
     users.update(roster)
     db.session.commit()
     load_territory(users)
+    from ptap.dashboards.demo import load_dashboard_demo
+
+    load_dashboard_demo(users)  # a few facts of every kind for the coordinator's dashboard
     return DemoResult(accounts, created, password if accounts or created else "")
 
 

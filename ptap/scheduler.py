@@ -21,6 +21,7 @@ from ptap.care_plans.tasks import send_care_plan_reminders
 from ptap.core import clock
 from ptap.core.heartbeat import record_heartbeat
 from ptap.core.mail import send_queued_mail
+from ptap.dashboards.tasks import cut_off_dashboard_sockets
 from ptap.dmp_bridge import send_pending_submissions
 from ptap.extensions import db
 from ptap.messaging.tasks import (
@@ -63,6 +64,7 @@ JOBS: list[Job] = [
         close_sockets_of_ended_credentials,
         IntervalTrigger(minutes=1),
     ),
+    Job("cut_off_dashboard_sockets", cut_off_dashboard_sockets, IntervalTrigger(minutes=1)),
     # The interval is read from DMP_SEND_INTERVAL_SECONDS when the scheduler starts.
     Job("send_dmp_submissions", send_pending_submissions, IntervalTrigger(seconds=10)),
     # The interval is read from MAIL_SEND_INTERVAL_SECONDS when the scheduler starts.

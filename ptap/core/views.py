@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from ptap.core.policy import public, requires
 from ptap.core.readiness import check_readiness
+from ptap.core.web import home_page_for
 
 bp = Blueprint("core", __name__)
 
 
 @bp.get("/")
 @requires("home.view")
-def home() -> str:
+def home() -> Any:
+    landing = home_page_for(current_user)
+    if landing is not None:
+        return redirect(url_for(landing))
     return render_template("core/home.html")
 
 

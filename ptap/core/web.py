@@ -48,6 +48,24 @@ def register_nav(label: str, endpoint: str, action: str) -> None:
         NAV_ITEMS.append((label, endpoint, action))
 
 
+#: Landing pages registered by domains: (endpoint, policy action). The home page sends a user
+#: to the first one the policy allows (coordinators land on their dashboard).
+HOME_PAGES: list[tuple[str, str]] = []
+
+
+def register_home(endpoint: str, action: str) -> None:
+    """Make `endpoint` the landing page of the users the policy allows to perform `action`."""
+    if (endpoint, action) not in HOME_PAGES:
+        HOME_PAGES.append((endpoint, action))
+
+
+def home_page_for(user: Any) -> str | None:
+    """Return the endpoint a user lands on instead of the generic home page, if any."""
+    from ptap.core.policy import can
+
+    return next((endpoint for endpoint, action in HOME_PAGES if can(user, action)), None)
+
+
 def nav_links() -> dict[str, Any]:
     """Template context: the navigation links the current user may follow."""
     if not current_user.is_authenticated:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm.attributes import flag_modified
+
 from ptap import dmp_bridge
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
@@ -51,6 +53,10 @@ def cancel_filing(user: User, row: DmpSubmission, reason: str, ctx: AuditContext
     """Give up a filing not sent yet (pending, blocked or failed), saying why."""
     require_manage_submission(user, row)
     dmp_bridge.cancel_submission(row, reason)
+    # The bridge cancels with an atomic UPDATE (against a worker's claim), which the unit of
+    # work does not see: mark the row changed so that session observers (live dashboards)
+    # learn of the cancel at the flush.
+    flag_modified(row, "status")
     _audit(ctx, "dmp_submission.cancel", row, reason=row.status_reason)
     db.session.flush()
     return row

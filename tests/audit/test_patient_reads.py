@@ -42,6 +42,9 @@ SHOWS_PATIENTS = {
     "api.filings_list_dmp_submissions": "/api/v1/dmp/submissions",
     "api.filings_get_dmp_submission": "/api/v1/dmp/submissions/{submission}",
     "care_plans.show_plan": "/patients/{patient}/care-plan",
+    "dashboards.team_dashboard": "/teams/{team}/dashboard",
+    "dashboards.dashboard_rows": "/teams/{team}/dashboard/rows?patient_id={patient}",
+    "api.dashboards_get_team_dashboard": "/api/v1/dashboard/teams/{team}",
     "intake.list_requests": "/requests",
     "api.intake_list_requests": "/api/v1/requests",
     "intake.show_request": "/requests/{request}",
@@ -54,6 +57,8 @@ SHOWS_PATIENTS = {
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
 #: a task, a message, an emergency access); each names the test or mechanism covering it.
 COVERED_ELSEWHERE = {
+    "dashboards.dashboard_requests": "@shows_patients + note_patients_shown (requests with a "
+    "patient; tests/dashboards)",
     "care_plans.list_tasks": "@shows_patients + note_patients_shown (task rows)",
     "api.care_plans_list_my_tasks": "@shows_patients + note_patients_shown (task rows)",
     "api.care_plans_get_care_plan": "load_patient (patient.read); 404 without a plan",
@@ -106,6 +111,8 @@ NO_PATIENT_IDENTITY = {
     "care_teams.organisation",
     "care_teams.create_patient",
     "filings.my_panels",
+    # The team picker: team names only.
+    "dashboards.home",
     # Request registration form and team targets: no person shown.
     "intake.register_request",
     "intake.team_targets",

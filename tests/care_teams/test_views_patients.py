@@ -601,8 +601,11 @@ def test_notifications_page_lists_and_marks_read(db, client, auth, org):
 
 def test_navigation_links(db, client, auth, org):
     auth.login(org.coord)
-    body = client.get("/").get_data(as_text=True)
-    for href in ("/patients", "/teams", "/notifications"):
+    response = client.get("/")
+    while response.status_code == 302:  # coordinators land on their dashboard
+        response = client.get(response.headers["Location"])
+    body = response.get_data(as_text=True)
+    for href in ("/patients", "/teams", "/notifications", "/dashboard"):
         assert f'href="{href}"' in body
 
 

@@ -32,8 +32,9 @@ def test_login_journey_reaches_home(page: Page, base_url: str, problems: PagePro
 
     page.get_by_label("Code à 6 chiffres ou code de secours").fill(totp_code(COORDINATOR))
     page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(f"{base_url}/")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Bonjour Claire")
+    # A coordinator lands on the dashboard of their team (or the team picker).
+    page.wait_for_url(re.compile(rf"^{re.escape(base_url)}/(teams/\d+/)?dashboard$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Tableau de bord")
     expect(page.get_by_role("navigation", name="Navigation principale")).to_be_visible()
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
     page.screenshot(path=SCREENSHOTS / "home.png", full_page=True)
