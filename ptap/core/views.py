@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from ptap.core.policy import public, requires
 from ptap.core.readiness import check_readiness
+from ptap.core.web import HOME_ENDPOINTS
 
 bp = Blueprint("core", __name__)
 
 
 @bp.get("/")
 @requires("home.view")
-def home() -> str:
+def home() -> Any:
+    endpoint = HOME_ENDPOINTS.get(current_user.role)
+    if endpoint is not None:  # e.g. the agency's analysts land on the monitoring page
+        return redirect(url_for(endpoint))
     return render_template("core/home.html")
 
 

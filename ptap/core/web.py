@@ -48,6 +48,15 @@ def register_nav(label: str, endpoint: str, action: str) -> None:
         NAV_ITEMS.append((label, endpoint, action))
 
 
+#: Home page of a platform role, registered by the domain that serves it (role -> endpoint).
+HOME_ENDPOINTS: dict[str, str] = {}
+
+
+def register_home(role: str, endpoint: str) -> None:
+    """Make `endpoint` the page users of `role` land on instead of the generic home."""
+    HOME_ENDPOINTS[str(role)] = endpoint
+
+
 def nav_links() -> dict[str, Any]:
     """Template context: the navigation links the current user may follow."""
     if not current_user.is_authenticated:
