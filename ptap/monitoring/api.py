@@ -25,7 +25,7 @@ from ptap.monitoring.schemas import IndicatorsOut
         ("to", "Dernier mois, AAAA-MM (défaut : le mois en cours)"),
     ),
 )
-def monitoring_indicators():
+def get_indicators():
     scope = monitoring_scope(current_user)
     filters = queries.parse_filters(request.args, scope)
     return IndicatorsOut.of(filters, queries.build_tables(filters, scope))

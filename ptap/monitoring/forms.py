@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, NumberRange
 
 
@@ -17,7 +18,12 @@ class ReportForm(FlaskForm):
     )
     quarter = SelectField(
         "Trimestre",
-        choices=[("1", "1er trimestre"), ("2", "2e trimestre"), ("3", "3e trimestre"), ("4", "4e trimestre")],
+        choices=[
+            SelectChoice("1", "1er trimestre"),
+            SelectChoice("2", "2e trimestre"),
+            SelectChoice("3", "3e trimestre"),
+            SelectChoice("4", "4e trimestre"),
+        ],
         validators=[InputRequired("Choisissez le trimestre.")],
     )
-    territory = SelectField("Territoire", choices=[("", "Tous les territoires")], validate_choice=True)
+    territory = SelectField("Territoire", choices=[SelectChoice("", "Tous les territoires")])

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from ptap.core import clock
 from ptap.core.actions import run_action
@@ -127,8 +128,8 @@ def export_json():
 def _report_form() -> ReportForm:
     form = ReportForm()
     territories, _ = queries.filter_options(monitoring_scope(_user()))
-    form.territory.choices = [("", "Tous les territoires")] + [
-        (str(t.id), t.label) for t in territories
+    form.territory.choices = [SelectChoice("", "Tous les territoires")] + [
+        SelectChoice(str(t.id), t.label) for t in territories
     ]
     if form.year.data is None and request.method == "GET":
         today = clock.paris_today()
@@ -149,7 +150,7 @@ def _render_reports(form: ReportForm, status: int = 200):
             MonitoringReport.requested_at,
         ).order_by(MonitoringReport.id.desc()).limit(50)
     ).all()
-    names = dict(form.territory.choices or [])
+    names = {c.value: c.label for c in form.territory.choices or []}
     rows = [
         {
             "label": f"T{r.quarter} {r.year}",

@@ -97,6 +97,13 @@ NO_PATIENT_IDENTITY = {
     "care_teams.organisation",
     "care_teams.create_patient",
     "filings.my_panels",
+    # Aggregated counts under statistical secrecy (tests/monitoring/test_privacy_crawl.py).
+    "monitoring.indicators",
+    "monitoring.export_csv",
+    "monitoring.export_json",
+    "monitoring.list_reports",
+    "monitoring.download_report",
+    "api.monitoring_get_indicators",
 }
 
 
