@@ -62,7 +62,9 @@ JOBS: list[Job] = [
     # The interval is read from MAIL_SEND_INTERVAL_SECONDS when the scheduler starts.
     Job("send_queued_mail", send_queued_mail, IntervalTrigger(seconds=15)),
     # Incremental (watermark) and idempotent: a run recomputes only the changed partitions.
-    Job("refresh_monitoring_aggregates", refresh_monitoring_aggregates, IntervalTrigger(minutes=10)),
+    Job(
+        "refresh_monitoring_aggregates", refresh_monitoring_aggregates, IntervalTrigger(minutes=10)
+    ),
     Job("render_monitoring_reports", render_monitoring_reports, IntervalTrigger(minutes=1)),
 ]
 

@@ -30,7 +30,24 @@ class Indicator:
 
 #: Duration buckets (hours): lower bounds. A median is reported as the upper bound of its bucket.
 DURATION_BUCKETS: tuple[int, ...] = (
-    0, 1, 2, 4, 8, 12, 24, 36, 48, 72, 96, 120, 168, 240, 336, 504, 720, 1440,
+    0,
+    1,
+    2,
+    4,
+    8,
+    12,
+    24,
+    36,
+    48,
+    72,
+    96,
+    120,
+    168,
+    240,
+    336,
+    504,
+    720,
+    1440,
 )
 
 AGE_BANDS = (
@@ -100,7 +117,11 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         "file",
         "File active",
-        (("new", "Nouvelles inclusions"), ("ongoing", "En cours en fin de mois"), ("closed", "Sorties")),
+        (
+            ("new", "Nouvelles inclusions"),
+            ("ongoing", "En cours en fin de mois"),
+            ("closed", "Sorties"),
+        ),
         "File active",
         note="Inclusions du mois, personnes suivies au dernier jour du mois, sorties du mois.",
         row_total=False,

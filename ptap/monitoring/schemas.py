@@ -137,11 +137,13 @@ class IndicatorsOut(BaseModel):
     def of(cls, filters: Filters, tables: list[IndicatorTable]) -> Self:
         """Build the API answer."""
         return cls(
-            filters=FiltersOut(
-                territory=filters.territory_id,
-                team=filters.team_id,
-                from_month=f"{filters.first:%Y-%m}",
-                to_month=f"{filters.last:%Y-%m}",
+            filters=FiltersOut.model_validate(
+                {
+                    "territory": filters.territory_id,
+                    "team": filters.team_id,
+                    "from": f"{filters.first:%Y-%m}",
+                    "to": f"{filters.last:%Y-%m}",
+                }
             ),
             threshold=THRESHOLD,
             indicators=[IndicatorOut.of(t) for t in tables],

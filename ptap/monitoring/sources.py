@@ -33,11 +33,11 @@ Teams = Collection[int] | None
 FILING_STATUSES = (SubmissionStatus.FILED, SubmissionStatus.FAILED, SubmissionStatus.BLOCKED)
 
 
-def _teams(stmt: sa.Select[Any], column: Any, teams: Teams) -> sa.Select[Any]:
+def _teams(stmt: Any, column: Any, teams: Teams) -> Any:
     return stmt if teams is None else stmt.where(column.in_(list(teams)))
 
 
-def _rows(stmt: sa.Select[Any], indicator: str) -> list[Row]:
+def _rows(stmt: Any, indicator: str) -> list[Row]:
     return [(team, indicator, str(dim or ""), int(n)) for team, dim, n in db.session.execute(stmt)]
 
 
@@ -256,4 +256,3 @@ def _aware(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-

@@ -134,7 +134,9 @@ def _report_form() -> ReportForm:
     if form.year.data is None and request.method == "GET":
         today = clock.paris_today()
         quarter = (today.month - 1) // 3 + 1  # the last complete quarter by default
-        form.year.data, previous = (today.year - 1, 4) if quarter == 1 else (today.year, quarter - 1)
+        form.year.data, previous = (
+            (today.year - 1, 4) if quarter == 1 else (today.year, quarter - 1)
+        )
         form.quarter.data = str(previous)
     return form
 
@@ -148,7 +150,9 @@ def _render_reports(form: ReportForm, status: int = 200):
             MonitoringReport.territory_id,
             MonitoringReport.status,
             MonitoringReport.requested_at,
-        ).order_by(MonitoringReport.id.desc()).limit(50)
+        )
+        .order_by(MonitoringReport.id.desc())
+        .limit(50)
     ).all()
     names = {c.value: c.label for c in form.territory.choices or []}
     rows = [

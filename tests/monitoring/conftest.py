@@ -30,7 +30,11 @@ class World:
         south = Territory(name="Rhône Sud", region_code="84", department_code="69")
         self.territories = [north, south]
         self.teams: list[CareTeam] = []
-        for name, territory in (("DAC Vienne", north), ("DAC Bourgoin", north), ("DAC Givors", south)):
+        for name, territory in (
+            ("DAC Vienne", north),
+            ("DAC Bourgoin", north),
+            ("DAC Givors", south),
+        ):
             structure = Structure(name=f"Structure {name}", kind="dac", territory=territory)
             team = CareTeam(name=name, territory=territory, structure=structure)
             db.session.add(team)

@@ -102,5 +102,6 @@ def test_counts_match_the_activity(db, world):
     by_sex = sum(v for k, v in counts.items() if k[3] == "mix_sex")
     assert by_sex == len(world.patients)
     messages = sum(v for k, v in counts.items() if k[3] == "messages")
-    assert messages == db.session.scalar(sa.select(sa.func.count()).select_from(
-        sa.table("messages")))
+    assert messages == db.session.scalar(
+        sa.select(sa.func.count()).select_from(sa.table("messages"))
+    )

@@ -103,11 +103,19 @@ def test_ars_analyst_reaches_no_identifying_data(app: Flask, client, auth, crawl
             start_urls += _fill(rule.rule, values)
     territory = world.teams[0].territory_id
     for query in (
-        "", f"?territory={territory}", f"?team={world.teams[2].id}", "?from=2026-01&to=2026-02",
-        "?team=abc", "?from=bad",
+        "",
+        f"?territory={territory}",
+        f"?team={world.teams[2].id}",
+        "?from=2026-01&to=2026-02",
+        "?team=abc",
+        "?from=bad",
     ):
-        start_urls += [f"/monitoring{query}", f"/monitoring/export.csv{query}",
-                       f"/monitoring/export.json{query}", f"/api/v1/monitoring/indicators{query}"]
+        start_urls += [
+            f"/monitoring{query}",
+            f"/monitoring/export.csv{query}",
+            f"/monitoring/export.json{query}",
+            f"/api/v1/monitoring/indicators{query}",
+        ]
 
     needles = _needles(world)
     id_patterns = _patient_id_patterns(world)

@@ -22,7 +22,10 @@ def values(table):
 
 def _bordered(table):
     """The bordered grid as shown: None for hidden entries."""
-    grid = [[c.value for c in row] + [t.value] for row, t in zip(table.cells, table.row_totals)]
+    grid = [
+        [c.value for c in row] + [t.value]
+        for row, t in zip(table.cells, table.row_totals, strict=True)
+    ]
     grid.append([c.value for c in table.column_totals] + [table.total.value])
     return grid
 
@@ -38,7 +41,7 @@ def _rank(matrix):
         for r in range(len(m)):
             if r != rank and m[r][c] != 0:
                 f = m[r][c] / m[rank][c]
-                m[r] = [a - f * b for a, b in zip(m[r], m[rank])]
+                m[r] = [a - f * b for a, b in zip(m[r], m[rank], strict=False)]
         rank += 1
     return rank
 
@@ -174,11 +177,11 @@ def test_no_small_count_is_visible_or_computable(rows):
     # No equation has exactly one hidden term.
     for line in grid:
         assert sum(v is None for v in line) != 1
-    for col in zip(*grid):
+    for col in zip(*grid, strict=False):
         assert sum(v is None for v in col) != 1
     # No hidden small count can be computed exactly from the shown figures.
     truth = [[*row, sum(row)] for row in rows]
-    truth.append([sum(col) for col in zip(*truth)])
+    truth.append([sum(col) for col in zip(*truth, strict=False)])
     for i, j in determinable_hidden(table):
         assert not 0 < truth[i][j] < 11, (rows, (i, j))
 

@@ -171,7 +171,9 @@ def test_quarterly_report_is_rendered_by_the_job_then_downloadable(client, auth,
 def test_report_of_a_future_quarter_is_refused(client, auth, db):
     auth.login(analyst())
     with clock.frozen(START):
-        response = auth.post("/monitoring/reports", {"year": "2026", "quarter": "3", "territory": ""})
+        response = auth.post(
+            "/monitoring/reports", {"year": "2026", "quarter": "3", "territory": ""}
+        )
     assert response.status_code == 422
     assert "pas encore commencé" in response.get_data(as_text=True)
 

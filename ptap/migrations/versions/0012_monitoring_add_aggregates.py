@@ -48,9 +48,7 @@ def upgrade():
         batch_op.create_index(
             "ix_monitoring_counts_month_territory", ["month", "territory_id"], unique=False
         )
-        batch_op.create_index(
-            batch_op.f("ix_monitoring_counts_team_id"), ["team_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_monitoring_counts_team_id"), ["team_id"], unique=False)
     op.create_table(
         "monitoring_state",
         sa.Column("key", sa.String(length=40), nullable=False),
