@@ -37,7 +37,7 @@ from ptap.extensions import db  # noqa: E402
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_DATABASE = "ptap_bench_monitoring"
-PASSWORD = "bench-password-123"
+PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway bench account
 
 FILL = [
     # Territories, structures, 8 teams per territory.
