@@ -75,6 +75,9 @@ def register_blueprints(app: Flask) -> None:
     """Register every domain's blueprint and the JSON API."""
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
     import ptap.accounts.notifications  # noqa: F401 - model
+    import ptap.care_events.models  # noqa: F401 - models
+    import ptap.care_events.permissions  # noqa: F401 - registers the care-events policy rules
+    import ptap.care_events.timeline  # noqa: F401 - adds pathway events to the patient timeline
     import ptap.care_plans.api  # noqa: F401 - registers the care-plans endpoints
     import ptap.care_plans.exports  # noqa: F401
     import ptap.care_plans.models  # noqa: F401 - models
@@ -84,6 +87,8 @@ def register_blueprints(app: Flask) -> None:
     import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules
     import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints
     import ptap.filings.permissions  # noqa: F401 - registers the DMP filings policy rules
+    import ptap.intake.models  # noqa: F401 - models
+    import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models

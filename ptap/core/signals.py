@@ -29,6 +29,18 @@ circle_changed: Signal = _signals.signal("circle-changed")
 #: for the team's conversation and the conversations of the patients the team follows.
 team_membership_changed: Signal = _signals.signal("team-membership-changed")
 
+#: Sent after a commit that registered or changed a support request (triage, answer,
+#: evaluation, closure, conversion, edit). sender: "intake"; kwargs: request_id (int),
+#: team_id (int), action (str: "register", "update", "triage", "answer", "evaluate", "close",
+#: "convert"). The dashboard subscribes to refresh the team's request alerts live; monitoring
+#: may use it to mark its aggregates stale.
+support_request_changed: Signal = _signals.signal("support-request-changed")
+
+#: Sent after a commit that recorded or withdrew a care-pathway event. sender: "care_events";
+#: kwargs: event_id (int), patient_id (int), team_id (int), kind (str), is_break (bool),
+#: withdrawn (bool).
+care_event_changed: Signal = _signals.signal("care-event-changed")
+
 
 def send_after_commit(signal: Signal, sender: str, **kwargs: Any) -> None:
     """Queue a signal on the current session; it is sent only if the transaction commits."""

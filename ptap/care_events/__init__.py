@@ -1,0 +1,1 @@
+"""Care-pathway events (ruptures de parcours): hospital, emergencies, institution, death."""

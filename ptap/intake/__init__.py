@@ -1,0 +1,1 @@
+"""Request intake (sollicitations): triage, answer, closure or enrolment, clocks."""
