@@ -6,14 +6,16 @@ Builds a fresh `ptap_bench_monitoring` database on 127.0.0.1 (as postgres) with 
 fills it with two years of a region's activity, ending now, with INSERT ... SELECT
 generate_series (no ORM): at --scale 1.0, 6 territories, 48 teams, 50,000 patients, their
 enrolments (60 % ended), care plans, three plan versions each with physician validations, one
-DMP filing per version, and 15 messages per patient: over a million events. Then it measures:
+DMP filing per version, 15 messages per patient, 1.5 requests per patient (85 % answered)
+and pathway events: over a million events. Then it measures:
 
 * the first run of the refresh job (a full build of the aggregates);
 * the indicators page (/monitoring, 12 months, every team) and the API
   (/api/v1/monitoring/indicators) as an ARS analyst, p50/p95/max over --runs requests each,
   also filtered on one territory and one team;
 * the incremental refresh after a day of activity (one region's day: inclusions, exits,
-  plans, versions, messages, filings settled, some of them requested months ago).
+  plans, versions, messages, requests received and answered, breaks recorded late, filings
+  settled, some of them requested months ago).
 
 --scale 0.05 gives a quick check in about a minute.
 """
@@ -109,6 +111,29 @@ FILL = [
               (ARRAY['filed','filed','filed','filed','filed','filed','filed','failed','blocked','pending'])[d.id % 10 + 1],
               '', '', 1, 1, d.created_at, '', d.created_at, d.created_at, '', ''
        FROM dmp_document_sets d JOIN enrolments e ON e.patient_id = d.patient_id""",
+    # Requests (sollicitations): 1.5 per patient, 85 % answered after 1 to 100 hours, those of
+    # enrolled people linked to their enrolment.
+    """INSERT INTO support_requests (team_id, received_at, requester_kind, requester_name,
+                                     requester_contact, channel, patient_id, person_summary,
+                                     problem_categories, urgent, mission_type, status,
+                                     first_answer_at, answer_note, first_answer_due_at,
+                                     evaluation_due_at, ppcs_due_at, outcome_note, created_by_id,
+                                     created_at, updated_at)
+       SELECT (r * 31) % 48 + 1, rec, (ARRAY['gp','hospital','caregiver','patient','medico_social'])[r % 5 + 1],
+              '', '', (ARRAY['phone','phone','email','mssante','form'])[r % 5 + 1], NULL, '', '',
+              false, CASE WHEN r % 20 <> 0 THEN (ARRAY['information','orientation','coordination'])[r % 3 + 1] END,
+              CASE WHEN r % 20 <> 0 THEN 'answered' ELSE 'received' END,
+              CASE WHEN r % 20 <> 0 THEN rec + ((r * 37) % 100 + 1) * interval '1 hour' END, '',
+              rec + interval '2 days', rec + interval '14 days', rec + interval '60 days', '', 1,
+              rec, rec
+       FROM (SELECT r, now() - interval '730 days' + (r::float / (:patients * 1.5)) * interval '729 days' AS rec
+             FROM generate_series(1, (:patients * 3) / 2) r) s""",
+    # Care-pathway events: 0.4 per patient.
+    """INSERT INTO care_events (patient_id, team_id, kind, occurred_on, recorded_at, recorded_by_id, note)
+       SELECT e.id, e.team_id,
+              (ARRAY['unplanned_hospitalisation','emergency_visit','institution_entry','caregiver_loss','return_home'])[e.id % 5 + 1],
+              (e.enrolled_at + interval '20 days')::date, e.enrolled_at + interval '21 days', 1, ''
+       FROM enrolments e WHERE e.id % 5 < 2 AND e.enrolled_at + interval '21 days' < now()""",
     # One conversation per patient and 15 messages, spread over the enrolment's first months.
     """INSERT INTO conversations (id, kind, patient_id, last_seq, created_at)
        SELECT p, 'patient', p, 15, now() FROM generate_series(1, :patients) p""",
@@ -157,6 +182,22 @@ DAY = [
        SELECT c, 1000 + s, 'day-' || c || '-' || s, (c + s) % 400 + 1, '', '', 'normal',
               now() - interval '5 minutes'
        FROM generate_series(greatest(1, :base - 2000), :base - 1) c CROSS JOIN generate_series(1, :per_conv) s""",
+    """INSERT INTO support_requests (team_id, received_at, requester_kind, requester_name,
+                                     requester_contact, channel, person_summary,
+                                     problem_categories, urgent, status, answer_note,
+                                     first_answer_due_at, evaluation_due_at, ppcs_due_at,
+                                     outcome_note, created_by_id, created_at, updated_at)
+       SELECT r % 48 + 1, now() - interval '2 hours', 'gp', '', '', 'phone', '', '', false,
+              'received', '', now(), now(), now(), '', 1, now(), now()
+       FROM generate_series(1, :requests) r""",
+    # Requests of the last weeks answered today (their reception month is recomputed).
+    """UPDATE support_requests SET first_answer_at = now(), status = 'answered',
+              mission_type = 'orientation', updated_at = now()
+       WHERE id IN (SELECT id FROM support_requests WHERE first_answer_at IS NULL
+                    ORDER BY id LIMIT :requests)""",
+    """INSERT INTO care_events (patient_id, team_id, kind, occurred_on, recorded_at, recorded_by_id, note)
+       SELECT e.id, e.team_id, 'emergency_visit', (now() - interval '40 days')::date, now(), 1, ''
+       FROM enrolments e WHERE e.ended_at IS NULL ORDER BY e.id LIMIT :breaks""",
     """UPDATE dmp_submissions SET status = 'filed', updated_at = now()
        WHERE id IN (SELECT id FROM dmp_submissions WHERE status IN ('pending', 'failed')
                     ORDER BY id LIMIT :settled)""",
@@ -270,11 +311,16 @@ def run(app, patients: int, args: argparse.Namespace) -> None:
             "care_plan_approvals",
             "dmp_submissions",
             "messages",
+            "support_requests",
+            "care_events",
         )
     }
     events = sum(v for k, v in counts.items() if k != "patients")
     print(f"fill: {fill_s:.1f} s; " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    print(f"events (enrolments, plans, versions, validations, filings, messages): {events:,}")
+    print(
+        "events (enrolments, plans, versions, validations, filings, messages, requests, "
+        f"pathway events): {events:,}"
+    )
 
     started = time.perf_counter()
     rows = refresh_monitoring_aggregates()
@@ -324,6 +370,8 @@ def run(app, patients: int, args: argparse.Namespace) -> None:
         "versions": max(10, patients // 200),
         "per_conv": max(1, patients // 25_000),
         "settled": max(5, patients // 500),
+        "requests": max(5, patients // 500),
+        "breaks": max(3, patients // 2000),
     }
     for statement in DAY:
         db.session.execute(sa.text(statement), day)
@@ -333,7 +381,9 @@ def run(app, patients: int, args: argparse.Namespace) -> None:
     print(
         f"incremental refresh after a day ({day['new']} inclusions, {day['exits']} exits, "
         f"{day['versions']} versions, {2000 * day['per_conv']:,} messages, "
-        f"{day['settled']} filings settled): {time.perf_counter() - started:.2f} s, {rows:,} rows"
+        f"{day['settled']} filings settled, {day['requests']} requests received and as many "
+        f"answered, {day['breaks']} breaks of last month): "
+        f"{time.perf_counter() - started:.2f} s, {rows:,} rows"
     )
 
 

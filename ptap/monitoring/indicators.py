@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ptap.care_teams.models import END_REASON_LABELS, SEX_LABELS
+from ptap.care_events.models import BREAK_KINDS, CARE_EVENT_KIND_LABELS
+from ptap.care_teams.models import END_REASON_LABELS, REQUESTER_KIND_LABELS, SEX_LABELS
+from ptap.intake.models import MISSION_TYPE_LABELS, REQUEST_CHANNEL_LABELS
 
 
 @dataclass(frozen=True)
@@ -78,32 +80,31 @@ def duration_bucket(hours: float) -> str:
     return f"{lower:05d}"
 
 
-UNAVAILABLE_REQUESTS = "Les sollicitations ne sont pas encore enregistrées dans PTAP."
+#: Mission type of a request not triaged yet.
+UNTRIAGED = "untriaged"
 
 INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         "requests_requester",
         "Sollicitations par type de demandeur",
-        (),
+        tuple((str(k), v) for k, v in REQUESTER_KIND_LABELS.items()),
         "Sollicitations",
-        available=False,
-        note=UNAVAILABLE_REQUESTS,
+        note="Sollicitations reçues dans le mois.",
     ),
     Indicator(
         "requests_channel",
         "Sollicitations par canal",
-        (),
+        tuple((str(k), v) for k, v in REQUEST_CHANNEL_LABELS.items()),
         "Sollicitations",
-        available=False,
-        note=UNAVAILABLE_REQUESTS,
     ),
     Indicator(
         "requests_mission",
         "Sollicitations par type de mission",
-        (),
+        (
+            *((str(k), v) for k, v in MISSION_TYPE_LABELS.items()),
+            (UNTRIAGED, "Pas encore orientées"),
+        ),
         "Sollicitations",
-        available=False,
-        note=UNAVAILABLE_REQUESTS,
     ),
     Indicator(
         "first_answer_hours",
@@ -111,8 +112,8 @@ INDICATORS: tuple[Indicator, ...] = (
         (),
         "Sollicitations",
         kind="duration",
-        available=False,
-        note=UNAVAILABLE_REQUESTS,
+        note="Des sollicitations reçues dans le mois et déjà répondues : médiane et 90e centile, "
+        "par tranche d'heures.",
     ),
     Indicator(
         "file",
@@ -192,10 +193,9 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         "breaks",
         "Ruptures de parcours par type",
-        (),
+        tuple((str(k), v) for k, v in CARE_EVENT_KIND_LABELS.items() if k in BREAK_KINDS),
         "Ruptures de parcours",
-        available=False,
-        note="Les ruptures de parcours ne sont pas encore enregistrées dans PTAP.",
+        note="Événements survenus dans le mois (hors enregistrements retirés).",
     ),
     Indicator(
         "mix_age",

@@ -19,13 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from ptap.accounts.models import User
+from ptap.care_events.models import BREAK_KINDS, CareEvent
 from ptap.care_plans.models import ApprovalKind, CarePlan, CarePlanVersion, PlanApproval
 from ptap.care_teams.models import Enrolment, Patient
 from ptap.core import clock
 from ptap.dmp_bridge import DmpSubmission, SubmissionStatus
 from ptap.extensions import db
+from ptap.intake.models import SupportRequest
 from ptap.messaging.models import Conversation, ConversationKind, Message
-from ptap.monitoring.indicators import age_band
+from ptap.monitoring.indicators import UNTRIAGED, age_band, duration_bucket
 
 Row = tuple[int, str, str, int]
 Teams = Collection[int] | None
@@ -217,9 +219,52 @@ def count_filings(start: datetime, end: datetime, teams: Teams) -> list[Row]:
     return _rows(_teams(stmt, s.team_id, teams), "dmp_filings")
 
 
+def count_requests(start: datetime, end: datetime, teams: Teams) -> list[Row]:
+    """Requests received in the month by requester type, channel and mission type, and the
+    histogram of their time to first answer (hours, buckets of indicators.DURATION_BUCKETS)."""
+    r = SupportRequest
+    n = sa.func.count()
+    in_month = (r.received_at >= start, r.received_at < end)
+    rows: list[Row] = []
+    for indicator, column in (
+        ("requests_requester", r.requester_kind),
+        ("requests_channel", r.channel),
+        ("requests_mission", sa.func.coalesce(r.mission_type, UNTRIAGED)),
+    ):
+        stmt = sa.select(r.team_id, column, n).where(*in_month).group_by(r.team_id, column)
+        rows += _rows(_teams(stmt, r.team_id, teams), indicator)
+    answered = sa.select(r.team_id, r.received_at, r.first_answer_at).where(
+        *in_month, r.first_answer_at.is_not(None)
+    )
+    buckets: Counter[tuple[int, str]] = Counter()
+    for team, received, answered_at in db.session.execute(_teams(answered, r.team_id, teams)):
+        hours = max(0.0, (answered_at - received).total_seconds() / 3600)
+        buckets[(team, duration_bucket(hours))] += 1
+    rows += [(t, "first_answer_hours", b, v) for (t, b), v in buckets.items()]
+    return rows
+
+
+def count_breaks(start: datetime, end: datetime, teams: Teams) -> list[Row]:
+    """Care-pathway breaks that occurred in the month, by kind (withdrawn records excluded)."""
+    ev = CareEvent
+    stmt = (
+        sa.select(ev.team_id, ev.kind, sa.func.count())
+        .where(
+            ev.occurred_on >= start.date(),
+            ev.occurred_on < end.date(),
+            ev.withdrawn_at.is_(None),
+            ev.kind.in_([str(k) for k in BREAK_KINDS]),
+        )
+        .group_by(ev.team_id, ev.kind)
+    )
+    return _rows(_teams(stmt, ev.team_id, teams), "breaks")
+
+
 def count_month(start: datetime, end: datetime, today: date, teams: Teams) -> list[Row]:
     """Every indicator of one month, for every team or only `teams`."""
     return [
+        *count_requests(start, end, teams),
+        *count_breaks(start, end, teams),
         *count_file(start, end, teams),
         *count_mix(start, end, teams),
         *count_plans(start, end, teams),
@@ -229,14 +274,23 @@ def count_month(start: datetime, end: datetime, today: date, teams: Teams) -> li
     ]
 
 
-def touched_partitions(since: datetime) -> set[tuple[int, datetime]]:
-    """Return (team id, instant) pairs of rows changed since `since` whose month is the month
-    of that instant, not of the change: a filing changes state in its request month."""
-    s = DmpSubmission
-    stmt = sa.select(s.team_id, s.requested_at).where(
+def touched_partitions(since: datetime) -> set[tuple[int, datetime | date]]:
+    """Return (team id, instant or day) pairs of rows changed since `since` whose month is
+    not the month of the change: a filing changes state in its request month, a request is
+    triaged or answered in its reception month, a break is recorded (or withdrawn) in the
+    month it occurred."""
+    s, r, ev = DmpSubmission, SupportRequest, CareEvent
+    filings = sa.select(s.team_id, s.requested_at).where(
         s.operation == "file", s.team_id.is_not(None), s.updated_at >= since
     )
-    return {(team, at) for team, at in db.session.execute(stmt) if team is not None}
+    requests = sa.select(r.team_id, r.received_at).where(r.updated_at >= since)
+    breaks = sa.select(ev.team_id, ev.occurred_on).where(
+        sa.or_(ev.recorded_at >= since, ev.withdrawn_at >= since)
+    )
+    found: set[tuple[int, datetime | date]] = set()
+    for stmt in (filings, requests, breaks):
+        found |= {(team, at) for team, at in db.session.execute(stmt) if team is not None}
+    return found
 
 
 def earliest_activity() -> datetime | None:
@@ -246,7 +300,11 @@ def earliest_activity() -> datetime | None:
         db.session.scalar(sa.select(sa.func.min(Message.created_at))),
         db.session.scalar(sa.select(sa.func.min(CarePlan.created_at))),
         db.session.scalar(sa.select(sa.func.min(DmpSubmission.requested_at))),
+        db.session.scalar(sa.select(sa.func.min(SupportRequest.received_at))),
     ]
+    first_break = db.session.scalar(sa.select(sa.func.min(CareEvent.occurred_on)))
+    if first_break is not None:
+        candidates.append(datetime(first_break.year, first_break.month, 1, tzinfo=UTC))
     found = [_aware(c) for c in candidates if c is not None]
     return min(found) if found else None
 

@@ -8,11 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from ptap.care_events.models import CareEvent
 from ptap.care_plans.models import CarePlan, CarePlanVersion, PlanApproval
 from ptap.care_teams.models import CareTeam, Enrolment, Patient, Structure, Territory
 from ptap.core import clock
 from ptap.dmp_bridge import DmpDocumentSet, DmpSubmission
 from ptap.extensions import db
+from ptap.intake.models import SupportRequest
 from ptap.messaging.models import Conversation, Message
 from tests.factories import add_member, make_user, valid_nir
 
@@ -51,6 +53,8 @@ class World:
         self.plans: list[CarePlan] = []
         self.conversations: dict[int, Conversation] = {}
         self.submissions: list[DmpSubmission] = []
+        self.requests: list[SupportRequest] = []
+        self.events: list[CareEvent] = []
         self.n = 0
 
     # --- one event of each kind -------------------------------------------------------------
@@ -209,6 +213,65 @@ class World:
             )
         )
 
+    def request(self, at: datetime) -> None:
+        team = self.rng.choice(self.teams)
+        row = SupportRequest(
+            team_id=team.id,
+            received_at=at,
+            requester_kind=self.rng.choice(("gp", "hospital", "caregiver", "patient")),
+            requester_name="Dr Requérant Secret",
+            requester_contact="06 12 34 56 78",
+            channel=self.rng.choice(("phone", "email", "mssante")),
+            patient_id=self.rng.choice(self.patients).id if self.patients else None,
+            person_summary="Note libre confidentielle",
+            status="received",
+            first_answer_due_at=at + timedelta(days=2),
+            evaluation_due_at=at + timedelta(days=10),
+            ppcs_due_at=at + timedelta(days=60),
+            created_by_id=self.coordinators[self.teams.index(team)].id,
+            created_at=at,
+            updated_at=at,
+        )
+        db.session.add(row)
+        db.session.flush()
+        self.requests.append(row)
+
+    def answer(self, at: datetime) -> None:
+        waiting = [r for r in self.requests if r.first_answer_at is None and r.received_at <= at]
+        if waiting:
+            row = self.rng.choice(waiting)
+            row.first_answer_at = at
+            row.mission_type = self.rng.choice(("information", "orientation", "coordination"))
+            row.status = "answered"
+            row.answer_note = "Note libre confidentielle"
+            row.updated_at = at
+
+    def pathway_break(self, at: datetime) -> None:
+        if not self.open:
+            return
+        enrolment = self.rng.choice(self.open)
+        event = CareEvent(
+            patient_id=enrolment.patient_id,
+            team_id=enrolment.team_id,
+            kind=self.rng.choice(
+                ("unplanned_hospitalisation", "emergency_visit", "caregiver_loss", "return_home")
+            ),
+            occurred_on=(at - timedelta(days=self.rng.randint(0, 40))).date(),
+            recorded_at=at,
+            recorded_by_id=self.coordinators[0].id,
+            note="Note libre confidentielle",
+        )
+        db.session.add(event)
+        db.session.flush()
+        self.events.append(event)
+
+    def withdraw_break(self, at: datetime) -> None:
+        live = [e for e in self.events if e.withdrawn_at is None]
+        if live:
+            event = self.rng.choice(live)
+            event.withdrawn_at = at
+            event.withdrawn_by_id = self.coordinators[0].id
+
     def day(self, at: datetime, events: int = 12) -> None:
         """One day of random activity at instants around `at` (never in the future)."""
         actions = [
@@ -219,6 +282,10 @@ class World:
             (self.close_plan, 0.3),
             (self.message, 6),
             (self.settle_filing, 2),
+            (self.request, 4),
+            (self.answer, 3),
+            (self.pathway_break, 1.5),
+            (self.withdraw_break, 0.2),
         ]
         funcs, weights = zip(*actions, strict=True)
         offsets = sorted((self.rng.randint(0, 600) for _ in range(events)), reverse=True)

@@ -39,7 +39,48 @@ def test_incremental_refresh_equals_full_recomputation(db, seed):
         rebuild_monitoring_aggregates()
         full = snapshot()
     assert incremental == full
-    assert {k[3] for k in full} >= {"file", "plans", "messages", "dmp_filings", "mix_sex"}
+    assert {k[3] for k in full} >= {
+        "file",
+        "plans",
+        "messages",
+        "dmp_filings",
+        "mix_sex",
+        "requests_channel",
+        "requests_mission",
+        "first_answer_hours",
+        "breaks",
+    }
+
+
+def test_a_break_recorded_late_reaches_the_month_it_occurred(db, world):
+    simulate(world, 20)
+    at = START + timedelta(days=70)
+    with clock.frozen(at):
+        refresh_monitoring_aggregates()
+        world.rng.seed(5)
+        enrolment = world.open[0]
+        from ptap.care_events.models import CareEvent
+
+        db.session.add(
+            CareEvent(
+                patient_id=enrolment.patient_id,
+                team_id=enrolment.team_id,
+                kind="emergency_visit",
+                occurred_on=(START + timedelta(days=3)).date(),
+                recorded_at=at,
+                recorded_by_id=world.coordinators[0].id,
+            )
+        )
+        first = world.requests[0]
+        first.first_answer_at = first.first_answer_at or at
+        first.updated_at = at
+        db.session.commit()
+        before = snapshot()
+        refresh_monitoring_aggregates()
+        incremental = snapshot()
+        assert incremental != before
+        rebuild_monitoring_aggregates()
+        assert snapshot() == incremental
 
 
 def test_late_status_change_of_an_old_filing_reaches_its_month(db, world):

@@ -1,7 +1,7 @@
 """add monitoring aggregates, their refresh state and the quarterly reports
 
 Revision ID: 0012_monitoring
-Revises: 0006_teamsec
+Revises: 0011_intake
 Create Date: 2026-12-07 08:40:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0012_monitoring"
-down_revision = "0006_teamsec"
+down_revision = "0011_intake"
 branch_labels = None
 depends_on = None
 
