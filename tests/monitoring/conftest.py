@@ -69,7 +69,8 @@ class World:
             birth_month=self.rng.randint(1, 12),
             birth_day=self.rng.randint(1, 28),
             sex=sex,
-            ins_matricule=valid_nir(sex, year),
+            # The factory's NIR running order wraps after 999: larger worlds go without.
+            ins_matricule=valid_nir(sex, year) if self.n < 900 else None,
             ins_oid="1.2.250.1.213.1.4.10",
             search_birth_name=f"MARTINIERE{self.n}",
             identity_status="qualified",

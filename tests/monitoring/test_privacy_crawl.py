@@ -34,11 +34,12 @@ FREE_TEXTS = ("Note libre confidentielle", "Message libre", "Dr Requérant Secre
 def _needles(world) -> list[str]:
     needles = list(FREE_TEXTS)
     for p in world.patients:
+        if p.ins_matricule:
+            needles.append(p.ins_matricule)
         needles += [
             p.birth_name,
             p.first_names,
             p.first_names.split()[0],
-            p.ins_matricule,
             p.address,
             f"{p.birth_day:02d}/{p.birth_month:02d}/{p.birth_year}",
             f"{p.birth_year}-{p.birth_month:02d}-{p.birth_day:02d}",
