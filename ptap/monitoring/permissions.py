@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from ptap.care_teams import access
 from ptap.care_teams.models import CareTeam, TeamRole
+from ptap.core.errors import PermissionDenied
 from ptap.core.policy import Actor, PlatformRole, has_role, is_clinician, require, rule
 from ptap.extensions import db
 
@@ -41,8 +42,8 @@ def _view(user: Actor, team: CareTeam | None) -> bool:
         return True
     if not has_role(user, PlatformRole.COORDINATOR):
         return False
-    if team is None:
-        return bool(_coordinated(user))
+    if team is None:  # the navigation entry: any coordinator account (no query per page)
+        return is_clinician(user)
     return access.is_team_coordinator(user.id, team.id)
 
 
@@ -57,7 +58,10 @@ def monitoring_scope(user: Actor) -> Scope:
     require(user, "monitoring.view")
     if has_role(user, PlatformRole.ARS_ANALYST):
         return Scope(None)
-    return Scope(_coordinated(user))
+    teams = _coordinated(user)
+    if not teams:  # a coordinator account that coordinates no team today
+        raise PermissionDenied()
+    return Scope(teams)
 
 
 def visible_teams(scope: Scope) -> list[CareTeam]:
