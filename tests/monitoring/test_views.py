@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import timedelta
 
+import pypdf
 import pytest
 
 from ptap.core import clock
@@ -166,6 +167,11 @@ def test_quarterly_report_is_rendered_by_the_job_then_downloadable(client, auth,
     report = db.session.query(MonitoringReport).one()
     pdf = client.get(f"/monitoring/reports/{report.id}.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    reader = pypdf.PdfReader(io.BytesIO(pdf.data))
+    text = "".join(page.extract_text() for page in reader.pages)
+    assert "Rapport d'activité — T1 2026" in text
+    assert "File active" in text and "< 11" in text
+    assert b"<svg" not in pdf.data  # drawn, not embedded as markup
 
 
 def test_report_of_a_future_quarter_is_refused(client, auth, db):
