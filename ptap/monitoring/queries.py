@@ -86,7 +86,8 @@ def parse_filters(args: Mapping[str, str], scope: Scope) -> Filters:
     """Read territory, team, from and to; refuse malformed values and teams out of scope."""
     current = month_of(clock.now())
     last = _month_arg(args.get("to"), "to") or current
-    first = _month_arg(args.get("from"), "from") or date(last.year - 1, last.month, 1)
+    index = last.year * 12 + last.month - 1 - 11  # twelve months by default, `to` included
+    first = _month_arg(args.get("from"), "from") or date(index // 12, index % 12 + 1, 1)
     if first > last:
         raise InvalidInput("Le mois de début doit précéder le mois de fin.", field="from")
     if len(months_between(first, last)) > MAX_MONTHS:
@@ -224,6 +225,19 @@ def _count_table(indicator: Indicator, months: list[date], counts: dict) -> Indi
     )
 
 
+def duration_label(lower: int, upper: int | None) -> str:
+    """Return a bucket of hours in French: hours up to two days, days beyond."""
+
+    def unit(hours: int) -> str:
+        return f"{hours} h" if hours < 48 else f"{hours // 24} j"
+
+    if upper is None:
+        return f"{unit(lower)} ou plus"
+    if upper <= 48:
+        return f"{lower} à {upper} h"
+    return f"{unit(lower)} à {unit(upper)}"
+
+
 def _percentile(histogram: dict[str, int], fraction: float) -> str | None:
     people = sum(histogram.values())
     if not people:
@@ -234,7 +248,7 @@ def _percentile(histogram: dict[str, int], fraction: float) -> str | None:
         if seen >= rank:
             lower = int(bucket)
             higher = [b for b in DURATION_BUCKETS if b > lower]
-            return f"{lower} à {higher[0]} h" if higher else f"{lower} h ou plus"
+            return duration_label(lower, higher[0] if higher else None)
     return None  # pragma: no cover - the loop always reaches the rank
 
 

@@ -18,6 +18,19 @@
         data[i].push(raw === "" ? null : Number(raw));
       });
     });
+    var allHidden = data.every(function (values) {
+      return values.every(function (v) { return v === null || v === 0; });
+    });
+    if (allHidden) {
+      // Every month is hidden or empty: chart the period's totals (the table's last row).
+      var totals = table.querySelectorAll("tfoot td");
+      var footLabel = table.querySelector("tfoot th");
+      labels = [footLabel ? footLabel.textContent.trim() : ""];
+      data = series.map(function (_, i) {
+        var text = totals[i] ? totals[i].textContent.trim() : "";
+        return [/^\d+$/.test(text) ? Number(text) : null];
+      });
+    }
     return { series: series, labels: labels, data: data };
   }
 
