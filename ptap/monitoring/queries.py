@@ -153,6 +153,8 @@ class TableRow:
     total: Cell | None
     #: The share column: a fraction, None when hidden, absent when the indicator has none.
     share: float | None = None
+    #: True when the share has no denominator at all (nothing to divide: shown "—").
+    share_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,10 @@ class IndicatorTable:
         return any(c.suppressed for c in cells)
 
 
+def _share_empty(indicator: Indicator, cells: dict[str, Cell]) -> bool:
+    return indicator.share is not None and all(cells[p].value == 0 for p in indicator.share[2])
+
+
 def _share(indicator: Indicator, cells: dict[str, Cell]) -> float | None:
     assert indicator.share is not None  # noqa: S101 - called for indicators with a share
     _, numerator, parts = indicator.share
@@ -209,6 +215,7 @@ def _count_table(indicator: Indicator, months: list[date], counts: dict) -> Indi
                 cells,
                 total if indicator.row_total else None,
                 _share(indicator, by_key) if indicator.share else None,
+                _share_empty(indicator, by_key),
             )
         )
     total_share = (

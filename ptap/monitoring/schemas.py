@@ -23,14 +23,17 @@ class CellOut(BaseModel):
 
 
 class ShareOut(BaseModel):
-    """A share between 0 and 1, or `suppressed: true` when it would reveal a hidden count."""
+    """A share between 0 and 1, `suppressed: true` when it would reveal a hidden count, or
+    neither (value null) when there is nothing to divide."""
 
     value: float | None = None
     suppressed: bool = False
 
     @classmethod
-    def of(cls, share: float | None) -> Self:
+    def of(cls, share: float | None, empty: bool = False) -> Self:
         """Build the output of a protected share."""
+        if empty:
+            return cls()
         return cls(suppressed=True) if share is None else cls(value=round(share, 4))
 
 
@@ -95,7 +98,7 @@ class IndicatorOut(BaseModel):
                     month=f"{r.month:%Y-%m}",
                     cells=[CellOut.of(c) for c in r.cells],
                     total=CellOut.of(r.total) if r.total is not None else None,
-                    share=ShareOut.of(r.share) if has_share else None,
+                    share=ShareOut.of(r.share, r.share_empty) if has_share else None,
                 )
                 for r in table.rows
             ],
