@@ -32,7 +32,7 @@ THRESHOLD = 11
 SUPPRESSED_LABEL = "< 11"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cell:
     """A cell as shown: its value, or None when suppressed (the value is never kept)."""
 
@@ -118,14 +118,15 @@ def protect_table(rows: Sequence[Sequence[int]]) -> ProtectedTable:
                 hidden[pick][j] = True
                 changed = True
 
-    def cell(i: int, j: int) -> Cell:
-        return HIDDEN if hidden[i][j] else Cell(grid[i][j])
-
+    shown = [
+        [HIDDEN if h else Cell(v) for v, h in zip(row, flags, strict=True)]
+        for row, flags in zip(grid, hidden, strict=True)
+    ]
     return ProtectedTable(
-        cells=tuple(tuple(cell(i, j) for j in range(n_cols)) for i in range(n_rows)),
-        row_totals=tuple(cell(i, n_cols) for i in range(n_rows)),
-        column_totals=tuple(cell(n_rows, j) for j in range(n_cols)),
-        total=cell(n_rows, n_cols),
+        cells=tuple(tuple(row[:n_cols]) for row in shown[:n_rows]),
+        row_totals=tuple(row[n_cols] for row in shown[:n_rows]),
+        column_totals=tuple(shown[n_rows][:n_cols]),
+        total=shown[n_rows][n_cols],
     )
 
 
