@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ptap.care_events.models import BREAK_KINDS, CARE_EVENT_KIND_LABELS
 from ptap.care_teams.models import END_REASON_LABELS, REQUESTER_KIND_LABELS, SEX_LABELS
@@ -27,7 +27,9 @@ class Indicator:
     share: tuple[str, str, tuple[str, ...]] | None = None
     #: Whether the row total means something (False when columns overlap or are states).
     row_total: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
+    #: Columns counting a stock (people followed at the month's end): their sum over the
+    #: months means nothing, so the period's line leaves them out.
+    stocks: tuple[str, ...] = ()
 
 
 #: Duration buckets (hours): lower bounds. A median is reported as the upper bound of its bucket.
@@ -126,6 +128,7 @@ INDICATORS: tuple[Indicator, ...] = (
         "File active",
         note="Inclusions du mois, personnes suivies au dernier jour du mois, sorties du mois.",
         row_total=False,
+        stocks=("ongoing",),
     ),
     Indicator(
         "file_closed_reason",

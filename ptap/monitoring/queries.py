@@ -174,7 +174,8 @@ class IndicatorTable:
 
     indicator: Indicator
     rows: tuple[TableRow, ...] = ()
-    totals: tuple[Cell, ...] = ()
+    #: The period's line; None for a stock column (its sum over months means nothing).
+    totals: tuple[Cell | None, ...] = ()
     total: Cell | None = None
     total_share: float | None = None
     durations: tuple[DurationRow, ...] = ()
@@ -182,7 +183,8 @@ class IndicatorTable:
     @property
     def has_suppressed(self) -> bool:
         cells = [c for r in self.rows for c in (*r.cells, r.total) if c is not None]
-        cells += [*self.totals, *([self.total] if self.total else [])]
+        cells += [c for c in self.totals if c is not None]
+        cells += [self.total] if self.total else []
         cells += [d.people for d in self.durations]
         return any(c.suppressed for c in cells)
 
@@ -223,10 +225,15 @@ def _count_table(indicator: Indicator, months: list[date], counts: dict) -> Indi
         if indicator.share
         else None
     )
+    # A stock's sum over the months means nothing: its period cell is left empty (None).
+    totals = tuple(
+        None if key in indicator.stocks else cell
+        for key, cell in zip(keys, protected.column_totals, strict=True)
+    )
     return IndicatorTable(
         indicator,
         tuple(rows),
-        protected.column_totals,
+        totals,
         protected.total if indicator.row_total else None,
         total_share,
     )

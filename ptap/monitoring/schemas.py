@@ -74,7 +74,9 @@ class IndicatorOut(BaseModel):
     columns: list[ColumnOut]
     share_label: str | None = None
     rows: list[RowOut] = []
-    totals: list[CellOut] = []
+    totals: list[CellOut | None] = Field(
+        default=[], description="La ligne de la période ; null pour un stock (personnes suivies)"
+    )
     total: CellOut | None = None
     total_share: ShareOut | None = None
     durations: list[DurationRowOut] = []
@@ -102,7 +104,7 @@ class IndicatorOut(BaseModel):
                 )
                 for r in table.rows
             ],
-            totals=[CellOut.of(c) for c in table.totals],
+            totals=[CellOut.of(c) if c is not None else None for c in table.totals],
             total=CellOut.of(table.total) if table.total is not None else None,
             total_share=ShareOut.of(table.total_share) if has_share and table.rows else None,
             durations=[_duration(d) for d in table.durations],

@@ -99,8 +99,9 @@ def export_csv():
                 writer.writerow([ind.title, f"{row.month:%Y-%m}", label, cell.label])
             if row.total is not None:
                 writer.writerow([ind.title, f"{row.month:%Y-%m}", "Total", row.total.label])
-        for (_, label), cell in zip(ind.columns, table.totals, strict=True):
-            writer.writerow([ind.title, "total", label, cell.label])
+        for (_, label), total in zip(ind.columns, table.totals, strict=True):
+            if total is not None:
+                writer.writerow([ind.title, "total", label, total.label])
     name = f"indicateurs-{filters.first:%Y-%m}-{filters.last:%Y-%m}.csv"
     return Response(
         "\ufeff" + out.getvalue(),
