@@ -63,6 +63,18 @@ def indicators():
     sections: dict[str, list[queries.IndicatorTable]] = {}
     for table in tables:
         sections.setdefault(table.indicator.section, []).append(table)
+    team = next((t.label for t in teams if t.id == filters.team_id), None)
+    territory = next((t.label for t in territories if t.id == filters.territory_id), None)
+    if team:
+        subject = f"de l'équipe {team}"
+    elif territory:
+        subject = f"du territoire {territory}" + (
+            "" if scope.team_ids is None else " (vos équipes)"
+        )
+    else:
+        subject = (
+            "de toutes les équipes de la région" if scope.team_ids is None else "de vos équipes"
+        )
     return render_template(
         "monitoring/indicators.html",
         filters=filters,
@@ -73,7 +85,7 @@ def indicators():
         threshold=THRESHOLD,
         hidden_label=SUPPRESSED_LABEL,
         export_args=filters.as_args(),
-        all_teams=scope.team_ids is None,
+        subject=subject,
     )
 
 
