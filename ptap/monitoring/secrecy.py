@@ -10,8 +10,10 @@ The rule applied, after the usual French practice for health-activity statistics
   total); an equation with exactly one hidden term gives that term away ("total minus the
   visible cells"). So, until no equation has exactly one hidden term, another term of each
   such equation is hidden: the smallest positive visible cell (a zero only if nothing else is
-  left), or the total when every cell is already hidden. The fixed point is reached in a few
-  passes; it never un-hides anything.
+  left), or the total when every cell is already hidden. Then the whole system is solved as
+  an attacker would (row echelon form): while it still determines a hidden count from 1 to
+  10 exactly, one more entry beside it is hidden and the rule above applied again. Nothing is
+  ever un-hidden, so this ends.
 * **Statistics on people.** A median or percentile computed over fewer than 11 people is
   hidden, as is a share whose numerator or denominator comes from a hidden cell, or whose
   denominator is below 11 (a share of a small group reveals its numerator).
@@ -87,19 +89,60 @@ def _protect_line(values: list[int], hidden: list[bool], total: int, total_hidde
     return partner
 
 
-def protect_table(rows: Sequence[Sequence[int]]) -> ProtectedTable:
-    """Apply primary and secondary suppression to a table shown with all its totals."""
-    n_rows = len(rows)
-    n_cols = len(rows[0]) if rows else 0
-    if any(len(r) != n_cols for r in rows):
-        raise ValueError("every row must have the same number of cells")
-    if any(v < 0 for r in rows for v in r):
-        raise ValueError("counts cannot be negative")
-    # The bordered table: row n_rows holds the column totals, column n_cols the row totals.
-    grid = [list(r) + [sum(r)] for r in rows]
-    grid.append([sum(rows[i][j] for i in range(n_rows)) for j in range(n_cols)])
-    grid[-1].append(sum(grid[-1]))
-    hidden = [[is_primary(v) for v in row] for row in grid]
+def _exposed(grid: list[list[int]], hidden: list[list[bool]]) -> list[tuple[int, int]]:
+    """Return the hidden counts from 1 to 10 that the shown figures determine exactly.
+
+    The unknowns are the hidden entries of the bordered table; each row and column is an
+    equation. An unknown is determined when its unit vector lies in the equations' row space:
+    in reduced row echelon form, a row with a single non-zero entry. Floats suffice: the
+    coefficients are 0 and ±1 and the tables have a few dozen entries.
+    """
+    n_rows, n_cols = len(grid) - 1, len(grid[0]) - 1
+    unknowns = [(i, j) for i in range(n_rows + 1) for j in range(n_cols + 1) if hidden[i][j]]
+    if not unknowns:
+        return []
+    index = {u: k for k, u in enumerate(unknowns)}
+    equations: list[list[float]] = []
+    lines = [[(i, j) for j in range(n_cols)] + [(i, n_cols)] for i in range(n_rows + 1)]
+    lines += [[(i, j) for i in range(n_rows)] + [(n_rows, j)] for j in range(n_cols + 1)]
+    for line in lines:
+        eq = [0.0] * len(unknowns)
+        for position, (i, j) in enumerate(line):
+            if (i, j) in index:
+                eq[index[(i, j)]] += -1.0 if position == len(line) - 1 else 1.0
+        if any(eq):
+            equations.append(eq)
+    pivot_row = 0
+    for col in range(len(unknowns)):
+        best = max(
+            range(pivot_row, len(equations)), key=lambda r: abs(equations[r][col]), default=None
+        )
+        if best is None or abs(equations[best][col]) < 1e-9:
+            continue
+        equations[pivot_row], equations[best] = equations[best], equations[pivot_row]
+        pivot = equations[pivot_row]
+        factor = pivot[col]
+        pivot[:] = [v / factor for v in pivot]
+        for r, eq in enumerate(equations):
+            if r != pivot_row and abs(eq[col]) > 1e-9:
+                f = eq[col]
+                eq[:] = [a - f * b for a, b in zip(eq, pivot, strict=True)]
+        pivot_row += 1
+        if pivot_row == len(equations):
+            break
+    exposed = []
+    for eq in equations[:pivot_row]:
+        nonzero = [k for k, v in enumerate(eq) if abs(v) > 1e-9]
+        if len(nonzero) == 1:
+            i, j = unknowns[nonzero[0]]
+            if is_primary(grid[i][j]):
+                exposed.append((i, j))
+    return exposed
+
+
+def _secondary(grid: list[list[int]], hidden: list[list[bool]]) -> None:
+    """Hide terms until no row or column of the bordered table has exactly one hidden term."""
+    n_rows, n_cols = len(grid) - 1, len(grid[0]) - 1
     changed = True
     while changed:
         changed = False
@@ -117,6 +160,45 @@ def protect_table(rows: Sequence[Sequence[int]]) -> ProtectedTable:
             if pick >= 0:
                 hidden[pick][j] = True
                 changed = True
+
+
+def _widen(grid: list[list[int]], hidden: list[list[bool]], i: int, j: int) -> None:
+    """Hide one more entry next to an exposed cell: the smallest positive visible entry of its
+    row (totals included), else of its column, else any visible entry."""
+    row = [(grid[i][c], i, c) for c in range(len(grid[0])) if not hidden[i][c]]
+    column = [(grid[r][j], r, j) for r in range(len(grid)) if not hidden[r][j]]
+    rest = [
+        (grid[r][c], r, c)
+        for r in range(len(grid))
+        for c in range(len(grid[0]))
+        if not hidden[r][c]
+    ]
+    for pool in ([x for x in row if x[0] > 0], [x for x in column if x[0] > 0], row, column, rest):
+        if pool:
+            _, r, c = min(pool)
+            hidden[r][c] = True
+            return
+
+
+def protect_table(rows: Sequence[Sequence[int]]) -> ProtectedTable:
+    """Apply primary and secondary suppression to a table shown with all its totals."""
+    n_rows = len(rows)
+    n_cols = len(rows[0]) if rows else 0
+    if any(len(r) != n_cols for r in rows):
+        raise ValueError("every row must have the same number of cells")
+    if any(v < 0 for r in rows for v in r):
+        raise ValueError("counts cannot be negative")
+    # The bordered table: row n_rows holds the column totals, column n_cols the row totals.
+    grid = [list(r) + [sum(r)] for r in rows]
+    grid.append([sum(rows[i][j] for i in range(n_rows)) for j in range(n_cols)])
+    grid[-1].append(sum(grid[-1]))
+    hidden = [[is_primary(v) for v in row] for row in grid]
+    _secondary(grid, hidden)
+    # Two hidden terms per line are not always enough (linked lines can still be solved):
+    # while the shown figures determine a hidden small count, hide one more entry beside it.
+    while exposed := _exposed(grid, hidden):
+        _widen(grid, hidden, *exposed[0])
+        _secondary(grid, hidden)
 
     shown = [
         [HIDDEN if h else Cell(v) for v, h in zip(row, flags, strict=True)]

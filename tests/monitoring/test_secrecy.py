@@ -3,7 +3,7 @@
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ptap.monitoring.secrecy import (
@@ -152,7 +152,9 @@ def test_empty_table():
     assert table.cells == () and table.total.value == 0
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=400, deadline=None)
+# Found by Hypothesis: two hidden terms per line, yet the linked lines solve cell (1, 2).
+@example([[0, 0, 0, 1], [0, 0, 1, 1], [0, 1, 1, 11]])
 @given(
     st.integers(1, 4).flatmap(
         lambda cols: st.lists(
