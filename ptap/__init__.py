@@ -99,6 +99,9 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
+    import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
+    import ptap.monitoring.models  # noqa: F401 - models
+    import ptap.monitoring.permissions  # noqa: F401 - registers the monitoring policy rules
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc
@@ -113,6 +116,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
     from ptap.messaging import views as messaging_views
+    from ptap.monitoring import views as monitoring_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage")
     register_nav("Journal de sécurité", "admin.security_log", "audit.view_security")
@@ -126,6 +130,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(dashboards_views.bp)
     app.register_blueprint(intake_views.bp)
     app.register_blueprint(care_events_views.bp)
+    app.register_blueprint(monitoring_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)

@@ -29,6 +29,7 @@ from ptap.messaging.tasks import (
     purge_expired_messages,
     renotify_urgent_messages,
 )
+from ptap.monitoring.tasks import refresh_monitoring_aggregates, render_monitoring_reports
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,11 @@ JOBS: list[Job] = [
     Job("send_dmp_submissions", send_pending_submissions, IntervalTrigger(seconds=10)),
     # The interval is read from MAIL_SEND_INTERVAL_SECONDS when the scheduler starts.
     Job("send_queued_mail", send_queued_mail, IntervalTrigger(seconds=15)),
+    # Incremental (watermark) and idempotent: a run recomputes only the changed partitions.
+    Job(
+        "refresh_monitoring_aggregates", refresh_monitoring_aggregates, IntervalTrigger(minutes=10)
+    ),
+    Job("render_monitoring_reports", render_monitoring_reports, IntervalTrigger(minutes=1)),
 ]
 
 #: Jobs whose interval comes from a setting (seconds).

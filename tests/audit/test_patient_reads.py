@@ -117,6 +117,13 @@ NO_PATIENT_IDENTITY = {
     "intake.register_request",
     "intake.team_targets",
     "api.intake_get_targets",
+    # Aggregated counts under statistical secrecy (tests/monitoring/test_privacy_crawl.py).
+    "monitoring.indicators",
+    "monitoring.export_csv",
+    "monitoring.export_json",
+    "monitoring.list_reports",
+    "monitoring.download_report",
+    "api.monitoring_get_indicators",
 }
 
 

@@ -1,0 +1,76 @@
+"""Monitoring aggregates: monthly counts per team, the refresh state, and the agency reports.
+
+One table holds every indicator (``monitoring_counts``): a count per territory, team, month,
+indicator and dimension value. Durations (time to first answer) are kept there too, as a
+histogram: the dimension is the lower bound of a duration bucket (hours, zero-padded), so a
+median or p90 over any set of teams and months is read from summed buckets, exact to the
+bucket's width (docs/monitoring.md). No row names a patient, and no row holds fewer than
+one event's worth of information about a person: the tables carry counts only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ptap.core.models import Base, utcnow
+
+
+class MonitoringCount(Base):
+    """How many events of one kind a team had in one month (one dimension value)."""
+
+    __tablename__ = "monitoring_counts"
+    __table_args__ = (
+        sa.UniqueConstraint("territory_id", "team_id", "month", "indicator", "dimension"),
+        sa.Index("ix_monitoring_counts_month_territory", "month", "territory_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    territory_id: Mapped[int] = mapped_column(sa.ForeignKey("territories.id"))
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("care_teams.id"), index=True)
+    #: First day of the month (UTC months).
+    month: Mapped[date]
+    #: ptap.monitoring.indicators key, e.g. "file" or "first_answer_hours".
+    indicator: Mapped[str] = mapped_column(sa.String(40))
+    #: The dimension value (requester type, status, age band...), or a duration bucket.
+    dimension: Mapped[str] = mapped_column(sa.String(60), default="")
+    value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class MonitoringState(Base):
+    """Where the refresh job stands: the watermark of the last completed run."""
+
+    __tablename__ = "monitoring_state"
+
+    key: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    #: Start of the last completed run: the next run re-reads changes from a little before.
+    watermark: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReportStatus(StrEnum):
+    """Where a quarterly report stands."""
+
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class MonitoringReport(Base):
+    """A quarterly activity report for the agency, rendered to PDF by a job."""
+
+    __tablename__ = "monitoring_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Null: every territory of the region.
+    territory_id: Mapped[int | None] = mapped_column(sa.ForeignKey("territories.id"))
+    year: Mapped[int]
+    quarter: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(12), default=ReportStatus.PENDING)
+    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ready_at: Mapped[datetime | None]
+    pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
