@@ -128,15 +128,23 @@ def _forget_rolled_back(session: Session, _previous: Any) -> None:
 
 
 def audit_unaudited_patients(response: Response) -> Response:
-    """Write one event naming the patients this response may show that no committed (or
-    pending) event of the request names yet; called after every view."""
+    """Write one event naming the patients this response may show that no event of the
+    request names (commit a pending one); called after every view, error pages excepted."""
     shown: list[int] = g.pop(_SHOWN_KEY, [])
-    if not shown or response.status_code not in _SHOWING_STATUSES:
+    if (
+        not shown
+        or response.status_code not in _SHOWING_STATUSES
+        or g.get("error_page")
+        or response.mimetype == "application/problem+json"
+    ):
         return response
-    covered = g.get(_AUDITED_KEY, set()) | _pending(db.session())
-    missing = [pid for pid in shown if pid not in covered]
-    if missing:
-        _record_shown(request.endpoint or request.path, missing)
+    audited = g.get(_AUDITED_KEY, set())
+    missing = [pid for pid in shown if pid not in audited]
+    pending = _pending(db.session())
+    if any(pid not in pending for pid in missing):
+        _record_shown(request.endpoint or request.path, [p for p in missing if p not in pending])
+    elif missing:
+        db.session.commit()  # the view left its audit event uncommitted: keep it
     return response
 
 

@@ -280,3 +280,16 @@ def test_opening_a_patient_conversation_by_api_is_audited(client, db, world):
     )
     assert response.status_code in (200, 201)
     assert len(_events_naming(db, patient.id)) > before
+
+
+def test_an_error_page_shows_no_record_and_writes_no_extra_event(client, db, world):
+    """A refusal answered by the error handler (here a 409 problem) shows nothing of the row."""
+    row = world["submission"]
+    headers = api_headers(world["coord"], scopes=("api:read", "api:write"))
+    url = f"/api/v1/dmp/submissions/{row.id}/cancel"
+    assert client.post(url, json={"reason": "Plan clos"}, headers=headers).status_code == 200
+    again = client.post(url, json={"reason": "Plan clos"}, headers=headers)
+    assert again.status_code == 409
+    assert again.content_type == "application/problem+json"
+    lists = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "patient.list"))
+    assert lists.all() == []
