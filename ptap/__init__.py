@@ -41,6 +41,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def init_extensions(app: Flask) -> None:
     """Bind the extension singletons; the session checks run before the access guard."""
     from ptap.accounts.sessions import init_sessions
+    from ptap.audit.context import init_patient_audit
     from ptap.core.aftercommit import install_after_commit_hooks
     from ptap.core.web import init_web
     from ptap.db import install_engine_hooks
@@ -58,6 +59,7 @@ def init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     init_sessions(app)
+    init_patient_audit(app)
     init_web(app)
     install_after_commit_hooks()
     # Flask-SocketIO keeps server options between init_app calls: an app created earlier in the
@@ -84,6 +86,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.care_events.models  # noqa: F401 - models
     import ptap.care_events.permissions  # noqa: F401 - registers the care-events policy rules
     import ptap.care_events.timeline  # noqa: F401 - adds pathway events to the patient timeline
+    import ptap.accounts.session_views  # noqa: F401 - adds "Mes sessions" to accounts.bp
     import ptap.care_plans.api  # noqa: F401 - registers the care-plans endpoints
     import ptap.care_plans.exports  # noqa: F401
     import ptap.care_plans.models  # noqa: F401 - models

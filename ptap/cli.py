@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import secrets
 import sys
 
 import click
@@ -265,6 +266,40 @@ def audit_anchor() -> None:
     db.session.commit()
     anchor_audit_chain()
     click.echo("audit chain anchored")
+
+
+@audit_group.command("rotate-key")
+@click.option("--key-id", default="", help="Id of the new key (default: the next number).")
+@with_appcontext
+def audit_rotate_key(key_id: str) -> None:
+    """Seal and anchor with the current key, then print a new key and the settings to apply.
+
+    Nothing is changed in the settings: the operator puts the printed values in the secret
+    store of every process (web, scheduler, hosts running `ptap audit`) and restarts them.
+    """
+    from ptap.audit.anchors import chain_key
+    from ptap.audit.keys import KEY_ID_RE, next_key_id
+    from ptap.audit.tasks import anchor_audit_chain, seal_audit_chain
+    from ptap.extensions import db
+
+    ring = chain_key()
+    new_id = key_id or next_key_id(ring)
+    if not KEY_ID_RE.match(new_id) or new_id in ring.keys:
+        click.echo(f"key id {new_id!r} is invalid or already used", err=True)
+        sys.exit(1)
+    seal_audit_chain()
+    db.session.commit()
+    anchor_audit_chain()  # the last head sealed with the old key is kept outside the database
+    new_key = secrets.token_hex(32)
+    entries = [f"{kid}:{key.decode()}" for kid, key in ring.keys.items()]
+    click.echo(
+        f"Chain sealed and anchored with key {ring.current_id!r}. New key {new_id!r} "
+        "generated. Set, for every process, then restart them (scheduler first):\n"
+        f"PTAP_AUDIT_CHAIN_KEYS={','.join([*entries, f'{new_id}:{new_key}'])}\n"
+        f"PTAP_AUDIT_CHAIN_KEY_ID={new_id}\n"
+        "and remove PTAP_AUDIT_CHAIN_KEY (the key file is then no longer read). Keep every "
+        "retired key in that list: `ptap audit verify` needs it for the seals it made."
+    )
 
 
 @main.group("messaging")

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask
 
+from ptap.audit.keys import DEFAULT_KEY_ID, MIN_KEY_LENGTH, KeyRingError, parse_keyring
 from ptap.resources import resource_dir
 
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - refused in production
@@ -94,7 +95,7 @@ def _derive_audit_material(app: Flask) -> None:
     instance = Path(app.instance_path)
     if not cfg.get("AUDIT_ANCHOR_FILE"):
         cfg["AUDIT_ANCHOR_FILE"] = str(instance / "audit-anchors.jsonl")
-    if cfg.get("AUDIT_CHAIN_KEY"):
+    if cfg.get("AUDIT_CHAIN_KEY") or _current_key_listed(cfg):
         return
     key_file = Path(cfg.get("AUDIT_CHAIN_KEY_FILE") or instance / "audit-chain.key")
     cfg["AUDIT_CHAIN_KEY_FILE"] = str(key_file)
@@ -107,6 +108,41 @@ def _derive_audit_material(app: Flask) -> None:
         with os.fdopen(fd, "w") as handle:
             handle.write(key + "\n")
         cfg["AUDIT_CHAIN_KEY"] = key
+
+
+def _current_key_listed(cfg: Mapping[str, Any]) -> bool:
+    """Tell whether AUDIT_CHAIN_KEYS holds the key of AUDIT_CHAIN_KEY_ID (no key file then)."""
+    current = str(cfg.get("AUDIT_CHAIN_KEY_ID") or DEFAULT_KEY_ID)
+    entries = str(cfg.get("AUDIT_CHAIN_KEYS") or "").replace(",", " ").split()
+    return any(entry.partition(":")[0] == current for entry in entries)
+
+
+def _audit_key_problems(cfg: Mapping[str, Any], production: bool) -> list[str]:
+    """Check the audit key ring: consistent ids everywhere, long keys in production."""
+    if not production and not cfg.get("AUDIT_CHAIN_KEY") and not cfg.get("AUDIT_CHAIN_KEYS"):
+        return []  # generated in the instance folder at start
+    try:
+        ring = parse_keyring(
+            str(cfg.get("AUDIT_CHAIN_KEYS") or ""),
+            str(cfg.get("AUDIT_CHAIN_KEY") or ""),
+            str(cfg.get("AUDIT_CHAIN_KEY_ID") or DEFAULT_KEY_ID),
+        )
+    except KeyRingError as exc:
+        if production and not cfg.get("AUDIT_CHAIN_KEY") and not cfg.get("AUDIT_CHAIN_KEYS"):
+            return [
+                "PTAP_AUDIT_CHAIN_KEY (or the key file PTAP_AUDIT_CHAIN_KEY_FILE) must hold a "
+                "random key of at least 32 characters in production: it keys the audit chain "
+                "and must be kept outside the database."
+            ]
+        return [f"Audit chain keys: {exc}."]
+    short = [kid for kid, key in ring.keys.items() if len(key) < MIN_KEY_LENGTH]
+    if production and short:
+        return [
+            "PTAP_AUDIT_CHAIN_KEY (or the key file PTAP_AUDIT_CHAIN_KEY_FILE) and every key of "
+            f"PTAP_AUDIT_CHAIN_KEYS must hold a random key of at least {MIN_KEY_LENGTH} "
+            f"characters in production (too short: key id {', '.join(short)})."
+        ]
+    return []
 
 
 def _is_aes256_key(text: str) -> bool:
@@ -165,6 +201,7 @@ def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
         str(cfg["MESSAGING_ATTACHMENT_KEY"])
     ):
         problems.append("MESSAGING_ATTACHMENT_KEY must be 32 bytes in URL-safe base64.")
+    problems.extend(_audit_key_problems(cfg, production))
     if not production:
         return problems
     secret = str(cfg.get("SECRET_KEY") or "")
@@ -200,12 +237,6 @@ def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
         )
     if cfg.get("DEMO_PRINT_CREDENTIALS") or cfg.get("DEMO_SEED"):
         problems.append("DEMO_PRINT_CREDENTIALS and DEMO_SEED are refused in production.")
-    if len(str(cfg.get("AUDIT_CHAIN_KEY") or "")) < 32:
-        problems.append(
-            "PTAP_AUDIT_CHAIN_KEY (or the key file PTAP_AUDIT_CHAIN_KEY_FILE) must hold a "
-            "random key of at least 32 characters in production: it keys the audit chain "
-            "and must be kept outside the database."
-        )
     if (
         not cfg.get("MESSAGING_ATTACHMENT_KEY")
         and not Path(str(cfg.get("MESSAGING_ATTACHMENT_KEY_FILE") or "")).is_file()

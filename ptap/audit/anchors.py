@@ -10,14 +10,21 @@ from pathlib import Path
 
 from flask import current_app
 
+from ptap.audit.keys import DEFAULT_KEY_ID, KeyRing, parse_keyring
 from ptap.audit.services import Anchor
 
 log = logging.getLogger(__name__)
 
 
-def chain_key() -> bytes:
-    """Return the HMAC key of the audit chain (AUDIT_CHAIN_KEY, loaded by settings)."""
-    return str(current_app.config["AUDIT_CHAIN_KEY"]).encode()
+def chain_key() -> KeyRing:
+    """Return the audit chain's key ring: AUDIT_CHAIN_KEYS (retired keys, by id), the
+    current key AUDIT_CHAIN_KEY and its id AUDIT_CHAIN_KEY_ID (checked by settings)."""
+    cfg = current_app.config
+    return parse_keyring(
+        str(cfg.get("AUDIT_CHAIN_KEYS") or ""),
+        str(cfg.get("AUDIT_CHAIN_KEY") or ""),
+        str(cfg.get("AUDIT_CHAIN_KEY_ID") or DEFAULT_KEY_ID),
+    )
 
 
 def anchor_path() -> Path:
@@ -54,6 +61,7 @@ def read_anchors(path: Path) -> list[Anchor]:
                     last_seq=int(data["last_seq"]),
                     last_event_id=data.get("last_event_id"),
                     head_hash=str(data["head_hash"]),
+                    key_id=str(data.get("key_id") or ""),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:

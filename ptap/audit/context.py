@@ -6,9 +6,13 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from flask import g, has_request_context, request
+import sqlalchemy as sa
+from flask import Flask, g, has_request_context, request
+from flask.wrappers import Response
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
+from ptap.audit.models import AuditEvent
 from ptap.audit.services import SYSTEM, AuditContext, record_event
 from ptap.extensions import db
 
@@ -29,6 +33,10 @@ def request_context(user: Any = _CURRENT) -> AuditContext:
 
 
 _SHOWN_KEY = "audit_patients_shown"
+#: Patients named by audit events committed during this request (g).
+_AUDITED_KEY = "audit_patients_committed"
+#: Patients named by audit events flushed in the session's open transaction (session.info).
+_PENDING_KEY = "audit_patients_pending"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -52,15 +60,7 @@ def shows_patients(what: str) -> Callable[[F], F]:
             response = view(*args, **kwargs)
             shown: list[int] = g.pop(_SHOWN_KEY, [])
             if shown:
-                record_event(
-                    request_context(),
-                    "patient.list",
-                    object_type="patients",
-                    object_id=what,
-                    patient_id=shown[0] if len(shown) == 1 else None,
-                    reason=f"{what}: " + ",".join(str(pid) for pid in shown),
-                )
-                db.session.commit()
+                _record_shown(what, shown)
             return response
 
         wrapper.shows_patients = what  # type: ignore[attr-defined]
@@ -72,3 +72,89 @@ def shows_patients(what: str) -> Callable[[F], F]:
 def shown_by(view: Any) -> str | None:
     """Return what a view declared it shows of patients (`shows_patients`), or None."""
     return getattr(view, "shows_patients", None)
+
+
+def _record_shown(what: str, shown: list[int]) -> None:
+    """Write and commit ONE event naming every patient in `shown`."""
+    record_event(
+        request_context(),
+        "patient.list",
+        object_type="patients",
+        object_id=what,
+        patient_id=shown[0] if len(shown) == 1 else None,
+        reason=f"{what}: " + ",".join(str(pid) for pid in shown),
+    )
+    _pending(db.session()).update(shown)
+    db.session.commit()
+
+
+# --- the safety net: no response shows a patient without an audit event -------------------
+#
+# `load_patient` and `note_patients_shown` name the patients a response may show. Whatever
+# the view then does (a refused form re-rendered after a rollback, a POST without
+# `@shows_patients`, an API write answering with the record), the response that goes out
+# with a body must leave a committed event naming each of them. Events are tracked as they
+# are flushed, kept when their transaction commits and forgotten when it rolls back, so a
+# patient.read rolled back with a refused action does not count.
+
+#: Statuses whose body can show what the view loaded: pages, form errors, conflicts. Not
+#: redirects, nor refusals that show nothing of the patient (401, 403, 404, 429...).
+_SHOWING_STATUSES = frozenset({*range(200, 300), 400, 409, 422}) - {204}
+
+
+def _pending(session: Session) -> set[int]:
+    pending: set[int] = session.info.setdefault(_PENDING_KEY, set())
+    return pending
+
+
+def _note_flushed_events(session: Session, _flush_context: Any, _instances: Any) -> None:
+    ids = [
+        obj.patient_id
+        for obj in session.new
+        if isinstance(obj, AuditEvent) and obj.patient_id is not None
+    ]
+    if ids:
+        _pending(session).update(ids)
+
+
+def _keep_committed(session: Session) -> None:
+    ids = session.info.pop(_PENDING_KEY, None)
+    if ids and has_request_context():
+        g.setdefault(_AUDITED_KEY, set()).update(ids)
+
+
+def _forget_rolled_back(session: Session, _previous: Any) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+def audit_unaudited_patients(response: Response) -> Response:
+    """Write one event naming the patients this response may show that no event of the
+    request names (commit a pending one); called after every view, error pages excepted."""
+    shown: list[int] = g.pop(_SHOWN_KEY, [])
+    if (
+        not shown
+        or response.status_code not in _SHOWING_STATUSES
+        or g.get("error_page")
+        or response.mimetype == "application/problem+json"
+    ):
+        return response
+    audited = g.get(_AUDITED_KEY, set())
+    missing = [pid for pid in shown if pid not in audited]
+    pending = _pending(db.session())
+    if any(pid not in pending for pid in missing):
+        _record_shown(request.endpoint or request.path, [p for p in missing if p not in pending])
+    elif missing:
+        db.session.commit()  # the view left its audit event uncommitted: keep it
+    return response
+
+
+def init_patient_audit(app: Flask) -> None:
+    """Install the safety net: session listeners and the after-request audit."""
+    for name, listener in (
+        ("before_flush", _note_flushed_events),
+        ("after_commit", _keep_committed),
+        ("after_soft_rollback", _forget_rolled_back),
+    ):
+        if not sa.event.contains(Session, name, listener):
+            sa.event.listen(Session, name, listener)
+    app.after_request(audit_unaudited_patients)

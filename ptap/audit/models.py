@@ -62,6 +62,9 @@ class AuditSeal(Base):
     #: HMAC-SHA256 (hex), keyed outside the database, of seq, the previous chain_hash and
     #: the SHA-256 of the event's content.
     chain_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: Id of the key of the HMAC (AUDIT_CHAIN_KEY_ID when sealed): verification uses it, so
+    #: the key can be rotated. Seals made before rotation existed carry "1".
+    key_id: Mapped[str] = mapped_column(sa.String(40), default="1", server_default="1")
     sealed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

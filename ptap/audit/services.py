@@ -5,6 +5,8 @@ then links every committed, unsealed event in id order: seal n stores
 ``HMAC(key, n : chain_hash(n-1) : SHA-256(event content))``. The key lives outside the
 database, so someone who can rewrite tables cannot recompute a valid chain; the head is also
 anchored in an append-only file (see anchors.py), so a truncated tail is caught too.
+Each seal records the id of its key (keys.py): the key can be rotated, and verification
+uses the recorded key of every seal.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import cast
 
 import sqlalchemy as sa
 
+from ptap.audit.keys import KeyRing, as_keyring
 from ptap.audit.models import GENESIS_HASH, AuditEvent, AuditHead, AuditSeal, Outcome
 from ptap.core.models import utcnow
 from ptap.extensions import db
@@ -123,13 +126,17 @@ def _claim_head() -> AuditHead:
     return head
 
 
-def seal_pending_events(key: bytes, *, grace: timedelta = DEFAULT_GRACE, batch: int = 1000) -> int:
-    """Link the committed, unsealed events into the keyed chain; return how many (flush).
+def seal_pending_events(
+    key: bytes | KeyRing, *, grace: timedelta = DEFAULT_GRACE, batch: int = 1000
+) -> int:
+    """Link the committed, unsealed events into the keyed chain with the ring's current key;
+    return how many (flush).
 
     Ids may commit out of order: an event committed after a higher id was sealed is simply
     sealed at the next position. The head's `scan_from` only moves past ids older than
     `grace`, so a slow transaction's event is still found by a later run.
     """
+    ring = as_keyring(key)
     head = _claim_head()
     sealed = 0
     while True:
@@ -142,8 +149,10 @@ def seal_pending_events(key: bytes, *, grace: timedelta = DEFAULT_GRACE, batch: 
         ).all()
         for event in rows:
             seq = head.last_seq + 1
-            chain = link_hash(key, seq, head.last_hash, content_digest(event))
-            db.session.add(AuditSeal(seq=seq, event_id=event.id, chain_hash=chain))
+            chain = link_hash(ring.current, seq, head.last_hash, content_digest(event))
+            db.session.add(
+                AuditSeal(seq=seq, event_id=event.id, chain_hash=chain, key_id=ring.current_id)
+            )
             head.last_seq, head.last_hash = seq, chain
         db.session.flush()
         sealed += len(rows)
@@ -168,6 +177,8 @@ class Anchor:
     last_seq: int
     last_event_id: int | None
     head_hash: str
+    #: Id of the key that sealed the head ("" in anchors written before key rotation).
+    key_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -189,10 +200,11 @@ def current_anchor() -> Anchor:
     head = db.session.get(AuditHead, HEAD_ID)
     if head is None or head.last_seq == 0:
         return Anchor(utcnow().isoformat(), 0, None, GENESIS_HASH)
-    event_id = db.session.scalar(
-        sa.select(AuditSeal.event_id).where(AuditSeal.seq == head.last_seq)
-    )
-    return Anchor(utcnow().isoformat(), head.last_seq, event_id, head.last_hash)
+    last = db.session.execute(
+        sa.select(AuditSeal.event_id, AuditSeal.key_id).where(AuditSeal.seq == head.last_seq)
+    ).first()
+    event_id, key_id = (last[0], last[1]) if last is not None else (None, "")
+    return Anchor(utcnow().isoformat(), head.last_seq, event_id, head.last_hash, key_id)
 
 
 def _links(batch: int = 1000) -> Iterator[tuple[AuditSeal, AuditEvent | None]]:
@@ -213,12 +225,14 @@ def _links(batch: int = 1000) -> Iterator[tuple[AuditSeal, AuditEvent | None]]:
 
 
 def verify_chain(
-    key: bytes,
+    key: bytes | KeyRing,
     *,
     anchors: Iterable[Anchor] | None = None,
     grace: timedelta = DEFAULT_GRACE,
 ) -> ChainReport:
-    """Recompute every keyed link in order; check the head, stale unsealed rows and anchors."""
+    """Recompute every keyed link in order, each with the key its seal records; check the
+    head, stale unsealed rows and the anchors (hash and key id of the anchored seal)."""
+    ring = as_keyring(key)
     expected = {a.last_seq: a for a in anchors or ()}
     prev, seq, checked, anchored = GENESIS_HASH, 0, 0, 0
     for seal, event in _links():
@@ -227,13 +241,21 @@ def verify_chain(
             return ChainReport(checked, seal.event_id, f"seal {seq} is missing")
         if event is None:
             return ChainReport(checked, seal.event_id, f"row {seal.event_id} is missing")
-        if link_hash(key, seq, prev, content_digest(event)) != seal.chain_hash:
+        seal_key = ring.keys.get(seal.key_id)
+        if seal_key is None:
+            return ChainReport(
+                checked,
+                event.id,
+                f"seal {seq} names the unknown key id {seal.key_id!r} (a retired key missing "
+                "from PTAP_AUDIT_CHAIN_KEYS, or a forged id)",
+            )
+        if link_hash(seal_key, seq, prev, content_digest(event)) != seal.chain_hash:
             return ChainReport(
                 checked, event.id, "content does not match its keyed hash (or the link before)"
             )
         anchor = expected.pop(seq, None)
         if anchor is not None:
-            if anchor.head_hash != seal.chain_hash:
+            if anchor.head_hash != seal.chain_hash or anchor.key_id not in ("", seal.key_id):
                 return ChainReport(
                     checked, event.id, f"the chain was rewritten: anchor of {anchor.at} differs"
                 )

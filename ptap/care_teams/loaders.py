@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask_login import current_user
 
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context
 from ptap.audit.models import Outcome
 from ptap.audit.services import record_event
 from ptap.care_teams.access import access_basis
@@ -24,7 +24,8 @@ def load_patient(patient_id: int, action: str = "patient.read", *, what: str = "
     """Return the patient if the current user may perform `action`; audit the access.
 
     `what` names the part of the record read ("identity", "consents"...); reads are recorded
-    as `patient.read` with the access basis, other actions are audited by their services.
+    as `patient.read` with the access basis, other actions are audited by their services, and
+    a response that shows the patient without a committed event gets one after the view.
     """
     user = current_user._get_current_object()
     patient = db.session.get(Patient, patient_id)
@@ -41,6 +42,9 @@ def load_patient(patient_id: int, action: str = "patient.read", *, what: str = "
         )
         db.session.commit()
         raise NotFound(NOT_FOUND)
+    # Whatever the view then shows of this patient is audited, even if the action is
+    # refused and rolled back (ptap.audit.context.audit_unaudited_patients).
+    note_patients_shown([patient.id])
     if action == "patient.read":
         basis = access_basis(user.id, patient)
         record_event(

@@ -120,6 +120,7 @@ def set_security_headers(response: Response) -> Response:
 def render_error(status: int, detail: str | None = None, field: str | None = None) -> Any:
     """Answer an error as French HTML, or as application/problem+json for the API."""
     title, default_detail = ERROR_MESSAGES.get(status, ERROR_MESSAGES[500])
+    g.error_page = True  # shows no record: the audit safety net writes nothing for it
     if is_api_request():
         from ptap.core.api import problem
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_login import current_user
 
-from ptap.audit.context import request_context
+from ptap.audit.context import note_patients_shown, request_context
 from ptap.audit.models import Outcome
 from ptap.audit.services import record_event
 from ptap.core.errors import NotFound, PermissionDenied
@@ -39,4 +39,5 @@ def load_submission(submission_id: int, action: str | None = None) -> DmpSubmiss
         raise NotFound(NOT_FOUND)
     if action is not None and not can(user, action, row):
         raise PermissionDenied()
+    note_patients_shown([row.patient_id])  # a response showing the row is audited
     return row

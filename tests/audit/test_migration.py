@@ -75,6 +75,7 @@ def test_upgrade_keeps_rows_and_seals_them_downgrade_rebuilds_the_plain_chain(
             conn.execute(sa.insert(events), legacy)
             conn.execute(sa.insert(heads).values(id=1, last_id=4, last_hash=legacy[-1]["row_hash"]))
         upgrade(revision="0006_audit")
+        upgrade()  # later revisions too (seal key ids), as a deployment would
         assert seal_pending_events(key) == 4
         db.session.commit()
         report = verify_chain(key)
@@ -106,5 +107,54 @@ def test_upgrade_keeps_rows_and_seals_them_downgrade_rebuilds_the_plain_chain(
             prev = row["row_hash"]
         assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
         assert tuple(head) == (5, prev)
+        downgrade(revision="base")
+        db.engine.dispose()
+
+
+def _seal_triggers(conn) -> list[str]:
+    if conn.dialect.name == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_seals'"
+    else:
+        sql = (
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_seals'::regclass "
+            "AND NOT tgisinternal"
+        )
+    return [r[0] for r in conn.exec_driver_sql(sql).all()]
+
+
+def test_seals_made_before_key_ids_get_key_one_and_still_verify(
+    empty_database_url,  # noqa: F811
+):
+    """Revision 0013_secrest adds audit_seals.key_id: existing seals were made with the single
+    key, which is key "1"; the append-only triggers survive the upgrade and the downgrade."""
+    from ptap.audit.models import AuditEvent
+    from ptap.audit.services import GENESIS_HASH, content_digest, link_hash
+
+    app = create_app({"ENV": "testing", "DATABASE_URL": empty_database_url})
+    key = app.config["AUDIT_CHAIN_KEY"].encode()
+    with app.app_context():
+        upgrade(revision="0006_teamsec")
+        content = {c: v for c, v in _legacy_rows(1)[0].items() if c in COLUMNS}
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(sa.table("audit_events", *map(sa.column, COLUMNS))), [content])
+        chain = link_hash(key, 1, GENESIS_HASH, content_digest(db.session.get(AuditEvent, 1)))
+        db.session.remove()
+        seal = {"seq": 1, "event_id": 1, "chain_hash": chain, "sealed_at": content["occurred_at"]}
+        head = {"id": 1, "last_seq": 1, "last_hash": chain, "scan_from": 1}
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(sa.table("audit_seals", *map(sa.column, seal))), [seal])
+            conn.execute(sa.insert(sa.table("audit_heads", *map(sa.column, head))), [head])
+            before = _seal_triggers(conn)
+        assert before
+        upgrade()
+        assert db.session.scalar(sa.text("SELECT key_id FROM audit_seals")) == "1"
+        assert verify_chain(key).ok
+        db.session.remove()
+        with db.engine.connect() as conn:
+            assert sorted(_seal_triggers(conn)) == sorted(before)
+        downgrade(revision="0006_teamsec")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM audit_seals")).scalar() == 1
+            assert sorted(_seal_triggers(conn)) == sorted(before)
         downgrade(revision="base")
         db.engine.dispose()

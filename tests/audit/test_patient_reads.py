@@ -96,6 +96,7 @@ NO_PATIENT_IDENTITY = {
     "accounts.second_factor",
     "accounts.enrol",
     "accounts.account",
+    "accounts.list_sessions",
     "accounts.change_password",
     "accounts.notifications",
     "api.accounts_me",

@@ -1,7 +1,7 @@
 """trim audit_events indexes to what the queries use: one (patient_id, id) index
 
 Revision ID: 0014_auditbench
-Revises: 0012_monitoring
+Revises: 0013_secrest
 Create Date: 2026-12-07 08:40:00
 
 Every audited read inserts one audit_events row and paid for three secondary indexes. Only
@@ -18,7 +18,7 @@ that audited requests keep inserting while it is built on a large table.
 from alembic import op
 
 revision = "0014_auditbench"
-down_revision = "0012_monitoring"
+down_revision = "0013_secrest"
 branch_labels = None
 depends_on = None
 
