@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from ptap.audit.models import AuditEvent
-from ptap.audit.services import SYSTEM, AuditContext, record_event
+from ptap.audit.services import PENDING_PATIENTS_KEY, SYSTEM, AuditContext, record_event
 from ptap.extensions import db
 
 _CURRENT: Any = object()
@@ -36,7 +36,7 @@ _SHOWN_KEY = "audit_patients_shown"
 #: Patients named by audit events committed during this request (g).
 _AUDITED_KEY = "audit_patients_committed"
 #: Patients named by audit events flushed in the session's open transaction (session.info).
-_PENDING_KEY = "audit_patients_pending"
+_PENDING_KEY = PENDING_PATIENTS_KEY
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -45,6 +45,10 @@ SYSTEM = AuditContext(actor_label="system")
 
 
 #: One Core INSERT built once (compiled once per dialect, then taken from the cache).
+#: In `Session.info`: the patients named by events inserted in the session's current
+#: transaction (kept on commit, forgotten on rollback by `ptap.audit.context`'s safety net).
+PENDING_PATIENTS_KEY = "audit_patients_pending"
+
 _INSERT_EVENT = sa.insert(cast(sa.Table, AuditEvent.__table__))
 
 
@@ -82,6 +86,8 @@ def record_event(
             "ip_address": ctx.ip_address[:64],
         },
     )
+    if patient_id is not None:  # no ORM object is flushed: tell the safety net directly
+        db.session.info.setdefault(PENDING_PATIENTS_KEY, set()).add(patient_id)
 
 
 _CONTENT_COLUMNS = (

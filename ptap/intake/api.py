@@ -52,6 +52,7 @@ _IDENTITY_FIELDS = {
 
 
 def _out(req: SupportRequest) -> RequestOut:
+    note_patients_shown([req.patient_id])  # the answer names the linked patient (audited)
     now = clock.now()
     return RequestOut.of(req, queries.clocks_of([req], now)[req.id], is_late(req, now))
 

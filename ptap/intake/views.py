@@ -142,6 +142,7 @@ def _can_evaluate(user: Any, req: SupportRequest) -> bool:
 
 
 def _render_request(req: SupportRequest, forms: ActionForms | None = None, status: int = 200):
+    note_patients_shown([req.patient_id])  # also a refused form shown again: audited after
     forms = forms or ActionForms()
     now = clock.now()
     user = current_user._get_current_object()

@@ -106,6 +106,7 @@ def open_conversation(body: ConversationCreate):
         if patient is None or not can(user, "conversation.open_patient", patient):
             raise NotFound("Patient introuvable ou hors de votre cercle de soins.")
         conversation = services.get_or_create_patient_conversation(user, patient)
+        note_patients_shown([patient.id])  # the answer's title names the patient
     elif body.kind == "team":
         team = db.session.get(CareTeam, body.team_id)
         if team is None or not can(user, "conversation.open_team", team):

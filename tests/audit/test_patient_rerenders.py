@@ -55,6 +55,13 @@ RERENDERS_COVERED_ELSEWHERE = {
     "care_plans.close_plan": "load_patient notes the patient; safety net",
     "care_teams.end_enrolment": "_rerender_record: an audited read after the rollback",
     "care_teams.break_glass": "patient.break_glass_search event naming the person found",
+    "intake.triage_request": "_render_request notes the linked patient; safety net",
+    "intake.answer_request": "_render_request notes the linked patient; safety net",
+    "intake.evaluate_request": "_render_request notes the linked patient; safety net",
+    "intake.close_request": "_render_request notes the linked patient; safety net",
+    "intake.convert_request": "@shows_patients, notes the linked patient",
+    "care_events.record_event": "load_patient notes the patient; safety net",
+    "care_events.withdraw_event": "load_patient notes the patient; safety net",
 }
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
@@ -94,6 +101,10 @@ NO_PATIENT_IDENTITY = {
     "messaging.send_message",
     "messaging.send_attachment",
     "messaging.acknowledge_message",
+    # The form shows back what was typed: no patient record is linked yet.
+    "intake.register_request",
+    "intake.team_targets",
+    "monitoring.order_report",
 }
 
 #: JSON writes. Patient-scoped ones load the patient (or the DMP row) through loaders that
@@ -124,9 +135,17 @@ API_WRITES = {
     "api.messaging_upload_attachment": "message payload, no patient identity",
     "api.messaging_mark_read": "read state, no patient identity",
     "api.messaging_message_to_action": "plan id and action text, no patient identity",
-    # KNOWN GAP (messaging): the conversation summary's title names the patient and no event
-    # is written; see test_opening_a_patient_conversation_by_api_is_audited below.
-    "api.messaging_open_conversation": "conversation summary (title names the patient)",
+    "api.messaging_open_conversation": "notes the patient its summary's title names",
+    "api.care_events_record_event": "load_patient",
+    "api.care_events_withdraw_event": "load_patient",
+    "api.intake_create_request": "_out notes the linked patient",
+    "api.intake_update_request": "_out notes the linked patient",
+    "api.intake_triage_request": "_out notes the linked patient",
+    "api.intake_answer_request": "_out notes the linked patient",
+    "api.intake_evaluate_request": "_out notes the linked patient",
+    "api.intake_close_request": "_out notes the linked patient",
+    "api.intake_convert_request": "_out notes the linked patient",
+    "api.intake_set_targets": "no patient identity",
 }
 
 
@@ -267,9 +286,6 @@ def test_api_writes_answering_with_the_record_are_audited(client, db, world):
     assert len(_events_naming(db, world["patient"].id)) > before
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known gap in messaging: POST /api/v1/conversations writes no event"
-)
 def test_opening_a_patient_conversation_by_api_is_audited(client, db, world):
     patient = world["patient"]
     before = len(_events_naming(db, patient.id))
