@@ -82,11 +82,11 @@ def register_blueprints(app: Flask) -> None:
     """Register every domain's blueprint and the JSON API."""
     import ptap.accounts.api  # noqa: F401 - registers the accounts endpoints on api_bp
     import ptap.accounts.notifications  # noqa: F401 - model
+    import ptap.accounts.session_views  # noqa: F401 - adds "Mes sessions" to accounts.bp
     import ptap.care_events.api  # noqa: F401 - registers the care-events endpoints
     import ptap.care_events.models  # noqa: F401 - models
     import ptap.care_events.permissions  # noqa: F401 - registers the care-events policy rules
     import ptap.care_events.timeline  # noqa: F401 - adds pathway events to the patient timeline
-    import ptap.accounts.session_views  # noqa: F401 - adds "Mes sessions" to accounts.bp
     import ptap.care_plans.api  # noqa: F401 - registers the care-plans endpoints
     import ptap.care_plans.exports  # noqa: F401
     import ptap.care_plans.models  # noqa: F401 - models

@@ -254,6 +254,12 @@ def test_demo_adds_two_years_of_requests_and_breaks(app, db):
     messages = db.session.scalars(sa.select(Message)).all()
     assert len(messages) >= 100
     assert any(m.priority == "urgent" for m in messages)
+    # The analysts' aggregates are built: requests and the active file over many months.
+    from ptap.monitoring.models import MonitoringCount
+
+    counts = db.session.scalars(sa.select(MonitoringCount)).all()
+    assert {"requests_requester", "requests_channel", "file"} <= {c.indicator for c in counts}
+    assert len({c.month for c in counts}) >= 20
 
     # The same seed gives the same activity.
     with clock.frozen(now):
