@@ -46,16 +46,22 @@ def test_message_arrives_live_in_the_other_page(
     open_team_thread(second_page)
     assert page.url == second_page.url
 
-    page.get_by_label("Message", exact=True).fill("Bonjour l'équipe, **réunion** à 14 h.")
+    page.get_by_label("Message", exact=True).fill(
+        "Bonjour l'équipe, **réunion** à 14 h 07 (essai en direct)."
+    )
     page.get_by_role("button", name="Envoyer").click()
-    received = second_page.locator("#message-list li.message").filter(has_text="réunion")
+    received = second_page.locator("#message-list li.message").filter(
+        has_text="14 h 07 (essai en direct)"
+    )
     expect(received).to_be_visible()
     expect(received.locator("strong")).to_have_text("réunion")
     expect(received.locator(".message-author")).to_have_text("Claire Coordo-Fictive")
 
-    second_page.get_by_label("Message", exact=True).fill("<b>Bien reçu</b>, j'y serai.")
+    second_page.get_by_label("Message", exact=True).fill(
+        "<b>Bien reçu</b>, j'y serai (essai en direct)."
+    )
     second_page.keyboard.press("Enter")
-    reply = page.locator("#message-list li.message").filter(has_text="Bien reçu")
+    reply = page.locator("#message-list li.message").filter(has_text="j'y serai (essai en direct)")
     expect(reply).to_be_visible()
     expect(reply.locator(".message-body")).to_contain_text("<b>Bien reçu</b>")
     # The sender sees its own message once (the pending copy is replaced, not duplicated).
