@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ptap.accounts.models import ApiToken, User
+from ptap.core import clock
 from ptap.core.errors import NotFound
 from ptap.extensions import db
 
@@ -27,6 +28,21 @@ def find_user_by_email(email: str) -> User | None:
 def list_users_query() -> sa.Select[Any]:
     """Return the select of every account, ordered by name (for pagination)."""
     return sa.select(User).order_by(User.last_name, User.first_name, User.id)
+
+
+def list_live_tokens(user: User) -> list[ApiToken]:
+    """Return the user's tokens still usable now (neither revoked nor expired), newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(ApiToken)
+            .where(
+                ApiToken.user_id == user.id,
+                ApiToken.revoked_at.is_(None),
+                ApiToken.expires_at > clock.now(),
+            )
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
 
 
 def list_tokens(user: User) -> list[ApiToken]:

@@ -40,7 +40,7 @@ def list_sessions():
             }
             for r in rows
         ],
-        tokens=[t for t in queries.list_tokens(current_user) if t.revoked_at is None],
+        tokens=queries.list_live_tokens(current_user),
         form=EmptyForm(),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -10,11 +11,13 @@ import sqlalchemy as sa
 from flask import Flask, g, has_request_context, request
 from flask.wrappers import Response
 from flask_login import current_user
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from ptap.audit.models import AuditEvent
 from ptap.audit.services import PENDING_PATIENTS_KEY, SYSTEM, AuditContext, record_event
 from ptap.extensions import db
+
+log = logging.getLogger(__name__)
 
 _CURRENT: Any = object()
 
@@ -37,6 +40,8 @@ _SHOWN_KEY = "audit_patients_shown"
 _AUDITED_KEY = "audit_patients_committed"
 #: Patients named by audit events flushed in the session's open transaction (session.info).
 _PENDING_KEY = PENDING_PATIENTS_KEY
+#: Set in session.info when the open transaction wrote anything but audit events.
+_OTHER_WRITES_KEY = "audit_other_writes"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -117,7 +122,30 @@ def _note_flushed_events(session: Session, _flush_context: Any, _instances: Any)
         _pending(session).update(ids)
 
 
+def _note_flushed_writes(session: Session, _flush_context: Any) -> None:
+    if any(
+        not isinstance(obj, AuditEvent) for obj in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.info[_OTHER_WRITES_KEY] = True
+
+
+def _note_executed_writes(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if table is not AuditEvent.__table__:
+            state.session.info[_OTHER_WRITES_KEY] = True
+
+
+def _holds_other_writes(session: Session) -> bool:
+    """Tell whether the open transaction may hold anything but audit events: ORM changes not
+    flushed yet, or rows other than audit events written since it began."""
+    return bool(
+        session.new or session.dirty or session.deleted or session.info.get(_OTHER_WRITES_KEY)
+    )
+
+
 def _keep_committed(session: Session) -> None:
+    session.info.pop(_OTHER_WRITES_KEY, None)
     ids = session.info.pop(_PENDING_KEY, None)
     if ids and has_request_context():
         g.setdefault(_AUDITED_KEY, set()).update(ids)
@@ -125,6 +153,7 @@ def _keep_committed(session: Session) -> None:
 
 def _forget_rolled_back(session: Session, _previous: Any) -> None:
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_OTHER_WRITES_KEY, None)
 
 
 def audit_unaudited_patients(response: Response) -> Response:
@@ -140,11 +169,23 @@ def audit_unaudited_patients(response: Response) -> Response:
         return response
     audited = g.get(_AUDITED_KEY, set())
     missing = [pid for pid in shown if pid not in audited]
-    pending = _pending(db.session())
+    if not missing:
+        return response
+    what = request.endpoint or request.path
+    session = db.session()
+    if _holds_other_writes(session):
+        # The view left writes of its own uncommitted: they are not this hook's to commit.
+        # Drop them, with any audit event pending beside them, and name every patient again
+        # in a transaction of its own.
+        log.warning("%s left uncommitted writes: rolled back", what)
+        db.session.rollback()
+        _record_shown(what, missing)
+        return response
+    pending = _pending(session)
     if any(pid not in pending for pid in missing):
-        _record_shown(request.endpoint or request.path, [p for p in missing if p not in pending])
-    elif missing:
-        db.session.commit()  # the view left its audit event uncommitted: keep it
+        _record_shown(what, [p for p in missing if p not in pending])
+    else:
+        db.session.commit()  # only the view's own audit events are pending: keep them
     return response
 
 
@@ -152,6 +193,8 @@ def init_patient_audit(app: Flask) -> None:
     """Install the safety net: session listeners and the after-request audit."""
     for name, listener in (
         ("before_flush", _note_flushed_events),
+        ("after_flush", _note_flushed_writes),
+        ("do_orm_execute", _note_executed_writes),
         ("after_commit", _keep_committed),
         ("after_soft_rollback", _forget_rolled_back),
     ):

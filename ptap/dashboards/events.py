@@ -19,7 +19,8 @@ from ptap.accounts.models import User
 from ptap.care_teams.models import CareTeam
 from ptap.core.errors import InvalidInput
 from ptap.core.policy import can, is_clinician
-from ptap.dashboards.live import NAMESPACE, team_room
+from ptap.dashboards.live import NAMESPACE, forget_socket, set_deadline, team_room
+from ptap.dashboards.permissions import coordination_end
 from ptap.dashboards.schemas import JoinTeamIn, parse_payload
 from ptap.extensions import db, socketio
 
@@ -49,6 +50,7 @@ def on_connect(auth: Any = None) -> None:
 def on_disconnect(reason: Any = None) -> None:
     """Sent when a /dashboards socket goes away: forget its user."""
     _socket_users.pop(request.sid, None)  # type: ignore[attr-defined]
+    forget_socket(request.sid)  # type: ignore[attr-defined]
 
 
 @socketio.on("join_team", namespace=NAMESPACE)
@@ -67,7 +69,11 @@ def on_join_team(data: Any = None) -> dict[str, Any]:
     room = team_room(payload.team_id)
     if team is None or not can(user, "dashboard.view", team):
         leave_room(room)
+        set_deadline(request.sid, payload.team_id, None)  # type: ignore[attr-defined]
         return {"ok": False, "error": NO_ACCESS, "field": "team_id"}
+    # Deliveries stop when the coordination ends by date, even before the job closes the room.
+    sid: str = request.sid  # type: ignore[attr-defined]
+    set_deadline(sid, team.id, coordination_end(user.id, team.id))
     join_room(room)
     return {"ok": True, "team_id": team.id}
 
@@ -80,4 +86,5 @@ def on_leave_team(data: Any = None) -> dict[str, Any]:
     except InvalidInput as exc:
         return {"ok": False, "error": exc.message, "field": exc.field}
     leave_room(team_room(payload.team_id))
+    set_deadline(request.sid, payload.team_id, None)  # type: ignore[attr-defined]
     return {"ok": True}

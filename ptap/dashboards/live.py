@@ -16,12 +16,17 @@ background task by default (DASHBOARD_LIVE_IN_BACKGROUND; the tests run it inlin
 Rooms are closed when access may have ended: a membership ended or shortened
 (`team_membership_changed`) or ended by date (the `cut_off_dashboard_sockets` job) makes every
 socket of the team's room join again (`rejoin_required`), and `join_team` re-checks it.
+A membership ending by date fires no signal, and the job may run late: so each socket joins
+with a deadline, the end of its user's coordination of the team (the Paris midnight after
+the membership's last day), and the local delivery of this process skips it from that instant
+on (`expired_sids`, a room filter of ptap.core.socket_delivery), whatever the job does.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +37,9 @@ from sqlalchemy.orm import Session, SessionTransaction
 from ptap.care_events.models import CareEvent
 from ptap.care_plans.models import CarePlan, CarePlanTask
 from ptap.care_teams.models import BreakGlassAccess, ConsentRecord, Enrolment, Patient
+from ptap.core import clock
 from ptap.core.signals import team_membership_changed
+from ptap.core.socket_delivery import register_room_filter
 from ptap.dmp_bridge import DmpSubmission
 from ptap.extensions import db, socketio
 from ptap.intake.models import SupportRequest
@@ -55,6 +62,52 @@ _BY_PATIENT: tuple[type[Any], ...] = (
 def team_room(team_id: int) -> str:
     """The room of a team's open dashboards."""
     return f"team:{team_id}"
+
+
+#: By team id, the sockets of this process following its dashboard whose user's coordination
+#: ends at a known instant (sid -> deadline). Open-ended coordinators are not listed.
+_deadlines: dict[int, dict[str, datetime]] = {}
+
+
+def _team_id(room: Any) -> int | None:
+    if isinstance(room, str) and room.startswith("team:"):
+        return int(room.removeprefix("team:"))
+    return None
+
+
+def expired_sids(room: Any, now: datetime | None = None) -> list[str]:
+    """Return the sockets of this process in the team room(s) whose access has ended."""
+    rooms = [room] if isinstance(room, str) else list(room or [])
+    expired: list[str] = []
+    for name in rooms:
+        team_id = _team_id(name)
+        ends = _deadlines.get(team_id) if team_id is not None else None
+        if ends:
+            now = now or clock.now()
+            # list() copies in one step under the GIL while joins change the dict.
+            expired += [sid for sid, deadline in list(ends.items()) if deadline <= now]
+    return expired
+
+
+register_room_filter(NAMESPACE, expired_sids)
+
+
+def set_deadline(sid: str, team_id: int, deadline: datetime | None) -> None:
+    """From `deadline` on, nothing of the team's room reaches the socket (None: no end)."""
+    if deadline is not None:
+        _deadlines.setdefault(team_id, {})[sid] = deadline
+        return
+    ends = _deadlines.get(team_id)
+    if ends is not None:
+        ends.pop(sid, None)
+        if not ends:
+            _deadlines.pop(team_id, None)
+
+
+def forget_socket(sid: str) -> None:
+    """Drop the deadlines of a socket of this process (it disconnected)."""
+    for team_id in list(_deadlines):
+        set_deadline(sid, team_id, None)
 
 
 class _Changes:

@@ -49,6 +49,9 @@ from ptap.intake.models import SupportRequest
 from ptap.intake.queries import get_targets
 from ptap.messaging.models import Acknowledgement, Conversation, Message, Priority
 
+#: Waiting requests listed on the dashboard (the intake pages list them all).
+SHOWN_REQUESTS = 6
+
 
 @dataclass(frozen=True)
 class CaseloadRow:
@@ -120,6 +123,18 @@ class WaitingRequest:
     late: bool
 
 
+@dataclass(frozen=True)
+class WaitingRequests:
+    """A team's requests waiting for a first answer, as the dashboard shows them."""
+
+    #: How many are waiting.
+    total: int
+    #: The first ones: urgent, then late, then the oldest.
+    first: list[WaitingRequest]
+    #: Every one about the patients asked for, in the same order (their rows' alerts).
+    of_patients: list[WaitingRequest]
+
+
 @dataclass
 class TeamDashboard:
     """Everything the page and the API show of one team."""
@@ -128,8 +143,10 @@ class TeamDashboard:
     workload: list[Workload]
     today: date
     counts: dict[str, int] = field(default_factory=dict)
-    #: Requests waiting for a first answer, urgent and oldest first.
+    #: The first SHOWN_REQUESTS requests waiting for a first answer, urgent, late and oldest
+    #: first; `requests_total` of them are waiting.
     requests: list[WaitingRequest] = field(default_factory=list)
+    requests_total: int = 0
 
 
 def _among(column: Any, ids: Sequence[int]) -> sa.ColumnElement[bool]:
@@ -385,21 +402,54 @@ def care_break_alerts(ids: Sequence[int], today: date) -> list[Alert]:
     ]
 
 
-def waiting_requests(team_id: int, now: datetime) -> list[WaitingRequest]:
-    """The team's open requests without a first answer, urgent then oldest first (two
-    queries: the requests and the team's targets)."""
+def waiting_requests(
+    team_id: int,
+    now: datetime,
+    *,
+    limit: int = SHOWN_REQUESTS,
+    patient_ids: Sequence[int] = (),
+) -> WaitingRequests:
+    """The team's open requests without a first answer: how many, the `limit` first (urgent,
+    then late, then the oldest), and every one about `patient_ids` (their alerts). Two
+    queries (the requests and the team's targets), whatever the number waiting: the order,
+    the count and the cut are done in SQL."""
     target = get_targets(team_id).first_answer_working_days
-    stmt = (
-        sa.select(SupportRequest)
+    late = SupportRequest.first_answer_due_at <= now
+    order = (
+        SupportRequest.urgent.desc(),
+        sa.case((late, 0), else_=1),
+        SupportRequest.received_at,
+        SupportRequest.id,
+    )
+    ranked = (
+        sa.select(
+            SupportRequest.id.label("id"),
+            sa.func.row_number().over(order_by=order).label("rank"),
+            sa.func.count().over().label("total"),
+        )
         .where(
             SupportRequest.team_id == team_id,
             SupportRequest.status.in_(list(OPEN_REQUESTS)),
             SupportRequest.first_answer_at.is_(None),
         )
-        .order_by(SupportRequest.urgent.desc(), SupportRequest.received_at, SupportRequest.id)
+        .subquery()
     )
-    waiting = [
-        WaitingRequest(
+    wanted = ranked.c.rank <= limit
+    if patient_ids:
+        wanted = sa.or_(wanted, _among(SupportRequest.patient_id, patient_ids))
+    stmt = (
+        sa.select(SupportRequest, ranked.c.rank, ranked.c.total)
+        .join(ranked, ranked.c.id == SupportRequest.id)
+        .where(wanted)
+        .order_by(ranked.c.rank)
+    )
+    total = 0
+    first: list[WaitingRequest] = []
+    of_patients: list[WaitingRequest] = []
+    concerned = set(patient_ids)
+    for r, rank, count in db.session.execute(stmt):
+        total = count
+        waiting = WaitingRequest(
             request_id=r.id,
             received_at=r.received_at,
             requester_kind=r.requester_kind,
@@ -413,10 +463,11 @@ def waiting_requests(team_id: int, now: datetime) -> list[WaitingRequest]:
             due_at=r.first_answer_due_at,
             late=now >= r.first_answer_due_at,
         )
-        for r in db.session.scalars(stmt)
-    ]
-    # Urgent first, then late, then the oldest.
-    return sorted(waiting, key=lambda w: (not w.urgent, not w.late, w.received_at, w.request_id))
+        if rank <= limit:
+            first.append(waiting)
+        if r.patient_id in concerned:
+            of_patients.append(waiting)
+    return WaitingRequests(total, first, of_patients)
 
 
 def _request_alerts(requests: list[WaitingRequest]) -> list[Alert]:
@@ -510,11 +561,11 @@ def build_dashboard(
     found: dict[int, list[Alert]] = defaultdict(list)
     for alert in [*urgent_message_alerts(ids), *break_glass_alerts(viewer_id, ids)]:
         found[alert.patient_id].append(alert)
-    requests = waiting_requests(team_id, now)
+    requests = waiting_requests(team_id, now, patient_ids=ids)
     for alert in [
         *dmp_alerts(team_id, ids),
         *care_break_alerts(ids, today),
-        *_request_alerts(requests),
+        *_request_alerts(requests.of_patients),
     ]:
         found[alert.patient_id].append(alert)
     assignees: dict[int, set[int]] = defaultdict(set)
@@ -537,9 +588,9 @@ def build_dashboard(
     for r in rows:
         for kind in r.kinds:
             counts[kind] += 1
-    counts[AlertKind.WAITING_REQUESTS] = len(requests)  # requests, with a patient or not
+    counts[AlertKind.WAITING_REQUESTS] = requests.total  # requests, with a patient or not
     workload = [] if only is not None else _workload(team_id, tasks)
-    return TeamDashboard(rows, workload, today, counts, requests)
+    return TeamDashboard(rows, workload, today, counts, requests.first, requests.total)
 
 
 def _workload(team_id: int, tasks: list[TaskCounts]) -> list[Workload]:

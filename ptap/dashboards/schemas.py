@@ -95,5 +95,8 @@ class TeamDashboardOut(BaseModel):
     patients: list[PatientRowOut]
     workload: list[WorkloadOut]
     waiting_requests: list[RequestOut] = Field(
-        description="Sollicitations sans première réponse, urgentes puis plus anciennes d'abord"
+        description=(
+            "Les premières sollicitations sans première réponse (urgentes, en retard, puis"
+            " plus anciennes d'abord) ; counts.waiting_requests les compte toutes"
+        )
     )

@@ -28,8 +28,6 @@ register_nav("Tableau de bord", "dashboards.home", "dashboard.view")
 # Coordinators land on their dashboard after login (professionals keep the home page).
 register_home("dashboards.home", "dashboard.view")
 
-#: Waiting requests listed on the dashboard (the intake pages list them all).
-SHOWN_REQUESTS = 6
 #: Rows refetched at once after a live event, at most.
 MAX_REFRESH = 100
 
@@ -69,8 +67,8 @@ def team_dashboard(team_id: int):
         caseload_size=len(board.rows),
         counts=[(kind, label, board.counts[kind]) for kind, label in ALERT_LABELS.items()],
         requests=[present.request_view(r, board.today) for r in board.requests],
+        requests_total=board.requests_total,
         requests_url=present.requests_url(),
-        shown_requests=SHOWN_REQUESTS,
         kinds_map=json.dumps({r.patient.patient_id: sorted(r.kinds) for r in board.rows}),
         workload=[present.workload_view(w) for w in board.workload],
         sectors=present.sectors(board),
@@ -117,11 +115,11 @@ def dashboard_rows(team_id: int):
 def dashboard_requests(team_id: int):
     team = _team(team_id)
     requests = queries.waiting_requests(team.id, clock.now())
-    note_patients_shown(r.patient_id for r in requests)
+    note_patients_shown(r.patient_id for r in requests.first)
     return render_template(
         "dashboards/_requests.html",
         team=team,
-        requests=[present.request_view(r) for r in requests],
+        requests=[present.request_view(r) for r in requests.first],
+        requests_total=requests.total,
         requests_url=present.requests_url(),
-        shown_requests=SHOWN_REQUESTS,
     )

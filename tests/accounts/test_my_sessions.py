@@ -178,3 +178,29 @@ def test_user_agents_are_summarised_in_french():
     assert describe_user_agent("curl/8.0") == "Autre logiciel"
     assert describe_user_agent("") == "Appareil inconnu"
     assert re.fullmatch(r"[0-9a-f]{16}", session_handle("abc"))
+
+
+def test_only_live_tokens_are_listed_with_their_paris_expiry(client, auth, db):
+    from datetime import UTC, datetime, timedelta
+
+    from ptap.accounts import services as account_services
+    from ptap.audit.context import request_context
+    from ptap.core import clock
+
+    user = make_user()
+    ctx = request_context(user)
+    live, _ = account_services.create_api_token(user, "Agenda", ["api:read"], 30, ctx)
+    expired, _ = account_services.create_api_token(user, "Ancien script", ["api:read"], 30, ctx)
+    revoked, _ = account_services.create_api_token(user, "Révoqué", ["api:read"], 30, ctx)
+    now = clock.now()
+    # 22:30 UTC in winter is 23:30 in Paris; in UTC the next day would not show yet.
+    live.expires_at = datetime(now.year + 1, 1, 14, 22, 30, tzinfo=UTC)
+    expired.expires_at = now - timedelta(minutes=1)
+    revoked.revoked_at = now
+    db.session.commit()
+    auth.login(user)
+    page = client.get("/account/sessions").get_data(as_text=True)
+    assert "Agenda" in page
+    assert f"expire le 14/01/{now.year + 1} à 23:30" in page
+    assert "Ancien script" not in page
+    assert "Révoqué" not in page

@@ -11,6 +11,7 @@ from ptap.care_plans.content import ActionStatus, load_content
 from ptap.care_teams import circle, organisation
 from ptap.care_teams.models import TeamMembership
 from ptap.core import clock
+from ptap.dashboards import tasks as dashboard_tasks
 from ptap.dashboards.live import team_room
 from ptap.dashboards.tasks import cut_off_dashboard_sockets
 from ptap.extensions import socketio
@@ -171,7 +172,10 @@ def test_ending_a_membership_closes_the_room_and_a_rejoin_is_refused(db, dashboa
     assert _changes(sock) == []
 
 
-def test_midnight_job_closes_rooms_of_memberships_ended_yesterday(db, dashboard_socket, world):
+def test_midnight_job_closes_rooms_of_memberships_ended_yesterday(
+    db, dashboard_socket, world, monkeypatch
+):
+    monkeypatch.setattr(dashboard_tasks, "_last_run", None)
     sock = _following(dashboard_socket, world)
     membership = db.session.query(TeamMembership).filter_by(user_id=world.nurse.id).one()
     membership.ends_on = clock.paris_today() - timedelta(days=1)
@@ -182,6 +186,53 @@ def test_midnight_job_closes_rooms_of_memberships_ended_yesterday(db, dashboard_
     assert cut_off_dashboard_sockets(midnight + timedelta(hours=3)) == 0
     # The coordinator still coordinates: joining again works.
     assert _join(sock, world.team)["ok"] is True
+
+
+def test_a_late_or_stopped_job_catches_up_on_memberships_ended_meanwhile(
+    db, dashboard_socket, world, monkeypatch
+):
+    sock = _following(dashboard_socket, world)
+    membership = db.session.query(TeamMembership).filter_by(user_id=world.nurse.id).one()
+    membership.ends_on = clock.paris_today() - timedelta(days=1)
+    db.session.commit()
+    midnight = clock.paris_midnight(clock.paris_today())
+    # The last run was before midnight; the scheduler was down until 02:00.
+    monkeypatch.setattr(dashboard_tasks, "_last_run", None)
+    assert cut_off_dashboard_sockets(midnight - timedelta(minutes=5)) == 0
+    assert cut_off_dashboard_sockets(midnight + timedelta(hours=2)) == 1
+    assert received(sock, "rejoin_required")
+    assert cut_off_dashboard_sockets(midnight + timedelta(hours=2, minutes=1)) == 0
+    # A scheduler process started late in the morning still sees it (no earlier run known).
+    monkeypatch.setattr(dashboard_tasks, "_last_run", None)
+    assert cut_off_dashboard_sockets(midnight + timedelta(hours=9)) == 1
+
+
+def test_deliveries_stop_when_the_coordination_ends_even_if_the_job_never_runs(
+    db, dashboard_socket, world
+):
+    from tests.factories import add_member
+
+    leaving = make_user(role="coordinator", profession="nurse")
+    add_member(world.team, leaving, "coordinator")
+    membership = db.session.query(TeamMembership).filter_by(user_id=leaving.id).one()
+    today = clock.paris_today()
+    membership.ends_on = today  # coordinates until tonight's midnight
+    db.session.commit()
+    staying = _following(dashboard_socket, world)
+    sock = dashboard_socket(leaving)
+    assert _join(sock, world.team)["ok"] is True
+    received(sock)
+    end = clock.paris_midnight(today + timedelta(days=1))
+    with clock.frozen(end - timedelta(seconds=1)):
+        make_row(world.patient, world.team, by=world.coord, status="failed")
+        db.session.commit()
+    assert _changes(sock) != []
+    assert _changes(staying) != []
+    with clock.frozen(end):
+        make_row(world.patient, world.team, by=world.coord, status="failed")
+        db.session.commit()
+    assert _changes(sock) == []
+    assert _changes(staying) != []  # an open-ended coordinator still receives
 
 
 def test_logout_everywhere_disconnects_the_dashboard(db, app, client, auth, world):

@@ -145,3 +145,58 @@ def test_requests_and_breaks_are_pushed_live(db, dashboard_socket, world):
     db.session.commit()
     [event] = [e["args"][0] for e in received(sock, "dashboard_changed")]
     assert event == {"team_id": world.team.id, "patient_ids": [world.patient.id], "requests": False}
+
+
+def test_only_the_first_requests_are_read_urgent_then_late_then_oldest(
+    db, client, auth, world, count_queries
+):
+    import sqlalchemy as sa
+
+    from ptap.intake.models import SupportRequest
+
+    wednesday = MONDAY + timedelta(days=2)
+    with clock.frozen(MONDAY):
+        old = [_register(world, received_at=MONDAY + timedelta(minutes=i)) for i in range(4)]
+    with clock.frozen(wednesday + timedelta(hours=2)):
+        fresh = [_register(world, received_at=wednesday + timedelta(minutes=i)) for i in range(2)]
+        urgent = [
+            _register(world, received_at=wednesday + timedelta(hours=1, minutes=i), urgent=True)
+            for i in range(2)
+        ]
+        about_patient = _register(world, patient=world.patient, received_at=wednesday)
+    thursday = MONDAY + timedelta(days=3)
+    first_ids = [r.id for r in urgent + old]
+    about_patient_id = about_patient.id
+    with clock.frozen(thursday):
+        for obj in list(db.session.identity_map.values()):
+            if isinstance(obj, SupportRequest):
+                db.session.expunge(obj)
+        team_id = world.team.id
+        loaded: list[int] = []
+
+        def note_load(target, _context):
+            loaded.append(target.id)
+
+        sa.event.listen(SupportRequest, "load", note_load)
+        try:
+            with count_queries() as seen:
+                waiting = queries.waiting_requests(team_id, thursday)
+        finally:
+            sa.event.remove(SupportRequest, "load", note_load)
+        assert len(seen) == 2  # the requests and the team's targets, whatever the number
+        assert len(loaded) == 6  # not the 9 waiting
+        assert waiting.total == 9
+        assert [w.request_id for w in waiting.first] == first_ids
+        assert all(w.late for w in waiting.first[2:])
+        board = queries.build_dashboard(world.team.id, world.coord.id)
+        assert board.counts[AlertKind.WAITING_REQUESTS] == 9
+        assert len(board.requests) == 6
+        # A request beyond the first six still shows on its patient's row.
+        assert about_patient_id not in [w.request_id for w in board.requests]
+        assert AlertKind.WAITING_REQUESTS in kinds_of(world, world.patient)
+    auth.login(world.coord)
+    html = client.get(f"/teams/{world.team.id}/dashboard/requests").get_data(as_text=True)
+    assert 'data-count="9"' in html
+    assert "6 premières sur 9" in html
+    assert html.count('class="request-item') == 6
+    assert fresh  # received after the late ones, not urgent: not among the first six
