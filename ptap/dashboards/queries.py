@@ -46,7 +46,6 @@ from ptap.extensions import db
 from ptap.intake.clocks import elapsed_working_days
 from ptap.intake.models import OPEN_STATUSES as OPEN_REQUESTS
 from ptap.intake.models import SupportRequest
-from ptap.intake.queries import get_targets
 from ptap.messaging.models import Acknowledgement, Conversation, Message, Priority
 
 
@@ -386,9 +385,8 @@ def care_break_alerts(ids: Sequence[int], today: date) -> list[Alert]:
 
 
 def waiting_requests(team_id: int, now: datetime) -> list[WaitingRequest]:
-    """The team's open requests without a first answer, urgent then oldest first (two
-    queries: the requests and the team's targets)."""
-    target = get_targets(team_id).first_answer_working_days
+    """The team's open requests without a first answer, urgent then oldest first (one query;
+    each against the first-answer target it was received under)."""
     stmt = (
         sa.select(SupportRequest)
         .where(
@@ -409,7 +407,7 @@ def waiting_requests(team_id: int, now: datetime) -> list[WaitingRequest]:
             urgent=r.urgent,
             patient_id=r.patient_id,
             elapsed=elapsed_working_days(r.received_at, now),
-            target=target,
+            target=r.first_answer_target_days,
             due_at=r.first_answer_due_at,
             late=now >= r.first_answer_due_at,
         )
