@@ -76,18 +76,23 @@ def requests_query(user: Actor, criteria: RequestFilter, now: datetime) -> sa.Se
     return stmt
 
 
-def list_requests(
-    user: Actor, criteria: RequestFilter, now: datetime, *, limit: int = 200, offset: int = 0
-) -> Sequence[SupportRequest]:
-    """Return the requests of the user's teams matching the criteria: open ones urgent and
-    oldest first (the queue), the others newest first."""
+def ordered_requests_query(user: Actor, criteria: RequestFilter, now: datetime) -> sa.Select[Any]:
+    """Select the matching requests in list order: open ones urgent and oldest first (the
+    queue), the others newest first; the id makes the order total (stable pages)."""
     order: list[Any]
     if criteria.status == "open":
         order = [SupportRequest.urgent.desc(), SupportRequest.received_at.asc()]
     else:
         order = [SupportRequest.received_at.desc()]
-    stmt = requests_query(user, criteria, now).order_by(*order, SupportRequest.id)
-    return db.session.scalars(stmt.limit(limit).offset(offset)).all()
+    return requests_query(user, criteria, now).order_by(*order, SupportRequest.id)
+
+
+def list_requests(
+    user: Actor, criteria: RequestFilter, now: datetime, *, limit: int, offset: int = 0
+) -> Sequence[SupportRequest]:
+    """Return one slice of the matching requests, in list order."""
+    stmt = ordered_requests_query(user, criteria, now).limit(limit).offset(offset)
+    return db.session.scalars(stmt).all()
 
 
 def clocks_of(requests: Sequence[SupportRequest], now: datetime) -> dict[int, RequestClocks]:

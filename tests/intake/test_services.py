@@ -202,9 +202,11 @@ def test_other_teams_do_not_find_the_request(db, world, at_easter):
     assert queries.get_request(world.member, req.id) is req
     with pytest.raises(NotFound):
         queries.get_request(world.other_coordinator, req.id)
-    listed = queries.list_requests(world.other_coordinator, queries.RequestFilter(), clock.now())
+    listed = queries.list_requests(
+        world.other_coordinator, queries.RequestFilter(), clock.now(), limit=50
+    )
     assert listed == []
-    mine = queries.list_requests(world.member, queries.RequestFilter(), clock.now())
+    mine = queries.list_requests(world.member, queries.RequestFilter(), clock.now(), limit=50)
     assert [r.id for r in mine] == [req.id]
 
 
@@ -462,6 +464,7 @@ def test_an_edit_keeps_the_deadlines_and_targets_the_request_was_received_under(
 
 
 def test_clocks_show_the_target_of_their_deadline_after_a_target_change(db, world, at_easter):
+    from ptap.dashboards.present import request_view
     from ptap.dashboards.queries import waiting_requests
     from ptap.intake.present import request_row
 
@@ -475,6 +478,7 @@ def test_clocks_show_the_target_of_their_deadline_after_a_target_change(db, worl
     assert row.first_answer.target == "Objectif : 2 jours ouvrés"
     [waiting] = waiting_requests(world.team.id, clock.now())
     assert waiting.target == 2 and waiting.due_at == req.first_answer_due_at
+    assert " sur 2 (" in request_view(waiting).clock  # the dashboard's alert text
 
 
 def _changed_elsewhere(db, req: SupportRequest, **values) -> None:
