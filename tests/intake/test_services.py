@@ -463,7 +463,7 @@ def test_an_edit_keeps_the_deadlines_and_targets_the_request_was_received_under(
     assert targets_of(register(world)) == IntakeTargets(1, 5, 30)
 
 
-def test_clocks_show_the_target_of_their_deadline_after_a_target_change(db, world, at_easter):
+def test_clocks_show_the_target_of_their_deadline_after_a_target_change(app, db, world, at_easter):
     from ptap.dashboards.present import request_view
     from ptap.dashboards.queries import waiting_requests
     from ptap.intake.present import request_row
@@ -478,7 +478,8 @@ def test_clocks_show_the_target_of_their_deadline_after_a_target_change(db, worl
     assert row.first_answer.target == "Objectif : 2 jours ouvrés"
     [waiting] = waiting_requests(world.team.id, clock.now())
     assert waiting.target == 2 and waiting.due_at == req.first_answer_due_at
-    assert " sur 2 (" in request_view(waiting).clock  # the dashboard's alert text
+    with app.test_request_context():
+        assert " sur 2 (" in request_view(waiting).clock  # the dashboard's alert text
 
 
 def _changed_elsewhere(db, req: SupportRequest, **values) -> None:
