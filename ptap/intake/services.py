@@ -6,6 +6,7 @@ and queue `support_request_changed` for after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -177,13 +178,22 @@ def register_request(
 
 
 def update_request(
-    user: User, req: SupportRequest, data: RequestData, ctx: AuditContext
+    user: User,
+    req: SupportRequest,
+    data: RequestData | Callable[[SupportRequest], RequestData],
+    ctx: AuditContext,
 ) -> SupportRequest:
     """Correct an open request; a new reception time moves its deadlines, computed with the
     targets the request was received under (a later change of the team's targets applies
-    only to requests received afterwards)."""
+    only to requests received afterwards).
+
+    :param data: the corrected request, or a function building it from the request as locked
+        (a partial correction then keeps what another user changed meanwhile).
+    """
     require(user, "request.answer", req)
     _lock_open(req)
+    if callable(data):
+        data = data(req)
     _validate(user, req.team_id, data)
     if req.first_answer_at is not None and data.received_at > req.first_answer_at:
         raise InvalidInput(

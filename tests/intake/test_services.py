@@ -523,3 +523,14 @@ def test_an_evaluation_recorded_meanwhile_is_not_recorded_twice(db, world, at_ea
     _changed_elsewhere(db, req, evaluated_at=clock.now())
     with pytest.raises(Conflict):
         services.record_evaluation(world.coordinator, req, ctx(world.coordinator))
+
+
+def test_a_partial_correction_applies_to_the_request_as_locked(db, world, at_easter):
+    from ptap.intake.schemas import RequestPatch
+
+    req = register(world)
+    _changed_elsewhere(db, req, urgent=True)  # a coordinator flagged it urgent meanwhile
+    services.update_request(
+        world.member, req, RequestPatch(channel="email").apply, ctx(world.member)
+    )
+    assert req.channel == "email" and req.urgent is True
