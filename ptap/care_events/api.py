@@ -5,13 +5,15 @@ The patient is loaded through need-to-know (404 outside the circle, audited).
 
 from __future__ import annotations
 
+from flask import request
 from flask_login import current_user
 
 from ptap.audit.context import request_context
 from ptap.care_events import queries, services
-from ptap.care_events.schemas import CareEventCreate, CareEventList, CareEventOut
+from ptap.care_events.models import CareEvent
+from ptap.care_events.schemas import CareEventCreate, CareEventOut
 from ptap.care_teams.loaders import load_patient
-from ptap.core.api import api_route
+from ptap.core.api import Page, api_route, page_limit, paginate_keyset
 from ptap.extensions import db
 
 TAGS = ("Événements de parcours",)
@@ -23,15 +25,22 @@ TAGS = ("Événements de parcours",)
     "aux urgences, entrée en établissement, retour à domicile, décès, perte de l'aidant), "
     "les plus récents d'abord (accès tracé)",
     access="care_events.list",
-    response=CareEventList,
+    response=CareEventOut,
+    paginated=True,
     tags=TAGS,
 )
 def list_events(patient_id: int):
     patient = load_patient(patient_id, what="events")
     db.session.commit()  # the read is audited even if what follows fails
-    return CareEventList(
-        items=[CareEventOut.of(e) for e in queries.list_patient_events(patient.id)]
+    page = paginate_keyset(
+        queries.patient_events_query(patient.id),
+        [CareEvent.occurred_on, CareEvent.id],
+        lambda row: (row[0].occurred_on, row[0].id),
+        limit=page_limit(),
+        cursor=request.args.get("cursor") or None,
+        descending=True,
     )
+    return Page([CareEventOut.of(row[0]) for row in page.items], page.next_cursor, page.limit)
 
 
 @api_route(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -13,13 +14,18 @@ from ptap.core.policy import Actor, can
 from ptap.extensions import db
 
 
-def list_patient_events(patient_id: int, *, include_withdrawn: bool = False) -> Sequence[CareEvent]:
-    """Return the patient's events, most recent first."""
+def patient_events_query(patient_id: int, *, include_withdrawn: bool = False) -> sa.Select[Any]:
+    """Select the patient's events, most recent first (the id makes the order total)."""
     stmt = sa.select(CareEvent).where(CareEvent.patient_id == patient_id)
     if not include_withdrawn:
         stmt = stmt.where(CareEvent.withdrawn_at.is_(None))
+    return stmt.order_by(CareEvent.occurred_on.desc(), CareEvent.id.desc())
+
+
+def list_patient_events(patient_id: int, *, include_withdrawn: bool = False) -> Sequence[CareEvent]:
+    """Return the patient's events, most recent first."""
     return db.session.scalars(
-        stmt.order_by(CareEvent.occurred_on.desc(), CareEvent.id.desc())
+        patient_events_query(patient_id, include_withdrawn=include_withdrawn)
     ).all()
 
 

@@ -55,9 +55,3 @@ class CareEventOut(BaseModel):
             recorded_by_id=event.recorded_by_id,
             note=event.note,
         )
-
-
-class CareEventList(BaseModel):
-    """The patient's events still standing, most recent first."""
-
-    items: list[CareEventOut]

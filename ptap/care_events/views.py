@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from ptap.audit.context import request_context
 from ptap.care_events import queries, services
 from ptap.care_events.forms import CareEventForm
 from ptap.care_events.models import CARE_EVENT_KIND_LABELS, CareEvent, CareEventKind
+from ptap.care_events.permissions import withdrawal_check
 from ptap.care_teams import access
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.loaders import load_patient
@@ -24,6 +26,8 @@ from ptap.core.policy import can, requires
 from ptap.extensions import db
 
 bp = Blueprint("care_events", __name__)
+#: Events per page, most recent first ("Événements plus anciens" leads to the next ones).
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,10 @@ def _recording_teams(patient: Patient) -> list[CareTeam]:
     return [t for t in team_queries.my_teams(current_user.id) if t.id in following]
 
 
-def _rows(patient: Patient) -> list[EventRow]:
-    events = queries.list_patient_events(patient.id)
+def _rows(events: Sequence[CareEvent]) -> list[EventRow]:
+    """Build the rows of a page of events in a fixed number of queries (names, teams, the
+    user's team roles), whatever the number of events."""
+    may_withdraw = withdrawal_check(current_user)
     names = team_queries.user_names(list({e.recorded_by_id for e in events}))
     rows = db.session.execute(
         sa.select(CareTeam.id, CareTeam.name).where(CareTeam.id.in_({e.team_id for e in events}))
@@ -64,7 +70,7 @@ def _rows(patient: Patient) -> list[EventRow]:
             team=teams.get(e.team_id, ""),
             recorded_by=names.get(e.recorded_by_id, ""),
             recorded_at=e.recorded_at,
-            can_withdraw=can(current_user, "care_event.withdraw", e),
+            can_withdraw=may_withdraw(e),
         )
         for e in events
     ]
@@ -75,13 +81,17 @@ def _render(patient: Patient, form: CareEventForm | None = None, status: int = 2
     record = can(current_user, "care_events.record", patient)
     if record and form is None:
         form = CareEventForm(teams=teams)
+    page = db.paginate(
+        queries.patient_events_query(patient.id), per_page=PAGE_SIZE, error_out=False
+    )
     return render_template(
         "care_events/patient_events.html",
         patient=patient,
         active_tab="events",
         form=form if record else None,
         several_teams=len(teams) > 1,
-        rows=_rows(patient),
+        rows=_rows(list(page.items)),
+        page=page,
         withdraw_form=EmptyForm(),
     ), status
 

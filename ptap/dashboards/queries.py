@@ -46,7 +46,6 @@ from ptap.extensions import db
 from ptap.intake.clocks import elapsed_working_days
 from ptap.intake.models import OPEN_STATUSES as OPEN_REQUESTS
 from ptap.intake.models import SupportRequest
-from ptap.intake.queries import get_targets
 from ptap.messaging.models import Acknowledgement, Conversation, Message, Priority
 
 #: Waiting requests listed on the dashboard (the intake pages list them all).
@@ -410,10 +409,9 @@ def waiting_requests(
     patient_ids: Sequence[int] = (),
 ) -> WaitingRequests:
     """The team's open requests without a first answer: how many, the `limit` first (urgent,
-    then late, then the oldest), and every one about `patient_ids` (their alerts). Two
-    queries (the requests and the team's targets), whatever the number waiting: the order,
-    the count and the cut are done in SQL."""
-    target = get_targets(team_id).first_answer_working_days
+    then late, then the oldest), and every one about `patient_ids` (their alerts), each
+    against the first-answer target it was received under. One query, whatever the number
+    waiting: the order, the count and the cut are done in SQL."""
     late = SupportRequest.first_answer_due_at <= now
     order = (
         SupportRequest.urgent.desc(),
@@ -459,7 +457,7 @@ def waiting_requests(
             urgent=r.urgent,
             patient_id=r.patient_id,
             elapsed=elapsed_working_days(r.received_at, now),
-            target=target,
+            target=r.first_answer_target_days,
             due_at=r.first_answer_due_at,
             late=now >= r.first_answer_due_at,
         )

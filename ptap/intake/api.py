@@ -158,7 +158,8 @@ def get_request(request_id: int):
 )
 def update_request(request_id: int, body: RequestPatch):
     req = _load(request_id)
-    services.update_request(current_user, req, body.apply(req), request_context())
+    # The patch applies to the request as locked by the service (not as read here).
+    services.update_request(current_user, req, body.apply, request_context())
     db.session.commit()
     return _out(req)
 

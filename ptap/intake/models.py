@@ -95,6 +95,12 @@ REQUEST_OUTCOME_LABELS = {
 CLOSING_OUTCOMES = tuple(o for o in RequestOutcome if o is not RequestOutcome.ENROLLED)
 
 
+#: Targets used when a team has set none.
+DEFAULT_FIRST_ANSWER_WORKING_DAYS = 2
+DEFAULT_EVALUATION_WORKING_DAYS = 10
+DEFAULT_PPCS_DAYS = 60
+
+
 class SupportRequest(TimestampMixin, Base):
     """A request for support received by a team, from first contact to its outcome.
 
@@ -138,8 +144,21 @@ class SupportRequest(TimestampMixin, Base):
     answer_note: Mapped[str] = mapped_column(sa.Text, default="")
     #: Stops the evaluation clock (the situation was assessed with the person and professionals).
     evaluated_at: Mapped[datetime | None]
-    #: Deadlines computed at reception from the team's targets in force then (working days,
-    #: French public holidays): late requests are found with one indexed comparison.
+    #: The team's targets in force when the request was received, kept with it: a later
+    #: change of the team's targets applies to requests received afterwards only, and the
+    #: clocks always show the target their deadline was computed from.
+    first_answer_target_days: Mapped[int] = mapped_column(
+        default=DEFAULT_FIRST_ANSWER_WORKING_DAYS,
+        server_default=str(DEFAULT_FIRST_ANSWER_WORKING_DAYS),
+    )
+    evaluation_target_days: Mapped[int] = mapped_column(
+        default=DEFAULT_EVALUATION_WORKING_DAYS, server_default=str(DEFAULT_EVALUATION_WORKING_DAYS)
+    )
+    ppcs_target_days: Mapped[int] = mapped_column(
+        default=DEFAULT_PPCS_DAYS, server_default=str(DEFAULT_PPCS_DAYS)
+    )
+    #: Deadlines computed at reception from the targets above (working days, French public
+    #: holidays): late requests are found with one indexed comparison.
     first_answer_due_at: Mapped[datetime]
     evaluation_due_at: Mapped[datetime]
     ppcs_due_at: Mapped[datetime]
@@ -159,12 +178,6 @@ class SupportRequest(TimestampMixin, Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
-
-
-#: Targets used when a team has set none.
-DEFAULT_FIRST_ANSWER_WORKING_DAYS = 2
-DEFAULT_EVALUATION_WORKING_DAYS = 10
-DEFAULT_PPCS_DAYS = 60
 
 
 class TeamIntakeTargets(Base):

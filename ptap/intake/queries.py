@@ -33,20 +33,6 @@ def get_targets(team_id: int) -> IntakeTargets:
     )
 
 
-def targets_by_team(team_ids: Iterable[int]) -> dict[int, IntakeTargets]:
-    """Return the targets of several teams in one query (defaults for teams without a row)."""
-    ids = list(team_ids)
-    found = {
-        row.team_id: IntakeTargets(
-            row.first_answer_working_days, row.evaluation_working_days, row.ppcs_days
-        )
-        for row in db.session.scalars(
-            sa.select(TeamIntakeTargets).where(TeamIntakeTargets.team_id.in_(ids))
-        )
-    }
-    return {team_id: found.get(team_id, IntakeTargets()) for team_id in ids}
-
-
 def get_request(user: Actor, request_id: int) -> SupportRequest:
     """Return a request the user may read; NotFound for others' teams (never a 403)."""
     req = db.session.get(SupportRequest, request_id)
@@ -90,28 +76,31 @@ def requests_query(user: Actor, criteria: RequestFilter, now: datetime) -> sa.Se
     return stmt
 
 
-def list_requests(
-    user: Actor, criteria: RequestFilter, now: datetime, *, limit: int = 200, offset: int = 0
-) -> Sequence[SupportRequest]:
-    """Return the requests of the user's teams matching the criteria: open ones urgent and
-    oldest first (the queue), the others newest first."""
+def ordered_requests_query(user: Actor, criteria: RequestFilter, now: datetime) -> sa.Select[Any]:
+    """Select the matching requests in list order: open ones urgent and oldest first (the
+    queue), the others newest first; the id makes the order total (stable pages)."""
     order: list[Any]
     if criteria.status == "open":
         order = [SupportRequest.urgent.desc(), SupportRequest.received_at.asc()]
     else:
         order = [SupportRequest.received_at.desc()]
-    stmt = requests_query(user, criteria, now).order_by(*order, SupportRequest.id)
-    return db.session.scalars(stmt.limit(limit).offset(offset)).all()
+    return requests_query(user, criteria, now).order_by(*order, SupportRequest.id)
+
+
+def list_requests(
+    user: Actor, criteria: RequestFilter, now: datetime, *, limit: int, offset: int = 0
+) -> Sequence[SupportRequest]:
+    """Return one slice of the matching requests, in list order."""
+    stmt = ordered_requests_query(user, criteria, now).limit(limit).offset(offset)
+    return db.session.scalars(stmt).all()
 
 
 def clocks_of(requests: Sequence[SupportRequest], now: datetime) -> dict[int, RequestClocks]:
-    """Return the clocks of several requests (two queries whatever their number)."""
-    targets = targets_by_team({r.team_id for r in requests})
+    """Return the clocks of several requests, each against the targets it was received
+    under (at most one query whatever their number)."""
     validated = first_validated_ppcs_at(r.enrolment_id for r in requests if r.enrolment_id)
     return {
-        r.id: request_clocks(
-            r, targets[r.team_id], now, validated.get(r.enrolment_id) if r.enrolment_id else None
-        )
+        r.id: request_clocks(r, now, validated.get(r.enrolment_id) if r.enrolment_id else None)
         for r in requests
     }
 

@@ -23,21 +23,30 @@ class RequestClocks:
         return self.first_answer.late or self.evaluation.late or self.ppcs.late
 
 
-def first_answer_clock(req: SupportRequest, targets: IntakeTargets, now: datetime) -> Clock:
+def targets_of(req: SupportRequest) -> IntakeTargets:
+    """Return the targets the request was received under (kept on the request)."""
+    return IntakeTargets(
+        first_answer_working_days=req.first_answer_target_days,
+        evaluation_working_days=req.evaluation_target_days,
+        ppcs_days=req.ppcs_target_days,
+    )
+
+
+def first_answer_clock(req: SupportRequest, now: datetime) -> Clock:
     """Return the clock from reception to the first answer."""
     return make_clock(
         "first_answer",
         req.received_at,
         req.first_answer_due_at,
         req.first_answer_at,
-        target=targets.first_answer_working_days,
+        target=req.first_answer_target_days,
         working=True,
         now=now,
         running=req.is_open,
     )
 
 
-def evaluation_clock(req: SupportRequest, targets: IntakeTargets, now: datetime) -> Clock:
+def evaluation_clock(req: SupportRequest, now: datetime) -> Clock:
     """Return the clock from reception to the evaluation of the situation.
 
     It only runs for coordination requests (or untriaged ones) still open or enrolled: an
@@ -51,16 +60,14 @@ def evaluation_clock(req: SupportRequest, targets: IntakeTargets, now: datetime)
         req.received_at,
         req.evaluation_due_at,
         req.evaluated_at,
-        target=targets.evaluation_working_days,
+        target=req.evaluation_target_days,
         working=True,
         now=now,
         running=runs,
     )
 
 
-def ppcs_clock(
-    req: SupportRequest, targets: IntakeTargets, now: datetime, first_validated_at: datetime | None
-) -> Clock:
+def ppcs_clock(req: SupportRequest, now: datetime, first_validated_at: datetime | None) -> Clock:
     """Return the clock from reception to the first validated PPCS of the enrolment.
 
     It runs only once the request was turned into an enrolment (no plan without one).
@@ -70,7 +77,7 @@ def ppcs_clock(
         req.received_at,
         req.ppcs_due_at,
         first_validated_at,
-        target=targets.ppcs_days,
+        target=req.ppcs_target_days,
         working=False,
         now=now,
         running=req.status == RequestStatus.CONVERTED,
@@ -78,17 +85,15 @@ def ppcs_clock(
 
 
 def request_clocks(
-    req: SupportRequest,
-    targets: IntakeTargets,
-    now: datetime | None = None,
-    first_validated_at: datetime | None = None,
+    req: SupportRequest, now: datetime | None = None, first_validated_at: datetime | None = None
 ) -> RequestClocks:
-    """Return the three clocks of a request at `now` (the clock's now by default)."""
+    """Return the three clocks of a request at `now` (the clock's now by default), against
+    the targets the request was received under."""
     at = now or clock.now()
     return RequestClocks(
-        first_answer=first_answer_clock(req, targets, at),
-        evaluation=evaluation_clock(req, targets, at),
-        ppcs=ppcs_clock(req, targets, at, first_validated_at),
+        first_answer=first_answer_clock(req, at),
+        evaluation=evaluation_clock(req, at),
+        ppcs=ppcs_clock(req, at, first_validated_at),
     )
 
 

@@ -6,6 +6,7 @@ and queue `support_request_changed` for after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,6 +40,7 @@ from ptap.intake.models import (
     TeamIntakeTargets,
 )
 from ptap.intake.queries import find_patient_by_ins, get_targets
+from ptap.intake.requestclocks import targets_of
 
 #: A reception time may be a little ahead of the server's clock (a phone's clock), no more.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -100,8 +102,20 @@ def _validate(user: User, team_id: int, data: RequestData) -> None:
         )
 
 
-def _apply(req: SupportRequest, data: RequestData, targets: IntakeTargets) -> None:
-    req.received_at = data.received_at
+def _set_deadlines(req: SupportRequest, received_at: datetime, targets: IntakeTargets) -> None:
+    """Date the request and compute its deadlines from the targets it keeps."""
+    req.received_at = received_at
+    req.first_answer_target_days = targets.first_answer_working_days
+    req.evaluation_target_days = targets.evaluation_working_days
+    req.ppcs_target_days = targets.ppcs_days
+    due = deadlines(received_at, targets)
+    req.first_answer_due_at = due.first_answer_due_at
+    req.evaluation_due_at = due.evaluation_due_at
+    req.ppcs_due_at = due.ppcs_due_at
+
+
+def _apply(req: SupportRequest, data: RequestData) -> None:
+    """Copy what the coordinator recorded (not the reception time: see _set_deadlines)."""
     req.requester_kind = data.requester_kind
     req.channel = data.channel
     req.requester_name = data.requester_name.strip()
@@ -111,10 +125,6 @@ def _apply(req: SupportRequest, data: RequestData, targets: IntakeTargets) -> No
     req.urgent = data.urgent
     req.patient_id = data.patient_id
     req.assigned_to_id = data.assigned_to_id
-    due = deadlines(data.received_at, targets)
-    req.first_answer_due_at = due.first_answer_due_at
-    req.evaluation_due_at = due.evaluation_due_at
-    req.ppcs_due_at = due.ppcs_due_at
 
 
 def _audit(ctx: AuditContext, action: str, req: SupportRequest, reason: str = "") -> None:
@@ -131,9 +141,25 @@ def _audit(ctx: AuditContext, action: str, req: SupportRequest, reason: str = ""
     )
 
 
+def _lock(req: SupportRequest) -> None:
+    """Re-read the request under a row lock (SELECT … FOR UPDATE on PostgreSQL).
+
+    Two changes of one request at once (two conversions, a closure racing an answer) then run
+    one after the other, and the second sees what the first committed: without it both pass
+    the status check on the state they read and both succeed (two patients, two enrolments).
+    """
+    db.session.refresh(req, with_for_update=True)
+
+
 def _require_open(req: SupportRequest) -> None:
     if not req.is_open:
         raise Conflict("Cette demande est déjà clôturée.", field="status")
+
+
+def _lock_open(req: SupportRequest) -> None:
+    """Lock the request and check, on its committed state, that it is still open."""
+    _lock(req)
+    _require_open(req)
 
 
 def register_request(
@@ -143,7 +169,8 @@ def register_request(
     require(user, "request.register", team)
     _validate(user, team.id, data)
     req = SupportRequest(team_id=team.id, created_by_id=user.id, status=RequestStatus.RECEIVED)
-    _apply(req, data, get_targets(team.id))
+    _set_deadlines(req, data.received_at, get_targets(team.id))
+    _apply(req, data)
     db.session.add(req)
     db.session.flush()
     _audit(ctx, "register", req)
@@ -151,17 +178,30 @@ def register_request(
 
 
 def update_request(
-    user: User, req: SupportRequest, data: RequestData, ctx: AuditContext
+    user: User,
+    req: SupportRequest,
+    data: RequestData | Callable[[SupportRequest], RequestData],
+    ctx: AuditContext,
 ) -> SupportRequest:
-    """Correct an open request; a new reception time moves its deadlines."""
+    """Correct an open request; a new reception time moves its deadlines, computed with the
+    targets the request was received under (a later change of the team's targets applies
+    only to requests received afterwards).
+
+    :param data: the corrected request, or a function building it from the request as locked
+        (a partial correction then keeps what another user changed meanwhile).
+    """
     require(user, "request.answer", req)
-    _require_open(req)
+    _lock_open(req)
+    if callable(data):
+        data = data(req)
     _validate(user, req.team_id, data)
     if req.first_answer_at is not None and data.received_at > req.first_answer_at:
         raise InvalidInput(
             "La réception ne peut pas suivre la première réponse.", field="received_at"
         )
-    _apply(req, data, get_targets(req.team_id))
+    if data.received_at != req.received_at:
+        _set_deadlines(req, data.received_at, targets_of(req))
+    _apply(req, data)
     db.session.flush()
     _audit(ctx, "update", req)
     return req
@@ -178,7 +218,7 @@ def triage_request(
 ) -> SupportRequest:
     """Qualify an open request as information, orientation or coordination (again if needed)."""
     require(user, "request.handle", req)
-    _require_open(req)
+    _lock_open(req)
     if mission_type not in MissionType.__members__.values():
         raise InvalidInput(
             "Choisissez le type de mission : information, orientation ou appui à la coordination.",
@@ -227,7 +267,7 @@ def answer_request(
     A later answer only adds to the note: the clock keeps the first one.
     """
     require(user, "request.answer", req)
-    _require_open(req)
+    _lock_open(req)
     if not note.strip():
         raise InvalidInput("Résumez la réponse apportée au demandeur.", field="answer_note")
     if len(note) > 10_000:
@@ -249,6 +289,7 @@ def record_evaluation(
 ) -> SupportRequest:
     """Record that the situation was evaluated (stops the evaluation clock)."""
     require(user, "request.handle", req)
+    _lock(req)
     # An enrolled request is still evaluated (the evaluation often follows the inclusion).
     if not (req.is_open or req.status == RequestStatus.CONVERTED):
         raise Conflict("Cette demande est déjà clôturée.", field="status")
@@ -265,7 +306,7 @@ def close_request(
 ) -> SupportRequest:
     """Close a triaged request with its outcome (an enrolment goes through conversion)."""
     require(user, "request.handle", req)
-    _require_open(req)
+    _lock_open(req)
     if outcome not in CLOSING_OUTCOMES:
         raise InvalidInput("Indiquez l'issue de la demande.", field="outcome")
     if outcome == RequestOutcome.OTHER and not note.strip():
@@ -304,7 +345,7 @@ def convert_to_enrolment(
     held by a record the user does not see is refused with whom to contact).
     """
     require(user, "request.handle", req)
-    _require_open(req)
+    _lock_open(req)
     if req.mission_type is None:
         raise InvalidInput(
             "Qualifiez la demande (type de mission) avant l'inclusion.", field="mission_type"

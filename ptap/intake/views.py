@@ -43,6 +43,8 @@ from ptap.intake.requestclocks import is_late
 bp = Blueprint("intake", __name__)
 register_nav("Demandes", "intake.list_requests", "requests.list")
 
+#: Requests per page of the list ("Page suivante" leads to the next ones).
+PAGE_SIZE = 50
 STATUS_FILTERS: dict[str, str] = {
     "open": "En cours",
     **{str(k): v for k, v in REQUEST_STATUS_LABELS.items()},
@@ -72,14 +74,22 @@ def list_requests():
     late_only = request.args.get("late") == "1"
     criteria = queries.RequestFilter(team_id=team_id, status=status, late_only=late_only)
     now = clock.now()
-    found = queries.list_requests(current_user, criteria, now)
+    page = db.paginate(
+        queries.ordered_requests_query(current_user, criteria, now),
+        per_page=PAGE_SIZE,
+        error_out=False,
+    )
+    found = list(page.items)
     note_patients_shown(r.patient_id for r in found)
     clocks = queries.clocks_of(found, now)
     rows = [request_row(r, clocks[r.id], is_late(r, now)) for r in found]
-    late_counts = queries.count_late_requests(team_ids, now)
+    # The late notice counts the teams shown: the chosen one, or all of the user's teams.
+    late_counts = queries.count_late_requests([team_id] if team_id else team_ids, now)
     return render_template(
         "intake/request_list.html",
         rows=rows,
+        page=page,
+        filters={"team": team_id or "", "status": status, "late": "1" if late_only else ""},
         teams=teams,
         team_id=team_id,
         status=status,

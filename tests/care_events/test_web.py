@@ -97,3 +97,64 @@ def test_api_records_lists_and_withdraws(client, world):
     assert client.delete(url, headers=member).status_code == 204
     assert client.delete(url, headers=member).status_code == 409
     assert client.get(f"/api/v1/patients/{pid}/events", headers=member).json["items"] == []
+
+
+def _add_events(world, count: int, start: int = 0) -> None:
+    from ptap.audit.services import SYSTEM
+    from ptap.care_events import services
+
+    today = clock.paris_today()
+    for i in range(start, start + count):
+        # Every other event is the coordinator's, so some rows are not withdrawable by the member.
+        author = world["member"] if i % 2 else world["coord"]
+        services.record_care_event(
+            author,
+            world["patient"],
+            services.CareEventData(
+                kind="emergency_visit", occurred_on=today - timedelta(days=i), note=f"n°{i}"
+            ),
+            SYSTEM,
+        )
+
+
+def test_the_events_page_runs_a_constant_number_of_queries(client, auth, world, db, count_queries):
+    pid = world["patient"].id
+    auth.login(world["member"])
+    _add_events(world, 3)
+    db.session.commit()
+    with count_queries() as few:
+        page = client.get(f"/patients/{pid}/events").get_data(as_text=True)
+    assert page.count("Retirer (enregistré par erreur)") == 1  # the member's own event
+    _add_events(world, 27, start=3)
+    db.session.commit()
+    with count_queries() as many:
+        page = client.get(f"/patients/{pid}/events").get_data(as_text=True)
+    assert page.count("Retirer (enregistré par erreur)") == 15
+    assert len(many) == len(few)
+    auth.post("/logout")
+    auth.login(world["coord"])  # a coordinator of the team may withdraw every event
+    page = client.get(f"/patients/{pid}/events").get_data(as_text=True)
+    assert page.count("Retirer (enregistré par erreur)") == 30
+
+
+def test_the_events_page_and_api_are_paged(client, auth, world, db):
+    from ptap.care_events.views import PAGE_SIZE
+
+    pid = world["patient"].id
+    _add_events(world, PAGE_SIZE + 2)
+    db.session.commit()
+    auth.login(world["member"])
+    first = client.get(f"/patients/{pid}/events").get_data(as_text=True)
+    assert first.count('class="cell-note">Enregistré') == PAGE_SIZE
+    assert f"Page 1 sur 2 ({PAGE_SIZE + 2} événements)" in first and "page=2" in first
+    second = client.get(f"/patients/{pid}/events?page=2").get_data(as_text=True)
+    assert second.count('class="cell-note">Enregistré') == 2 and f"n°{PAGE_SIZE + 1}" in second
+    headers = api_headers(world["member"])
+    url = f"/api/v1/patients/{pid}/events"
+    body = client.get(url, query_string={"limit": 20}, headers=headers).json
+    notes = [e["note"] for e in body["items"]]
+    while body["page"]["next_cursor"]:
+        query = {"limit": 20, "cursor": body["page"]["next_cursor"]}
+        body = client.get(url, query_string=query, headers=headers).json
+        notes += [e["note"] for e in body["items"]]
+    assert notes == [f"n°{i}" for i in range(PAGE_SIZE + 2)]  # most recent first, each once

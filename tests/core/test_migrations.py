@@ -108,3 +108,59 @@ def test_outbox_migration_renumbers_only_filings_never_attempted(empty_database_
         assert all(s.startswith("2.25.") or s == "1.2.3.2.2.1" for s in set_oids)
         downgrade(revision="base")
         db.engine.dispose()
+
+
+def test_intake_targets_migration_backfills_requests_with_their_team_targets(
+    empty_database_url,
+):
+    app = create_app({"ENV": "testing", "DATABASE_URL": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0014_auditbench")
+        now = "2026-12-07 06:00:00+00:00"
+        targets = sa.table(
+            "team_intake_targets",
+            *(sa.column(c) for c in ("team_id", "first_answer_working_days")),
+            *(sa.column(c) for c in ("evaluation_working_days", "ppcs_days", "updated_at")),
+        )
+        requests = sa.table(
+            "support_requests",
+            *(sa.column(c) for c in ("id", "team_id", "received_at", "requester_kind")),
+            *(sa.column(c) for c in ("requester_name", "requester_contact", "channel")),
+            *(sa.column(c) for c in ("person_summary", "problem_categories", "urgent")),
+            *(sa.column(c) for c in ("status", "answer_note", "first_answer_due_at")),
+            *(sa.column(c) for c in ("evaluation_due_at", "ppcs_due_at", "outcome_note")),
+            *(sa.column(c) for c in ("created_by_id", "created_at", "updated_at")),
+        )
+        common = {
+            "received_at": now, "requester_kind": "gp", "requester_name": "",
+            "requester_contact": "", "channel": "phone", "person_summary": "",
+            "problem_categories": "medical", "urgent": False, "status": "received",
+            "answer_note": "", "first_answer_due_at": now, "evaluation_due_at": now,
+            "ppcs_due_at": now, "outcome_note": "", "created_by_id": 1, "created_at": now,
+            "updated_at": now,
+        }  # fmt: skip
+        with db.engine.connect() as conn:
+            # Parent rows are beside the point: foreign keys are not checked for this insert.
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            else:
+                conn.exec_driver_sql("SET session_replication_role = replica")
+            conn.execute(
+                sa.insert(targets),
+                [{"team_id": 1, "first_answer_working_days": 3, "evaluation_working_days": 15,
+                  "ppcs_days": 45, "updated_at": now}],
+            )  # fmt: skip
+            conn.execute(
+                sa.insert(requests),
+                [{**common, "id": 1, "team_id": 1}, {**common, "id": 2, "team_id": 2}],
+            )
+            conn.commit()
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT id, first_answer_target_days, evaluation_target_days, ppcs_target_days "
+                "FROM support_requests ORDER BY id"
+            ).all()
+        assert [tuple(r) for r in rows] == [(1, 3, 15, 45), (2, 2, 10, 60)]
+        downgrade(revision="base")
+        db.engine.dispose()

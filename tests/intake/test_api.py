@@ -278,3 +278,21 @@ def test_openapi_documents_the_request_endpoints(client, db):
     for action in ("triage", "answer", "evaluation", "close", "convert"):
         assert "post" in paths[f"/api/v1/requests/{{request_id}}/{action}"]
     assert {"get", "post"} <= set(paths["/api/v1/patients/{patient_id}/events"])
+
+
+def test_a_request_keeps_its_targets_through_a_target_change_and_a_patch(client, world):
+    created = create(client, world).json
+    url = f"/api/v1/teams/{world['team'].id}/intake-targets"
+    targets = {"first_answer_working_days": 1, "evaluation_working_days": 5, "ppcs_days": 30}
+    client.put(url, json=targets, headers=api_headers(world["coord"]))
+    member = api_headers(world["member"])
+    patched = client.patch(
+        f"/api/v1/requests/{created['id']}", json={"urgent": True}, headers=member
+    ).json
+    for shown in (patched, client.get(f"/api/v1/requests/{created['id']}", headers=member).json):
+        clocks = shown["clocks"]
+        assert clocks["first_answer"] == created["clocks"]["first_answer"]
+        assert clocks["first_answer"]["target"] == 2 and clocks["evaluation"]["target"] == 10
+        assert clocks["ppcs"]["target"] == 60
+    fresh = create(client, world).json
+    assert fresh["clocks"]["first_answer"]["target"] == 1

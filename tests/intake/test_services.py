@@ -22,7 +22,7 @@ from ptap.core.ins import InsOid
 from ptap.intake import queries, services
 from ptap.intake.clocks import IntakeTargets
 from ptap.intake.models import RequestStatus, SupportRequest
-from ptap.intake.requestclocks import is_late, request_clocks
+from ptap.intake.requestclocks import is_late, request_clocks, targets_of
 from tests.factories import add_member, make_patient, make_team, make_user, valid_nir
 
 #: Friday 3 April 2026, 17:00 in Paris: Easter Monday follows.
@@ -141,12 +141,11 @@ def test_targets_are_set_by_coordinators_only_and_validated(db, world):
 
 def test_clocks_run_over_the_easter_weekend(db, world, at_easter):
     req = register(world)
-    targets = queries.get_targets(world.team.id)
     wednesday_night = datetime(2026, 4, 8, 23, 59, tzinfo=PARIS)
     thursday = datetime(2026, 4, 9, 0, 0, tzinfo=PARIS)
     assert not is_late(req, wednesday_night)
     assert is_late(req, thursday)
-    assert request_clocks(req, targets, thursday).first_answer.elapsed == 3
+    assert request_clocks(req, thursday).first_answer.elapsed == 3
     late_ids = db.session.scalars(
         sa.select(SupportRequest.id).where(queries.late_requests_clause(thursday))
     ).all()
@@ -154,7 +153,7 @@ def test_clocks_run_over_the_easter_weekend(db, world, at_easter):
     with clock.frozen(datetime(2026, 4, 7, 10, 0, tzinfo=PARIS)):
         services.answer_request(world.member, req, "Rappel du Dr Martin.", ctx(world.member))
     assert not is_late(req, thursday)
-    clocks = request_clocks(req, targets, thursday)
+    clocks = request_clocks(req, thursday)
     assert not clocks.first_answer.late and clocks.first_answer.elapsed == 1
     assert (
         db.session.scalars(
@@ -203,9 +202,11 @@ def test_other_teams_do_not_find_the_request(db, world, at_easter):
     assert queries.get_request(world.member, req.id) is req
     with pytest.raises(NotFound):
         queries.get_request(world.other_coordinator, req.id)
-    listed = queries.list_requests(world.other_coordinator, queries.RequestFilter(), clock.now())
+    listed = queries.list_requests(
+        world.other_coordinator, queries.RequestFilter(), clock.now(), limit=50
+    )
     assert listed == []
-    mine = queries.list_requests(world.member, queries.RequestFilter(), clock.now())
+    mine = queries.list_requests(world.member, queries.RequestFilter(), clock.now(), limit=50)
     assert [r.id for r in mine] == [req.id]
 
 
@@ -383,7 +384,7 @@ def test_evaluation_stops_its_clock_once(db, world, at_easter):
     assert req.evaluated_at == clock.now()
     with pytest.raises(Conflict):
         services.record_evaluation(world.coordinator, req, ctx(world.coordinator))
-    clocks = request_clocks(req, IntakeTargets(), clock.now())
+    clocks = request_clocks(req, clock.now())
     assert not clocks.evaluation.running and not clocks.evaluation.late
 
 
@@ -433,3 +434,103 @@ def test_the_ppcs_clock_stops_at_the_first_gp_validation(db, world, at_easter):
     ppcs = queries.clocks_of([req], later)[req.id].ppcs
     assert ppcs.stopped_at == datetime(2026, 4, 20, 8, 0, tzinfo=UTC)
     assert not ppcs.late and ppcs.elapsed == 17 and targets.ppcs_days == 60
+
+
+def test_an_edit_keeps_the_deadlines_and_targets_the_request_was_received_under(
+    db, world, at_easter
+):
+    req = register(world)  # default targets: first answer within 2 working days
+    services.set_intake_targets(
+        world.coordinator, world.team, IntakeTargets(1, 5, 30), ctx(world.coordinator)
+    )
+    before = (req.first_answer_due_at, req.evaluation_due_at, req.ppcs_due_at)
+    services.update_request(
+        world.member, req, data(person_summary="Chutes, aidant épuisé."), ctx(world.member)
+    )
+    assert (req.first_answer_due_at, req.evaluation_due_at, req.ppcs_due_at) == before
+    assert targets_of(req) == IntakeTargets()
+    # A new reception time moves the deadlines, with the targets of the request (2 days),
+    # not the team's new ones (1 day would end on Friday 3 April).
+    services.update_request(
+        world.member,
+        req,
+        data(received_at=datetime(2026, 4, 2, 9, 0, tzinfo=PARIS)),
+        ctx(world.member),
+    )
+    assert req.first_answer_due_at == datetime(2026, 4, 7, 22, 0, tzinfo=UTC)
+    assert targets_of(req) == IntakeTargets()
+    # Requests received from now on follow the new targets.
+    assert targets_of(register(world)) == IntakeTargets(1, 5, 30)
+
+
+def test_clocks_show_the_target_of_their_deadline_after_a_target_change(app, db, world, at_easter):
+    from ptap.dashboards.present import request_view
+    from ptap.dashboards.queries import waiting_requests
+    from ptap.intake.present import request_row
+
+    req = register(world)
+    services.set_intake_targets(
+        world.coordinator, world.team, IntakeTargets(1, 5, 30), ctx(world.coordinator)
+    )
+    clocks = queries.clocks_of([req], clock.now())[req.id]
+    assert (clocks.first_answer.target, clocks.evaluation.target, clocks.ppcs.target) == (2, 10, 60)
+    row = request_row(req, clocks, False)
+    assert row.first_answer.target == "Objectif : 2 jours ouvrés"
+    [waiting] = waiting_requests(world.team.id, clock.now())
+    assert waiting.target == 2 and waiting.due_at == req.first_answer_due_at
+    with app.test_request_context():
+        assert " sur 2 (" in request_view(waiting).clock  # the dashboard's alert text
+
+
+def _changed_elsewhere(db, req: SupportRequest, **values) -> None:
+    """Commit-like change made by another request: the row changes, this session's copy not."""
+    db.session.execute(
+        sa.update(SupportRequest)
+        .where(SupportRequest.id == req.id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@pytest.mark.parametrize(
+    "act",
+    [
+        lambda w, r: services.convert_to_enrolment(
+            w.coordinator, r, ctx(w.coordinator), identity=identity()
+        ),
+        lambda w, r: services.close_request(w.coordinator, r, "oriented", "", ctx(w.coordinator)),
+        lambda w, r: services.answer_request(w.member, r, "Rappel.", ctx(w.member)),
+        lambda w, r: services.triage_request(w.coordinator, r, "orientation", ctx(w.coordinator)),
+        lambda w, r: services.update_request(w.member, r, data(), ctx(w.member)),
+    ],
+    ids=["convert", "close", "answer", "triage", "update"],
+)
+def test_a_change_checks_the_current_state_not_the_one_read_before(db, world, at_easter, act):
+    req = register(world)
+    services.triage_request(world.coordinator, req, "coordination", ctx(world.coordinator))
+    patients = db.session.scalar(sa.select(sa.func.count()).select_from(Patient))
+    _changed_elsewhere(db, req, status=RequestStatus.CONVERTED, outcome="enrolled")
+    assert req.status == RequestStatus.TRIAGED  # the copy read before is stale
+    with pytest.raises(Conflict) as error:
+        act(world, req)
+    assert error.value.status == 409 and "clôturée" in error.value.message
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Patient)) == patients
+    assert actions(db, req.id)[-1] == "request.triage"
+
+
+def test_an_evaluation_recorded_meanwhile_is_not_recorded_twice(db, world, at_easter):
+    req = register(world)
+    _changed_elsewhere(db, req, evaluated_at=clock.now())
+    with pytest.raises(Conflict):
+        services.record_evaluation(world.coordinator, req, ctx(world.coordinator))
+
+
+def test_a_partial_correction_applies_to_the_request_as_locked(db, world, at_easter):
+    from ptap.intake.schemas import RequestPatch
+
+    req = register(world)
+    _changed_elsewhere(db, req, urgent=True)  # a coordinator flagged it urgent meanwhile
+    services.update_request(
+        world.member, req, RequestPatch(channel="email").apply, ctx(world.member)
+    )
+    assert req.channel == "email" and req.urgent is True

@@ -223,3 +223,62 @@ def test_targets_page(client, auth, login, world, db):
     assert ok.status_code == 302
     login(world["outsider"])
     assert client.get(f"/teams/{team_id}/intake-targets").status_code == 404
+
+
+def _register_many(team, user, count: int, start: datetime) -> None:
+    from datetime import timedelta
+
+    with clock.frozen(NOW):
+        for i in range(count):
+            services.register_request(
+                user,
+                team,
+                services.RequestData(
+                    received_at=start + timedelta(minutes=i),
+                    requester_kind="gp",
+                    channel="phone",
+                    problem_categories=("medical",),
+                ),
+                SYSTEM,
+            )
+
+
+def _listed_ids(html: str) -> list[int]:
+    import re
+
+    return [int(i) for i in re.findall(r'class="request-link" href="/requests/(\d+)"', html)]
+
+
+def test_the_queue_pages_through_every_request_with_true_counts(client, login, world, db):
+    from ptap.intake.views import PAGE_SIZE
+
+    _register_many(
+        world["team"], world["coord"], PAGE_SIZE + 5, datetime(2026, 4, 7, 8, 0, tzinfo=PARIS)
+    )
+    db.session.commit()
+    total = PAGE_SIZE + 6
+    login(world["member"])
+    first = client.get("/requests").get_data(as_text=True)
+    assert f"{total} demandes en cours" in first and "page 1 sur 2" in first
+    assert "page=2" in first and "Page suivante" in first
+    second = client.get("/requests?page=2&status=open").get_data(as_text=True)
+    assert "page 2 sur 2" in second and "Page précédente" in second
+    ids_first, ids_second = _listed_ids(first), _listed_ids(second)
+    assert len(ids_first) == PAGE_SIZE and len(ids_second) == 6
+    everything = db.session.scalars(sa.select(SupportRequest.id)).all()
+    assert sorted(ids_first + ids_second) == sorted(everything)
+    # The urgent late request heads the queue.
+    assert ids_first[0] == world["late"].id
+
+
+def test_the_late_notice_counts_only_the_team_shown(client, login, world, db):
+    second = make_team("DAC Givors")
+    add_member(second, world["member"])
+    _register_many(second, world["member"], 3, datetime(2026, 4, 2, 9, 0, tzinfo=PARIS))
+    db.session.commit()
+    login(world["member"])
+    everything = client.get("/requests").get_data(as_text=True)
+    assert "4 demandes en retard" in everything
+    only_lyon = client.get(f"/requests?team={world['team'].id}").get_data(as_text=True)
+    assert "1 demande en retard" in only_lyon and "4 demandes en retard" not in only_lyon
+    assert "1 demande en cours" in only_lyon
