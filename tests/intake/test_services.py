@@ -476,7 +476,7 @@ def test_clocks_show_the_target_of_their_deadline_after_a_target_change(app, db,
     assert (clocks.first_answer.target, clocks.evaluation.target, clocks.ppcs.target) == (2, 10, 60)
     row = request_row(req, clocks, False)
     assert row.first_answer.target == "Objectif : 2 jours ouvrés"
-    [waiting] = waiting_requests(world.team.id, clock.now())
+    [waiting] = waiting_requests(world.team.id, clock.now()).first
     assert waiting.target == 2 and waiting.due_at == req.first_answer_due_at
     with app.test_request_context():
         assert " sur 2 (" in request_view(waiting).clock  # the dashboard's alert text
