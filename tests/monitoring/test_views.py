@@ -48,7 +48,8 @@ def test_page_shows_tables_charts_and_hidden_cells(client, auth, filled):
     assert response.status_code == 200
     assert "File active" in body and 'data-chart="chart-file"' in body
     assert "chart.js-4.6.2.umd.min.js" in body
-    assert "&lt; 11" in body  # small teams: some cells are hidden
+    assert ">s</abbr>" in body  # small teams: some cells are hidden
+    assert "&lt; 11" not in body  # one label whatever hid the cell
     assert "Non disponible" in body  # meetings
     assert "<script>" not in body  # CSP: no inline script
 
@@ -76,7 +77,7 @@ def test_exports_are_protected_too(client, auth, filled):
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
     assert rows[0] == ["indicateur", "mois", "colonne", "valeur"]
     values = [r[3] for r in rows[1:]]
-    assert "< 11" in values
+    assert "s" in values and "< 11" not in values
     for v in values:
         assert not (v.isdigit() and 0 < int(v) < 11)
     export = client.get(f"/monitoring/export.json?{RANGE}")
@@ -170,7 +171,7 @@ def test_quarterly_report_is_rendered_by_the_job_then_downloadable(client, auth,
     reader = pypdf.PdfReader(io.BytesIO(pdf.data))
     text = "".join(page.extract_text() for page in reader.pages)
     assert "Rapport d'activité — T1 2026" in text
-    assert "File active" in text and "< 11" in text
+    assert "File active" in text and "« s »" in text and "< 11" not in text
     assert b"<svg" not in pdf.data  # drawn, not embedded as markup
 
 
