@@ -85,6 +85,19 @@ def test_exports_are_protected_too(client, auth, filled):
     assert export.get_json()["indicators"]
 
 
+def test_a_period_other_than_a_quarter_has_no_totals(client, auth, filled):
+    auth.login(analyst())
+    for period in ("from=2026-02&to=2026-03", "from=2026-01&to=2026-04"):
+        text = client.get(f"/monitoring/export.csv?{period}").get_data(as_text=True)
+        assert text.count(";trimestre;") == 0, period
+        body = client.get(f"/api/v1/monitoring/indicators?{period}").get_json()
+        for ind in body["indicators"]:
+            assert not ind["totals"] and ind["total"] is None and ind["total_share"] is None
+        assert "Trimestre</th>" not in client.get(f"/monitoring?{period}").get_data(as_text=True)
+    text = client.get(f"/monitoring/export.csv?{RANGE}").get_data(as_text=True)
+    assert ";trimestre;Total;" in text
+
+
 def test_coordinator_sees_only_own_teams(client, auth, filled):
     coord = filled.coordinators[0]
     own, other = filled.teams[0], filled.teams[1]
