@@ -58,7 +58,8 @@ FILL = [
               (ARRAY['physician','nurse','pharmacist','social_worker','physiotherapist'])[u % 5 + 1],
               'professional', 'x', false, true, 0, 0, 1, now()
        FROM generate_series(1, 400) u""",
-    # Patients, with birth years 1920-1990 and both sexes.
+    # Patients, with birth years 1920-1990 and both sexes, recorded when they were enrolled
+    # (a patient updated now would have the refresh recompute the months of their inclusion).
     """INSERT INTO patients (id, birth_name, used_name, first_names, used_first_name, birth_year,
                              sex, birthplace_code, identity_status, identity_check_method,
                              search_birth_name, search_used_name, address, postal_code, city,
@@ -66,8 +67,9 @@ FILL = [
                              updated_at)
        SELECT p, 'NOM' || p, '', 'Prenom', '', 1920 + (p * 7919) % 71,
               (ARRAY['F','M'])[p % 2 + 1], '', 'qualified', '', 'NOM' || p, '', '', '', '', '',
-              '', '', true, false, now(), now()
-       FROM generate_series(1, :patients) p""",
+              '', '', true, false, e, e
+       FROM (SELECT p, now() - interval '730 days' + (p::float / :patients) * interval '729 days' AS e
+             FROM generate_series(1, :patients) p) t""",
     # One enrolment per patient over two years; 60 % ended after 1 to 12 months.
     """INSERT INTO enrolments (id, patient_id, team_id, requested_on, requester_kind, requester_name,
                                problem_categories, enrolled_at, enrolled_by_id, ended_at,

@@ -31,7 +31,7 @@ class MonitoringCount(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     territory_id: Mapped[int] = mapped_column(sa.ForeignKey("territories.id"))
     team_id: Mapped[int] = mapped_column(sa.ForeignKey("care_teams.id"), index=True)
-    #: First day of the month (UTC months).
+    #: First day of the month (Paris calendar months).
     month: Mapped[date]
     #: ptap.monitoring.indicators key, e.g. "file" or "first_answer_hours".
     indicator: Mapped[str] = mapped_column(sa.String(40))
@@ -74,3 +74,17 @@ class MonitoringReport(Base):
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     ready_at: Mapped[datetime | None]
     pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+
+
+class MonitoringStaleMonth(Base):
+    """A team's month that lost a row: a request whose reception date was corrected away
+    from it. The row now counts in its new month, which ``touched_partitions`` finds; the old
+    month is only known from here (written by an ORM event, ``sources.note_moved_request``)."""
+
+    __tablename__ = "monitoring_stale_months"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("care_teams.id"))
+    #: The former instant of the moved row (its month is recomputed).
+    at: Mapped[datetime]
+    noted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -24,11 +24,12 @@ from ptap.monitoring.permissions import Scope
 from ptap.monitoring.secrecy import (
     HIDDEN,
     Cell,
+    ProtectedTable,
     protect_share,
     protect_statistic,
     protect_table,
 )
-from ptap.monitoring.services import month_of, months_between
+from ptap.monitoring.services import month_of, months_between, next_month
 
 #: Longest period one request may cover (months).
 MAX_MONTHS = 60
@@ -126,12 +127,17 @@ def filter_options(scope: Scope) -> tuple[list[Option], list[Option]]:
     )
 
 
+def _quarter_end(month: date) -> date:
+    return next_month(next_month(next_month(quarter_of(month))))
+
+
 def load_counts(filters: Filters, scope: Scope) -> dict[tuple[str, date, str], int]:
     """Sum the aggregates over the selected teams: (indicator, month, dimension) -> count."""
     c = MonitoringCount
     stmt = (
         sa.select(c.indicator, c.month, c.dimension, sa.func.sum(c.value))
-        .where(c.month >= filters.first, c.month <= filters.last)
+        # Whole quarters: each month is protected within its calendar quarter.
+        .where(c.month >= quarter_of(filters.first), c.month < _quarter_end(filters.last))
         .group_by(c.indicator, c.month, c.dimension)
     )
     if filters.territory_id is not None:
@@ -203,23 +209,101 @@ def _share(indicator: Indicator, cells: dict[str, Cell]) -> float | None:
     return protect_share(cells[numerator], denominator, denominator_parts)
 
 
-def _count_table(indicator: Indicator, months: list[date], counts: dict) -> IndicatorTable:
+def quarter_of(month: date) -> date:
+    """Return the first month of a month's calendar quarter."""
+    return date(month.year, 3 * ((month.month - 1) // 3) + 1, 1)
+
+
+def quarter_label(quarter: date) -> str:
+    """Return a quarter in French, e.g. "T1 2026"."""
+    return f"T{(quarter.month - 1) // 3 + 1} {quarter.year}"
+
+
+def _quarter_months(quarter: date) -> list[date]:
+    return months_between(quarter, next_month(next_month(quarter)))
+
+
+def is_quarter(filters: Filters) -> bool:
+    """Tell whether the filters ask for exactly one calendar quarter (the only period whose
+    totals are shown)."""
+    return filters.first == quarter_of(filters.first) and filters.last == next_month(
+        next_month(filters.first)
+    )
+
+
+#: Figures shown by several tables: each group's tables hide the same months of it. The
+#: value is the column holding it (None: the row total).
+SHARED_FIGURES: tuple[dict[str, str | None], ...] = (
+    {"requests_requester": None, "requests_channel": None, "requests_mission": None},
+    {"mix_age": None, "mix_sex": None, "file": "new"},
+)
+
+
+def _raw(indicator: Indicator, months: list[date], counts: dict) -> list[list[int]]:
+    return [[counts.get((indicator.key, m, k), 0) for k, _ in indicator.columns] for m in months]
+
+
+def protect_quarter(quarter: date, counts: dict) -> dict[str, ProtectedTable]:
+    """Protect every count table of one calendar quarter (three months and their totals).
+
+    The quarter is the unit of protection whatever period is asked for: a month's cells come
+    from its quarter's table only, so two overlapping periods show the same cells and cannot
+    be subtracted. Tables that show the same figure (SHARED_FIGURES) hide it in the same
+    months: hidden in one, it is hidden in all, until nothing changes.
+    """
+    months = _quarter_months(quarter)
+    indicators = [i for i in INDICATORS if i.available and i.kind == "count"]
+    raws = {i.key: _raw(i, months, counts) for i in indicators}
+    hide: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    while True:
+        tables = {key: protect_table(raw, hide[key]) for key, raw in raws.items()}
+        changed = False
+        for group in SHARED_FIGURES:
+            columns: dict[str, int] = {}
+            for ind in indicators:
+                if ind.key in group:
+                    col = group[ind.key]
+                    keys = [k for k, _ in ind.columns]
+                    columns[ind.key] = keys.index(col) if col else len(keys)
+            rows = {
+                i
+                for key, j in columns.items()
+                for i in range(len(months) + 1)
+                if tables[key].at(i, j).suppressed
+            }
+            for key, j in columns.items():
+                wanted = {(i, j) for i in rows}
+                if not wanted <= hide[key]:
+                    hide[key] |= wanted
+                    changed = True
+        if not changed:
+            return tables
+
+
+def _count_table(
+    indicator: Indicator, months: list[date], quarters: dict[date, dict], whole_quarter: bool
+) -> IndicatorTable:
     keys = [k for k, _ in indicator.columns]
-    raw = [[counts.get((indicator.key, m, k), 0) for k in keys] for m in months]
-    protected = protect_table(raw)
     rows = []
-    for month, cells, total in zip(months, protected.cells, protected.row_totals, strict=True):
+    for month in months:
+        protected = quarters[quarter_of(month)][indicator.key]
+        index = _quarter_months(quarter_of(month)).index(month)
+        cells = protected.cells[index]
         by_key = dict(zip(keys, cells, strict=True))
         rows.append(
             TableRow(
                 month,
                 month_label(month),
                 cells,
-                total if indicator.row_total else None,
+                protected.row_totals[index] if indicator.row_total else None,
                 _share(indicator, by_key) if indicator.share else None,
                 _share_empty(indicator, by_key),
             )
         )
+    if not whole_quarter:
+        # No total over a free period: it would be the difference between two periods.
+        return IndicatorTable(indicator, tuple(rows))
+    protected = quarters[quarter_of(months[0])][indicator.key]
     total_share = (
         _share(indicator, dict(zip(keys, protected.column_totals, strict=True)))
         if indicator.share
@@ -266,33 +350,42 @@ def _percentile(histogram: dict[str, int], fraction: float) -> str | None:
     return None  # pragma: no cover - the loop always reaches the rank
 
 
-def _duration_table(indicator: Indicator, months: list[date], counts: dict) -> IndicatorTable:
+def _duration_table(
+    indicator: Indicator, months: list[date], counts: dict, whole_quarter: bool
+) -> IndicatorTable:
     per_month: dict[date, dict[str, int]] = defaultdict(dict)
     for (key, month, bucket), n in counts.items():
         if key == indicator.key:
             per_month[month][bucket] = n
-    people = protect_table([[sum(per_month[m].values())] for m in months])
+    # People per month are protected per calendar quarter, like the count tables.
+    people = {
+        q: protect_table([[sum(per_month[m].values())] for m in _quarter_months(q)])
+        for q in {quarter_of(m) for m in months}
+    }
     rows = []
-    overall: dict[str, int] = defaultdict(int)
-    for month, cells in zip(months, people.cells, strict=True):
+    for month in months:
+        quarter = quarter_of(month)
+        cell = people[quarter].cells[_quarter_months(quarter).index(month)][0]
         hist = per_month[month]
-        for bucket, n in hist.items():
-            overall[bucket] += n
         n = sum(hist.values())
         median = _percentile(hist, 0.5) if protect_statistic(0.0, n) is not None else None
         p90 = _percentile(hist, 0.9) if protect_statistic(0.0, n) is not None else None
-        rows.append(DurationRow(month, month_label(month), cells[0], median, p90))
-    n_all = sum(overall.values())
-    shown = protect_statistic(0.0, n_all) is not None
-    rows.append(
-        DurationRow(
-            None,
-            "Toute la période",
-            people.total,
-            _percentile(overall, 0.5) if shown else None,
-            _percentile(overall, 0.9) if shown else None,
+        rows.append(DurationRow(month, month_label(month), cell, median, p90))
+    if whole_quarter:
+        overall: dict[str, int] = defaultdict(int)
+        for month in months:
+            for bucket, n in per_month[month].items():
+                overall[bucket] += n
+        shown = protect_statistic(0.0, sum(overall.values())) is not None
+        rows.append(
+            DurationRow(
+                None,
+                quarter_label(months[0]),
+                people[quarter_of(months[0])].total,
+                _percentile(overall, 0.5) if shown else None,
+                _percentile(overall, 0.9) if shown else None,
+            )
         )
-    )
     return IndicatorTable(indicator, durations=tuple(rows))
 
 
@@ -300,14 +393,16 @@ def build_tables(filters: Filters, scope: Scope) -> list[IndicatorTable]:
     """Return every indicator's protected table for the filters (one query)."""
     counts = load_counts(filters, scope)
     months = months_between(filters.first, filters.last)
+    whole_quarter = is_quarter(filters)
+    quarters = {q: protect_quarter(q, counts) for q in {quarter_of(m) for m in months}}
     tables = []
     for indicator in INDICATORS:
         if not indicator.available:
             tables.append(IndicatorTable(indicator))
         elif indicator.kind == "duration":
-            tables.append(_duration_table(indicator, months, counts))
+            tables.append(_duration_table(indicator, months, counts, whole_quarter))
         else:
-            tables.append(_count_table(indicator, months, counts))
+            tables.append(_count_table(indicator, months, quarters, whole_quarter))
     return tables
 
 

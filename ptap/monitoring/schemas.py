@@ -106,7 +106,7 @@ class IndicatorOut(BaseModel):
             ],
             totals=[CellOut.of(c) if c is not None else None for c in table.totals],
             total=CellOut.of(table.total) if table.total is not None else None,
-            total_share=ShareOut.of(table.total_share) if has_share and table.rows else None,
+            total_share=ShareOut.of(table.total_share) if has_share and table.totals else None,
             durations=[_duration(d) for d in table.durations],
         )
 

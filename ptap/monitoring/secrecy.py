@@ -2,9 +2,9 @@
 
 The rule applied, after the usual French practice for health-activity statistics:
 
-* **Primary suppression.** Every count from 1 to 10 is hidden and shown as "< 11", never the
-  number. A count of 0 is shown as 0: an empty cell reveals nobody, and hiding zeros would
-  make most tables of a small team unreadable.
+* **Primary suppression.** Every count from 1 to 10 is hidden, never the number. A count of
+  0 is shown as 0: an empty cell reveals nobody, and hiding zeros would make most tables of a
+  small team unreadable.
 * **Secondary suppression.** A table is shown with its row totals, column totals and grand
   total. Each row and each column of that bordered table is an equation (cells add up to the
   total); an equation with exactly one hidden term gives that term away ("total minus the
@@ -14,24 +14,28 @@ The rule applied, after the usual French practice for health-activity statistics
   an attacker would (row echelon form): while it still determines a hidden count from 1 to
   10 exactly, one more entry beside it is hidden and the rule above applied again. Nothing is
   ever un-hidden, so this ends.
+* **One label.** Every hidden cell shows "s" (secret), whatever hid it: saying "< 11" for
+  small counts only would tell that the other hidden cells are 0 or at least 11, and such
+  bounds can pin a small count (a row 1 + 11 = 12 shown "< 11", "s", 12 gives 1 away).
 * **Statistics on people.** A median or percentile computed over fewer than 11 people is
   hidden, as is a share whose numerator or denominator comes from a hidden cell, or whose
   denominator is below 11 (a share of a small group reveals its numerator).
 
 Limits (docs/monitoring.md): differencing between two separately requested tables (a
-territory minus one of its teams) is not prevented by this module; the pages only ever offer
-a territory, a team, or every team the caller may see, and counts are per month.
+territory minus one of its teams) is not prevented by this module. Differencing between two
+periods is prevented by the caller (``queries``): tables are protected per calendar quarter,
+whatever period is asked for, and a period's totals are shown only for a whole quarter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 #: Smallest count shown: 1 to THRESHOLD - 1 are hidden.
 THRESHOLD = 11
-#: What a hidden cell shows instead of its value.
-SUPPRESSED_LABEL = "< 11"
+#: What a hidden cell shows instead of its value, whichever rule hid it (see "One label").
+SUPPRESSED_LABEL = "s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,14 @@ class ProtectedTable:
     row_totals: tuple[Cell, ...]
     column_totals: tuple[Cell, ...]
     total: Cell
+
+    def at(self, i: int, j: int) -> Cell:
+        """Return an entry of the bordered table (row len(cells): the column totals; column
+        len(cells[0]): the row totals)."""
+        n_rows, n_cols = len(self.cells), len(self.column_totals)
+        if i < n_rows:
+            return self.cells[i][j] if j < n_cols else self.row_totals[i]
+        return self.column_totals[j] if j < n_cols else self.total
 
 
 def is_primary(count: int) -> bool:
@@ -180,8 +192,14 @@ def _widen(grid: list[list[int]], hidden: list[list[bool]], i: int, j: int) -> N
             return
 
 
-def protect_table(rows: Sequence[Sequence[int]]) -> ProtectedTable:
-    """Apply primary and secondary suppression to a table shown with all its totals."""
+def protect_table(
+    rows: Sequence[Sequence[int]], hide: Collection[tuple[int, int]] = ()
+) -> ProtectedTable:
+    """Apply primary and secondary suppression to a table shown with all its totals.
+
+    `hide`: entries of the bordered table (see ``ProtectedTable.at``) to hide from the start,
+    e.g. a total another table showing the same figure had to hide.
+    """
     n_rows = len(rows)
     n_cols = len(rows[0]) if rows else 0
     if any(len(r) != n_cols for r in rows):
@@ -193,6 +211,8 @@ def protect_table(rows: Sequence[Sequence[int]]) -> ProtectedTable:
     grid.append([sum(rows[i][j] for i in range(n_rows)) for j in range(n_cols)])
     grid[-1].append(sum(grid[-1]))
     hidden = [[is_primary(v) for v in row] for row in grid]
+    for i, j in hide:
+        hidden[i][j] = True
     _secondary(grid, hidden)
     # Two hidden terms per line are not always enough (linked lines can still be solved):
     # while the shown figures determine a hidden small count, hide one more entry beside it.

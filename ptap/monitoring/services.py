@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -29,7 +29,13 @@ from ptap.core.errors import InvalidInput
 from ptap.core.policy import Actor, require
 from ptap.extensions import db
 from ptap.monitoring import sources
-from ptap.monitoring.models import MonitoringCount, MonitoringReport, MonitoringState, ReportStatus
+from ptap.monitoring.models import (
+    MonitoringCount,
+    MonitoringReport,
+    MonitoringStaleMonth,
+    MonitoringState,
+    ReportStatus,
+)
 
 STATE_KEY = "aggregates"
 #: How far before the last watermark a run looks for changes.
@@ -37,9 +43,9 @@ OVERLAP = timedelta(minutes=10)
 
 
 def month_of(instant: datetime | date) -> date:
-    """Return the first day of the (UTC) month of an instant or day."""
+    """Return the first day of the (Paris) month of an instant or day."""
     if isinstance(instant, datetime):
-        instant = instant.astimezone(UTC)
+        instant = clock.paris_day(instant)
     return date(instant.year, instant.month, 1)
 
 
@@ -49,12 +55,8 @@ def next_month(month: date) -> date:
 
 
 def month_bounds(month: date) -> tuple[datetime, datetime]:
-    """Return the UTC instants [start, end) of a month."""
-    following = next_month(month)
-    return (
-        datetime(month.year, month.month, 1, tzinfo=UTC),
-        datetime(following.year, following.month, 1, tzinfo=UTC),
-    )
+    """Return the UTC instants [start, end) of a Paris calendar month."""
+    return clock.paris_midnight(month), clock.paris_midnight(next_month(month))
 
 
 def months_between(first: date, last: date) -> list[date]:
@@ -125,8 +127,15 @@ def recompute_month(month: date, today: date, teams: set[int] | None = None) -> 
 
 
 def advance_watermark(now: datetime) -> None:
-    """Record that every partition up to `now` is up to date."""
+    """Record that every partition up to `now` is up to date (and forget the stale-month
+    notes that this run and the previous ones have read)."""
     state = db.session.get(MonitoringState, STATE_KEY)
+    if state is not None:
+        db.session.execute(
+            sa.delete(MonitoringStaleMonth).where(
+                MonitoringStaleMonth.noted_at < state.watermark - OVERLAP
+            )
+        )
     if state is None:
         db.session.add(MonitoringState(key=STATE_KEY, watermark=now, updated_at=clock.now()))
     else:
@@ -139,6 +148,7 @@ def reset_aggregates() -> None:
     """Forget every aggregate and the watermark: the next run rebuilds everything."""
     db.session.execute(sa.delete(MonitoringCount))
     db.session.execute(sa.delete(MonitoringState))
+    db.session.execute(sa.delete(MonitoringStaleMonth))
     db.session.flush()
 
 

@@ -28,6 +28,7 @@ from ptap.extensions import db
 from ptap.intake.models import SupportRequest
 from ptap.messaging.models import Conversation, ConversationKind, Message
 from ptap.monitoring.indicators import UNTRIAGED, age_band, duration_bucket
+from ptap.monitoring.models import MonitoringStaleMonth
 
 Row = tuple[int, str, str, int]
 Teams = Collection[int] | None
@@ -78,7 +79,7 @@ def count_mix(start: datetime, end: datetime, teams: Teams) -> list[Row]:
     ages: Counter[tuple[int, str]] = Counter()
     sexes: Counter[tuple[int, str]] = Counter()
     for team, sex, birth_year, n in db.session.execute(_teams(stmt, e.team_id, teams)):
-        ages[(team, age_band(start.year - birth_year))] += n
+        ages[(team, age_band(clock.paris_day(start).year - birth_year))] += n
         sexes[(team, sex)] += n
     return [(t, "mix_age", d, v) for (t, d), v in ages.items()] + [
         (t, "mix_sex", d, v) for (t, d), v in sexes.items()
@@ -132,7 +133,7 @@ def count_plan_reviews(start: datetime, end: datetime, today: date, teams: Teams
     """
     e, cp, v = Enrolment, CarePlan, CarePlanVersion
     nxt = aliased(CarePlanVersion)
-    first, last = start.date(), end.date()
+    first, last = clock.paris_day(start), clock.paris_day(end)
     stmt = (
         sa.select(e.team_id, v.next_review_on, nxt.created_at, cp.closed_at)
         .select_from(v)
@@ -250,8 +251,8 @@ def count_breaks(start: datetime, end: datetime, teams: Teams) -> list[Row]:
     stmt = (
         sa.select(ev.team_id, ev.kind, sa.func.count())
         .where(
-            ev.occurred_on >= start.date(),
-            ev.occurred_on < end.date(),
+            ev.occurred_on >= clock.paris_day(start),
+            ev.occurred_on < clock.paris_day(end),
             ev.withdrawn_at.is_(None),
             ev.kind.in_([str(k) for k in BREAK_KINDS]),
         )
@@ -278,8 +279,9 @@ def touched_partitions(since: datetime) -> set[tuple[int, datetime | date]]:
     """Return (team id, instant or day) pairs of rows changed since `since` whose month is
     not the month of the change: a filing changes state in its request month, a request is
     triaged or answered in its reception month, a break is recorded (or withdrawn) in the
-    month it occurred."""
-    s, r, ev = DmpSubmission, SupportRequest, CareEvent
+    month it occurred, a request's reception date is corrected (its former month), a patient's
+    sex or birth year is corrected (the months of their inclusions)."""
+    s, r, ev, e, p = DmpSubmission, SupportRequest, CareEvent, Enrolment, Patient
     filings = sa.select(s.team_id, s.requested_at).where(
         s.operation == "file", s.team_id.is_not(None), s.updated_at >= since
     )
@@ -287,10 +289,35 @@ def touched_partitions(since: datetime) -> set[tuple[int, datetime | date]]:
     breaks = sa.select(ev.team_id, ev.occurred_on).where(
         sa.or_(ev.recorded_at >= since, ev.withdrawn_at >= since)
     )
+    # A request moved to another month left its former one (noted by note_moved_request).
+    stale = sa.select(MonitoringStaleMonth.team_id, MonitoringStaleMonth.at).where(
+        MonitoringStaleMonth.noted_at >= since
+    )
+    # A corrected sex or birth year changes the patient mix of the inclusions' months.
+    patients = (
+        sa.select(e.team_id, e.enrolled_at)
+        .join(p, p.id == e.patient_id)
+        .where(p.updated_at >= since)
+    )
     found: set[tuple[int, datetime | date]] = set()
-    for stmt in (filings, requests, breaks):
+    for stmt in (filings, requests, breaks, stale, patients):
         found |= {(team, at) for team, at in db.session.execute(stmt) if team is not None}
     return found
+
+
+@sa.event.listens_for(SupportRequest.received_at, "set", active_history=True)
+def note_moved_request(target: SupportRequest, value: Any, oldvalue: Any, _initiator: Any) -> None:
+    """Remember the former month of a request whose reception date is corrected.
+
+    The refresh finds a changed request by its current reception date only; the month it left
+    would keep counting it until a full rebuild. The note is added to the request's session,
+    so it is committed (or rolled back) with the correction itself.
+    """
+    if not isinstance(oldvalue, datetime) or target.team_id is None or oldvalue == value:
+        return
+    session = sa.orm.object_session(target)
+    if session is not None:
+        session.add(MonitoringStaleMonth(team_id=target.team_id, at=oldvalue, noted_at=clock.now()))
 
 
 def earliest_activity() -> datetime | None:

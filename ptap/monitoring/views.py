@@ -111,9 +111,12 @@ def export_csv():
                 writer.writerow([ind.title, f"{row.month:%Y-%m}", label, cell.label])
             if row.total is not None:
                 writer.writerow([ind.title, f"{row.month:%Y-%m}", "Total", row.total.label])
-        for (_, label), total in zip(ind.columns, table.totals, strict=True):
+        # The quarter's line: only when the period is one calendar quarter (queries).
+        for (_, label), total in zip(ind.columns, table.totals or (), strict=False):
             if total is not None:
-                writer.writerow([ind.title, "total", label, total.label])
+                writer.writerow([ind.title, "trimestre", label, total.label])
+        if table.total is not None:
+            writer.writerow([ind.title, "trimestre", "Total", table.total.label])
     name = f"indicateurs-{filters.first:%Y-%m}-{filters.last:%Y-%m}.csv"
     return Response(
         "\ufeff" + out.getvalue(),

@@ -74,7 +74,7 @@ class World:
             ins_oid="1.2.250.1.213.1.4.10",
             search_birth_name=f"MARTINIERE{self.n}",
             identity_status="qualified",
-            address=f"{self.n} rue des Tilleuls",
+            address=f"{self.n} rue de l'Église",  # an accent and an apostrophe
             city="Vienne",
             created_at=at,
         )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from ptap.care_teams.models import Enrolment, Patient
 from ptap.core import clock
 from ptap.extensions import db
 from ptap.monitoring import services
@@ -146,3 +147,66 @@ def test_counts_match_the_activity(db, world):
     assert messages == db.session.scalar(
         sa.select(sa.func.count()).select_from(sa.table("messages"))
     )
+
+
+def test_a_request_moved_to_another_month_leaves_its_former_month(db, world):
+    simulate(world, 40)
+    at = START + timedelta(days=45)  # February: January is only refreshed when touched
+    with clock.frozen(at):
+        refresh_monitoring_aggregates()
+        moved = next(r for r in world.requests if r.received_at < START + timedelta(days=10))
+        team, january = moved.team_id, date(2026, 1, 1)
+
+        def requests_of_january() -> int:
+            return sum(
+                v
+                for k, v in snapshot().items()
+                if k[1] == team and k[2] == january and k[3] == "requests_channel"
+            )
+
+        before = requests_of_january()
+        moved.received_at = START + timedelta(days=30)  # corrected to February
+        moved.first_answer_at = None
+        moved.updated_at = at
+        db.session.commit()
+        refresh_monitoring_aggregates()
+        incremental = snapshot()
+        assert requests_of_january() == before - 1
+        rebuild_monitoring_aggregates()
+        assert snapshot() == incremental
+
+
+def test_a_corrected_patient_sex_reaches_the_month_of_inclusion(db, world):
+    simulate(world, 40)
+    at = START + timedelta(days=45)
+    with clock.frozen(at):
+        refresh_monitoring_aggregates()
+        enrolment = db.session.scalars(
+            sa.select(Enrolment).where(Enrolment.enrolled_at < START + timedelta(days=10))
+        ).first()
+        patient = db.session.get(Patient, enrolment.patient_id)
+        patient.sex = "F" if patient.sex == "M" else "M"
+        patient.birth_year -= 40
+        db.session.commit()
+        before = snapshot()
+        refresh_monitoring_aggregates()
+        incremental = snapshot()
+        assert incremental != before
+        rebuild_monitoring_aggregates()
+        assert snapshot() == incremental
+
+
+def test_months_are_paris_calendar_months(db, world):
+    assert services.month_of(datetime(2026, 2, 28, 23, 30, tzinfo=UTC)) == date(2026, 3, 1)
+    assert services.month_bounds(date(2026, 3, 1)) == (
+        datetime(2026, 2, 28, 23, 0, tzinfo=UTC),
+        datetime(2026, 3, 31, 22, 0, tzinfo=UTC),
+    )
+    received = datetime(2026, 2, 28, 23, 30, tzinfo=UTC)  # 1 March, 00:30 in Paris
+    with clock.frozen(received):
+        world.request(received)
+        db.session.commit()
+    with clock.frozen(received + timedelta(days=1)):
+        refresh_monitoring_aggregates()
+    months = {k[2] for k in snapshot() if k[3] == "requests_channel"}
+    assert months == {date(2026, 3, 1)}

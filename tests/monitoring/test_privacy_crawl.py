@@ -5,12 +5,18 @@ application (path parameters filled with real ids of patients, teams, plans, fil
 follows every link of every HTML page, requests every GET operation of the OpenAPI document,
 the exports with several filters, and a quarterly report's PDF (its text extracted). Every
 response, errors included, is searched for every patient's names, INS, birth date, address,
-free-text notes and messages, and for patient ids in URLs or JSON.
+free-text notes and messages, and for patient ids in URLs or JSON. What is searched is the
+text as a reader gets it: JSON parsed and dumped again without unicode escapes, HTML entities
+unescaped, a PDF's extracted text. The companion test plants identity in the API and the page
+and expects the crawl to fail.
 """
 
 from __future__ import annotations
 
+import contextlib
+import html
 import io
+import json
 import re
 from collections import deque
 from datetime import timedelta
@@ -70,6 +76,50 @@ def _fill(rule: str, values: dict[str, list[int]]) -> list[str]:
     return paths
 
 
+def _readable(response) -> str:
+    """Return a response's text as its reader sees it (the raw text kept alongside)."""
+    if response.mimetype == "application/pdf":
+        reader = pypdf.PdfReader(io.BytesIO(response.data))
+        return "".join(page.extract_text() for page in reader.pages)
+    text = response.get_data(as_text=True)
+    if response.is_json:
+        with contextlib.suppress(ValueError):
+            text += "\n" + json.dumps(json.loads(text), ensure_ascii=False)
+    if response.mimetype in ("text/html", "text/csv", "text/plain"):
+        text += "\n" + html.unescape(text)
+    return text
+
+
+def _crawl(client, start_urls: list[str], world, follow: bool = True) -> tuple[set[str], int]:
+    """Fetch the urls (and the links of HTML pages); fail on any identity found."""
+    needles = _needles(world)
+    id_patterns = _patient_id_patterns(world)
+    seen: set[str] = set()
+    queue = deque(start_urls)
+    fetched = 0
+    while queue:
+        url = queue.popleft()
+        if url in seen or "/logout" in url:
+            continue
+        seen.add(url)
+        with clock.frozen(START + timedelta(days=100)):
+            response = client.get(url)
+        fetched += 1
+        text = _readable(response)
+        for needle in needles:
+            assert needle not in text, (url, needle)
+        for pattern in id_patterns:
+            assert not pattern.search(text), (url, pattern.pattern)
+        if follow and response.mimetype == "text/html":
+            for link in HREF.findall(response.get_data(as_text=True)):
+                target = urljoin(url, html.unescape(link))
+                parts = urlsplit(target)
+                if parts.netloc or parts.path.startswith("/static/"):
+                    continue
+                queue.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return seen, fetched
+
+
 @pytest.fixture
 def crawled_world(db, world):
     end = simulate(world, 45, per_day=16)
@@ -118,36 +168,7 @@ def test_ars_analyst_reaches_no_identifying_data(app: Flask, client, auth, crawl
             f"/api/v1/monitoring/indicators{query}",
         ]
 
-    needles = _needles(world)
-    id_patterns = _patient_id_patterns(world)
-    seen: set[str] = set()
-    queue = deque(start_urls)
-    fetched = 0
-    while queue:
-        url = queue.popleft()
-        if url in seen or "/logout" in url:
-            continue
-        seen.add(url)
-        with clock.frozen(START + timedelta(days=100)):
-            response = client.get(url)
-        fetched += 1
-        if response.mimetype == "application/pdf":
-            text = "".join(
-                page.extract_text() for page in pypdf.PdfReader(io.BytesIO(response.data)).pages
-            )
-        else:
-            text = response.get_data(as_text=True)
-        for needle in needles:
-            assert needle not in text, (url, needle)
-        for pattern in id_patterns:
-            assert not pattern.search(text), (url, pattern.pattern)
-        if response.mimetype == "text/html":
-            for link in HREF.findall(text):
-                target = urljoin(url, link)
-                parts = urlsplit(target)
-                if parts.netloc or parts.path.startswith("/static/"):
-                    continue
-                queue.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+    seen, fetched = _crawl(client, start_urls, world)
     assert fetched > 40
     assert f"/monitoring/reports/{report.id}.pdf" in seen
 
@@ -162,3 +183,33 @@ def test_the_needles_would_be_found_where_identity_is_shown(client, auth, crawle
     )
     assert patient.birth_name in text
     assert any(pattern.search(text) for pattern in _patient_id_patterns(world))
+
+
+@pytest.mark.parametrize("where", ["api", "page"])
+def test_the_crawl_finds_identity_planted_in_a_response(
+    client, auth, crawled_world, monkeypatch, where
+):
+    """The crawl is not blind to escaped text: an accented address with an apostrophe,
+    unicode-escaped by the API's JSON or &#39;-escaped by the page, is still found."""
+    from ptap.monitoring import queries, schemas
+
+    world = crawled_world
+    address = world.patients[0].address
+    assert "É" in address and "'" in address
+    if where == "api":
+        real = schemas.IndicatorOut.of.__func__
+
+        def leaky(cls, table):
+            return real(cls, table).model_copy(update={"title": address})
+
+        monkeypatch.setattr(schemas.IndicatorOut, "of", classmethod(leaky))
+        url = "/api/v1/monitoring/indicators"
+    else:
+        monkeypatch.setattr(queries, "month_label", lambda month: address)
+        url = "/monitoring"
+    auth.login(make_user(role="ars_analyst", profession="public_health"))
+    raw = client.get(url).get_data(as_text=True)
+    assert address not in raw  # escaped: a plain search would miss it
+    with pytest.raises(AssertionError) as found:
+        _crawl(client, [url], world, follow=False)
+    assert url in str(found.value) and "Église" in str(found.value)

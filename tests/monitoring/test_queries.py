@@ -28,18 +28,19 @@ def test_duration_buckets_and_labels():
 
 def test_median_and_p90_come_from_the_summed_histogram_and_hide_small_groups():
     ind = BY_KEY["first_answer_hours"]
-    months = [date(2026, 1, 1), date(2026, 2, 1)]
+    months = [date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)]
     counts = {
         ("first_answer_hours", months[0], "00004"): 3,
         ("first_answer_hours", months[0], "00024"): 4,
         ("first_answer_hours", months[1], "00024"): 9,
         ("first_answer_hours", months[1], "00096"): 6,
     }
-    table = queries._duration_table(ind, months, counts)
-    january, february, period = table.durations
+    table = queries._duration_table(ind, months, counts, whole_quarter=True)
+    january, february, march, period = table.durations
+    assert march.people.value == 0 and period.label == "T1 2026"
     assert january.people.suppressed and january.median is None and january.p90 is None
     # 15 people: the statistics are shown, but the count is hidden too (secondary
-    # suppression), or the period's 22 minus 15 would give January's 7.
+    # suppression), or the quarter's 22 minus 15 would give January's 7.
     assert february.people.suppressed
     assert february.median == "24 à 36 h" and february.p90 == "4 j à 5 j"
     assert period.people.value == 22

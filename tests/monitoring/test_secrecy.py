@@ -199,3 +199,14 @@ def test_shares_that_would_reveal_a_hidden_count_are_hidden():
     assert protect_share(HIDDEN, Cell(40)) is None
     assert protect_share(Cell(0), Cell(8)) is None
     assert protect_share(Cell(30), Cell(35), parts=[Cell(30), HIDDEN]) is None
+
+
+def test_every_hidden_cell_has_the_same_label_whatever_hid_it():
+    # 1 is hidden for being small, 11 only to protect it: "< 11" on both would be false for
+    # 11, and "< 11" on the first only would give it away (x + y = 12 with y >= 11: x = 1).
+    table = protect_table([[1, 11]])
+    assert table.row_totals[0].value == 12
+    assert [c.label for c in table.cells[0]] == ["s", "s"]
+    assert SUPPRESSED_LABEL == "s"
+    big = protect_table([[3, 200, 300], [40, 50, 60]])
+    assert all(c.label == "s" for row in big.cells for c in row if c.suppressed)

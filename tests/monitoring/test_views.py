@@ -48,7 +48,8 @@ def test_page_shows_tables_charts_and_hidden_cells(client, auth, filled):
     assert response.status_code == 200
     assert "File active" in body and 'data-chart="chart-file"' in body
     assert "chart.js-4.6.2.umd.min.js" in body
-    assert "&lt; 11" in body  # small teams: some cells are hidden
+    assert ">s</abbr>" in body  # small teams: some cells are hidden
+    assert "&lt; 11" not in body  # one label whatever hid the cell
     assert "Non disponible" in body  # meetings
     assert "<script>" not in body  # CSP: no inline script
 
@@ -76,12 +77,25 @@ def test_exports_are_protected_too(client, auth, filled):
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
     assert rows[0] == ["indicateur", "mois", "colonne", "valeur"]
     values = [r[3] for r in rows[1:]]
-    assert "< 11" in values
+    assert "s" in values and "< 11" not in values
     for v in values:
         assert not (v.isdigit() and 0 < int(v) < 11)
     export = client.get(f"/monitoring/export.json?{RANGE}")
     assert export.headers["Content-Disposition"].startswith("attachment")
     assert export.get_json()["indicators"]
+
+
+def test_a_period_other_than_a_quarter_has_no_totals(client, auth, filled):
+    auth.login(analyst())
+    for period in ("from=2026-02&to=2026-03", "from=2026-01&to=2026-04"):
+        text = client.get(f"/monitoring/export.csv?{period}").get_data(as_text=True)
+        assert text.count(";trimestre;") == 0, period
+        body = client.get(f"/api/v1/monitoring/indicators?{period}").get_json()
+        for ind in body["indicators"]:
+            assert not ind["totals"] and ind["total"] is None and ind["total_share"] is None
+        assert "Trimestre</th>" not in client.get(f"/monitoring?{period}").get_data(as_text=True)
+    text = client.get(f"/monitoring/export.csv?{RANGE}").get_data(as_text=True)
+    assert ";trimestre;Total;" in text
 
 
 def test_coordinator_sees_only_own_teams(client, auth, filled):
@@ -170,7 +184,7 @@ def test_quarterly_report_is_rendered_by_the_job_then_downloadable(client, auth,
     reader = pypdf.PdfReader(io.BytesIO(pdf.data))
     text = "".join(page.extract_text() for page in reader.pages)
     assert "Rapport d'activité — T1 2026" in text
-    assert "File active" in text and "< 11" in text
+    assert "File active" in text and "« s »" in text and "< 11" not in text
     assert b"<svg" not in pdf.data  # drawn, not embedded as markup
 
 
