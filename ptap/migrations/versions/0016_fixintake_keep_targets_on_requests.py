@@ -1,7 +1,7 @@
 """keep on each support request the intake targets it was received under
 
 Revision ID: 0016_fixintake
-Revises: 0014_auditbench
+Revises: 0015_fixmon
 Create Date: 2026-12-07 09:50:00
 
 A team's targets apply to the requests received after they are set; the clocks must show the
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_fixintake"
-down_revision = "0014_auditbench"
+down_revision = "0015_fixmon"
 branch_labels = None
 depends_on = None
 
