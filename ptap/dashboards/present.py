@@ -423,7 +423,9 @@ def request_view(r: WaitingRequest, today: date | None = None) -> RequestView:
     """Build the shown form of one waiting request: "1 jour ouvré sur 2" or late."""
     today = today or clock.paris_today()
     kind = label(REQUESTER_KIND_LABELS, r.requester_kind)
-    requester = f"{r.requester_name} ({kind.lower()})" if r.requester_name else kind
+    name = (r.requester_name or "").strip()
+    # "La personne elle-même (la personne elle-même)" says it twice: the kind alone then.
+    requester = f"{name} ({kind.lower()})" if name and name.casefold() != kind.casefold() else kind
     if r.late:
         clock_text = f"En retard : {_working_days(r.elapsed)} écoulés, objectif {r.target}"
     else:

@@ -200,3 +200,33 @@ def test_only_the_first_requests_are_read_urgent_then_late_then_oldest(
     assert "6 premières sur 9" in html
     assert html.count('class="request-item') == 6
     assert fresh  # received after the late ones, not urgent: not among the first six
+
+
+def test_a_requester_named_as_their_kind_is_not_said_twice(app):
+    from ptap.dashboards.present import request_view
+    from ptap.dashboards.queries import WaitingRequest
+
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+    def view(kind: str, name: str) -> str:
+        waiting = WaitingRequest(
+            request_id=1,
+            received_at=now,
+            requester_kind=kind,
+            requester_name=name,
+            channel="phone",
+            categories=(),
+            urgent=False,
+            patient_id=None,
+            elapsed=0,
+            target=2,
+            due_at=now + timedelta(days=2),
+            late=False,
+        )
+        with app.test_request_context():
+            return request_view(waiting, today=now.date()).requester
+
+    assert view("patient", "La personne elle-même") == "La personne elle-même"
+    assert view("patient", " la personne elle-même ") == "La personne elle-même"
+    assert view("caregiver", "Mme Petit (fille)") == "Mme Petit (fille) (un aidant)"
+    assert view("gp", "") == "Médecin traitant"
