@@ -91,10 +91,11 @@ def test_a_letter_reaches_the_sink_with_its_attachments_intact(app, db, sink):
 
 
 class _ScriptedRelay:
-    """Answers RCPT with the scripted replies in turn, then accepts."""
+    """Answers RCPT (then DATA) with the scripted replies in turn, then accepts."""
 
-    def __init__(self, *replies: str) -> None:
-        self.replies = list(replies)
+    def __init__(self) -> None:
+        self.replies: list[str] = []
+        self.data_replies: list[str] = []
         self.received: list[bytes] = []
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
@@ -104,6 +105,8 @@ class _ScriptedRelay:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.data_replies:
+            return self.data_replies.pop(0)
         self.received.append(envelope.original_content)
         return "250 OK"
 
@@ -138,6 +141,18 @@ def test_a_5xx_relay_reply_fails_the_letter_with_the_reason(db, scripted):
     row = _row(db)
     assert row.status == MailStatus.FAILED and "550 5.1.1 Adresse inconnue" in row.last_error
     assert scripted.received == []
+
+
+def test_a_5xx_reply_to_the_body_fails_the_letter_and_a_4xx_one_retries_it(app, db, scripted):
+    app.config["MAIL_BACKOFF_SECONDS"] = 0
+    scripted.data_replies += ["452 4.3.1 Espace insuffisant", "554 5.6.0 Pièce jointe refusée"]
+    _queue_letter(db)
+    assert send_queued_mail() == {"pending": 1}
+    assert "452 4.3.1" in _row(db).last_error
+    assert send_queued_mail() == {"failed": 1}
+    row = _row(db)
+    assert "Message refusé par le relais : 554 5.6.0" in row.last_error
+    assert row.delivery_started_at is None and scripted.received == []
 
 
 @pytest.fixture
