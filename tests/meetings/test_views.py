@@ -134,3 +134,14 @@ def test_patient_meetings_tab_shows_decisions_and_the_version(client, auth, db):
     assert "Version 2 du plan" in page
     closed = client.get(f"/meetings/{w.meeting.id}").get_data(as_text=True)
     assert "Non modifiable" in closed and "Ouvrir la séance" not in closed
+
+
+def test_the_agenda_page_is_audited_for_the_patients_it_shows(client, auth, db):
+    from ptap.audit.models import AuditEvent
+
+    w = build_meeting_world()
+    auth.login(w.nurse)
+    assert client.get(f"/meetings/{w.meeting.id}").status_code == 200
+    events = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "patient.list"))
+    named = {pid for e in events for pid in e.reason.split(": ")[-1].split(",")}
+    assert str(w.patient.id) in named
