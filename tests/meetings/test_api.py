@@ -12,7 +12,7 @@ from ptap.core import clock
 from ptap.meetings.models import Meeting, MeetingDecision
 from tests.factories import make_user
 from tests.filings.conftest import api_headers
-from tests.meetings.helpers import build_meeting_world, reach_quorum
+from tests.meetings.helpers import build_meeting_world
 
 
 def _decisions_body(w, base_version_id):

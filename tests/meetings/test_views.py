@@ -145,3 +145,27 @@ def test_the_agenda_page_is_audited_for_the_patients_it_shows(client, auth, db):
     events = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "patient.list"))
     named = {pid for e in events for pid in e.reason.split(": ")[-1].split(",")}
     assert str(w.patient.id) in named
+
+
+def test_plan_history_comparison_and_pdf_say_decided_in_meeting(client, auth, db):
+    from ptap.care_plans.documents import load_sources, version_document
+
+    w = build_meeting_world()
+    reach_quorum(w)
+    version = services.record_decisions(
+        w.coord,
+        w.item,
+        "",
+        [DecisionInput("add_objective", {"title": "Soutenir l'aidante"})],
+        w.version.id,
+        SYSTEM,
+    )
+    label = f"Décidé en concertation du {clock.paris_day(w.meeting.starts_at):%d/%m/%Y}"
+    assert version is not None
+    assert version_document(load_sources(version))["version"]["provenance"] == label
+    auth.login(w.coord)
+    base = f"/patients/{w.patient.id}/care-plan"
+    for path in (f"{base}/versions", f"{base}/versions/2", f"{base}/compare?from=1&to=2"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert label in page.get_data(as_text=True), path
