@@ -19,8 +19,10 @@ from ptap.meetings import queries
 from ptap.meetings.decisions import describe
 from ptap.meetings.models import (
     AGENDA_REASON_LABELS,
+    ITEM_STATUS_LABELS,
     MEETING_STATUS_LABELS,
     AgendaReason,
+    ItemStatus,
     Meeting,
     MeetingAgendaItem,
     MeetingParticipant,
@@ -66,6 +68,7 @@ def items_out(items: Sequence[MeetingAgendaItem]) -> list[AgendaItemOut]:
             reason=i.reason,
             reason_label=reason_label(i.reason),
             status=i.status,
+            status_label=ITEM_STATUS_LABELS.get(ItemStatus(i.status), i.status),
             summary=i.summary,
             plan_version_id=i.plan_version_id,
             decided_at=i.decided_at,
