@@ -310,8 +310,24 @@ def test_need_to_know_agenda_and_guest_sees_only_invited_patient(db):
     assert exc.value.field == "patient_ids"
     with pytest.raises(InvalidInput):  # a team member is not a guest
         services.invite_guest(w.coord, w.meeting, w.social, [w.patient.id], SYSTEM)
+    services.invite_guest(w.coord, w.meeting, guest, [w.patient.id], SYSTEM)  # idempotent
+    assert len(queries.guest_patient_ids(w.participant(guest).id)) == 1
     services.cancel_meeting(w.coord, w.meeting, SYSTEM)
     assert invitation.revoked_at is not None
+
+
+def test_removing_a_patient_ends_the_guest_access_to_it(db):
+    w = build_meeting_world()
+    item = services.add_agenda_item(w.coord, w.meeting, w.newcomer, SYSTEM)
+    guest = make_user(profession="physiotherapist")
+    services.invite_guest(w.coord, w.meeting, guest, [w.patient.id, w.newcomer.id], SYSTEM)
+    services.remove_agenda_item(w.coord, w.meeting, item, SYSTEM)
+    assert [i.patient_id for i in queries.visible_agenda(guest, w.meeting)] == [w.patient.id]
+    assert queries.guest_patient_ids(w.participant(guest).id) == {w.patient.id}
+    ended = db.session.scalars(
+        sa.select(CircleInvitation).filter_by(user_id=guest.id, patient_id=w.newcomer.id)
+    ).one()
+    assert ended.revoked_at is not None
 
 
 def test_suggestions_from_the_team_data(db):
