@@ -344,3 +344,21 @@ def test_suggestions_from_the_team_data(db):
     assert reasons[w.patient.id] == "overdue_actions"
     assert [s.patient_id for s in suggestions] == [w.patient.id, w.newcomer.id]
     assert queries.suggest_agenda(w.team, user=w.outsider) == []
+
+
+def test_unacknowledged_urgent_message_is_suggested_first(db):
+    from ptap.messaging import services as messaging
+
+    w = build_meeting_world()
+    conversation = messaging.get_or_create_patient_conversation(w.nurse, w.newcomer)
+    sent = messaging.send_message(
+        w.nurse,
+        conversation,
+        messaging.MessageDraft(client_id="urgent-1", body="Chute ce matin", priority="urgent"),
+        SYSTEM,
+    )
+    suggestions = queries.suggest_agenda(w.team)
+    assert [(s.patient_id, s.reason) for s in suggestions][0] == (w.newcomer.id, "urgent_messages")
+    messaging.acknowledge_message(w.coord, sent.message, SYSTEM)
+    reasons = {s.patient_id: s.reason for s in queries.suggest_agenda(w.team)}
+    assert reasons[w.newcomer.id] == "no_plan"
