@@ -101,7 +101,11 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
+    import ptap.meetings.api  # noqa: F401 - registers the meetings endpoints
+    import ptap.meetings.models  # noqa: F401 - models
+    import ptap.meetings.permissions  # noqa: F401 - registers the meetings policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
+    import ptap.messaging.flags  # noqa: F401 - tells meetings which patients have urgent messages
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models
     import ptap.monitoring.permissions  # noqa: F401 - registers the monitoring policy rules
@@ -118,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.extensions import csrf
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
+    from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
 
@@ -132,6 +137,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(filings_views.bp)
     app.register_blueprint(dashboards_views.bp)
     app.register_blueprint(intake_views.bp)
+    app.register_blueprint(meetings_views.bp)
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(monitoring_views.bp)
     init_psc(app)
