@@ -101,6 +101,8 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
+    import ptap.meetings.report_models  # noqa: F401 - reports, minutes, feeds, notices
+    import ptap.meetings.report_permissions  # noqa: F401 - reports, minutes, calendar feed rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models
@@ -144,9 +146,11 @@ def connect_dmp_bridge() -> None:
     import ptap.dmp_bridge  # noqa: F401 - its outbox models
     from ptap.care_plans import dmp as care_plans_dmp
     from ptap.care_teams import dmp as care_teams_dmp
+    from ptap.meetings import report_dmp
 
     care_teams_dmp.register()
     care_plans_dmp.register()
+    report_dmp.register()
 
 
 def register_socket_handlers(app: Flask) -> None:
