@@ -37,7 +37,7 @@ from ptap.meetings.report_models import CalendarFeed
 PRODID = "-//PTAP//Concertations pluriprofessionnelles//FR"
 GENERIC_TITLE = "Réunion de concertation pluriprofessionnelle"
 GENERIC_PLACE = "Lieu indiqué dans PTAP"
-TOKEN_PREFIX = "ptapcal_"
+TOKEN_PREFIX = "ptapcal_"  # noqa: S105 - a prefix, not a secret
 #: Past meetings kept in the feed (calendar clients keep what they already have).
 FEED_PAST_DAYS = 90
 _WORD = re.compile(r"[A-Z0-9]+")
@@ -117,7 +117,9 @@ def _event(meeting: Meeting, team_name: str, words: set[str]) -> icalendar.Event
 
 
 def _team_names(team_ids: set[int]) -> dict[int, str]:
-    rows = db.session.execute(sa.select(CareTeam.id, CareTeam.name).where(CareTeam.id.in_(team_ids)))
+    rows = db.session.execute(
+        sa.select(CareTeam.id, CareTeam.name).where(CareTeam.id.in_(team_ids))
+    )
     return {team_id: name for team_id, name in rows}
 
 
@@ -161,9 +163,7 @@ def create_calendar_feed(user: User, ctx: AuditContext) -> str:
         raise PermissionDenied()
     db.session.execute(sa.delete(CalendarFeed).where(CalendarFeed.user_id == user.id))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(
-        CalendarFeed(user_id=user.id, token_hash=_hash(token), prefix=token[:14])
-    )
+    db.session.add(CalendarFeed(user_id=user.id, token_hash=_hash(token), prefix=token[:14]))
     db.session.flush()
     record_event(ctx, "calendar_feed.create", object_type="user", object_id=user.id)
     return token

@@ -54,7 +54,11 @@ def _due_notices(
             owed.append(NoticeKind.INVITED)
     elif meeting.ical_sequence > max(about):
         owed.append(NoticeKind.CANCELLED if cancelled else NoticeKind.CHANGED)
-    if tomorrow and not cancelled and meeting.ical_sequence not in told.get(NoticeKind.REMINDER, []):
+    if (
+        tomorrow
+        and not cancelled
+        and meeting.ical_sequence not in told.get(NoticeKind.REMINDER, [])
+    ):
         owed.append(NoticeKind.REMINDER)
     return owed
 
@@ -80,7 +84,10 @@ def send_meeting_notices(now: datetime | None = None) -> int:
     told: dict[tuple[int, int], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for meeting_id, user_id, kind, sequence in db.session.execute(
         sa.select(
-            MeetingNotice.meeting_id, MeetingNotice.user_id, MeetingNotice.kind, MeetingNotice.sequence
+            MeetingNotice.meeting_id,
+            MeetingNotice.user_id,
+            MeetingNotice.kind,
+            MeetingNotice.sequence,
         ).where(MeetingNotice.meeting_id.in_(meetings))
     ):
         told[(meeting_id, user_id)][kind].append(sequence)

@@ -87,13 +87,13 @@ def decision_line(kind: str, payload: dict[str, Any]) -> str:
 
 def participants_of(meeting_id: int) -> list[dict[str, Any]]:
     """The meeting's participants with their profession and attendance, present first."""
-    rows = db.session.execute(
-        sa.select(MeetingParticipant, User)
-        .join(User, User.id == MeetingParticipant.user_id)
-        .where(MeetingParticipant.meeting_id == meeting_id)
-    ).all()
-    rows.sort(
-        key=lambda r: (_ATTENDANCE_ORDER.get(Attendance(r[0].attendance), 9), r[1].last_name)
+    rows = sorted(
+        db.session.execute(
+            sa.select(MeetingParticipant, User)
+            .join(User, User.id == MeetingParticipant.user_id)
+            .where(MeetingParticipant.meeting_id == meeting_id)
+        ).all(),
+        key=lambda r: (_ATTENDANCE_ORDER.get(Attendance(r[0].attendance), 9), r[1].last_name),
     )
     return [
         {
@@ -191,25 +191,27 @@ def minutes_context(meeting: Meeting, now: datetime | None = None) -> dict[str, 
         .where(MeetingAgendaItem.meeting_id == meeting.id)
         .order_by(MeetingAgendaItem.position, MeetingAgendaItem.id)
     ).all()
+    # The approved version in force, else the latest draft, of each patient's report.
     latest: dict[int, MeetingReport] = {}
-    for report in db.session.scalars(
+    for version in db.session.scalars(
         sa.select(MeetingReport)
         .where(MeetingReport.meeting_id == meeting.id)
-        .order_by(MeetingReport.version)
+        .order_by(MeetingReport.approved_at.is_not(None), MeetingReport.version)
     ):
-        latest[report.item_id] = report
+        latest[version.item_id] = version
     patients = []
     for item, patient in items:
-        report = latest.get(item.id)
-        content = report.content if report is not None else snapshot(item)
+        found = latest.get(item.id)
+        content = found.content if found is not None else snapshot(item)
+        approved = found is not None and found.approved_at is not None
         patients.append(
             {
                 "patient": _patient(patient),
-                "summary": report.summary if report is not None else item.summary,
+                "summary": found.summary if found is not None else item.summary,
                 "decisions": content.get("decisions", []),
                 "discussed": item.status == "discussed",
                 "report_status": "Compte rendu approuvé"
-                if report is not None and report.approved_at is not None
+                if approved
                 else "Compte rendu non approuvé",
             }
         )

@@ -111,9 +111,7 @@ class CalendarFeed(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: One feed per user: creating a new one replaces (revokes) the previous.
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True
-    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     #: The first characters of the token, to tell feeds apart on the page.
     prefix: Mapped[str] = mapped_column(sa.String(16))

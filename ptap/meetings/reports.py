@@ -51,9 +51,7 @@ def _clean_summary(summary: str) -> str:
     if not text:
         raise InvalidInput("Le résumé de la discussion est obligatoire.", field="summary")
     if len(text) > SUMMARY_MAX:
-        raise InvalidInput(
-            f"Le résumé ne peut dépasser {SUMMARY_MAX} caractères.", field="summary"
-        )
+        raise InvalidInput(f"Le résumé ne peut dépasser {SUMMARY_MAX} caractères.", field="summary")
     return text
 
 
@@ -165,7 +163,9 @@ def correct_report(
     item = db.session.get_one(MeetingAgendaItem, report.item_id)
     _require_writer(user, meeting, item)
     if report.status != ReportStatus.APPROVED:
-        raise Conflict("Seul le compte rendu approuvé en vigueur peut être corrigé.", field="status")
+        raise Conflict(
+            "Seul le compte rendu approuvé en vigueur peut être corrigé.", field="status"
+        )
     if not reason.strip():
         raise InvalidInput("Indiquez le motif de la correction.", field="reason")
     latest = latest_report(item.id)
