@@ -7,12 +7,15 @@ never changes, whatever happens to the meeting, the plan or the people afterward
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from ptap.accounts.models import User
+from ptap.care_plans.content import ACTION_STATUS_LABELS, load_content
+from ptap.care_plans.models import CarePlanVersion
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.core.formatting import fr_date, ins_format, label, local_datetime
 from ptap.core.models import utcnow
@@ -43,26 +46,31 @@ _ATTENDANCE_ORDER = {
     Attendance.INVITED: 3,
 }
 #: Payload keys worth printing, in order, with their French label ("" for the main text).
+#: Keys and ids (objective, action, assignee) are resolved to names by ``_names``.
 _PAYLOAD_FIELDS = (
     ("title", ""),
     ("what", ""),
-    ("objective", "objectif"),
-    ("objective_title", "objectif"),
-    ("action", "action"),
+    ("action_key", "action"),
+    ("objective_key", "objectif"),
+    ("assignee_user_id", "confiée à"),
     ("assignee_label", "confiée à"),
-    ("assignee_name", "confiée à"),
     ("due_on", "échéance"),
     ("status", "statut"),
+    ("next_review_on", ""),
+    ("not_achieved_reason", "motif"),
     ("reason", "motif"),
-    ("review_on", "réévaluation le"),
-    ("next_review_on", "réévaluation le"),
-    ("note", "note"),
 )
 
 
-def _value(key: str, raw: Any) -> str:
+def _value(key: str, raw: Any, names: Mapping[str, str]) -> str:
     if raw in (None, ""):
         return ""
+    if key == "assignee_user_id":
+        return names.get(f"user:{raw}", "")
+    if key in ("action_key", "objective_key"):
+        return names.get(f"{key}:{raw}", "")
+    if key == "status":
+        return ACTION_STATUS_LABELS.get(raw, str(raw))
     if key.endswith("_on") and isinstance(raw, str):
         try:
             return fr_date(date.fromisoformat(raw))
@@ -71,18 +79,36 @@ def _value(key: str, raw: Any) -> str:
     return str(raw)
 
 
-def decision_line(kind: str, payload: dict[str, Any]) -> str:
+def decision_line(
+    kind: str, payload: dict[str, Any], names: Mapping[str, str] | None = None
+) -> str:
     """Describe one structured decision in one French line (kind label, then its details)."""
     parts: list[str] = []
     seen: set[str] = set()
     for key, field_label in _PAYLOAD_FIELDS:
-        text = _value(key, payload.get(key))
+        text = _value(key, payload.get(key), names or {})
         if not text or text in seen:
             continue
         seen.add(text)
         parts.append(f"{field_label} {text}" if field_label else text)
     kind_label = label(DECISION_KIND_LABELS, kind)
     return f"{kind_label} : {', '.join(parts)}" if parts else kind_label
+
+
+def _names(item: MeetingAgendaItem, decisions: Sequence[MeetingDecision]) -> dict[str, str]:
+    """Names of the objectives, actions and assignees the decisions refer to by key or id."""
+    names: dict[str, str] = {}
+    if item.plan_version_id is not None:
+        version = db.session.get(CarePlanVersion, item.plan_version_id)
+        content = load_content(version.content if version is not None else None)
+        for objective in content.objectives:
+            names[f"objective_key:{objective.key}"] = objective.title
+            for action in objective.actions:
+                names[f"action_key:{action.key}"] = action.what
+    user_ids = {d.payload.get("assignee_user_id") for d in decisions if d.payload}
+    for user in _users(user_ids).values():
+        names[f"user:{user.id}"] = f"{user.full_name} ({user.profession_label})"
+    return names
 
 
 def participants_of(meeting_id: int) -> list[dict[str, Any]]:
@@ -114,9 +140,10 @@ def snapshot(item: MeetingAgendaItem) -> dict[str, Any]:
         .where(MeetingDecision.item_id == item.id)
         .order_by(MeetingDecision.position, MeetingDecision.id)
     ).all()
+    names = _names(item, decisions)
     return {
         "participants": participants_of(item.meeting_id),
-        "decisions": [decision_line(d.kind, d.payload or {}) for d in decisions],
+        "decisions": [decision_line(d.kind, d.payload or {}, names) for d in decisions],
         "plan_version_id": item.plan_version_id,
     }
 

@@ -116,7 +116,6 @@ class CalendarFeed(Base):
     #: The first characters of the token, to tell feeds apart on the page.
     prefix: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_used_at: Mapped[datetime | None]
 
 
 class NoticeKind(StrEnum):

@@ -86,7 +86,7 @@ def discuss(meeting: Meeting, patient: Patient, by: User, position: int = 1) -> 
     for n, (kind, payload) in enumerate(
         [
             ("add_action", {"what": "Bilan kinésithérapique", "due_on": "2026-12-15"}),
-            ("set_review_date", {"review_on": "2027-02-01"}),
+            ("set_review_date", {"next_review_on": "2027-02-01"}),
         ],
         start=1,
     ):

@@ -52,7 +52,7 @@ def test_prepare_takes_the_participants_professions_summary_and_decisions(db, w)
     assert people[w.chair.full_name]["attendance"] == "Présent·e"
     assert draft.content["decisions"] == [
         "Nouvelle action : Bilan kinésithérapique, échéance 15/12/2026",
-        "Prochaine réévaluation : réévaluation le 01/02/2027",
+        "Prochaine réévaluation : 01/02/2027",
     ]
     # Preparing again refreshes the same draft.
     assert reports.prepare_report(w.chair, w.meeting, w.item, ctx(w.chair)).id == draft.id
