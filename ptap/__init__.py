@@ -103,6 +103,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
     import ptap.meetings.models  # noqa: F401 - models
     import ptap.meetings.permissions  # noqa: F401 - registers the meetings policy rules
+    import ptap.meetings.report_api  # noqa: F401 - registers the reports/minutes/.ics endpoints
     import ptap.meetings.report_models  # noqa: F401 - reports, minutes, feeds, notices
     import ptap.meetings.report_permissions  # noqa: F401 - reports, minutes, calendar feed rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
@@ -123,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.extensions import csrf
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
+    from ptap.meetings import calendar_views, report_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
 
@@ -139,6 +141,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(intake_views.bp)
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(monitoring_views.bp)
+    app.register_blueprint(report_views.bp)
+    app.register_blueprint(calendar_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)

@@ -18,9 +18,9 @@ from ptap.core.models import utcnow
 from ptap.extensions import db
 from ptap.meetings.models import Meeting
 from ptap.meetings.report_content import REPORT_TITLE, render_report_pdf
-from ptap.meetings.report_models import MeetingReport, ReportStatus
+from ptap.meetings.report_models import DMP_SOURCE_TYPE, MeetingReport, ReportStatus
 
-SOURCE_TYPE = "meeting_report"
+SOURCE_TYPE = DMP_SOURCE_TYPE
 
 
 def request_report_filing(report: MeetingReport) -> bool:

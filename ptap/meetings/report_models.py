@@ -44,6 +44,17 @@ class PdfStatus(StrEnum):
     FAILED = "failed"
 
 
+PDF_STATUS_LABELS = {
+    PdfStatus.NONE: "Pas de PDF tant que le compte rendu n'est pas approuvé",
+    PdfStatus.PENDING: "PDF en préparation",
+    PdfStatus.READY: "PDF prêt",
+    PdfStatus.FAILED: "La mise en page a échoué : relancez-la",
+}
+
+#: Source type of report versions in the DMP outbox ("meeting_report:<report id>").
+DMP_SOURCE_TYPE = "meeting_report"
+
+
 class MeetingReport(Base):
     """One version of the report of one agenda patient (immutable once approved)."""
 
