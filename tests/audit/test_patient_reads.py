@@ -80,6 +80,14 @@ COVERED_ELSEWHERE = {
     "api.messaging_download_attachment": "attachment download event (messaging)",
     "api.filings_get_dmp_submission_cda": "filings.services.download_payload event",
     "api.filings_get_dmp_submission_request": "filings.services.download_payload event",
+    # Meeting reports and minutes (tests/meetings/test_report_views.py).
+    "meeting_reports.show_report": "load_patient (patient.read)",
+    "meeting_reports.download_report": "load_patient (patient.read)",
+    "meeting_reports.list_reports": "note_patients_shown (the visible agenda)",
+    "meeting_reports.download_minutes": "note_patients_shown (every agenda patient)",
+    "api.meetings_report_get": "load_patient (patient.read)",
+    "api.meetings_report_pdf": "load_patient (patient.read)",
+    "api.meetings_minutes_pdf": "note_patients_shown (every agenda patient)",
 }
 
 #: Endpoints that show no patient identity.
@@ -125,6 +133,11 @@ NO_PATIENT_IDENTITY = {
     "monitoring.list_reports",
     "monitoring.download_report",
     "api.monitoring_get_indicators",
+    # Calendars never name a patient (tests/meetings/test_calendar.py).
+    "calendars.meeting_ics",
+    "api.meetings_calendar_meeting_ics",
+    "calendars.my_calendar",
+    "calendars.feed",
 }
 
 

@@ -62,6 +62,9 @@ RERENDERS_COVERED_ELSEWHERE = {
     "intake.convert_request": "@shows_patients, notes the linked patient",
     "care_events.record_event": "load_patient notes the patient; safety net",
     "care_events.withdraw_event": "load_patient notes the patient; safety net",
+    "meeting_reports.edit_report": "load_patient (patient.read) notes the patient; safety net",
+    "meeting_reports.correct_report": "load_patient (patient.read) notes the patient; safety net",
+    "meeting_reports.approve_report": "load_patient (patient.read) notes the patient; safety net",
 }
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
@@ -105,6 +108,12 @@ NO_PATIENT_IDENTITY = {
     "intake.register_request",
     "intake.team_targets",
     "monitoring.order_report",
+    # Redirect with a flash, whatever happens.
+    "meeting_reports.prepare_report",
+    "meeting_reports.request_minutes",
+    # The account's calendar feed: no patient.
+    "calendars.create_feed",
+    "calendars.revoke_feed",
 }
 
 #: JSON writes. Patient-scoped ones load the patient (or the DMP row) through loaders that
@@ -146,6 +155,11 @@ API_WRITES = {
     "api.intake_close_request": "_out notes the linked patient",
     "api.intake_convert_request": "_out notes the linked patient",
     "api.intake_set_targets": "no patient identity",
+    "api.meetings_report_prepare": "load_patient",
+    "api.meetings_report_edit": "load_patient",
+    "api.meetings_report_approve": "load_patient",
+    "api.meetings_report_correct": "load_patient",
+    "api.meetings_minutes_request": "minutes status, no patient identity",
 }
 
 
