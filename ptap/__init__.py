@@ -101,6 +101,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
+    import ptap.meetings.api  # noqa: F401 - registers the meetings endpoints
     import ptap.meetings.models  # noqa: F401 - models
     import ptap.meetings.permissions  # noqa: F401 - registers the meetings policy rules
     import ptap.meetings.report_api  # noqa: F401 - registers the reports/minutes/.ics endpoints
@@ -125,6 +126,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
     from ptap.meetings import calendar_views, report_views
+    from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
 
@@ -139,6 +141,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(filings_views.bp)
     app.register_blueprint(dashboards_views.bp)
     app.register_blueprint(intake_views.bp)
+    app.register_blueprint(meetings_views.bp)
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(monitoring_views.bp)
     app.register_blueprint(report_views.bp)

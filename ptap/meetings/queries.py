@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -209,14 +210,30 @@ def visible_agenda(user: User, meeting: Meeting) -> list[MeetingAgendaItem]:
     return list(db.session.scalars(stmt))
 
 
-def hidden_agenda_count(user: User, meeting: Meeting) -> int:
-    """Return how many agenda patients the user may not see (shown as a number only)."""
+def count_items(meeting_id: int) -> int:
+    """Return how many patients are on the agenda (seen or not by the viewer)."""
     total = db.session.scalar(
         sa.select(sa.func.count(MeetingAgendaItem.id)).where(
-            MeetingAgendaItem.meeting_id == meeting.id
+            MeetingAgendaItem.meeting_id == meeting_id
         )
     )
-    return int(total or 0) - len(visible_agenda(user, meeting))
+    return int(total or 0)
+
+
+def hidden_agenda_count(user: User, meeting: Meeting) -> int:
+    """Return how many agenda patients the user may not see (shown as a number only)."""
+    return count_items(meeting.id) - len(visible_agenda(user, meeting))
+
+
+def meetings_query(user_id: int, team_id: int | None = None) -> sa.Select[Any]:
+    """Select the meetings of the user's teams and those the user is invited to."""
+    invited = sa.select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user_id)
+    stmt = sa.select(Meeting).where(
+        sa.or_(Meeting.team_id.in_(access.active_team_ids(user_id)), Meeting.id.in_(invited))
+    )
+    if team_id is not None:
+        stmt = stmt.where(Meeting.team_id == team_id)
+    return stmt
 
 
 def decisions_of(item_ids: Sequence[int]) -> dict[int, list[MeetingDecision]]:

@@ -52,6 +52,8 @@ SHOWS_PATIENTS = {
     "intake.convert_request": "/requests/{request}/convert",
     "care_events.patient_events": "/patients/{patient}/events",
     "api.care_events_list_events": "/api/v1/patients/{patient}/events",
+    "meetings.patient_meetings": "/patients/{patient}/meetings",
+    "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
@@ -80,6 +82,10 @@ COVERED_ELSEWHERE = {
     "api.messaging_download_attachment": "attachment download event (messaging)",
     "api.filings_get_dmp_submission_cda": "filings.services.download_payload event",
     "api.filings_get_dmp_submission_request": "filings.services.download_payload event",
+    "meetings.show_meeting": "@shows_patients + note_patients_shown (agenda and suggestions; "
+    "tests/meetings/test_views.py)",
+    "api.meetings_get_meeting": "@shows_patients + note_patients_shown (visible agenda)",
+    "api.meetings_list_suggestions": "@shows_patients + note_patients_shown (suggestions)",
     # Meeting reports and minutes (tests/meetings/test_report_views.py).
     "meeting_reports.show_report": "load_patient (patient.read)",
     "meeting_reports.download_report": "load_patient (patient.read)",
@@ -133,6 +139,13 @@ NO_PATIENT_IDENTITY = {
     "monitoring.list_reports",
     "monitoring.download_report",
     "api.monitoring_get_indicators",
+    # Meetings: dates, places, participants (professionals), quorum; never the agenda.
+    "meetings.list_meetings",
+    "meetings.create_meeting",
+    "meetings.edit_meeting",
+    "meetings.team_quorum",
+    "api.meetings_list_meetings",
+    "api.meetings_get_quorum",
     # Calendars never name a patient (tests/meetings/test_calendar.py).
     "calendars.meeting_ics",
     "api.meetings_calendar_meeting_ics",
