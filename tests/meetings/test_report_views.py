@@ -1,4 +1,4 @@
-"""Report, minutes and calendar pages and API: permissions, "en préparation", no PDF in a request."""
+"""Report, minutes and calendar pages and API: permissions, "en préparation", no PDF in requests."""
 
 from __future__ import annotations
 
