@@ -67,6 +67,7 @@ def _version(
         )
         if ready
         else "",
+        "failed": report.pdf_status == PdfStatus.FAILED,
         "filing": dmp_bridge.STATUS_LABELS.get(filings.get(report.id, ""), ""),  # type: ignore[call-overload]
         "correction_reason": report.correction_reason,
     }
@@ -95,6 +96,7 @@ def report_page(user: User, meeting: Meeting, item: MeetingAgendaItem) -> dict[s
         },
         "versions": [_version(v, meeting, names, filings) for v in versions],
         "can_prepare": writer and item.status == ItemStatus.DISCUSSED and (latest is None or draft),
+        "can_manage": writer,
         "can_edit": writer and draft,
         "can_approve": user.id == meeting.chair_id and draft,
         "can_correct": writer and latest is not None and latest.status == ReportStatus.APPROVED,

@@ -129,6 +129,21 @@ def correct_report(meeting_id: int, item_id: int):
     return _back(meeting, item)
 
 
+@bp.post("/meetings/<int:meeting_id>/items/<int:item_id>/report/v<int:version>/render")
+@requires("meeting_report.read")
+def retry_render(meeting_id: int, item_id: int, version: int):
+    meeting, item = _load(meeting_id, item_id)
+    report = report_queries.get_version(item.id, version)
+    if EmptyForm().validate_on_submit():
+        outcome = run_action(
+            lambda: reports.retry_report_pdf(current_user, report),
+            success="La mise en page est relancée.",
+        )
+        if not outcome.ok:
+            flash(outcome.failure.message, "error")
+    return _back(meeting, item)
+
+
 @bp.get("/meetings/<int:meeting_id>/items/<int:item_id>/report/v<int:version>.pdf")
 @requires("meeting_report.read")
 def download_report(meeting_id: int, item_id: int, version: int):

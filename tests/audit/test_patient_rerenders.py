@@ -123,6 +123,7 @@ NO_PATIENT_IDENTITY = {
     # Redirect with a flash, whatever happens.
     "meeting_reports.prepare_report",
     "meeting_reports.request_minutes",
+    "meeting_reports.retry_render",
     # The account's calendar feed: no patient.
     "calendars.create_feed",
     "calendars.revoke_feed",

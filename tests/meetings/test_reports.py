@@ -178,3 +178,27 @@ def test_the_minutes_are_rendered_by_the_job_and_never_filed(db, w, dmp, fast):
     assert filings(db) == [] and outbox.send_due(dmp) == {}
     with pytest.raises(PermissionDenied):
         reports.request_minutes(w.outsider, w.meeting)
+
+
+def test_a_failed_render_files_nothing_until_retried(db, w, dmp, fast, monkeypatch):
+    from ptap.meetings import report_content
+
+    report = approved(db, w)
+    real = report_content.render_pdf
+
+    def broken(*args, **kwargs):
+        raise OSError("police introuvable")
+
+    monkeypatch.setattr(report_content, "render_pdf", broken)
+    assert render_meeting_documents() == 1
+    db.session.refresh(report)
+    assert report.pdf_status == PdfStatus.FAILED and filings(db) == []
+    assert render_meeting_documents() == 0  # a failure is not retried on its own
+    with pytest.raises(PermissionDenied):
+        reports.retry_report_pdf(w.nurse, report)
+    reports.retry_report_pdf(w.secretary, report)
+    db.session.commit()
+    monkeypatch.setattr(report_content, "render_pdf", real)
+    assert render_meeting_documents() == 1
+    [row] = filings(db)
+    assert row.source_ref == f"meeting_report:{report.id}"
