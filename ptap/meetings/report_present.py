@@ -95,7 +95,10 @@ def report_page(user: User, meeting: Meeting, item: MeetingAgendaItem) -> dict[s
             "decisions": latest.content.get("decisions", []) if latest else [],
         },
         "versions": [_version(v, meeting, names, filings) for v in versions],
-        "can_prepare": writer and item.status == ItemStatus.DISCUSSED and (latest is None or draft),
+        # A correction is edited, never re-taken from the meeting's record.
+        "can_prepare": writer
+        and item.status == ItemStatus.DISCUSSED
+        and (latest is None or (draft and latest.replaces_id is None)),
         "can_manage": writer,
         "can_edit": writer and draft,
         "can_approve": user.id == meeting.chair_id and draft,

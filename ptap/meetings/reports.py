@@ -86,6 +86,11 @@ def prepare_report(
             "Le compte rendu est déjà approuvé : corrigez-le pour en créer une nouvelle version.",
             field="status",
         )
+    if latest is not None and latest.replaces_id is not None:
+        raise Conflict(
+            "Une correction est en cours : modifiez-la directement puis faites-la approuver.",
+            field="status",
+        )
     if latest is None:
         latest = MeetingReport(
             item_id=item.id,

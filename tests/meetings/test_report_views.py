@@ -8,6 +8,7 @@ import icalendar
 import pytest
 import sqlalchemy as sa
 
+from ptap.audit.models import AuditEvent
 from ptap.dmp_bridge.models import DmpSubmission
 from ptap.meetings import report_content
 from ptap.meetings.report_models import MeetingReport, PdfStatus
@@ -76,6 +77,16 @@ def test_pages_prepare_then_only_the_chair_approves_and_the_pdf_comes_from_the_j
     assert "En attente d&#39;envoi" in body  # the DMP filing is queued
     pdf = client.get(report_url(w, "/v1.pdf"))
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+
+
+def test_reading_a_report_is_audited_for_its_patient(db, w, auth, client):
+    auth.login(w.nurse)
+    before = db.session.scalar(sa.select(sa.func.count(AuditEvent.id)))
+    assert client.get(report_url(w)).status_code == 200
+    events = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.id > before, AuditEvent.patient_id == w.patient.id)
+    ).all()
+    assert [e.action for e in events] == ["patient.read"]
 
 
 def test_outsiders_see_no_report_and_no_minutes(db, w, auth, client):

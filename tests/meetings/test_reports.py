@@ -139,6 +139,8 @@ def test_a_correction_after_approval_is_filed_as_a_replacement(db, w, dmp, fast)
     )
     db.session.commit()
     assert (second.version, second.status, second.replaces_id) == (2, "draft", first.id)
+    with pytest.raises(Conflict):  # a correction is never re-taken from the meeting's record
+        reports.prepare_report(w.secretary, w.meeting, w.item, ctx(w.secretary))
     render_meeting_documents()
     assert len(filings(db)) == 1  # the correction is not filed before its approval
     reports.approve_report(w.chair, second, ctx(w.chair))
