@@ -64,7 +64,7 @@ class MeetingForm(FlaskForm):
     secretary_id = SelectField("Secrétaire de séance", coerce=int, validate_choice=True)
 
     def __init__(self, members: Sequence[User], *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.chair_id.choices = _people(members)
         self.secretary_id.choices = _people(members)
 
@@ -112,7 +112,7 @@ class MembersForm(FlaskForm):
     user_ids = SelectMultipleField("Membres à inviter", coerce=int)
 
     def __init__(self, members: Sequence[User], *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.user_ids.choices = _people(members)
 
 
@@ -128,7 +128,7 @@ class GuestForm(FlaskForm):
     def __init__(
         self, patients: Sequence[tuple[int, str]], *args: object, **kwargs: object
     ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.patient_ids.choices = [SelectChoice(pid, name) for pid, name in patients]
 
 

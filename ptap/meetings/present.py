@@ -19,8 +19,10 @@ from ptap.meetings import queries
 from ptap.meetings.decisions import describe
 from ptap.meetings.models import (
     AGENDA_REASON_LABELS,
+    ITEM_STATUS_LABELS,
     MEETING_STATUS_LABELS,
     AgendaReason,
+    ItemStatus,
     Meeting,
     MeetingAgendaItem,
     MeetingParticipant,
@@ -66,6 +68,7 @@ def items_out(items: Sequence[MeetingAgendaItem]) -> list[AgendaItemOut]:
             reason=i.reason,
             reason_label=reason_label(i.reason),
             status=i.status,
+            status_label=ITEM_STATUS_LABELS.get(ItemStatus(i.status), i.status),
             summary=i.summary,
             plan_version_id=i.plan_version_id,
             decided_at=i.decided_at,
@@ -149,6 +152,9 @@ def suggestions_out(suggestions: Sequence[queries.AgendaSuggestion]) -> list[Sug
 
 # --- pages ------------------------------------------------------------------------------------
 
+#: Suggestions listed on the agenda page (the API gives them all).
+SUGGESTIONS_SHOWN = 12
+
 
 @dataclass(frozen=True)
 class TeamMeetings:
@@ -180,6 +186,8 @@ class MeetingPage:
     agenda: list[AgendaItemOut]
     hidden: int
     suggestions: list[SuggestionOut]
+    #: Suggestions beyond the first SUGGESTIONS_SHOWN (the most pressing are shown).
+    more_suggestions: int
     invitable: list[User]
 
 
@@ -215,12 +223,15 @@ def meeting_page(user: User, meeting: Meeting) -> MeetingPage:
     is_open = meeting.status in (MeetingStatus.PLANNED, MeetingStatus.IN_PROGRESS)
     manage = is_open and can(user, "meeting.manage", meeting)
     suggestions: list[SuggestionOut] = []
+    more = 0
     invitable: list[User] = []
     team = db.session.get_one(CareTeam, meeting.team_id)
     if manage:
         taken = {i.patient_id for i in queries.list_items(meeting.id)}
         found = queries.suggest_agenda(team, user=user)
-        suggestions = suggestions_out([s for s in found if s.patient_id not in taken])
+        fresh = [s for s in found if s.patient_id not in taken]
+        suggestions = suggestions_out(fresh[:SUGGESTIONS_SHOWN])
+        more = len(fresh) - len(suggestions)
         invited = {p.user_id for p in participants}
         invitable = [m for m in team_members(meeting.team_id) if m.id not in invited]
     return MeetingPage(
@@ -239,6 +250,7 @@ def meeting_page(user: User, meeting: Meeting) -> MeetingPage:
         agenda=items_out(visible),
         hidden=queries.count_items(meeting.id) - len(visible),
         suggestions=suggestions,
+        more_suggestions=more,
         invitable=invitable,
     )
 

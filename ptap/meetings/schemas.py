@@ -126,6 +126,7 @@ class AgendaItemOut(BaseModel):
     reason: str
     reason_label: str
     status: str
+    status_label: str
     summary: str
     plan_version_id: int | None
     decided_at: datetime | None
