@@ -87,7 +87,18 @@ def meeting_uid(meeting: Meeting) -> str:
     return f"meeting-{meeting.id}-{int(meeting.created_at.timestamp())}@{host or 'ptap'}"
 
 
-def _event(meeting: Meeting, team_name: str, words: set[str]) -> icalendar.Event:
+def _organizer(chair: User | None) -> icalendar.vCalAddress | None:
+    """The chair as ORGANIZER (iTIP wants one on a CANCEL): a professional, never a patient."""
+    if chair is None:
+        return None
+    organizer = icalendar.vCalAddress(f"mailto:{chair.email}")
+    organizer.params["cn"] = icalendar.vText(chair.full_name)
+    return organizer
+
+
+def _event(
+    meeting: Meeting, team_name: str, words: set[str], chair: User | None
+) -> icalendar.Event:
     base = current_app.config["PUBLIC_URL"].rstrip("/")
     link = f"{base}/meetings/{meeting.id}"
     event = icalendar.Event()
@@ -113,6 +124,9 @@ def _event(meeting: Meeting, team_name: str, words: set[str]) -> icalendar.Event
     event.add("description", "\n".join(line for line in lines if line))
     event.add("url", link)
     event.add("class", "CONFIDENTIAL")
+    organizer = _organizer(chair)
+    if organizer is not None:
+        event.add("organizer", organizer)
     return event
 
 
@@ -134,8 +148,11 @@ def build_calendar(meetings: Sequence[Meeting], *, method: str | None = None) ->
     team_ids = {m.team_id for m in meetings}
     words = patient_words(team_ids, [m.id for m in meetings]) if meetings else set()
     names = _team_names(team_ids) if meetings else {}
+    chair_ids = {m.chair_id for m in meetings}
+    chairs = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(chair_ids)))}
     for meeting in meetings:
-        cal.add_component(_event(meeting, names.get(meeting.team_id, ""), words))
+        team_name = names.get(meeting.team_id, "")
+        cal.add_component(_event(meeting, team_name, words, chairs.get(meeting.chair_id)))
     return cal.to_ical()
 
 

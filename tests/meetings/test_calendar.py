@@ -46,6 +46,7 @@ def test_meeting_file_is_parsed_back_with_a_stable_uid_and_growing_sequence(db, 
     assert event.decoded("DTEND") == w.meeting.starts_at + timedelta(minutes=90)
     assert str(event["SUMMARY"]) == "Concertation mensuelle"
     assert f"/meetings/{w.meeting.id}" in str(event["URL"])
+    assert str(event["ORGANIZER"]) == f"mailto:{w.chair.email}"
 
     w.meeting.starts_at += timedelta(days=1)
     w.meeting.ical_sequence += 1
