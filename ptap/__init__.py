@@ -104,6 +104,9 @@ def register_blueprints(app: Flask) -> None:
     import ptap.meetings.api  # noqa: F401 - registers the meetings endpoints
     import ptap.meetings.models  # noqa: F401 - models
     import ptap.meetings.permissions  # noqa: F401 - registers the meetings policy rules
+    import ptap.meetings.report_api  # noqa: F401 - registers the reports/minutes/.ics endpoints
+    import ptap.meetings.report_models  # noqa: F401 - reports, minutes, feeds, notices
+    import ptap.meetings.report_permissions  # noqa: F401 - reports, minutes, calendar feed rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
     import ptap.messaging.flags  # noqa: F401 - tells meetings which patients have urgent messages
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
@@ -122,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.extensions import csrf
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
+    from ptap.meetings import calendar_views, report_views
     from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
@@ -140,6 +144,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(meetings_views.bp)
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(monitoring_views.bp)
+    app.register_blueprint(report_views.bp)
+    app.register_blueprint(calendar_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)
@@ -150,9 +156,11 @@ def connect_dmp_bridge() -> None:
     import ptap.dmp_bridge  # noqa: F401 - its outbox models
     from ptap.care_plans import dmp as care_plans_dmp
     from ptap.care_teams import dmp as care_teams_dmp
+    from ptap.meetings import report_dmp
 
     care_teams_dmp.register()
     care_plans_dmp.register()
+    report_dmp.register()
 
 
 def register_socket_handlers(app: Flask) -> None:

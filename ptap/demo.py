@@ -121,6 +121,9 @@ def load_demo() -> DemoResult:
     from ptap.meetings.demo import load_meetings_demo
 
     load_meetings_demo(users)  # past meetings whose decisions made plan versions, one upcoming
+    from ptap.meetings.report_demo import load_reports_demo
+
+    load_reports_demo()  # approved reports of the past meetings, queued for the DMP
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 
     refresh_monitoring_aggregates()  # the analysts' charts are filled from the first login

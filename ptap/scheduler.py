@@ -24,6 +24,8 @@ from ptap.core.mail import send_queued_mail
 from ptap.dashboards.tasks import cut_off_dashboard_sockets
 from ptap.dmp_bridge import send_pending_submissions
 from ptap.extensions import db
+from ptap.meetings.notices import send_meeting_notices
+from ptap.meetings.report_tasks import render_meeting_documents
 from ptap.messaging.tasks import (
     cut_off_expired_access,
     purge_expired_messages,
@@ -75,6 +77,10 @@ JOBS: list[Job] = [
         "refresh_monitoring_aggregates", refresh_monitoring_aggregates, IntervalTrigger(minutes=10)
     ),
     Job("render_monitoring_reports", render_monitoring_reports, IntervalTrigger(minutes=1)),
+    # Approved meeting reports (then queued for the DMP) and requested team minutes.
+    Job("render_meeting_documents", render_meeting_documents, IntervalTrigger(seconds=30)),
+    # Invitations, changes, cancellations, day-before reminders (each claimed once).
+    Job("send_meeting_notices", send_meeting_notices, IntervalTrigger(minutes=1)),
 ]
 
 #: Jobs whose interval comes from a setting (seconds).

@@ -86,6 +86,14 @@ COVERED_ELSEWHERE = {
     "tests/meetings/test_views.py)",
     "api.meetings_get_meeting": "@shows_patients + note_patients_shown (visible agenda)",
     "api.meetings_list_suggestions": "@shows_patients + note_patients_shown (suggestions)",
+    # Meeting reports and minutes (tests/meetings/test_report_views.py).
+    "meeting_reports.show_report": "load_patient (patient.read)",
+    "meeting_reports.download_report": "load_patient (patient.read)",
+    "meeting_reports.list_reports": "note_patients_shown (the visible agenda)",
+    "meeting_reports.download_minutes": "note_patients_shown (every agenda patient)",
+    "api.meetings_report_get": "load_patient (patient.read)",
+    "api.meetings_report_pdf": "load_patient (patient.read)",
+    "api.meetings_minutes_pdf": "note_patients_shown (every agenda patient)",
 }
 
 #: Endpoints that show no patient identity.
@@ -138,6 +146,11 @@ NO_PATIENT_IDENTITY = {
     "meetings.team_quorum",
     "api.meetings_list_meetings",
     "api.meetings_get_quorum",
+    # Calendars never name a patient (tests/meetings/test_calendar.py).
+    "calendars.meeting_ics",
+    "api.meetings_calendar_meeting_ics",
+    "calendars.my_calendar",
+    "calendars.feed",
 }
 
 

@@ -62,6 +62,9 @@ RERENDERS_COVERED_ELSEWHERE = {
     "intake.convert_request": "@shows_patients, notes the linked patient",
     "care_events.record_event": "load_patient notes the patient; safety net",
     "care_events.withdraw_event": "load_patient notes the patient; safety net",
+    "meeting_reports.edit_report": "load_patient (patient.read) notes the patient; safety net",
+    "meeting_reports.correct_report": "load_patient (patient.read) notes the patient; safety net",
+    "meeting_reports.approve_report": "load_patient (patient.read) notes the patient; safety net",
 }
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
@@ -117,6 +120,13 @@ NO_PATIENT_IDENTITY = {
     "meetings.record_attendance",
     "meetings.invite_members",
     "meetings.invite_guest",
+    # Redirect with a flash, whatever happens.
+    "meeting_reports.prepare_report",
+    "meeting_reports.request_minutes",
+    "meeting_reports.retry_render",
+    # The account's calendar feed: no patient.
+    "calendars.create_feed",
+    "calendars.revoke_feed",
 }
 
 #: JSON writes. Patient-scoped ones load the patient (or the DMP row) through loaders that
@@ -170,6 +180,11 @@ API_WRITES = {
     "api.meetings_record_attendance": "participant, no patient identity",
     "api.meetings_record_decisions": "notes the item's patient",
     "api.meetings_set_quorum": "no patient identity",
+    "api.meetings_report_prepare": "load_patient",
+    "api.meetings_report_edit": "load_patient",
+    "api.meetings_report_approve": "load_patient",
+    "api.meetings_report_correct": "load_patient",
+    "api.meetings_minutes_request": "minutes status, no patient identity",
 }
 
 
