@@ -101,6 +101,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
+    import ptap.meetings.live_views  # noqa: F401 - the live screen's routes on meetings.bp
     import ptap.meetings.models  # noqa: F401 - models
     import ptap.meetings.permissions  # noqa: F401 - registers the meetings policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
@@ -121,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.extensions import csrf
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
+    from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
 
@@ -137,6 +139,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(intake_views.bp)
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(monitoring_views.bp)
+    app.register_blueprint(meetings_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)
@@ -156,6 +159,7 @@ def register_socket_handlers(app: Flask) -> None:
     """Import the modules whose Socket.IO handlers register on import."""
     import ptap.accounts.events  # noqa: F401
     import ptap.dashboards.events  # noqa: F401
+    import ptap.meetings.events  # noqa: F401
     import ptap.messaging.events  # noqa: F401
     from ptap.dashboards.live import install_listeners
 

@@ -132,7 +132,6 @@ def live_attendance(meeting_id: int, participant_id: int):
 
 
 @bp.post("/meetings/<int:meeting_id>/live/items/<int:item_id>/decisions")
-@shows_patients("live meeting decisions")
 @requires("meetings.list")
 def live_record_decisions(meeting_id: int, item_id: int):
     meeting = _meeting(meeting_id)

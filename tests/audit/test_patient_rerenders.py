@@ -62,6 +62,8 @@ RERENDERS_COVERED_ELSEWHERE = {
     "intake.convert_request": "@shows_patients, notes the linked patient",
     "care_events.record_event": "load_patient notes the patient; safety net",
     "care_events.withdraw_event": "load_patient notes the patient; safety net",
+    "meetings.live_record_decisions": "the live screen re-rendered after the rollback notes "
+    "the agenda patients; safety net (tests/meetings/test_live_views.py)",
 }
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
@@ -105,6 +107,11 @@ NO_PATIENT_IDENTITY = {
     "intake.register_request",
     "intake.team_targets",
     "monitoring.order_report",
+    # The live meeting screen's controls: redirect with a flash, whatever happens.
+    "meetings.live_start",
+    "meetings.live_set_current",
+    "meetings.live_close",
+    "meetings.live_attendance",
 }
 
 #: JSON writes. Patient-scoped ones load the patient (or the DMP row) through loaders that

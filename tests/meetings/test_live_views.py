@@ -262,3 +262,33 @@ def test_query_count_does_not_grow_with_the_agenda(
         assert response.get_data(as_text=True).count("live-agenda-who") == n
         counts.append(len(seen))
     assert counts[0] == counts[1], counts
+
+
+def _audited(db, patient_id: int) -> int:
+    from ptap.audit.models import AuditEvent
+
+    rows = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "patient.list"))
+    return sum(1 for e in rows if str(patient_id) in e.reason.split(": ")[-1].split(","))
+
+
+def test_the_screen_and_a_refused_form_are_audited(client, auth, db, live_world):
+    w, second = live_world.w, live_world.second
+    _on_screen(db, live_world)
+    auth.login(w.coord)
+    assert client.get(url(w)).status_code == 200
+    assert _audited(db, w.patient.id) == 1 and _audited(db, second.patient_id) == 1
+    refused = auth.post(_decide_url(live_world), _form(live_world, action_objective=""))
+    assert refused.status_code == 422
+    assert _audited(db, w.patient.id) == 2  # the page shown again names them again
+
+
+def test_a_secretary_who_may_not_publish_the_plan_is_told_why(client, auth, db, live_world):
+    w = live_world.w
+    _on_screen(db, live_world)
+    auth.login(w.nurse)  # takes the minutes, but neither leads nor coordinates the plan
+    response = auth.post(_decide_url(live_world), _form(live_world))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Vous ne pouvez pas modifier le plan de cette personne" in html
+    assert "Évaluation ergothérapique du domicile" in html
+    assert _versions(db, w) == 1
