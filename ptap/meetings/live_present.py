@@ -99,7 +99,7 @@ class CurrentView:
     item_id: int
     patient_id: int
     name: str
-    birth_date: str
+    born: str
     age: str
     sex: str
     reason: str
@@ -247,7 +247,8 @@ def _current(current: CurrentPatient, today: date, form: DecisionsForm | None) -
         item_id=entry.item.id,
         patient_id=patient.id,
         name=patient.display_name,
-        birth_date=patient.birth_date_label,
+        born={"F": "Née le", "M": "Né le"}.get(patient.sex, "Né·e le")
+        + f" {patient.birth_date_label}",
         age=_age(patient, today),
         sex=SEX_LABELS.get(patient.sex, patient.sex),
         reason=AGENDA_REASON_LABELS.get(entry.item.reason, entry.item.reason),  # type: ignore[call-overload]
