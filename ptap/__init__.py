@@ -101,6 +101,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
+    import ptap.meetings.api  # noqa: F401 - registers the meetings endpoints
     import ptap.meetings.live_views  # noqa: F401 - the live screen's routes on meetings.bp
     import ptap.meetings.models  # noqa: F401 - models
     import ptap.meetings.permissions  # noqa: F401 - registers the meetings policy rules
@@ -137,9 +138,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(filings_views.bp)
     app.register_blueprint(dashboards_views.bp)
     app.register_blueprint(intake_views.bp)
+    app.register_blueprint(meetings_views.bp)
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(monitoring_views.bp)
-    app.register_blueprint(meetings_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)

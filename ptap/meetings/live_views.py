@@ -52,7 +52,8 @@ def _render(
     note_patients_shown(e.patient.id for e in state.agenda)
     hidden = agenda_size(meeting.id) - len(state.agenda)
     page = live_page(user, state, queries.check_quorum(meeting), hidden, form, focus_item_id)
-    return render_template(template, page=page, form_item_id=focus_item_id), status
+    meeting_url = url_for("meetings.show_meeting", meeting_id=meeting.id)
+    return render_template(template, page=page, meeting_url=meeting_url), status
 
 
 @bp.get("/meetings/<int:meeting_id>/live")

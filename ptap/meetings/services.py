@@ -31,6 +31,7 @@ from ptap.meetings.decisions import (
     apply_decisions,
     describe,
     parse_decisions,
+    stored_payload,
     wants_revision,
 )
 from ptap.meetings.models import (
@@ -579,21 +580,22 @@ def record_decisions(
         raise InvalidInput(quorum.message(), field="quorum")
     day = clock.paris_day(meeting.starts_at)
     payloads = parse_decisions(decisions, day)
-    version = None
+    version: CarePlanVersion | None = None
+    stored: list[dict[str, Any]] = []
     if payloads:
-        version = _decide(user, meeting, item, payloads, decisions, base_version_id, ctx)
+        version, stored = _decide(user, meeting, item, payloads, decisions, base_version_id, ctx)
     position = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.max(MeetingDecision.position), 0)).where(
             MeetingDecision.item_id == item.id
         )
     )
-    for offset, (decision, payload) in enumerate(zip(decisions, payloads, strict=True), 1):
+    for offset, (decision, payload) in enumerate(zip(decisions, stored, strict=True), 1):
         db.session.add(
             MeetingDecision(
                 item_id=item.id,
                 position=int(position or 0) + offset,
                 kind=decision.kind,
-                payload=payload.model_dump(mode="json", exclude_unset=False),
+                payload=payload,
                 plan_version_id=version.id if version else None,
                 recorded_by_id=user.id,
             )
@@ -638,19 +640,20 @@ def _decide(
     decisions: list[DecisionInput],
     base_version_id: int | None,
     ctx: AuditContext,
-) -> CarePlanVersion | None:
+) -> tuple[CarePlanVersion | None, list[dict[str, Any]]]:
+    """Apply the decisions to the plan through the care-plans services; return the version and
+    the payloads to store (with the texts they refer to)."""
     plan = _plan_for(user, item.patient_id, meeting.team_id, ctx)
     content = apply_decisions(_base_content(plan, base_version_id), payloads)
+    # A decision about an objective added in the same batch reads it from the new content.
+    stored = [stored_payload(content, p) for p in payloads]
     if wants_revision(payloads) and plan.status == PlanStatus.ACTIVE:
         plans.start_revision(user, plan, ctx)
     plans.save_draft(user, plan, content, plan.draft_revision, ctx)
-    lines = "\n".join(
-        f"- {describe(d.kind, p.model_dump(mode='json'))}"
-        for d, p in zip(decisions, payloads, strict=True)
-    )
+    lines = "\n".join(f"- {describe(d.kind, p)}" for d, p in zip(decisions, stored, strict=True))
     label = provenance_label(meeting)
     try:
-        return plans.publish_version(
+        version = plans.publish_version(
             user,
             plan,
             f"{label}.\n{lines}",
@@ -675,3 +678,4 @@ def _decide(
                 field="decisions",
             ) from exc
         raise
+    return version, stored

@@ -52,6 +52,8 @@ SHOWS_PATIENTS = {
     "intake.convert_request": "/requests/{request}/convert",
     "care_events.patient_events": "/patients/{patient}/events",
     "api.care_events_list_events": "/api/v1/patients/{patient}/events",
+    "meetings.patient_meetings": "/patients/{patient}/meetings",
+    "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
@@ -83,6 +85,10 @@ COVERED_ELSEWHERE = {
     "meetings.live": "@shows_patients + note_patients_shown (the agenda patients the viewer may "
     "see; tests/meetings/test_live_views.py)",
     "meetings.live_state": "@shows_patients + note_patients_shown (as meetings.live)",
+    "meetings.show_meeting": "@shows_patients + note_patients_shown (agenda and suggestions; "
+    "tests/meetings/test_views.py)",
+    "api.meetings_get_meeting": "@shows_patients + note_patients_shown (visible agenda)",
+    "api.meetings_list_suggestions": "@shows_patients + note_patients_shown (suggestions)",
 }
 
 #: Endpoints that show no patient identity.
@@ -128,6 +134,13 @@ NO_PATIENT_IDENTITY = {
     "monitoring.list_reports",
     "monitoring.download_report",
     "api.monitoring_get_indicators",
+    # Meetings: dates, places, participants (professionals), quorum; never the agenda.
+    "meetings.list_meetings",
+    "meetings.create_meeting",
+    "meetings.edit_meeting",
+    "meetings.team_quorum",
+    "api.meetings_list_meetings",
+    "api.meetings_get_quorum",
 }
 
 

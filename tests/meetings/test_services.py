@@ -18,7 +18,7 @@ from ptap.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ptap.core.signals import decisions_recorded
 from ptap.extensions import db
 from ptap.meetings import queries, services
-from ptap.meetings.decisions import DecisionInput
+from ptap.meetings.decisions import DecisionInput, describe
 from ptap.meetings.models import MeetingDecision, MeetingStatus
 from tests.factories import make_user
 from tests.meetings.helpers import build_meeting_world, meeting_data, reach_quorum
@@ -147,6 +147,10 @@ def test_decisions_produce_the_expected_version_with_provenance(db):
     rows = db.session.scalars(sa.select(MeetingDecision).order_by(MeetingDecision.position)).all()
     assert [r.kind for r in rows][:2] == ["add_objective", "add_action"]
     assert {r.plan_version_id for r in rows} == {version.id}
+    lines = [describe(r.kind, r.payload) for r in rows]
+    assert lines[2] == "Action modifiée : Bilan kiné : statut « Réalisée »"
+    assert lines[3] == "Objectif non atteint : Prévenir les chutes (Refus de la personne)"
+    assert f"- {lines[1]}" in version.change_summary
     decisions_recorded.connect(lambda _s, **kw: sent.append(kw), weak=False)
     db.session.commit()
     assert sent and sent[-1]["plan_version_id"] == version.id
@@ -318,7 +322,9 @@ def test_suggestions_from_the_team_data(db):
     assert w.other_patient.id not in suggestions
     later = clock.now() + timedelta(days=10)
     with clock.frozen(later):
-        # the action was due 20 days before the review: now overdue (review still first)
-        reasons = {s.patient_id: s.reason for s in queries.suggest_agenda(w.team)}
-    assert reasons[w.patient.id] == "review_due"
+        # the action was due 20 days before the review: now overdue, the more pressing reason
+        suggestions = queries.suggest_agenda(w.team)
+    reasons = {s.patient_id: s.reason for s in suggestions}
+    assert reasons[w.patient.id] == "overdue_actions"
+    assert [s.patient_id for s in suggestions] == [w.patient.id, w.newcomer.id]
     assert queries.suggest_agenda(w.team, user=w.outsider) == []
