@@ -15,7 +15,6 @@ from typing import Any
 
 from flask import request
 from flask_socketio import ConnectionRefusedError
-from ptap.meetings.models import Meeting
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ptap.accounts.events import authenticate_socket, join_credential_rooms, socket_credential_live
@@ -34,6 +33,7 @@ from ptap.meetings.live import (
     unfollow_meeting,
 )
 from ptap.meetings.live_queries import load_live
+from ptap.meetings.models import Meeting
 
 NO_ACCESS = "Concertation introuvable ou réservée à son équipe et à ses participants."
 

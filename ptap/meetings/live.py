@@ -39,8 +39,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from ptap.meetings.models import Meeting, MeetingGuestPatient, ParticipantRole
-from ptap.meetings.queries import find_participant, visible_agenda
 
 from ptap.accounts.models import User
 from ptap.care_teams.models import CircleInvitation, TeamMembership
@@ -54,6 +52,8 @@ from ptap.core.signals import (
 )
 from ptap.core.socket_delivery import register_room_filter
 from ptap.extensions import db, socketio
+from ptap.meetings.models import Meeting, MeetingGuestPatient, ParticipantRole
+from ptap.meetings.queries import find_participant, visible_agenda
 
 log = logging.getLogger(__name__)
 

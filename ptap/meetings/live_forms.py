@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import request
 from flask_wtf import FlaskForm
-from ptap.meetings.models import DecisionKind
 from wtforms import (
     BooleanField,
     DateField,
@@ -33,6 +32,7 @@ from wtforms.validators import Length, Optional
 
 from ptap.care_plans.content import ACTION_STATUS_LABELS, ActionStatus, PlanContent, new_key
 from ptap.core.errors import DomainError, PermissionDenied
+from ptap.meetings.models import DecisionKind
 
 TOO_LONG = "Texte trop long."
 BAD_CHOICE = "Choix invalide."

@@ -10,21 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ptap.meetings.models import (
-    AGENDA_REASON_LABELS,
-    ATTENDANCE_LABELS,
-    DECISION_KIND_LABELS,
-    ITEM_STATUS_LABELS,
-    MEETING_STATUS_LABELS,
-    PARTICIPANT_ROLE_LABELS,
-    DecisionKind,
-    ItemStatus,
-    MeetingDecision,
-    MeetingStatus,
-    ParticipantRole,
-)
-from ptap.meetings.queries import QuorumCheck
-
 from ptap.accounts.models import User
 from ptap.care_plans.content import (
     ACTION_STATUS_LABELS,
@@ -40,6 +25,20 @@ from ptap.core.formatting import fr_date, local_datetime
 from ptap.core.policy import can
 from ptap.meetings.live_forms import ActionFollowUp, DecisionsForm
 from ptap.meetings.live_queries import AgendaEntry, CurrentPatient, LiveState
+from ptap.meetings.models import (
+    AGENDA_REASON_LABELS,
+    ATTENDANCE_LABELS,
+    DECISION_KIND_LABELS,
+    ITEM_STATUS_LABELS,
+    MEETING_STATUS_LABELS,
+    PARTICIPANT_ROLE_LABELS,
+    DecisionKind,
+    ItemStatus,
+    MeetingDecision,
+    MeetingStatus,
+    ParticipantRole,
+)
+from ptap.meetings.queries import QuorumCheck
 
 
 @dataclass(frozen=True)

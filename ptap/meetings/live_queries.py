@@ -17,13 +17,6 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from ptap.meetings.models import (
-    Meeting,
-    MeetingAgendaItem,
-    MeetingDecision,
-    MeetingParticipant,
-)
-from ptap.meetings.queries import visible_agenda
 
 from ptap.accounts.models import User
 from ptap.care_plans.content import PlanContent, load_content
@@ -31,6 +24,13 @@ from ptap.care_plans.models import CarePlan, CarePlanVersion
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import Enrolment, Patient
 from ptap.extensions import db
+from ptap.meetings.models import (
+    Meeting,
+    MeetingAgendaItem,
+    MeetingDecision,
+    MeetingParticipant,
+)
+from ptap.meetings.queries import visible_agenda
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,6 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from ptap.meetings.decisions import DecisionInput
-from ptap.meetings.models import Meeting, MeetingParticipant
-from ptap.meetings.views import bp
 
 from ptap.accounts.forms import EmptyForm
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
@@ -20,9 +17,12 @@ from ptap.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from ptap.core.policy import requires
 from ptap.extensions import db
 from ptap.meetings import queries, services
+from ptap.meetings.decisions import DecisionInput
 from ptap.meetings.live_forms import DecisionsForm
 from ptap.meetings.live_present import decisions_form, live_page
 from ptap.meetings.live_queries import agenda_size, load_live
+from ptap.meetings.models import Meeting, MeetingParticipant
+from ptap.meetings.views import bp
 
 
 def _user() -> Any:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from ptap.meetings.models import MeetingAgendaItem
-from tests.meetings.helpers import MeetingWorld, build_meeting_world, reach_quorum
 
 from ptap.accounts.models import User
 from ptap.audit.services import SYSTEM
@@ -15,8 +13,10 @@ from ptap.extensions import db as _db
 from ptap.extensions import socketio
 from ptap.meetings import services
 from ptap.meetings.live import NAMESPACE
+from ptap.meetings.models import MeetingAgendaItem
 from tests.dashboards.conftest import token_for
 from tests.factories import make_user
+from tests.meetings.helpers import MeetingWorld, build_meeting_world, reach_quorum
 
 NS = NAMESPACE
 

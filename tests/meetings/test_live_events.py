@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ptap.meetings.decisions import DecisionInput
-from ptap.meetings.models import Meeting
-
 from ptap.audit.services import SYSTEM
 from ptap.core import clock
 from ptap.extensions import socketio
 from ptap.meetings import services
+from ptap.meetings.decisions import DecisionInput
 from ptap.meetings.live import NAMESPACE, item_room, meeting_room
+from ptap.meetings.models import Meeting
 from tests.factories import make_user
 from tests.meetings.live_helpers import (  # noqa: F401 - fixtures
     NS,

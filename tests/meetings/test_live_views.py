@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from ptap.meetings.decisions import DecisionInput
-from ptap.meetings.models import Meeting, MeetingDecision
 
 from ptap.audit.services import SYSTEM
 from ptap.care_plans.models import CarePlan, CarePlanVersion
 from ptap.core import clock
 from ptap.meetings import queries, services
+from ptap.meetings.decisions import DecisionInput
+from ptap.meetings.models import Meeting, MeetingDecision
 from tests.factories import make_patient, make_user
 from tests.meetings.live_helpers import build_live_world, live_world  # noqa: F401 - fixture
 
