@@ -224,11 +224,22 @@ def _upcoming_meeting(
     )
     services.invite_members(chair, meeting, [m.id for m in members[:8]], ctx)
     items: list[MeetingAgendaItem] = []
-    for suggestion in queries.suggest_agenda(team, user=chair)[:5]:
+    suggestions = queries.suggest_agenda(team, user=chair)
+    # One patient of each reason first, so the agenda shows every kind of suggestion.
+    firsts = list({s.reason: s for s in reversed(suggestions)}.values())
+    rest = [s for s in suggestions if s not in firsts]
+    for suggestion in [*firsts, *rest][:5]:
         patient = db.session.get_one(Patient, suggestion.patient_id)
         items.append(
             services.add_agenda_item(chair, meeting, patient, ctx, reason=suggestion.reason)
         )
-    guest = users.get("kine")
-    if guest is not None and items and not is_team_member(guest.id, team.id):
+    guest = next(
+        (
+            u
+            for u in users.values()
+            if u.role in CLINICAL_ROLES and u.active and not is_team_member(u.id, team.id)
+        ),
+        None,
+    )
+    if guest is not None and items:
         services.invite_guest(chair, meeting, guest, [items[0].patient_id], ctx)

@@ -24,7 +24,12 @@ from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.models import utcnow
 from ptap.core.policy import is_clinician, require
-from ptap.core.signals import decisions_recorded, meeting_changed, send_after_commit
+from ptap.core.signals import (
+    circle_changed,
+    decisions_recorded,
+    meeting_changed,
+    send_after_commit,
+)
 from ptap.extensions import db
 from ptap.meetings.decisions import (
     DecisionInput,
@@ -52,6 +57,7 @@ from ptap.meetings.queries import (
     check_quorum,
     find_item_for_patient,
     find_participant,
+    guest_patient_ids,
 )
 
 __all__ = [
@@ -240,15 +246,26 @@ def update_meeting(user: User, meeting: Meeting, data: MeetingData, ctx: AuditCo
     return meeting
 
 
-def _guest_invitations(meeting: Meeting) -> list[CircleInvitation]:
-    return list(
-        db.session.scalars(
-            sa.select(CircleInvitation)
-            .join(MeetingGuestPatient, MeetingGuestPatient.invitation_id == CircleInvitation.id)
-            .join(MeetingParticipant, MeetingParticipant.id == MeetingGuestPatient.participant_id)
-            .where(MeetingParticipant.meeting_id == meeting.id)
-        )
+def _guest_invitations(meeting: Meeting, patient_id: int | None = None) -> list[CircleInvitation]:
+    stmt = (
+        sa.select(CircleInvitation)
+        .join(MeetingGuestPatient, MeetingGuestPatient.invitation_id == CircleInvitation.id)
+        .join(MeetingParticipant, MeetingParticipant.id == MeetingGuestPatient.participant_id)
+        .where(MeetingParticipant.meeting_id == meeting.id)
     )
+    if patient_id is not None:
+        stmt = stmt.where(MeetingGuestPatient.patient_id == patient_id)
+    return list(db.session.scalars(stmt))
+
+
+def _end_guest_access(invitations: list[CircleInvitation]) -> None:
+    """End the circle invitations made for this meeting's guests now; the circle changed
+    (messaging cuts the guests' live sockets off those patients' conversations)."""
+    now = utcnow()
+    for invitation in invitations:
+        if invitation.revoked_at is None:
+            invitation.revoked_at = now
+            send_after_commit(circle_changed, "meetings", patient_id=invitation.patient_id)
 
 
 def _redate_guest_invitations(meeting: Meeting) -> None:
@@ -266,10 +283,7 @@ def cancel_meeting(user: User, meeting: Meeting, ctx: AuditContext) -> Meeting:
         raise Conflict("Seule une concertation prévue peut être annulée.", field="status")
     meeting.status = MeetingStatus.CANCELLED
     meeting.ical_sequence += 1
-    now = utcnow()
-    for invitation in _guest_invitations(meeting):
-        if invitation.revoked_at is None:
-            invitation.revoked_at = now
+    _end_guest_access(_guest_invitations(meeting))
     _audit(ctx, "meeting.cancel", meeting)
     _changed(meeting, "cancel")
     db.session.flush()
@@ -339,13 +353,14 @@ def remove_agenda_item(
         )
     if meeting.current_item_id == item.id:
         meeting.current_item_id = None
+    # Guests invited for this patient only for this meeting lose that access now.
+    _end_guest_access(_guest_invitations(meeting, item.patient_id))
     db.session.execute(
         sa.delete(MeetingGuestPatient).where(
             MeetingGuestPatient.patient_id == item.patient_id,
             MeetingGuestPatient.participant_id.in_(
                 sa.select(MeetingParticipant.id).where(MeetingParticipant.meeting_id == meeting.id)
             ),
-            MeetingGuestPatient.invitation_id.is_(None),
         )
     )
     _audit(ctx, "meeting.agenda_remove", meeting, item.patient_id)
@@ -385,10 +400,15 @@ def invite_guest(
             "Choisissez les personnes pour lesquelles il est invité.", field="patient_ids"
         )
     existing = find_participant(meeting.id, guest.id)
+    if existing is not None and existing.role != ParticipantRole.GUEST:
+        raise InvalidInput("Ce professionnel participe déjà comme membre.", field="user_id")
     participant = existing or _add_participant(meeting, guest, ParticipantRole.GUEST)
+    already = guest_patient_ids(participant.id)
     expires_at = guest_access_end(meeting)
     label = f"Concertation du {clock.paris_day(meeting.starts_at):%d/%m/%Y}"
     for patient_id in dict.fromkeys(patient_ids):
+        if patient_id in already:
+            continue
         if find_item_for_patient(meeting.id, patient_id) is None:
             raise InvalidInput(
                 "Cette personne n'est pas à l'ordre du jour de la concertation.",

@@ -104,6 +104,9 @@ def test_decisions_flow_through_the_api(client, db):
     assert [d["kind"] for d in ok.json["item"]["decisions"]] == ["add_objective", "add_action"]
     version = db.session.get(CarePlanVersion, ok.json["plan_version_id"])
     assert version.provenance_ref == f"meeting:{w.meeting.id}/item:{w.item.id}"
+    versions = client.get(f"/api/v1/patients/{w.patient.id}/care-plan/versions", headers=headers)
+    assert versions.json["items"][0]["provenance"]["ref"] == version.provenance_ref
+    assert versions.json["items"][1]["provenance"] is None
     history = client.get(f"/api/v1/patients/{w.patient.id}/meetings", headers=headers)
     assert history.json["items"][0]["item"]["plan_version_id"] == version.id
     closed = client.post(f"{url}/close", headers=headers)

@@ -6,7 +6,12 @@ import sqlalchemy as sa
 
 from ptap.care_plans.models import CarePlanVersion
 from ptap.demo import load_demo
-from ptap.meetings.models import Meeting, MeetingAgendaItem, MeetingDecision
+from ptap.meetings.models import (
+    Meeting,
+    MeetingAgendaItem,
+    MeetingDecision,
+    MeetingParticipant,
+)
 
 
 def test_demo_meetings_once(app, db):
@@ -25,5 +30,13 @@ def test_demo_meetings_once(app, db):
             MeetingAgendaItem.meeting_id == upcoming.id
         )
     )
+    reasons = set(
+        db.session.scalars(
+            sa.select(MeetingAgendaItem.reason).where(MeetingAgendaItem.meeting_id == upcoming.id)
+        )
+    )
+    assert len(reasons) >= 2  # several kinds of suggestion on the upcoming agenda
+    guests = db.session.scalars(sa.select(MeetingParticipant).filter_by(role="guest")).all()
+    assert [g.meeting_id for g in guests] == [upcoming.id]
     load_demo()
     assert db.session.scalar(sa.select(sa.func.count(Meeting.id))) == 3

@@ -310,8 +310,24 @@ def test_need_to_know_agenda_and_guest_sees_only_invited_patient(db):
     assert exc.value.field == "patient_ids"
     with pytest.raises(InvalidInput):  # a team member is not a guest
         services.invite_guest(w.coord, w.meeting, w.social, [w.patient.id], SYSTEM)
+    services.invite_guest(w.coord, w.meeting, guest, [w.patient.id], SYSTEM)  # idempotent
+    assert len(queries.guest_patient_ids(w.participant(guest).id)) == 1
     services.cancel_meeting(w.coord, w.meeting, SYSTEM)
     assert invitation.revoked_at is not None
+
+
+def test_removing_a_patient_ends_the_guest_access_to_it(db):
+    w = build_meeting_world()
+    item = services.add_agenda_item(w.coord, w.meeting, w.newcomer, SYSTEM)
+    guest = make_user(profession="physiotherapist")
+    services.invite_guest(w.coord, w.meeting, guest, [w.patient.id, w.newcomer.id], SYSTEM)
+    services.remove_agenda_item(w.coord, w.meeting, item, SYSTEM)
+    assert [i.patient_id for i in queries.visible_agenda(guest, w.meeting)] == [w.patient.id]
+    assert queries.guest_patient_ids(w.participant(guest).id) == {w.patient.id}
+    ended = db.session.scalars(
+        sa.select(CircleInvitation).filter_by(user_id=guest.id, patient_id=w.newcomer.id)
+    ).one()
+    assert ended.revoked_at is not None
 
 
 def test_suggestions_from_the_team_data(db):
@@ -328,3 +344,21 @@ def test_suggestions_from_the_team_data(db):
     assert reasons[w.patient.id] == "overdue_actions"
     assert [s.patient_id for s in suggestions] == [w.patient.id, w.newcomer.id]
     assert queries.suggest_agenda(w.team, user=w.outsider) == []
+
+
+def test_unacknowledged_urgent_message_is_suggested_first(db):
+    from ptap.messaging import services as messaging
+
+    w = build_meeting_world()
+    conversation = messaging.get_or_create_patient_conversation(w.nurse, w.newcomer)
+    sent = messaging.send_message(
+        w.nurse,
+        conversation,
+        messaging.MessageDraft(client_id="urgent-1", body="Chute ce matin", priority="urgent"),
+        SYSTEM,
+    )
+    suggestions = queries.suggest_agenda(w.team)
+    assert [(s.patient_id, s.reason) for s in suggestions][0] == (w.newcomer.id, "urgent_messages")
+    messaging.acknowledge_message(w.coord, sent.message, SYSTEM)
+    reasons = {s.patient_id: s.reason for s in queries.suggest_agenda(w.team)}
+    assert reasons[w.newcomer.id] == "no_plan"
