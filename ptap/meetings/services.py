@@ -670,13 +670,14 @@ def _decide(
     if wants_revision(payloads) and plan.status == PlanStatus.ACTIVE:
         plans.start_revision(user, plan, ctx)
     plans.save_draft(user, plan, content, plan.draft_revision, ctx)
-    lines = "\n".join(f"- {describe(d.kind, p)}" for d, p in zip(decisions, stored, strict=True))
+    # The provenance says where it comes from; the summary says what changed.
+    summary = " ; ".join(describe(d.kind, p) for d, p in zip(decisions, stored, strict=True))
     label = provenance_label(meeting)
     try:
         version = plans.publish_version(
             user,
             plan,
-            f"{label}.\n{lines}",
+            summary[:2000],
             ctx,
             provenance=plans.VersionProvenance(
                 kind=PROVENANCE_KIND, ref=f"meeting:{meeting.id}/item:{item.id}", label=label
