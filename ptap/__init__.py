@@ -102,6 +102,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
     import ptap.meetings.api  # noqa: F401 - registers the meetings endpoints
+    import ptap.meetings.live_views  # noqa: F401 - the live screen's routes on meetings.bp
     import ptap.meetings.models  # noqa: F401 - models
     import ptap.meetings.permissions  # noqa: F401 - registers the meetings policy rules
     import ptap.meetings.report_api  # noqa: F401 - registers the reports/minutes/.ics endpoints
@@ -167,6 +168,7 @@ def register_socket_handlers(app: Flask) -> None:
     """Import the modules whose Socket.IO handlers register on import."""
     import ptap.accounts.events  # noqa: F401
     import ptap.dashboards.events  # noqa: F401
+    import ptap.meetings.events  # noqa: F401
     import ptap.messaging.events  # noqa: F401
     from ptap.dashboards.live import install_listeners
 

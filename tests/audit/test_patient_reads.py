@@ -82,6 +82,9 @@ COVERED_ELSEWHERE = {
     "api.messaging_download_attachment": "attachment download event (messaging)",
     "api.filings_get_dmp_submission_cda": "filings.services.download_payload event",
     "api.filings_get_dmp_submission_request": "filings.services.download_payload event",
+    "meetings.live": "@shows_patients + note_patients_shown (the agenda patients the viewer may "
+    "see; tests/meetings/test_live_views.py)",
+    "meetings.live_state": "@shows_patients + note_patients_shown (as meetings.live)",
     "meetings.show_meeting": "@shows_patients + note_patients_shown (agenda and suggestions; "
     "tests/meetings/test_views.py)",
     "api.meetings_get_meeting": "@shows_patients + note_patients_shown (visible agenda)",

@@ -65,6 +65,8 @@ RERENDERS_COVERED_ELSEWHERE = {
     "meeting_reports.edit_report": "load_patient (patient.read) notes the patient; safety net",
     "meeting_reports.correct_report": "load_patient (patient.read) notes the patient; safety net",
     "meeting_reports.approve_report": "load_patient (patient.read) notes the patient; safety net",
+    "meetings.live_record_decisions": "the live screen re-rendered after the rollback notes "
+    "the agenda patients; safety net (tests/meetings/test_live_views.py)",
 }
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
@@ -108,6 +110,11 @@ NO_PATIENT_IDENTITY = {
     "intake.register_request",
     "intake.team_targets",
     "monitoring.order_report",
+    # The live meeting screen's controls: redirect with a flash, whatever happens.
+    "meetings.live_start",
+    "meetings.live_set_current",
+    "meetings.live_close",
+    "meetings.live_attendance",
     # Meeting forms show what was typed (no patient); the meeting's actions redirect with a flash.
     "meetings.create_meeting",
     "meetings.edit_meeting",
