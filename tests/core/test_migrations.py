@@ -169,7 +169,7 @@ def test_intake_targets_migration_backfills_requests_with_their_team_targets(
 def test_mssante_migration_gives_queued_mail_distinct_message_ids(empty_database_url):
     app = create_app({"ENV": "testing", "DATABASE_URL": empty_database_url})
     with app.app_context():
-        upgrade(revision="0016_fixintake")
+        upgrade(revision="0018_meetrep")
         now = "2026-12-07 06:00:00+00:00"
         outbox = sa.table(
             "mail_outbox",
@@ -194,5 +194,5 @@ def test_mssante_migration_gives_queued_mail_distinct_message_ids(empty_database
             (1, "<mail-1@ptap.invalid>", "notification", None),
             (2, "<mail-2@ptap.invalid>", "notification", None),
         ]
-        downgrade(revision="0016_fixintake")
+        downgrade(revision="0018_meetrep")
         db.engine.dispose()

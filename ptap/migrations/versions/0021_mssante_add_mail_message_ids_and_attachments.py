@@ -1,7 +1,7 @@
 """give each queued e-mail a Message-ID, a kind, a hand-over mark and stored attachments
 
 Revision ID: 0021_mssante
-Revises: 0016_fixintake
+Revises: 0018_meetrep
 Create Date: 2026-12-07 11:45:00
 
 Secure health messages (MSSanté) carry the letter's PDF and its IHE_XDM.ZIP: the files are
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_mssante"
-down_revision = "0016_fixintake"
+down_revision = "0018_meetrep"
 branch_labels = None
 depends_on = None
 
