@@ -24,6 +24,7 @@ operators authenticate applications by certificate).
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from collections.abc import Callable, Mapping
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class MailDeferred(Exception):
@@ -120,15 +123,20 @@ def _converse(smtp: smtplib.SMTP, message: EmailMessage, before_data: Callable[[
 
 def _smtp(cfg: Mapping[str, Any], message: EmailMessage, before_data: Callable[[], None]) -> None:
     host, port = str(cfg["MAIL_SMTP_HOST"]), int(str(cfg["MAIL_SMTP_PORT"]))
+    smtp: smtplib.SMTP | None = None
     try:
-        with smtplib.SMTP(host, port, timeout=float(cfg.get("MAIL_SMTP_TIMEOUT", 30))) as smtp:
+        smtp = smtplib.SMTP(host, port, timeout=float(cfg.get("MAIL_SMTP_TIMEOUT", 30)))
+        smtp.ehlo()
+        if cfg.get("MAIL_SMTP_STARTTLS", True):
+            smtp.starttls(context=tls_context(cfg))  # refuses to go on in clear
             smtp.ehlo()
-            if cfg.get("MAIL_SMTP_STARTTLS", True):
-                smtp.starttls(context=tls_context(cfg))  # refuses to go on in clear
-                smtp.ehlo()
-            if cfg.get("MAIL_SMTP_USERNAME"):
-                smtp.login(str(cfg["MAIL_SMTP_USERNAME"]), str(cfg.get("MAIL_SMTP_PASSWORD", "")))
-            _converse(smtp, message, before_data)
+        if cfg.get("MAIL_SMTP_USERNAME"):
+            smtp.login(str(cfg["MAIL_SMTP_USERNAME"]), str(cfg.get("MAIL_SMTP_PASSWORD", "")))
+        _converse(smtp, message, before_data)
+        # Accepted: whatever QUIT answers (or a reset) no longer concerns this message, which
+        # must not be sent again (smtplib's context manager would raise on a non-221 QUIT).
+        _quietly_quit(smtp)
+        smtp = None
     except (MailRejected, MailDeferred, MailUncertain):
         raise
     except smtplib.SMTPAuthenticationError as exc:
@@ -137,6 +145,19 @@ def _smtp(cfg: Mapping[str, Any], message: EmailMessage, before_data: Callable[[
         raise MailDeferred(f"relais en erreur : {_reply(exc.smtp_code, exc.smtp_error)}") from exc
     except (OSError, smtplib.SMTPException) as exc:  # refused, reset, TLS, no STARTTLS offered
         raise MailDeferred(f"relais injoignable ou en erreur ({exc})") from exc
+    finally:
+        if smtp is not None:
+            smtp.close()
+
+
+def _quietly_quit(smtp: smtplib.SMTP) -> None:
+    """Say goodbye to a relay that accepted the message, ignoring how it answers."""
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        log.info("the relay's answer to QUIT after an accepted message is ignored")
+    finally:
+        smtp.close()
 
 
 def _memory(message: EmailMessage, before_data: Callable[[], None]) -> None:

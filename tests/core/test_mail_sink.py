@@ -96,6 +96,7 @@ class _ScriptedRelay:
     def __init__(self) -> None:
         self.replies: list[str] = []
         self.data_replies: list[str] = []
+        self.quit_reply = ""
         self.received: list[bytes] = []
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
@@ -109,6 +110,9 @@ class _ScriptedRelay:
             return self.data_replies.pop(0)
         self.received.append(envelope.original_content)
         return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: N802
+        return self.quit_reply or "221 Bye"
 
 
 @pytest.fixture
@@ -132,6 +136,16 @@ def test_a_4xx_relay_reply_is_retried_and_the_letter_sent_once(app, db, scripted
     assert send_queued_mail() == {}
     assert len(scripted.received) == 1
     assert _row(db).attempts == 2
+
+
+def test_an_error_reply_to_quit_after_an_accepted_body_does_not_send_it_again(app, db, scripted):
+    app.config["MAIL_BACKOFF_SECONDS"] = 0
+    scripted.quit_reply = "421 4.3.2 Service shutting down"
+    _queue_letter(db)
+    assert send_queued_mail() == {"sent": 1}
+    assert send_queued_mail() == {}
+    assert len(scripted.received) == 1
+    assert _row(db).status == MailStatus.SENT
 
 
 def test_a_5xx_relay_reply_fails_the_letter_with_the_reason(db, scripted):
