@@ -101,6 +101,9 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
+    import ptap.letters.api  # noqa: F401 - registers the letters endpoints
+    import ptap.letters.models  # noqa: F401 - models
+    import ptap.letters.permissions  # noqa: F401 - registers the letters policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models
@@ -118,6 +121,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.extensions import csrf
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
+    from ptap.letters import views as letters_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
 
@@ -133,6 +137,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(dashboards_views.bp)
     app.register_blueprint(intake_views.bp)
     app.register_blueprint(care_events_views.bp)
+    app.register_blueprint(letters_views.bp)
     app.register_blueprint(monitoring_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
@@ -144,9 +149,11 @@ def connect_dmp_bridge() -> None:
     import ptap.dmp_bridge  # noqa: F401 - its outbox models
     from ptap.care_plans import dmp as care_plans_dmp
     from ptap.care_teams import dmp as care_teams_dmp
+    from ptap.letters import documents as letters_dmp
 
     care_teams_dmp.register()
     care_plans_dmp.register()
+    letters_dmp.register()
 
 
 def register_socket_handlers(app: Flask) -> None:

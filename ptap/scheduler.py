@@ -24,6 +24,7 @@ from ptap.core.mail import send_queued_mail
 from ptap.dashboards.tasks import cut_off_dashboard_sockets
 from ptap.dmp_bridge import send_pending_submissions
 from ptap.extensions import db
+from ptap.letters.tasks import process_letters
 from ptap.messaging.tasks import (
     cut_off_expired_access,
     purge_expired_messages,
@@ -75,6 +76,8 @@ JOBS: list[Job] = [
         "refresh_monitoring_aggregates", refresh_monitoring_aggregates, IntervalTrigger(minutes=10)
     ),
     Job("render_monitoring_reports", render_monitoring_reports, IntervalTrigger(minutes=1)),
+    # Signed letters: PDF/A rendered here (never in a request), then filings and sendings queued.
+    Job("process_letters", process_letters, IntervalTrigger(seconds=10)),
 ]
 
 #: Jobs whose interval comes from a setting (seconds).
