@@ -10,6 +10,7 @@ placeholders are errors, never silently empty.
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +25,9 @@ from ptap.core.errors import InvalidInput
 MAX_TEMPLATE_CHARS = 20_000
 MAX_OUTPUT_CHARS = 60_000
 _TEMPLATE_NAME = "<modèle>"
+#: The file name Jinja gives a template made with from_string (in rewritten tracebacks).
+_STRING_TEMPLATE = "<template>"
+_UNDEFINED = re.compile(r"has no attribute '([^']*)'|^'([^']*)' is undefined")
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
@@ -44,7 +48,7 @@ _ENV = _environment()
 def _line_of(exc: BaseException) -> int | None:
     """Find the template line an error was raised at (Jinja rewrites tracebacks to it)."""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename == _TEMPLATE_NAME:
+        if frame.filename in (_TEMPLATE_NAME, _STRING_TEMPLATE):
             return frame.lineno
     return getattr(exc, "lineno", None)
 
@@ -91,8 +95,10 @@ def render_text(text: str, context: Mapping[str, Any], field: str) -> str:
             field=field,
         ) from None
     except UndefinedError as exc:
+        found = _UNDEFINED.search(exc.message or "")
+        name = next((g for g in found.groups() if g), "") if found else (exc.message or "")
         raise InvalidInput(
-            f"Champ inconnu dans le modèle{_at_line(_line_of(exc))} : {exc.message}", field=field
+            f"Champ inconnu dans le modèle{_at_line(_line_of(exc))} : {name}", field=field
         ) from None
     except TemplateError as exc:
         raise InvalidInput(
