@@ -104,7 +104,10 @@ def register_blueprints(app: Flask) -> None:
     import ptap.letters.api  # noqa: F401 - registers the letters endpoints
     import ptap.letters.models  # noqa: F401 - models
     import ptap.letters.permissions  # noqa: F401 - registers the letters policy rules
+    import ptap.meetings.models  # noqa: F401 - models
+    import ptap.meetings.permissions  # noqa: F401 - registers the meetings policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
+    import ptap.messaging.flags  # noqa: F401 - tells meetings which patients have urgent messages
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models
     import ptap.monitoring.permissions  # noqa: F401 - registers the monitoring policy rules

@@ -79,6 +79,13 @@ class CarePlanVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: Confidentiality the patient asked for (ptap.care_teams.models.Confidentiality).
     confidentiality: Mapped[str] = mapped_column(sa.String(40), default="normal")
+    #: Where the version comes from when not from the plan editor: "meeting" for decisions of
+    #: a multidisciplinary meeting ("" otherwise). Generic: care plans know no other domain.
+    provenance_kind: Mapped[str] = mapped_column(sa.String(20), default="")
+    #: The producer's reference, e.g. "meeting:12/item:40".
+    provenance_ref: Mapped[str] = mapped_column(sa.String(80), default="")
+    #: What history, comparison and the PDF show, e.g. "Décidé en concertation du 03/12/2026".
+    provenance_label: Mapped[str] = mapped_column(sa.String(200), default="")
 
 
 make_append_only(CarePlanVersion.__table__)  # type: ignore[arg-type]

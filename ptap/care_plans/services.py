@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -60,6 +61,15 @@ class InvalidAssignee(InvalidInput):
     def __init__(self, message: str, *, field: str, path: str) -> None:
         super().__init__(message, field=field)
         self.path = path
+
+
+@dataclass(frozen=True)
+class VersionProvenance:
+    """Where a published version comes from, when another domain produced it (a meeting)."""
+
+    kind: str
+    ref: str
+    label: str
 
 
 def _audit(ctx: AuditContext, action: str, plan: CarePlan, reason: str = "") -> None:
@@ -273,7 +283,12 @@ def _only_follow_up(old: PlanContent, new: PlanContent) -> bool:
 
 
 def publish_version(
-    user: User, plan: CarePlan, summary: str, ctx: AuditContext
+    user: User,
+    plan: CarePlan,
+    summary: str,
+    ctx: AuditContext,
+    *,
+    provenance: VersionProvenance | None = None,
 ) -> CarePlanVersion | None:
     """Publish the draft as the next immutable version; None when nothing changed.
 
@@ -311,6 +326,9 @@ def publish_version(
         change_summary=summary.strip(),
         next_review_on=content.next_review_on,
         created_by_id=user.id,
+        provenance_kind=provenance.kind if provenance else "",
+        provenance_ref=provenance.ref if provenance else "",
+        provenance_label=provenance.label if provenance else "",
     )
     db.session.add(version)
     db.session.flush()

@@ -49,3 +49,16 @@ def send_after_commit(signal: Signal, sender: str, **kwargs: Any) -> None:
         signal.send(sender, **kwargs)
 
     on_commit(send)
+
+
+#: Sent after a commit that changed a multidisciplinary meeting (scheduled, edited, agenda,
+#: participants, attendance, started, current patient, closed, cancelled). sender: "meetings";
+#: kwargs: meeting_id (int), what (str: "schedule", "update", "cancel", "agenda", "participants",
+#: "attendance", "start", "current_item", "close", "decisions"). The live meeting room and the
+#: calendars subscribe.
+meeting_changed: Signal = _signals.signal("meeting-changed")
+
+#: Sent after a commit that recorded a meeting's decisions about one agenda patient.
+#: sender: "meetings"; kwargs: meeting_id (int), item_id (int), patient_id (int),
+#: plan_version_id (int | None: None when the decisions changed nothing in the plan).
+decisions_recorded: Signal = _signals.signal("decisions-recorded")

@@ -1,0 +1,1 @@
+"""Multidisciplinary meetings (concertations pluriprofessionnelles) and their decisions."""
