@@ -43,13 +43,15 @@ $(SCH_STAMP): $(SCH_REQUIREMENTS)
 schematron-venv: $(SCH_STAMP)
 
 ## make run: virtualenv, install, migrate the SQLite database, demo data, serve on :5000
-## (with the DMP simulator on :5900, where the bridge files documents by default)
+## (with the DMP simulator on :5900, where the bridge files documents by default, and the SMTP
+## sink on :2525, where e-mail goes by default: each message lands in instance/mail/*.eml)
 run: install pdf-deps
 	$(BIN)/ptap db upgrade
 	$(BIN)/ptap demo
-	@mkdir -p instance
+	@mkdir -p instance/mail
 	$(BIN)/ptap dmp-simulator --port 5900 --store instance/dmp-simulator.json & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/ptap mail-sink --port 2525 --dir instance/mail & sink=$$!; \
+	trap 'kill $$sim $$sink 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/ptap run --host 127.0.0.1 --port 5000
 
 ## make test: lint, types, import layers, then the whole pytest suite

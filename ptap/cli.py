@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from ptap import create_app
-from ptap.dmp_cli import dmp_group, simulator_command
+from ptap.dmp_cli import dmp_group, mail_sink_command, simulator_command
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
@@ -24,6 +24,7 @@ main.add_command(shell_command)
 main.add_command(routes_command)
 main.add_command(simulator_command)
 main.add_command(dmp_group)
+main.add_command(mail_sink_command)
 
 
 @main.command("check-config", with_appcontext=False)

@@ -114,3 +114,23 @@ def status_command() -> None:
 
     for status, n in sorted(queries.count_by_status().items()):
         click.echo(f"{status:<12} {n}")
+
+
+@click.command("mail-sink")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=2525, show_default=True, type=int)
+@click.option(
+    "--dir", "directory", default="instance/mail", show_default=True, help="Where .eml files go"
+)
+def mail_sink_command(host: str, port: int, directory: str) -> None:
+    """Serve a local SMTP sink storing every received message as an .eml file (development)."""
+    from pathlib import Path
+
+    try:
+        from ptap.devtools.mail_sink import serve
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(
+            "Le puits SMTP est un outil de développement (ptap.devtools, aiosmtpd) : il n'est "
+            "pas livré dans les installations de production."
+        ) from exc
+    serve(host, port, Path(directory))

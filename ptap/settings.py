@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 
 from ptap.audit.keys import DEFAULT_KEY_ID, MIN_KEY_LENGTH, KeyRingError, parse_keyring
+from ptap.core.smtp import check_tls_files
 from ptap.resources import resource_dir
 
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - refused in production
@@ -301,6 +302,7 @@ def _mail(cfg: Mapping[str, Any], production: bool) -> list[str]:
         )
     if int(cfg.get("MAIL_MAX_ATTEMPTS", 1)) < 1:
         problems.append("MAIL_MAX_ATTEMPTS must be at least 1.")
+    problems.extend(check_tls_files(cfg))
     if production and PLACEHOLDER_MAIL_DOMAIN in str(cfg.get("MAIL_FROM") or ""):
         problems.append(
             "PTAP_MAIL_FROM must be a real sender address in production "

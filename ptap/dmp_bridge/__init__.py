@@ -2,8 +2,9 @@
 
 Other domains import only this module (an import-linter contract in pyproject.toml says so):
 they register how to describe patients and render documents (``register_*``), queue filings in
-their own transaction (``request_filing``), act on outbox rows (``retry_submission``...) and read
-them (``find_submission``, ``list_attempts``...). The outbox models are exported as well, as
+their own transaction (``request_filing``), package a document for MSSanté
+(``build_xdm_zip``), act on outbox rows (``retry_submission``...) and read them
+(``find_submission``, ``list_attempts``...). The outbox models are exported as well, as
 types and for the reads that join them with other domains' tables (``ptap.filings.queries``).
 Everything else (CDA, XDS metadata, SOAP transport, outbox worker) stays inside the package;
 the DMP simulator is a development tool in ``ptap.devtools``.
@@ -55,6 +56,7 @@ from ptap.dmp_bridge.sources import (
     register_requester_provider,
 )
 from ptap.dmp_bridge.tasks import send_pending_submissions
+from ptap.dmp_bridge.xdm import build_xdm_zip
 
 __all__ = [
     "STATUS_LABELS",
@@ -76,6 +78,7 @@ __all__ = [
     "PayloadInfo",
     "Requester",
     "SubmissionStatus",
+    "build_xdm_zip",
     "cancel_submission",
     "count_by_status",
     "find_submission",

@@ -19,7 +19,7 @@ class BuiltFiling:
     payload: ProvideAndRegister
 
 
-def _check(cda: bytes) -> None:
+def check_cda(cda: bytes) -> None:
     """Refuse to send a CDA the official validators reject (our defect: a person must act)."""
     from ptap.dmp_bridge.conformance import validate_cda
 
@@ -51,7 +51,7 @@ def build_filing(
     if cda is None:
         cda = build_cda(document, ids)
         if current_app.config["DMP_VALIDATE_BEFORE_SEND"]:
-            _check(cda)
+            check_cda(cda)
     payload = build_provide_and_register(
         document,
         ids,

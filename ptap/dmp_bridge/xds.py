@@ -73,7 +73,7 @@ def _day(value: date) -> str:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Entry:
     """What differs between the CDA DocumentEntry and the signature's."""
 
     entry_id: str
@@ -91,9 +91,12 @@ class _Entry:
     confidentiality: list[Code]
     event_codes: tuple[Code, ...] = ()
     comments: str = ""
+    #: Where the document is, relative to the metadata (XDM media only; ITI-41 sends it inline).
+    uri: str = ""
 
 
-def _document_entry(parent: etree._Element, entry: _Entry, doc: DmpDocument) -> None:
+def document_entry(parent: etree._Element, entry: Entry, doc: DmpDocument) -> None:
+    """Append the ``rim:ExtrinsicObject`` (XDS DocumentEntry) of ``entry`` to ``parent``."""
     obj = entry.entry_id
     node = etree.SubElement(
         parent, RIM + "ExtrinsicObject", id=obj, mimeType="text/xml", objectType=DOCUMENT_ENTRY_TYPE
@@ -108,6 +111,8 @@ def _document_entry(parent: etree._Element, entry: _Entry, doc: DmpDocument) -> 
         slot(node, "serviceStopTime", entry.service_stop)
     slot(node, "sourcePatientId", patient_cx(doc.patient))
     slot(node, "sourcePatientInfo", *source_patient_info(doc.patient))
+    if entry.uri:
+        slot(node, "URI", entry.uri)
     localized(node, "Name", entry.title)
     if entry.comments:
         localized(node, "Description", entry.comments)
@@ -131,9 +136,10 @@ def _document_entry(parent: etree._Element, entry: _Entry, doc: DmpDocument) -> 
     external_id(node, Scheme.DE_UNIQUE_ID, obj, entry.unique_id, "XDSDocumentEntry.uniqueId")
 
 
-def _cda_entry(doc: DmpDocument, ids: FilingIds, cda: bytes) -> _Entry:
+def cda_entry(doc: DmpDocument, ids: FilingIds, cda: bytes) -> Entry:
+    """Describe the CDA document of a filing as a DocumentEntry (codes from its kind)."""
     kind_codes = codes.document_codes(doc.kind)
-    return _Entry(
+    return Entry(
         entry_id=new_id(),
         unique_id=ids.document_oid,
         content=cda,
@@ -151,9 +157,9 @@ def _cda_entry(doc: DmpDocument, ids: FilingIds, cda: bytes) -> _Entry:
     )
 
 
-def _signature_entry(doc: DmpDocument, signature: bytes, unique_id: str, now: datetime) -> _Entry:
+def _signature_entry(doc: DmpDocument, signature: bytes, unique_id: str, now: datetime) -> Entry:
     moment = utc_time(now)
-    return _Entry(
+    return Entry(
         entry_id=new_id(),
         unique_id=unique_id,
         content=signature,
@@ -196,7 +202,7 @@ def build_provide_and_register(
         raise ValueError("replacement without the entryUUID of the replaced version (ITI-18 first)")
     if ids.replaces_entry_uuid and not ids.replaces_document_oid:
         raise ValueError("RPLC entryUUID without the replaced uniqueId: the CDA would not say it")
-    cda_entry = _cda_entry(doc, ids, cda)
+    main = cda_entry(doc, ids, cda)
     signature_oid = uuid_oid()  # UUID-derived OID (ITU-T X.667), as DRIMbox
     signature = sign_submission_set(
         signer,
@@ -212,8 +218,8 @@ def build_provide_and_register(
         etree.QName(LCM_NS, "SubmitObjectsRequest"), nsmap={"lcm": LCM_NS, "rim": RIM_NS}
     )
     objects = etree.SubElement(request, RIM + "RegistryObjectList")
-    _document_entry(objects, cda_entry, doc)
-    _document_entry(objects, signature_entry, doc)
+    document_entry(objects, main, doc)
+    document_entry(objects, signature_entry, doc)
     submission_set(
         objects,
         set_id,
@@ -228,15 +234,15 @@ def build_provide_and_register(
         patient_id=patient_cx(doc.patient),
     )
     original = ("SubmissionSetStatus", "Original")
-    association(objects, HAS_MEMBER, set_id, cda_entry.entry_id, original)
+    association(objects, HAS_MEMBER, set_id, main.entry_id, original)
     association(objects, HAS_MEMBER, set_id, signature_entry.entry_id, original)
     association(objects, SIGNS, signature_entry.entry_id, set_id)
     if ids.replaces_entry_uuid:
-        association(objects, RPLC, cda_entry.entry_id, ids.replaces_entry_uuid)
+        association(objects, RPLC, main.entry_id, ids.replaces_entry_uuid)
     return ProvideAndRegister(
         submit_objects=etree.tostring(request, encoding="UTF-8", xml_declaration=False),
         attachments=(
-            Attachment(entry_id=cda_entry.entry_id, content=cda),
+            Attachment(entry_id=main.entry_id, content=cda),
             Attachment(entry_id=signature_entry.entry_id, content=signature),
         ),
         submission_set_oid=submission_set_oid,
