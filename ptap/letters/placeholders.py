@@ -20,6 +20,9 @@ from ptap.care_teams.models import CareTeam, Patient
 from ptap.core import clock
 from ptap.core.formatting import fr_date, label
 from ptap.extensions import db
+from ptap.meetings import queries as meeting_queries
+from ptap.meetings.decisions import describe
+from ptap.meetings.models import ItemStatus
 
 #: Placeholder → what it holds (shown on the template page).
 PLACEHOLDERS: dict[str, str] = {
@@ -110,8 +113,23 @@ def _plan(patient_id: int) -> dict[str, Any]:
 
 
 def _last_meeting(patient_id: int) -> dict[str, Any]:
-    """The decisions of the last concertation about the patient (meetings domain)."""
-    return dict(_NO_MEETING)
+    """The last concertation where the patient was discussed, with its decisions."""
+    discussed = [
+        (meeting, item)
+        for meeting, item in meeting_queries.meetings_for_patient(patient_id)
+        if item.status == ItemStatus.DISCUSSED
+    ]
+    if not discussed:
+        return dict(_NO_MEETING)
+    meeting, item = discussed[0]  # latest first
+    decisions = meeting_queries.decisions_of([item.id])[item.id]
+    return {
+        "existe": True,
+        "date": fr_date(clock.paris_day(meeting.starts_at)),
+        "titre": meeting.title,
+        "synthese": item.summary or "",
+        "decisions": [describe(d.kind, d.payload) for d in decisions],
+    }
 
 
 def letter_context(

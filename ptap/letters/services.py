@@ -301,7 +301,7 @@ def send_letter(user: User, letter: Letter, to: str, ctx: AuditContext) -> Lette
     """Ask for the sending of a signed letter to an MSSanté address (queued by the job)."""
     patient = db.session.get_one(Patient, letter.patient_id)
     address = to.strip().lower()
-    if not mail.is_valid_mssante_address(address):  # type: ignore[attr-defined]
+    if not mail.is_valid_mssante_address(address):
         raise InvalidInput(
             "Adresse de messagerie sécurisée de santé (MSSanté) invalide.", field="to"
         )
@@ -390,14 +390,8 @@ def queue_letter_sending(sending: LetterSending) -> None:
         return
     document = letter_document(letter.id, True)
     attachments = [
-        mail.MailAttachment(  # type: ignore[attr-defined]
-            f"lettre-{letter.id}.pdf", "application/pdf", letter.pdf or b""
-        ),
-        mail.MailAttachment(  # type: ignore[attr-defined]
-            "IHE_XDM.ZIP",
-            "application/zip",
-            dmp_bridge.build_xdm_zip(document),  # type: ignore[attr-defined]
-        ),
+        mail.MailAttachment(f"lettre-{letter.id}.pdf", "application/pdf", letter.pdf or b""),
+        mail.MailAttachment("IHE_XDM.ZIP", "application/zip", dmp_bridge.build_xdm_zip(document)),
     ]
     team = db.session.get_one(CareTeam, letter.team_id)
     author = db.session.get_one(User, letter.author_id)
@@ -411,7 +405,7 @@ def queue_letter_sending(sending: LetterSending) -> None:
             team=team.name,
         ),
         attachments=attachments,
-        kind="mssante",
+        kind=mail.MailKind.MSSANTE,
     )
     if message is None:
         sending.error = "La messagerie n'est pas configurée sur cette plateforme."

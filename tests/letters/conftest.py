@@ -1,9 +1,4 @@
-"""Fixtures of the letters tests: a team, its people, a patient with a plan, a template.
-
-Until the MSSanté branch lands, ``ptap.core.mail.queue_mail`` / ``MailAttachment`` /
-``is_valid_mssante_address`` and ``ptap.dmp_bridge.build_xdm_zip`` may be missing: the ``outbox``
-fixture then puts small stand-ins following the agreed contract (tests only).
-"""
+"""Fixtures of the letters tests: a team, its people, a patient, a referral template."""
 
 from __future__ import annotations
 
@@ -12,7 +7,6 @@ from datetime import datetime
 
 import pytest
 
-from ptap import dmp_bridge
 from ptap.audit.services import AuditContext
 from ptap.core import clock, mail
 from ptap.core.clock import PARIS
@@ -22,22 +16,34 @@ from tests.factories import add_member, make_patient, make_team, make_user, vali
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=PARIS)
 
-BODY = """Madame, Monsieur,
-
-Je vous adresse {{ patient.prenom }} {{ patient.nom }}, {{ patient.ne_le|lower }} {{ patient.date_naissance }}.
-Médecin traitant : {{ medecin_traitant.nom or "non renseigné" }}.
-{% if plan.existe %}
-Plan en vigueur (version {{ plan.version }}) :
-{% for o in plan.objectifs %}
-- {{ o.intitule }}{% for a in o.actions %} / {{ a.quoi }} ({{ a.qui }}){% endfor %}
-
-{% endfor %}
-{% endif %}
-Cercle : {% for m in cercle %}{{ m.nom }} ({{ m.profession }}){% if not loop.last %}, {% endif %}{% endfor %}
-
-
-{{ auteur.nom }}
-"""
+BODY = "\n".join(
+    [
+        "Madame, Monsieur,",
+        "",
+        "Je vous adresse {{ patient.prenom }} {{ patient.nom }}, "
+        "{{ patient.ne_le|lower }} {{ patient.date_naissance }}.",
+        'Médecin traitant : {{ medecin_traitant.nom or "non renseigné" }}.',
+        "{% if plan.existe %}",
+        "Plan en vigueur (version {{ plan.version }}) :",
+        "{% for o in plan.objectifs %}",
+        "- {{ o.intitule }}{% for a in o.actions %} / {{ a.quoi }} ({{ a.qui }}){% endfor %}",
+        "",
+        "{% endfor %}",
+        "{% endif %}",
+        "{% if derniere_concertation.existe %}",
+        "Concertation du {{ derniere_concertation.date }} :",
+        "{% for d in derniere_concertation.decisions %}",
+        "* {{ d }}",
+        "{% endfor %}",
+        "{% endif %}",
+        "Cercle : {% for m in cercle %}{{ m.nom }} ({{ m.profession }})"
+        "{% if not loop.last %}, {% endif %}{% endfor %}",
+        "",
+        "",
+        "{{ auteur.nom }}",
+        "",
+    ]
+)
 
 
 def ctx(user) -> AuditContext:
@@ -83,40 +89,17 @@ def world(db) -> World:
         yield World(team, other_team, coord, physician, nurse, outsider, patient, gp, template)
 
 
-@dataclass(frozen=True)
-class _Attachment:
-    filename: str
-    content_type: str
-    data: bytes
-
-
 @pytest.fixture
 def outbox(monkeypatch: pytest.MonkeyPatch, app):
-    """Record queued MSSanté mails; the contract's stand-ins only where the real ones lack."""
+    """Record the e-mails the letters queue (the real mail outbox rows are written too)."""
     queued: list[dict] = []
-    real_queue = getattr(mail, "queue_mail", None)
-    if not hasattr(mail, "MailAttachment"):
-        monkeypatch.setattr(mail, "MailAttachment", _Attachment, raising=False)
-    if not hasattr(mail, "is_valid_mssante_address"):
-        monkeypatch.setattr(
-            mail,
-            "is_valid_mssante_address",
-            lambda addr: addr.endswith(".mssante.fr") and "@" in addr,
-            raising=False,
-        )
-    if not hasattr(dmp_bridge, "build_xdm_zip"):
-        monkeypatch.setattr(
-            dmp_bridge, "build_xdm_zip", lambda doc: b"PK-xdm-" + doc.pdf[:4], raising=False
-        )
+    real_queue = mail.queue_mail
 
-    def queue(to, subject, body, *, attachments=(), kind="notification"):
+    def queue(to, subject, body, *, attachments=(), kind=mail.MailKind.NOTIFICATION):
         queued.append(
             {"to": to, "subject": subject, "attachments": list(attachments), "kind": kind}
         )
-        try:
-            return real_queue(to, subject, body, attachments=attachments, kind=kind)
-        except TypeError:  # the pre-MSSanté queue_mail takes no attachments
-            return real_queue(to, subject, body)
+        return real_queue(to, subject, body, attachments=attachments, kind=kind)
 
     monkeypatch.setattr(mail, "queue_mail", queue)
     app.config["MAIL_TRANSPORT"] = "memory"

@@ -246,3 +246,37 @@ def test_an_unsigned_letter_is_neither_sent_nor_filed(db, world, outbox, app):
         )
     with pytest.raises(Conflict):
         services.request_letter_filing(world.physician, letter, ctx(world.physician))
+
+
+def test_the_last_concertation_decisions_fill_the_letter(db, world):
+    from ptap.meetings.models import Meeting, MeetingAgendaItem, MeetingDecision
+
+    meeting = Meeting(
+        team_id=world.team.id,
+        title="Concertation de novembre",
+        starts_at=datetime(2026, 11, 20, 13, 0, tzinfo=UTC),
+        chair_id=world.coord.id,
+        secretary_id=world.coord.id,
+        status="closed",
+        created_by_id=world.coord.id,
+    )
+    db.session.add(meeting)
+    db.session.flush()
+    item = MeetingAgendaItem(
+        meeting_id=meeting.id, patient_id=world.patient.id, summary="Stable.", status="discussed"
+    )
+    db.session.add(item)
+    db.session.flush()
+    db.session.add(
+        MeetingDecision(
+            item_id=item.id,
+            position=0,
+            kind="add_objective",
+            payload={"title": "Soutenir l'aidant"},
+            recorded_by_id=world.coord.id,
+        )
+    )
+    db.session.flush()
+    letter = write(world)
+    assert "Concertation du 20/11/2026 :" in letter.body
+    assert "* " in letter.body and "Soutenir l'aidant" in letter.body
