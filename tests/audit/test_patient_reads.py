@@ -52,6 +52,8 @@ SHOWS_PATIENTS = {
     "intake.convert_request": "/requests/{request}/convert",
     "care_events.patient_events": "/patients/{patient}/events",
     "api.care_events_list_events": "/api/v1/patients/{patient}/events",
+    "letters.patient_letters": "/patients/{patient}/letters",
+    "api.letters_list_letters": "/api/v1/letters?patient_id={patient}",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
@@ -80,6 +82,11 @@ COVERED_ELSEWHERE = {
     "api.messaging_download_attachment": "attachment download event (messaging)",
     "api.filings_get_dmp_submission_cda": "filings.services.download_payload event",
     "api.filings_get_dmp_submission_request": "filings.services.download_payload event",
+    "letters.team_letters": "@shows_patients + note_patients_shown (letter rows; tests/letters)",
+    "letters.show_letter": "load_patient (patient.read) of the letter's patient (tests/letters)",
+    "letters.letter_pdf": "load_patient (patient.read) of the letter's patient",
+    "api.letters_get_letter": "load_patient (patient.read) of the letter's patient",
+    "api.letters_letter_pdf": "load_patient (patient.read) of the letter's patient",
 }
 
 #: Endpoints that show no patient identity.
@@ -125,6 +132,11 @@ NO_PATIENT_IDENTITY = {
     "monitoring.list_reports",
     "monitoring.download_report",
     "api.monitoring_get_indicators",
+    # Letter templates: a team's texts, previewed with a fictitious record.
+    "letters.team_templates",
+    "letters.edit_template",
+    "api.letters_list_letter_templates",
+    "api.letters_get_letter_template",
 }
 
 

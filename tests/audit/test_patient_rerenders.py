@@ -62,6 +62,9 @@ RERENDERS_COVERED_ELSEWHERE = {
     "intake.convert_request": "@shows_patients, notes the linked patient",
     "care_events.record_event": "load_patient notes the patient; safety net",
     "care_events.withdraw_event": "load_patient notes the patient; safety net",
+    "letters.create_letter": "load_patient notes the patient; safety net (tests/letters)",
+    "letters.edit_letter": "load_patient of the letter's patient; safety net (tests/letters)",
+    "letters.send_letter": "load_patient of the letter's patient; safety net (tests/letters)",
 }
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
@@ -105,6 +108,13 @@ NO_PATIENT_IDENTITY = {
     "intake.register_request",
     "intake.team_targets",
     "monitoring.order_report",
+    # Redirect with a flash, whatever happens.
+    "letters.sign_letter",
+    "letters.file_letter",
+    "letters.archive_template",
+    # Template pages: a team's texts, previewed with a fictitious record.
+    "letters.create_template",
+    "letters.save_template",
 }
 
 #: JSON writes. Patient-scoped ones load the patient (or the DMP row) through loaders that
@@ -146,6 +156,14 @@ API_WRITES = {
     "api.intake_close_request": "_out notes the linked patient",
     "api.intake_convert_request": "_out notes the linked patient",
     "api.intake_set_targets": "no patient identity",
+    "api.letters_create_letter": "load_patient",
+    "api.letters_edit_letter": "load_patient of the letter's patient",
+    "api.letters_sign_letter": "load_patient of the letter's patient",
+    "api.letters_file_letter": "load_patient of the letter's patient",
+    "api.letters_send_letter": "load_patient of the letter's patient",
+    "api.letters_create_letter_template": "no patient identity",
+    "api.letters_update_letter_template": "no patient identity",
+    "api.letters_archive_letter_template": "no patient identity",
 }
 
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import pytest
 
 from ptap.audit.services import AuditContext
-from ptap.core import clock, mail
-from ptap.core.clock import PARIS
+from ptap.core import mail
 from ptap.letters import services
 from ptap.letters.services import TemplateData
 from tests.factories import add_member, make_patient, make_team, make_user, valid_rpps
-
-NOW = datetime(2026, 12, 7, 10, 0, tzinfo=PARIS)
 
 BODY = "\n".join(
     [
@@ -85,8 +81,7 @@ def world(db) -> World:
         ctx(coord),
     )
     db.session.commit()
-    with clock.frozen(NOW):
-        yield World(team, other_team, coord, physician, nurse, outsider, patient, gp, template)
+    return World(team, other_team, coord, physician, nurse, outsider, patient, gp, template)
 
 
 @pytest.fixture
