@@ -9,6 +9,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
+from ptap.core.formatting import label
 from ptap.letters.models import LETTER_KIND_LABELS, LetterTemplate
 from ptap.letters.services import TemplateData
 
@@ -27,7 +28,7 @@ class NewLetterForm(FlaskForm):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.template_id.choices = [
-            SelectChoice(str(t.id), f"{t.name} ({LETTER_KIND_LABELS.get(t.kind, t.kind)})")  # type: ignore[call-overload]
+            SelectChoice(str(t.id), f"{t.name} ({label(LETTER_KIND_LABELS, t.kind)})")
             for t in templates
         ]
 

@@ -14,6 +14,7 @@ from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ptap.core.formatting import label
 from ptap.core.forms import attach_error
 from ptap.core.policy import can, requires
 from ptap.extensions import db
@@ -83,7 +84,7 @@ def create_letter(patient_id: int):
                 success="Lettre rédigée à partir du modèle : relisez-la, puis signez-la.",
             )
             if outcome.ok:
-                return redirect(url_for("letters.show_letter", letter_id=outcome.result.id))
+                return redirect(url_for("letters.show_letter", letter_id=outcome.value.id))
             attach_error(form, outcome.failure)
     db.session.rollback()
     patient = load_patient(patient_id, what="letters")
@@ -112,9 +113,9 @@ def _render_letter(letter: Letter, edit_form=None, send_form=None, status: int =
         letter=letter,
         patient=patient,
         active_tab="letters",
-        kind=LETTER_KIND_LABELS.get(letter.kind, letter.kind),
-        status_label=LETTER_STATUS_LABELS.get(letter.status, letter.status),
-        pdf_label=PDF_STATUS_LABELS.get(letter.pdf_status, ""),
+        kind=label(LETTER_KIND_LABELS, letter.kind),
+        status_label=label(LETTER_STATUS_LABELS, letter.status),
+        pdf_label=label(PDF_STATUS_LABELS, letter.pdf_status),
         preview=letter_context(letter),
         allowed=allowed,
         edit_form=edit_form if allowed["edit"] else None,
@@ -298,7 +299,7 @@ def create_template(team_id: int):
             success="Modèle créé.",
         )
         if outcome.ok:
-            return redirect(url_for("letters.edit_template", template_id=outcome.result.id))
+            return redirect(url_for("letters.edit_template", template_id=outcome.value.id))
         attach_error(form, outcome.failure)
     return _render_templates(team, form, status=422)
 
@@ -320,7 +321,7 @@ def _render_template_editor(template, form: TemplateForm | None = None, preview=
         "letters/template_edit.html",
         team=team,
         template=template,
-        kind=LETTER_KIND_LABELS.get(template.kind, template.kind),
+        kind=label(LETTER_KIND_LABELS, template.kind),
         versions=queries.template_versions(template.id),
         form=form if manage and template.archived_at is None else None,
         view_version=version,
