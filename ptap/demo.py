@@ -34,6 +34,7 @@ from ptap.core.models import utcnow
 from ptap.core.policy import PlatformRole
 from ptap.extensions import db
 from ptap.intake.demo import demo_team_ids, load_intake_demo
+from ptap.letters.demo import load_letters_demo
 from ptap.messaging.demo import load_messaging_demo
 
 DEMO_DOMAIN = "demo.ptap.test"
@@ -150,6 +151,8 @@ def load_activity() -> None:
     load_care_events_demo(activity_rng("care_events"), team_ids)
     load_care_plans_demo(activity_rng("care_plans"), team_ids)
     load_messaging_demo(activity_rng("messaging"), team_ids)
+    # Last: the letters are filled from the plans (and meetings) loaded above.
+    load_letters_demo(team_ids)
     db.session.commit()
 
 
