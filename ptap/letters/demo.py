@@ -61,8 +61,6 @@ Lors de la concertation du {{ derniere_concertation.date }}, l'équipe a décid�
 Je vous remercie de bien vouloir la recevoir en consultation et de me tenir informé(e).
 
 Bien confraternellement,
-
-{{ auteur.nom }}, {{ auteur.profession }}
 """,
 )
 
@@ -90,8 +88,6 @@ Professionnels intervenant :
 {% endfor %}
 
 Observations : à compléter.
-
-{{ auteur.nom }}, {{ auteur.profession }}
 """,
 )
 
