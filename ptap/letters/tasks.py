@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ptap.core.errors import DomainError
 from ptap.extensions import db
 from ptap.letters import queries, services
 from ptap.letters.documents import render_letter_pdf
@@ -38,11 +39,22 @@ def process_letters() -> int:
         db.session.commit()
         done += 1
     for letter_id in queries.letters_to_file(BATCH):
-        services.queue_letter_filing(db.session.get_one(Letter, letter_id))
+        try:
+            services.queue_letter_filing(db.session.get_one(Letter, letter_id))
+        except DomainError as exc:  # the bridge turned off meanwhile: tried again next run
+            db.session.rollback()
+            log.warning("letter %d not queued for the DMP: %s", letter_id, exc.message)
+            continue
         db.session.commit()
         done += 1
     for sending_id in queries.sendings_to_queue(BATCH):
-        services.queue_letter_sending(db.session.get_one(LetterSending, sending_id))
+        sending = db.session.get_one(LetterSending, sending_id)
+        try:
+            services.queue_letter_sending(sending)
+        except DomainError as exc:  # refused by the mail outbox: shown on the letter
+            db.session.rollback()
+            sending = db.session.get_one(LetterSending, sending_id)
+            sending.error = exc.message or "Envoi refusé."
         db.session.commit()
         done += 1
     return done
