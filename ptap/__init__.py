@@ -104,6 +104,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.letters.api  # noqa: F401 - registers the letters endpoints
     import ptap.letters.models  # noqa: F401 - models
     import ptap.letters.permissions  # noqa: F401 - registers the letters policy rules
+    import ptap.meetings.api  # noqa: F401 - registers the meetings endpoints
     import ptap.meetings.models  # noqa: F401 - models
     import ptap.meetings.permissions  # noqa: F401 - registers the meetings policy rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
@@ -125,6 +126,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
     from ptap.letters import views as letters_views
+    from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
 
@@ -139,6 +141,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(filings_views.bp)
     app.register_blueprint(dashboards_views.bp)
     app.register_blueprint(intake_views.bp)
+    app.register_blueprint(meetings_views.bp)
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(letters_views.bp)
     app.register_blueprint(monitoring_views.bp)

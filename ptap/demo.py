@@ -119,6 +119,9 @@ def load_demo() -> DemoResult:
     from ptap.dashboards.demo import load_dashboard_demo
 
     load_dashboard_demo(users)  # a few facts of every kind for the coordinator's dashboard
+    from ptap.meetings.demo import load_meetings_demo
+
+    load_meetings_demo(users)  # past meetings whose decisions made plan versions, one upcoming
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 
     refresh_monitoring_aggregates()  # the analysts' charts are filled from the first login

@@ -273,6 +273,7 @@ def _version(sources: VersionSources) -> dict[str, Any]:
         "published_at": local_datetime(version.created_at),
         "author": author.full_name if author else "",
         "summary": version.change_summary,
+        "provenance": version.provenance_label,
         "next_review_on": fr_date(version.next_review_on),
         "is_current": sources.is_current,
     }

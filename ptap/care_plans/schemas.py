@@ -151,6 +151,14 @@ class PlanOut(_ApiModel):
         )
 
 
+class VersionProvenanceOut(_ApiModel):
+    """Where a version comes from, e.g. kind "meeting", ref "meeting:12/item:40"."""
+
+    kind: str
+    ref: str
+    label: str = Field(description="« Décidé en concertation du 03/12/2026 »")
+
+
 class VersionSummaryOut(_ApiModel):
     """A published version in the list, without its content."""
 
@@ -160,6 +168,11 @@ class VersionSummaryOut(_ApiModel):
     change_summary: str
     next_review_on: date
     approvals: list[ApprovalOut]
+    provenance: VersionProvenanceOut | None = Field(
+        default=None,
+        description="D'où vient la version quand elle n'a pas été rédigée dans l'éditeur du "
+        "plan (kind meeting : décidée en concertation)",
+    )
 
     @classmethod
     def fields_of(
@@ -176,6 +189,13 @@ class VersionSummaryOut(_ApiModel):
             "change_summary": version.change_summary,
             "next_review_on": version.next_review_on,
             "approvals": _approvals(approvals),
+            "provenance": VersionProvenanceOut(
+                kind=version.provenance_kind,
+                ref=version.provenance_ref,
+                label=version.provenance_label,
+            )
+            if version.provenance_kind
+            else None,
         }
 
     @classmethod

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ptap.care_plans.content import (
+    ACTION_STATUS_LABELS,
     Action,
     ActionStatus,
     ActionType,
@@ -203,13 +204,49 @@ def _update_action(content: PlanContent, payload: UpdateAction, i: int) -> None:
     objective.actions[objective.actions.index(action)] = updated
 
 
+def stored_payload(content: PlanContent, payload: _Payload) -> dict[str, Any]:
+    """Return the payload as stored with the decision, plus the texts it refers to in the plan
+    it was applied to (the action's or objective's wording), so history reads without the plan."""
+    data = payload.model_dump(mode="json")
+    if isinstance(payload, UpdateAction):
+        found = content.find_action(payload.action_key)
+        data["action_what"] = found[1].what if found else ""
+    elif isinstance(payload, AddAction | ObjectiveUnmet):
+        objective = next((o for o in content.objectives if o.key == payload.objective_key), None)
+        data["objective_title"] = objective.title if objective else ""
+    return data
+
+
+def _day(value: Any) -> str:
+    return f"{date.fromisoformat(str(value)):%d/%m/%Y}"
+
+
 def describe(kind: str, payload: dict[str, Any]) -> str:
-    """Return a short French line describing a decision (history, summaries)."""
+    """Return a short French line describing a recorded decision (history, summaries)."""
     label = DECISION_KIND_LABELS.get(DecisionKind(kind), kind)
-    text = payload.get("title") or payload.get("what") or payload.get("reason") or ""
-    if kind == DecisionKind.SET_REVIEW_DATE and payload.get("next_review_on"):
-        day = date.fromisoformat(str(payload["next_review_on"]))
-        text = f"le {day:%d/%m/%Y}"
-    if kind == DecisionKind.UPDATE_ACTION and payload.get("status"):
-        text = f"statut {payload['status']}"
+    if kind == DecisionKind.ADD_OBJECTIVE:
+        text = str(payload.get("title", ""))
+    elif kind == DecisionKind.ADD_ACTION:
+        text = str(payload.get("what", ""))
+        if payload.get("due_on"):
+            text += f" (échéance le {_day(payload['due_on'])})"
+    elif kind == DecisionKind.UPDATE_ACTION:
+        changes = []
+        if payload.get("status"):
+            status = ACTION_STATUS_LABELS.get(ActionStatus(payload["status"]), payload["status"])
+            changes.append(f"statut « {status} »")
+        if payload.get("due_on"):
+            changes.append(f"échéance le {_day(payload['due_on'])}")
+        if payload.get("assignee_user_id") or payload.get("assignee_label"):
+            changes.append("nouvel intervenant")
+        what = payload.get("action_what") or payload.get("action_key", "")
+        text = f"{what} : {', '.join(changes)}" if changes else str(what)
+    elif kind == DecisionKind.OBJECTIVE_UNMET:
+        title = payload.get("objective_title") or payload.get("objective_key", "")
+        text = f"{title} ({payload.get('reason', '')})"
+    elif kind == DecisionKind.SET_REVIEW_DATE:
+        review = payload.get("next_review_on")
+        text = f"le {_day(review)}" if review else ""
+    else:
+        text = str(payload.get("reason", ""))
     return f"{label} : {text}" if text else label

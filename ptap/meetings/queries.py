@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -209,14 +210,30 @@ def visible_agenda(user: User, meeting: Meeting) -> list[MeetingAgendaItem]:
     return list(db.session.scalars(stmt))
 
 
-def hidden_agenda_count(user: User, meeting: Meeting) -> int:
-    """Return how many agenda patients the user may not see (shown as a number only)."""
+def count_items(meeting_id: int) -> int:
+    """Return how many patients are on the agenda (seen or not by the viewer)."""
     total = db.session.scalar(
         sa.select(sa.func.count(MeetingAgendaItem.id)).where(
-            MeetingAgendaItem.meeting_id == meeting.id
+            MeetingAgendaItem.meeting_id == meeting_id
         )
     )
-    return int(total or 0) - len(visible_agenda(user, meeting))
+    return int(total or 0)
+
+
+def hidden_agenda_count(user: User, meeting: Meeting) -> int:
+    """Return how many agenda patients the user may not see (shown as a number only)."""
+    return count_items(meeting.id) - len(visible_agenda(user, meeting))
+
+
+def meetings_query(user_id: int, team_id: int | None = None) -> sa.Select[Any]:
+    """Select the meetings of the user's teams and those the user is invited to."""
+    invited = sa.select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user_id)
+    stmt = sa.select(Meeting).where(
+        sa.or_(Meeting.team_id.in_(access.active_team_ids(user_id)), Meeting.id.in_(invited))
+    )
+    if team_id is not None:
+        stmt = stmt.where(Meeting.team_id == team_id)
+    return stmt
 
 
 def decisions_of(item_ids: Sequence[int]) -> dict[int, list[MeetingDecision]]:
@@ -307,9 +324,10 @@ def upcoming_for_user(user_id: int, now: datetime | None = None) -> list[Meeting
 def suggest_agenda(
     team: CareTeam, now: datetime | None = None, *, user: User | None = None
 ) -> list[AgendaSuggestion]:
-    """Suggest the team's patients to discuss (a fixed number of queries): plans due for
-    re-evaluation within 30 days (or late), overdue actions, unacknowledged urgent messages,
-    new enrolments without a plan. With `user`, only the patients the user may see."""
+    """Suggest the team's patients to discuss, most pressing first (a fixed number of queries):
+    unacknowledged urgent messages, overdue actions, plans due for re-evaluation within 30 days
+    or late (soonest first), new enrolments without a plan. A patient comes once, under the
+    most pressing reason. With `user`, only the patients the user may see."""
     today = clock.paris_day(now or clock.now())
     enrolled = sa.select(Enrolment.patient_id).where(
         Enrolment.team_id == team.id, Enrolment.ended_at.is_(None)
@@ -329,20 +347,8 @@ def suggest_agenda(
     def add(pid: int, reason: AgendaReason, detail: str) -> None:
         found.setdefault(pid, AgendaSuggestion(pid, reason, AGENDA_REASON_LABELS[reason], detail))
 
-    horizon = today + timedelta(days=REVIEW_HORIZON_DAYS)
-    for pid, review in db.session.execute(
-        sa.select(CarePlan.patient_id, CarePlan.next_review_on)
-        .join(Enrolment, Enrolment.id == CarePlan.enrolment_id)
-        .where(
-            Enrolment.team_id == team.id,
-            CarePlan.patient_id.in_(patient_ids),
-            CarePlan.status != PlanStatus.CLOSED,
-            CarePlan.next_review_on <= horizon,
-        )
-        .order_by(CarePlan.next_review_on)
-    ):
-        late = " (dépassée)" if review is not None and review < today else ""
-        add(pid, AgendaReason.REVIEW_DUE, f"Réévaluation prévue le {review:%d/%m/%Y}{late}")
+    for pid in sorted(flagged_patients(URGENT_UNACKNOWLEDGED, patient_ids)):
+        add(pid, AgendaReason.URGENT_MESSAGES, "Accusé de réception attendu")
     for pid, n in db.session.execute(
         sa.select(CarePlanTask.patient_id, sa.func.count(CarePlanTask.id))
         .where(
@@ -357,8 +363,20 @@ def suggest_agenda(
             AgendaReason.OVERDUE_ACTIONS,
             _plural(int(n), "action en retard", "actions en retard"),
         )
-    for pid in sorted(flagged_patients(URGENT_UNACKNOWLEDGED, patient_ids)):
-        add(pid, AgendaReason.URGENT_MESSAGES, "Accusé de réception attendu")
+    horizon = today + timedelta(days=REVIEW_HORIZON_DAYS)
+    for pid, review in db.session.execute(
+        sa.select(CarePlan.patient_id, CarePlan.next_review_on)
+        .join(Enrolment, Enrolment.id == CarePlan.enrolment_id)
+        .where(
+            Enrolment.team_id == team.id,
+            CarePlan.patient_id.in_(patient_ids),
+            CarePlan.status != PlanStatus.CLOSED,
+            CarePlan.next_review_on <= horizon,
+        )
+        .order_by(CarePlan.next_review_on)
+    ):
+        late = " (dépassée)" if review is not None and review < today else ""
+        add(pid, AgendaReason.REVIEW_DUE, f"Réévaluation prévue le {review:%d/%m/%Y}{late}")
     with_plan = sa.select(CarePlan.enrolment_id)
     for pid, requested in db.session.execute(
         sa.select(Enrolment.patient_id, Enrolment.requested_on).where(

@@ -24,13 +24,19 @@ from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.models import utcnow
 from ptap.core.policy import is_clinician, require
-from ptap.core.signals import decisions_recorded, meeting_changed, send_after_commit
+from ptap.core.signals import (
+    circle_changed,
+    decisions_recorded,
+    meeting_changed,
+    send_after_commit,
+)
 from ptap.extensions import db
 from ptap.meetings.decisions import (
     DecisionInput,
     apply_decisions,
     describe,
     parse_decisions,
+    stored_payload,
     wants_revision,
 )
 from ptap.meetings.models import (
@@ -51,6 +57,7 @@ from ptap.meetings.queries import (
     check_quorum,
     find_item_for_patient,
     find_participant,
+    guest_patient_ids,
 )
 
 __all__ = [
@@ -239,15 +246,26 @@ def update_meeting(user: User, meeting: Meeting, data: MeetingData, ctx: AuditCo
     return meeting
 
 
-def _guest_invitations(meeting: Meeting) -> list[CircleInvitation]:
-    return list(
-        db.session.scalars(
-            sa.select(CircleInvitation)
-            .join(MeetingGuestPatient, MeetingGuestPatient.invitation_id == CircleInvitation.id)
-            .join(MeetingParticipant, MeetingParticipant.id == MeetingGuestPatient.participant_id)
-            .where(MeetingParticipant.meeting_id == meeting.id)
-        )
+def _guest_invitations(meeting: Meeting, patient_id: int | None = None) -> list[CircleInvitation]:
+    stmt = (
+        sa.select(CircleInvitation)
+        .join(MeetingGuestPatient, MeetingGuestPatient.invitation_id == CircleInvitation.id)
+        .join(MeetingParticipant, MeetingParticipant.id == MeetingGuestPatient.participant_id)
+        .where(MeetingParticipant.meeting_id == meeting.id)
     )
+    if patient_id is not None:
+        stmt = stmt.where(MeetingGuestPatient.patient_id == patient_id)
+    return list(db.session.scalars(stmt))
+
+
+def _end_guest_access(invitations: list[CircleInvitation]) -> None:
+    """End the circle invitations made for this meeting's guests now; the circle changed
+    (messaging cuts the guests' live sockets off those patients' conversations)."""
+    now = utcnow()
+    for invitation in invitations:
+        if invitation.revoked_at is None:
+            invitation.revoked_at = now
+            send_after_commit(circle_changed, "meetings", patient_id=invitation.patient_id)
 
 
 def _redate_guest_invitations(meeting: Meeting) -> None:
@@ -265,10 +283,7 @@ def cancel_meeting(user: User, meeting: Meeting, ctx: AuditContext) -> Meeting:
         raise Conflict("Seule une concertation prévue peut être annulée.", field="status")
     meeting.status = MeetingStatus.CANCELLED
     meeting.ical_sequence += 1
-    now = utcnow()
-    for invitation in _guest_invitations(meeting):
-        if invitation.revoked_at is None:
-            invitation.revoked_at = now
+    _end_guest_access(_guest_invitations(meeting))
     _audit(ctx, "meeting.cancel", meeting)
     _changed(meeting, "cancel")
     db.session.flush()
@@ -338,13 +353,14 @@ def remove_agenda_item(
         )
     if meeting.current_item_id == item.id:
         meeting.current_item_id = None
+    # Guests invited for this patient only for this meeting lose that access now.
+    _end_guest_access(_guest_invitations(meeting, item.patient_id))
     db.session.execute(
         sa.delete(MeetingGuestPatient).where(
             MeetingGuestPatient.patient_id == item.patient_id,
             MeetingGuestPatient.participant_id.in_(
                 sa.select(MeetingParticipant.id).where(MeetingParticipant.meeting_id == meeting.id)
             ),
-            MeetingGuestPatient.invitation_id.is_(None),
         )
     )
     _audit(ctx, "meeting.agenda_remove", meeting, item.patient_id)
@@ -384,10 +400,15 @@ def invite_guest(
             "Choisissez les personnes pour lesquelles il est invité.", field="patient_ids"
         )
     existing = find_participant(meeting.id, guest.id)
+    if existing is not None and existing.role != ParticipantRole.GUEST:
+        raise InvalidInput("Ce professionnel participe déjà comme membre.", field="user_id")
     participant = existing or _add_participant(meeting, guest, ParticipantRole.GUEST)
+    already = guest_patient_ids(participant.id)
     expires_at = guest_access_end(meeting)
     label = f"Concertation du {clock.paris_day(meeting.starts_at):%d/%m/%Y}"
     for patient_id in dict.fromkeys(patient_ids):
+        if patient_id in already:
+            continue
         if find_item_for_patient(meeting.id, patient_id) is None:
             raise InvalidInput(
                 "Cette personne n'est pas à l'ordre du jour de la concertation.",
@@ -579,21 +600,22 @@ def record_decisions(
         raise InvalidInput(quorum.message(), field="quorum")
     day = clock.paris_day(meeting.starts_at)
     payloads = parse_decisions(decisions, day)
-    version = None
+    version: CarePlanVersion | None = None
+    stored: list[dict[str, Any]] = []
     if payloads:
-        version = _decide(user, meeting, item, payloads, decisions, base_version_id, ctx)
+        version, stored = _decide(user, meeting, item, payloads, decisions, base_version_id, ctx)
     position = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.max(MeetingDecision.position), 0)).where(
             MeetingDecision.item_id == item.id
         )
     )
-    for offset, (decision, payload) in enumerate(zip(decisions, payloads, strict=True), 1):
+    for offset, (decision, payload) in enumerate(zip(decisions, stored, strict=True), 1):
         db.session.add(
             MeetingDecision(
                 item_id=item.id,
                 position=int(position or 0) + offset,
                 kind=decision.kind,
-                payload=payload.model_dump(mode="json", exclude_unset=False),
+                payload=payload,
                 plan_version_id=version.id if version else None,
                 recorded_by_id=user.id,
             )
@@ -638,19 +660,20 @@ def _decide(
     decisions: list[DecisionInput],
     base_version_id: int | None,
     ctx: AuditContext,
-) -> CarePlanVersion | None:
+) -> tuple[CarePlanVersion | None, list[dict[str, Any]]]:
+    """Apply the decisions to the plan through the care-plans services; return the version and
+    the payloads to store (with the texts they refer to)."""
     plan = _plan_for(user, item.patient_id, meeting.team_id, ctx)
     content = apply_decisions(_base_content(plan, base_version_id), payloads)
+    # A decision about an objective added in the same batch reads it from the new content.
+    stored = [stored_payload(content, p) for p in payloads]
     if wants_revision(payloads) and plan.status == PlanStatus.ACTIVE:
         plans.start_revision(user, plan, ctx)
     plans.save_draft(user, plan, content, plan.draft_revision, ctx)
-    lines = "\n".join(
-        f"- {describe(d.kind, p.model_dump(mode='json'))}"
-        for d, p in zip(decisions, payloads, strict=True)
-    )
+    lines = "\n".join(f"- {describe(d.kind, p)}" for d, p in zip(decisions, stored, strict=True))
     label = provenance_label(meeting)
     try:
-        return plans.publish_version(
+        version = plans.publish_version(
             user,
             plan,
             f"{label}.\n{lines}",
@@ -675,3 +698,4 @@ def _decide(
                 field="decisions",
             ) from exc
         raise
+    return version, stored

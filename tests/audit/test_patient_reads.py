@@ -54,6 +54,8 @@ SHOWS_PATIENTS = {
     "api.care_events_list_events": "/api/v1/patients/{patient}/events",
     "letters.patient_letters": "/patients/{patient}/letters",
     "api.letters_list_letters": "/api/v1/letters?patient_id={patient}",
+    "meetings.patient_meetings": "/patients/{patient}/meetings",
+    "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
@@ -87,6 +89,10 @@ COVERED_ELSEWHERE = {
     "letters.letter_pdf": "load_patient (patient.read) of the letter's patient",
     "api.letters_get_letter": "load_patient (patient.read) of the letter's patient",
     "api.letters_letter_pdf": "load_patient (patient.read) of the letter's patient",
+    "meetings.show_meeting": "@shows_patients + note_patients_shown (agenda and suggestions; "
+    "tests/meetings/test_views.py)",
+    "api.meetings_get_meeting": "@shows_patients + note_patients_shown (visible agenda)",
+    "api.meetings_list_suggestions": "@shows_patients + note_patients_shown (suggestions)",
 }
 
 #: Endpoints that show no patient identity.
@@ -137,6 +143,13 @@ NO_PATIENT_IDENTITY = {
     "letters.edit_template",
     "api.letters_list_letter_templates",
     "api.letters_get_letter_template",
+    # Meetings: dates, places, participants (professionals), quorum; never the agenda.
+    "meetings.list_meetings",
+    "meetings.create_meeting",
+    "meetings.edit_meeting",
+    "meetings.team_quorum",
+    "api.meetings_list_meetings",
+    "api.meetings_get_quorum",
 }
 
 

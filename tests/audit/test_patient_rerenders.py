@@ -115,6 +115,18 @@ NO_PATIENT_IDENTITY = {
     # Template pages: a team's texts, previewed with a fictitious record.
     "letters.create_template",
     "letters.save_template",
+    # Meeting forms show what was typed (no patient); the meeting's actions redirect with a flash.
+    "meetings.create_meeting",
+    "meetings.edit_meeting",
+    "meetings.team_quorum",
+    "meetings.start_meeting",
+    "meetings.close_meeting",
+    "meetings.cancel_meeting",
+    "meetings.add_agenda_item",
+    "meetings.remove_agenda_item",
+    "meetings.record_attendance",
+    "meetings.invite_members",
+    "meetings.invite_guest",
 }
 
 #: JSON writes. Patient-scoped ones load the patient (or the DMP row) through loaders that
@@ -164,6 +176,18 @@ API_WRITES = {
     "api.letters_create_letter_template": "no patient identity",
     "api.letters_update_letter_template": "no patient identity",
     "api.letters_archive_letter_template": "no patient identity",
+    "api.meetings_create_meeting": "_out notes the agenda patients shown",
+    "api.meetings_update_meeting": "_out notes the agenda patients shown",
+    "api.meetings_start_meeting": "_out notes the agenda patients shown",
+    "api.meetings_close_meeting": "_out notes the agenda patients shown",
+    "api.meetings_cancel_meeting": "_out notes the agenda patients shown",
+    "api.meetings_add_agenda_item": "_patient notes the patient",
+    "api.meetings_remove_agenda_item": "notes the item's patient; 204 without body",
+    "api.meetings_invite_members": "participants, no patient identity",
+    "api.meetings_invite_guest": "_patient notes each patient named",
+    "api.meetings_record_attendance": "participant, no patient identity",
+    "api.meetings_record_decisions": "notes the item's patient",
+    "api.meetings_set_quorum": "no patient identity",
 }
 
 

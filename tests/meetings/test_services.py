@@ -18,7 +18,7 @@ from ptap.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ptap.core.signals import decisions_recorded
 from ptap.extensions import db
 from ptap.meetings import queries, services
-from ptap.meetings.decisions import DecisionInput
+from ptap.meetings.decisions import DecisionInput, describe
 from ptap.meetings.models import MeetingDecision, MeetingStatus
 from tests.factories import make_user
 from tests.meetings.helpers import build_meeting_world, meeting_data, reach_quorum
@@ -147,6 +147,10 @@ def test_decisions_produce_the_expected_version_with_provenance(db):
     rows = db.session.scalars(sa.select(MeetingDecision).order_by(MeetingDecision.position)).all()
     assert [r.kind for r in rows][:2] == ["add_objective", "add_action"]
     assert {r.plan_version_id for r in rows} == {version.id}
+    lines = [describe(r.kind, r.payload) for r in rows]
+    assert lines[2] == "Action modifiée : Bilan kiné : statut « Réalisée »"
+    assert lines[3] == "Objectif non atteint : Prévenir les chutes (Refus de la personne)"
+    assert f"- {lines[1]}" in version.change_summary
     decisions_recorded.connect(lambda _s, **kw: sent.append(kw), weak=False)
     db.session.commit()
     assert sent and sent[-1]["plan_version_id"] == version.id
@@ -306,8 +310,24 @@ def test_need_to_know_agenda_and_guest_sees_only_invited_patient(db):
     assert exc.value.field == "patient_ids"
     with pytest.raises(InvalidInput):  # a team member is not a guest
         services.invite_guest(w.coord, w.meeting, w.social, [w.patient.id], SYSTEM)
+    services.invite_guest(w.coord, w.meeting, guest, [w.patient.id], SYSTEM)  # idempotent
+    assert len(queries.guest_patient_ids(w.participant(guest).id)) == 1
     services.cancel_meeting(w.coord, w.meeting, SYSTEM)
     assert invitation.revoked_at is not None
+
+
+def test_removing_a_patient_ends_the_guest_access_to_it(db):
+    w = build_meeting_world()
+    item = services.add_agenda_item(w.coord, w.meeting, w.newcomer, SYSTEM)
+    guest = make_user(profession="physiotherapist")
+    services.invite_guest(w.coord, w.meeting, guest, [w.patient.id, w.newcomer.id], SYSTEM)
+    services.remove_agenda_item(w.coord, w.meeting, item, SYSTEM)
+    assert [i.patient_id for i in queries.visible_agenda(guest, w.meeting)] == [w.patient.id]
+    assert queries.guest_patient_ids(w.participant(guest).id) == {w.patient.id}
+    ended = db.session.scalars(
+        sa.select(CircleInvitation).filter_by(user_id=guest.id, patient_id=w.newcomer.id)
+    ).one()
+    assert ended.revoked_at is not None
 
 
 def test_suggestions_from_the_team_data(db):
@@ -318,7 +338,27 @@ def test_suggestions_from_the_team_data(db):
     assert w.other_patient.id not in suggestions
     later = clock.now() + timedelta(days=10)
     with clock.frozen(later):
-        # the action was due 20 days before the review: now overdue (review still first)
-        reasons = {s.patient_id: s.reason for s in queries.suggest_agenda(w.team)}
-    assert reasons[w.patient.id] == "review_due"
+        # the action was due 20 days before the review: now overdue, the more pressing reason
+        suggestions = queries.suggest_agenda(w.team)
+    reasons = {s.patient_id: s.reason for s in suggestions}
+    assert reasons[w.patient.id] == "overdue_actions"
+    assert [s.patient_id for s in suggestions] == [w.patient.id, w.newcomer.id]
     assert queries.suggest_agenda(w.team, user=w.outsider) == []
+
+
+def test_unacknowledged_urgent_message_is_suggested_first(db):
+    from ptap.messaging import services as messaging
+
+    w = build_meeting_world()
+    conversation = messaging.get_or_create_patient_conversation(w.nurse, w.newcomer)
+    sent = messaging.send_message(
+        w.nurse,
+        conversation,
+        messaging.MessageDraft(client_id="urgent-1", body="Chute ce matin", priority="urgent"),
+        SYSTEM,
+    )
+    suggestions = queries.suggest_agenda(w.team)
+    assert [(s.patient_id, s.reason) for s in suggestions][0] == (w.newcomer.id, "urgent_messages")
+    messaging.acknowledge_message(w.coord, sent.message, SYSTEM)
+    reasons = {s.patient_id: s.reason for s in queries.suggest_agenda(w.team)}
+    assert reasons[w.newcomer.id] == "no_plan"

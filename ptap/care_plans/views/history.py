@@ -42,6 +42,8 @@ class VersionRow:
     summary: str
     current: bool
     approvals: list[ApprovalRow]
+    #: "Décidé en concertation du …" for a version a meeting produced, else "".
+    provenance: str = ""
 
 
 def version_rows(plan: CarePlan) -> list[VersionRow]:
@@ -56,6 +58,7 @@ def version_rows(plan: CarePlan) -> list[VersionRow]:
             v.change_summary,
             v.id == plan.current_version_id,
             approval_rows(v, approvals.get(v.id, [])),
+            v.provenance_label,
         )
         for v, author in versions
     ]

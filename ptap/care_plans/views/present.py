@@ -244,6 +244,7 @@ def general_info(
             version.created_at,
             names.get(version.created_by_id, ""),
             version.change_summary,
+            version.provenance_label,
         )
     review = content.next_review_on
     return GeneralInfo(

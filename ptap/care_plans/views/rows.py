@@ -107,6 +107,8 @@ class VersionInfo:
     at: datetime
     author: str
     summary: str
+    #: "Décidé en concertation du …" for a version a meeting produced, else "".
+    provenance: str = ""
 
 
 @dataclass(frozen=True)

@@ -58,11 +58,12 @@ def compare_versions(patient_id: int):
     plan = load_plan(patient_id)
     latest = plan.current_version.number if plan.current_version else 0
     first, second = _number("from", max(latest - 1, 1)), _number("to", latest)
-    sections, details = [], []
+    sections, details, provenance = [], [], ("", "")
     if latest:
-        old = load_content(queries.get_version(plan.id, first).content)
-        new = load_content(queries.get_version(plan.id, second).content)
+        older, newer = queries.get_version(plan.id, first), queries.get_version(plan.id, second)
+        old, new = load_content(older.content), load_content(newer.content)
         sections, details = queries.compare(old, new), history.change_details(old, new)
+        provenance = (older.provenance_label, newer.provenance_label)
     db.session.commit()  # keep the audited read
     return render_template(
         "care_plans/compare.html",
@@ -72,5 +73,6 @@ def compare_versions(patient_id: int):
         details=details,
         first=first,
         second=second,
+        provenance=provenance,
         numbers=list(range(latest, 0, -1)),
     )
