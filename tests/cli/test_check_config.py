@@ -97,3 +97,15 @@ def test_check_config_reports_an_unknown_environment(check):
     result = check({"PTAP_ENV": "staging"})
     assert result.exit_code == 1
     assert "PTAP_ENV must be one of" in result.output
+
+
+def test_check_config_loads_the_mail_client_certificate(check, tmp_path):
+    env = {
+        **PRODUCTION,
+        "PTAP_MAIL_SMTP_CLIENT_CERT": str(tmp_path / "absent.crt"),
+        "PTAP_MAIL_SMTP_CLIENT_KEY": str(tmp_path / "absent.key"),
+    }
+    result = check(env)
+    assert result.exit_code == 1
+    assert "Mail: missing or invalid" in result.output
+    assert "MAIL_SMTP_CLIENT_CERT / KEY / CA_FILE cannot be loaded" in result.output

@@ -164,3 +164,35 @@ def test_intake_targets_migration_backfills_requests_with_their_team_targets(
         assert [tuple(r) for r in rows] == [(1, 3, 15, 45), (2, 2, 10, 60)]
         downgrade(revision="base")
         db.engine.dispose()
+
+
+def test_mssante_migration_gives_queued_mail_distinct_message_ids(empty_database_url):
+    app = create_app({"ENV": "testing", "DATABASE_URL": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0016_fixintake")
+        now = "2026-12-07 06:00:00+00:00"
+        outbox = sa.table(
+            "mail_outbox",
+            *(sa.column(c) for c in ("id", "recipient", "subject", "body", "status")),
+            *(sa.column(c) for c in ("attempts", "next_attempt_at", "last_error", "claimed_by")),
+            sa.column("created_at"),
+        )
+        common = {
+            "recipient": "a@example.test", "subject": "PTAP", "body": "Bonjour",
+            "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": "",
+            "claimed_by": "", "created_at": now,
+        }  # fmt: skip
+        with db.engine.connect() as conn:
+            conn.execute(sa.insert(outbox), [{**common, "id": 1}, {**common, "id": 2}])
+            conn.commit()
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT id, message_id, kind, delivery_started_at FROM mail_outbox ORDER BY id"
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            (1, "<mail-1@ptap.invalid>", "notification", None),
+            (2, "<mail-2@ptap.invalid>", "notification", None),
+        ]
+        downgrade(revision="0016_fixintake")
+        db.engine.dispose()

@@ -51,6 +51,14 @@ def test_safe_production_settings_start():
         ({"MAIL_TRANSPORT": "none"}, "PTAP_MAIL_TRANSPORT"),
         ({"MAIL_SMTP_HOST": ""}, "PTAP_MAIL_SMTP_HOST"),
         ({"MAIL_FROM": "PTAP <ne-pas-repondre@ptap.invalid>"}, "PTAP_MAIL_FROM"),
+        ({"MAIL_SMTP_CLIENT_CERT": "/etc/ptap/mail.pem"}, "MAIL_SMTP_CLIENT_KEY go together"),
+        (
+            {
+                "MAIL_SMTP_CLIENT_CERT": "/nonexistent/c.pem",
+                "MAIL_SMTP_CLIENT_KEY": "/nonexistent/k",
+            },
+            "MAIL_SMTP_CLIENT_CERT / KEY / CA_FILE cannot be loaded",
+        ),
         ({"DEMO_SEED": "graine"}, "DEMO_SEED"),
         (
             {"PSC_ENABLED": True, "PSC_ISSUER": "https://op.example", "PSC_CLIENT_ID": "ptap"},

@@ -25,8 +25,19 @@ class RecordingSMTP:
     def __exit__(self, *exc) -> None:
         return None
 
-    def send_message(self, message) -> None:
-        RecordingSMTP.sent.append(message["To"])
+    def ehlo(self) -> None:
+        return None
+
+    def mail(self, sender: str) -> tuple[int, bytes]:
+        return 250, b"OK"
+
+    def rcpt(self, recipient: str) -> tuple[int, bytes]:
+        self.recipient = recipient
+        return 250, b"OK"
+
+    def data(self, body: bytes) -> tuple[int, bytes]:
+        RecordingSMTP.sent.append(self.recipient)
+        return 250, b"OK"
 
 
 def test_urgent_message_to_many_members_calls_no_smtp_in_the_socket_handler(
