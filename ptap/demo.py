@@ -122,6 +122,9 @@ def load_demo() -> DemoResult:
     from ptap.meetings.demo import load_meetings_demo
 
     load_meetings_demo(users)  # past meetings whose decisions made plan versions, one upcoming
+    # Letters are filled from the plans and the meetings' decisions loaded above.
+    load_letters_demo(demo_team_ids(TERRITORY_NAME))
+    db.session.commit()
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 
     refresh_monitoring_aggregates()  # the analysts' charts are filled from the first login
@@ -154,8 +157,6 @@ def load_activity() -> None:
     load_care_events_demo(activity_rng("care_events"), team_ids)
     load_care_plans_demo(activity_rng("care_plans"), team_ids)
     load_messaging_demo(activity_rng("messaging"), team_ids)
-    # Last: the letters are filled from the plans (and meetings) loaded above.
-    load_letters_demo(team_ids)
     db.session.commit()
 
 

@@ -29,6 +29,7 @@ from ptap.letters import services
 from ptap.letters.documents import render_letter_pdf
 from ptap.letters.models import LetterKind, LetterTemplate
 from ptap.letters.services import TemplateData
+from ptap.meetings.models import ItemStatus, MeetingAgendaItem
 
 DEMO_RECIPIENT = "dr.martin@medecin.mssante.fr"
 
@@ -173,8 +174,16 @@ def _member(team_id: int, *, role: str | None = None, profession: str | None = N
 
 
 def _patients(team_id: int, count: int) -> list[Patient]:
-    """Patients followed by the team who agreed to sharing, with a qualified identity."""
-    return list(
+    """Patients followed by the team who agreed to sharing, with a qualified identity; those
+    discussed in a concertation first (their letters show its decisions)."""
+    discussed = set(
+        db.session.scalars(
+            sa.select(MeetingAgendaItem.patient_id).where(
+                MeetingAgendaItem.status == ItemStatus.DISCUSSED
+            )
+        )
+    )
+    candidates = list(
         db.session.scalars(
             sa.select(Patient)
             .join(Enrolment, Enrolment.patient_id == Patient.id)
@@ -186,6 +195,8 @@ def _patients(team_id: int, count: int) -> list[Patient]:
                 Patient.identity_status == IdentityStatus.QUALIFIED,
             )
             .order_by(Patient.id)
-            .limit(count)
+            .limit(50)
         )
     )
+    candidates.sort(key=lambda p: p.id not in discussed)
+    return candidates[:count]

@@ -31,3 +31,5 @@ def test_demo_has_templates_and_signed_letters_filed_and_sent(app, db):
     count = len(letters)
     load_demo()  # idempotent
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Letter)) == count
+    discussed = [letter for letter in letters if "Lors de la concertation du" in letter.body]
+    assert discussed, "no demo letter shows a concertation's decisions"
