@@ -101,6 +101,9 @@ def register_blueprints(app: Flask) -> None:
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
+    import ptap.letters.api  # noqa: F401 - registers the letters endpoints
+    import ptap.letters.models  # noqa: F401 - models
+    import ptap.letters.permissions  # noqa: F401 - registers the letters policy rules
     import ptap.meetings.api  # noqa: F401 - registers the meetings endpoints
     import ptap.meetings.live_views  # noqa: F401 - the live screen's routes on meetings.bp
     import ptap.meetings.models  # noqa: F401 - models
@@ -127,6 +130,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
     from ptap.meetings import calendar_views, report_views
+    from ptap.letters import views as letters_views
     from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
@@ -144,6 +148,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(intake_views.bp)
     app.register_blueprint(meetings_views.bp)
     app.register_blueprint(care_events_views.bp)
+    app.register_blueprint(letters_views.bp)
     app.register_blueprint(monitoring_views.bp)
     app.register_blueprint(report_views.bp)
     app.register_blueprint(calendar_views.bp)
@@ -157,11 +162,13 @@ def connect_dmp_bridge() -> None:
     import ptap.dmp_bridge  # noqa: F401 - its outbox models
     from ptap.care_plans import dmp as care_plans_dmp
     from ptap.care_teams import dmp as care_teams_dmp
+    from ptap.letters import documents as letters_dmp
     from ptap.meetings import report_dmp
 
     care_teams_dmp.register()
     care_plans_dmp.register()
     report_dmp.register()
+    letters_dmp.register()
 
 
 def register_socket_handlers(app: Flask) -> None:

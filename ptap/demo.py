@@ -34,6 +34,7 @@ from ptap.core.models import utcnow
 from ptap.core.policy import PlatformRole
 from ptap.extensions import db
 from ptap.intake.demo import demo_team_ids, load_intake_demo
+from ptap.letters.demo import load_letters_demo
 from ptap.messaging.demo import load_messaging_demo
 
 DEMO_DOMAIN = "demo.ptap.test"
@@ -124,6 +125,9 @@ def load_demo() -> DemoResult:
     from ptap.meetings.report_demo import load_reports_demo
 
     load_reports_demo()  # approved reports of the past meetings, queued for the DMP
+    # Letters are filled from the plans and the meetings' decisions loaded above.
+    load_letters_demo(demo_team_ids(TERRITORY_NAME))
+    db.session.commit()
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 
     refresh_monitoring_aggregates()  # the analysts' charts are filled from the first login

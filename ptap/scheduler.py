@@ -26,6 +26,7 @@ from ptap.dmp_bridge import send_pending_submissions
 from ptap.extensions import db
 from ptap.meetings.notices import send_meeting_notices
 from ptap.meetings.report_tasks import render_meeting_documents
+from ptap.letters.tasks import process_letters
 from ptap.messaging.tasks import (
     cut_off_expired_access,
     purge_expired_messages,
@@ -81,6 +82,8 @@ JOBS: list[Job] = [
     Job("render_meeting_documents", render_meeting_documents, IntervalTrigger(seconds=30)),
     # Invitations, changes, cancellations, day-before reminders (each claimed once).
     Job("send_meeting_notices", send_meeting_notices, IntervalTrigger(minutes=1)),
+    # Signed letters: PDF/A rendered here (never in a request), then filings and sendings queued.
+    Job("process_letters", process_letters, IntervalTrigger(seconds=10)),
 ]
 
 #: Jobs whose interval comes from a setting (seconds).

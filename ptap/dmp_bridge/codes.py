@@ -77,6 +77,11 @@ DOCUMENT_CODES: dict[DocumentKind, DocumentCodes] = {
         Code("10", CLASS_SYSTEM, "Compte rendu"),
         PDF_FORMAT,
     ),
+    DocumentKind.VISIT_REPORT: DocumentCodes(
+        Code("11488-4", LOINC, "CR ou fiche de consultation ou de visite", "LOINC"),
+        Code("10", CLASS_SYSTEM, "Compte rendu"),
+        PDF_FORMAT,
+    ),
 }
 
 #: Submission set contentTypeCode (JDV_J59): a DAC's activity is not one of the typed ones.

@@ -19,6 +19,8 @@ class DocumentKind(StrEnum):
     PPCS = "ppcs"
     REFERRAL_LETTER = "referral_letter"
     MEETING_REPORT = "meeting_report"
+    #: Compte rendu de consultation ou de visite (a home assessment report).
+    VISIT_REPORT = "visit_report"
 
 
 class Confidentiality(StrEnum):

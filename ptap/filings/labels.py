@@ -16,8 +16,9 @@ from ptap.dmp_bridge import (
 
 KIND_LABELS = {
     DocumentKind.PPCS: "Plan personnalisé de coordination en santé",
-    DocumentKind.REFERRAL_LETTER: "Lettre de liaison",
+    DocumentKind.REFERRAL_LETTER: "Lettre d'adressage",
     DocumentKind.MEETING_REPORT: "Compte rendu de réunion de concertation",
+    DocumentKind.VISIT_REPORT: "Compte rendu d'évaluation à domicile",
 }
 
 OPERATION_LABELS = {

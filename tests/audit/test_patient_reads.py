@@ -52,6 +52,8 @@ SHOWS_PATIENTS = {
     "intake.convert_request": "/requests/{request}/convert",
     "care_events.patient_events": "/patients/{patient}/events",
     "api.care_events_list_events": "/api/v1/patients/{patient}/events",
+    "letters.patient_letters": "/patients/{patient}/letters",
+    "api.letters_list_letters": "/api/v1/letters?patient_id={patient}",
     "meetings.patient_meetings": "/patients/{patient}/meetings",
     "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
 }
@@ -85,6 +87,11 @@ COVERED_ELSEWHERE = {
     "meetings.live": "@shows_patients + note_patients_shown (the agenda patients the viewer may "
     "see; tests/meetings/test_live_views.py)",
     "meetings.live_state": "@shows_patients + note_patients_shown (as meetings.live)",
+    "letters.team_letters": "@shows_patients + note_patients_shown (letter rows; tests/letters)",
+    "letters.show_letter": "load_patient (patient.read) of the letter's patient (tests/letters)",
+    "letters.letter_pdf": "load_patient (patient.read) of the letter's patient",
+    "api.letters_get_letter": "load_patient (patient.read) of the letter's patient",
+    "api.letters_letter_pdf": "load_patient (patient.read) of the letter's patient",
     "meetings.show_meeting": "@shows_patients + note_patients_shown (agenda and suggestions; "
     "tests/meetings/test_views.py)",
     "api.meetings_get_meeting": "@shows_patients + note_patients_shown (visible agenda)",
@@ -142,6 +149,11 @@ NO_PATIENT_IDENTITY = {
     "monitoring.list_reports",
     "monitoring.download_report",
     "api.monitoring_get_indicators",
+    # Letter templates: a team's texts, previewed with a fictitious record.
+    "letters.team_templates",
+    "letters.edit_template",
+    "api.letters_list_letter_templates",
+    "api.letters_get_letter_template",
     # Meetings: dates, places, participants (professionals), quorum; never the agenda.
     "meetings.list_meetings",
     "meetings.create_meeting",

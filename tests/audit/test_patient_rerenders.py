@@ -67,6 +67,9 @@ RERENDERS_COVERED_ELSEWHERE = {
     "meeting_reports.approve_report": "load_patient (patient.read) notes the patient; safety net",
     "meetings.live_record_decisions": "the live screen re-rendered after the rollback notes "
     "the agenda patients; safety net (tests/meetings/test_live_views.py)",
+    "letters.create_letter": "load_patient notes the patient; safety net (tests/letters)",
+    "letters.edit_letter": "load_patient of the letter's patient; safety net (tests/letters)",
+    "letters.send_letter": "load_patient of the letter's patient; safety net (tests/letters)",
 }
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
@@ -115,6 +118,13 @@ NO_PATIENT_IDENTITY = {
     "meetings.live_set_current",
     "meetings.live_close",
     "meetings.live_attendance",
+    # Redirect with a flash, whatever happens.
+    "letters.sign_letter",
+    "letters.file_letter",
+    "letters.archive_template",
+    # Template pages: a team's texts, previewed with a fictitious record.
+    "letters.create_template",
+    "letters.save_template",
     # Meeting forms show what was typed (no patient); the meeting's actions redirect with a flash.
     "meetings.create_meeting",
     "meetings.edit_meeting",
@@ -175,6 +185,14 @@ API_WRITES = {
     "api.intake_close_request": "_out notes the linked patient",
     "api.intake_convert_request": "_out notes the linked patient",
     "api.intake_set_targets": "no patient identity",
+    "api.letters_create_letter": "load_patient",
+    "api.letters_edit_letter": "load_patient of the letter's patient",
+    "api.letters_sign_letter": "load_patient of the letter's patient",
+    "api.letters_file_letter": "load_patient of the letter's patient",
+    "api.letters_send_letter": "load_patient of the letter's patient",
+    "api.letters_create_letter_template": "no patient identity",
+    "api.letters_update_letter_template": "no patient identity",
+    "api.letters_archive_letter_template": "no patient identity",
     "api.meetings_create_meeting": "_out notes the agenda patients shown",
     "api.meetings_update_meeting": "_out notes the agenda patients shown",
     "api.meetings_start_meeting": "_out notes the agenda patients shown",

@@ -57,6 +57,7 @@ VARIANTS = {
     "replacement": (sample_document(), replacement_ids()),
     "letter": (sample_document(kind=DocumentKind.REFERRAL_LETTER), sample_ids()),
     "meeting": (sample_document(kind=DocumentKind.MEETING_REPORT), sample_ids()),
+    "visit-report": (sample_document(kind=DocumentKind.VISIT_REPORT), sample_ids()),
     "physician-author": (sample_document(author=sample_physician()), sample_ids()),
     "unknown-birth-day": (
         sample_document(patient=sample_patient(birth_day=None, used_name="", used_first_name="")),

@@ -65,6 +65,7 @@ def test_expected_codes_per_kind() -> None:
         DocumentKind.PPCS: ("18776-5", "44"),
         DocumentKind.REFERRAL_LETTER: ("96349-6", "10"),
         DocumentKind.MEETING_REPORT: ("34794-8", "10"),
+        DocumentKind.VISIT_REPORT: ("11488-4", "10"),
     }
     for kind, (type_code, class_code) in expected.items():
         kind_codes = codes.document_codes(kind)

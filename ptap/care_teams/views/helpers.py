@@ -24,6 +24,7 @@ PATIENT_TABS = (
     ("Plan de coordination", "care_plans.show_plan", "care_plan"),
     ("Événements du parcours", "care_events.patient_events", "events"),
     ("Concertations", "meetings.patient_meetings", "meetings"),
+    ("Lettres", "letters.patient_letters", "letters"),
     ("Consentements", "care_teams.consents", "consents"),
     ("Cercle de soins", "care_teams.patient_circle", "circle"),
     ("Historique des accès", "care_teams.access_log", "access_log"),

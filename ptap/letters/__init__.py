@@ -1,0 +1,1 @@
+"""Coordination letters: team templates (versioned, sandboxed), letters signed, filed, sent."""
