@@ -129,8 +129,8 @@ def register_blueprints(app: Flask) -> None:
     from ptap.extensions import csrf
     from ptap.filings import views as filings_views
     from ptap.intake import views as intake_views
-    from ptap.meetings import calendar_views, report_views
     from ptap.letters import views as letters_views
+    from ptap.meetings import calendar_views, report_views
     from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views

@@ -24,9 +24,9 @@ from ptap.core.mail import send_queued_mail
 from ptap.dashboards.tasks import cut_off_dashboard_sockets
 from ptap.dmp_bridge import send_pending_submissions
 from ptap.extensions import db
+from ptap.letters.tasks import process_letters
 from ptap.meetings.notices import send_meeting_notices
 from ptap.meetings.report_tasks import render_meeting_documents
-from ptap.letters.tasks import process_letters
 from ptap.messaging.tasks import (
     cut_off_expired_access,
     purge_expired_messages,
