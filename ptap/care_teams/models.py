@@ -245,6 +245,8 @@ class Patient(TimestampMixin, Base):
     def display_name(self) -> str:
         name = self.used_name or self.birth_name
         first = self.used_first_name or self.first_names.split(" ")[0]
+        if first.isupper():  # a strict trait stored in upper case: "MARIE-ANNE" -> "Marie-Anne"
+            first = first.title()
         return f"{name.upper()} {first}"
 
     @property
