@@ -145,7 +145,7 @@ class IdentityForm(FlaskForm):
         form = cls(data=data)
         if patient.identity_status not in HAND_STATUSES:
             form.identity_status.choices = [
-                *form.identity_status.choices,  # type: ignore[misc]
+                *form.identity_status.choices,
                 SelectChoice(
                     patient.identity_status,
                     IDENTITY_STATUS_LABELS[IdentityStatus(patient.identity_status)],
@@ -154,7 +154,7 @@ class IdentityForm(FlaskForm):
         method = patient.identity_check_method
         if method and method not in DOCUMENT_TYPES:
             form.identity_check_method.choices = [
-                *form.identity_check_method.choices,  # type: ignore[misc]
+                *form.identity_check_method.choices,
                 SelectChoice(method, CHECK_METHODS.get(method, method)),
             ]
         return form

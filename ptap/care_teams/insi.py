@@ -106,7 +106,7 @@ class IdentityService(Protocol):
 def _load(path: str) -> type[Any]:
     module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
     module = importlib.import_module(module_name)
-    return getattr(module, attr)  # type: ignore[no-any-return]
+    return getattr(module, attr)
 
 
 def connector_path(setting: str) -> str | None:

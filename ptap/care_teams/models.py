@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -341,7 +342,7 @@ class PatientMerge(Base):
     #: {"enrolments": [ids], "ended_enrolments": [ids], "patient_contacts": [...],
     #: "consent_records": [...], "circle_invitations": [...], "break_glass_accesses": [...],
     #: "ins_moved": bool}
-    moved: Mapped[dict[str, object]] = mapped_column(sa.JSON)
+    moved: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     merged_at: Mapped[datetime] = mapped_column(default=utcnow)
     merged_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     undone_at: Mapped[datetime | None]

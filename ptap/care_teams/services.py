@@ -320,7 +320,7 @@ def update_identity(
     validate_identity(identity, allow_test_identities=_allow_test_identities())
     _refuse_duplicate_ins(user, identity.ins_matricule, patient.id)
     _apply_identity(patient, identity)
-    changed = [n for n in STRICT_TRAITS if getattr(patient, n) != before[n]]
+    changed = [n for n in STRICT_TRAITS if _same(n, getattr(patient, n)) != _same(n, before[n])]
     wanted = identity.identity_status
     if changed or wanted == IdentityStatus.PROVISIONAL:
         # A strict trait changed (or the user withdrew the status): the INSi answer and the
@@ -347,6 +347,14 @@ def update_identity(
     if changed:
         _flag_possible_duplicates(patient, ctx)
     return patient
+
+
+def _same(name: str, value: object) -> object:
+    """Return a strict trait as compared: names normalised (a record typed before the INS
+    rules, in another case or with accents, holds the same trait)."""
+    if name in ("birth_name", "first_names") and isinstance(value, str):
+        return normalise_trait(value)
+    return value
 
 
 def _record_document(patient: Patient, user: User, method: str) -> None:
