@@ -186,6 +186,7 @@ def check(cfg: Mapping[str, Any]) -> list[Problem]:
     production = cfg["ENV"] == "production"
     return [
         *(Problem("core", m) for m in _core(cfg, production)),
+        *(Problem("core", m) for m in _insi(cfg, production)),
         *(Problem("dmp", m) for m in _dmp(cfg, production)),
         *(Problem("mail", m) for m in _mail(cfg, production)),
         *(Problem("psc", m) for m in _psc(cfg, production)),
@@ -246,6 +247,25 @@ def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
             "PTAP_MESSAGING_ATTACHMENT_KEY (32 random bytes, URL-safe base64) or the key "
             "file MESSAGING_ATTACHMENT_KEY_FILE is required in production (attachments "
             "are encrypted at rest with it)."
+        )
+    return problems
+
+
+def _insi(cfg: Mapping[str, Any], production: bool) -> list[str]:
+    """Check the INSi connector: the simulator invents identities, so production refuses it."""
+    problems: list[str] = []
+    setting = str(cfg.get("INSI_CONNECTOR") or "")
+    if float(cfg.get("INSI_TIMEOUT_SECONDS") or 0) <= 0:
+        problems.append("INSI_TIMEOUT_SECONDS must be a positive number of seconds.")
+    if setting not in ("simulator", "none") and not ("." in setting or ":" in setting):
+        problems.append(
+            'INSI_CONNECTOR must be "simulator", "none" or the dotted path of a certified '
+            "INSi connector class (package.module:Class)."
+        )
+    elif production and setting == "simulator":
+        problems.append(
+            "INSI_CONNECTOR must name a certified INSi connector in production (the simulator "
+            'invents identities); "none" runs without INSi and refuses every qualification.'
         )
     return problems
 

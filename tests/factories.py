@@ -66,7 +66,7 @@ def totp_code(user: User) -> str:
 
 # --- care teams ------------------------------------------------------------------------------
 
-from datetime import date  # noqa: E402
+from datetime import UTC, date, datetime  # noqa: E402
 
 from ptap.care_teams.models import (  # noqa: E402
     CareTeam,
@@ -121,6 +121,24 @@ def add_member(
     return membership
 
 
+CHECK_METHOD_OF = {
+    "qualified": "insi_and_document",
+    "validated": "identity_card",
+    "recovered": "insi",
+}
+
+
+def identity_facts(status: str) -> dict[str, object]:
+    """The RNIV facts a status stands on (INSi answer 00, document check), set directly."""
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    facts: dict[str, object] = {}
+    if status in ("recovered", "qualified"):
+        facts |= {"insi_checked_at": at, "insi_operation": "retrieve"}
+    if status in ("validated", "qualified"):
+        facts |= {"document_checked_at": at, "document_type": "identity_card"}
+    return facts
+
+
 def make_patient(
     team: CareTeam,
     enrolled_by: User,
@@ -140,7 +158,8 @@ def make_patient(
         sex=sex,
         birthplace_code="69381",
         identity_status=status,
-        identity_check_method="insi_and_document" if status == "qualified" else "",
+        identity_check_method=CHECK_METHOD_OF.get(status, ""),
+        **identity_facts(status),
         ins_matricule=valid_nir(sex),
         ins_oid=InsOid.TEST_NIR,
         search_birth_name=f"NOMTEST{n}",

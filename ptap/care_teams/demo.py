@@ -23,8 +23,9 @@ from flask import current_app
 
 from ptap.accounts.models import Profession, User
 from ptap.audit.services import AuditContext
-from ptap.care_teams import circle, services
+from ptap.care_teams import circle, qualification, services
 from ptap.care_teams.identity import IdentityData
+from ptap.care_teams.insi import InsiError, identity_service
 from ptap.care_teams.models import (
     CareTeam,
     ConsentKind,
@@ -42,8 +43,8 @@ from ptap.care_teams.models import (
     TeamRole,
     Territory,
 )
+from ptap.core.errors import Conflict
 from ptap.core.identifiers import luhn_check_digit
-from ptap.core.ins import InsOid, with_key
 from ptap.core.models import utcnow
 from ptap.core.policy import PlatformRole
 from ptap.extensions import db
@@ -345,7 +346,6 @@ class _Context:
     teams: list[CareTeam]
     today: date
     now: datetime
-    nirs: set[str] = field(default_factory=set)
     identities: set[tuple[str, int, int | None, int | None, str]] = field(default_factory=set)
     summary: DemoSummary = field(default_factory=DemoSummary)
 
@@ -504,17 +504,15 @@ def _identity(ctx: _Context, plan: _Plan) -> IdentityData:
     used_first_name = ""
     if " " in first_names and rng.random() < 0.1:
         used_first_name = first_names.split(" ")[1]
-    matricule = ""
-    oid = ""
-    method = {
-        IdentityStatus.QUALIFIED: "insi_and_document",
-        IdentityStatus.RECOVERED: "insi",
-        IdentityStatus.VALIDATED: rng.choice(("identity_card", "identity_card", "passport")),
-        IdentityStatus.PROVISIONAL: "",
+    # Recovered and qualified identities get their INS from INSi (the simulator) once created
+    # (`_qualify`): they start provisional, or validated on a document for the qualified ones.
+    document = rng.choice(("identity_card", "identity_card", "passport"))
+    status, method = {
+        IdentityStatus.QUALIFIED: (IdentityStatus.VALIDATED, document),
+        IdentityStatus.RECOVERED: (IdentityStatus.PROVISIONAL, ""),
+        IdentityStatus.VALIDATED: (IdentityStatus.VALIDATED, document),
+        IdentityStatus.PROVISIONAL: (IdentityStatus.PROVISIONAL, ""),
     }[IdentityStatus(plan.status)]
-    if plan.status in (IdentityStatus.QUALIFIED, IdentityStatus.RECOVERED):
-        matricule = _nir(ctx, sex, year, month, birthplace)
-        oid = InsOid.TEST_NIR
     if plan.status == IdentityStatus.PROVISIONAL and rng.random() < 0.5:
         birthplace = ""
     return IdentityData(
@@ -527,23 +525,9 @@ def _identity(ctx: _Context, plan: _Plan) -> IdentityData:
         birthplace_code=birthplace,
         used_name=used_name,
         used_first_name=used_first_name,
-        ins_matricule=matricule,
-        ins_oid=oid,
-        identity_status=plan.status,
+        identity_status=status,
         identity_check_method=method,
     )
-
-
-def _nir(ctx: _Context, sex: str, year: int, month: int, birthplace: str) -> str:
-    """Return a new test NIR coherent with the traits (sex, year, month, birthplace)."""
-    while True:
-        order = ctx.rng.randint(1, 999)
-        nir = with_key(
-            f"{'1' if sex == 'M' else '2'}{year % 100:02d}{month:02d}{birthplace}{order:03d}"
-        )
-        if nir not in ctx.nirs:
-            ctx.nirs.add(nir)
-            return nir
 
 
 def _request(ctx: _Context, plan: _Plan, requested_on: date) -> services.EnrolmentRequest:
@@ -592,8 +576,11 @@ def _create_one(ctx: _Context, plan: _Plan) -> tuple[Patient, IdentityData]:
     enrolment = _active_enrolment(patient.id, ctx.teams[plan.team].id)
     enrolled_at = _at(requested_on + timedelta(days=rng.randint(1, 10)), rng, ctx.now)
     enrolment.enrolled_at = patient.created_at = enrolled_at
-    if patient.identity_checked_at is not None:
-        patient.identity_checked_at = enrolled_at
+    if plan.status in (IdentityStatus.QUALIFIED, IdentityStatus.RECOVERED):
+        _qualify(patient, coordinator, audit)
+    for name in ("identity_checked_at", "insi_checked_at", "document_checked_at"):
+        if getattr(patient, name) is not None:
+            setattr(patient, name, enrolled_at)
     ctx.summary.patients += 1
     _details(ctx, plan, patient, coordinator, audit)
     if plan.consent != "none":
@@ -605,6 +592,14 @@ def _create_one(ctx: _Context, plan: _Plan) -> tuple[Patient, IdentityData]:
     elif plan.invite and plan.consent == "given":
         _invite(ctx, plan, patient, coordinator, audit)
     return patient, identity
+
+
+def _qualify(patient: Patient, coordinator: User, audit: AuditContext) -> None:
+    """Retrieve the INS through the configured INSi connector (the simulator in the demo)."""
+    try:
+        qualification.query_insi(coordinator, patient, identity_service(), "retrieve", audit)
+    except (InsiError, Conflict):
+        return  # no connector, or a simulated INS already taken: the identity stays as it is
 
 
 def _active_enrolment(patient_id: int, team_id: int) -> Enrolment:

@@ -13,11 +13,11 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, Field, Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.utils import unset_value
-from wtforms.validators import Length
+from wtforms.validators import AnyOf, Length
 
 from ptap.accounts.forms import MultiCheckboxField
 from ptap.accounts.models import User
-from ptap.care_teams.identity import CHECK_METHODS, IdentityData
+from ptap.care_teams.identity import CHECK_METHODS, DOCUMENT_TYPES, IdentityData
 from ptap.care_teams.models import (
     CONTACT_KIND_LABELS,
     END_REASON_LABELS,
@@ -35,6 +35,8 @@ from ptap.core.errors import InvalidInput
 from ptap.core.ins import INS_OID_LABELS
 
 TOO_LONG = "Texte trop long."
+#: The statuses a person may choose by hand; the others come from INSi answers.
+HAND_STATUSES = (IdentityStatus.PROVISIONAL, IdentityStatus.VALIDATED)
 BAD_CHOICE = "Choix invalide."
 CHOOSE = SelectChoice("", "— Choisir —")
 
@@ -112,14 +114,19 @@ class IdentityForm(FlaskForm):
             SelectChoice("", "— Aucun matricule —"),
         ),
     )
+    # Recovered and qualified are never offered: only an INSi answer gives them (RNIV). A
+    # record that has one keeps it as a choice, so saving other fields does not lose it.
     identity_status = _select(
         "Statut de l'identité",
-        _choices(IDENTITY_STATUS_LABELS, blank=None),
+        _choices(
+            {s: IDENTITY_STATUS_LABELS[s] for s in HAND_STATUSES},
+            blank=None,
+        ),
         default=IdentityStatus.PROVISIONAL.value,
     )
     identity_check_method = _select(
-        "Moyen de vérification",
-        _choices(CHECK_METHODS, SelectChoice("", "— Aucune vérification —")),
+        "Pièce d'identité vérifiée",
+        _choices(DOCUMENT_TYPES, SelectChoice("", "— Aucune vérification —")),
     )
 
     @classmethod
@@ -135,7 +142,22 @@ class IdentityForm(FlaskForm):
         ) + (str(patient.birth_year),)
         data["ins_matricule"] = patient.ins_matricule or ""
         data["ins_oid"] = patient.ins_oid or ""
-        return cls(data=data)
+        form = cls(data=data)
+        if patient.identity_status not in HAND_STATUSES:
+            form.identity_status.choices = [
+                *form.identity_status.choices,
+                SelectChoice(
+                    patient.identity_status,
+                    IDENTITY_STATUS_LABELS[IdentityStatus(patient.identity_status)],
+                ),
+            ]
+        method = patient.identity_check_method
+        if method and method not in DOCUMENT_TYPES:
+            form.identity_check_method.choices = [
+                *form.identity_check_method.choices,
+                SelectChoice(method, CHECK_METHODS.get(method, method)),
+            ]
+        return form
 
     def identity(self) -> IdentityData:
         """Return the identity as typed; raise InvalidInput for an unreadable birth date."""
@@ -155,6 +177,18 @@ class IdentityForm(FlaskForm):
             identity_status=self.identity_status.data or IdentityStatus.PROVISIONAL,
             identity_check_method=self.identity_check_method.data or "",
         )
+
+
+class InsiForm(FlaskForm):
+    """The "Interroger INSi" buttons: search by traits, or verify the recorded INS."""
+
+    op = StringField(validators=[AnyOf(["retrieve", "verify"], message="Opération inconnue.")])
+
+
+class DocumentCheckForm(FlaskForm):
+    """The "Contrôle de la pièce d'identité" form: which high-trust document was seen."""
+
+    document_type = _select("Pièce d'identité vérifiée", _choices(DOCUMENT_TYPES))
 
 
 class PatientForm(IdentityForm):

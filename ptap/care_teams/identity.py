@@ -12,9 +12,9 @@ from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.core.ins import TEST_OIDS, InsOid, nir_error, normalise_nir
 
-NAME_RE = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿŒœÆæ' -]+$")
+NAME_RE = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿŒœÆæ'’ -]+$")
 #: Ligatures NFKD does not decompose.
-LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"})
+LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss", "ẞ": "SS"})
 CHECK_METHODS = {
     "identity_card": "Carte nationale d'identité",
     "passport": "Passeport",
@@ -23,9 +23,46 @@ CHECK_METHODS = {
     "insi": "Téléservice INSi",
     "insi_and_document": "Téléservice INSi et pièce d'identité",
 }
-DOCUMENT_CHECKS = frozenset(
-    {"identity_card", "passport", "residence_permit", "family_record_book", "insi_and_document"}
-)
+#: High-trust documents (RNIV): what "Contrôle de la pièce d'identité" records.
+DOCUMENT_TYPES = {
+    "identity_card": "Carte nationale d'identité",
+    "passport": "Passeport",
+    "residence_permit": "Titre de séjour",
+    "family_record_book": "Livret de famille (mineur)",
+}
+#: A document seen before the RNIV rules (migration 0024_rniv): its type was not recorded.
+UNRECORDED_DOCUMENT = "unrecorded"
+CHECK_METHODS[UNRECORDED_DOCUMENT] = "Pièce d'identité vue (type non enregistré)"
+DOCUMENT_CHECKS = frozenset({*DOCUMENT_TYPES, UNRECORDED_DOCUMENT, "insi_and_document"})
+INSI_METHODS = frozenset({"insi", "insi_and_document"})
+HAND_REFUSED_STATUSES = frozenset({IdentityStatus.RECOVERED, IdentityStatus.QUALIFIED})
+
+
+#: Apostrophe and hyphen look-alikes typed or pasted from documents (’ ‘ ʼ ` ´; ‐ ‑ ‒ – —).
+_APOSTROPHES = str.maketrans(dict.fromkeys("\u2019\u2018\u02bc`\u00b4", "'"))
+_HYPHENS = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014", "-"))
+#: What a normalised strict trait may hold: words of A-Z joined by one space, one apostrophe,
+#: one hyphen or a double hyphen (the civil-status separator of double family names).
+STRICT_TRAIT_RE = re.compile(r"^[A-Z]+(?:(?: |'|-|--)[A-Z]+)*$")
+
+
+def normalise_trait(value: str) -> str:
+    """Return a birth name or first-name list written as the INS rules store it.
+
+    Upper case A-Z without diacritics (É -> E, Ç -> C), ligatures expanded (Œ -> OE,
+    Æ -> AE, ß -> SS), apostrophe and hyphen look-alikes unified, no space around an
+    apostrophe or a hyphen, runs of spaces collapsed, runs of three or more hyphens cut to a
+    double hyphen, leading and trailing apostrophes, hyphens and spaces dropped. Any other
+    character is kept, for `validate_identity` to refuse (docs/identity-vigilance.md).
+    """
+    text = value.translate(LIGATURES).translate(_APOSTROPHES).translate(_HYPHENS)
+    decomposed = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r" *([-']) *", r"\1", text)
+    text = re.sub(r"-{3,}", "--", text)
+    text = re.sub(r"'{2,}", "'", text)
+    return text.strip(" -'")
 
 
 def search_key(value: str) -> str:
@@ -116,10 +153,43 @@ def _check_ins(data: IdentityData, allow_test: bool) -> None:
         )
 
 
+def _check_strict_trait(value: str, field: str, label: str) -> None:
+    normalised = normalise_trait(value)
+    if not normalised:
+        raise InvalidInput(f"{label} est obligatoire.", field=field)
+    if not STRICT_TRAIT_RE.match(normalised):
+        raise InvalidInput(
+            f"{label} ne doit contenir que des lettres, espaces, tirets et apostrophes.",
+            field=field,
+        )
+
+
+def refuse_hand_status(data: IdentityData, current: tuple[str, str] | None) -> None:
+    """Refuse a recovered or qualified status, or an INSi check, typed by hand.
+
+    `current` is the record's (status, check method) when it already has them: keeping them
+    unchanged is not a claim. Only an INSi answer recorded by the qualification service gives
+    them (RNIV: an INS retrieved or verified through the teleservice).
+    """
+    status, method = current or (IdentityStatus.PROVISIONAL, "")
+    if data.identity_status in HAND_REFUSED_STATUSES and data.identity_status != status:
+        raise InvalidInput(
+            "Ce statut ne se saisit pas : une identité est récupérée ou qualifiée par "
+            "l'interrogation du téléservice INSi (bouton « Interroger INSi ») et, pour la "
+            "qualifier, le contrôle d'une pièce d'identité à haut niveau de confiance.",
+            field="identity_status",
+        )
+    if data.identity_check_method in INSI_METHODS and data.identity_check_method != method:
+        raise InvalidInput(
+            "L'appel au téléservice INSi ne se déclare pas : utilisez « Interroger INSi ».",
+            field="identity_check_method",
+        )
+
+
 def validate_identity(data: IdentityData, *, allow_test_identities: bool) -> None:
     """Raise InvalidInput naming the first invalid field of the identity."""
-    _check_name(data.birth_name, "birth_name", "Le nom de naissance")
-    _check_name(data.first_names, "first_names", "La liste des prénoms")
+    _check_strict_trait(data.birth_name, "birth_name", "Le nom de naissance")
+    _check_strict_trait(data.first_names, "first_names", "La liste des prénoms")
     if data.used_name:
         _check_name(data.used_name, "used_name", "Le nom utilisé")
     if data.used_first_name:
@@ -136,7 +206,7 @@ def validate_identity(data: IdentityData, *, allow_test_identities: bool) -> Non
     if data.identity_status not in IdentityStatus.__members__.values():
         raise InvalidInput("Statut d'identité inconnu.", field="identity_status")
     # RNIV: validated = a high-trust document seen; recovered = INS returned by INSi;
-    # qualified = both.
+    # qualified = both. Only the facts recorded by `qualification` make the last two.
     status = data.identity_status
     if data.identity_check_method and data.identity_check_method not in CHECK_METHODS:
         raise InvalidInput(

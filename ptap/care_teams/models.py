@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -207,6 +208,16 @@ class Patient(TimestampMixin, Base):
     identity_check_method: Mapped[str] = mapped_column(sa.String(40), default="")
     identity_checked_at: Mapped[datetime | None]
     identity_checked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: Last INSi answer "00" (INS retrieved or verified through the teleservice); cleared
+    #: when a strict trait changes. With a document check, it makes the identity qualified.
+    insi_checked_at: Mapped[datetime | None]
+    insi_checked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: "retrieve" or "verify": which INSi operation answered "00".
+    insi_operation: Mapped[str] = mapped_column(sa.String(10), default="")
+    #: The high-trust document seen (identity.DOCUMENT_TYPES), by whom and when.
+    document_type: Mapped[str] = mapped_column(sa.String(30), default="")
+    document_checked_at: Mapped[datetime | None]
+    document_checked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     #: Upper-case, accent-free birth and used names: what search compares.
     search_birth_name: Mapped[str] = mapped_column(sa.String(100))
     search_used_name: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
@@ -235,6 +246,8 @@ class Patient(TimestampMixin, Base):
     def display_name(self) -> str:
         name = self.used_name or self.birth_name
         first = self.used_first_name or self.first_names.split(" ")[0]
+        if first.isupper():  # a strict trait stored in upper case: "MARIE-ANNE" -> "Marie-Anne"
+            first = first.title()
         return f"{name.upper()} {first}"
 
     @property
@@ -245,7 +258,12 @@ class Patient(TimestampMixin, Base):
 
     @property
     def is_qualified(self) -> bool:
-        return self.identity_status == IdentityStatus.QUALIFIED
+        """Qualified by the RNIV: the status, and the INSi answer and document check under it."""
+        return (
+            self.identity_status == IdentityStatus.QUALIFIED
+            and self.insi_checked_at is not None
+            and self.document_checked_at is not None
+        )
 
 
 class ContactKind(StrEnum):
@@ -306,6 +324,29 @@ class DuplicateFlag(Base):
 
     patient: Mapped[Patient] = relationship(foreign_keys=[patient_id])
     other_patient: Mapped[Patient] = relationship(foreign_keys=[other_patient_id])
+
+
+class PatientMerge(Base):
+    """A merge of a duplicate record into a survivor, with what it moved, so it can be undone.
+
+    `moved` lists the ids of the rows re-pointed to the survivor per table, the enrolments
+    the merge ended, and whether the INS moved: unmerge puts back exactly those.
+    """
+
+    __tablename__ = "patient_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flag_id: Mapped[int] = mapped_column(sa.ForeignKey("duplicate_flags.id"), index=True)
+    duplicate_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    survivor_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    #: {"enrolments": [ids], "ended_enrolments": [ids], "patient_contacts": [...],
+    #: "consent_records": [...], "circle_invitations": [...], "break_glass_accesses": [...],
+    #: "ins_moved": bool}
+    moved: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+    merged_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    undone_at: Mapped[datetime | None]
+    undone_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
 
 class RequesterKind(StrEnum):

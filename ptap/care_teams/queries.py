@@ -23,6 +23,7 @@ from ptap.care_teams.models import (
     Enrolment,
     Patient,
     PatientContact,
+    PatientMerge,
     Structure,
     TeamMembership,
 )
@@ -211,6 +212,9 @@ ACTION_LABELS = {
     "patient.duplicate_flag": "Signalement d'un doublon potentiel",
     "patient.duplicate_merge": "Fusion de doublons",
     "patient.duplicate_dismiss": "Doublon écarté",
+    "patient.duplicate_unmerge": "Annulation d'une fusion de doublons",
+    "patient.insi_query": "Interrogation du téléservice INSi",
+    "patient.document_check": "Contrôle de la pièce d'identité",
     "consent.record": "Enregistrement d'un consentement",
     "circle.invite": "Invitation dans le cercle de soins",
     "circle.revoke": "Fin d'une invitation",
@@ -293,6 +297,25 @@ def open_duplicates(user_id: int) -> list[DuplicateFlag]:
             .order_by(DuplicateFlag.created_at)
         )
     )
+
+
+def undoable_merges(user_id: int, since: datetime) -> list[tuple[PatientMerge, Patient, Patient]]:
+    """Return the merges made since `since`, not undone, whose surviving record the user sees,
+    with (merge, survivor, duplicate), newest first."""
+    survivor = sa.orm.aliased(Patient)
+    duplicate = sa.orm.aliased(Patient)
+    rows = db.session.execute(
+        sa.select(PatientMerge, survivor, duplicate)
+        .join(survivor, survivor.id == PatientMerge.survivor_id)
+        .join(duplicate, duplicate.id == PatientMerge.duplicate_id)
+        .where(
+            PatientMerge.undone_at.is_(None),
+            PatientMerge.merged_at >= since,
+            PatientMerge.survivor_id.in_(visible_patient_ids(user_id)),
+        )
+        .order_by(PatientMerge.merged_at.desc())
+    )
+    return [(m, s, d) for m, s, d in rows]
 
 
 # --- JSON API helpers ----------------------------------------------------------------------

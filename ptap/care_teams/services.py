@@ -11,7 +11,16 @@ from flask import current_app
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
-from ptap.care_teams.identity import IdentityData, search_key, validate_identity
+from ptap.care_teams.identity import (
+    DOCUMENT_CHECKS,
+    HAND_REFUSED_STATUSES,
+    IdentityData,
+    normalise_trait,
+    refuse_hand_status,
+    search_key,
+    validate_identity,
+)
+from ptap.care_teams.merges import merge_records
 from ptap.care_teams.models import (
     CareTeam,
     ContactKind,
@@ -26,6 +35,7 @@ from ptap.care_teams.models import (
     RequesterKind,
     Structure,
 )
+from ptap.care_teams.qualification import clear_identity_facts, refresh_identity_status
 from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.ins import normalise_nir
@@ -109,8 +119,12 @@ def _apply_identity(patient: Patient, data: IdentityData) -> None:
         setattr(patient, field.name, value.strip() if isinstance(value, str) else value)
     patient.ins_matricule = normalise_nir(data.ins_matricule) or None
     patient.ins_oid = data.ins_oid or None
-    patient.birth_name = data.birth_name.strip().upper()
-    patient.used_name = data.used_name.strip().upper()
+    # Strict traits are stored as the INS rules write them; the used name and first name keep
+    # the spelling the person uses (display only).
+    patient.birth_name = normalise_trait(data.birth_name)
+    patient.first_names = normalise_trait(data.first_names)
+    patient.used_name = " ".join(data.used_name.split())
+    patient.used_first_name = " ".join(data.used_first_name.split())
     patient.search_birth_name = search_key(data.birth_name)
     patient.search_used_name = search_key(data.used_name)
 
@@ -207,14 +221,15 @@ def create_patient(
 ) -> Patient:
     """Create a patient and enrol them in `team`; the INS must be new (409 otherwise)."""
     require(user, "team.enrol", team)
+    refuse_hand_status(identity, None)
     validate_identity(identity, allow_test_identities=_allow_test_identities())
     _validate_request(request)
     _refuse_duplicate_ins(user, identity.ins_matricule)
     patient = Patient(created_by_id=user.id)
     _apply_identity(patient, identity)
-    if identity.identity_status != IdentityStatus.PROVISIONAL:
-        patient.identity_checked_at = utcnow()
-        patient.identity_checked_by_id = user.id
+    if identity.identity_status == IdentityStatus.VALIDATED:
+        _record_document(patient, user, identity.identity_check_method)
+    refresh_identity_status(patient)
     db.session.add(patient)
     db.session.flush()
     record_event(
@@ -300,18 +315,25 @@ def update_identity(
     identity without a new check sends it back to provisional (identity vigilance)."""
     require(user, "patient.manage", patient)
     before = {name: getattr(patient, name) for name in STRICT_TRAITS}
+    old_status, old_method = patient.identity_status, patient.identity_check_method
+    refuse_hand_status(identity, (old_status, old_method))
     validate_identity(identity, allow_test_identities=_allow_test_identities())
     _refuse_duplicate_ins(user, identity.ins_matricule, patient.id)
-    old_status = patient.identity_status
     _apply_identity(patient, identity)
-    changed = [n for n in STRICT_TRAITS if getattr(patient, n) != before[n]]
-    status_kept = identity.identity_status == old_status
-    if changed and status_kept and old_status != IdentityStatus.PROVISIONAL:
-        patient.identity_status = IdentityStatus.PROVISIONAL
-        patient.identity_check_method = ""
-    if patient.identity_status != old_status and patient.identity_status != "provisional":
-        patient.identity_checked_at = utcnow()
-        patient.identity_checked_by_id = user.id
+    changed = [n for n in STRICT_TRAITS if _same(n, getattr(patient, n)) != _same(n, before[n])]
+    wanted = identity.identity_status
+    if changed or wanted == IdentityStatus.PROVISIONAL:
+        # A strict trait changed (or the user withdrew the status): the INSi answer and the
+        # document check were about other traits.
+        clear_identity_facts(patient)
+    if wanted == IdentityStatus.VALIDATED and old_status in HAND_REFUSED_STATUSES:
+        patient.insi_checked_at = patient.insi_checked_by_id = None  # "validée" asked for
+        patient.insi_operation = ""
+    if wanted == IdentityStatus.VALIDATED and (
+        wanted != old_status or identity.identity_check_method != old_method
+    ):
+        _record_document(patient, user, identity.identity_check_method)
+    refresh_identity_status(patient)
     record_event(
         ctx,
         "patient.update_identity",
@@ -325,6 +347,21 @@ def update_identity(
     if changed:
         _flag_possible_duplicates(patient, ctx)
     return patient
+
+
+def _same(name: str, value: object) -> object:
+    """Return a strict trait as compared: names normalised (a record typed before the INS
+    rules, in another case or with accents, holds the same trait)."""
+    if name in ("birth_name", "first_names") and isinstance(value, str):
+        return normalise_trait(value)
+    return value
+
+
+def _record_document(patient: Patient, user: User, method: str) -> None:
+    """Record the document check typed with the identity (a validated status asked for)."""
+    if method in DOCUMENT_CHECKS and method != "insi_and_document":
+        patient.document_type = method
+        patient.document_checked_at, patient.document_checked_by_id = utcnow(), user.id
 
 
 @dataclass(frozen=True)
@@ -428,7 +465,7 @@ def resolve_duplicate(
     if action == "dismiss":
         flag.status = DuplicateStatus.DISMISSED
     elif action == "merge":
-        _merge(flag.patient, flag.other_patient)
+        merge_records(user, flag, flag.patient, flag.other_patient)
         flag.status = DuplicateStatus.MERGED
     else:
         raise InvalidInput("Action inconnue (fusionner ou écarter).", field="action")
@@ -442,45 +479,3 @@ def resolve_duplicate(
     )
     db.session.flush()
     return flag
-
-
-def _merge(duplicate: Patient, survivor: Patient) -> None:
-    """Move the duplicate's enrolments, contacts, consents and circle onto the survivor."""
-    from ptap.care_teams.models import BreakGlassAccess, CircleInvitation, ConsentRecord
-
-    # One open enrolment per patient and team: where both records are followed by the same
-    # team, the duplicate's follow-up ends (kept in the history) rather than doubling up.
-    survivor_teams = sa.select(Enrolment.team_id).where(
-        Enrolment.patient_id == survivor.id, Enrolment.ended_at.is_(None)
-    )
-    db.session.execute(
-        sa.update(Enrolment)
-        .where(
-            Enrolment.patient_id == duplicate.id,
-            Enrolment.ended_at.is_(None),
-            Enrolment.team_id.in_(survivor_teams.scalar_subquery()),
-        )
-        .values(
-            ended_at=utcnow(),
-            end_reason=EndReason.OTHER,
-            end_note="Fusion de fiches en doublon : le suivi continue sur la fiche conservée.",
-        )
-    )
-    for model in (Enrolment, PatientContact, ConsentRecord, CircleInvitation, BreakGlassAccess):
-        db.session.execute(
-            sa.update(model).where(model.patient_id == duplicate.id).values(patient_id=survivor.id)
-        )
-    from ptap.care_teams.circle import refresh_consent_state
-
-    if duplicate.ins_matricule and not survivor.ins_matricule:
-        matricule, oid = duplicate.ins_matricule, duplicate.ins_oid
-        duplicate.ins_matricule = duplicate.ins_oid = None
-        db.session.flush()  # the matricule is unique: free it before moving it
-        survivor.ins_matricule, survivor.ins_oid = matricule, oid
-    duplicate.merged_into_id = survivor.id
-    duplicate.sharing_consent = False
-    db.session.flush()
-    # The bulk updates bypassed the ORM: reload both records' collections (contacts).
-    db.session.expire(survivor)
-    db.session.expire(duplicate, ["contacts"])
-    refresh_consent_state(survivor)

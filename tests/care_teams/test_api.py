@@ -1,6 +1,7 @@
 """JSON API of care teams: status codes, need-to-know, problem fields, audit, query counts."""
 
 import pytest
+import sqlalchemy as sa
 
 from ptap.accounts import services as account_services
 from ptap.audit.context import request_context
@@ -54,8 +55,8 @@ def _identity(**over):
         "birthplace_code": "69381",
         "ins_matricule": valid_nir("F", 1940, 5),
         "ins_oid": TEST_OID,
-        "identity_status": "qualified",
-        "identity_check_method": "insi_and_document",
+        "identity_status": "validated",
+        "identity_check_method": "passport",
     }
     return identity | over
 
@@ -274,6 +275,37 @@ def test_coordinator_creates_a_patient_seen_by_members_after_consent(client, db,
     assert enrolment.identity_checked_by_id == world["coord"].id
 
 
+@pytest.mark.parametrize(
+    ("status", "method", "field"),
+    [
+        ("qualified", "insi_and_document", "identity.identity_status"),
+        ("recovered", "insi", "identity.identity_status"),
+        ("provisional", "insi", "identity.identity_check_method"),
+    ],
+)
+def test_create_refuses_a_status_only_insi_gives(client, db, world, status, method, field):
+    before = db.session.scalar(sa.select(sa.func.count(Patient.id)))
+    body = _create_body(world["team"], identity_status=status, identity_check_method=method)
+    response = client.post("/api/v1/patients", json=body, headers=_headers(world["coord"]))
+    assert response.status_code == 422
+    assert response.json["field"] == field
+    assert "INSi" in response.json["detail"]
+    assert db.session.scalar(sa.select(sa.func.count(Patient.id))) == before
+
+
+def test_patch_cannot_qualify_by_hand(client, db, world):
+    patient = make_patient(world["team"], world["coord"], status="validated")
+    response = client.patch(
+        f"/api/v1/patients/{patient.id}",
+        json={"identity": {"identity_status": "qualified"}},
+        headers=_headers(world["coord"]),
+    )
+    assert response.status_code == 422
+    assert response.json["field"] == "identity.identity_status"
+    db.session.refresh(patient)
+    assert patient.identity_status == "validated"
+
+
 def test_create_with_a_session_needs_the_csrf_header(client, auth, world):
     auth.login(world["coord"])
     body = _create_body(world["team"])
@@ -406,7 +438,7 @@ def test_patch_merges_only_the_fields_sent(client, world):
     )
     assert response.status_code == 200
     body = response.json
-    assert body["used_name"] == "DURAND"
+    assert body["used_name"] == "Durand"  # the used name keeps its spelling (display)
     assert body["identity_status"] == "qualified"  # the used name is not a strict trait
     assert body["ins"]["matricule"] == patient.ins_matricule
     assert body["contact_details"]["phone"] == "0601020304"

@@ -87,8 +87,8 @@ def identity(
         birthplace_code="69381",
         ins_matricule=valid_nir(sex, year, month or 5) if ins else "",
         ins_oid=InsOid.TEST_NIR if ins else "",
-        identity_status="qualified" if ins else "provisional",
-        identity_check_method="insi_and_document" if ins else "",
+        identity_status="validated" if ins else "provisional",
+        identity_check_method="identity_card" if ins else "",
     )
     return dataclasses.replace(data, **changes)
 
@@ -164,11 +164,15 @@ def test_create_patient_stores_identity_enrols_and_audits(db, world: World):
     data = identity(" Dupônt ", used_name="Martin")
     with audit_rows(db) as rows:
         patient = create(world, data)
-    assert patient.birth_name == "DUPÔNT"
+    assert patient.birth_name == "DUPONT"  # strict trait: INS rules (upper case, no accent)
     assert patient.search_birth_name == "DUPONT"
-    assert patient.used_name == "MARTIN"
+    assert patient.used_name == "Martin"  # kept as the person writes it
     assert patient.ins_matricule == data.ins_matricule
-    assert patient.identity_status == "qualified"
+    assert patient.identity_status == "validated"
+    assert (patient.document_type, patient.document_checked_by_id) == (
+        "identity_card",
+        world.coord.id,
+    )
     assert patient.identity_checked_by_id == world.coord.id
     assert patient.identity_checked_at is not None
     assert patient.created_by_id == world.coord.id
@@ -560,15 +564,15 @@ def test_used_name_change_keeps_the_status(db, world: World):
     data = same_identity(patient, used_name="Martin", used_first_name="Malou")
     with audit_rows(db) as rows:
         services.update_identity(world.coord, patient, data, ctx(world.coord))
-    assert patient.identity_status == "qualified"
-    assert patient.identity_check_method == "insi_and_document"
-    assert patient.used_name == "MARTIN"
+    assert patient.identity_status == "validated"
+    assert patient.identity_check_method == "identity_card"
+    assert patient.used_name == "Martin"
     assert patient.search_used_name == "MARTIN"
     assert patient.identity_checked_at == checked_at
     assert rows == [("patient.update_identity", patient.id)]
     event = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc())).first()
     assert event is not None
-    assert event.reason == "traits: -; status: qualified -> qualified"
+    assert event.reason == "traits: -; status: validated -> validated"
 
 
 def test_same_traits_in_another_case_keep_the_status(db, world: World):
@@ -576,7 +580,7 @@ def test_same_traits_in_another_case_keep_the_status(db, world: World):
     services.update_identity(
         world.coord, patient, same_identity(patient, birth_name="dupont"), ctx(world.coord)
     )
-    assert patient.identity_status == "qualified"
+    assert patient.identity_status == "validated"
 
 
 def test_new_check_with_new_traits_sets_the_new_status(db, world: World):
@@ -589,8 +593,12 @@ def test_new_check_with_new_traits_sets_the_new_status(db, world: World):
         identity_status="qualified",
         identity_check_method="insi_and_document",
     )
+    with pytest.raises(InvalidInput) as error:  # only an INSi answer qualifies
+        services.update_identity(world.coord, patient, data, ctx(world.coord))
+    assert error.value.field == "identity_status"
+    data = dataclasses.replace(data, identity_status="validated", identity_check_method="passport")
     services.update_identity(world.coord, patient, data, ctx(world.coord))
-    assert patient.identity_status == "qualified"
+    assert patient.identity_status == "validated"
     assert patient.identity_checked_by_id == world.coord.id
     assert patient.identity_checked_at is not None
 

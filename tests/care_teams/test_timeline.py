@@ -35,8 +35,8 @@ def new_patient(coord: User, team: CareTeam, name: str = "Dupont") -> Patient:
         birthplace_code="69381",
         ins_matricule=valid_nir("F", 1940, 5),
         ins_oid=InsOid.TEST_NIR,
-        identity_status="qualified",
-        identity_check_method="insi_and_document",
+        identity_status="validated",
+        identity_check_method="passport",
     )
     return services.create_patient(coord, team, data, REQUEST, ctx(coord))
 

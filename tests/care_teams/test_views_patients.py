@@ -47,8 +47,8 @@ def patient_form(team_id: int, **over: object) -> dict[str, object]:
         "birthplace_code": "69381",
         "ins_matricule": valid_nir("F", 1940, 5),
         "ins_oid": TEST_NIR_OID,
-        "identity_status": "qualified",
-        "identity_check_method": "insi_and_document",
+        "identity_status": "validated",
+        "identity_check_method": "passport",
         "requested_on": "2026-01-05",
         "requester_kind": "gp",
         "requester_name": "Dr Martin",
@@ -187,14 +187,14 @@ def test_create_patient_enrols_and_audits(db, client, auth, org):
     assert patient is not None
     assert response.status_code == 302
     assert response.headers["Location"] == f"/patients/{patient.id}"
-    assert patient.first_names == "Marie Louise" and patient.identity_status == "qualified"
+    assert patient.first_names == "MARIE LOUISE" and patient.identity_status == "validated"
     enrolment = db.session.scalar(sa.select(Enrolment).where(Enrolment.patient_id == patient.id))
     assert enrolment.team_id == org.team.id
     assert enrolment.enrolled_by_id == org.coord.id
     assert enrolment.categories == ["medical", "social"]
     assert events(db, "patient.create", patient.id)
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Dossier de DUPRÉ Marie créé." in page
+    assert "Dossier de DUPRE Marie créé." in page
 
 
 def test_create_patient_with_unknown_day_and_month(db, client, auth, org):

@@ -195,4 +195,62 @@ def test_mssante_migration_gives_queued_mail_distinct_message_ids(empty_database
             (2, "<mail-2@ptap.invalid>", "notification", None),
         ]
         downgrade(revision="0018_meetrep")
+def test_rniv_migration_downgrades_hand_qualified_identities(empty_database_url, capfd):
+    app = create_app({"ENV": "testing", "DATABASE_URL": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0019_letters")
+        now = "2026-12-07 06:00:00+00:00"
+        columns = (
+            *("id", "birth_name", "used_name", "first_names", "used_first_name", "birth_year"),
+            *("sex", "birthplace_code", "identity_status", "identity_check_method"),
+            *("identity_checked_at", "identity_checked_by_id", "search_birth_name"),
+            *("search_used_name", "address", "postal_code", "city", "phone", "email"),
+            *("gp_name", "sharing_consent", "dmp_opposition", "updated_at", "created_at"),
+        )
+        patients = sa.table("patients", *(sa.column(c) for c in columns))
+        common = {
+            "used_name": "", "first_names": "MARIE", "used_first_name": "", "birth_year": 1940,
+            "sex": "F", "birthplace_code": "69381", "identity_checked_at": now,
+            "identity_checked_by_id": 7, "search_birth_name": "X", "search_used_name": "",
+            "address": "", "postal_code": "", "city": "", "phone": "", "email": "",
+            "gp_name": "", "sharing_consent": False, "dmp_opposition": False,
+            "updated_at": now, "created_at": now,
+        }  # fmt: skip
+        rows = [
+            (1, "qualified", "insi_and_document"),
+            (2, "qualified", "passport"),
+            (3, "validated", "identity_card"),
+            (4, "recovered", "insi"),
+            (5, "provisional", ""),
+        ]
+        with db.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            else:
+                conn.exec_driver_sql("SET session_replication_role = replica")
+            conn.execute(
+                sa.insert(patients),
+                [
+                    {**common, "id": i, "birth_name": f"P{i}", "identity_status": status,
+                     "identity_check_method": method}
+                    for i, status, method in rows
+                ],
+            )  # fmt: skip
+            conn.commit()
+        capfd.readouterr()
+        upgrade()  # alembic's own logging configuration writes its log to stderr
+        assert "2 hand-qualified identities downgraded to 'validée'" in capfd.readouterr().err
+        with db.engine.connect() as conn:
+            result = conn.exec_driver_sql(
+                "SELECT id, identity_status, identity_check_method, document_type, "
+                "document_checked_by_id, insi_checked_at FROM patients ORDER BY id"
+            ).all()
+        assert [tuple(r) for r in result] == [
+            (1, "validated", "unrecorded", "unrecorded", 7, None),
+            (2, "validated", "passport", "passport", 7, None),
+            (3, "validated", "identity_card", "identity_card", 7, None),
+            (4, "provisional", "", "", None, None),
+            (5, "provisional", "", "", None, None),
+        ]
+        downgrade(revision="base")
         db.engine.dispose()

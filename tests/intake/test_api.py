@@ -193,8 +193,8 @@ def _identity(**changes):
         "birthplace_code": "69381",
         "ins_matricule": valid_nir("F", 1942, 3),
         "ins_oid": str(InsOid.TEST_NIR),
-        "identity_status": "qualified",
-        "identity_check_method": "insi_and_document",
+        "identity_status": "validated",
+        "identity_check_method": "passport",
     }
     data.update(changes)
     return data

@@ -82,8 +82,8 @@ def identity(**changes) -> IdentityData:
         birthplace_code="69381",
         ins_matricule=valid_nir("F", 1942, 3),
         ins_oid=InsOid.TEST_NIR,
-        identity_status="qualified",
-        identity_check_method="insi_and_document",
+        identity_status="validated",
+        identity_check_method="passport",
     )
     return dataclasses.replace(base, **changes)
 

@@ -191,8 +191,8 @@ def test_convert_page_creates_the_patient(client, auth, login, world, db):
             "birthplace_code": "69381",
             "ins_matricule": valid_nir("F", 1938, 2),
             "ins_oid": "1.2.250.1.213.1.4.10",
-            "identity_status": "qualified",
-            "identity_check_method": "insi_and_document",
+            "identity_status": "validated",
+            "identity_check_method": "passport",
         },
     )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]

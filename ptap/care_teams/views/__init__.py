@@ -16,6 +16,7 @@ from ptap.care_teams.views import (  # noqa: E402, F401 - routes register on bp
     circle,
     emergency,
     helpers,
+    identity,
     organisation,
     patients,
     teams,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -20,9 +21,11 @@ from ptap.care_teams.access import access_basis
 from ptap.care_teams.forms_circle import (
     BreakGlassForm,
     BreakGlassSearchForm,
+    ButtonForm,
     DuplicateForm,
     ReviewForm,
 )
+from ptap.care_teams.merges import UNMERGE_DAYS
 from ptap.care_teams.models import (
     IDENTITY_STATUS_LABELS,
     SEX_LABELS,
@@ -251,7 +254,26 @@ def list_duplicates():
         older, newer = _identity(flag.other_patient), _identity(flag.patient)
         differs = {key for key in COMPARED if older[key] != newer[key]}
         pairs.append({"id": flag.id, "older": older, "newer": newer, "differs": differs})
-    return render_template("care_teams/duplicates.html", pairs=pairs, form=DuplicateForm())
+    since = clock.now() - timedelta(days=UNMERGE_DAYS)
+    merges = []
+    for merge, survivor, duplicate in queries.undoable_merges(acting_user().id, since):
+        note_patients_shown([survivor.id, duplicate.id])
+        merges.append(
+            {
+                "id": merge.id,
+                "survivor": f"{survivor.display_name} (fiche n° {survivor.id})",
+                "duplicate": f"{duplicate.display_name} (fiche n° {duplicate.id})",
+                "merged_at": local_datetime(merge.merged_at),
+                "until": local_date(merge.merged_at + timedelta(days=UNMERGE_DAYS)),
+            }
+        )
+    return render_template(
+        "care_teams/duplicates.html",
+        pairs=pairs,
+        form=DuplicateForm(),
+        merges=merges,
+        undo_form=ButtonForm(),
+    )
 
 
 @bp.post("/duplicates/<int:flag_id>")

@@ -18,8 +18,10 @@ from ptap.care_teams.access import AccessBasis, access_basis
 from ptap.care_teams.forms import (
     ContactForm,
     DetailsForm,
+    DocumentCheckForm,
     EndEnrolmentForm,
     IdentityForm,
+    InsiForm,
     PatientForm,
     PatientSearchForm,
 )
@@ -33,12 +35,14 @@ from ptap.care_teams.models import (
     Enrolment,
     Patient,
 )
+from ptap.care_teams.qualification import INSI_OPERATIONS
 from ptap.care_teams.queries import PatientSearch
 from ptap.care_teams.timeline import patient_timeline
 from ptap.care_teams.views import bp
 from ptap.care_teams.views.helpers import chosen_professional, label
 from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.formatting import local_datetime
 from ptap.core.forms import attach_error
 from ptap.core.policy import can, requires
 from ptap.extensions import db
@@ -262,8 +266,34 @@ def edit_identity(patient_id: int):
             return redirect(url_for("care_teams.show_patient", patient_id=patient.id))
     status = status if status != 200 or not form.errors else 422
     return render_template(
-        "care_teams/patient_identity.html", patient=patient, form=form, existing_id=existing_id
+        "care_teams/patient_identity.html",
+        patient=patient,
+        form=form,
+        existing_id=existing_id,
+        vigilance=_vigilance(patient),
+        insi_form=InsiForm(),
+        document_form=DocumentCheckForm(),
     ), status
+
+
+def _vigilance(patient: Patient) -> dict[str, str]:
+    """The RNIV facts of the identity page: INSi answer and document check, who and when."""
+    ids = [i for i in (patient.insi_checked_by_id, patient.document_checked_by_id) if i]
+    names = queries.user_names(ids)
+    insi = document = ""
+    if patient.insi_checked_at is not None:
+        insi = (
+            f"{INSI_OPERATIONS.get(patient.insi_operation, 'Interrogation')} : réponse 00, le "
+            f"{local_datetime(patient.insi_checked_at)} par "
+            f"{names.get(patient.insi_checked_by_id or 0, '—')}"
+        )
+    if patient.document_checked_at is not None:
+        document = (
+            f"{CHECK_METHODS.get(patient.document_type, patient.document_type)}, le "
+            f"{local_datetime(patient.document_checked_at)} par "
+            f"{names.get(patient.document_checked_by_id or 0, '—')}"
+        )
+    return {"insi": insi, "document": document, "can_verify": "1" if patient.ins_matricule else ""}
 
 
 @bp.post("/patients/<int:patient_id>/details")
