@@ -11,7 +11,12 @@ from flask import current_app
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
-from ptap.care_teams.identity import IdentityData, search_key, validate_identity
+from ptap.care_teams.identity import (
+    IdentityData,
+    names_search_key,
+    search_key,
+    validate_identity,
+)
 from ptap.care_teams.models import (
     CareTeam,
     ContactKind,
@@ -113,6 +118,13 @@ def _apply_identity(patient: Patient, data: IdentityData) -> None:
     patient.used_name = data.used_name.strip().upper()
     patient.search_birth_name = search_key(data.birth_name)
     patient.search_used_name = search_key(data.used_name)
+    refresh_search_names(patient)
+
+
+def refresh_search_names(patient: Patient) -> None:
+    """Recompute the patient's search key from their names (after any change of a name)."""
+    names = (patient.used_name, patient.birth_name, patient.first_names, patient.used_first_name)
+    patient.search_names = names_search_key(*(name or "" for name in names))
 
 
 def _refuse_duplicate_ins(user: User, matricule: str, patient_id: int | None = None) -> None:

@@ -18,5 +18,6 @@ from ptap.care_teams.views import (  # noqa: E402, F401 - routes register on bp
     helpers,
     organisation,
     patients,
+    search,
     teams,
 )
