@@ -82,7 +82,7 @@ class CarePlanFollowUps:
             if patient_id in found:
                 continue
             due = review is not None and status in _REVIEWED and review <= horizon
-            label = PLAN_STATUS_LABELS.get(status, status)  # type: ignore[call-overload]
+            label = PLAN_STATUS_LABELS.get(status, status)
             found[patient_id] = FollowUp(status, label, review, due)
         return found
 

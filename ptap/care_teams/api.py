@@ -200,8 +200,9 @@ def add_team_member(team_id: int, body: MembershipCreate):
 )
 @shows_patients("patient search")
 def list_patients():
+    args = request.args
     search = queries.PatientSearch(
-        **{key: request.args.get(key, "") for key in ("name", "ins", "birth_date")}
+        name=args.get("name", ""), ins=args.get("ins", ""), birth_date=args.get("birth_date", "")
     )
     page = paginate_by_id(queries.visible_patients_query(current_user.id, search), Patient.id)
     note_patients_shown(p.id for p in page.items)

@@ -39,14 +39,16 @@ def world(db):
     outsider = make_user(profession="nurse")
     add_member(third, outsider)
     odette = make_patient(
-        team, coord, birth_name="CROQUETIN", first_names="Odette Marie", search_birth_name="CROQUETIN", used_name="MARTIN",
+        team, coord, birth_name="CROQUETIN", first_names="Odette Marie",
+        search_birth_name="CROQUETIN", used_name="MARTIN",
         birth_year=1941, birth_month=3, birth_day=12, ins_matricule=valid_nir("F", 1941, 3),
     )  # fmt: skip
     legall = make_patient(team, coord, birth_name="LE GALL", first_names="Hélène")
     odile = make_patient(team, coord, birth_name="BERNARD", first_names="Odile")
     south = make_patient(second, coord, birth_name="SUDRE", first_names="Paule")
     elsewhere = make_patient(
-        third, outsider, birth_name="CROQUETIN", first_names="Odette", search_birth_name="CROQUETIN",
+        third, outsider, birth_name="CROQUETIN", first_names="Odette",
+        search_birth_name="CROQUETIN",
         birth_year=1950, birth_month=1, birth_day=2, ins_matricule=valid_nir("F", 1950, 1),
     )  # fmt: skip
     db.session.commit()
@@ -275,9 +277,7 @@ def test_outsider_searching_by_ins_is_offered_break_the_glass(db, client, auth, 
     assert other.replace(unknown, "X") == body.replace(world.elsewhere.ins_matricule, "X")
 
 
-def test_outsider_searching_by_name_and_birth_date_reaches_the_reason_page(
-    db, client, auth, world
-):
+def test_outsider_searching_by_name_and_birth_date_reaches_the_reason_page(db, client, auth, world):
     auth.login(world.member)
     body = text(client.get("/patients", query_string={"q": "odette croquetin 02/01/1950"}))
     assert OFFER in body
@@ -288,7 +288,7 @@ def test_outsider_searching_by_name_and_birth_date_reaches_the_reason_page(
     reason = client.post("/break-glass", data={**form, "csrf_token": token})
     assert reason.status_code == 200
     page = text(reason)
-    assert "Personne trouvée : <strong>CROQUETIN Odette" in page, page[page.find("<main"):][:1500]
+    assert "Personne trouvée : <strong>CROQUETIN Odette" in page, page[page.find("<main") :][:1500]
     assert "Motif de l'urgence" in page
 
 
