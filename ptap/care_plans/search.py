@@ -77,13 +77,13 @@ class CarePlanFollowUps:
                 CarePlan.id,
             )
         ).all()
-        horizon, found = _review_horizon(), {}
+        today, horizon, found = clock.paris_today(), _review_horizon(), {}
         for patient_id, status, review in rows:
             if patient_id in found:
                 continue
             due = review is not None and status in _REVIEWED and review <= horizon
             label = PLAN_STATUS_LABELS.get(status, status)
-            found[patient_id] = FollowUp(status, label, review, due)
+            found[patient_id] = FollowUp(status, label, review, due, due and review < today)
         return found
 
 

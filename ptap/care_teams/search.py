@@ -154,7 +154,10 @@ class FollowUp:
     status: str
     status_label: str
     next_review_on: date | None = None
+    #: The review falls within the reminders' notice period, or is past.
     review_due: bool = False
+    #: The review date is past.
+    review_late: bool = False
 
 
 _SOURCES: list[FollowUpSource] = []

@@ -200,15 +200,18 @@ def test_plan_status_and_review_due_filters(db, world):
 def test_list_shows_plan_status_next_review_and_coordination(db, client, auth, world):
     today = clock.paris_today()
     _plan(db, world.coord, world.odette, "active", today + timedelta(days=3))
+    _plan(db, world.coord, world.legall, "active", today - timedelta(days=3))
     db.session.commit()
     auth.login(world.member)
+    late = text(client.get("/patients", query_string={"q": "le gall"}))
+    assert "dépassée" in late and "En vigueur" in late
     body = text(client.get("/patients", query_string={"q": "odette croquetin"}))
     row = re.search(rf"<tr>\s*<td><a href=\"/patients/{world.odette.id}\">.*?</tr>", body, re.S)
     assert row, body
     cells = re.sub(r"<[^>]+>", " ", row.group(0))
     assert "CROQUETIN Odette Marie" in cells and "Nom utilisé : MARTIN" in cells
     assert "En vigueur" in cells and (today + timedelta(days=3)).strftime("%d/%m/%Y") in cells
-    assert "à prévoir" in cells
+    assert "à prévoir" in cells and "dépassée" not in cells
     assert "Équipe Lyon Nord" in cells and f"Coordination : Claire {world.coord.last_name}" in cells
     assert "Pas encore de plan" not in cells
 
@@ -323,3 +326,5 @@ def test_a_record_id_in_the_url_stays_a_plain_404(db, client, auth, world):
     assert hidden.status_code == missing.status_code == 404
     assert text(hidden) == text(missing).replace("999999", str(world.elsewhere.id))
     assert "Accès en urgence</button>" not in text(hidden)
+    # Not a dead end: the page points to the search, the same for both.
+    assert 'href="/patients">Rechercher la personne</a>' in text(hidden)

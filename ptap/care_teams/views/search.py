@@ -100,7 +100,7 @@ def _render(form: PatientSearchForm, status: int = 200, **page: Any) -> Any:
         "care_teams/patient_list.html",
         form=form,
         criteria=criteria,
-        filtered=any(k != "q" for k in criteria),
+        filters=sum(1 for k in ("team", "plan_status", "review_due", "consent") if k in criteria),
         can_create=can(acting_user(), "team.enrol"),
         plan_filters=follow_up_source() is not None,
         **{"page": None, "rows": [], "break_glass": None, **page},
