@@ -193,7 +193,7 @@ def add_team_member(team_id: int, body: MembershipCreate):
     paginated=True,
     tags=PATIENTS,
     query=(
-        ("name", "Début du nom de naissance ou d'usage"),
+        ("name", "Une partie des noms ou prénoms, dans n'importe quel ordre, sans accents"),
         ("ins", "Matricule INS (NIR ou NIA)"),
         ("birth_date", "Date de naissance : jj/mm/aaaa, mm/aaaa, aaaa ou aaaa-mm-jj"),
     ),
