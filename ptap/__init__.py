@@ -91,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.care_plans.exports  # noqa: F401
     import ptap.care_plans.models  # noqa: F401 - models
     import ptap.care_plans.permissions  # noqa: F401 - registers the care-plans policy rules
+    import ptap.care_plans.search  # noqa: F401 - plan columns and filters of the patient list
     import ptap.care_plans.timeline  # noqa: F401 - adds publications to the patient timeline
     import ptap.care_teams.api  # noqa: F401 - registers the care-teams endpoints
     import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules

@@ -77,6 +77,7 @@ from ptap.care_teams.models import (  # noqa: E402
     TeamMembership,
     Territory,
 )
+from ptap.care_teams.services import refresh_search_names  # noqa: E402
 from ptap.core.ins import InsOid, with_key  # noqa: E402
 
 _nir_seq = itertools.count(1)
@@ -167,6 +168,8 @@ def make_patient(
     )
     for key, value in overrides.items():
         setattr(patient, key, value)
+    if "search_names" not in overrides:
+        refresh_search_names(patient)
     db.session.add(patient)
     db.session.flush()
     db.session.add(

@@ -193,15 +193,16 @@ def add_team_member(team_id: int, body: MembershipCreate):
     paginated=True,
     tags=PATIENTS,
     query=(
-        ("name", "Début du nom de naissance ou d'usage"),
+        ("name", "Une partie des noms ou prénoms, dans n'importe quel ordre, sans accents"),
         ("ins", "Matricule INS (NIR ou NIA)"),
         ("birth_date", "Date de naissance : jj/mm/aaaa, mm/aaaa, aaaa ou aaaa-mm-jj"),
     ),
 )
 @shows_patients("patient search")
 def list_patients():
+    args = request.args
     search = queries.PatientSearch(
-        **{key: request.args.get(key, "") for key in ("name", "ins", "birth_date")}
+        name=args.get("name", ""), ins=args.get("ins", ""), birth_date=args.get("birth_date", "")
     )
     page = paginate_by_id(queries.visible_patients_query(current_user.id, search), Patient.id)
     note_patients_shown(p.id for p in page.items)

@@ -218,9 +218,19 @@ def find_for_break_glass(
         stmt = stmt.where(Patient.ins_matricule == nir)
         criteria = "ins"
     elif search_key(birth_name) and birth_date is not None:
-        key = search_key(birth_name)
+        # The name may come with first names ("croquetin odette", from the patient search):
+        # some run of its words must be the whole birth or used name, and every word a whole
+        # word of the names; a name alone, or a part of one, never matches.
+        words = search_key(birth_name).split()
+        runs = {
+            " ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)
+        }
+        whole_words = (
+            [Patient.search_names.like(f"% {w} %") for w in words] if len(words) > 1 else []
+        )
         stmt = stmt.where(
-            sa.or_(Patient.search_birth_name == key, Patient.search_used_name == key),
+            sa.or_(Patient.search_birth_name.in_(runs), Patient.search_used_name.in_(runs)),
+            *whole_words,
             Patient.birth_year == birth_date.year,
             Patient.birth_month == birth_date.month,
             Patient.birth_day == birth_date.day,

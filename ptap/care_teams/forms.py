@@ -10,7 +10,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, Field, Form, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    Field,
+    Form,
+    HiddenField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.utils import unset_value
 from wtforms.validators import AnyOf, Length
@@ -235,13 +244,30 @@ class PatientForm(IdentityForm):
 
 
 class PatientSearchForm(Form):
-    """The patient list's search box (GET, no CSRF: it changes nothing)."""
+    """The patient list's search box and filters (GET, no CSRF: it changes nothing)."""
 
-    name = _text("Nom (de naissance ou utilisé)", 100, render_kw={"type": "search"})
-    ins = _text("Matricule INS", 21, render_kw={"inputmode": "numeric"})
-    birth_date = _text(
-        "Date de naissance", 10, render_kw={"placeholder": "jj/mm/aaaa", "inputmode": "numeric"}
+    q = _text(
+        "Nom, prénom, INS ou date de naissance",
+        120,
+        render_kw={"type": "search", "autocomplete": "off", "spellcheck": "false"},
     )
+    team = _select("Équipe", [SelectChoice("", "Toutes mes équipes")], default="")
+    plan_status = _select("Plan de coordination", [SelectChoice("", "Tous")], default="")
+    review_due = BooleanField("Réévaluation à prévoir")
+    consent = BooleanField("Consentement à recueillir")
+
+    def offer(self, teams: Sequence[CareTeam], statuses: Sequence[tuple[str, str]]) -> None:
+        """Fill the filters' choices: the user's teams, the plan statuses (none: no filter)."""
+        self.team.choices = [SelectChoice("", "Toutes mes équipes")] + [
+            SelectChoice(str(t.id), t.name) for t in teams
+        ]
+        self.plan_status.choices = [SelectChoice("", "Tous")] + [
+            SelectChoice(value, text) for value, text in statuses
+        ]
+
+    def team_id(self) -> int | None:
+        """Return the chosen team's id (validated against the choices), or None for all."""
+        return int(self.team.data) if self.team.data else None
 
 
 class ContactForm(FlaskForm):

@@ -72,6 +72,19 @@ def search_key(value: str) -> str:
     return re.sub(r"[^A-Z]+", " ", plain.upper()).strip()
 
 
+def names_search_key(*names: str) -> str:
+    """Return every word of the given names (used, birth, first names), normalised as
+    `search_key`, space-separated and framed by spaces, each compound name also glued
+    ("LE GALL" adds "LEGALL"): the patients' `search_names` column, which the patient search
+    matches word parts against in any order, the same on SQLite and PostgreSQL."""
+    words: list[str] = []
+    for name in names:
+        parts = search_key(name).split()
+        glued = ["".join(parts)] if len(parts) > 1 else []
+        words += [w for w in (*parts, *glued) if w not in words]
+    return f" {' '.join(words)} " if words else ""
+
+
 @dataclass(frozen=True)
 class IdentityData:
     """Strict traits and INS as entered; validated by `validate_identity`."""

@@ -6,6 +6,7 @@ like a patient that does not exist (404), so the answer reveals nothing.
 
 from __future__ import annotations
 
+from flask import g
 from flask_login import current_user
 
 from ptap.audit.context import note_patients_shown, request_context
@@ -20,6 +21,14 @@ from ptap.extensions import db
 NOT_FOUND = "Patient introuvable ou hors de votre cercle de soins."
 
 
+def _not_found() -> NotFound:
+    """Return the 404 of a patient not found or not seen (the same); its page points to the
+    search (INS, or name and birth date), where an emergency access is offered: the id in a
+    URL is never the way in."""
+    g.patient_search_hint = True
+    return NotFound(NOT_FOUND)
+
+
 def load_patient(patient_id: int, action: str = "patient.read", *, what: str = "") -> Patient:
     """Return the patient if the current user may perform `action`; audit the access.
 
@@ -30,7 +39,7 @@ def load_patient(patient_id: int, action: str = "patient.read", *, what: str = "
     user = current_user._get_current_object()
     patient = db.session.get(Patient, patient_id)
     if patient is None or patient.merged_into_id is not None:
-        raise NotFound(NOT_FOUND)
+        raise _not_found()
     if not can(user, action, patient):
         record_event(
             request_context(user),
@@ -41,7 +50,7 @@ def load_patient(patient_id: int, action: str = "patient.read", *, what: str = "
             patient_id=patient.id,
         )
         db.session.commit()
-        raise NotFound(NOT_FOUND)
+        raise _not_found()
     # Whatever the view then shows of this patient is audited, even if the action is
     # refused and rolled back (ptap.audit.context.audit_unaudited_patients).
     note_patients_shown([patient.id])

@@ -221,6 +221,9 @@ class Patient(TimestampMixin, Base):
     #: Upper-case, accent-free birth and used names: what search compares.
     search_birth_name: Mapped[str] = mapped_column(sa.String(100))
     search_used_name: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
+    #: Every word of the used, birth and first names, normalised (identity.names_search_key),
+    #: kept by the services: the patient search matches parts of it, in any order.
+    search_names: Mapped[str] = mapped_column(sa.String(1000), default="")
     address: Mapped[str] = mapped_column(sa.String(300), default="")
     postal_code: Mapped[str] = mapped_column(sa.String(10), default="")
     city: Mapped[str] = mapped_column(sa.String(100), default="")

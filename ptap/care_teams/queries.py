@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,6 @@ import sqlalchemy as sa
 from ptap.accounts.models import User
 from ptap.audit.models import AuditEvent
 from ptap.care_teams.access import active_team_ids, visible_patient_ids
-from ptap.care_teams.identity import search_key
 from ptap.care_teams.models import (
     BreakGlassAccess,
     CareTeam,
@@ -27,62 +25,14 @@ from ptap.care_teams.models import (
     Structure,
     TeamMembership,
 )
+from ptap.care_teams.search import PatientSearch, visible_patients_query
 from ptap.core import clock
-from ptap.core.errors import InvalidInput
-from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
 from ptap.core.policy import CLINICAL_ROLES
 from ptap.extensions import db
 
-_DATE_RE = re.compile(r"^(?:(\d{1,2})/)?(?:(\d{1,2})/)?(\d{4})$|^(\d{4})-(\d{2})-(\d{2})$")
-
-
-@dataclass(frozen=True)
-class PatientSearch:
-    """Criteria of the patient list: name (birth or used), INS, birth date (jj/mm/aaaa)."""
-
-    name: str = ""
-    ins: str = ""
-    birth_date: str = ""
-
-
-def _birth_filters(text: str) -> list[Any]:
-    match = _DATE_RE.match(text.strip())
-    if not match:
-        raise InvalidInput("Date de naissance : jj/mm/aaaa, mm/aaaa ou aaaa.", field="birth_date")
-    month: int | None
-    day: int | None
-    if match.group(4):
-        year, month, day = int(match.group(4)), int(match.group(5)), int(match.group(6))
-    else:
-        parts = [p for p in match.groups()[:3] if p]
-        year = int(parts[-1])
-        day = int(parts[0]) if len(parts) == 3 else None
-        month = int(parts[-2]) if len(parts) >= 2 else None
-    filters: list[Any] = [Patient.birth_year == year]
-    if month:
-        filters.append(Patient.birth_month == month)
-    if day:
-        filters.append(Patient.birth_day == day)
-    return filters
-
-
-def visible_patients_query(user_id: int, search: PatientSearch | None = None) -> sa.Select[Any]:
-    """Select the patients the user may see, matching the search, ordered by name."""
-    stmt = sa.select(Patient).where(
-        Patient.id.in_(visible_patient_ids(user_id)), Patient.merged_into_id.is_(None)
-    )
-    if search is not None:
-        if search.name.strip():
-            key = search_key(search.name) + "%"
-            stmt = stmt.where(
-                sa.or_(Patient.search_birth_name.like(key), Patient.search_used_name.like(key))
-            )
-        if search.ins.strip():
-            stmt = stmt.where(Patient.ins_matricule == normalise_nir(search.ins))
-        if search.birth_date.strip():
-            stmt = stmt.where(*_birth_filters(search.birth_date))
-    return stmt.order_by(Patient.search_birth_name, Patient.first_names, Patient.id)
+# The patient search lives in its own module; these names stay importable from here.
+__all__ = ["PatientSearch", "visible_patients_query"]
 
 
 def active_enrolments(patient_id: int) -> list[Enrolment]:
@@ -531,3 +481,29 @@ def list_team_memberships(team_id: int) -> list[tuple[TeamMembership, User]]:
         .order_by(TeamMembership.ends_on.is_not(None), User.last_name, User.first_name)
     ).all()
     return [(membership, user) for membership, user in rows]
+
+
+@dataclass(frozen=True)
+class FollowingTeam:
+    """A team following the patient now, and the coordinator who enrolled them there."""
+
+    team: str
+    coordinator: str
+
+
+def following_teams_by_patient(patient_ids: list[int]) -> dict[int, list[FollowingTeam]]:
+    """Map each patient to the teams following them now with their enrolling coordinator
+    (one query for a page of the patient list)."""
+    found: dict[int, list[FollowingTeam]] = {pid: [] for pid in patient_ids}
+    if not patient_ids:
+        return found
+    rows = db.session.execute(
+        sa.select(Enrolment.patient_id, CareTeam.name, User.first_name, User.last_name)
+        .join(CareTeam, CareTeam.id == Enrolment.team_id)
+        .join(User, User.id == Enrolment.enrolled_by_id)
+        .where(Enrolment.patient_id.in_(patient_ids), Enrolment.ended_at.is_(None))
+        .order_by(Enrolment.patient_id, CareTeam.name)
+    ).all()
+    for patient_id, team, first, last in rows:
+        found[patient_id].append(FollowingTeam(team, f"{first} {last}"))
+    return found

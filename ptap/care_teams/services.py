@@ -15,6 +15,7 @@ from ptap.care_teams.identity import (
     DOCUMENT_CHECKS,
     HAND_REFUSED_STATUSES,
     IdentityData,
+    names_search_key,
     normalise_trait,
     refuse_hand_status,
     search_key,
@@ -127,6 +128,13 @@ def _apply_identity(patient: Patient, data: IdentityData) -> None:
     patient.used_first_name = " ".join(data.used_first_name.split())
     patient.search_birth_name = search_key(data.birth_name)
     patient.search_used_name = search_key(data.used_name)
+    refresh_search_names(patient)
+
+
+def refresh_search_names(patient: Patient) -> None:
+    """Recompute the patient's search key from their names (after any change of a name)."""
+    names = (patient.used_name, patient.birth_name, patient.first_names, patient.used_first_name)
+    patient.search_names = names_search_key(*(name or "" for name in names))
 
 
 def _refuse_duplicate_ins(user: User, matricule: str, patient_id: int | None = None) -> None:

@@ -428,10 +428,14 @@ def test_team_enrol_rule(db, world: World):
 
 
 def test_list_search_stays_within_need_to_know(db, world: World):
+    from ptap.care_teams.services import refresh_search_names
+
     hidden = make_patient(world.other_team, world.enroller, birth_name="DUPONT")
     hidden.search_birth_name = "DUPONT"
     world.consented.birth_name = world.consented.search_birth_name = "DUPONT"
     world.consented.used_name, world.consented.search_used_name = "LÉGER", "LEGER"
+    refresh_search_names(hidden)
+    refresh_search_names(world.consented)
     db.session.flush()
 
     def found(**criteria: str) -> list[int]:

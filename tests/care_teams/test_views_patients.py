@@ -152,11 +152,11 @@ def test_search_by_ins_and_birth_date(db, client, auth, org):
 def test_search_invalid_birth_date_shows_error_next_to_field(db, client, auth, org):
     make_patient(org.team, org.coord, birth_name="PREMIERE")
     auth.login(org.member)
-    response = client.get("/patients", query_string={"birth_date": "12-1940", "name": "pre"})
+    response = client.get("/patients", query_string={"q": "pre 12-1940"})
     body = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert '<p class="error" id="birth_date-error">Date de naissance : jj/mm/aaaa' in body
-    assert 'value="12-1940"' in body and 'value="pre"' in body  # what was typed is kept
+    assert '<p class="error" id="q-error">Un matricule INS a 15 caractères' in body
+    assert 'value="pre 12-1940"' in body  # what was typed is kept
 
 
 def test_list_runs_a_constant_number_of_queries(db, client, auth, org, count_queries):

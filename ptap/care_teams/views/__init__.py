@@ -19,5 +19,6 @@ from ptap.care_teams.views import (  # noqa: E402, F401 - routes register on bp
     identity,
     organisation,
     patients,
+    search,
     teams,
 )

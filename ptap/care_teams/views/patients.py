@@ -1,11 +1,11 @@
-"""Patient list, search, creation, record page, identity and enrolment pages; team pages."""
+"""Patient creation, record page, identity and enrolment pages; team pages."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ptap.accounts.forms import EmptyForm
@@ -23,7 +23,6 @@ from ptap.care_teams.forms import (
     IdentityForm,
     InsiForm,
     PatientForm,
-    PatientSearchForm,
 )
 from ptap.care_teams.identity import CHECK_METHODS
 from ptap.care_teams.loaders import NOT_FOUND, load_patient
@@ -36,7 +35,6 @@ from ptap.care_teams.models import (
     Patient,
 )
 from ptap.care_teams.qualification import INSI_OPERATIONS
-from ptap.care_teams.queries import PatientSearch
 from ptap.care_teams.timeline import patient_timeline
 from ptap.care_teams.views import bp
 from ptap.care_teams.views.helpers import chosen_professional, label
@@ -158,38 +156,8 @@ def _load_enrolment(enrolment_id: int) -> Enrolment:
     return enrolment
 
 
-def _render_list(form: PatientSearchForm, page, teams: dict[int, list[str]], criteria):
-    return render_template(
-        "care_teams/patient_list.html",
-        form=form,
-        page=page,
-        teams=teams,
-        criteria=criteria,
-        can_create=can(current_user, "team.enrol"),
-    )
-
-
 # --- patients ----------------------------------------------------------------------------
-
-
-@bp.get("/patients")
-@shows_patients("patient search")
-@requires("patients.list")
-def list_patients():
-    form = PatientSearchForm(request.args)
-    search = PatientSearch(
-        name=form.name.data or "", ins=form.ins.data or "", birth_date=form.birth_date.data or ""
-    )
-    criteria = {k: v for k, v in vars(search).items() if v.strip()}
-    try:
-        stmt = queries.visible_patients_query(current_user.id, search)
-    except InvalidInput as exc:
-        attach_error(form, exc)
-        return _render_list(form, None, {}, criteria), 422
-    page = db.paginate(stmt, per_page=50, error_out=False)
-    note_patients_shown(p.id for p in page.items)
-    teams = queries.active_team_names_by_patient([p.id for p in page.items])
-    return _render_list(form, page, teams, criteria)
+# The list and its search live in views/search.py.
 
 
 @bp.route("/patients/new", methods=["GET", "POST"])
