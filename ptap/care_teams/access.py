@@ -57,6 +57,22 @@ def active_team_ids(user_id: int, *, role: str | None = None) -> sa.Select[Any]:
     return stmt
 
 
+def current_member_ids(team_ids: sa.Select[Any]) -> sa.Select[Any]:
+    """Select the ids of the users who belong today to one of `team_ids` (former members of
+    those teams, whose membership ended, are left out)."""
+    today = clock.paris_today()
+    return sa.select(TeamMembership.user_id).where(
+        TeamMembership.team_id.in_(team_ids),
+        TeamMembership.starts_on <= today,
+        sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+    )
+
+
+def belongs_to_a_team(user_id: int) -> bool:
+    """Tell whether the user belongs to at least one team today."""
+    return db.session.scalar(active_team_ids(user_id).limit(1)) is not None
+
+
 def _clinician(user_id: int) -> sa.Select[Any]:
     """Select the user's id if they are an active clinician (coordinator or professional)."""
     return sa.select(User.id).where(
