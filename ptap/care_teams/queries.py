@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.models import AuditEvent
-from ptap.care_teams.access import active_team_ids, visible_patient_ids
+from ptap.care_teams.access import active_team_ids, sharing_ever_recorded, visible_patient_ids
 from ptap.care_teams.identity import search_key
 from ptap.care_teams.models import (
     BreakGlassAccess,
@@ -438,6 +438,38 @@ def count_active_enrolments_by_team(team_ids: list[int]) -> dict[int, int]:
     ).all()
     counts.update({team_id: int(count) for team_id, count in rows})
     return counts
+
+
+def consent_to_collect_ids(patient_ids: list[int]) -> set[int]:
+    """Return those of `patient_ids` whose choice about sharing was never recorded."""
+    if not patient_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(Patient.id).where(
+                Patient.id.in_(patient_ids),
+                Patient.sharing_consent.is_(False),
+                ~sharing_ever_recorded(Patient.id),
+            )
+        )
+    )
+
+
+def count_consent_to_collect(team_id: int) -> int:
+    """Count the patients the team follows whose choice about sharing was never recorded."""
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(Enrolment.patient_id)))
+            .join(Patient, Patient.id == Enrolment.patient_id)
+            .where(
+                Enrolment.team_id == team_id,
+                Enrolment.ended_at.is_(None),
+                Patient.sharing_consent.is_(False),
+                ~sharing_ever_recorded(Patient.id),
+            )
+        )
+        or 0
+    )
 
 
 def count_open_duplicate_flags(patient_id: int) -> int:

@@ -154,13 +154,16 @@ def _load_enrolment(enrolment_id: int) -> Enrolment:
     return enrolment
 
 
-def _render_list(form: PatientSearchForm, page, teams: dict[int, list[str]], criteria):
+def _render_list(
+    form: PatientSearchForm, page, teams: dict[int, list[str]], criteria, to_collect=frozenset()
+):
     return render_template(
         "care_teams/patient_list.html",
         form=form,
         page=page,
         teams=teams,
         criteria=criteria,
+        to_collect=to_collect,
         can_create=can(current_user, "team.enrol"),
     )
 
@@ -184,8 +187,9 @@ def list_patients():
         return _render_list(form, None, {}, criteria), 422
     page = db.paginate(stmt, per_page=50, error_out=False)
     note_patients_shown(p.id for p in page.items)
-    teams = queries.active_team_names_by_patient([p.id for p in page.items])
-    return _render_list(form, page, teams, criteria)
+    ids = [p.id for p in page.items]
+    teams = queries.active_team_names_by_patient(ids)
+    return _render_list(form, page, teams, criteria, queries.consent_to_collect_ids(ids))
 
 
 @bp.route("/patients/new", methods=["GET", "POST"])
