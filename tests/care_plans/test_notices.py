@@ -8,9 +8,7 @@ after commit, and by an e-mail that carries a link only (no patient name, no hea
 from __future__ import annotations
 
 from datetime import date
-from types import SimpleNamespace
 
-import pytest
 import sqlalchemy as sa
 
 from ptap.accounts.notifications import Notification
@@ -20,22 +18,9 @@ from ptap.care_plans.content import Action, Objective, PlanContent, Problem, loa
 from ptap.core.mail import MailMessage
 from ptap.extensions import socketio
 from tests.care_plans.test_views import enrolment
-from tests.factories import add_member, make_patient, make_team, make_user
+from tests.factories import add_member, make_user
 
 MAIL = {"MAIL_TRANSPORT": "memory"}
-
-
-@pytest.fixture
-def org(db):
-    """A team (coordinating nurse, GP, nurse) following a patient."""
-    team = make_team("Équipe Lyon Nord")
-    coord = make_user(role="coordinator", profession="nurse")
-    gp = make_user(profession="physician")
-    nurse = make_user(profession="nurse")
-    for user, role in ((coord, "coordinator"), (gp, "member"), (nurse, "member")):
-        add_member(team, user, role)
-    patient = make_patient(team, coord)
-    return SimpleNamespace(team=team, coord=coord, gp=gp, nurse=nurse, patient=patient)
 
 
 def notes(db, user) -> list[tuple[str, str]]:
