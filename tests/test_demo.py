@@ -290,8 +290,8 @@ def test_demo_dates_agree_between_the_record_its_access_log_and_its_timeline(app
     assert len(patients) >= 300
     for patient in patients:
         assert clock.paris_day(created[patient.id]) == clock.paris_day(patient.created_at)
-    # Dated relative to today (only the duplicates to review are created on the day).
-    assert sum(clock.paris_day(p.created_at) < today for p in patients) >= len(patients) - 3
+    # Dated relative to today: most files are older, a few (and the duplicates) are new.
+    assert sum(clock.paris_day(p.created_at) < today for p in patients) > len(patients) * 0.9
     # The consents and their audit events are dated alike.
     consent_days = {
         (r.patient_id, clock.paris_day(r.recorded_at))
