@@ -370,7 +370,8 @@ def record_approval(
         # A version the GP validated is filed into the patient's DMP (through the outbox).
         request_version_filing(plan, version, user)
     _audit(ctx, f"care_plan.{kind}", plan, reason=f"version {version.number}: {method}")
-    notices.tell_coordinators(plan, user, f"care_plan_{kind}", _APPROVAL_NOTICES[kind](version))
+    notice = _APPROVAL_NOTICES[ApprovalKind(kind)](version)
+    notices.tell_coordinators(plan, user, f"care_plan_{kind}", notice)
     db.session.flush()
     return approval
 
