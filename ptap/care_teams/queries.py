@@ -455,21 +455,30 @@ def consent_to_collect_ids(patient_ids: list[int]) -> set[int]:
     )
 
 
-def count_consent_to_collect(team_id: int) -> int:
-    """Count the patients the team follows whose choice about sharing was never recorded."""
-    return (
-        db.session.scalar(
-            sa.select(sa.func.count(sa.distinct(Enrolment.patient_id)))
-            .join(Patient, Patient.id == Enrolment.patient_id)
-            .where(
-                Enrolment.team_id == team_id,
-                Enrolment.ended_at.is_(None),
-                Patient.sharing_consent.is_(False),
-                ~sharing_ever_recorded(Patient.id),
-            )
+@dataclass(frozen=True)
+class SharingCounts:
+    """The team's patients it cannot share about yet: choice never recorded, or refused."""
+
+    to_collect: int
+    refused: int
+
+
+def count_sharing_pending(team_id: int) -> SharingCounts:
+    """Count the patients the team follows without an agreement to sharing (one query)."""
+    recorded = sharing_ever_recorded(Patient.id)
+    row = db.session.execute(
+        sa.select(
+            sa.func.count(sa.distinct(sa.case((~recorded, Enrolment.patient_id)))),
+            sa.func.count(sa.distinct(sa.case((recorded, Enrolment.patient_id)))),
         )
-        or 0
-    )
+        .join(Patient, Patient.id == Enrolment.patient_id)
+        .where(
+            Enrolment.team_id == team_id,
+            Enrolment.ended_at.is_(None),
+            Patient.sharing_consent.is_(False),
+        )
+    ).one()
+    return SharingCounts(int(row[0] or 0), int(row[1] or 0))
 
 
 def count_open_duplicate_flags(patient_id: int) -> int:

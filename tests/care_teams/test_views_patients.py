@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from types import SimpleNamespace
 
 import pytest
@@ -9,6 +10,8 @@ import sqlalchemy as sa
 
 from ptap.accounts.notifications import Notification, notify
 from ptap.audit.models import AuditEvent
+from ptap.audit.services import SYSTEM
+from ptap.care_teams import circle
 from ptap.care_teams.models import BreakGlassAccess, Enrolment, Patient, PatientContact
 from ptap.core import clock
 from ptap.core.models import utcnow
@@ -101,8 +104,16 @@ def test_team_coordinators_find_every_patient_the_team_page_counts(db, client, a
     auth.login(colleague)
     team_page = client.get(f"/teams/{org.team.id}").get_data(as_text=True)
     assert "2 (dont 1 : consentement à recueillir)" in team_page
+    refused = make_patient(org.team, org.coord, consent=False, birth_name="REFUS")
+    circle.record_consent(org.coord, refused, "sharing", False, "oral", "", SYSTEM)
+    db.session.commit()
+    team_page = html.unescape(client.get(f"/teams/{org.team.id}").get_data(as_text=True))
+    assert (
+        "3 (dont 1 : consentement à recueillir ; 1 : partage refusé ou retiré, dossier "
+        "visible du seul coordinateur qui a inscrit la personne)"
+    ) in team_page
     body = client.get("/patients").get_data(as_text=True)
-    assert "2 patients dans votre cercle de soins" in body
+    assert "2 patients dans votre cercle de soins" in body  # not the refusal
     assert "SANSACCORD" in body and "Consentement à recueillir" in body
     assert f"/patients/{waiting.id}/consents" in body
     assert client.get(f"/patients/{waiting.id}/consents").status_code == 200

@@ -158,10 +158,10 @@ def _render_team(team: CareTeam, form: MemberForm | None = None, status: int = 2
         team=_team_row(team, counts),
         members=_member_rows(team, manage),
         can_list_patients=can(current_user, "patients.list"),
-        # Its coordinators see these patients (to collect the choice); members do not yet.
-        to_collect=queries.count_consent_to_collect(team.id)
+        # Its coordinators see why the list may be shorter than the count (members do not).
+        sharing=queries.count_sharing_pending(team.id)
         if access.is_team_coordinator(current_user.id, team.id)
-        else 0,
+        else None,
         member_form=form if manage else None,
         end_form=ButtonForm() if manage else None,
         # Administrators propose; the team's coordinators add directly.
