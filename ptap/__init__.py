@@ -99,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.dashboards.permissions  # noqa: F401 - registers the dashboard policy rules
     import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints
     import ptap.filings.permissions  # noqa: F401 - registers the DMP filings policy rules
+    import ptap.filings.timeline  # noqa: F401 - adds DMP filings to the patient timeline
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
@@ -114,6 +115,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.meetings.report_permissions  # noqa: F401 - reports, minutes, calendar feed rules
     import ptap.messaging.api  # noqa: F401 - registers the messaging endpoints
     import ptap.messaging.flags  # noqa: F401 - tells meetings which patients have urgent messages
+    import ptap.messaging.timeline  # noqa: F401 - adds message counts to the patient timeline
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models
     import ptap.monitoring.permissions  # noqa: F401 - registers the monitoring policy rules

@@ -272,3 +272,41 @@ def test_demo_adds_two_years_of_requests_and_breaks(app, db):
         load_activity()
         again = _activity(db)
     assert again == before
+
+
+def test_demo_dates_agree_between_the_record_its_access_log_and_its_timeline(app, db):
+    """Bug: a demo file said "created today" in the access log, an older date in the timeline."""
+    from ptap.care_teams.timeline import patient_timeline
+
+    load_demo()
+    today = clock.paris_today()
+    events = db.session.execute(
+        sa.select(AuditEvent.patient_id, AuditEvent.occurred_at).where(
+            AuditEvent.action == "patient.create"
+        )
+    ).all()
+    created = {pid: at for pid, at in events}
+    patients = db.session.scalars(sa.select(Patient).where(Patient.id.in_(created))).all()
+    assert len(patients) >= 300
+    for patient in patients:
+        assert clock.paris_day(created[patient.id]) == clock.paris_day(patient.created_at)
+    # Dated relative to today: most files are older, a few (and the duplicates) are new.
+    assert sum(clock.paris_day(p.created_at) < today for p in patients) > len(patients) * 0.9
+    # The consents and their audit events are dated alike.
+    consent_days = {
+        (r.patient_id, clock.paris_day(r.recorded_at))
+        for r in db.session.scalars(sa.select(ConsentRecord))
+    }
+    audit_days = {
+        (pid, clock.paris_day(at))
+        for pid, at in db.session.execute(
+            sa.select(AuditEvent.patient_id, AuditEvent.occurred_at).where(
+                AuditEvent.action == "consent.record"
+            )
+        )
+    }
+    assert consent_days <= audit_days
+    sample = patients[0]
+    story = {e.title: e.at for e in patient_timeline(sample.id)}
+    assert clock.paris_day(story["Création du dossier"]) == clock.paris_day(created[sample.id])
+    assert sealed_report().ok

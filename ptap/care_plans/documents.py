@@ -36,12 +36,13 @@ from ptap.care_plans.content import (
 from ptap.care_plans.models import (
     APPROVAL_KIND_LABELS,
     APPROVAL_METHOD_LABELS,
-    PLAN_STATUS_LABELS,
     ApprovalKind,
     CarePlan,
     CarePlanVersion,
     PlanApproval,
+    approval_participle,
 )
+from ptap.care_plans.standing import Standing, version_standing
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import (
     CONTACT_KIND_LABELS,
@@ -125,6 +126,17 @@ def load_sources(version: CarePlanVersion) -> VersionSources:
         contacts=team_queries.list_patient_contacts(patient.id),
         approvals=approvals,
         is_current=plan.current_version_id == version.id,
+    )
+
+
+def sources_standing(sources: VersionSources) -> Standing:
+    """Return the true standing of the loaded version (page, PDF and FHIR say the same)."""
+    return version_standing(
+        sources.plan.status,
+        published=True,
+        current=sources.is_current,
+        approvals={a.kind for a, _ in sources.approvals},
+        end_reason=sources.enrolment.end_reason,
     )
 
 
@@ -251,7 +263,12 @@ def _approvals(sources: VersionSources) -> list[dict[str, Any]]:
     rows = []
     for kind in ApprovalKind:
         found = recorded.get(kind)
-        row: dict[str, Any] = {"label": APPROVAL_KIND_LABELS[kind], "recorded": found is not None}
+        row: dict[str, Any] = {
+            "label": APPROVAL_KIND_LABELS[kind],
+            "recorded": found is not None,
+            "recorded_word": approval_participle(kind, "enregistré"),
+            "pending_word": f"Non {approval_participle(kind, 'recueilli')} à ce jour",
+        }
         if found is not None:
             approval, name = found
             row |= {
@@ -316,10 +333,7 @@ def version_document(sources: VersionSources, now: datetime | None = None) -> di
             "team": team.name,
         },
         "version": _version(sources),
-        # The plan's lifecycle is about its current version; an older one was replaced.
-        "plan_status": label(PLAN_STATUS_LABELS, sources.plan.status)
-        if sources.is_current
-        else "Version remplacée par une plus récente",
+        "plan_status": sources_standing(sources).label,
         "general": _general(sources),
         "dimensions": _problems(content),
         "expectations": content.expectations,

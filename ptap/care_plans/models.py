@@ -102,6 +102,15 @@ APPROVAL_KIND_LABELS = {
     ApprovalKind.GP_VALIDATION: "Validation par le médecin",
     ApprovalKind.PATIENT_AGREEMENT: "Accord de la personne",
 }
+#: "La validation" is feminine, "l'accord" masculine: participles agree with the kind.
+_FEMININE_KINDS = frozenset({ApprovalKind.GP_VALIDATION})
+
+
+def approval_participle(kind: str, masculine: str) -> str:
+    """Return `masculine` (e.g. "recueilli") agreed with the approval kind's gender."""
+    return masculine + "e" if kind in _FEMININE_KINDS else masculine
+
+
 APPROVAL_METHOD_LABELS = {
     "in_person": "En présence de la personne",
     "phone": "Par téléphone",

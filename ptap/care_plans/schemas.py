@@ -12,7 +12,6 @@ from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonS
 from ptap.care_plans import content as ppcs
 from ptap.care_plans.content import PlanContent, load_content
 from ptap.care_plans.models import (
-    PLAN_STATUS_LABELS,
     ApprovalKind,
     CarePlan,
     CarePlanVersion,
@@ -20,6 +19,7 @@ from ptap.care_plans.models import (
     PlanStatus,
 )
 from ptap.care_plans.queries import TaskRow
+from ptap.care_plans.standing import version_standing
 from ptap.care_teams.schemas import PersonRef
 
 #: The PPCS models keep short names (Problem, Action...) in Python; in the OpenAPI document
@@ -139,7 +139,11 @@ class PlanOut(_ApiModel):
             patient_id=plan.patient_id,
             enrolment_id=plan.enrolment_id,
             status=PlanStatus(plan.status),
-            status_label=PLAN_STATUS_LABELS[PlanStatus(plan.status)],
+            status_label=version_standing(
+                plan.status,
+                published=version is not None,
+                approvals={a.kind for a, _ in approvals},
+            ).label,
             current_version=version.number if version else None,
             next_review_on=plan.next_review_on,
             approvals=_approvals(approvals),

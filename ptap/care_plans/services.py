@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
+from ptap.care_plans import notices
 from ptap.care_plans.content import (
     Action,
     Objective,
@@ -107,6 +108,7 @@ def create_plan(user: User, enrolment: Enrolment, ctx: AuditContext) -> CarePlan
 
 
 def _store_draft(user: User, plan: CarePlan, content: PlanContent) -> None:
+    notices.tell_new_assignees(plan, load_content(plan.draft), content, user)
     plan.draft = content.model_dump(mode="json")
     plan.draft_revision += 1
     plan.draft_updated_at = utcnow()
@@ -341,6 +343,8 @@ def publish_version(
     if plan.status == PlanStatus.ACTIVE:
         # Follow-up of a plan in force: the DMP gets the new version (it replaces the last).
         request_version_filing(plan, version, user)
+    else:
+        notices.tell_gp_to_validate(plan, version, user)
     db.session.flush()
     send_after_commit(
         care_plan_version_published,
@@ -384,8 +388,21 @@ def record_approval(
         # A version the GP validated is filed into the patient's DMP (through the outbox).
         request_version_filing(plan, version, user)
     _audit(ctx, f"care_plan.{kind}", plan, reason=f"version {version.number}: {method}")
+    notice = _APPROVAL_NOTICES[ApprovalKind(kind)](version)
+    notices.tell_coordinators(plan, user, f"care_plan_{kind}", notice)
     db.session.flush()
     return approval
+
+
+_NOTICE_SUBJECT = "Plan de coordination d'une personne suivie"
+_APPROVAL_NOTICES = {
+    ApprovalKind.GP_VALIDATION: lambda v: (
+        f"{_NOTICE_SUBJECT} : le médecin a validé la version {v.number}."
+    ),
+    ApprovalKind.PATIENT_AGREEMENT: lambda v: (
+        f"{_NOTICE_SUBJECT} : l'accord de la personne est recueilli pour la version {v.number}."
+    ),
+}
 
 
 def _was_in_force(plan: CarePlan) -> bool:
@@ -424,6 +441,12 @@ def activate_plan(user: User, plan: CarePlan, ctx: AuditContext) -> CarePlan:
         raise Conflict("L'accord de la personne sur cette version est requis.", field="status")
     plan.status = PlanStatus.ACTIVE
     _audit(ctx, "care_plan.activate", plan)
+    notices.tell_coordinators(
+        plan,
+        user,
+        "care_plan_active",
+        f"{_NOTICE_SUBJECT} : la version {version.number} est en vigueur.",
+    )
     db.session.flush()
     return plan
 

@@ -6,7 +6,10 @@ A professional sees a patient when one of these holds (checked at the time of th
 - invited: invited into this patient's circle, invitation neither expired nor revoked, the
   patient still followed by a team (active enrolment), and the patient agreed to sharing;
 - enrolling coordinator: enrolled the patient (active enrolment) and still coordinates that
-  team; sees the record even before the patient's agreement, to collect it;
+  team; sees the record even before the patient's agreement, to collect it. While the
+  patient's choice about sharing has never been recorded (no consent-ledger row), every current
+  coordinator of a team following the patient has this basis too ("consentement à
+  recueillir"): the team counts the patient, its coordinators must be able to collect it;
 - break-the-glass: an emergency access still running.
 Admins, ARS analysts and deactivated accounts never see patients: the policy rules stop them,
 and this module refuses them too (a non-clinician wrongly added to a team gets nothing). A
@@ -24,6 +27,8 @@ from ptap.accounts.models import User
 from ptap.care_teams.models import (
     BreakGlassAccess,
     CircleInvitation,
+    ConsentKind,
+    ConsentRecord,
     Enrolment,
     Patient,
     TeamMembership,
@@ -55,6 +60,22 @@ def active_team_ids(user_id: int, *, role: str | None = None) -> sa.Select[Any]:
     if role is not None:
         stmt = stmt.where(TeamMembership.role == role)
     return stmt
+
+
+def current_member_ids(team_ids: sa.Select[Any]) -> sa.Select[Any]:
+    """Select the ids of the users who belong today to one of `team_ids` (former members of
+    those teams, whose membership ended, are left out)."""
+    today = clock.paris_today()
+    return sa.select(TeamMembership.user_id).where(
+        TeamMembership.team_id.in_(team_ids),
+        TeamMembership.starts_on <= today,
+        sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+    )
+
+
+def belongs_to_a_team(user_id: int) -> bool:
+    """Tell whether the user belongs to at least one team today."""
+    return db.session.scalar(active_team_ids(user_id).limit(1)) is not None
 
 
 def _clinician(user_id: int) -> sa.Select[Any]:
@@ -111,19 +132,69 @@ def visible_patient_ids(user_id: int, *, circle_only: bool = False) -> sa.Compou
             live,
         )
     )
+    via_collecting = (
+        sa.select(Enrolment.patient_id)
+        .join(Patient, Patient.id == Enrolment.patient_id)
+        .where(
+            Enrolment.ended_at.is_(None),
+            Enrolment.team_id.in_(
+                active_team_ids(user_id, role=TeamRole.COORDINATOR).where(
+                    TeamMembership.user_id.in_(clinician)
+                )
+            ),
+            live,
+            Patient.sharing_consent.is_(False),
+            ~sharing_ever_recorded(Patient.id),
+        )
+    )
     via_break_glass = (
         sa.select(BreakGlassAccess.patient_id)
         .join(Patient, Patient.id == BreakGlassAccess.patient_id)
         .where(BreakGlassAccess.user_id.in_(clinician), BreakGlassAccess.expires_at > now, live)
     )
     if circle_only:
-        return sa.union(via_team, via_invitation, via_enrolling)
-    return sa.union(via_team, via_invitation, via_enrolling, via_break_glass)
+        return sa.union(via_team, via_invitation, via_enrolling, via_collecting)
+    return sa.union(via_team, via_invitation, via_enrolling, via_collecting, via_break_glass)
+
+
+def sharing_ever_recorded(patient_id: Any) -> sa.Exists:
+    """SQL: the patient's choice about sharing was recorded at least once (given or not)."""
+    return sa.exists().where(
+        ConsentRecord.patient_id == patient_id, ConsentRecord.kind == ConsentKind.SHARING
+    )
+
+
+def consent_to_collect(patient: Patient) -> bool:
+    """Tell whether the patient's choice about sharing has never been recorded."""
+    if patient.sharing_consent:
+        return False
+    return not db.session.scalar(sa.select(sharing_ever_recorded(patient.id)))
 
 
 def _is_clinician(user_id: int) -> bool:
     user = db.session.get(User, user_id)
     return user is not None and user.active and user.role in CLINICAL_ROLES
+
+
+def _collects_consent(user_id: int, patient: Patient) -> bool:
+    """Tell whether the user enrolled the patient in a team they still coordinate (active),
+    or coordinates a team following a patient whose consent has never been recorded."""
+    if _enrolled_by_coordinator(user_id, patient.id):
+        return True
+    if not consent_to_collect(patient):
+        return False
+    teams = active_team_ids(user_id, role=TeamRole.COORDINATOR)
+    return bool(
+        db.session.scalar(
+            sa.select(Enrolment.id)
+            .where(
+                Enrolment.patient_id == patient.id,
+                Enrolment.ended_at.is_(None),
+                Enrolment.team_id.in_(teams),
+            )
+            .limit(1)
+        )
+    )
 
 
 def _enrolled_by_coordinator(user_id: int, patient_id: int) -> bool:
@@ -168,7 +239,7 @@ def access_basis(user_id: int, patient: Patient) -> AccessBasis | None:
         )
         if invited and db.session.scalar(active.limit(1)):
             return AccessBasis.INVITED
-    if _enrolled_by_coordinator(user_id, patient.id):
+    if _collects_consent(user_id, patient):
         return AccessBasis.ENROLLING_COORDINATOR
     glass = db.session.scalar(
         sa.select(BreakGlassAccess.id)
@@ -186,7 +257,7 @@ def coordinates_patient(user_id: int, patient: Patient) -> bool:
     """Tell whether the user coordinates the patient's care: the enrolling coordinator (while
     they still coordinate that team), or (with the patient's agreement) a coordinator of a team
     where the patient is enrolled."""
-    if _enrolled_by_coordinator(user_id, patient.id):
+    if _collects_consent(user_id, patient):
         return True
     if not patient.sharing_consent:
         return False

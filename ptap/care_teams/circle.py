@@ -343,6 +343,11 @@ def open_break_glass(
     return grant
 
 
+def list_coordinator_ids(patient: Patient) -> list[int]:
+    """Return the ids of the current coordinators of the teams following the patient."""
+    return _coordinators_of(patient)
+
+
 def _coordinators_of(patient: Patient) -> list[int]:
     """Return the ids of the current coordinators of the teams where the patient is enrolled
     (the enrolling coordinator is one of them while they still coordinate the team)."""

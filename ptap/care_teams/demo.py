@@ -43,6 +43,7 @@ from ptap.care_teams.models import (
     TeamRole,
     Territory,
 )
+from ptap.core import clock
 from ptap.core.errors import Conflict
 from ptap.core.identifiers import luhn_check_digit
 from ptap.core.models import utcnow
@@ -570,19 +571,20 @@ def _create_one(ctx: _Context, plan: _Plan) -> tuple[Patient, IdentityData]:
     age_days = rng.randint(2, 30) if recent else rng.randint(40, 720)
     requested_on = ctx.today - timedelta(days=age_days)
     identity = _identity(ctx, plan)
-    patient = services.create_patient(
-        coordinator, ctx.teams[plan.team], identity, _request(ctx, plan, requested_on), audit
-    )
-    enrolment = _active_enrolment(patient.id, ctx.teams[plan.team].id)
+    request = _request(ctx, plan, requested_on)
     enrolled_at = _at(requested_on + timedelta(days=rng.randint(1, 10)), rng, ctx.now)
-    enrolment.enrolled_at = patient.created_at = enrolled_at
-    if plan.status in (IdentityStatus.QUALIFIED, IdentityStatus.RECOVERED):
-        _qualify(patient, coordinator, audit)
-    for name in ("identity_checked_at", "insi_checked_at", "document_checked_at"):
-        if getattr(patient, name) is not None:
-            setattr(patient, name, enrolled_at)
-    ctx.summary.patients += 1
-    _details(ctx, plan, patient, coordinator, audit)
+    # One clock: the record, its enrolment, its INSi answer and their audit trail (the access
+    # log) all say the day it was created, relative to today; never "today" in one place and a
+    # date elsewhere.
+    with clock.frozen(enrolled_at):
+        patient = services.create_patient(
+            coordinator, ctx.teams[plan.team], identity, request, audit
+        )
+        enrolment = _active_enrolment(patient.id, ctx.teams[plan.team].id)
+        if plan.status in (IdentityStatus.QUALIFIED, IdentityStatus.RECOVERED):
+            _qualify(patient, coordinator, audit)
+        ctx.summary.patients += 1
+        _details(ctx, plan, patient, coordinator, audit)
     if plan.consent != "none":
         _consents(ctx, plan, patient, coordinator, audit, enrolled_at)
     if plan.transfer:
@@ -685,7 +687,32 @@ def _consents(
         )
     method = ConsentMethod.REPRESENTATIVE if guardian else ConsentMethod.ORAL
     given_at = min(enrolled_at + timedelta(days=rng.randint(0, 14)), ctx.now)
-    entry = circle.record_consent(
+    with clock.frozen(given_at):
+        _record_consents(ctx, plan, patient, coordinator, audit, method)
+    if plan.consent == "withdrawn":
+        withdrawn_at = min(given_at + timedelta(days=rng.randint(10, 90)), ctx.now)
+        with clock.frozen(withdrawn_at):
+            circle.record_consent(
+                coordinator,
+                patient,
+                ConsentKind.SHARING,
+                False,
+                ConsentMethod.ORAL,
+                "Retire son accord au partage lors d'un appel téléphonique.",
+                audit,
+            )
+
+
+def _record_consents(
+    ctx: _Context,
+    plan: _Plan,
+    patient: Patient,
+    coordinator: User,
+    audit: AuditContext,
+    method: str,
+) -> None:
+    """Record the agreement to sharing (and any DMP opposition), at the clock's time."""
+    circle.record_consent(
         coordinator,
         patient,
         ConsentKind.SHARING,
@@ -694,9 +721,8 @@ def _consents(
         "Information délivrée lors de la visite d'évaluation à domicile.",
         audit,
     )
-    entry.recorded_at = given_at
     if plan.dmp_opposition:
-        entry = circle.record_consent(
+        circle.record_consent(
             coordinator,
             patient,
             ConsentKind.DMP_OPPOSITION,
@@ -705,28 +731,16 @@ def _consents(
             "Ne souhaite pas que ses documents alimentent son DMP.",
             audit,
         )
-        entry.recorded_at = given_at
-    if plan.consent == "withdrawn":
-        entry = circle.record_consent(
-            coordinator,
-            patient,
-            ConsentKind.SHARING,
-            False,
-            ConsentMethod.ORAL,
-            "Retire son accord au partage lors d'un appel téléphonique.",
-            audit,
-        )
-        entry.recorded_at = min(given_at + timedelta(days=rng.randint(10, 90)), ctx.now)
 
 
 def _end(
     ctx: _Context, plan: _Plan, enrolment: Enrolment, coordinator: User, audit: AuditContext
 ) -> None:
-    services.end_enrolment(
-        coordinator, enrolment, plan.ended, END_NOTES[EndReason(plan.ended)], audit
-    )
     ended_at = enrolment.enrolled_at + timedelta(days=ctx.rng.randint(30, 300))
-    enrolment.ended_at = min(ended_at, ctx.now - timedelta(hours=1))
+    with clock.frozen(min(ended_at, ctx.now - timedelta(hours=1))):
+        services.end_enrolment(
+            coordinator, enrolment, plan.ended, END_NOTES[EndReason(plan.ended)], audit
+        )
     ctx.summary.closed_enrolments += 1
 
 
@@ -740,13 +754,12 @@ def _transfer(
         requester_name="Équipe Sortie d'hospitalisation Villeurbanne",
         problem_categories=(ProblemCategory.DEPENDENCY,),
     )
-    services.enrol_patient(coordinator, patient, ctx.teams[2], request, audit)
-    services.end_enrolment(
-        coordinator, enrolment, EndReason.TRANSFERRED, "Relais par l'équipe de la CPTS.", audit
-    )
     moved_at = _at(request.requested_on, ctx.rng, ctx.now)
-    enrolment.ended_at = moved_at
-    _active_enrolment(patient.id, ctx.teams[2].id).enrolled_at = moved_at
+    with clock.frozen(moved_at):
+        services.enrol_patient(coordinator, patient, ctx.teams[2], request, audit)
+        services.end_enrolment(
+            coordinator, enrolment, EndReason.TRANSFERRED, "Relais par l'équipe de la CPTS.", audit
+        )
     ctx.summary.closed_enrolments += 1
 
 

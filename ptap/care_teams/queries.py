@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.models import AuditEvent
-from ptap.care_teams.access import active_team_ids, visible_patient_ids
+from ptap.care_teams.access import active_team_ids, sharing_ever_recorded, visible_patient_ids
 from ptap.care_teams.models import (
     BreakGlassAccess,
     CareTeam,
@@ -411,6 +411,47 @@ def count_active_enrolments_by_team(team_ids: list[int]) -> dict[int, int]:
     ).all()
     counts.update({team_id: int(count) for team_id, count in rows})
     return counts
+
+
+def consent_to_collect_ids(patient_ids: list[int]) -> set[int]:
+    """Return those of `patient_ids` whose choice about sharing was never recorded."""
+    if not patient_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(Patient.id).where(
+                Patient.id.in_(patient_ids),
+                Patient.sharing_consent.is_(False),
+                ~sharing_ever_recorded(Patient.id),
+            )
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SharingCounts:
+    """The team's patients it cannot share about yet: choice never recorded, or refused."""
+
+    to_collect: int
+    refused: int
+
+
+def count_sharing_pending(team_id: int) -> SharingCounts:
+    """Count the patients the team follows without an agreement to sharing (one query)."""
+    recorded = sharing_ever_recorded(Patient.id)
+    row = db.session.execute(
+        sa.select(
+            sa.func.count(sa.distinct(sa.case((~recorded, Enrolment.patient_id)))),
+            sa.func.count(sa.distinct(sa.case((recorded, Enrolment.patient_id)))),
+        )
+        .join(Patient, Patient.id == Enrolment.patient_id)
+        .where(
+            Enrolment.team_id == team_id,
+            Enrolment.ended_at.is_(None),
+            Patient.sharing_consent.is_(False),
+        )
+    ).one()
+    return SharingCounts(int(row[0] or 0), int(row[1] or 0))
 
 
 def count_open_duplicate_flags(patient_id: int) -> int:

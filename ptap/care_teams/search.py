@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from ptap.care_teams.access import visible_patient_ids
+from ptap.care_teams.access import sharing_ever_recorded, visible_patient_ids
 from ptap.care_teams.identity import search_key
 from ptap.care_teams.models import Enrolment, Patient
 from ptap.core.errors import InvalidInput
@@ -212,6 +212,7 @@ def _filters(search: PatientSearch) -> list[Any]:
         )
     if search.consent_to_collect:
         found.append(Patient.sharing_consent.is_(False))
+        found.append(~sharing_ever_recorded(Patient.id))
     source = follow_up_source()
     if source is not None and (search.plan_status or search.review_due):
         found.append(source.matching(search.plan_status, search.review_due))

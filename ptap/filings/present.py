@@ -35,6 +35,13 @@ class FailedForms:
     change: DmpChangeForm | None = None
 
 
+def dmp_version_label(number: int) -> str:
+    """Say which version of the document the DMP holds: the first filing, or a replacement."""
+    if number <= 1:
+        return "1 (premier dépôt de ce document)"
+    return f"{number} (remplace la version {number - 1} déposée)"
+
+
 @dataclass(frozen=True)
 class FilingView:
     """One row as the pages show it."""
@@ -42,6 +49,9 @@ class FilingView:
     id: int
     title: str
     version: int
+    #: The document's version in the DMP, said as such: the title names the plan's own
+    #: version ("version 2" of the plan may be the first document filed).
+    version_label: str
     kind: str
     #: Empty for a filing; what is asked of the DMP for a change of a filed document.
     operation: str
@@ -117,6 +127,7 @@ def _view(
         id=row.id,
         title=row.title or label(KIND_LABELS, row.kind),
         version=row.version_number,
+        version_label=dmp_version_label(row.version_number),
         kind=label(KIND_LABELS, row.kind),
         operation="" if is_file else label(OPERATION_LABELS, row.operation),
         status=status,

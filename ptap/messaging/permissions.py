@@ -99,7 +99,9 @@ def _open_team(user: Actor, team: CareTeam | None) -> bool:
 
 @rule("conversation.open_direct")
 def _open_direct(user: Actor, other: Actor | None) -> bool:
-    """Open a direct conversation: between two distinct active clinicians."""
+    """Open a direct conversation: between two distinct active clinicians, the other one
+    still belonging to a care team (a former member, whose memberships all ended, is not
+    a recipient any more)."""
     return (
         other is not None
         and other.id != user.id
@@ -107,6 +109,7 @@ def _open_direct(user: Actor, other: Actor | None) -> bool:
         and is_clinician(other)
         and other.is_active
         and not has_role(other, PlatformRole.ADMIN)
+        and access.belongs_to_a_team(other.id)
     )
 
 

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 from ptap.accounts.models import User
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams import access
-from ptap.care_teams.models import CareTeam, TeamMembership
+from ptap.care_teams.models import CareTeam
 from ptap.core.actions import run_action
 from ptap.core.errors import InvalidInput, NotFound
 from ptap.core.policy import CLINICAL_ROLES, can, requires
@@ -76,11 +76,7 @@ def _colleagues(user_id: int) -> list[User]:
                 User.id != user_id,
                 User.active.is_(True),
                 User.role.in_(CLINICAL_ROLES),
-                User.id.in_(
-                    sa.select(TeamMembership.user_id).where(
-                        TeamMembership.team_id.in_(access.active_team_ids(user_id))
-                    )
-                ),
+                User.id.in_(access.current_member_ids(access.active_team_ids(user_id))),
             )
             .order_by(User.last_name, User.first_name)
         )

@@ -138,7 +138,7 @@ def test_plan_shows_draft_status_version_and_approvals(client, db, world):
     assert response.status_code == 200
     body = response.json
     assert body["status"] == "validated"
-    assert body["status_label"] == "Validé par le médecin"
+    assert body["status_label"] == "Validée et acceptée, à mettre en vigueur"
     assert body["current_version"] == 1
     assert body["next_review_on"] == "2026-06-01"
     assert body["unpublished_changes"] is False

@@ -253,7 +253,8 @@ def test_pdf_has_identity_sections_actions_and_version(world):
     assert "Reprendre la marche au parc" in text
     assert "Douleurs de hanche" in text
     assert "version 1 du" in text
-    assert "Non recueillie à ce jour" in text
+    assert "Non recueilli à ce jour" in text  # "l'accord" is masculine
+    assert "Validée par le médecin, en attente de l'accord de la personne" in text
 
 
 def test_pdf_repeats_the_identity_on_every_page_of_a_long_plan(db):

@@ -167,8 +167,12 @@ def test_conditions_goals_and_activities(world):
 
 def test_care_plan_version_and_status_follow_the_lifecycle(world):
     plan = only(version_bundle(world.version), "CarePlan")
-    assert plan["intent"] == "plan"
-    assert plan["status"] == "draft"  # validated by the GP, the patient has not agreed yet
+    # Validated by the GP, the patient has not agreed yet: a published proposal, not a draft.
+    assert (plan["status"], plan["intent"]) == ("active", "proposal")
+    assert plan["note"][0] == {
+        "text": "Statut du plan dans PTAP : "
+        "Validée par le médecin, en attente de l'accord de la personne."
+    }
     assert plan["meta"]["versionId"] == "1"
     assert {
         "system": "https://ptap.example/fhir/care-plan-version",
@@ -178,7 +182,10 @@ def test_care_plan_version_and_status_follow_the_lifecycle(world):
     services.record_approval(world.coord, world.plan, "patient_agreement", "in_person", "", SYSTEM)
     services.activate_plan(world.coord, world.plan, SYSTEM)
     active = version_bundle(world.version)
-    assert only(active, "CarePlan")["status"] == "active"
+    assert (only(active, "CarePlan")["status"], only(active, "CarePlan")["intent"]) == (
+        "active",
+        "plan",
+    )
     assert len(resources(active, "Provenance")) == 2
     # A follow-up version replaces version 1, which is then revoked.
     content = load_content(world.plan.draft)

@@ -23,6 +23,8 @@ from ptap.care_plans.content import (
     Problem,
     load_content,
 )
+from ptap.care_plans.documents import load_sources, version_document
+from ptap.care_plans.fhir import version_bundle
 from ptap.care_plans.models import CarePlan, PlanApproval
 from ptap.care_teams.models import BreakGlassAccess, Enrolment
 from ptap.core.models import utcnow
@@ -355,6 +357,40 @@ def test_publish_then_publish_unchanged_is_a_no_op(db, client, auth, org):
     assert "Aucune modification depuis la version 1 : rien n'a été publié." in body
     db.session.expire_all()
     assert db.session.get(CarePlan, plan.id).current_version.number == 1
+
+
+def test_published_version_says_its_true_standing_on_page_pdf_and_fhir(db, client, auth, org):
+    """Bug: right after "Version 1 publiée", the page, the PDF and FHIR all said "Brouillon"."""
+    plan = make_plan(db, org)
+    auth.login(org.coord)
+    assert "Brouillon : aucune version publiée" in text(client.get(plan_url(org)))
+    assert auth.post(plan_url(org, "/versions"), {"summary": "v1"}).status_code == 302
+    awaiting = "Version publiée, en attente de validation du médecin"
+    for page in (plan_url(org), plan_url(org, "/versions/1")):
+        body = text(client.get(page))
+        assert awaiting in body
+        assert "Brouillon" not in body
+    version = db.session.get(CarePlan, plan.id).current_version
+    assert version_document(load_sources(version))["plan_status"] == awaiting
+    fhir = next(
+        e["resource"]
+        for e in version_bundle(version)["entry"]
+        if e["resource"]["resourceType"] == "CarePlan"
+    )
+    assert (fhir["status"], fhir["intent"]) == ("active", "proposal")
+    assert fhir["note"][0]["text"] == f"Statut du plan dans PTAP : {awaiting}."
+
+    services.record_approval(org.gp, plan, "gp_validation", "in_person", "", SYSTEM)
+    services.record_approval(org.coord, plan, "patient_agreement", "in_person", "", SYSTEM)
+    db.session.commit()
+    body = text(client.get(plan_url(org, "/versions/1")))
+    assert "Validée et acceptée, à mettre en vigueur" in body
+    # "L'accord" is masculine, "la validation" feminine.
+    assert re.search(r"Accord de la personne</strong> :\s*recueilli le", body)
+    assert re.search(r"Validation par le médecin</strong> :\s*recueillie le", body)
+    services.activate_plan(org.coord, plan, SYSTEM)
+    db.session.commit()
+    assert "En vigueur" in text(client.get(plan_url(org, "/versions/1")))
 
 
 def test_publish_without_next_review_date_is_refused(db, client, auth, org):

@@ -27,6 +27,7 @@ from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.core.models import utcnow
 from ptap.core.policy import can
+from ptap.messaging import queries as msg_queries
 from tests.factories import add_member, make_patient, make_team, make_user
 
 REASON = "Chute au domicile, appel du SAMU, traitement en cours inconnu."
@@ -107,9 +108,26 @@ def test_team_member_sees_with_consent_only(db, world: World):
     assert_access(db, world.member, world.unconsented, None)
 
 
-def test_team_coordinator_who_did_not_enrol_needs_consent(db, world: World):
+def test_team_coordinator_who_did_not_enrol_sees_a_consent_to_collect(db, world: World):
+    """Bug: the team page counted patients its coordinators could not find anywhere."""
     assert_access(db, world.coordinator, world.consented, AccessBasis.MEMBER)
+    # Never recorded: the team's coordinators see the patient, to collect the choice.
+    assert access.consent_to_collect(world.unconsented)
+    assert_access(db, world.coordinator, world.unconsented, AccessBasis.ENROLLING_COORDINATOR)
+    assert access.coordinates_patient(world.coordinator.id, world.unconsented)
+    assert world.coordinator.id in msg_queries._circle_member_ids(world.unconsented)
+    # Plain members keep need-to-know.
+    assert_access(db, world.member, world.unconsented, None)
+    assert world.member.id not in msg_queries._circle_member_ids(world.unconsented)
+    # A recorded refusal is a choice, not a consent to collect: only the enroller keeps it.
+    circle.record_consent(
+        world.enroller, world.unconsented, "sharing", False, "oral", "", ctx(world.enroller)
+    )
+    db.session.flush()
+    assert not access.consent_to_collect(world.unconsented)
     assert_access(db, world.coordinator, world.unconsented, None)
+    assert world.coordinator.id not in msg_queries._circle_member_ids(world.unconsented)
+    assert_access(db, world.enroller, world.unconsented, AccessBasis.ENROLLING_COORDINATOR)
 
 
 def test_enrolling_coordinator_sees_even_without_consent(db, world: World):
@@ -385,7 +403,8 @@ def test_patient_manage(db, world: World):
     assert not can(world.member, "patient.manage", world.consented)
     assert not can(world.member, "patient.manage", world.unconsented)
     assert can(world.coordinator, "patient.manage", world.consented)
-    assert not can(world.coordinator, "patient.manage", world.unconsented)
+    # Consent never recorded: the team's coordinators collect it.
+    assert can(world.coordinator, "patient.manage", world.unconsented)
     assert can(world.enroller, "patient.manage", world.consented)
     assert can(world.enroller, "patient.manage", world.unconsented)
     assert not can(world.outsider, "patient.manage", world.consented)

@@ -716,10 +716,11 @@ def test_consent_recorded_only_by_the_patients_coordinators(db, world: World):
     patient = create(world)
     with pytest.raises(PermissionDenied):
         circle.record_consent(world.member, patient, "sharing", True, "oral", "", SYSTEM)
-    # A coordinator of the team cannot record it either before the patient agreed.
-    with pytest.raises(PermissionDenied):
-        circle.record_consent(world.colleague, patient, "sharing", True, "oral", "", SYSTEM)
-    consent(world, patient)
+    # Never recorded: any coordinator of the team collects it ("consentement à recueillir").
+    circle.record_consent(
+        world.colleague, patient, "sharing", True, "oral", "", ctx(world.colleague)
+    )
+    assert patient.sharing_consent
     circle.record_consent(
         world.colleague, patient, "sharing", False, "oral", "", ctx(world.colleague)
     )
@@ -1025,13 +1026,18 @@ def test_break_glass_refused_to_someone_in_the_circle(db, world: World):
 
 def test_review_of_ones_own_break_glass_is_refused(db, world: World):
     patient = create(world)
-    # A coordinator of the team who did not enrol the patient has no basis before consent:
-    # they may break the glass, then coordinate the patient once consent is given.
-    grant = circle.open_break_glass(world.colleague, patient, REASON, ctx(world.colleague))
+    # A coordinator joining the team tomorrow has no basis today: they may break the glass,
+    # then coordinate the patient once they joined and consent is given.
+    late = make_user(role="coordinator", profession="care_coordinator")
+    membership = add_member(
+        world.team, late, "coordinator", starts_on=clock.paris_today() + timedelta(days=1)
+    )
+    grant = circle.open_break_glass(late, patient, REASON, ctx(late))
+    membership.starts_on = clock.paris_today()
     consent(world, patient)
-    assert access.coordinates_patient(world.colleague.id, patient)
+    assert access.coordinates_patient(late.id, patient)
     with pytest.raises(PermissionDenied):
-        circle.review_break_glass(world.colleague, grant, "Justifié.", ctx(world.colleague))
+        circle.review_break_glass(late, grant, "Justifié.", ctx(late))
     with pytest.raises(PermissionDenied):
         circle.review_break_glass(world.member, grant, "Justifié.", ctx(world.member))
     with pytest.raises(InvalidInput):

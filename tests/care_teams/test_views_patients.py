@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from types import SimpleNamespace
 
 import pytest
@@ -9,9 +10,12 @@ import sqlalchemy as sa
 
 from ptap.accounts.notifications import Notification, notify
 from ptap.audit.models import AuditEvent
+from ptap.audit.services import SYSTEM
+from ptap.care_teams import circle
 from ptap.care_teams.models import BreakGlassAccess, Enrolment, Patient, PatientContact
 from ptap.core import clock
 from ptap.core.models import utcnow
+from tests.conftest import AuthActions
 from tests.factories import add_member, make_patient, make_team, make_user, valid_nir
 
 TEST_NIR_OID = "1.2.250.1.213.1.4.10"
@@ -85,6 +89,41 @@ def test_list_enrolling_coordinator_sees_patient_before_consent(db, client, auth
     make_patient(org.team, org.coord, consent=False, birth_name="SANSACCORD")
     auth.login(org.coord)
     assert "SANSACCORD" in client.get("/patients").get_data(as_text=True)
+
+
+def test_team_coordinators_find_every_patient_the_team_page_counts(db, client, auth, org):
+    """Bug: the team page counted N patients, "Voir mes patients" listed fewer (the ones
+    whose sharing consent was not recorded yet were silently hidden)."""
+    colleague = make_user(role="coordinator", profession="care_coordinator")
+    add_member(org.team, colleague, "coordinator")
+    make_patient(org.team, org.coord, birth_name="PARTAGE", search_birth_name="PARTAGE")
+    waiting = make_patient(
+        org.team, org.coord, consent=False, birth_name="SANSACCORD", search_birth_name="SANSACCORD"
+    )
+    db.session.commit()
+    auth.login(colleague)
+    team_page = client.get(f"/teams/{org.team.id}").get_data(as_text=True)
+    assert "2 (dont 1 : consentement à recueillir)" in team_page
+    refused = make_patient(org.team, org.coord, consent=False, birth_name="REFUS")
+    circle.record_consent(org.coord, refused, "sharing", False, "oral", "", SYSTEM)
+    db.session.commit()
+    team_page = html.unescape(client.get(f"/teams/{org.team.id}").get_data(as_text=True))
+    assert (
+        "3 (dont 1 : consentement à recueillir ; 1 : partage refusé ou retiré, dossier "
+        "visible du seul coordinateur qui a inscrit la personne)"
+    ) in team_page
+    body = client.get("/patients").get_data(as_text=True)
+    assert "2 patients dans votre cercle de soins" in body  # not the refusal
+    assert "SANSACCORD" in body and "Consentement à recueillir" in body
+    assert f"/patients/{waiting.id}/consents" in body
+    assert client.get(f"/patients/{waiting.id}/consents").status_code == 200
+    # A plain member keeps need-to-know, and is not told about the consent to collect.
+    other = AuthActions(client.application.test_client())
+    other.login(org.member)
+    assert "consentement à recueillir" not in other.client.get(f"/teams/{org.team.id}").get_data(
+        as_text=True
+    )
+    assert "SANSACCORD" not in other.client.get("/patients").get_data(as_text=True)
 
 
 def test_list_outsider_sees_none(db, client, auth, org):

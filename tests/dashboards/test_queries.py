@@ -192,15 +192,18 @@ def test_no_plan_30_days_after_enrolment_appears_then_clears_when_published(db, 
 
 
 def test_caseload_is_the_teams_patients_the_viewer_sees(db, world):
-    # Enrolled by another coordinator and not yet agreed: that coordinator's alone.
+    # Enrolled by another coordinator, consent never recorded: the team's coordinators see it
+    # (to collect it); once refused, that coordinator's alone.
     second = make_user(role="coordinator", profession="nurse")
     add_member(world.team, second, "coordinator")
-    hidden = make_patient(world.team, second, consent=False)
+    to_collect = make_patient(world.team, second, consent=False)
+    refused = make_patient(world.team, second, consent=False)
+    circle.record_consent(second, refused, "sharing", False, "oral", "", ctx(second))
     ended = make_patient(world.team, world.coord)
     enrolment_of(ended, world.team).ended_at = utcnow()
     db.session.commit()
-    assert listed(world) == {world.patient.id}
-    assert listed(world, second) == {world.patient.id, hidden.id}
+    assert listed(world) == {world.patient.id, to_collect.id}
+    assert listed(world, second) == {world.patient.id, to_collect.id, refused.id}
 
 
 def test_workload_counts_open_and_overdue_actions_per_professional(db, world):

@@ -403,6 +403,26 @@ def test_typing_indicator_names_who_types_and_clears(open_as: Callable[[str], Pa
     expect(indicator).to_have_text("")
 
 
+def test_read_marker_never_names_the_messages_author(open_as: Callable[[str], Page]) -> None:
+    """Bug: Karim, having read up to his own reply, was listed under it as "Lu par Karim"."""
+    paul, karim = open_as(PHARMACIST), open_as(PHYSIO)
+    path = open_direct(paul, PHYSIO)
+    open_thread(karim, path)
+    first = send(paul, unique("Ordonnance renouvelée"))
+    expect(first.locator(".read-marker")).to_have_text(f"Lu par {NAMES[PHYSIO]}")
+    reply = unique("Merci, je passe demain")
+    send(karim, reply)
+    seq = int(karim.locator(SENT).filter(has_text=reply).get_attribute("data-seq") or 0)
+    # Karim's position is his own reply, for sure (the page marks it read too).
+    api(karim, "POST", f"/api/v1/conversations/{conversation_id(karim)}/read", {"seq": seq})
+    paul.reload()  # the join ack carries where Karim stands
+    expect(paul.locator("#thread")).to_have_attribute("data-live", "joined")
+    expect(paul.locator(SENT).filter(has_text=reply)).to_have_count(1)
+    expect(paul.locator(".read-marker")).to_have_count(1)
+    expect(paul.locator(SENT).filter(has_text=reply).locator(".read-marker")).to_have_count(0)
+    expect(first.locator(".read-marker")).to_have_text(f"Lu par {NAMES[PHYSIO]}")
+
+
 def test_read_markers_follow_the_other_members_reading(open_as: Callable[[str], Page]) -> None:
     paul, karim = open_as(PHARMACIST), open_as(PHYSIO)
     path = open_direct(paul, PHYSIO)

@@ -69,6 +69,21 @@ def test_coordinator_sees_status_reason_buttons_and_downloads(db, client, auth, 
     assert "<html" in page and org.patient.display_name in page and "Bloqué" in page
 
 
+def test_card_says_which_version_is_which(db, client, auth, org):
+    """Bug: under "... version 2" (the plan's version) the card said "Version 1" (the DMP's)."""
+    title = "Plan personnalisé de coordination en santé — version 2"
+    first = make_row(org.patient, org.team, title=title, status=SubmissionStatus.FILED)
+    auth.login(org.coord)
+    body = text(client.get(f"/patients/{org.patient.id}/dmp", headers=HTMX))
+    assert title in body
+    assert "<dt>Version</dt>" not in body
+    assert "<dt>Version dans le DMP</dt><dd>1 (premier dépôt de ce document)</dd>" in body
+    first.version_number = 3
+    db.session.commit()
+    body = text(client.get(f"/patients/{org.patient.id}/dmp", headers=HTMX))
+    assert "<dd>3 (remplace la version 2 déposée)</dd>" in body
+
+
 def test_download_links_work_with_the_page_session(db, client, auth, org):
     row = make_row(org.patient, org.team, status=SubmissionStatus.FILED)
     add_payload(row)

@@ -277,11 +277,12 @@ def test_search_query_syntax_cannot_be_injected(client, world, team_conversation
 
 def _direct_conversations(world, db, count):
     from ptap.messaging import services
-    from tests.factories import make_user
+    from tests.factories import add_member, make_user
 
     made = []
     for _ in range(count):
         other = make_user()
+        add_member(world.team, other)  # a direct recipient still belongs to a team
         conversation = services.get_or_create_direct_conversation(world.coord, other)
         send(world.coord, conversation, "Bonjour")
         made.append(conversation.id)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
 from ptap.audit.models import AuditEvent
-from ptap.messaging.models import Acknowledgement, Message
-from tests.factories import make_user
+from ptap.core.errors import PermissionDenied
+from ptap.messaging import services
+from ptap.messaging.models import Acknowledgement, Conversation, Message
+from tests.factories import add_member, make_user
 from tests.messaging.conftest import send
 
 
@@ -112,6 +115,27 @@ def test_open_team_and_direct_conversations(auth, client, world, db):
     assert world.member.full_name in html
 
 
+def test_former_member_is_no_direct_recipient(auth, client, world, db):
+    """Bug: a professional whose membership ended was still offered in "Professionnel"."""
+    former = make_user(profession="nurse", first_name="Ancienne", last_name="Collègue")
+    add_member(world.team, former, starts_on=date(2020, 1, 1), ends_on=date(2021, 1, 1))
+    db.session.commit()
+    auth.login(world.coord)
+    page = client.get("/conversations").get_data(as_text=True)
+    assert f'value="{world.member.id}"' in page
+    assert f'value="{former.id}"' not in page
+    assert "Collègue" not in page
+    # The server refuses too: no conversation, a clear message.
+    response = auth.post("/conversations/direct", {"user_id": str(former.id)})
+    assert response.status_code == 302
+    assert "Choisissez un professionnel de santé." in client.get("/conversations").get_data(
+        as_text=True
+    )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Conversation)) == 0
+    with pytest.raises(PermissionDenied):
+        services.get_or_create_direct_conversation(world.coord, former)
+
+
 def test_outsider_gets_404_and_cannot_post(auth, client, world, team_conversation, db):
     auth.login(world.outsider)
     assert client.get(thread(team_conversation)).status_code == 404
@@ -154,11 +178,13 @@ def test_xss_payload_is_inert(auth, client, world, team_conversation, db):
 
 def test_list_page_links_to_more_conversations(auth, client, world, db, monkeypatch):
     from ptap.messaging import services, views
-    from tests.factories import make_user
+    from tests.factories import add_member, make_user
 
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     for _ in range(3):
-        services.get_or_create_direct_conversation(world.coord, make_user())
+        other = make_user()
+        add_member(world.team, other)  # a direct recipient still belongs to a team
+        services.get_or_create_direct_conversation(world.coord, other)
     db.session.commit()
     auth.login(world.coord)
     first = client.get("/conversations").get_data(as_text=True)

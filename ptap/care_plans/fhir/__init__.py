@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ptap.care_plans.documents import TITLE, VersionSources, load_sources
+from ptap.care_plans.documents import TITLE, VersionSources, load_sources, sources_standing
 from ptap.care_plans.fhir.resources import (
     FINESS_SYSTEM,
     PROVENANCE_AGENT,
@@ -40,7 +40,6 @@ from ptap.care_plans.fhir.resources import (
 from ptap.care_plans.models import (
     APPROVAL_KIND_LABELS,
     APPROVAL_METHOD_LABELS,
-    PLAN_STATUS_LABELS,
     ApprovalKind,
     CarePlanVersion,
 )
@@ -88,7 +87,10 @@ class _BundleBuilder:
         self.plan_url = urn("CarePlan", plan.id, sources.version.number)
         self.team_url = urn("CareTeam", team.id)
         self.org_url = urn("Organization", team.structure_id)
-        self.status = care_plan_status(sources)
+        self.standing = sources_standing(sources)
+        self.status = self.standing.fhir_status
+        #: Only a version in force (not a proposal awaiting approvals) has active goals.
+        self.in_force = self.status == "active" and self.standing.fhir_intent == "plan"
         self.condition_urls = {
             p.key: urn("Condition", plan.id, p.key) for p in sources.content.problems
         }
@@ -145,7 +147,7 @@ class _BundleBuilder:
         entries = []
         for objective in content.objectives:
             url = urn("Goal", plan_id, objective.key)
-            lifecycle, achievement = goal_status(objective, self.status == "active")
+            lifecycle, achievement = goal_status(objective, self.in_force)
             addresses = [
                 self.condition_urls[k] for k in objective.problem_keys if k in self.condition_urls
             ]
@@ -189,7 +191,7 @@ class _BundleBuilder:
                 },
             ],
             "status": self.status,
-            "intent": "plan",
+            "intent": self.standing.fhir_intent,
             "category": [ptap_concept("care-plan-kind", "ppcs", TITLE)],
             "title": f"{TITLE}, version {version.number}",
             "subject": ref(self.patient_url),
@@ -199,7 +201,7 @@ class _BundleBuilder:
             "addresses": [ref(url) for url in self.condition_urls.values()],
             "goal": [ref(url) for url in self.goal_urls],
             "activity": self.activities,
-            "note": _plan_notes(self.sources),
+            "note": _plan_notes(self.sources, self.standing.label),
         }
         if version.change_summary:
             care_plan["description"] = version.change_summary
@@ -246,9 +248,8 @@ def _period(version: CarePlanVersion) -> dict[str, str]:
     return period
 
 
-def _plan_notes(sources: VersionSources) -> list[dict[str, str]]:
+def _plan_notes(sources: VersionSources, status: str) -> list[dict[str, str]]:
     content = sources.content
-    status = label(PLAN_STATUS_LABELS, sources.plan.status)
     notes = [{"text": f"Statut du plan dans PTAP : {status}."}]
     if content.expectations:
         notes.append({"text": f"Attentes de la personne : {content.expectations}"})

@@ -22,9 +22,8 @@ from ptap.care_plans.content import (
     Objective,
     Problem,
 )
-from ptap.care_plans.documents import VersionSources
-from ptap.care_plans.models import PlanStatus
-from ptap.care_teams.models import EndReason, Patient
+from ptap.care_plans.documents import VersionSources, sources_standing
+from ptap.care_teams.models import Patient
 from ptap.core.ins import InsOid
 
 Resource = dict[str, Any]
@@ -181,23 +180,8 @@ def practitioner_resource(user: User) -> Resource:
 
 
 def care_plan_status(sources: VersionSources) -> str:
-    """Map the version's standing to CarePlan.status.
-
-    A version replaced by a newer one is `revoked` (FHIR: "terminated ... though it may have
-    been replaced by a new plan"). The current version follows the plan's lifecycle: draft
-    and GP-validated plans are not in force yet (`draft`); a plan in force or under revision
-    is `active`; a closed plan is `completed` when its goals were met (or no exit reason was
-    given), `revoked` otherwise.
-    """
-    if not sources.is_current:
-        return "revoked"
-    status = sources.plan.status
-    if status in (PlanStatus.DRAFT, PlanStatus.VALIDATED):
-        return "draft"
-    if status in (PlanStatus.ACTIVE, PlanStatus.UNDER_REVISION):
-        return "active"
-    end = sources.enrolment.end_reason
-    return "completed" if end in ("", EndReason.GOALS_MET) else "revoked"
+    """Map the version's standing (ptap.care_plans.standing) to CarePlan.status."""
+    return sources_standing(sources).fhir_status
 
 
 def goal_status(objective: Objective, in_force: bool) -> tuple[str, str | None]:

@@ -37,13 +37,14 @@ from ptap.care_plans.forms import (
 from ptap.care_plans.models import (
     APPROVAL_KIND_LABELS,
     APPROVAL_METHOD_LABELS,
-    PLAN_STATUS_LABELS,
     ApprovalKind,
     CarePlan,
     CarePlanVersion,
     PlanApproval,
     PlanStatus,
+    approval_participle,
 )
+from ptap.care_plans.standing import version_standing
 from ptap.care_plans.views.rows import (
     ActionRow,
     ApprovalRow,
@@ -216,6 +217,7 @@ def approval_rows(
                     kind.value,
                     label,
                     True,
+                    done_word=approval_participle(kind, "recueilli"),
                     by=name,
                     at=approval.recorded_at,
                     method=APPROVAL_METHOD_LABELS.get(approval.method, approval.method),
@@ -247,9 +249,16 @@ def general_info(
             version.provenance_label,
         )
     review = content.next_review_on
+    approvals = approval_rows(version)
+    standing = version_standing(
+        plan.status,
+        published=version is not None,
+        current=version is None or version.id == plan.current_version_id,
+        approvals={a.kind for a in approvals if a.done},
+    )
     return GeneralInfo(
-        status=plan.status,
-        status_label=_label(PLAN_STATUS_LABELS, plan.status),
+        status=standing.code,
+        status_label=standing.label,
         lead=names.get(content.lead_user_id or 0, ""),
         gp=gp,
         circle=team_queries.circle(patient),
@@ -260,7 +269,7 @@ def general_info(
         version=info,
         next_review_on=review,
         review_overdue=review is not None and review < on and plan.status != PlanStatus.CLOSED,
-        approvals=approval_rows(version),
+        approvals=approvals,
     )
 
 

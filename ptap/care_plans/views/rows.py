@@ -87,6 +87,8 @@ class ApprovalRow:
     kind: str
     label: str
     done: bool
+    #: "recueillie" or "recueilli", agreed with the kind.
+    done_word: str = ""
     by: str = ""
     at: datetime | None = None
     method: str = ""

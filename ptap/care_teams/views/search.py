@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import render_template, request
+from flask import render_template, request, url_for
 
 from ptap.audit.context import note_patients_shown, shows_patients
 from ptap.care_teams import queries
@@ -52,9 +52,15 @@ class PatientRow:
     teams: list[queries.FollowingTeam]
     plan: FollowUp | None
     consent_to_collect: bool
+    consents_url: str
 
 
-def _row(patient: Patient, teams: list[queries.FollowingTeam], plan: FollowUp | None) -> Any:
+def _row(
+    patient: Patient,
+    teams: list[queries.FollowingTeam],
+    plan: FollowUp | None,
+    to_collect: set[int],
+) -> Any:
     notes = []
     if patient.used_name and patient.used_name != patient.birth_name:
         notes.append(f"Nom utilisé : {patient.used_name}")
@@ -69,7 +75,8 @@ def _row(patient: Patient, teams: list[queries.FollowingTeam], plan: FollowUp | 
         identity_status=patient.identity_status,
         teams=teams,
         plan=plan,
-        consent_to_collect=not patient.sharing_consent,
+        consent_to_collect=patient.id in to_collect,
+        consents_url=url_for("care_teams.consents", patient_id=patient.id),
     )
 
 
@@ -131,7 +138,8 @@ def list_patients():
     note_patients_shown(ids)
     teams = queries.following_teams_by_patient(ids)
     plans = source.follow_ups(ids) if source else {}
-    rows = [_row(p, teams[p.id], plans.get(p.id)) for p in page.items]
+    to_collect = queries.consent_to_collect_ids(ids)
+    rows = [_row(p, teams[p.id], plans.get(p.id), to_collect) for p in page.items]
     offer = not rows and terms.identifies and can(user, "break_glass.open")
     return _render(
         form, page=page, rows=rows, break_glass=_break_glass_form(terms) if offer else None

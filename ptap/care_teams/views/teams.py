@@ -10,7 +10,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ptap.audit.context import request_context
-from ptap.care_teams import organisation, queries
+from ptap.care_teams import access, organisation, queries
 from ptap.care_teams.forms_circle import ButtonForm
 from ptap.care_teams.forms_organisation import MemberForm
 from ptap.care_teams.models import (
@@ -158,6 +158,10 @@ def _render_team(team: CareTeam, form: MemberForm | None = None, status: int = 2
         team=_team_row(team, counts),
         members=_member_rows(team, manage),
         can_list_patients=can(current_user, "patients.list"),
+        # Its coordinators see why the list may be shorter than the count (members do not).
+        sharing=queries.count_sharing_pending(team.id)
+        if access.is_team_coordinator(current_user.id, team.id)
+        else None,
         member_form=form if manage else None,
         end_form=ButtonForm() if manage else None,
         # Administrators propose; the team's coordinators add directly.

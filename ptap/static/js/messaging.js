@@ -353,6 +353,7 @@
     }
 
     // "Lu par …" under the last message each other member has read (their `read_receipt`).
+    // A member's own messages are skipped: a receipt never names a message's author.
     function renderReadMarkers() {
       list.querySelectorAll(".read-marker").forEach(function (node) { node.remove(); });
       const items = Array.prototype.slice.call(list.querySelectorAll("li.message[data-seq]"));
@@ -360,7 +361,8 @@
       readers.forEach(function (seq, readerId) {
         let target = null;
         for (let i = items.length - 1; i >= 0 && !target; i--) {
-          if (parseInt(items[i].getAttribute("data-seq"), 10) <= seq) target = items[i];
+          const own = parseInt(items[i].getAttribute("data-author-id"), 10) === readerId;
+          if (!own && parseInt(items[i].getAttribute("data-seq"), 10) <= seq) target = items[i];
         }
         if (!target) return;
         if (!byItem.has(target)) byItem.set(target, []);
