@@ -246,8 +246,7 @@ def _current(current: CurrentPatient, today: date, form: DecisionsForm | None) -
         item_id=entry.item.id,
         patient_id=patient.id,
         name=patient.display_name,
-        born={"F": "Née le", "M": "Né le"}.get(patient.sex, "Né·e le")
-        + f" {patient.birth_date_label}",
+        born=f"{patient.born_on_label} {patient.birth_date_label}",
         age=_age(patient, today),
         sex=SEX_LABELS.get(patient.sex, patient.sex),
         reason=AGENDA_REASON_LABELS.get(entry.item.reason, entry.item.reason),  # type: ignore[call-overload]
@@ -300,7 +299,9 @@ def quorum_view(check: QuorumCheck) -> QuorumView:
     text = (
         f"{check.present} présent{'s' if check.present > 1 else ''}, "
         f"{check.professions} profession{'s' if check.professions > 1 else ''} "
-        f"(requis : {check.rule.min_present} et {check.rule.min_professions})"
+        f"(requis : {check.rule.min_present} présent{'s' if check.rule.min_present > 1 else ''} "
+        f"de {check.rule.min_professions} profession{'s' if check.rule.min_professions > 1 else ''}"
+        f" différente{'s' if check.rule.min_professions > 1 else ''})"
     )
     return QuorumView(check.ok, text, list(check.missing))
 
