@@ -196,8 +196,11 @@ def load_live(user: User, meeting: Meeting, focus_item_id: int | None = None) ->
 
 def state_stamp(state: LiveState) -> str:
     """Digest what a viewer sees of the meeting (not of the patients they may not see)."""
+    meeting = state.meeting
     shape: list[Any] = [
-        state.meeting.status,
+        meeting.status,
+        # The header: every viewer sees it, and it refreshes with the state.
+        [meeting.title, meeting.starts_at, meeting.place, meeting.video_url],
         state.meeting.current_item_id if not state.current_hidden else "hidden",
         [(a.participant.id, a.participant.attendance) for a in state.attendees],
         [(e.item.id, e.item.position, e.item.status, e.item.plan_version_id) for e in state.agenda],

@@ -67,7 +67,7 @@ def live(meeting_id: int):
 @shows_patients("live meeting state")
 @requires("meetings.list")
 def live_state(meeting_id: int):
-    return _render(_meeting(meeting_id), template="meetings/_live_state.html")
+    return _render(_meeting(meeting_id), template="meetings/_live_refresh.html")
 
 
 def _control(meeting_id: int, action: Any, success: str) -> Any:

@@ -32,3 +32,29 @@ def test_quorum_and_birth_are_said_in_plain_french(client, auth, db, live_world)
     html = client.get(url(w)).get_data(as_text=True)
     assert "requis : 3 présents de 2 professions différentes" in html
     assert "Née le " in html and "Né·e" not in html  # the patient is a woman
+
+
+def test_the_stamp_and_the_refreshed_state_follow_the_header(client, auth, db, live_world):
+    from datetime import timedelta
+
+    from ptap.meetings.live_queries import load_live
+
+    w = live_world.w
+    before = load_live(w.physician, w.meeting).stamp
+    stamps = {before}
+    for change in (
+        {"title": "RCP du jeudi (déplacée)"},
+        {"starts_at": w.meeting.starts_at + timedelta(hours=1)},
+        {"place": "Salle 2, maison de santé"},
+        {"video_url": "https://visio.example.org/rcp-42"},
+    ):
+        for name, value in change.items():
+            setattr(w.meeting, name, value)
+        db.session.commit()
+        stamp = load_live(w.physician, w.meeting).stamp
+        assert stamp not in stamps, change  # a participant who missed it catches up
+        stamps.add(stamp)
+    auth.login(w.physician)
+    html = client.get(url(w, "/state")).get_data(as_text=True)
+    assert 'id="live-head"' in html and "RCP du jeudi (déplacée)" in html
+    assert "Salle 2, maison de santé" in html and "https://visio.example.org/rcp-42" in html
