@@ -197,8 +197,9 @@ def _membership_end(user_id: int, team_id: int) -> datetime | None:
     return clock.paris_midnight(max(days) + timedelta(days=1))
 
 
-def _guest_end(participant_id: int) -> datetime | None:
-    """Return when the last live circle invitation made for a guest's patients expires."""
+def _guest_end(participant_id: int) -> datetime:
+    """Return when the last live circle invitation made for a guest's patients expires; now
+    when none is left (all revoked): a guest's access is never open-ended."""
     end: datetime | None = db.session.scalar(
         sa.select(sa.func.max(CircleInvitation.expires_at))
         .join(MeetingGuestPatient, MeetingGuestPatient.invitation_id == CircleInvitation.id)
@@ -207,20 +208,23 @@ def _guest_end(participant_id: int) -> datetime | None:
             CircleInvitation.revoked_at.is_(None),
         )
     )
-    return end
+    return end if end is not None else clock.now()
 
 
 def admission(user: User, meeting: Meeting) -> Admission | None:
     """Return what the user may follow of the meeting live, or None (not a participant nor a
-    member of its team, or no clinical role): the same rules as the page."""
+    member of its team, or no clinical role, or an access already ended: a guest without a
+    live invitation, a membership that is over): the same rules as the page."""
     if not can(user, "meeting.read", meeting):
         return None
-    item_ids = {item.id for item in visible_agenda(user, meeting)}
     participant = find_participant(meeting.id, user.id)
     if participant is not None and participant.role == ParticipantRole.GUEST:
-        deadline = _guest_end(participant.id)
+        deadline: datetime | None = _guest_end(participant.id)
     else:
         deadline = _membership_end(user.id, meeting.team_id)
+    if deadline is not None and deadline <= clock.now():
+        return None
+    item_ids = {item.id for item in visible_agenda(user, meeting)}
     return Admission(item_ids, deadline)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ptap.audit.services import SYSTEM
 from ptap.meetings import services
-from tests.meetings.live_helpers import live_world  # noqa: F401 - fixture
+from tests.meetings.live_helpers import live_world, meeting_socket  # noqa: F401 - fixtures
 
 
 def url(w, suffix: str = "") -> str:
@@ -58,3 +58,30 @@ def test_the_stamp_and_the_refreshed_state_follow_the_header(client, auth, db, l
     html = client.get(url(w, "/state")).get_data(as_text=True)
     assert 'id="live-head"' in html and "RCP du jeudi (déplacée)" in html
     assert "Salle 2, maison de santé" in html and "https://visio.example.org/rcp-42" in html
+
+
+def test_a_guest_whose_invitations_are_all_revoked_is_out_at_once(db, live_world, meeting_socket):
+    from ptap.care_teams import circle
+    from ptap.care_teams.models import CircleInvitation
+    from ptap.extensions import socketio
+    from ptap.meetings.live import NAMESPACE, admission, item_room, meeting_room
+    from tests.meetings.live_helpers import join, received
+
+    w, guest = live_world.w, live_world.guest
+    outside = meeting_socket(guest)
+    assert join(outside, w.meeting.id)["ok"] is True
+    received(outside)
+    invitation = db.session.scalars(
+        db.select(CircleInvitation).filter_by(user_id=guest.id, patient_id=w.patient.id)
+    ).one()
+    circle.revoke_invitation(w.coord, w.patient, invitation.id, SYSTEM)
+    db.session.commit()
+    # No invitation left: not open-ended access but none at all, from now on.
+    assert admission(guest, w.meeting) is None
+    for room in (meeting_room(w.meeting.id), item_room(w.meeting.id, w.item.id)):
+        assert list(socketio.server.manager.get_participants(NAMESPACE, room)) == []
+    assert received(outside, "access_revoked") == [{"meeting_id": w.meeting.id}]
+    assert join(outside, w.meeting.id)["ok"] is False
+    services.set_current_item(w.coord, w.meeting, w.item, SYSTEM)
+    db.session.commit()
+    assert received(outside) == []
