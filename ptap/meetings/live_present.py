@@ -107,6 +107,8 @@ class CurrentView:
     has_plan: bool
     plan_status: str
     version: str
+    #: The plan's draft differs from the version shown: a notice says so.
+    draft_pending: bool
     next_review: str
     review_overdue: bool
     objectives: list[ObjectiveView]
@@ -259,6 +261,7 @@ def _current(current: CurrentPatient, today: date, form: DecisionsForm | None) -
             if version
             else "Aucune version publiée"
         ),
+        draft_pending=current.draft_pending,
         next_review=fr_date(review) or "Non fixée",
         review_overdue=review is not None and review < today,
         objectives=_objectives(content, current.names, today, form),

@@ -85,3 +85,37 @@ def test_a_guest_whose_invitations_are_all_revoked_is_out_at_once(db, live_world
     services.set_current_item(w.coord, w.meeting, w.item, SYSTEM)
     db.session.commit()
     assert received(outside) == []
+
+
+def test_the_screen_shows_the_version_in_force_not_the_draft(client, auth, db, live_world):
+    from ptap.care_plans import services as plan_services
+    from ptap.care_plans.content import Action, load_content
+    from ptap.meetings.live_present import decisions_form
+    from ptap.meetings.live_queries import load_live
+
+    w = live_world.w
+    services.set_current_item(w.coord, w.meeting, w.item, SYSTEM)
+    db.session.commit()
+    auth.login(w.physician)
+    assert "brouillon non publié" not in client.get(url(w)).get_data(as_text=True)
+    stamp = load_live(w.physician, w.meeting).stamp
+
+    # Unpublished work on the plan: a new action, and the objective renamed.
+    content = load_content(w.plan.draft)
+    objective = content.objectives[0]
+    objective.title = "Objectif du brouillon"
+    objective.actions.append(Action(key="repas", what="Portage des repas (brouillon)"))
+    plan_services.save_draft(w.coord, w.plan, content, w.plan.draft_revision, SYSTEM)
+    db.session.commit()
+
+    html = client.get(url(w)).get_data(as_text=True)
+    assert f"Version {w.version.number} du" in html
+    assert "Prévenir les chutes" in html and "Bilan kiné" in html  # the published content
+    assert "Objectif du brouillon" not in html and "Portage des repas" not in html
+    assert "Un brouillon non publié est en cours" in html
+    state = load_live(w.coord, w.meeting)
+    assert state.stamp != stamp  # a participant who missed it catches up
+    assert state.current is not None and state.current.draft_pending
+    with client.application.test_request_context():
+        keys = [key for key, _ in decisions_form(state.current).follow_ups]
+    assert keys == ["kine"]  # no follow-up offered on a draft-only action
