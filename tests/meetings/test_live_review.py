@@ -119,3 +119,45 @@ def test_the_screen_shows_the_version_in_force_not_the_draft(client, auth, db, l
     with client.application.test_request_context():
         keys = [key for key, _ in decisions_form(state.current).follow_ups]
     assert keys == ["kine"]  # no follow-up offered on a draft-only action
+
+
+def test_a_circle_or_membership_change_rechecks_only_the_meetings_concerned(
+    app, db, live_world, meeting_socket, monkeypatch
+):
+    from ptap.core.signals import circle_changed, team_membership_changed
+    from ptap.meetings import live
+    from tests.meetings.live_helpers import join, received
+
+    w = live_world.w
+    checked: list[tuple[int, int]] = []
+    real = live.admission
+
+    def counting(user, meeting):
+        checked.append((user.id, meeting.id))
+        return real(user, meeting)
+
+    physician, nurse = meeting_socket(w.physician), meeting_socket(w.nurse)
+    for sock in (physician, nurse):
+        assert join(sock, w.meeting.id)["ok"] is True
+        received(sock)
+    monkeypatch.setattr(live, "admission", counting)
+    # With a message queue, other processes' sockets are asked to join again: which ones?
+    monkeypatch.setitem(app.config, "SOCKETIO_MESSAGE_QUEUE", "redis://other-processes")
+
+    # A patient on no agenda of an open meeting: nothing is re-checked, nobody asked.
+    circle_changed.send("care_teams", patient_id=w.other_patient.id)
+    assert checked == []
+    assert received(physician) == [] and received(nurse) == []
+
+    # A patient on this meeting's agenda: its sockets, and its room only.
+    circle_changed.send("care_teams", patient_id=w.patient.id)
+    assert sorted(checked) == sorted([(w.physician.id, w.meeting.id), (w.nurse.id, w.meeting.id)])
+    assert received(physician, "rejoin_required") == [{"meeting_id": w.meeting.id}]
+
+    # A membership change: that member's sockets only.
+    checked.clear()
+    received(nurse)
+    team_membership_changed.send("care_teams", team_id=w.team.id, user_id=w.nurse.id)
+    assert checked == [(w.nurse.id, w.meeting.id)]
+    team_membership_changed.send("care_teams", team_id=w.team.id + 1000, user_id=w.nurse.id)
+    assert checked == [(w.nurse.id, w.meeting.id)]
