@@ -199,7 +199,7 @@ def assignee_label(action: Action, users: Mapping[int, User]) -> str:
 
 def _identity(patient: Patient) -> dict[str, Any]:
     qualified = patient.is_qualified and bool(patient.ins_matricule)
-    born = {"F": "Née le", "M": "Né le"}.get(patient.sex, "Né(e) le")
+    born = patient.born_on_label
     return {
         "birth_name": patient.birth_name,
         "used_name": patient.used_name if patient.used_name != patient.birth_name else "",

@@ -260,6 +260,12 @@ class Patient(TimestampMixin, Base):
         return f"{day}/{month}/{self.birth_year}"
 
     @property
+    def born_on_label(self) -> str:
+        """Return "Née le" or "Né le" by sex, "Né(e) le" when the sex is not known: the one
+        French form of every page, PDF and letter."""
+        return {"F": "Née le", "M": "Né le"}.get(self.sex, "Né(e) le")
+
+    @property
     def is_qualified(self) -> bool:
         """Qualified by the RNIV: the status, and the INSi answer and document check under it."""
         return (

@@ -59,7 +59,7 @@ def _patient(patient: Patient) -> dict[str, Any]:
         "prenoms": patient.first_names,
         "date_naissance": patient.birth_date_label,
         "sexe": {"F": "Féminin", "M": "Masculin"}.get(patient.sex, "Indéterminé"),
-        "ne_le": {"F": "Née le", "M": "Né le"}.get(patient.sex, "Né(e) le"),
+        "ne_le": patient.born_on_label,
         "adresse": patient.address,
         "code_postal": patient.postal_code,
         "ville": patient.city,

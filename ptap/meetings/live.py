@@ -25,14 +25,17 @@ Access that ends by date (a guest's circle invitation expiring at the meeting's 
 membership's last day) has no request to fire a signal: each socket joins with a deadline, and
 this process's delivery skips it from that instant on (`expired_sids`, a room filter of
 ptap.core.socket_delivery), for local emits and those arriving through the message queue alike.
-A membership or circle change, or a change of the agenda or of the participants, re-admits this
-process's sockets at once (`recheck_sockets`) and, with a message queue, asks every socket of
-the namespace to join again.
+A change of the agenda or of the participants re-admits the sockets of that meeting; a circle
+change, those of the open meetings with that patient on their agenda; a membership change,
+that member's sockets in the team's open meetings (`readmit`): this process's at once
+(`recheck_sockets`) and, with a message queue, the sockets of those meetings' rooms only, in
+every process, are asked to join again (`rejoin_required`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,7 +55,13 @@ from ptap.core.signals import (
 )
 from ptap.core.socket_delivery import register_room_filter
 from ptap.extensions import db, socketio
-from ptap.meetings.models import Meeting, MeetingGuestPatient, ParticipantRole
+from ptap.meetings.models import (
+    Meeting,
+    MeetingAgendaItem,
+    MeetingGuestPatient,
+    MeetingStatus,
+    ParticipantRole,
+)
 from ptap.meetings.queries import find_participant, visible_agenda
 
 log = logging.getLogger(__name__)
@@ -197,8 +206,9 @@ def _membership_end(user_id: int, team_id: int) -> datetime | None:
     return clock.paris_midnight(max(days) + timedelta(days=1))
 
 
-def _guest_end(participant_id: int) -> datetime | None:
-    """Return when the last live circle invitation made for a guest's patients expires."""
+def _guest_end(participant_id: int) -> datetime:
+    """Return when the last live circle invitation made for a guest's patients expires; now
+    when none is left (all revoked): a guest's access is never open-ended."""
     end: datetime | None = db.session.scalar(
         sa.select(sa.func.max(CircleInvitation.expires_at))
         .join(MeetingGuestPatient, MeetingGuestPatient.invitation_id == CircleInvitation.id)
@@ -207,33 +217,41 @@ def _guest_end(participant_id: int) -> datetime | None:
             CircleInvitation.revoked_at.is_(None),
         )
     )
-    return end
+    return end if end is not None else clock.now()
 
 
 def admission(user: User, meeting: Meeting) -> Admission | None:
     """Return what the user may follow of the meeting live, or None (not a participant nor a
-    member of its team, or no clinical role): the same rules as the page."""
+    member of its team, or no clinical role, or an access already ended: a guest without a
+    live invitation, a membership that is over): the same rules as the page."""
     if not can(user, "meeting.read", meeting):
         return None
-    item_ids = {item.id for item in visible_agenda(user, meeting)}
     participant = find_participant(meeting.id, user.id)
     if participant is not None and participant.role == ParticipantRole.GUEST:
-        deadline = _guest_end(participant.id)
+        deadline: datetime | None = _guest_end(participant.id)
     else:
         deadline = _membership_end(user.id, meeting.team_id)
+    if deadline is not None and deadline <= clock.now():
+        return None
+    item_ids = {item.id for item in visible_agenda(user, meeting)}
     return Admission(item_ids, deadline)
 
 
-def recheck_sockets(meeting_id: int | None = None) -> list[str]:
-    """Re-admit this process's sockets (of one meeting, or all): leave the item rooms of
-    patients no longer visible; a socket no longer admitted leaves the meeting and is told
-    (`access_revoked`). Return the sids removed from a meeting."""
+def recheck_sockets(
+    meeting_ids: Collection[int] | None = None, user_id: int | None = None
+) -> list[str]:
+    """Re-admit this process's sockets following the given meetings (all if None), only
+    those of `user_id` if given: leave the item rooms of patients no longer visible; a socket
+    no longer admitted leaves the meeting and is told (`access_revoked`). Return the sids
+    removed from a meeting."""
     server = socketio.server
     removed: list[str] = []
     for sid, meetings in list(_following.items()):
+        if user_id is not None and _socket_users.get(sid) != user_id:
+            continue
         user = db.session.get(User, _socket_users.get(sid, 0))
         for followed_id in list(meetings):
-            if meeting_id is not None and followed_id != meeting_id:
+            if meeting_ids is not None and followed_id not in meeting_ids:
                 continue
             meeting = db.session.get(Meeting, followed_id)
             allowed = (
@@ -249,6 +267,45 @@ def recheck_sockets(meeting_id: int | None = None) -> list[str]:
                 removed.append(sid)
             else:
                 follow_meeting(sid, followed_id, allowed.item_ids, allowed.deadline)
+    return removed
+
+
+#: Meetings whose live rooms still get events: those of closed or cancelled ones do not.
+_LIVE_STATUSES = (MeetingStatus.PLANNED, MeetingStatus.IN_PROGRESS)
+
+
+def meetings_of_patient(patient_id: int) -> list[int]:
+    """Return the open meetings with the patient on their agenda (one query)."""
+    return list(
+        db.session.scalars(
+            sa.select(Meeting.id)
+            .join(MeetingAgendaItem, MeetingAgendaItem.meeting_id == Meeting.id)
+            .where(MeetingAgendaItem.patient_id == patient_id, Meeting.status.in_(_LIVE_STATUSES))
+            .distinct()
+            .order_by(Meeting.id)
+        )
+    )
+
+
+def meetings_of_team(team_id: int) -> list[int]:
+    """Return the team's open meetings (one query)."""
+    return list(
+        db.session.scalars(
+            sa.select(Meeting.id)
+            .where(Meeting.team_id == team_id, Meeting.status.in_(_LIVE_STATUSES))
+            .order_by(Meeting.id)
+        )
+    )
+
+
+def readmit(meeting_ids: Collection[int], user_id: int | None = None) -> list[str]:
+    """Re-admit the sockets of those meetings only (of one user only if given): this
+    process's at once, and, with a message queue, those of other processes through a
+    `rejoin_required` sent to those meetings' rooms. Return the local sids removed."""
+    if not meeting_ids:
+        return []
+    removed = recheck_sockets(set(meeting_ids), user_id) if _following else []
+    ask_rejoin(meeting_ids)
     return removed
 
 
@@ -304,34 +361,48 @@ def _in_fresh_context(app: Any, fn: Any, *args: Any) -> None:
         log.exception("could not re-check the live meeting sockets")
 
 
-def _recheck(meeting_id: int | None) -> None:
-    """Re-admit the local sockets after a commit, in a background task by default
-    (MEETINGS_LIVE_RECHECK_IN_BACKGROUND; the tests run it inline)."""
-    if not _following:
-        ask_rejoin()
-        return
+def _recheck(fn: Callable[..., Any], *args: Any) -> None:
+    """Run a re-admission after a commit, in a background task by default
+    (MEETINGS_LIVE_RECHECK_IN_BACKGROUND; the tests run it inline). Nothing to do without
+    local sockets nor a message queue (no other process to tell)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not _following and not app.config.get("SOCKETIO_MESSAGE_QUEUE"):
+        return
     if app.config.get("MEETINGS_LIVE_RECHECK_IN_BACKGROUND", True):
-        socketio.start_background_task(_in_fresh_context, app, recheck_sockets, meeting_id)
+        socketio.start_background_task(_in_fresh_context, app, fn, *args)
     else:
-        _in_fresh_context(app, recheck_sockets, meeting_id)
-    ask_rejoin()
+        _in_fresh_context(app, fn, *args)
 
 
-def ask_rejoin() -> None:
-    """With a message queue, ask every /meetings socket, in every process, to join its
-    meeting again (another process may hold sockets whose access changed): `join_meeting`
-    re-checks it. Without one, this process's re-check covered every socket."""
+def ask_rejoin(meeting_ids: Collection[int]) -> None:
+    """With a message queue, ask the sockets of those meetings, in every process, to join
+    again (another process may hold sockets whose access changed): `join_meeting` re-checks
+    them. Without one, this process's re-check covered every socket."""
     server = socketio.server
-    if server is not None and current_app.config.get("SOCKETIO_MESSAGE_QUEUE"):
-        server.emit("rejoin_required", {}, namespace=NAMESPACE)
+    if server is None or not current_app.config.get("SOCKETIO_MESSAGE_QUEUE"):
+        return
+    for meeting_id in sorted(meeting_ids):
+        server.emit(
+            "rejoin_required",
+            {"meeting_id": meeting_id},
+            to=meeting_room(meeting_id),
+            namespace=NAMESPACE,
+        )
+
+
+def _readmit_patient(patient_id: int) -> None:
+    readmit(meetings_of_patient(patient_id))
+
+
+def _readmit_member(team_id: int, user_id: int) -> None:
+    readmit(meetings_of_team(team_id), user_id)
 
 
 @meeting_changed.connect
 def _on_meeting_changed(_sender: Any, **kwargs: Any) -> None:
     meeting_id, what = int(kwargs["meeting_id"]), str(kwargs["what"])
     if what in READMIT:
-        _recheck(meeting_id)
+        _recheck(readmit, [meeting_id])
     if what in MEETING_WIDE:
         announce_meeting(meeting_id, what)
 
@@ -343,9 +414,11 @@ def _on_decisions_recorded(_sender: Any, **kwargs: Any) -> None:
 
 @circle_changed.connect
 def _on_circle_changed(_sender: Any, **kwargs: Any) -> None:
-    _recheck(None)
+    """Only the meetings with that patient on their agenda are concerned."""
+    _recheck(_readmit_patient, int(kwargs["patient_id"]))
 
 
 @team_membership_changed.connect
 def _on_team_membership_changed(_sender: Any, **kwargs: Any) -> None:
-    _recheck(None)
+    """Only that member's sockets, in the team's meetings, are concerned."""
+    _recheck(_readmit_member, int(kwargs["team_id"]), int(kwargs["user_id"]))

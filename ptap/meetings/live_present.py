@@ -107,6 +107,8 @@ class CurrentView:
     has_plan: bool
     plan_status: str
     version: str
+    #: The plan's draft differs from the version shown: a notice says so.
+    draft_pending: bool
     next_review: str
     review_overdue: bool
     objectives: list[ObjectiveView]
@@ -246,8 +248,7 @@ def _current(current: CurrentPatient, today: date, form: DecisionsForm | None) -
         item_id=entry.item.id,
         patient_id=patient.id,
         name=patient.display_name,
-        born={"F": "Née le", "M": "Né le"}.get(patient.sex, "Né·e le")
-        + f" {patient.birth_date_label}",
+        born=f"{patient.born_on_label} {patient.birth_date_label}",
         age=_age(patient, today),
         sex=SEX_LABELS.get(patient.sex, patient.sex),
         reason=AGENDA_REASON_LABELS.get(entry.item.reason, entry.item.reason),  # type: ignore[call-overload]
@@ -260,6 +261,7 @@ def _current(current: CurrentPatient, today: date, form: DecisionsForm | None) -
             if version
             else "Aucune version publiée"
         ),
+        draft_pending=current.draft_pending,
         next_review=fr_date(review) or "Non fixée",
         review_overdue=review is not None and review < today,
         objectives=_objectives(content, current.names, today, form),
@@ -300,7 +302,9 @@ def quorum_view(check: QuorumCheck) -> QuorumView:
     text = (
         f"{check.present} présent{'s' if check.present > 1 else ''}, "
         f"{check.professions} profession{'s' if check.professions > 1 else ''} "
-        f"(requis : {check.rule.min_present} et {check.rule.min_professions})"
+        f"(requis : {check.rule.min_present} présent{'s' if check.rule.min_present > 1 else ''} "
+        f"de {check.rule.min_professions} profession{'s' if check.rule.min_professions > 1 else ''}"
+        f" différente{'s' if check.rule.min_professions > 1 else ''})"
     )
     return QuorumView(check.ok, text, list(check.missing))
 

@@ -3,9 +3,9 @@
 `load_live(user, meeting)` gathers what the screen shows: the participants (one query), the
 agenda items the viewer may see with their patients (one query: the need-to-know subquery of
 ptap.care_teams.access, never one check per item), the plans of those patients (one query),
-and for the patient being discussed only: the plan, its current version, the circle that may
-be named, the names the plan uses and the decisions already recorded (a few queries). The
-live socket's `join_meeting` runs the same loader, so its stamp matches the page's.
+and for the patient being discussed only: the plan, its current (published) version, the
+circle that may be named, the names the plan uses and the decisions already recorded (a few
+queries). The live socket's `join_meeting` runs the same loader, so its stamp matches the page's.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from ptap.accounts.models import User
 from ptap.care_plans.content import PlanContent, load_content
 from ptap.care_plans.models import CarePlan, CarePlanVersion
+from ptap.care_teams import access
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import Enrolment, Patient
 from ptap.extensions import db
@@ -59,7 +60,10 @@ class CurrentPatient:
     entry: AgendaEntry
     plan: CarePlan | None
     version: CarePlanVersion | None
+    #: The content of the version in force (published), never the working draft.
     content: PlanContent | None
+    #: The plan's draft holds changes not yet published (shown as a notice).
+    draft_pending: bool = False
     #: Professionals who may be named as assignees: (user id, label).
     people: list[tuple[int, str]] = field(default_factory=list)
     #: Every user id the plan names -> full name.
@@ -98,6 +102,14 @@ def visible_items(user: User, meeting: Meeting) -> list[tuple[MeetingAgendaItem,
         )
     }
     return [(item, patients[item.patient_id]) for item in items if item.patient_id in patients]
+
+
+def hidden_count(user: User, meeting: Meeting, shown: int) -> int:
+    """Return how many agenda patients the viewer may not see, for the team's members only:
+    a guest does not even learn the agenda's size (0)."""
+    if not access.is_team_member(user.id, meeting.team_id):
+        return 0
+    return agenda_size(meeting.id) - shown
 
 
 def agenda_size(meeting_id: int) -> int:
@@ -147,7 +159,14 @@ def _current_patient(entry: AgendaEntry) -> CurrentPatient:
         if plan is not None and plan.current_version_id
         else None
     )
-    content = load_content(plan.draft) if plan is not None else None
+    # What is in force is the published version: the draft may hold unpublished work, and
+    # the decisions apply to the version (record_decisions refuses draft-only actions).
+    content = load_content(version.content) if version is not None else None
+    draft_pending = plan is not None and (
+        version.content_hash != load_content(plan.draft).digest()
+        if version is not None
+        else bool(plan.draft)
+    )
     people = {m.user_id: f"{m.name} ({m.profession})" for m in team_queries.circle(entry.patient)}
     named: set[int] = set()
     if content is not None:
@@ -163,7 +182,9 @@ def _current_patient(entry: AgendaEntry) -> CurrentPatient:
             .order_by(MeetingDecision.position, MeetingDecision.id)
         )
     )
-    return CurrentPatient(entry, plan, version, content, list(people.items()), names, decisions)
+    return CurrentPatient(
+        entry, plan, version, content, draft_pending, list(people.items()), names, decisions
+    )
 
 
 def load_live(user: User, meeting: Meeting, focus_item_id: int | None = None) -> LiveState:
@@ -187,14 +208,18 @@ def load_live(user: User, meeting: Meeting, focus_item_id: int | None = None) ->
 
 def state_stamp(state: LiveState) -> str:
     """Digest what a viewer sees of the meeting (not of the patients they may not see)."""
+    meeting = state.meeting
     shape: list[Any] = [
-        state.meeting.status,
+        meeting.status,
+        # The header: every viewer sees it, and it refreshes with the state.
+        [meeting.title, meeting.starts_at, meeting.place, meeting.video_url],
         state.meeting.current_item_id if not state.current_hidden else "hidden",
         [(a.participant.id, a.participant.attendance) for a in state.attendees],
         [(e.item.id, e.item.position, e.item.status, e.item.plan_version_id) for e in state.agenda],
     ]
     if state.current is not None:
-        plan = state.current.plan
-        shape.append([plan.draft_revision if plan else None, len(state.current.decisions)])
+        current = state.current
+        version_id = current.version.id if current.version is not None else None
+        shape.append([version_id, current.draft_pending, len(current.decisions)])
     text = json.dumps(shape, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -20,7 +20,7 @@ from ptap.meetings import queries, services
 from ptap.meetings.decisions import DecisionInput
 from ptap.meetings.live_forms import DecisionsForm
 from ptap.meetings.live_present import decisions_form, live_page
-from ptap.meetings.live_queries import agenda_size, load_live
+from ptap.meetings.live_queries import hidden_count, load_live
 from ptap.meetings.models import Meeting, MeetingParticipant
 from ptap.meetings.views import bp
 
@@ -50,7 +50,7 @@ def _render(
     user = _user()
     state = load_live(user, meeting, focus_item_id)
     note_patients_shown(e.patient.id for e in state.agenda)
-    hidden = agenda_size(meeting.id) - len(state.agenda)
+    hidden = hidden_count(user, meeting, len(state.agenda))
     page = live_page(user, state, queries.check_quorum(meeting), hidden, form, focus_item_id)
     meeting_url = url_for("meetings.show_meeting", meeting_id=meeting.id)
     return render_template(template, page=page, meeting_url=meeting_url), status
@@ -67,7 +67,7 @@ def live(meeting_id: int):
 @shows_patients("live meeting state")
 @requires("meetings.list")
 def live_state(meeting_id: int):
-    return _render(_meeting(meeting_id), template="meetings/_live_state.html")
+    return _render(_meeting(meeting_id), template="meetings/_live_refresh.html")
 
 
 def _control(meeting_id: int, action: Any, success: str) -> Any:

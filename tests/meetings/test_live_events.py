@@ -175,6 +175,9 @@ def test_a_guest_removed_from_the_circle_leaves_the_patient_room(db, live_world,
     from ptap.care_teams.models import CircleInvitation
 
     w, guest = live_world.w, live_world.guest
+    # Invited for the newcomer too: one invitation is left after the revocation.
+    services.invite_guest(w.coord, w.meeting, guest, [live_world.second.patient_id], SYSTEM)
+    db.session.commit()
     outside, _ = _joined(meeting_socket, guest, w.meeting)
     invitation = db.session.scalars(
         db.select(CircleInvitation).filter_by(user_id=guest.id, patient_id=w.patient.id)

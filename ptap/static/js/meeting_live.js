@@ -62,6 +62,10 @@
     }
     const moved = existing.dataset.currentItem !== fresh.dataset.currentItem;
     existing.replaceWith(fresh);
+    // The header (title, time, place, video link) may have changed too.
+    const head = doc.getElementById("live-head");
+    const oldHead = document.getElementById("live-head");
+    if (head && oldHead) oldHead.replaceWith(document.importNode(head, true));
     if (moved) {
       const panel = document.getElementById("patient-courant");
       if (panel) panel.classList.add("live-updated");
