@@ -311,7 +311,13 @@ def _attempt(row: MailMessage, claim: outbox.Claim, transport: str, cfg: dict[st
         outbox.commit_held(MailMessage, claim, _lease())
 
     try:
-        smtp.deliver(transport, cfg, build_message(row), before_data=mark_handover)
+        message = build_message(row)
+    except (ValueError, TypeError) as exc:  # e.g. a line break in a header: never sendable
+        log.error("e-mail %s cannot be built: %s", row.id, exc)
+        _record_failure(row, f"message impossible à construire ({exc})", permanent=True)
+        return
+    try:
+        smtp.deliver(transport, cfg, message, before_data=mark_handover)
     except MailRejected as exc:
         _record_failure(row, str(exc), permanent=True)
     except MailDeferred as exc:

@@ -7,9 +7,11 @@ transaction.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ptap import dmp_bridge
 from ptap.accounts.models import User
@@ -18,6 +20,7 @@ from ptap.care_teams import access, circle
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.core import mail
 from ptap.core.errors import Conflict, InvalidInput, PermissionDenied
+from ptap.core.ins import is_valid_nir
 from ptap.core.models import utcnow
 from ptap.core.policy import require
 from ptap.core.sql import insert_if_absent
@@ -34,6 +37,12 @@ from ptap.letters.models import (
 )
 
 MAX_BODY_CHARS = rendering.MAX_OUTPUT_CHARS
+
+#: Control characters (line breaks included): refused in one-line fields that become mail
+#: headers or PDF lines (the subject, the addressee).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+NO_INS = "Identité INS absente ou non qualifiée : envoi MSSanté impossible."
 
 CONSENT_REFUSED = (
     "Le patient a refusé ou retiré son consentement au partage de ses informations : "
@@ -64,6 +73,7 @@ def _check_template(data: TemplateData) -> None:
         raise InvalidInput("Choisissez le type de lettre.", field="kind")
     if len(data.subject) > 300:
         raise InvalidInput("Objet trop long (300 caractères).", field="subject")
+    _check_one_line(data.subject, "subject", "L'objet")
     if not data.body.strip():
         raise InvalidInput("Le texte du modèle est vide.", field="body")
     for field, text in (("subject", data.subject), ("body", data.body)):
@@ -71,6 +81,14 @@ def _check_template(data: TemplateData) -> None:
         rendering.check_placeholders(names, placeholders.KNOWN, field)
         # Filled once with sample data: a forbidden access or a misspelt field shows now.
         rendering.render_text(text, placeholders.SAMPLE, field)
+
+
+def _check_one_line(value: str, field: str, what: str) -> None:
+    """Refuse control characters (a line break in a mail header) in a one-line field."""
+    if _CONTROL.search(value):
+        raise InvalidInput(
+            f"{what} ne doit contenir ni retour à la ligne ni caractère de contrôle.", field=field
+        )
 
 
 def preview_template(data: TemplateData) -> tuple[str, str]:
@@ -194,17 +212,26 @@ def create_letter(
     require_sharing_consent(patient)
     if len(addressee) > 300:
         raise InvalidInput("Destinataire trop long (300 caractères).", field="addressee")
+    _check_one_line(addressee, "addressee", "Le destinataire")
     team = db.session.get_one(CareTeam, template.team_id)
     version = current_version(template)
     context = placeholders.letter_context(patient, team, user, addressee.strip())
+    try:
+        subject = rendering.render_text(version.subject, context, "subject") or template.name
+        body = rendering.render_text(version.body, context, "body")
+    except InvalidInput as exc:  # the template is at fault, not the letter being written
+        raise InvalidInput(
+            f"Le modèle ne peut pas être rempli pour ce patient : {exc.message}",
+            field="template_id",
+        ) from None
     letter = Letter(
         patient_id=patient.id,
         team_id=team.id,
         template_version_id=version.id,
         kind=template.kind,
         addressee=addressee.strip(),
-        subject=(rendering.render_text(version.subject, context, "subject") or template.name)[:300],
-        body=rendering.render_text(version.body, context, "body"),
+        subject=" ".join(_CONTROL.sub(" ", subject).split())[:300],
+        body=body,
         author_id=user.id,
     )
     db.session.add(letter)
@@ -235,20 +262,58 @@ def edit_letter(
         raise InvalidInput("Indiquez l'objet de la lettre.", field="subject")
     if len(subject) > 300:
         raise InvalidInput("Objet trop long (300 caractères).", field="subject")
+    _check_one_line(subject, "subject", "L'objet")
     if not body.strip():
         raise InvalidInput("Le texte de la lettre est vide.", field="body")
     if len(body) > MAX_BODY_CHARS:
         raise InvalidInput(f"Texte trop long ({MAX_BODY_CHARS} caractères).", field="body")
     if len(addressee) > 300:
         raise InvalidInput("Destinataire trop long (300 caractères).", field="addressee")
+    _check_one_line(addressee, "addressee", "Le destinataire")
     new = (subject.strip(), body, addressee.strip())
     if new != (letter.subject, letter.body, letter.addressee):
-        letter.subject, letter.body, letter.addressee = new
-        letter.status = LetterStatus.EDITED
-        letter.updated_at = utcnow()
-        db.session.flush()
+        # Conditional on the letter still being unsigned in the database: a signature
+        # committed meanwhile by another request wins, and this edit is refused.
+        now = utcnow()
+        changed = _update_unsigned(
+            letter,
+            subject=new[0],
+            body=new[1],
+            addressee=new[2],
+            status=LetterStatus.EDITED,
+            updated_at=now,
+        )
+        if not changed:
+            raise Conflict(SIGNED_MEANWHILE)
         _audit(ctx, "letter.edit", letter)
     return letter
+
+
+SIGNED_MEANWHILE = (
+    "Cette lettre vient d'être signée : elle ne peut plus être modifiée. "
+    "Rechargez la page pour voir sa version signée."
+)
+
+
+def _update_unsigned(letter: Letter, **values: object) -> bool:
+    """Write ``values`` on the letter only if it is not signed in the database (one UPDATE).
+
+    Returns False (nothing written) when another transaction signed it meanwhile: under
+    PostgreSQL the UPDATE waits for that transaction and then re-checks the condition.
+    """
+    db.session.flush()
+    result = db.session.execute(
+        sa.update(Letter)
+        .where(Letter.id == letter.id, Letter.status != LetterStatus.SIGNED)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.expire(letter)
+        return False
+    for key, value in values.items():
+        set_committed_value(letter, key, value)
+    return True
 
 
 def sign_letter(user: User, letter: Letter, ctx: AuditContext) -> Letter:
@@ -263,12 +328,16 @@ def sign_letter(user: User, letter: Letter, ctx: AuditContext) -> Letter:
             "Seul un professionnel identifié par son numéro RPPS peut signer une lettre.",
             field="rpps",
         )
-    letter.status = LetterStatus.SIGNED
-    letter.signed_at = utcnow()
-    letter.signed_rpps = user.rpps
-    letter.pdf_status = PdfStatus.PENDING
-    letter.updated_at = letter.signed_at
-    db.session.flush()
+    now = utcnow()
+    if not _update_unsigned(
+        letter,
+        status=LetterStatus.SIGNED,
+        signed_at=now,
+        signed_rpps=user.rpps,
+        pdf_status=PdfStatus.PENDING,
+        updated_at=now,
+    ):
+        raise Conflict("Cette lettre est déjà signée.")
     _audit(ctx, "letter.sign", letter)
     return letter
 
@@ -278,6 +347,20 @@ def _require_dispatchable(user: User, letter: Letter, patient: Patient) -> None:
         raise Conflict("La lettre doit être signée avant d'être déposée ou envoyée.")
     require(user, "letter.dispatch", letter)
     require_sharing_consent(patient)
+
+
+def require_ins(patient: Patient) -> None:
+    """Refuse (InvalidInput on ``to``) an MSSanté sending for a patient without a qualified INS.
+
+    The IHE_XDM.ZIP of the message holds a CDA document, which needs the patient's INS.
+    """
+    if not (
+        patient.is_qualified
+        and patient.ins_oid
+        and patient.ins_matricule
+        and is_valid_nir(patient.ins_matricule)
+    ):
+        raise InvalidInput(NO_INS, field="to")
 
 
 def request_letter_filing(user: User, letter: Letter, ctx: AuditContext) -> Letter:
@@ -306,6 +389,7 @@ def send_letter(user: User, letter: Letter, to: str, ctx: AuditContext) -> Lette
             "Adresse de messagerie sécurisée de santé (MSSanté) invalide.", field="to"
         )
     _require_dispatchable(user, letter, patient)
+    require_ins(patient)
     inserted = insert_if_absent(
         LetterSending,
         letter_id=letter.id,
@@ -384,6 +468,7 @@ def queue_letter_sending(sending: LetterSending) -> None:
     patient = db.session.get_one(Patient, letter.patient_id)
     try:
         require_sharing_consent(patient)
+        require_ins(patient)
     except InvalidInput as exc:
         sending.error = exc.message
         db.session.flush()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from ptap.core.errors import DomainError
+from ptap.dmp_bridge import DmpError
 from ptap.extensions import db
 from ptap.letters import queries, services
 from ptap.letters.documents import render_letter_pdf
@@ -20,6 +21,11 @@ log = logging.getLogger(__name__)
 
 #: Letters (or sendings) handled per step of one run.
 BATCH = 10
+
+SENDING_FAILED = (
+    "Le message MSSanté n'a pas pu être préparé (document CDA impossible à produire pour ce "
+    "patient). Vérifiez son identité INS puis demandez un nouvel envoi."
+)
 
 
 def process_letters() -> int:
@@ -55,6 +61,13 @@ def process_letters() -> int:
             db.session.rollback()
             sending = db.session.get_one(LetterSending, sending_id)
             sending.error = exc.message or "Envoi refusé."
+        except (ValueError, LookupError, DmpError):
+            # The XDM/CDA could not be built (identity changed since the request...): this
+            # sending fails with a sentence, the others go on; the details are in the log.
+            log.exception("letter sending %d could not be queued", sending_id)
+            db.session.rollback()
+            sending = db.session.get_one(LetterSending, sending_id)
+            sending.error = SENDING_FAILED
         db.session.commit()
         done += 1
     return done
