@@ -497,3 +497,22 @@ def queue_letter_sending(sending: LetterSending) -> None:
     else:
         sending.mail_id = message.id
     db.session.flush()
+
+
+def mssante_send_gate(row: mail.MailMessage) -> str | None:
+    """Cancel a queued MSSanté e-mail of a letter whose patient no longer consents to sharing.
+
+    Run by the mail job just before sending (registered in ``documents.register``): consent may
+    be withdrawn after the letter was queued.
+    """
+    sending = db.session.scalars(
+        sa.select(LetterSending).where(LetterSending.mail_id == row.id)
+    ).first()
+    if sending is None:
+        return None
+    letter = db.session.get_one(Letter, sending.letter_id)
+    try:
+        require_sharing_consent(db.session.get_one(Patient, letter.patient_id))
+    except InvalidInput as exc:
+        return exc.message
+    return None

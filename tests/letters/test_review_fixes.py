@@ -250,3 +250,30 @@ def test_the_plan_placeholders_load_assignees_in_one_query(db, world, count_quer
         filled = placeholders._plan(patient_id)
     assert [a["qui"] for a in filled["objectifs"][0]["actions"]][0] != "Non attribuée"
     assert len([q for q in queries if "FROM users" in q]) == 1
+
+
+# --- 4. consent withdrawn while the e-mail is queued -----------------------------------------
+
+
+def test_a_queued_letter_is_not_sent_after_consent_is_withdrawn(db, world, outbox):
+    from datetime import timedelta
+
+    from ptap.care_teams import circle
+    from ptap.core import clock, mail
+    from ptap.letters import queries
+
+    mail.MEMORY_RELAY.sent.clear()
+    mail.MEMORY_RELAY.down = False
+    letter = signed_letter(world)
+    services.send_letter(world.physician, letter, MSS, ctx(world.physician))
+    db.session.commit()
+    process_letters()
+    assert len(outbox) == 1  # queued in the mail outbox, not sent yet
+    with clock.frozen(clock.now() + timedelta(hours=1)):
+        circle.record_consent(world.coord, world.patient, "sharing", False, "oral", "", SYSTEM)
+    db.session.commit()
+    assert mail.send_queued_mail() == {"failed": 1}
+    assert mail.MEMORY_RELAY.sent == []
+    (row,) = queries.sendings(letter.id)
+    assert row.mail_status == "failed" and "Envoi annulé" in row.last_error
+    assert "consentement" in row.last_error
