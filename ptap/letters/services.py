@@ -18,7 +18,7 @@ from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
 from ptap.care_teams import access, circle
 from ptap.care_teams.models import CareTeam, Patient
-from ptap.core import mail
+from ptap.core import mail, outbox
 from ptap.core.errors import Conflict, InvalidInput, PermissionDenied
 from ptap.core.ins import is_valid_nir
 from ptap.core.models import utcnow
@@ -412,17 +412,55 @@ def send_letter(user: User, letter: Letter, to: str, ctx: AuditContext) -> Lette
 # --- done by the letters job (tasks.py) -------------------------------------------------------
 
 
-def store_letter_pdf(letter: Letter, pdf: bytes | None, error: str = "") -> None:
-    """Keep the rendered PDF/A of a signed letter, or why it could not be rendered."""
+#: Rendering attempts of a PDF before it is left failed (then "Relancer" asks again).
+PDF_MAX_ATTEMPTS = 4
+PDF_BACKOFF_SECONDS = 60.0
+PDF_BACKOFF_MAX_SECONDS = 3600.0
+PDF_RETRYING = "La préparation du PDF a échoué ; un nouvel essai est prévu automatiquement."
+PDF_FAILED = (
+    "La préparation du PDF a échoué plusieurs fois. Relancez-la ; si l'échec persiste, "
+    "signalez-le à l'assistance."
+)
+
+
+def store_letter_pdf(letter: Letter, pdf: bytes | None) -> None:
+    """Keep the rendered PDF/A of a signed letter, or count a failed attempt.
+
+    A failure is tried again with backoff up to PDF_MAX_ATTEMPTS attempts, then left failed.
+    The users see a French sentence; the job logs the exception itself.
+    """
     if pdf is None:
-        letter.pdf_status = PdfStatus.FAILED
-        letter.pdf_error = error[:2000]
+        letter.pdf_attempts += 1
+        if letter.pdf_attempts < PDF_MAX_ATTEMPTS:
+            letter.pdf_error = PDF_RETRYING
+            letter.pdf_next_attempt_at = utcnow() + outbox.backoff(
+                letter.pdf_attempts, PDF_BACKOFF_SECONDS, PDF_BACKOFF_MAX_SECONDS
+            )
+        else:
+            letter.pdf_status = PdfStatus.FAILED
+            letter.pdf_error = PDF_FAILED
+            letter.pdf_next_attempt_at = None
     else:
         letter.pdf = pdf
         letter.pdf_status = PdfStatus.READY
         letter.pdf_error = ""
         letter.pdf_rendered_at = utcnow()
+        letter.pdf_next_attempt_at = None
     db.session.flush()
+
+
+def retry_letter_pdf(user: User, letter: Letter, ctx: AuditContext) -> Letter:
+    """Ask again for the PDF of a letter whose rendering failed (its author or a coordinator)."""
+    require(user, "letter.dispatch", letter)
+    if letter.pdf_status != PdfStatus.FAILED:
+        raise Conflict("Seule une préparation de PDF en échec peut être relancée.")
+    letter.pdf_status = PdfStatus.PENDING
+    letter.pdf_attempts = 0
+    letter.pdf_next_attempt_at = None
+    letter.pdf_error = ""
+    db.session.flush()
+    _audit(ctx, "letter.pdf.retry", letter)
+    return letter
 
 
 def queue_letter_filing(letter: Letter) -> None:

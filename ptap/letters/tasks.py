@@ -35,13 +35,12 @@ def process_letters() -> int:
         letter = db.session.get_one(Letter, letter_id)
         try:
             pdf: bytes | None = render_letter_pdf(letter)
-            error = ""
-        except Exception as exc:
+        except Exception:  # logged with its traceback; users see a sentence (store_letter_pdf)
             log.exception("letter %d failed to render", letter_id)
             db.session.rollback()
             letter = db.session.get_one(Letter, letter_id)
-            pdf, error = None, f"{type(exc).__name__}: {exc}"
-        services.store_letter_pdf(letter, pdf, error)
+            pdf = None
+        services.store_letter_pdf(letter, pdf)
         db.session.commit()
         done += 1
     for letter_id in queries.letters_to_file(BATCH):

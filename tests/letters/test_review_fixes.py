@@ -277,3 +277,67 @@ def test_a_queued_letter_is_not_sent_after_consent_is_withdrawn(db, world, outbo
     (row,) = queries.sendings(letter.id)
     assert row.mail_status == "failed" and "Envoi annulé" in row.last_error
     assert "consentement" in row.last_error
+
+
+# --- 6. a failed PDF is retried, then can be asked again ----------------------------------------
+
+
+def test_a_failed_pdf_is_retried_with_backoff_then_relaunched(db, world, client, monkeypatch):
+    from datetime import timedelta
+
+    from ptap.core import clock
+    from ptap.letters import tasks
+    from ptap.letters.models import PdfStatus
+
+    letter = signed_letter(world)
+    db.session.commit()
+
+    def broken(_letter):
+        raise RuntimeError("weasyprint: /secret/path/font.ttf unreadable")
+
+    monkeypatch.setattr(tasks, "render_letter_pdf", broken)
+    process_letters()
+    db.session.refresh(letter)
+    assert letter.pdf_status == PdfStatus.PENDING and letter.pdf_attempts == 1
+    assert letter.pdf_next_attempt_at is not None
+    assert process_letters() == 0  # not before the backoff
+    for attempt in range(2, services.PDF_MAX_ATTEMPTS + 1):
+        with clock.frozen(clock.now() + timedelta(hours=2 * attempt)):
+            assert process_letters() == 1
+        db.session.refresh(letter)
+        assert letter.pdf_attempts == attempt
+    assert letter.pdf_status == PdfStatus.FAILED
+    assert "secret" not in letter.pdf_error and "RuntimeError" not in letter.pdf_error
+    assert letter.pdf_error == services.PDF_FAILED
+    with clock.frozen(clock.now() + timedelta(days=2)):
+        assert process_letters() == 0  # failed for good until asked again
+
+    headers = api_headers(world.nurse)  # neither its author nor a coordinator
+    refused = client.post(f"/api/v1/letters/{letter.id}/pdf/retry", headers=headers)
+    assert refused.status_code == 403
+    page = client.get(f"/api/v1/letters/{letter.id}", headers=api_headers(world.coord))
+    assert "secret" not in page.get_data(as_text=True)
+    again = client.post(f"/api/v1/letters/{letter.id}/pdf/retry", headers=api_headers(world.coord))
+    assert again.status_code == 202 and again.get_json()["pdf_status"] == "pending"
+    monkeypatch.undo()
+    assert process_letters() == 1
+    db.session.refresh(letter)
+    assert letter.pdf_status == PdfStatus.READY and letter.pdf_error == ""
+    twice = client.post(f"/api/v1/letters/{letter.id}/pdf/retry", headers=api_headers(world.coord))
+    assert twice.status_code == 409
+
+
+def test_the_letter_page_offers_relancer_to_the_author(db, world, auth):
+    from ptap.letters.models import PdfStatus
+
+    letter = signed_letter(world)
+    letter.pdf_status = PdfStatus.FAILED
+    letter.pdf_error = services.PDF_FAILED
+    db.session.commit()
+    auth.login(world.physician)
+    page = auth.client.get(f"/letters/{letter.id}").get_data(as_text=True)
+    assert "Relancer la préparation du PDF" in page
+    response = auth.post(f"/letters/{letter.id}/pdf/retry", {})
+    assert response.status_code == 302
+    db.session.refresh(letter)
+    assert letter.pdf_status == PdfStatus.PENDING
