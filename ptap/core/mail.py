@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -59,6 +59,7 @@ __all__ = [
     "MemoryRelay",
     "is_valid_mssante_address",
     "queue_mail",
+    "register_send_gate",
     "retry_mail",
     "send_queued_mail",
 ]
@@ -254,6 +255,15 @@ def retry_mail(row: MailMessage) -> None:
 
 # -- sending ------------------------------------------------------------------------------------
 
+#: Checks run just before an e-mail of a kind goes to the relay (registered by the package that
+#: queues that kind; core imports none of them). A returned reason cancels the e-mail unsent.
+_SEND_GATES: dict[str, Callable[[MailMessage], str | None]] = {}
+
+
+def register_send_gate(kind: str, gate: Callable[[MailMessage], str | None]) -> None:
+    """Check every e-mail of ``kind`` just before sending; a reason (French) cancels it."""
+    _SEND_GATES[str(kind)] = gate
+
 
 def build_message(row: MailMessage) -> EmailMessage:
     """Return the e-mail of a row, with its fixed Message-ID and its attachments."""
@@ -310,8 +320,20 @@ def _attempt(row: MailMessage, claim: outbox.Claim, transport: str, cfg: dict[st
         row.delivery_started_at = utcnow()
         outbox.commit_held(MailMessage, claim, _lease())
 
+    gate = _SEND_GATES.get(row.kind)
+    refusal = gate(row) if gate is not None else None
+    if refusal:  # e.g. the patient withdrew consent while the e-mail was queued
+        row.status = MailStatus.FAILED
+        row.last_error = f"Envoi annulé : {refusal}"
+        return
     try:
-        smtp.deliver(transport, cfg, build_message(row), before_data=mark_handover)
+        message = build_message(row)
+    except (ValueError, TypeError) as exc:  # e.g. a line break in a header: never sendable
+        log.error("e-mail %s cannot be built: %s", row.id, exc)
+        _record_failure(row, f"message impossible à construire ({exc})", permanent=True)
+        return
+    try:
+        smtp.deliver(transport, cfg, message, before_data=mark_handover)
     except MailRejected as exc:
         _record_failure(row, str(exc), permanent=True)
     except MailDeferred as exc:

@@ -186,6 +186,23 @@ def send_letter(letter_id: int, body: LetterSend):
 
 
 @api_route(
+    "/letters/<int:letter_id>/pdf/retry",
+    "POST",
+    summary="Relancer la préparation du PDF d'une lettre dont le rendu a échoué (son auteur ou "
+    "un coordinateur de l'équipe)",
+    access="letters.list",
+    response=LetterOut,
+    status=202,
+    tags=LETTERS,
+)
+def retry_letter_pdf(letter_id: int):
+    letter = _load_letter(letter_id, "letters.list")
+    services.retry_letter_pdf(current_user, letter, request_context())
+    db.session.commit()
+    return _out(letter)
+
+
+@api_route(
     "/letters/<int:letter_id>/pdf",
     summary="Le PDF/A d'une lettre signée (409 tant qu'il est en préparation) (accès tracé)",
     access="letters.list",

@@ -99,5 +99,10 @@ def letter_document(letter_id: int, render: bool) -> dmp_bridge.DmpDocument:
 
 
 def register() -> None:
-    """Register the letters' document provider with the DMP bridge."""
+    """Register the letters' document provider with the DMP bridge, and the consent check
+    the mail job runs before sending a letter by MSSanté."""
+    from ptap.core import mail
+    from ptap.letters.services import mssante_send_gate
+
     dmp_bridge.register_document_provider(SOURCE_TYPE, letter_document)
+    mail.register_send_gate(mail.MailKind.MSSANTE, mssante_send_gate)

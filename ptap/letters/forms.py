@@ -20,7 +20,7 @@ class NewLetterForm(FlaskForm):
     template_id = SelectField("Modèle", choices=[], validate_choice=False)
     addressee = StringField(
         "Destinataire (facultatif)",
-        validators=[Length(max=300, message="Texte trop long (300 caractères).")],
+        validators=[Length(max=300, message="300 caractères au maximum.")],
     )
 
     def __init__(
@@ -43,13 +43,13 @@ class LetterEditForm(FlaskForm):
 
     addressee = StringField(
         "Destinataire",
-        validators=[Length(max=300, message="Texte trop long (300 caractères).")],
+        validators=[Length(max=300, message="300 caractères au maximum.")],
     )
     subject = StringField(
         "Objet",
         validators=[
             InputRequired(message="Indiquez l'objet de la lettre."),
-            Length(max=300, message="Texte trop long (300 caractères)."),
+            Length(max=300, message="300 caractères au maximum."),
         ],
     )
     body = TextAreaField(
@@ -81,12 +81,12 @@ class TemplateForm(FlaskForm):
         "Nom du modèle",
         validators=[
             InputRequired(message="Donnez un nom au modèle."),
-            Length(max=200, message="Texte trop long (200 caractères)."),
+            Length(max=200, message="200 caractères au maximum."),
         ],
     )
     subject = StringField(
         "Objet des lettres",
-        validators=[Length(max=300, message="Texte trop long (300 caractères).")],
+        validators=[Length(max=300, message="300 caractères au maximum.")],
     )
     body = TextAreaField(
         "Texte du modèle",

@@ -123,7 +123,11 @@ class Letter(Base):
     pdf_status: Mapped[str] = mapped_column(sa.String(20), default=PdfStatus.NONE)
     pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     pdf_rendered_at: Mapped[datetime | None]
+    #: Why the PDF could not be rendered, as users may read it (the exception goes to the log).
     pdf_error: Mapped[str] = mapped_column(sa.Text, default="")
+    #: Failed rendering attempts since the last request; tried again at pdf_next_attempt_at.
+    pdf_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    pdf_next_attempt_at: Mapped[datetime | None]
     #: Set when filing to the DMP was asked; the job queues it once the PDF is ready.
     dmp_requested_at: Mapped[datetime | None]
     dmp_requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

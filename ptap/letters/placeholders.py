@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from ptap.accounts.models import User
 from ptap.care_plans import queries as plan_queries
 from ptap.care_plans.content import ACTION_STATUS_LABELS, load_content
@@ -87,7 +89,11 @@ def _plan(patient_id: int) -> dict[str, Any]:
         }
     content = load_content(version.content)
     ids = {a.assignee_user_id for _o, a in content.actions() if a.assignee_user_id}
-    users = {u.id: u for u in (db.session.get(User, i) for i in ids) if u is not None}
+    users = (
+        {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))}
+        if ids
+        else {}
+    )
     return {
         "existe": True,
         "version": str(version.number),

@@ -132,4 +132,5 @@ def actions(user: Actor, letter: Letter) -> dict[str, bool]:
         "file": dispatch and letter.dmp_requested_at is None,
         "send": dispatch,
         "pdf": letter.pdf_status == PdfStatus.READY,
+        "retry_pdf": dispatch and letter.pdf_status == PdfStatus.FAILED,
     }

@@ -131,12 +131,18 @@ def sendings(letter_id: int) -> list[SendingRow]:
 
 def letters_to_render(limit: int) -> list[int]:
     """Return the ids of signed letters whose PDF is still to render, oldest first."""
+    from ptap.core.models import utcnow
     from ptap.letters.models import PdfStatus
 
     return list(
         db.session.scalars(
             sa.select(Letter.id)
-            .where(Letter.pdf_status == PdfStatus.PENDING)
+            .where(
+                Letter.pdf_status == PdfStatus.PENDING,
+                sa.or_(
+                    Letter.pdf_next_attempt_at.is_(None), Letter.pdf_next_attempt_at <= utcnow()
+                ),
+            )
             .order_by(Letter.id)
             .limit(limit)
         )

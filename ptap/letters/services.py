@@ -7,17 +7,20 @@ transaction.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ptap import dmp_bridge
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
 from ptap.care_teams import access, circle
 from ptap.care_teams.models import CareTeam, Patient
-from ptap.core import mail
+from ptap.core import mail, outbox
 from ptap.core.errors import Conflict, InvalidInput, PermissionDenied
+from ptap.core.ins import is_valid_nir
 from ptap.core.models import utcnow
 from ptap.core.policy import require
 from ptap.core.sql import insert_if_absent
@@ -34,6 +37,12 @@ from ptap.letters.models import (
 )
 
 MAX_BODY_CHARS = rendering.MAX_OUTPUT_CHARS
+
+#: Control characters (line breaks included): refused in one-line fields that become mail
+#: headers or PDF lines (the subject, the addressee).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+NO_INS = "Identité INS absente ou non qualifiée : envoi MSSanté impossible."
 
 CONSENT_REFUSED = (
     "Le patient a refusé ou retiré son consentement au partage de ses informations : "
@@ -64,6 +73,7 @@ def _check_template(data: TemplateData) -> None:
         raise InvalidInput("Choisissez le type de lettre.", field="kind")
     if len(data.subject) > 300:
         raise InvalidInput("Objet trop long (300 caractères).", field="subject")
+    _check_one_line(data.subject, "subject", "L'objet")
     if not data.body.strip():
         raise InvalidInput("Le texte du modèle est vide.", field="body")
     for field, text in (("subject", data.subject), ("body", data.body)):
@@ -71,6 +81,14 @@ def _check_template(data: TemplateData) -> None:
         rendering.check_placeholders(names, placeholders.KNOWN, field)
         # Filled once with sample data: a forbidden access or a misspelt field shows now.
         rendering.render_text(text, placeholders.SAMPLE, field)
+
+
+def _check_one_line(value: str, field: str, what: str) -> None:
+    """Refuse control characters (a line break in a mail header) in a one-line field."""
+    if _CONTROL.search(value):
+        raise InvalidInput(
+            f"{what} ne doit contenir ni retour à la ligne ni caractère de contrôle.", field=field
+        )
 
 
 def preview_template(data: TemplateData) -> tuple[str, str]:
@@ -194,17 +212,26 @@ def create_letter(
     require_sharing_consent(patient)
     if len(addressee) > 300:
         raise InvalidInput("Destinataire trop long (300 caractères).", field="addressee")
+    _check_one_line(addressee, "addressee", "Le destinataire")
     team = db.session.get_one(CareTeam, template.team_id)
     version = current_version(template)
     context = placeholders.letter_context(patient, team, user, addressee.strip())
+    try:
+        subject = rendering.render_text(version.subject, context, "subject") or template.name
+        body = rendering.render_text(version.body, context, "body")
+    except InvalidInput as exc:  # the template is at fault, not the letter being written
+        raise InvalidInput(
+            f"Le modèle ne peut pas être rempli pour ce patient : {exc.message}",
+            field="template_id",
+        ) from None
     letter = Letter(
         patient_id=patient.id,
         team_id=team.id,
         template_version_id=version.id,
         kind=template.kind,
         addressee=addressee.strip(),
-        subject=(rendering.render_text(version.subject, context, "subject") or template.name)[:300],
-        body=rendering.render_text(version.body, context, "body"),
+        subject=" ".join(_CONTROL.sub(" ", subject).split())[:300],
+        body=body,
         author_id=user.id,
     )
     db.session.add(letter)
@@ -235,20 +262,58 @@ def edit_letter(
         raise InvalidInput("Indiquez l'objet de la lettre.", field="subject")
     if len(subject) > 300:
         raise InvalidInput("Objet trop long (300 caractères).", field="subject")
+    _check_one_line(subject, "subject", "L'objet")
     if not body.strip():
         raise InvalidInput("Le texte de la lettre est vide.", field="body")
     if len(body) > MAX_BODY_CHARS:
         raise InvalidInput(f"Texte trop long ({MAX_BODY_CHARS} caractères).", field="body")
     if len(addressee) > 300:
         raise InvalidInput("Destinataire trop long (300 caractères).", field="addressee")
+    _check_one_line(addressee, "addressee", "Le destinataire")
     new = (subject.strip(), body, addressee.strip())
     if new != (letter.subject, letter.body, letter.addressee):
-        letter.subject, letter.body, letter.addressee = new
-        letter.status = LetterStatus.EDITED
-        letter.updated_at = utcnow()
-        db.session.flush()
+        # Conditional on the letter still being unsigned in the database: a signature
+        # committed meanwhile by another request wins, and this edit is refused.
+        now = utcnow()
+        changed = _update_unsigned(
+            letter,
+            subject=new[0],
+            body=new[1],
+            addressee=new[2],
+            status=LetterStatus.EDITED,
+            updated_at=now,
+        )
+        if not changed:
+            raise Conflict(SIGNED_MEANWHILE)
         _audit(ctx, "letter.edit", letter)
     return letter
+
+
+SIGNED_MEANWHILE = (
+    "Cette lettre vient d'être signée : elle ne peut plus être modifiée. "
+    "Rechargez la page pour voir sa version signée."
+)
+
+
+def _update_unsigned(letter: Letter, **values: object) -> bool:
+    """Write ``values`` on the letter only if it is not signed in the database (one UPDATE).
+
+    Returns False (nothing written) when another transaction signed it meanwhile: under
+    PostgreSQL the UPDATE waits for that transaction and then re-checks the condition.
+    """
+    db.session.flush()
+    result = db.session.execute(
+        sa.update(Letter)
+        .where(Letter.id == letter.id, Letter.status != LetterStatus.SIGNED)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.expire(letter)
+        return False
+    for key, value in values.items():
+        set_committed_value(letter, key, value)
+    return True
 
 
 def sign_letter(user: User, letter: Letter, ctx: AuditContext) -> Letter:
@@ -263,12 +328,16 @@ def sign_letter(user: User, letter: Letter, ctx: AuditContext) -> Letter:
             "Seul un professionnel identifié par son numéro RPPS peut signer une lettre.",
             field="rpps",
         )
-    letter.status = LetterStatus.SIGNED
-    letter.signed_at = utcnow()
-    letter.signed_rpps = user.rpps
-    letter.pdf_status = PdfStatus.PENDING
-    letter.updated_at = letter.signed_at
-    db.session.flush()
+    now = utcnow()
+    if not _update_unsigned(
+        letter,
+        status=LetterStatus.SIGNED,
+        signed_at=now,
+        signed_rpps=user.rpps,
+        pdf_status=PdfStatus.PENDING,
+        updated_at=now,
+    ):
+        raise Conflict("Cette lettre est déjà signée.")
     _audit(ctx, "letter.sign", letter)
     return letter
 
@@ -278,6 +347,20 @@ def _require_dispatchable(user: User, letter: Letter, patient: Patient) -> None:
         raise Conflict("La lettre doit être signée avant d'être déposée ou envoyée.")
     require(user, "letter.dispatch", letter)
     require_sharing_consent(patient)
+
+
+def require_ins(patient: Patient) -> None:
+    """Refuse (InvalidInput on ``to``) an MSSanté sending for a patient without a qualified INS.
+
+    The IHE_XDM.ZIP of the message holds a CDA document, which needs the patient's INS.
+    """
+    if not (
+        patient.is_qualified
+        and patient.ins_oid
+        and patient.ins_matricule
+        and is_valid_nir(patient.ins_matricule)
+    ):
+        raise InvalidInput(NO_INS, field="to")
 
 
 def request_letter_filing(user: User, letter: Letter, ctx: AuditContext) -> Letter:
@@ -306,6 +389,7 @@ def send_letter(user: User, letter: Letter, to: str, ctx: AuditContext) -> Lette
             "Adresse de messagerie sécurisée de santé (MSSanté) invalide.", field="to"
         )
     _require_dispatchable(user, letter, patient)
+    require_ins(patient)
     inserted = insert_if_absent(
         LetterSending,
         letter_id=letter.id,
@@ -328,17 +412,55 @@ def send_letter(user: User, letter: Letter, to: str, ctx: AuditContext) -> Lette
 # --- done by the letters job (tasks.py) -------------------------------------------------------
 
 
-def store_letter_pdf(letter: Letter, pdf: bytes | None, error: str = "") -> None:
-    """Keep the rendered PDF/A of a signed letter, or why it could not be rendered."""
+#: Rendering attempts of a PDF before it is left failed (then "Relancer" asks again).
+PDF_MAX_ATTEMPTS = 4
+PDF_BACKOFF_SECONDS = 60.0
+PDF_BACKOFF_MAX_SECONDS = 3600.0
+PDF_RETRYING = "La préparation du PDF a échoué ; un nouvel essai est prévu automatiquement."
+PDF_FAILED = (
+    "La préparation du PDF a échoué plusieurs fois. Relancez-la ; si l'échec persiste, "
+    "signalez-le à l'assistance."
+)
+
+
+def store_letter_pdf(letter: Letter, pdf: bytes | None) -> None:
+    """Keep the rendered PDF/A of a signed letter, or count a failed attempt.
+
+    A failure is tried again with backoff up to PDF_MAX_ATTEMPTS attempts, then left failed.
+    The users see a French sentence; the job logs the exception itself.
+    """
     if pdf is None:
-        letter.pdf_status = PdfStatus.FAILED
-        letter.pdf_error = error[:2000]
+        letter.pdf_attempts += 1
+        if letter.pdf_attempts < PDF_MAX_ATTEMPTS:
+            letter.pdf_error = PDF_RETRYING
+            letter.pdf_next_attempt_at = utcnow() + outbox.backoff(
+                letter.pdf_attempts, PDF_BACKOFF_SECONDS, PDF_BACKOFF_MAX_SECONDS
+            )
+        else:
+            letter.pdf_status = PdfStatus.FAILED
+            letter.pdf_error = PDF_FAILED
+            letter.pdf_next_attempt_at = None
     else:
         letter.pdf = pdf
         letter.pdf_status = PdfStatus.READY
         letter.pdf_error = ""
         letter.pdf_rendered_at = utcnow()
+        letter.pdf_next_attempt_at = None
     db.session.flush()
+
+
+def retry_letter_pdf(user: User, letter: Letter, ctx: AuditContext) -> Letter:
+    """Ask again for the PDF of a letter whose rendering failed (its author or a coordinator)."""
+    require(user, "letter.dispatch", letter)
+    if letter.pdf_status != PdfStatus.FAILED:
+        raise Conflict("Seule une préparation de PDF en échec peut être relancée.")
+    letter.pdf_status = PdfStatus.PENDING
+    letter.pdf_attempts = 0
+    letter.pdf_next_attempt_at = None
+    letter.pdf_error = ""
+    db.session.flush()
+    _audit(ctx, "letter.pdf.retry", letter)
+    return letter
 
 
 def queue_letter_filing(letter: Letter) -> None:
@@ -384,6 +506,7 @@ def queue_letter_sending(sending: LetterSending) -> None:
     patient = db.session.get_one(Patient, letter.patient_id)
     try:
         require_sharing_consent(patient)
+        require_ins(patient)
     except InvalidInput as exc:
         sending.error = exc.message
         db.session.flush()
@@ -412,3 +535,22 @@ def queue_letter_sending(sending: LetterSending) -> None:
     else:
         sending.mail_id = message.id
     db.session.flush()
+
+
+def mssante_send_gate(row: mail.MailMessage) -> str | None:
+    """Cancel a queued MSSanté e-mail of a letter whose patient no longer consents to sharing.
+
+    Run by the mail job just before sending (registered in ``documents.register``): consent may
+    be withdrawn after the letter was queued.
+    """
+    sending = db.session.scalars(
+        sa.select(LetterSending).where(LetterSending.mail_id == row.id)
+    ).first()
+    if sending is None:
+        return None
+    letter = db.session.get_one(Letter, sending.letter_id)
+    try:
+        require_sharing_consent(db.session.get_one(Patient, letter.patient_id))
+    except InvalidInput as exc:
+        return exc.message
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from ptap.core.errors import DomainError
+from ptap.dmp_bridge import DmpError
 from ptap.extensions import db
 from ptap.letters import queries, services
 from ptap.letters.documents import render_letter_pdf
@@ -21,6 +22,11 @@ log = logging.getLogger(__name__)
 #: Letters (or sendings) handled per step of one run.
 BATCH = 10
 
+SENDING_FAILED = (
+    "Le message MSSanté n'a pas pu être préparé (document CDA impossible à produire pour ce "
+    "patient). Vérifiez son identité INS puis demandez un nouvel envoi."
+)
+
 
 def process_letters() -> int:
     """Render pending letter PDFs, then queue the filings and sendings waiting for them."""
@@ -29,13 +35,12 @@ def process_letters() -> int:
         letter = db.session.get_one(Letter, letter_id)
         try:
             pdf: bytes | None = render_letter_pdf(letter)
-            error = ""
-        except Exception as exc:
+        except Exception:  # logged with its traceback; users see a sentence (store_letter_pdf)
             log.exception("letter %d failed to render", letter_id)
             db.session.rollback()
             letter = db.session.get_one(Letter, letter_id)
-            pdf, error = None, f"{type(exc).__name__}: {exc}"
-        services.store_letter_pdf(letter, pdf, error)
+            pdf = None
+        services.store_letter_pdf(letter, pdf)
         db.session.commit()
         done += 1
     for letter_id in queries.letters_to_file(BATCH):
@@ -55,6 +60,13 @@ def process_letters() -> int:
             db.session.rollback()
             sending = db.session.get_one(LetterSending, sending_id)
             sending.error = exc.message or "Envoi refusé."
+        except (ValueError, LookupError, DmpError):
+            # The XDM/CDA could not be built (identity changed since the request...): this
+            # sending fails with a sentence, the others go on; the details are in the log.
+            log.exception("letter sending %d could not be queued", sending_id)
+            db.session.rollback()
+            sending = db.session.get_one(LetterSending, sending_id)
+            sending.error = SENDING_FAILED
         db.session.commit()
         done += 1
     return done

@@ -190,6 +190,16 @@ def file_letter(letter_id: int):
     )
 
 
+@bp.post("/letters/<int:letter_id>/pdf/retry")
+@requires("letters.list")
+def retry_letter_pdf(letter_id: int):
+    return _simple_action(
+        letter_id,
+        lambda letter: services.retry_letter_pdf(current_user, letter, request_context()),
+        "Préparation du PDF relancée.",
+    )
+
+
 @bp.post("/letters/<int:letter_id>/send")
 @requires("letters.list")
 def send_letter(letter_id: int):

@@ -124,6 +124,7 @@ NO_PATIENT_IDENTITY = {
     # Redirect with a flash, whatever happens.
     "letters.sign_letter",
     "letters.file_letter",
+    "letters.retry_letter_pdf",
     "letters.archive_template",
     # Template pages: a team's texts, previewed with a fictitious record.
     "letters.create_template",
@@ -193,6 +194,7 @@ API_WRITES = {
     "api.letters_sign_letter": "load_patient of the letter's patient",
     "api.letters_file_letter": "load_patient of the letter's patient",
     "api.letters_send_letter": "load_patient of the letter's patient",
+    "api.letters_retry_letter_pdf": "load_patient of the letter's patient",
     "api.letters_create_letter_template": "no patient identity",
     "api.letters_update_letter_template": "no patient identity",
     "api.letters_archive_letter_template": "no patient identity",

@@ -152,3 +152,15 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_holder(app, db, r
 
 def test_the_mail_job_is_in_the_job_table():
     assert any(job.id == "send_queued_mail" and job.func is send_queued_mail for job in JOBS)
+
+
+def test_a_message_that_cannot_be_built_fails_its_row_and_the_job_goes_on(app, db, relay):
+    queue_mail("a@example.test", "Objet\r\nBcc: x@example.test", "corps")
+    queue_mail("b@example.test", "Objet correct", "corps")
+    db.session.commit()
+    assert send_queued_mail() == {"failed": 1, "sent": 1}
+    bad, good = _rows(db)
+    assert bad.status == MailStatus.FAILED and "impossible à construire" in bad.last_error
+    assert good.status == MailStatus.SENT
+    assert [m["To"] for m in relay.sent] == ["b@example.test"]
+    assert send_queued_mail() == {}  # never tried again

@@ -43,9 +43,11 @@ def test_sandbox_escapes_are_refused_and_nothing_is_stored(db, world, text):
             ctx(world.coord),
         )
     assert error.value.field == "body"
-    db.session.rollback()
+    # Checked before any rollback: the refusal came before anything was added to the session.
+    assert not db.session.new
     after = db.session.scalar(sa.select(sa.func.count()).select_from(LetterTemplateVersion))
     assert after == before
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LetterTemplate)) == 1
 
 
 @pytest.mark.parametrize("text", ESCAPES)
@@ -62,7 +64,7 @@ def test_a_syntax_error_names_its_line_and_stores_nothing(db, world):
         )
     assert error.value.field == "body"
     assert "ligne 5" in error.value.message or "ligne 4" in error.value.message
-    db.session.rollback()
+    assert not db.session.new  # no rollback: the refusal came before anything was added
     names = db.session.scalars(sa.select(LetterTemplate.name)).all()
     assert names == ["Adressage"]
     with pytest.raises(InvalidInput) as error:

@@ -76,8 +76,8 @@ def test_a_letter_is_filled_from_the_patient_record(db, world):
 
 
 def test_a_letter_is_refused_when_consent_forbids_sharing(db, world):
-    # The factory's consent is stamped with the real time: the withdrawal comes after it.
-    with clock.frozen(datetime.now(UTC) + timedelta(hours=1)):
+    # The factory's consent is stamped with the clock's time: the withdrawal comes after it.
+    with clock.frozen(clock.now() + timedelta(hours=1)):
         circle.record_consent(world.coord, world.patient, "sharing", False, "oral", "", SYSTEM)
     assert not world.patient.sharing_consent
     with pytest.raises(InvalidInput) as error:

@@ -219,11 +219,11 @@ def test_api_letters_lifecycle_and_422s(client, db, world, app):
 
 
 def test_api_refuses_letters_without_consent_and_bad_templates(client, db, world):
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from ptap.audit.services import SYSTEM
     from ptap.care_teams import circle
-    from ptap.core.clock import frozen
+    from ptap.core.clock import frozen, now
 
     coord_headers = api_headers(world.coord)
     broken = client.post(
@@ -257,7 +257,7 @@ def test_api_refuses_letters_without_consent_and_bad_templates(client, db, world
         headers=api_headers(world.physician),
     )
     assert unknown.status_code == 422 and unknown.get_json()["field"] == "template_id"
-    with frozen(datetime.now(UTC) + timedelta(hours=1)):
+    with frozen(now() + timedelta(hours=1)):
         circle.record_consent(world.coord, world.patient, "sharing", False, "oral", "", SYSTEM)
     db.session.commit()
     refused = client.post(
