@@ -1,7 +1,7 @@
 """count the attempts at rendering a letter's PDF and when to try again
 
 Revision ID: 0027_fixletters
-Revises: 0019_letters
+Revises: 0025_search14
 Create Date: 2026-12-07 12:40:00
 
 A PDF that fails to render is tried again with backoff (``pdf_next_attempt_at``) up to a few
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0027_fixletters"
-down_revision = "0019_letters"
+down_revision = "0025_search14"
 branch_labels = None
 depends_on = None
 
