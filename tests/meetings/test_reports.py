@@ -170,7 +170,7 @@ def test_a_dmp_opposition_blocks_the_filing_with_the_reason(db, w, dmp, fast):
 
 
 def test_the_minutes_are_rendered_by_the_job_and_never_filed(db, w, dmp, fast):
-    minutes = reports.request_minutes(w.nurse, w.meeting)
+    minutes = reports.request_minutes(w.secretary, w.meeting)
     db.session.commit()
     assert minutes.pdf_status == PdfStatus.PENDING and minutes.pdf is None
     assert render_meeting_documents() == 1
