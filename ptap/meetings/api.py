@@ -18,7 +18,7 @@ from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.core.api import api_route, paginate_by_id
 from ptap.core.errors import InvalidInput, NotFound
-from ptap.core.policy import can
+from ptap.core.policy import can, require
 from ptap.extensions import db
 from ptap.meetings import present, queries, services
 from ptap.meetings.models import Meeting, MeetingParticipant
@@ -192,6 +192,8 @@ def cancel_meeting(meeting_id: int):
 @shows_patients("meeting agenda suggestions")
 def list_suggestions(meeting_id: int):
     meeting = _load(meeting_id)
+    # The suggestions name the team's patients with their reasons: the meeting's runners only.
+    require(current_user, "meeting.manage", meeting)
     suggestions = queries.suggest_agenda(
         db.session.get_one(CareTeam, meeting.team_id), user=current_user
     )
