@@ -26,12 +26,14 @@ from flask import current_app
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
+from ptap.care_teams import access
 from ptap.care_teams.models import CareTeam, Enrolment, Patient
 from ptap.core.errors import PermissionDenied
 from ptap.core.models import utcnow
 from ptap.core.policy import is_clinician
 from ptap.extensions import db
-from ptap.meetings.models import Meeting, MeetingAgendaItem, MeetingParticipant, MeetingStatus
+from ptap.meetings.models import Meeting, MeetingAgendaItem, MeetingStatus
+from ptap.meetings.permissions import participating_meeting_ids
 from ptap.meetings.report_models import CalendarFeed
 
 PRODID = "-//PTAP//Concertations pluriprofessionnelles//FR"
@@ -209,18 +211,16 @@ def feed_owner(token: str) -> User | None:
 def user_meetings(user: User) -> list[Meeting]:
     """The meetings the user takes part in (invited, chair or secretary), recent and upcoming."""
     since = utcnow() - timedelta(days=FEED_PAST_DAYS)
-    invited = sa.select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user.id)
+    # Only while taking part: a former member or a guest whose access ended drops out.
+    invited = participating_meeting_ids(user.id)
+    runs = sa.and_(
+        sa.or_(Meeting.chair_id == user.id, Meeting.secretary_id == user.id),
+        Meeting.team_id.in_(access.active_team_ids(user.id)),
+    )
     return list(
         db.session.scalars(
             sa.select(Meeting)
-            .where(
-                Meeting.starts_at >= since,
-                sa.or_(
-                    Meeting.id.in_(invited),
-                    Meeting.chair_id == user.id,
-                    Meeting.secretary_id == user.id,
-                ),
-            )
+            .where(Meeting.starts_at >= since, sa.or_(Meeting.id.in_(invited), runs))
             .order_by(Meeting.starts_at, Meeting.id)
         )
     )

@@ -35,6 +35,7 @@ from ptap.meetings.models import (
     MeetingStatus,
     ParticipantRole,
 )
+from ptap.meetings.permissions import participating_meeting_ids
 
 #: Plans whose re-evaluation falls within this many days are suggested.
 REVIEW_HORIZON_DAYS = 30
@@ -227,7 +228,7 @@ def hidden_agenda_count(user: User, meeting: Meeting) -> int:
 
 def meetings_query(user_id: int, team_id: int | None = None) -> sa.Select[Any]:
     """Select the meetings of the user's teams and those the user is invited to."""
-    invited = sa.select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user_id)
+    invited = participating_meeting_ids(user_id)
     stmt = sa.select(Meeting).where(
         sa.or_(Meeting.team_id.in_(access.active_team_ids(user_id)), Meeting.id.in_(invited))
     )
@@ -306,7 +307,7 @@ def list_teams(team_ids: Sequence[int]) -> list[CareTeam]:
 def upcoming_for_user(user_id: int, now: datetime | None = None) -> list[Meeting]:
     """Return the planned or running meetings of the user's teams or where they are invited."""
     now = now or clock.now()
-    invited = sa.select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user_id)
+    invited = participating_meeting_ids(user_id)
     return list(
         db.session.scalars(
             sa.select(Meeting)
