@@ -378,7 +378,7 @@ def set_quorum(team_id: int, body: QuorumIn):
 )
 def list_patient_meetings(patient_id: int):
     patient = load_patient(patient_id, what="meetings")
-    rows = queries.meetings_for_patient(patient.id)
+    rows = queries.meetings_for_patient(patient.id, current_user)
     items = present.items_out([item for _, item in rows])
     db.session.commit()  # keep the audited read
     return PatientMeetingList(
