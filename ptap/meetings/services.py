@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
@@ -59,6 +60,7 @@ from ptap.meetings.queries import (
     find_participant,
     guest_patient_ids,
 )
+from ptap.meetings.report_models import MeetingReport, ReportStatus
 
 __all__ = [
     "DecisionInput",
@@ -551,6 +553,26 @@ def _plan_for(user: User, patient_id: int, team_id: int, ctx: AuditContext) -> C
     return plan
 
 
+_UNPUBLISHED_DRAFT = (
+    "Le brouillon du plan contient des modifications non publiées : publiez-les ou "
+    "annulez-les avant d'enregistrer les décisions de la concertation."
+)
+
+
+def _report_approved(item_id: int) -> bool:
+    """Tell whether the item's report was approved (decisions would never reach it)."""
+    return bool(
+        db.session.scalar(
+            sa.select(MeetingReport.id)
+            .where(
+                MeetingReport.item_id == item_id,
+                MeetingReport.status.in_([ReportStatus.APPROVED, ReportStatus.REPLACED]),
+            )
+            .limit(1)
+        )
+    )
+
+
 def _base_content(plan: CarePlan, base_version_id: int | None) -> PlanContent:
     """Return the content the decisions start from; refuse a stale base or a pending draft."""
     current: CarePlanVersion | None = plan.current_version
@@ -566,13 +588,12 @@ def _base_content(plan: CarePlan, base_version_id: int | None) -> PlanContent:
         )
     draft = load_content(plan.draft)
     if current is None:
+        # Never published: a colleague's unfinished draft must not be published by a meeting.
+        if draft.model_copy(update={"lead_user_id": None}).digest() != PlanContent().digest():
+            raise Conflict(_UNPUBLISHED_DRAFT, field="base_version_id")
         return draft
     if draft.digest() != current.content_hash:
-        raise Conflict(
-            "Le brouillon du plan contient des modifications non publiées : publiez-les ou "
-            "annulez-les avant d'enregistrer les décisions de la concertation.",
-            field="base_version_id",
-        )
+        raise Conflict(_UNPUBLISHED_DRAFT, field="base_version_id")
     return load_content(current.content)
 
 
@@ -598,6 +619,12 @@ def record_decisions(
     quorum = check_quorum(meeting)
     if not quorum.ok:
         raise InvalidInput(quorum.message(), field="quorum")
+    if _report_approved(item.id):
+        raise Conflict(
+            "Le compte rendu de cette personne est déjà approuvé : une nouvelle décision n'y "
+            "figurerait pas. Rédigez une correction du compte rendu.",
+            field="item_id",
+        )
     day = clock.paris_day(meeting.starts_at)
     payloads = parse_decisions(decisions, day)
     version: CarePlanVersion | None = None
@@ -626,7 +653,14 @@ def record_decisions(
     item.decided_by_id = user.id
     if version is not None:
         item.plan_version_id = version.id
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # another request numbered its decisions at the same time
+        raise Conflict(
+            "D'autres décisions ont été enregistrées en même temps pour cette personne : "
+            "rechargez la page, les vôtres ne sont pas enregistrées.",
+            field="decisions",
+        ) from exc
     _audit(
         ctx,
         "meeting.decide",
@@ -664,6 +698,8 @@ def _decide(
     """Apply the decisions to the plan through the care-plans services; return the version and
     the payloads to store (with the texts they refer to)."""
     plan = _plan_for(user, item.patient_id, meeting.team_id, ctx)
+    # Lock the plan before comparing the base: a decision recorded meanwhile is then seen.
+    db.session.refresh(plan, with_for_update=True)
     content = apply_decisions(_base_content(plan, base_version_id), payloads)
     # A decision about an objective added in the same batch reads it from the new content.
     stored = [stored_payload(content, p) for p in payloads]

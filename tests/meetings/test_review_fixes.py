@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from ptap.audit.services import SYSTEM
+from ptap.care_plans import services as plan_services
+from ptap.care_plans.content import load_content
+from ptap.care_plans.models import CarePlanVersion
 from ptap.care_teams.circle import invite_to_circle
-from ptap.care_teams.models import TeamMembership
+from ptap.care_teams.models import Enrolment, TeamMembership
 from ptap.core import clock
+from ptap.core.errors import Conflict
 from ptap.core.policy import can
 from ptap.extensions import db
 from ptap.meetings import calendar, present, queries, services
+from ptap.meetings.decisions import DecisionInput
+from ptap.meetings.models import MeetingDecision
+from ptap.meetings.report_models import MeetingReport, ReportStatus
 from tests.factories import make_user
 from tests.filings.conftest import api_headers
-from tests.meetings.helpers import build_meeting_world
+from tests.meetings.helpers import build_meeting_world, reach_quorum
 
 
 def _meeting_ids(user) -> set[int]:
@@ -62,3 +70,76 @@ def test_a_patients_meeting_history_shows_only_meetings_the_viewer_may_read(db, 
     url = f"/api/v1/patients/{w.patient.id}/meetings"
     assert client.get(url, headers=api_headers(w.outsider)).json["items"] == []
     assert len(client.get(url, headers=api_headers(w.coord)).json["items"]) == 1
+
+
+def _objective() -> list[DecisionInput]:
+    return [DecisionInput("add_objective", {"key": "home", "title": "Adapter le logement"})]
+
+
+def test_no_decision_once_the_items_report_is_approved(db):
+    w = build_meeting_world()
+    reach_quorum(w)
+    db.session.add(
+        MeetingReport(
+            item_id=w.item.id,
+            meeting_id=w.meeting.id,
+            patient_id=w.patient.id,
+            status=ReportStatus.APPROVED,
+            created_by_id=w.coord.id,
+            approved_by_id=w.coord.id,
+            approved_at=clock.now(),
+        )
+    )
+    db.session.flush()
+    decisions = [DecisionInput("request_revision", {})]
+    with pytest.raises(Conflict) as exc:
+        services.record_decisions(w.coord, w.item, "", decisions, w.version.id, SYSTEM)
+    assert exc.value.field == "item_id" and "correction" in exc.value.message
+    assert db.session.scalar(sa.select(sa.func.count(MeetingDecision.id))) == 0
+
+
+def test_a_colleagues_unpublished_first_draft_is_not_published_by_the_meeting(db):
+    w = build_meeting_world()
+    item = services.add_agenda_item(w.coord, w.meeting, w.newcomer, SYSTEM, reason="no_plan")
+    enrolment = db.session.scalars(sa.select(Enrolment).filter_by(patient_id=w.newcomer.id)).one()
+    plan = plan_services.create_plan(w.coord, enrolment, SYSTEM)
+    content = load_content(plan.draft)
+    content.expectations = "Brouillon en cours, pas encore relu"
+    plan_services.save_draft(w.coord, plan, content, plan.draft_revision, SYSTEM)
+    reach_quorum(w)
+    with pytest.raises(Conflict) as exc:
+        services.record_decisions(w.coord, item, "", _objective(), None, SYSTEM)
+    assert "non publiées" in exc.value.message
+    assert (
+        db.session.scalar(sa.select(sa.func.count(CarePlanVersion.id)).filter_by(plan_id=plan.id))
+        == 0
+    )
+
+
+def test_decisions_numbered_at_the_same_time_are_a_conflict(db, monkeypatch):
+    w = build_meeting_world()
+    reach_quorum(w)
+    db.session.add(  # what a concurrent request stored between our max() and our insert
+        MeetingDecision(
+            item_id=w.item.id,
+            position=1,
+            kind="request_revision",
+            payload={},
+            recorded_by_id=w.coord.id,
+        )
+    )
+    real = db.session.scalar
+    calls = {"n": 0}
+
+    def stale_max(stmt, *args, **kwargs):
+        if "max(meeting_decisions.position)" in str(stmt).lower() and not calls["n"]:
+            calls["n"] += 1
+            return 0
+        return real(stmt, *args, **kwargs)
+
+    monkeypatch.setattr(db.session, "scalar", stale_max)
+    decisions = [DecisionInput("request_revision", {})]
+    with pytest.raises(Conflict) as exc:
+        services.record_decisions(w.coord, w.item, "", decisions, w.version.id, SYSTEM)
+    assert exc.value.field == "decisions" and "en même temps" in exc.value.message
+    db.session.rollback()
