@@ -307,8 +307,9 @@ def record_attendance(meeting_id: int, participant_id: int, body: AttendanceIn):
     "POST",
     summary="Enregistrer la synthèse et les décisions pour une personne de l'ordre du jour : "
     "elles produisent la version suivante de son plan (provenance : la concertation). 422 "
-    "sans quorum ou pour une personne non inscrite ; 409 si le plan a changé depuis "
-    "base_version_id",
+    "sans quorum ou pour une personne non inscrite ; 403 pour qui, sans être coordinateur "
+    "de la personne ni responsable de son plan, ne peut pas le modifier ; 409 si le plan a "
+    "changé depuis base_version_id",
     access="meetings.list",
     body=DecisionsIn,
     response=DecisionsOut,

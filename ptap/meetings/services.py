@@ -22,9 +22,9 @@ from ptap.care_teams import access
 from ptap.care_teams.circle import invite_to_circle
 from ptap.care_teams.models import CareTeam, CircleInvitation, Enrolment, Patient
 from ptap.core import clock
-from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.errors import Conflict, InvalidInput, NotFound, RuleDenied
 from ptap.core.models import utcnow
-from ptap.core.policy import is_clinician, require
+from ptap.core.policy import can, is_clinician, require
 from ptap.core.signals import (
     circle_changed,
     decisions_recorded,
@@ -33,6 +33,7 @@ from ptap.core.signals import (
 )
 from ptap.extensions import db
 from ptap.meetings.decisions import (
+    DECISIONS_NOT_ALLOWED,
     DecisionInput,
     apply_decisions,
     describe,
@@ -540,6 +541,20 @@ def set_quorum(
 # --- Decisions into the plan ------------------------------------------------------------------
 
 
+def may_record_decisions(user: User, meeting: Meeting, item: MeetingAgendaItem) -> bool:
+    """Tell whether the user may record this item's decisions: they run the meeting AND the
+    care-plans rules let them publish the patient's plan (or open it, when there is none)."""
+    if not can(user, "meeting.manage", meeting):
+        return False
+    enrolment = _active_enrolment(item.patient_id, meeting.team_id)
+    if enrolment is None:
+        return True  # refused later with its own reason (no longer followed)
+    plan = db.session.scalar(sa.select(CarePlan).where(CarePlan.enrolment_id == enrolment.id))
+    if plan is None:
+        return can(user, "patient.manage", db.session.get(Patient, item.patient_id))
+    return can(user, "care_plan.publish", plan)
+
+
 def _plan_for(user: User, patient_id: int, team_id: int, ctx: AuditContext) -> CarePlan:
     """Return the plan of the patient's enrolment in the team (opened now if it has none)."""
     enrolment = _active_enrolment(patient_id, team_id)
@@ -616,6 +631,8 @@ def record_decisions(
     _require_open(meeting)
     if meeting.status != MeetingStatus.IN_PROGRESS:
         raise Conflict("Ouvrez la séance avant d'enregistrer des décisions.", field="status")
+    if not may_record_decisions(user, meeting, item):
+        raise RuleDenied(DECISIONS_NOT_ALLOWED)
     quorum = check_quorum(meeting)
     if not quorum.ok:
         raise InvalidInput(quorum.message(), field="quorum")
