@@ -385,6 +385,28 @@ def invite_members(
     return participants
 
 
+def _access_lasts(guest: User, patient: Patient, until: datetime) -> bool:
+    """Tell whether the guest's own access to the patient lasts until the meeting's access
+    would end: as a member of a following team, or by an invitation expiring no sooner (one
+    ending earlier - say last week's meeting's - is not reused)."""
+    basis = access.access_basis(guest.id, patient)
+    if basis == access.AccessBasis.MEMBER:
+        return True
+    if basis != access.AccessBasis.INVITED:
+        return False
+    lasting = db.session.scalar(
+        sa.select(CircleInvitation.id)
+        .where(
+            CircleInvitation.user_id == guest.id,
+            CircleInvitation.patient_id == patient.id,
+            CircleInvitation.revoked_at.is_(None),
+            CircleInvitation.expires_at >= until,
+        )
+        .limit(1)
+    )
+    return lasting is not None
+
+
 def invite_guest(
     user: User, meeting: Meeting, guest: User, patient_ids: list[int], ctx: AuditContext
 ) -> MeetingParticipant:
@@ -419,11 +441,8 @@ def invite_guest(
             )
         patient = db.session.get_one(Patient, patient_id)
         invitation = None
-        if access.access_basis(guest.id, patient) not in (
-            access.AccessBasis.MEMBER,
-            access.AccessBasis.INVITED,
-        ):
-            invitation = invite_to_circle(user, patient, guest, expires_at, label, ctx)
+        if not _access_lasts(guest, patient, expires_at):
+            invitation = invite_to_circle(user, patient, guest, expires_at, label, ctx, extend=True)
         db.session.add(
             MeetingGuestPatient(
                 participant_id=participant.id,

@@ -11,8 +11,9 @@ from ptap.audit.services import SYSTEM
 from ptap.care_plans import services as plan_services
 from ptap.care_plans.content import load_content
 from ptap.care_plans.models import CarePlanVersion
+from ptap.care_teams import access
 from ptap.care_teams.circle import invite_to_circle
-from ptap.care_teams.models import Enrolment, TeamMembership
+from ptap.care_teams.models import CircleInvitation, Enrolment, TeamMembership
 from ptap.core import clock
 from ptap.core.errors import Conflict
 from ptap.core.policy import can
@@ -23,7 +24,7 @@ from ptap.meetings.models import MeetingDecision
 from ptap.meetings.report_models import MeetingReport, ReportStatus
 from tests.factories import make_user
 from tests.filings.conftest import api_headers
-from tests.meetings.helpers import build_meeting_world, reach_quorum
+from tests.meetings.helpers import build_meeting_world, meeting_data, reach_quorum
 
 
 def _meeting_ids(user) -> set[int]:
@@ -143,3 +144,26 @@ def test_decisions_numbered_at_the_same_time_are_a_conflict(db, monkeypatch):
         services.record_decisions(w.coord, w.item, "", decisions, w.version.id, SYSTEM)
     assert exc.value.field == "decisions" and "en même temps" in exc.value.message
     db.session.rollback()
+
+
+def test_a_weekly_guest_gets_access_lasting_until_the_next_meeting(db):
+    w = build_meeting_world()
+    guest = make_user(profession="pharmacist")
+    services.invite_guest(w.coord, w.meeting, guest, [w.patient.id], SYSTEM)
+    next_week = services.schedule_meeting(
+        w.coord,
+        w.team,
+        meeting_data(w.coord, w.nurse, starts_at=w.meeting.starts_at + timedelta(days=7)),
+        SYSTEM,
+    )
+    services.add_agenda_item(w.coord, next_week, w.patient, SYSTEM)
+    services.invite_guest(w.coord, next_week, guest, [w.patient.id], SYSTEM)
+    ends = db.session.scalars(
+        sa.select(CircleInvitation.expires_at).filter_by(user_id=guest.id, patient_id=w.patient.id)
+    ).all()
+    assert len(ends) == 2
+    with clock.frozen(next_week.starts_at + timedelta(minutes=10)):
+        visible = set(db.session.scalars(access.visible_patient_ids(guest.id)))
+        assert w.patient.id in visible
+        assert can(guest, "meeting.read", next_week)
+        assert [i.patient_id for i in queries.visible_agenda(guest, next_week)] == [w.patient.id]
