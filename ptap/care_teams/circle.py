@@ -121,6 +121,18 @@ def record_consent(
     return entry
 
 
+def _invited_until(user_id: int, patient_id: int) -> datetime:
+    """Return when the user's latest running invitation into this circle ends."""
+    until = db.session.scalar(
+        sa.select(sa.func.max(CircleInvitation.expires_at)).where(
+            CircleInvitation.user_id == user_id,
+            CircleInvitation.patient_id == patient_id,
+            CircleInvitation.revoked_at.is_(None),
+        )
+    )
+    return until if until is not None else utcnow()
+
+
 def invite_to_circle(
     user: User,
     patient: Patient,
@@ -128,8 +140,12 @@ def invite_to_circle(
     expires_at: datetime,
     reason: str,
     ctx: AuditContext,
+    *,
+    extend: bool = False,
 ) -> CircleInvitation:
-    """Invite a professional into this patient's circle only, until `expires_at`."""
+    """Invite a professional into this patient's circle only, until `expires_at`. With
+    `extend`, someone invited until an earlier date gets this longer invitation too (a
+    meeting's guest invited again for a later meeting); a team member never does."""
     require(user, "patient.manage", patient)
     if not is_clinician(invitee) or not invitee.active:
         raise InvalidInput("Seul un professionnel actif peut être invité.", field="user_id")
@@ -139,9 +155,10 @@ def invite_to_circle(
     max_days = int(current_app.config["CIRCLE_INVITATION_MAX_DAYS"])
     if expires_at > now + timedelta(days=max_days):
         raise InvalidInput(f"Une invitation dure {max_days} jours au plus.", field="expires_on")
-    if access.access_basis(invitee.id, patient) in (
-        access.AccessBasis.MEMBER,
-        access.AccessBasis.INVITED,
+    basis = access.access_basis(invitee.id, patient)
+    if basis == access.AccessBasis.MEMBER or (
+        basis == access.AccessBasis.INVITED
+        and not (extend and _invited_until(invitee.id, patient.id) < expires_at)
     ):
         raise Conflict("Ce professionnel fait déjà partie du cercle.", field="user_id")
     invitation = CircleInvitation(

@@ -22,6 +22,11 @@ class PermissionDenied(DomainError):
     title = "Accès refusé"
 
 
+class RuleDenied(PermissionDenied):
+    """A denial whose French message only states the rule (who may do it), never data about
+    the object: shown to the user, unlike a plain PermissionDenied."""
+
+
 class NotFound(DomainError):
     """The object does not exist or must not be revealed to this user."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from ptap.core.bounds import install_bounds
-from ptap.core.errors import DomainError, PermissionDenied
+from ptap.core.errors import DomainError, PermissionDenied, RuleDenied
 from ptap.core.policy import PUBLIC, declared_access, require
 from ptap.extensions import login_manager
 
@@ -141,7 +141,8 @@ def _handle_domain_error(error: DomainError) -> Any:
 
     db.session.rollback()
     # A denial says nothing about the object: no data in the body.
-    detail = None if isinstance(error, PermissionDenied) else error.message
+    hidden = isinstance(error, PermissionDenied) and not isinstance(error, RuleDenied)
+    detail = None if hidden else error.message
     return render_error(error.status, detail, error.field)
 
 

@@ -18,7 +18,7 @@ from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.core.api import api_route, paginate_by_id
 from ptap.core.errors import InvalidInput, NotFound
-from ptap.core.policy import can
+from ptap.core.policy import can, require
 from ptap.extensions import db
 from ptap.meetings import present, queries, services
 from ptap.meetings.models import Meeting, MeetingParticipant
@@ -192,6 +192,8 @@ def cancel_meeting(meeting_id: int):
 @shows_patients("meeting agenda suggestions")
 def list_suggestions(meeting_id: int):
     meeting = _load(meeting_id)
+    # The suggestions name the team's patients with their reasons: the meeting's runners only.
+    require(current_user, "meeting.manage", meeting)
     suggestions = queries.suggest_agenda(
         db.session.get_one(CareTeam, meeting.team_id), user=current_user
     )
@@ -305,8 +307,9 @@ def record_attendance(meeting_id: int, participant_id: int, body: AttendanceIn):
     "POST",
     summary="Enregistrer la synthèse et les décisions pour une personne de l'ordre du jour : "
     "elles produisent la version suivante de son plan (provenance : la concertation). 422 "
-    "sans quorum ou pour une personne non inscrite ; 409 si le plan a changé depuis "
-    "base_version_id",
+    "sans quorum ou pour une personne non inscrite ; 403 pour qui, sans être coordinateur "
+    "de la personne ni responsable de son plan, ne peut pas le modifier ; 409 si le plan a "
+    "changé depuis base_version_id",
     access="meetings.list",
     body=DecisionsIn,
     response=DecisionsOut,
@@ -376,7 +379,7 @@ def set_quorum(team_id: int, body: QuorumIn):
 )
 def list_patient_meetings(patient_id: int):
     patient = load_patient(patient_id, what="meetings")
-    rows = queries.meetings_for_patient(patient.id)
+    rows = queries.meetings_for_patient(patient.id, current_user)
     items = present.items_out([item for _, item in rows])
     db.session.commit()  # keep the audited read
     return PatientMeetingList(

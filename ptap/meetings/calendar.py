@@ -1,10 +1,10 @@
 """iCalendar (RFC 5545) files of meetings, and each user's private, revocable feed.
 
 Produced with the ``icalendar`` library. What leaves the platform in a calendar never names a
-patient: an event carries the meeting's date, duration, place and a link back to PTAP; its
-title, place and video link are checked against the names and INS of the patients of the
-meeting and of its team, and replaced by neutral wording when one appears there (a free-text
-field may hold anything). The agenda is never written.
+patient: an event carries the meeting's date and duration, neutral wording in place of its
+title and place (free text may name anyone: "RCP Mme Ly" - no deny-list can tell), the video
+link when it is a plain web address naming no patient of the meeting or of its team, and a
+link back to PTAP. Neither the free text nor the team's name nor the agenda is ever written.
 
 The feed is reached by a URL holding a random token (calendar clients cannot log in); only
 its SHA-256 is stored, creating a new feed revokes the previous one, and revoking it makes
@@ -26,12 +26,14 @@ from flask import current_app
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
-from ptap.care_teams.models import CareTeam, Enrolment, Patient
+from ptap.care_teams import access
+from ptap.care_teams.models import Enrolment, Patient
 from ptap.core.errors import PermissionDenied
 from ptap.core.models import utcnow
 from ptap.core.policy import is_clinician
 from ptap.extensions import db
-from ptap.meetings.models import Meeting, MeetingAgendaItem, MeetingParticipant, MeetingStatus
+from ptap.meetings.models import Meeting, MeetingAgendaItem, MeetingStatus
+from ptap.meetings.permissions import participating_meeting_ids
 from ptap.meetings.report_models import CalendarFeed
 
 PRODID = "-//PTAP//Concertations pluriprofessionnelles//FR"
@@ -43,6 +45,7 @@ FEED_PAST_DAYS = 90
 _WORD = re.compile(r"[A-Z0-9]+")
 #: Long digit runs look like an INS / NIR (13 digits + key): never written.
 _DIGITS = re.compile(r"\d[\d .]{11,}\d")
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
 def _fold(text: str) -> str:
@@ -81,6 +84,11 @@ def is_safe(text: str, words: set[str]) -> bool:
     return not (_words(text) & words) and not _DIGITS.search(text)
 
 
+def is_video_link(url: str, words: set[str]) -> bool:
+    """Tell whether the video link is a plain http(s) address naming no patient."""
+    return bool(_URL.fullmatch(url)) and is_safe(url, words)
+
+
 def meeting_uid(meeting: Meeting) -> str:
     """The event's UID: the same for the meeting's whole life, unique across installations."""
     host = current_app.config["PUBLIC_URL"].split("://")[-1].split("/")[0].split(":")[0]
@@ -96,9 +104,7 @@ def _organizer(chair: User | None) -> icalendar.vCalAddress | None:
     return organizer
 
 
-def _event(
-    meeting: Meeting, team_name: str, words: set[str], chair: User | None
-) -> icalendar.Event:
+def _event(meeting: Meeting, words: set[str], chair: User | None) -> icalendar.Event:
     base = current_app.config["PUBLIC_URL"].rstrip("/")
     link = f"{base}/meetings/{meeting.id}"
     event = icalendar.Event()
@@ -107,18 +113,14 @@ def _event(
     event.add("dtstart", meeting.starts_at)
     event.add("dtend", meeting.starts_at + timedelta(minutes=meeting.duration_minutes))
     event.add("sequence", meeting.ical_sequence)
-    event.add("summary", meeting.title if is_safe(meeting.title, words) else GENERIC_TITLE)
+    event.add("summary", GENERIC_TITLE)  # free text never leaves PTAP
     cancelled = meeting.status == MeetingStatus.CANCELLED
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    place = meeting.place if is_safe(meeting.place, words) else GENERIC_PLACE
-    if place:
-        event.add("location", place)
+    event.add("location", GENERIC_PLACE)
+    video = meeting.video_url.strip()
     lines = [
         "Réunion annulée." if cancelled else "Concertation pluriprofessionnelle.",
-        f"Équipe : {team_name}" if is_safe(team_name, words) else "",
-        f"Visioconférence : {meeting.video_url}"
-        if meeting.video_url and is_safe(meeting.video_url, words)
-        else "",
+        f"Visioconférence : {video}" if is_video_link(video, words) else "",
         f"Ordre du jour et documents dans PTAP (connexion requise) : {link}",
     ]
     event.add("description", "\n".join(line for line in lines if line))
@@ -128,13 +130,6 @@ def _event(
     if organizer is not None:
         event.add("organizer", organizer)
     return event
-
-
-def _team_names(team_ids: set[int]) -> dict[int, str]:
-    rows = db.session.execute(
-        sa.select(CareTeam.id, CareTeam.name).where(CareTeam.id.in_(team_ids))
-    )
-    return {team_id: name for team_id, name in rows}
 
 
 def build_calendar(meetings: Sequence[Meeting], *, method: str | None = None) -> bytes:
@@ -147,12 +142,10 @@ def build_calendar(meetings: Sequence[Meeting], *, method: str | None = None) ->
         cal.add("method", method)
     team_ids = {m.team_id for m in meetings}
     words = patient_words(team_ids, [m.id for m in meetings]) if meetings else set()
-    names = _team_names(team_ids) if meetings else {}
     chair_ids = {m.chair_id for m in meetings}
     chairs = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(chair_ids)))}
     for meeting in meetings:
-        team_name = names.get(meeting.team_id, "")
-        cal.add_component(_event(meeting, team_name, words, chairs.get(meeting.chair_id)))
+        cal.add_component(_event(meeting, words, chairs.get(meeting.chair_id)))
     return cal.to_ical()
 
 
@@ -209,18 +202,16 @@ def feed_owner(token: str) -> User | None:
 def user_meetings(user: User) -> list[Meeting]:
     """The meetings the user takes part in (invited, chair or secretary), recent and upcoming."""
     since = utcnow() - timedelta(days=FEED_PAST_DAYS)
-    invited = sa.select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user.id)
+    # Only while taking part: a former member or a guest whose access ended drops out.
+    invited = participating_meeting_ids(user.id)
+    runs = sa.and_(
+        sa.or_(Meeting.chair_id == user.id, Meeting.secretary_id == user.id),
+        Meeting.team_id.in_(access.active_team_ids(user.id)),
+    )
     return list(
         db.session.scalars(
             sa.select(Meeting)
-            .where(
-                Meeting.starts_at >= since,
-                sa.or_(
-                    Meeting.id.in_(invited),
-                    Meeting.chair_id == user.id,
-                    Meeting.secretary_id == user.id,
-                ),
-            )
+            .where(Meeting.starts_at >= since, sa.or_(Meeting.id.in_(invited), runs))
             .order_by(Meeting.starts_at, Meeting.id)
         )
     )

@@ -25,6 +25,12 @@ from ptap.care_plans.content import (
 from ptap.core.errors import InvalidInput
 from ptap.meetings.models import DECISION_KIND_LABELS, DecisionKind
 
+#: Why someone running the meeting may still not record a patient's decisions (care-plans rules).
+DECISIONS_NOT_ALLOWED = (
+    "Vous ne pouvez pas modifier le plan de cette personne : ses coordinateurs ou le "
+    "responsable de son plan enregistrent ces décisions."
+)
+
 
 @dataclass(frozen=True)
 class DecisionInput:

@@ -32,15 +32,13 @@ from wtforms.validators import Length, Optional
 
 from ptap.care_plans.content import ACTION_STATUS_LABELS, ActionStatus, PlanContent, new_key
 from ptap.core.errors import DomainError, PermissionDenied
+from ptap.meetings.decisions import DECISIONS_NOT_ALLOWED
 from ptap.meetings.models import DecisionKind
 
 TOO_LONG = "Texte trop long."
 BAD_CHOICE = "Choix invalide."
 BAD_DATE = "Date invalide : utilisez le calendrier ou le format jj/mm/aaaa."
-NOT_ALLOWED = (
-    "Vous ne pouvez pas modifier le plan de cette personne : ses coordinateurs ou le "
-    "responsable de son plan enregistrent ces décisions."
-)
+NOT_ALLOWED = DECISIONS_NOT_ALLOWED
 #: The value of "the new objective typed above" in the action's objective list.
 NEW_OBJECTIVE = "new"
 

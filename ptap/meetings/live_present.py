@@ -23,6 +23,7 @@ from ptap.care_teams.models import Patient
 from ptap.core import clock
 from ptap.core.formatting import fr_date, local_datetime
 from ptap.core.policy import can
+from ptap.meetings.decisions import DECISIONS_NOT_ALLOWED
 from ptap.meetings.live_forms import ActionFollowUp, DecisionsForm
 from ptap.meetings.live_queries import AgendaEntry, CurrentPatient, LiveState
 from ptap.meetings.models import (
@@ -39,6 +40,7 @@ from ptap.meetings.models import (
     ParticipantRole,
 )
 from ptap.meetings.queries import QuorumCheck
+from ptap.meetings.services import may_record_decisions
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class LivePage:
     next_item_name: str
     can_close: bool
     form: DecisionsForm | None = None
+    #: Why a runner of the meeting gets no decisions form for this patient (French).
+    decide_refusal: str = ""
     errors: list[tuple[str, str, str]] = field(default_factory=list)
     #: The form is for another patient than the one now discussed (kept after a refusal).
     form_item_id: int | None = None
@@ -334,7 +338,14 @@ def live_page(
     manage = can(user, "meeting.manage", meeting)
     running = meeting.status == MeetingStatus.IN_PROGRESS
     current = state.current
-    if form is None and manage and running and current is not None:
+    # Running the meeting is not enough: the care-plans rules say who may change the plan.
+    decide = (
+        manage
+        and running
+        and current is not None
+        and may_record_decisions(user, meeting, current.entry.item)
+    )
+    if form is None and decide and current is not None:
         form = decisions_form(current)
     next_id = next_item_id(state) if manage and running else None
     names = {e.item.id: e.patient.display_name for e in state.agenda}
@@ -372,7 +383,10 @@ def live_page(
         next_item_id=next_id,
         next_item_name=names.get(next_id or 0, ""),
         can_close=manage and running,
-        form=form if manage and running and current is not None else None,
+        form=form if decide else None,
+        decide_refusal=DECISIONS_NOT_ALLOWED
+        if manage and running and current and not decide
+        else "",
         form_item_id=form_item_id,
     )
     if page.form is not None:

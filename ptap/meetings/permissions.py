@@ -14,19 +14,60 @@ from typing import Any
 import sqlalchemy as sa
 
 from ptap.care_teams import access
-from ptap.care_teams.models import CareTeam
+from ptap.care_teams.models import CareTeam, CircleInvitation
+from ptap.core.models import utcnow
 from ptap.core.policy import Actor, is_clinician, rule
 from ptap.extensions import db
-from ptap.meetings.models import Meeting, MeetingParticipant
+from ptap.meetings.models import (
+    Meeting,
+    MeetingGuestPatient,
+    MeetingParticipant,
+    MeetingStatus,
+    ParticipantRole,
+)
+
+
+def participating_meeting_ids(user_id: int) -> sa.Select[Any]:
+    """Select the meetings the user takes part in now: as a member while still a member of the
+    meeting's team, as a guest while one of their invitations for it is still valid (a guest
+    invited through an access of their own keeps it while the meeting is not over)."""
+    now = utcnow()
+    valid_invitation = sa.exists().where(
+        CircleInvitation.id == MeetingGuestPatient.invitation_id,
+        CircleInvitation.expires_at > now,
+        CircleInvitation.revoked_at.is_(None),
+    )
+    guest_access = sa.exists().where(
+        MeetingGuestPatient.participant_id == MeetingParticipant.id,
+        sa.or_(
+            valid_invitation,
+            sa.and_(
+                MeetingGuestPatient.invitation_id.is_(None),
+                Meeting.status.in_([MeetingStatus.PLANNED, MeetingStatus.IN_PROGRESS]),
+            ),
+        ),
+    )
+    return (
+        sa.select(MeetingParticipant.meeting_id)
+        .join(Meeting, Meeting.id == MeetingParticipant.meeting_id)
+        .where(
+            MeetingParticipant.user_id == user_id,
+            sa.or_(
+                sa.and_(
+                    MeetingParticipant.role == ParticipantRole.MEMBER,
+                    Meeting.team_id.in_(access.active_team_ids(user_id)),
+                ),
+                sa.and_(MeetingParticipant.role == ParticipantRole.GUEST, guest_access),
+            ),
+        )
+    )
 
 
 def is_participant(user_id: int, meeting_id: int) -> bool:
-    """Tell whether the user is invited to the meeting (member or guest)."""
+    """Tell whether the user takes part in the meeting now (member or guest, see above)."""
     return bool(
         db.session.scalar(
-            sa.select(MeetingParticipant.id).where(
-                MeetingParticipant.meeting_id == meeting_id, MeetingParticipant.user_id == user_id
-            )
+            participating_meeting_ids(user_id).where(MeetingParticipant.meeting_id == meeting_id)
         )
     )
 

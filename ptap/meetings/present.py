@@ -265,9 +265,10 @@ class PatientMeetingRow:
     plan_version_number: int | None
 
 
-def patient_history(patient_id: int) -> list[PatientMeetingRow]:
-    """Return the patient's meetings, latest first, with decisions (fixed number of queries)."""
-    rows = queries.meetings_for_patient(patient_id)
+def patient_history(patient_id: int, viewer: User) -> list[PatientMeetingRow]:
+    """Return the patient's meetings the viewer may read, latest first, with decisions (fixed
+    number of queries)."""
+    rows = queries.meetings_for_patient(patient_id, viewer)
     items = items_out([item for _, item in rows])
     team_names: dict[int, str] = {
         team_id: name

@@ -18,7 +18,7 @@ from ptap.care_teams.models import CareTeam, Enrolment, Patient
 from ptap.core import clock
 from ptap.core.errors import NotFound
 from ptap.core.patient_flags import URGENT_UNACKNOWLEDGED, flagged_patients
-from ptap.core.policy import can
+from ptap.core.policy import can, is_clinician
 from ptap.extensions import db
 from ptap.meetings.models import (
     AGENDA_REASON_LABELS,
@@ -35,6 +35,7 @@ from ptap.meetings.models import (
     MeetingStatus,
     ParticipantRole,
 )
+from ptap.meetings.permissions import participating_meeting_ids
 
 #: Plans whose re-evaluation falls within this many days are suggested.
 REVIEW_HORIZON_DAYS = 30
@@ -227,7 +228,7 @@ def hidden_agenda_count(user: User, meeting: Meeting) -> int:
 
 def meetings_query(user_id: int, team_id: int | None = None) -> sa.Select[Any]:
     """Select the meetings of the user's teams and those the user is invited to."""
-    invited = sa.select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user_id)
+    invited = participating_meeting_ids(user_id)
     stmt = sa.select(Meeting).where(
         sa.or_(Meeting.team_id.in_(access.active_team_ids(user_id)), Meeting.id.in_(invited))
     )
@@ -273,14 +274,22 @@ def meetings_for_team(
     return list(db.session.scalars(stmt.limit(limit)))
 
 
-def meetings_for_patient(patient_id: int) -> list[tuple[Meeting, MeetingAgendaItem]]:
-    """Return the meetings where the patient was on the agenda, latest first, with the item."""
+def meetings_for_patient(patient_id: int, viewer: User) -> list[tuple[Meeting, MeetingAgendaItem]]:
+    """Return the meetings where the patient was on the agenda that the viewer may read
+    (meeting.read: their teams' meetings and those they take part in), latest first, with
+    the item. Reading the patient does not open other teams' meetings about them."""
+    if not is_clinician(viewer):
+        return []
     rows = db.session.execute(
         sa.select(Meeting, MeetingAgendaItem)
         .join(MeetingAgendaItem, MeetingAgendaItem.meeting_id == Meeting.id)
         .where(
             MeetingAgendaItem.patient_id == patient_id,
             Meeting.status != MeetingStatus.CANCELLED,
+            sa.or_(
+                Meeting.team_id.in_(access.active_team_ids(viewer.id)),
+                Meeting.id.in_(participating_meeting_ids(viewer.id)),
+            ),
         )
         .order_by(Meeting.starts_at.desc())
     ).all()
@@ -306,7 +315,7 @@ def list_teams(team_ids: Sequence[int]) -> list[CareTeam]:
 def upcoming_for_user(user_id: int, now: datetime | None = None) -> list[Meeting]:
     """Return the planned or running meetings of the user's teams or where they are invited."""
     now = now or clock.now()
-    invited = sa.select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user_id)
+    invited = participating_meeting_ids(user_id)
     return list(
         db.session.scalars(
             sa.select(Meeting)

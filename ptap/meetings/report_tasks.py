@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ptap.extensions import db
 from ptap.meetings import reports
 from ptap.meetings.models import Meeting
 from ptap.meetings.report_content import render_minutes_pdf, render_report_pdf
 from ptap.meetings.report_dmp import request_report_filing
-from ptap.meetings.report_models import MeetingMinutes, MeetingReport, PdfStatus
+from ptap.meetings.report_models import MeetingMinutes, MeetingReport, PdfStatus, ReportStatus
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,31 @@ def _render_minutes() -> int:
     return len(pending)
 
 
+def _queue_unfiled_reports() -> int:
+    """Queue the filing of reports approved and rendered while the DMP was off (idempotent:
+    a version is queued once; a replaced version is not filed, its correction is)."""
+    if not current_app.config["DMP_ENABLED"]:
+        return 0
+    waiting = list(
+        db.session.scalars(
+            sa.select(MeetingReport)
+            .where(
+                MeetingReport.status == ReportStatus.APPROVED,
+                MeetingReport.pdf_status == PdfStatus.READY,
+                MeetingReport.filing_requested_at.is_(None),
+            )
+            .order_by(MeetingReport.id)
+            .limit(RENDER_BATCH)
+        )
+    )
+    queued = sum(request_report_filing(report) for report in waiting)
+    db.session.commit()
+    return queued
+
+
 def render_meeting_documents() -> int:
-    """Render the approved reports and requested minutes waiting for their PDF; return how
-    many documents this run handled."""
-    return _render_reports() + _render_minutes()
+    """Render the approved reports and requested minutes waiting for their PDF, and queue the
+    filings left over from a time the DMP was off; return how many documents were rendered."""
+    rendered = _render_reports() + _render_minutes()
+    _queue_unfiled_reports()
+    return rendered

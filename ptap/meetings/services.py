@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
@@ -21,9 +22,9 @@ from ptap.care_teams import access
 from ptap.care_teams.circle import invite_to_circle
 from ptap.care_teams.models import CareTeam, CircleInvitation, Enrolment, Patient
 from ptap.core import clock
-from ptap.core.errors import Conflict, InvalidInput, NotFound
+from ptap.core.errors import Conflict, InvalidInput, NotFound, RuleDenied
 from ptap.core.models import utcnow
-from ptap.core.policy import is_clinician, require
+from ptap.core.policy import can, is_clinician, require
 from ptap.core.signals import (
     circle_changed,
     decisions_recorded,
@@ -32,6 +33,7 @@ from ptap.core.signals import (
 )
 from ptap.extensions import db
 from ptap.meetings.decisions import (
+    DECISIONS_NOT_ALLOWED,
     DecisionInput,
     apply_decisions,
     describe,
@@ -59,6 +61,7 @@ from ptap.meetings.queries import (
     find_participant,
     guest_patient_ids,
 )
+from ptap.meetings.report_models import MeetingReport, ReportStatus
 
 __all__ = [
     "DecisionInput",
@@ -382,6 +385,28 @@ def invite_members(
     return participants
 
 
+def _access_lasts(guest: User, patient: Patient, until: datetime) -> bool:
+    """Tell whether the guest's own access to the patient lasts until the meeting's access
+    would end: as a member of a following team, or by an invitation expiring no sooner (one
+    ending earlier - say last week's meeting's - is not reused)."""
+    basis = access.access_basis(guest.id, patient)
+    if basis == access.AccessBasis.MEMBER:
+        return True
+    if basis != access.AccessBasis.INVITED:
+        return False
+    lasting = db.session.scalar(
+        sa.select(CircleInvitation.id)
+        .where(
+            CircleInvitation.user_id == guest.id,
+            CircleInvitation.patient_id == patient.id,
+            CircleInvitation.revoked_at.is_(None),
+            CircleInvitation.expires_at >= until,
+        )
+        .limit(1)
+    )
+    return lasting is not None
+
+
 def invite_guest(
     user: User, meeting: Meeting, guest: User, patient_ids: list[int], ctx: AuditContext
 ) -> MeetingParticipant:
@@ -416,11 +441,8 @@ def invite_guest(
             )
         patient = db.session.get_one(Patient, patient_id)
         invitation = None
-        if access.access_basis(guest.id, patient) not in (
-            access.AccessBasis.MEMBER,
-            access.AccessBasis.INVITED,
-        ):
-            invitation = invite_to_circle(user, patient, guest, expires_at, label, ctx)
+        if not _access_lasts(guest, patient, expires_at):
+            invitation = invite_to_circle(user, patient, guest, expires_at, label, ctx, extend=True)
         db.session.add(
             MeetingGuestPatient(
                 participant_id=participant.id,
@@ -538,6 +560,20 @@ def set_quorum(
 # --- Decisions into the plan ------------------------------------------------------------------
 
 
+def may_record_decisions(user: User, meeting: Meeting, item: MeetingAgendaItem) -> bool:
+    """Tell whether the user may record this item's decisions: they run the meeting AND the
+    care-plans rules let them publish the patient's plan (or open it, when there is none)."""
+    if not can(user, "meeting.manage", meeting):
+        return False
+    enrolment = _active_enrolment(item.patient_id, meeting.team_id)
+    if enrolment is None:
+        return True  # refused later with its own reason (no longer followed)
+    plan = db.session.scalar(sa.select(CarePlan).where(CarePlan.enrolment_id == enrolment.id))
+    if plan is None:
+        return can(user, "patient.manage", db.session.get(Patient, item.patient_id))
+    return can(user, "care_plan.publish", plan)
+
+
 def _plan_for(user: User, patient_id: int, team_id: int, ctx: AuditContext) -> CarePlan:
     """Return the plan of the patient's enrolment in the team (opened now if it has none)."""
     enrolment = _active_enrolment(patient_id, team_id)
@@ -549,6 +585,26 @@ def _plan_for(user: User, patient_id: int, team_id: int, ctx: AuditContext) -> C
     if plan.status == PlanStatus.CLOSED:
         raise Conflict("Le plan de cette personne est clos.", field="patient_id")
     return plan
+
+
+_UNPUBLISHED_DRAFT = (
+    "Le brouillon du plan contient des modifications non publiées : publiez-les ou "
+    "annulez-les avant d'enregistrer les décisions de la concertation."
+)
+
+
+def _report_approved(item_id: int) -> bool:
+    """Tell whether the item's report was approved (decisions would never reach it)."""
+    return bool(
+        db.session.scalar(
+            sa.select(MeetingReport.id)
+            .where(
+                MeetingReport.item_id == item_id,
+                MeetingReport.status.in_([ReportStatus.APPROVED, ReportStatus.REPLACED]),
+            )
+            .limit(1)
+        )
+    )
 
 
 def _base_content(plan: CarePlan, base_version_id: int | None) -> PlanContent:
@@ -566,13 +622,12 @@ def _base_content(plan: CarePlan, base_version_id: int | None) -> PlanContent:
         )
     draft = load_content(plan.draft)
     if current is None:
+        # Never published: a colleague's unfinished draft must not be published by a meeting.
+        if draft.model_copy(update={"lead_user_id": None}).digest() != PlanContent().digest():
+            raise Conflict(_UNPUBLISHED_DRAFT, field="base_version_id")
         return draft
     if draft.digest() != current.content_hash:
-        raise Conflict(
-            "Le brouillon du plan contient des modifications non publiées : publiez-les ou "
-            "annulez-les avant d'enregistrer les décisions de la concertation.",
-            field="base_version_id",
-        )
+        raise Conflict(_UNPUBLISHED_DRAFT, field="base_version_id")
     return load_content(current.content)
 
 
@@ -595,9 +650,17 @@ def record_decisions(
     _require_open(meeting)
     if meeting.status != MeetingStatus.IN_PROGRESS:
         raise Conflict("Ouvrez la séance avant d'enregistrer des décisions.", field="status")
+    if not may_record_decisions(user, meeting, item):
+        raise RuleDenied(DECISIONS_NOT_ALLOWED)
     quorum = check_quorum(meeting)
     if not quorum.ok:
         raise InvalidInput(quorum.message(), field="quorum")
+    if _report_approved(item.id):
+        raise Conflict(
+            "Le compte rendu de cette personne est déjà approuvé : une nouvelle décision n'y "
+            "figurerait pas. Rédigez une correction du compte rendu.",
+            field="item_id",
+        )
     day = clock.paris_day(meeting.starts_at)
     payloads = parse_decisions(decisions, day)
     version: CarePlanVersion | None = None
@@ -626,7 +689,14 @@ def record_decisions(
     item.decided_by_id = user.id
     if version is not None:
         item.plan_version_id = version.id
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # another request numbered its decisions at the same time
+        raise Conflict(
+            "D'autres décisions ont été enregistrées en même temps pour cette personne : "
+            "rechargez la page, les vôtres ne sont pas enregistrées.",
+            field="decisions",
+        ) from exc
     _audit(
         ctx,
         "meeting.decide",
@@ -664,6 +734,8 @@ def _decide(
     """Apply the decisions to the plan through the care-plans services; return the version and
     the payloads to store (with the texts they refer to)."""
     plan = _plan_for(user, item.patient_id, meeting.team_id, ctx)
+    # Lock the plan before comparing the base: a decision recorded meanwhile is then seen.
+    db.session.refresh(plan, with_for_update=True)
     content = apply_decisions(_base_content(plan, base_version_id), payloads)
     # A decision about an objective added in the same batch reads it from the new content.
     stored = [stored_payload(content, p) for p in payloads]

@@ -332,7 +332,7 @@ def team_quorum(team_id: int):
 @requires("meetings.list")
 def patient_meetings(patient_id: int):
     patient = load_patient(patient_id, what="meetings")
-    rows = present.patient_history(patient.id)
+    rows = present.patient_history(patient.id, current_user)
     db.session.commit()  # keep the audited read
     return render_template(
         "meetings/patient_meetings.html",

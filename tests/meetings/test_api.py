@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from ptap.audit.services import SYSTEM
 from ptap.care_plans.models import CarePlanVersion
 from ptap.core import clock
+from ptap.meetings import services
 from ptap.meetings.models import Meeting, MeetingDecision
 from tests.factories import make_user
 from tests.filings.conftest import api_headers
@@ -140,6 +142,19 @@ def test_agenda_need_to_know_and_guest(client, db):
     assert client.get(url, headers=api_headers(w.outsider)).status_code == 404
     removed = client.delete(f"{url}/agenda/{added.json['id']}", headers=headers)
     assert removed.status_code == 204
+
+
+def test_suggestions_are_for_the_meetings_runners_only(client, db):
+    w = build_meeting_world()
+    guest = make_user(profession="pharmacist")
+    services.invite_guest(w.coord, w.meeting, guest, [w.patient.id], SYSTEM)
+    db.session.commit()
+    url = f"/api/v1/meetings/{w.meeting.id}/suggestions"
+    for user in (guest, w.physician):  # a guest, a member who does not run the meeting
+        refused = client.get(url, headers=api_headers(user))
+        assert refused.status_code == 403, refused.json
+        assert "items" not in refused.json
+    assert client.get(url, headers=api_headers(w.nurse)).status_code == 200  # the secretary
 
 
 def test_quorum_is_set_by_coordinators(client, db):

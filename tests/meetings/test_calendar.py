@@ -44,7 +44,7 @@ def test_meeting_file_is_parsed_back_with_a_stable_uid_and_growing_sequence(db, 
     assert event["SEQUENCE"] == 0 and event["STATUS"] == "CONFIRMED"
     assert event.decoded("DTSTART") == w.meeting.starts_at
     assert event.decoded("DTEND") == w.meeting.starts_at + timedelta(minutes=90)
-    assert str(event["SUMMARY"]) == "Concertation mensuelle"
+    assert str(event["SUMMARY"]) == calendar.GENERIC_TITLE
     assert f"/meetings/{w.meeting.id}" in str(event["URL"])
     assert str(event["ORGANIZER"]) == f"mailto:{w.chair.email}"
 
@@ -75,12 +75,20 @@ def test_no_patient_is_named_even_when_typed_in_free_text(db, w):
     assert_names_no_patient(calendar.meeting_ics(w.meeting), w)
 
 
-def test_an_ordinary_meeting_keeps_its_title_place_and_link(db, w):
+def test_free_text_never_leaves_ptap_only_a_plain_video_link_does(db, w):
     data = calendar.meeting_ics(w.meeting)
     assert_names_no_patient(data, w)
     [event] = events(data)
-    assert str(event["LOCATION"]) == "Salle Rhône, 3 rue Garibaldi"
+    assert str(event["SUMMARY"]) == calendar.GENERIC_TITLE
+    assert str(event["LOCATION"]) == calendar.GENERIC_PLACE
     assert "https://visio.example.test/rcp-42" in str(event["DESCRIPTION"])
+    assert w.team.name not in data.decode().replace("\r\n ", "")
+    # A name no deny-list knows (two letters, someone outside the team) stays inside too.
+    w.meeting.title, w.meeting.place = "RCP Mme Ly", "Chez Mme Ly, 4 rue Neuve"
+    w.meeting.video_url = "Salle visio de Mme Ly"  # not a link: not written
+    text = calendar.meeting_ics(w.meeting).decode().replace("\r\n ", "")
+    assert "Mme Ly" not in text and "RCP" not in text and "Neuve" not in text
+    assert "Visioconférence" not in text
 
 
 def test_feed_lists_the_users_meetings_and_a_revoked_token_opens_nothing(db, w):

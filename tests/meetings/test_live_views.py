@@ -18,6 +18,7 @@ from ptap.meetings import queries, services
 from ptap.meetings.decisions import DecisionInput
 from ptap.meetings.models import Meeting, MeetingDecision
 from tests.factories import make_patient, make_user
+from tests.filings.conftest import api_headers
 from tests.meetings.live_helpers import build_live_world, live_world  # noqa: F401 - fixture
 
 
@@ -286,9 +287,23 @@ def test_a_secretary_who_may_not_publish_the_plan_is_told_why(client, auth, db, 
     w = live_world.w
     _on_screen(db, live_world)
     auth.login(w.nurse)  # takes the minutes, but neither leads nor coordinates the plan
+    screen = client.get(url(w)).get_data(as_text=True)
+    assert "Vous ne pouvez pas modifier le plan de cette personne" in screen
+    assert "base_version_id" not in screen  # no decisions form offered
     response = auth.post(_decide_url(live_world), _form(live_world))
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "Vous ne pouvez pas modifier le plan de cette personne" in html
-    assert "Évaluation ergothérapique du domicile" in html
+    assert "base_version_id" not in html  # still no form: they may not record
     assert _versions(db, w) == 1
+    auth.post("/logout")
+    headers = api_headers(w.nurse)
+    db.session.commit()
+    body = {
+        "patient_id": w.patient.id,
+        "summary": "",
+        "base_version_id": w.version.id,
+        "decisions": [],
+    }
+    api = client.post(f"/api/v1/meetings/{w.meeting.id}/decisions", json=body, headers=headers)
+    assert api.status_code == 403 and "coordinateurs" in api.json["detail"], api.json

@@ -9,12 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from ptap.audit.models import AuditEvent
+from ptap.core.errors import PermissionDenied
+from ptap.core.policy import can
 from ptap.dmp_bridge.models import DmpSubmission
-from ptap.meetings import report_content
+from ptap.meetings import report_content, reports
 from ptap.meetings.report_models import MeetingReport, PdfStatus
 from ptap.meetings.report_tasks import render_meeting_documents
+from tests.factories import make_patient
 from tests.filings.conftest import api_headers
-from tests.meetings.report_world import ReportWorld, build_report_world
+from tests.meetings.report_world import ReportWorld, build_report_world, discuss
 
 
 @pytest.fixture
@@ -98,7 +101,7 @@ def test_outsiders_see_no_report_and_no_minutes(db, w, auth, client):
 
 
 def test_minutes_are_requested_rendered_by_the_job_and_downloaded(db, w, auth, client):
-    auth.login(w.nurse)
+    auth.login(w.secretary)
     listing = client.get(f"/meetings/{w.meeting.id}/reports").get_data(as_text=True)
     assert "Préparer le relevé" in listing and w.patient.birth_name in listing
     assert auth.post(f"/meetings/{w.meeting.id}/minutes").status_code == 302
@@ -110,6 +113,33 @@ def test_minutes_are_requested_rendered_by_the_job_and_downloaded(db, w, auth, c
     minutes = client.get(f"/meetings/{w.meeting.id}/minutes.pdf")
     assert minutes.status_code == 200 and minutes.data.startswith(b"%PDF")
     assert db.session.scalars(sa.select(DmpSubmission)).all() == []
+
+
+def test_minutes_stay_with_runners_who_may_see_every_listed_patient(db, w, auth, client):
+    reports.request_minutes(w.secretary, w.meeting)
+    db.session.commit()
+    render_meeting_documents()
+    hidden = make_patient(w.team, w.nurse, consent=False, birth_name="CACHEE")
+    discuss(w.meeting, hidden, w.secretary, position=2)
+    headers = {user.id: api_headers(user) for user in (w.secretary, w.chair, w.nurse)}
+    db.session.commit()
+    url = f"/meetings/{w.meeting.id}/minutes.pdf"
+    for user in (w.secretary, w.chair, w.nurse):  # the hidden patient is named in the minutes
+        assert not can(user, "meeting_minutes.read", w.meeting)
+        auth.login(user)
+        assert client.get(url).status_code == 403
+        assert client.get(f"/api/v1{url}", headers=headers[user.id]).status_code == 403
+        listing = client.get(f"/meetings/{w.meeting.id}/reports").get_data(as_text=True)
+        assert "Préparer le relevé" not in listing and "CACHEE" not in listing
+        auth.post("/logout")
+    with pytest.raises(PermissionDenied):
+        reports.request_minutes(w.chair, w.meeting)
+
+
+def test_a_plain_member_does_not_get_the_minutes(db, w):
+    assert can(w.secretary, "meeting_minutes.read", w.meeting)
+    assert can(w.chair, "meeting_minutes.read", w.meeting)
+    assert not can(w.nurse, "meeting_minutes.read", w.meeting)
 
 
 def test_api_approval_is_the_chairs_and_the_pdf_waits_for_the_job(

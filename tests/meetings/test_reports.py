@@ -170,7 +170,7 @@ def test_a_dmp_opposition_blocks_the_filing_with_the_reason(db, w, dmp, fast):
 
 
 def test_the_minutes_are_rendered_by_the_job_and_never_filed(db, w, dmp, fast):
-    minutes = reports.request_minutes(w.nurse, w.meeting)
+    minutes = reports.request_minutes(w.secretary, w.meeting)
     db.session.commit()
     assert minutes.pdf_status == PdfStatus.PENDING and minutes.pdf is None
     assert render_meeting_documents() == 1
@@ -204,3 +204,19 @@ def test_a_failed_render_files_nothing_until_retried(db, w, dmp, fast, monkeypat
     assert render_meeting_documents() == 1
     [row] = filings(db)
     assert row.source_ref == f"meeting_report:{report.id}"
+
+
+def test_a_report_approved_while_the_dmp_was_off_is_filed_once_it_is_on(db, app, w, dmp):
+    app.config["DMP_ENABLED"] = False
+    report = approved(db, w)
+    assert render_meeting_documents() == 1
+    db.session.refresh(report)
+    assert report.pdf_status == PdfStatus.READY and filings(db) == []
+    render_meeting_documents()
+    assert filings(db) == []  # still off: nothing queued
+    app.config["DMP_ENABLED"] = True
+    render_meeting_documents()
+    [row] = filings(db)
+    assert row.source_ref == f"meeting_report:{report.id}"
+    render_meeting_documents()
+    assert len(filings(db)) == 1  # queued once
