@@ -118,11 +118,12 @@ def _plan(patient_id: int) -> dict[str, Any]:
     }
 
 
-def _last_meeting(patient_id: int) -> dict[str, Any]:
-    """The last concertation where the patient was discussed, with its decisions."""
+def _last_meeting(patient_id: int, author: User) -> dict[str, Any]:
+    """The last concertation where the patient was discussed that the author may read, with
+    its decisions (another team's meetings about the patient stay with that team)."""
     discussed = [
         (meeting, item)
-        for meeting, item in meeting_queries.meetings_for_patient(patient_id)
+        for meeting, item in meeting_queries.meetings_for_patient(patient_id, author)
         if item.status == ItemStatus.DISCUSSED
     ]
     if not discussed:
@@ -155,7 +156,7 @@ def letter_context(
             for c in team_queries.list_patient_contacts(patient.id)
         ],
         "plan": _plan(patient.id),
-        "derniere_concertation": _last_meeting(patient.id),
+        "derniere_concertation": _last_meeting(patient.id, author),
         "auteur": _person(author),
         "equipe": {"nom": team.name, "structure": team.structure.name},
         "destinataire": addressee,
