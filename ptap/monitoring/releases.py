@@ -1,0 +1,208 @@
+"""A quarter's protected tables at every level of a scope, computed once per state of the data.
+
+The unit of protection is a calendar quarter (three months and their totals) of every level
+a user can ask for: the region (every team of the scope), each territory, each team. One
+indicator's tables at these levels are protected as one linked problem (``levels``), and the
+tables that show the same figure (``SHARED_FIGURES``) hide it in the same months at every
+level. The result depends only on the quarter's aggregates, so it is kept in a small
+in-process cache keyed by a checksum of those rows: the refresh job (every 10 minutes)
+changes the checksum, and a page or API call with unchanged data reads the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable
+from datetime import date
+
+import sqlalchemy as sa
+
+from ptap.care_teams.models import CareTeam
+from ptap.extensions import db
+from ptap.monitoring.indicators import INDICATORS, Indicator
+from ptap.monitoring.levels import Node, Tree, protect_levels, team_node, territory_node
+from ptap.monitoring.models import MonitoringCount
+from ptap.monitoring.permissions import Scope
+from ptap.monitoring.secrecy import ProtectedTable
+from ptap.monitoring.services import months_between, next_month
+
+#: Figures shown by several tables: each group's tables hide the same months of it. The
+#: value is the column holding it (None: the row total).
+SHARED_FIGURES: tuple[dict[str, str | None], ...] = (
+    {"requests_requester": None, "requests_channel": None, "requests_mission": None},
+    {"mix_age": None, "mix_sex": None, "file": "new"},
+)
+#: Releases kept in memory (a release: one quarter of one scope, every level).
+CACHE_SIZE = 64
+
+Release = dict[Node, dict[str, ProtectedTable]]
+_cache: OrderedDict[tuple, Release] = OrderedDict()
+_lock = threading.Lock()
+
+
+def quarter_of(month: date) -> date:
+    """Return the first month of a month's calendar quarter."""
+    return date(month.year, 3 * ((month.month - 1) // 3) + 1, 1)
+
+
+def quarter_months(quarter: date) -> list[date]:
+    """Return the three months of a quarter."""
+    return months_between(quarter, next_month(next_month(quarter)))
+
+
+def load_tree(scope: Scope) -> Tree:
+    """Return the scope's territories and teams (their current territory)."""
+    stmt = sa.select(CareTeam.id, CareTeam.territory_id)
+    if scope.team_ids is not None:
+        stmt = stmt.where(CareTeam.id.in_(list(scope.team_ids)))
+    territories: dict[int, list[int]] = defaultdict(list)
+    for team_id, territory_id in db.session.execute(stmt):
+        territories[territory_id].append(team_id)
+    return Tree({t: tuple(sorted(teams)) for t, teams in territories.items()})
+
+
+def _scoped(stmt: sa.Select, scope: Scope) -> sa.Select:
+    if scope.team_ids is not None:
+        return stmt.where(MonitoringCount.team_id.in_(list(scope.team_ids)))
+    return stmt
+
+
+def _fingerprints(scope: Scope, quarters: Iterable[date]) -> dict[date, tuple]:
+    """Return a checksum of each quarter's rows (one query): any rewrite changes it."""
+    c = MonitoringCount
+    quarters = sorted(quarters)
+    stmt = _scoped(
+        sa.select(
+            c.month,
+            sa.func.count(),
+            sa.func.sum(c.value),
+            sa.func.sum(c.value * c.id),
+            sa.func.sum(c.id * c.team_id),
+            sa.func.sum(c.id * sa.func.length(c.dimension)),
+            sa.func.sum(c.value * sa.func.length(c.indicator)),
+        )
+        .where(c.month >= quarters[0], c.month < next_month(quarter_months(quarters[-1])[-1]))
+        .group_by(c.month),
+        scope,
+    )
+    sums: dict[date, list] = defaultdict(list)
+    for month, *checks in db.session.execute(stmt):
+        sums[quarter_of(month)].append((month, *(int(x or 0) for x in checks)))
+    return {q: tuple(sorted(sums[q])) for q in quarters}
+
+
+def load_team_counts(scope: Scope, quarter: date) -> dict[tuple[int, str, date, str], int]:
+    """Return a quarter's aggregates per team: (team, indicator, month, dimension) -> count."""
+    c = MonitoringCount
+    stmt = _scoped(
+        sa.select(c.team_id, c.indicator, c.month, c.dimension, sa.func.sum(c.value))
+        .where(c.month >= quarter, c.month < next_month(quarter_months(quarter)[-1]))
+        .group_by(c.team_id, c.indicator, c.month, c.dimension),
+        scope,
+    )
+    return {(t, i, m, d): int(v) for t, i, m, d, v in db.session.execute(stmt)}
+
+
+def _leaf_rows(
+    indicator: Indicator, months: list[date], counts: dict, tree: Tree
+) -> dict[Node, list[list[int]]]:
+    if indicator.kind == "duration":
+        buckets: dict[tuple[int, date], int] = defaultdict(int)
+        for (team, key, month, _), n in counts.items():
+            if key == indicator.key:
+                buckets[(team, month)] += n
+        return {
+            team_node(t): [[buckets[(t, m)]] for m in months]
+            for teams in tree.territories.values()
+            for t in teams
+        }
+    keys = [k for k, _ in indicator.columns]
+    return {
+        team_node(t): [[counts.get((t, indicator.key, m, k), 0) for k in keys] for m in months]
+        for teams in tree.territories.values()
+        for t in teams
+    }
+
+
+def _shared_column(indicator: Indicator, group: dict[str, str | None]) -> int:
+    keys = [k for k, _ in indicator.columns]
+    column = group[indicator.key]
+    return keys.index(column) if column else len(keys)
+
+
+def protect_quarter(quarter: date, counts: dict, tree: Tree) -> Release:
+    """Protect every table of one quarter at every level; return node -> indicator -> table.
+
+    Count tables are months x columns; a duration's table counts its people per month. Tables
+    that show the same figure hide it in the same entries: hidden in one, hidden in all, until
+    nothing changes.
+    """
+    months = quarter_months(quarter)
+    indicators = [i for i in INDICATORS if i.available]
+    leaves = {i.key: _leaf_rows(i, months, counts, tree) for i in indicators}
+    shapes = {
+        i.key: (len(months), 1 if i.kind == "duration" else len(i.columns)) for i in indicators
+    }
+    hide: dict[str, set] = defaultdict(set)
+    protected = {key: protect_levels(leaves[key], tree, shapes[key], hide[key]) for key in leaves}
+    while True:
+        changed = set()
+        for group in SHARED_FIGURES:
+            columns = {i.key: _shared_column(i, group) for i in indicators if i.key in group}
+            wanted = {
+                (node, i, j)
+                for key, j in columns.items()
+                for node, table in protected[key].items()
+                for i in range(len(months) + 1)
+                if table.at(i, j).suppressed
+            }
+            for key, j in columns.items():
+                entries = {(node, i, j) for node, i, _ in wanted}
+                if not entries <= hide[key]:
+                    hide[key] |= entries
+                    changed.add(key)
+        if not changed:
+            break
+        for key in changed:
+            protected[key] = protect_levels(leaves[key], tree, shapes[key], hide[key])
+    release: Release = defaultdict(dict)
+    for key, tables in protected.items():
+        for node, table in tables.items():
+            release[node][key] = table
+    return dict(release)
+
+
+def releases(scope: Scope, quarters: Iterable[date]) -> tuple[Tree, dict[date, Release]]:
+    """Return the scope's tree and each quarter's release, from the cache when the quarter's
+    rows are unchanged."""
+    quarters = sorted(set(quarters))
+    tree = load_tree(scope)
+    prints = _fingerprints(scope, quarters)
+    out: dict[date, Release] = {}
+    for quarter in quarters:
+        key = (scope.team_ids, quarter, prints[quarter], tuple(sorted(tree.territories.items())))
+        with _lock:
+            cached = _cache.get(key)
+            if cached is not None:
+                _cache.move_to_end(key)
+        if cached is None:
+            cached = protect_quarter(quarter, load_team_counts(scope, quarter), tree)
+            with _lock:
+                _cache[key] = cached
+                while len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)
+        out[quarter] = cached
+    return tree, out
+
+
+def node_of(tree: Tree, territory_id: int | None, team_id: int | None) -> Node | None:
+    """Return the node the filters ask for, or None when it holds no team of the scope."""
+    if team_id is not None:
+        territory = next((t for t, teams in tree.territories.items() if team_id in teams), None)
+        if territory is None or territory_id not in (None, territory):
+            return None
+        return team_node(team_id)
+    if territory_id is not None:
+        return territory_node(territory_id) if territory_id in tree.territories else None
+    return (0, 0)
