@@ -15,7 +15,7 @@ Nodes are tuples, so entries sort: ``REGION`` = (0, 0) (every team of the scope)
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ptap.monitoring.secrecy import (
@@ -116,7 +116,8 @@ def protect_levels(
         for j in range(n_cols + 1)
     ]
     hidden = protect_linked(values, row_eqs + column_eqs + level_eqs, hide)
-    return {
-        node: shown_table(grid, lambda i, j, node=node: (node, i, j) in hidden)
-        for node, grid in grids.items()
-    }
+    return {node: shown_table(grid, _hidden_in(hidden, node)) for node, grid in grids.items()}
+
+
+def _hidden_in(hidden: set[Entry], node: Node) -> Callable[[int, int], bool]:
+    return lambda i, j: (node, i, j) in hidden

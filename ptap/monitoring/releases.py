@@ -41,6 +41,12 @@ _cache: OrderedDict[tuple, Release] = OrderedDict()
 _lock = threading.Lock()
 
 
+def clear_cache() -> None:
+    """Forget every release (tests; a change of the secrecy rules in a running process)."""
+    with _lock:
+        _cache.clear()
+
+
 def quarter_of(month: date) -> date:
     """Return the first month of a month's calendar quarter."""
     return date(month.year, 3 * ((month.month - 1) // 3) + 1, 1)

@@ -29,8 +29,9 @@ whatever period is asked for, and a period's totals are shown only for a whole q
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: Smallest count shown: 1 to THRESHOLD - 1 are hidden.
 THRESHOLD = 11
@@ -79,15 +80,17 @@ def is_primary(count: int) -> bool:
     return 0 < count < THRESHOLD
 
 
+#: An entry's key: a tuple, hashable and sortable, e.g. (node, row, column).
+Key = Any
 #: A term of an equation: an entry's key and its coefficient (+1 a part, -1 the total).
-Term = tuple[Hashable, int]
+Term = tuple[Key, int]
 #: Parts add up to the total: the sum of coefficient times value over the terms is 0.
 Equation = Sequence[Term]
 #: A prime above any count: the attacker's linear algebra is done exactly modulo it.
 _PRIME = (1 << 61) - 1
 
 
-def _pick_partner(equation: Equation, values: Mapping, hidden: set) -> Hashable | None:
+def _pick_partner(equation: Equation, values: Mapping, hidden: set) -> Key | None:
     """Return the term to hide next to a lone hidden one: the smallest positive visible part,
     else a visible zero part, else the total; None when the equation is already safe."""
     if sum(1 for key, _ in equation if key in hidden) != 1:
@@ -114,9 +117,9 @@ def _secondary(values: Mapping, equations: Sequence[Equation], hidden: set) -> N
 
 def _components(equations: list[list[Term]]) -> list[list[list[Term]]]:
     """Split equations (hidden terms only) into groups sharing no unknown (union-find)."""
-    parent: dict[Hashable, Hashable] = {}
+    parent: dict[Key, Key] = {}
 
-    def find(k: Hashable) -> Hashable:
+    def find(k: Key) -> Key:
         while parent.setdefault(k, k) != k:
             parent[k] = parent[parent[k]]
             k = parent[k]
@@ -126,20 +129,20 @@ def _components(equations: list[list[Term]]) -> list[list[list[Term]]]:
         first = find(equation[0][0])
         for key, _ in equation[1:]:
             parent[find(key)] = first
-    groups: dict[Hashable, list[list[Term]]] = {}
+    groups: dict[Key, list[list[Term]]] = {}
     for equation in equations:
         groups.setdefault(find(equation[0][0]), []).append(equation)
     return list(groups.values())
 
 
-def _determined(equations: list[list[Term]]) -> list[Hashable]:
+def _determined(equations: list[list[Term]]) -> list[Key]:
     """Return the unknowns these equations fix exactly: the rows of their reduced row echelon
     form with a single non-zero entry. Computed modulo a 61-bit prime: exact integer
     arithmetic, fast, and a rank over the rationals is kept unless the prime divides a minor
     of a 0/±1 matrix (never, at these sizes, in practice; tests check with fractions)."""
-    pivots: dict[Hashable, dict[Hashable, int]] = {}
+    pivots: dict[Key, dict[Key, int]] = {}
     for equation in equations:
-        row: dict[Hashable, int] = {}
+        row: dict[Key, int] = {}
         for key, coef in equation:
             row[key] = (row.get(key, 0) + coef) % _PRIME
         for col in [c for c in row if c in pivots]:
@@ -164,7 +167,7 @@ def _determined(equations: list[list[Term]]) -> list[Hashable]:
     return [col for col, row in pivots.items() if len(row) == 1]
 
 
-def _exposed(values: Mapping, equations: Sequence[Equation], hidden: set) -> list[Hashable]:
+def _exposed(values: Mapping, equations: Sequence[Equation], hidden: set) -> list[Key]:
     """Return the hidden counts from 1 to 10 that the shown figures determine exactly.
 
     The unknowns are the hidden entries; every equation restricted to them (the visible
@@ -182,7 +185,7 @@ def _exposed(values: Mapping, equations: Sequence[Equation], hidden: set) -> lis
     return sorted(exposed)
 
 
-def _widen(values: Mapping, equations: Sequence[Equation], hidden: set, key: Hashable) -> None:
+def _widen(values: Mapping, equations: Sequence[Equation], hidden: set, key: Key) -> None:
     """Hide one more entry next to an exposed cell: the smallest positive visible entry of
     the first equation holding it (its row), else of the next ones, else any visible entry."""
     lines = [[k for k, _ in eq if k not in hidden] for eq in equations if (key, 1) in eq]
@@ -196,8 +199,8 @@ def _widen(values: Mapping, equations: Sequence[Equation], hidden: set, key: Has
 
 
 def protect_linked(
-    values: Mapping[Hashable, int], equations: Sequence[Equation], hide: Collection = ()
-) -> set[Hashable]:
+    values: Mapping[Key, int], equations: Sequence[Equation], hide: Collection = ()
+) -> set[Key]:
     """Apply primary and secondary suppression to linked figures; return the hidden keys.
 
     `values`: every figure shown (cells and totals, of every table of the problem);
@@ -215,7 +218,7 @@ def protect_linked(
 
 
 def bordered_equations(
-    node: Hashable, n_rows: int, n_cols: int
+    node: Key, n_rows: int, n_cols: int
 ) -> tuple[list[list[Term]], list[list[Term]]]:
     """Return the row and column equations of a bordered table (keys (node, i, j); row
     n_rows holds the column totals, column n_cols the row totals)."""
