@@ -29,6 +29,7 @@ whatever period is asked for, and a period's totals are shown only for a whole q
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,8 @@ def _determined(equations: list[list[Term]]) -> list[Key]:
     arithmetic, fast, and a rank over the rationals is kept unless the prime divides a minor
     of a 0/±1 matrix (never, at these sizes, in practice; tests check with fractions)."""
     pivots: dict[Key, dict[Key, int]] = {}
+    #: column -> the pivots whose row holds it (only those rows change when it is eliminated).
+    holders: dict[Key, set[Key]] = defaultdict(set)
     for equation in equations:
         row: dict[Key, int] = {}
         for key, coef in equation:
@@ -153,22 +156,30 @@ def _determined(equations: list[list[Term]]) -> list[Key]:
         row = {k: v for k, v in row.items() if v}
         if not row:
             continue
-        col = min(row, key=repr)
+        # The column held by the fewest rows: the least fill-in.
+        col = min(row, key=lambda k: len(holders.get(k, ())))
         inverse = pow(row[col], _PRIME - 2, _PRIME)
         row = {k: v * inverse % _PRIME for k, v in row.items()}
-        for other in pivots.values():
-            factor = other.get(col, 0)
-            if factor:
-                for k, v in row.items():
-                    other[k] = (other.get(k, 0) - factor * v) % _PRIME
-                for k in [k for k, v in other.items() if not v]:
-                    del other[k]
+        for pivot in holders.pop(col, set()):
+            other = pivots[pivot]
+            factor = other[col]
+            for k, v in row.items():
+                updated = (other.get(k, 0) - factor * v) % _PRIME
+                if updated:
+                    other[k] = updated
+                    holders[k].add(pivot)
+                else:
+                    other.pop(k, None)
+                    holders[k].discard(pivot)
         pivots[col] = row
+        for k in row:
+            holders[k].add(col)
     return [col for col, row in pivots.items() if len(row) == 1]
 
 
 def _exposed(values: Mapping, equations: Sequence[Equation], hidden: set) -> list[Key]:
-    """Return the hidden counts from 1 to 10 that the shown figures determine exactly.
+    """Return the hidden counts from 1 to 10 that the shown figures determine exactly: the
+    first (in key order) of each independent group of unknowns.
 
     The unknowns are the hidden entries; every equation restricted to them (the visible
     terms are known numbers) constrains them. An unknown is determined when its unit vector
@@ -176,26 +187,29 @@ def _exposed(values: Mapping, equations: Sequence[Equation], hidden: set) -> lis
     """
     restricted = [[(k, c) for k, c in eq if k in hidden] for eq in equations]
     restricted = [eq for eq in restricted if eq]
-    exposed = [
-        key
-        for group in _components(restricted)
-        for key in _determined(group)
-        if is_primary(values[key])
-    ]
-    return sorted(exposed)
+    firsts = []
+    for group in _components(restricted):
+        exposed = [key for key in _determined(group) if is_primary(values[key])]
+        if exposed:
+            firsts.append(min(exposed))
+    return sorted(firsts)
 
 
-def _widen(values: Mapping, equations: Sequence[Equation], hidden: set, key: Key) -> None:
+def _widen(
+    values: Mapping, lines: Sequence[Sequence[Key]], everything: Sequence[Key], hidden: set
+) -> None:
     """Hide one more entry next to an exposed cell: the smallest positive visible entry of
-    the first equation holding it (its row), else of the next ones, else any visible entry."""
-    lines = [[k for k, _ in eq if k not in hidden] for eq in equations if (key, 1) in eq]
-    lines += [[k for k, _ in eq if k not in hidden] for eq in equations if (key, -1) in eq]
-    rest = sorted(k for k in values if k not in hidden)
-    pools = [[k for k in line if values[k] > 0] for line in lines] + lines + [rest]
+    the first equation holding it (its row), else of the next ones, else any visible entry.
+
+    `lines`: the keys of the equations holding the cell, in order; `everything`: all keys.
+    """
+    visible = [[k for k in line if k not in hidden] for line in lines]
+    pools = [[k for k in line if values[k] > 0] for line in visible] + visible
     for pool in pools:
         if pool:
             hidden.add(min(pool, key=lambda k: (values[k], k)))
             return
+    hidden.add(min((k for k in everything if k not in hidden), key=lambda k: (values[k], k)))
 
 
 def protect_linked(
@@ -208,11 +222,19 @@ def protect_linked(
     teams' cells...); `hide`: keys to hide from the start.
     """
     hidden = {k for k, v in values.items() if is_primary(v)} | set(hide)
+    lines: dict[Key, list[list[Key]]] = defaultdict(list)
+    for equation in equations:
+        keys = [k for k, _ in equation]
+        for key in keys:
+            lines[key].append(keys)
+    everything = sorted(values)
     _secondary(values, equations, hidden)
     # Two hidden terms per line are not always enough (linked lines can still be solved):
-    # while the shown figures determine a hidden small count, hide one more entry beside it.
+    # while the shown figures determine a hidden small count, hide one more entry beside it
+    # (in each independent group of hidden entries), and apply the line rule again.
     while exposed := _exposed(values, equations, hidden):
-        _widen(values, equations, hidden, exposed[0])
+        for key in exposed:
+            _widen(values, lines[key], everything, hidden)
         _secondary(values, equations, hidden)
     return hidden
 
