@@ -114,6 +114,8 @@ NO_PATIENT_IDENTITY = {
     "filings.my_panels",
     # The team picker: team names only.
     "dashboards.home",
+    # The workload table: professionals and their action counts, no person cared for.
+    "dashboards.dashboard_workload",
     # Request registration form and team targets: no person shown.
     "intake.register_request",
     "intake.team_targets",
