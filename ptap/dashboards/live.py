@@ -12,8 +12,9 @@ and ``workload_changed {team_id}`` when the workload per professional may have c
 action of one of its plans created, reassigned, rescheduled or closed; a patient leaving or
 joining its caseload). Pages refetch those patients' rows, or the workload table, over HTTP,
 where access is checked again; the events themselves carry ids only. Without a message
-queue and with no dashboard open in this process, nothing is worked out at all. Working out the teams (one query) runs in a fresh app context, in a
-background task by default (DASHBOARD_LIVE_IN_BACKGROUND; the tests run it inline).
+queue and with no dashboard open in this process, nothing is worked out at all. Working out
+the teams (one query) runs in a fresh app context, in a background task by default
+(DASHBOARD_LIVE_IN_BACKGROUND; the tests run it inline).
 
 Rooms are closed when access may have ended: a membership ended or shortened
 (`team_membership_changed`) or ended by date (the `cut_off_dashboard_sockets` job) makes every
