@@ -50,6 +50,7 @@ SHOWS_PATIENTS = {
     "intake.show_request": "/requests/{request}",
     "api.intake_get_request": "/api/v1/requests/{request}",
     "intake.convert_request": "/requests/{request}/convert",
+    "intake.edit_request": "/requests/{request}/edit",
     "care_events.patient_events": "/patients/{patient}/events",
     "api.care_events_list_events": "/api/v1/patients/{patient}/events",
 }
