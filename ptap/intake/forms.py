@@ -162,7 +162,7 @@ class RequestForm(FlaskForm):
 class RequestEditForm(RequestForm):
     """The correction of an open request: the same fields, its team fixed."""
 
-    team_id = None  # type: ignore[assignment]
+    team_id = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         FlaskForm.__init__(self, *args, **kwargs)
