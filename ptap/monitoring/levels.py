@@ -65,6 +65,10 @@ class Tree:
             return list(self.territories.get(key, ()))
         return [t for teams in self.territories.values() for t in teams]
 
+    def nodes(self) -> list[Node]:
+        """Return every node: the region, the territories, the teams."""
+        return [REGION, *(territory_node(t) for t in sorted(self.territories)), *self.leaves()]
+
     def leaves(self) -> list[Node]:
         """Return the team nodes."""
         return [team_node(t) for teams in self.territories.values() for t in sorted(teams)]
@@ -79,11 +83,13 @@ def protect_levels(
     tree: Tree,
     shape: tuple[int, int],
     hide: Collection[Entry] = (),
+    free: Collection[Entry] = (),
 ) -> dict[Node, ProtectedTable]:
     """Protect one table per node (the teams' as given, the others summed) as one problem.
 
     `leaves`: each team's rows (missing teams count 0); `shape`: (rows, columns) of a table;
-    `hide`: entries (node, i, j) of the bordered tables to hide from the start.
+    `hide`: entries (node, i, j) of the bordered tables to hide from the start; `free`: those
+    never shown (see ``secrecy.protect_linked``).
     """
     n_rows, n_cols = shape
     zeros = [[0] * n_cols for _ in range(n_rows)]
@@ -115,7 +121,7 @@ def protect_levels(
         for i in range(n_rows + 1)
         for j in range(n_cols + 1)
     ]
-    hidden = protect_linked(values, row_eqs + column_eqs + level_eqs, hide)
+    hidden = protect_linked(values, row_eqs + column_eqs + level_eqs, hide, free)
     return {node: shown_table(grid, _hidden_in(hidden, node)) for node, grid in grids.items()}
 
 

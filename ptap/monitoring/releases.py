@@ -137,6 +137,22 @@ def _shared_column(indicator: Indicator, group: dict[str, str | None]) -> int:
     return keys.index(column) if column else len(keys)
 
 
+def _unpublished(indicator: Indicator, n_months: int, tree: Tree) -> set:
+    """Return the entries computed but never shown: the row totals of a table whose columns
+    overlap, and a stock's sum over the months. They are unknowns to an attacker, so they
+    start hidden (counting them as shown made the line rule hide large visible cells, e.g.
+    the people followed at a month's end beside a small number of inclusions); they stay
+    figures the attacker may compute, never counts to protect."""
+    if indicator.kind == "duration":
+        return set()
+    keys = [k for k, _ in indicator.columns]
+    entries = set()
+    if not indicator.row_total:
+        entries |= {(i, len(keys)) for i in range(n_months + 1)}
+    entries |= {(n_months, keys.index(k)) for k in indicator.stocks}
+    return {(node, i, j) for node in tree.nodes() for i, j in entries}
+
+
 def protect_quarter(quarter: date, counts: dict, tree: Tree) -> Release:
     """Protect every table of one quarter at every level; return node -> indicator -> table.
 
@@ -151,7 +167,10 @@ def protect_quarter(quarter: date, counts: dict, tree: Tree) -> Release:
         i.key: (len(months), 1 if i.kind == "duration" else len(i.columns)) for i in indicators
     }
     hide: dict[str, set] = defaultdict(set)
-    protected = {key: protect_levels(leaves[key], tree, shapes[key], hide[key]) for key in leaves}
+    free = {i.key: _unpublished(i, len(months), tree) for i in indicators}
+    protected = {
+        key: protect_levels(leaves[key], tree, shapes[key], hide[key], free[key]) for key in leaves
+    }
     while True:
         changed = set()
         for group in SHARED_FIGURES:
@@ -171,7 +190,7 @@ def protect_quarter(quarter: date, counts: dict, tree: Tree) -> Release:
         if not changed:
             break
         for key in changed:
-            protected[key] = protect_levels(leaves[key], tree, shapes[key], hide[key])
+            protected[key] = protect_levels(leaves[key], tree, shapes[key], hide[key], free[key])
     release: Release = defaultdict(dict)
     for key, tables in protected.items():
         for node, table in tables.items():

@@ -91,10 +91,15 @@ Equation = Sequence[Term]
 _PRIME = (1 << 61) - 1
 
 
-def _pick_partner(equation: Equation, values: Mapping, hidden: set) -> Key | None:
+def _pick_partner(
+    equation: Equation, values: Mapping, hidden: set, free: Collection = ()
+) -> Key | None:
     """Return the term to hide next to a lone hidden one: the smallest positive visible part,
-    else a visible zero part, else the total; None when the equation is already safe."""
-    if sum(1 for key, _ in equation if key in hidden) != 1:
+    else a visible zero part, else the total; None when the equation is already safe (a lone
+    hidden term that is never shown, `free`, needs no partner: it is only a sum of shown
+    figures)."""
+    lone = [key for key, _ in equation if key in hidden]
+    if len(lone) != 1 or lone[0] in free:
         return None
     parts = [(values[k], pos, k) for pos, (k, c) in enumerate(equation) if c > 0]
     visible = [p for p in parts if p[2] not in hidden]
@@ -104,13 +109,15 @@ def _pick_partner(equation: Equation, values: Mapping, hidden: set) -> Key | Non
     return next(k for k, c in equation if c < 0 and k not in hidden)
 
 
-def _secondary(values: Mapping, equations: Sequence[Equation], hidden: set) -> None:
-    """Hide terms until no equation has exactly one hidden term."""
+def _secondary(
+    values: Mapping, equations: Sequence[Equation], hidden: set, free: Collection = ()
+) -> None:
+    """Hide terms until no equation has exactly one hidden term (other than a `free` one)."""
     changed = True
     while changed:
         changed = False
         for equation in equations:
-            partner = _pick_partner(equation, values, hidden)
+            partner = _pick_partner(equation, values, hidden, free)
             if partner is not None:
                 hidden.add(partner)
                 changed = True
@@ -177,7 +184,9 @@ def _determined(equations: list[list[Term]]) -> list[Key]:
     return [col for col, row in pivots.items() if len(row) == 1]
 
 
-def _exposed(values: Mapping, equations: Sequence[Equation], hidden: set) -> list[Key]:
+def _exposed(
+    values: Mapping, equations: Sequence[Equation], hidden: set, free: Collection = ()
+) -> list[Key]:
     """Return the hidden counts from 1 to 10 that the shown figures determine exactly: the
     first (in key order) of each independent group of unknowns.
 
@@ -189,53 +198,100 @@ def _exposed(values: Mapping, equations: Sequence[Equation], hidden: set) -> lis
     restricted = [eq for eq in restricted if eq]
     firsts = []
     for group in _components(restricted):
-        exposed = [key for key in _determined(group) if is_primary(values[key])]
+        exposed = [key for key in _determined(group) if is_primary(values[key]) and key not in free]
         if exposed:
             firsts.append(min(exposed))
     return sorted(firsts)
 
 
-def _widen(
-    values: Mapping, lines: Sequence[Sequence[Key]], everything: Sequence[Key], hidden: set
-) -> None:
-    """Hide one more entry next to an exposed cell: the smallest positive visible entry of
-    the first equation holding it (its row), else of the next ones, else any visible entry.
+def _determines(equations: Sequence[Equation], hidden: set, key: Key) -> bool:
+    """Tell whether the shown figures determine the hidden entry `key` (its group only)."""
+    restricted = [[(k, c) for k, c in eq if k in hidden] for eq in equations]
+    group = [eq for eq in _components([eq for eq in restricted if eq]) if _holds(eq, key)]
+    return bool(group) and key in _determined(group[0])
 
-    `lines`: the keys of the equations holding the cell, in order; `everything`: all keys.
+
+def _holds(group: list[list[Term]], key: Key) -> bool:
+    return any(k == key for eq in group for k, _ in eq)
+
+
+def _widen(
+    values: Mapping,
+    equations: Sequence[Equation],
+    lines: Sequence[Sequence[Key]],
+    hidden: set,
+    key: Key,
+) -> None:
+    """Hide one more entry next to an exposed cell.
+
+    The candidates, in order: the positive visible entries of the equations holding it (its
+    row first), smallest first, then their zeros. The first whose hiding leaves the cell
+    undetermined is hidden (a partner in a line that another unknown already covers, such as
+    a total never shown, would not help); failing that, the first candidate, and the loop
+    of ``protect_linked`` goes on. `lines`: the keys of the equations holding the cell.
     """
     visible = [[k for k in line if k not in hidden] for line in lines]
     pools = [[k for k in line if values[k] > 0] for line in visible] + visible
-    for pool in pools:
-        if pool:
-            hidden.add(min(pool, key=lambda k: (values[k], k)))
+    ordered = list(
+        dict.fromkeys(k for pool in pools for k in sorted(pool, key=lambda k: (values[k], k)))
+    )
+    if not ordered:
+        ordered = sorted((k for k in values if k not in hidden), key=lambda k: (values[k], k))
+    for candidate in ordered[:12]:
+        if not _determines(equations, hidden | {candidate}, key):
+            hidden.add(candidate)
             return
-    hidden.add(min((k for k in everything if k not in hidden), key=lambda k: (values[k], k)))
+    # No neighbour alone helps: the cell is pinned through other lines of its group. Try the
+    # visible entries of the equations linked to it, smallest first.
+    group = _group_of(equations, hidden, key)
+    linked = sorted(
+        {k for eq in equations if any(k2 in group for k2, _ in eq) for k, _ in eq} - hidden,
+        key=lambda k: (values[k] == 0, values[k], k),
+    )
+    for candidate in linked[:40]:
+        if not _determines(equations, hidden | {candidate}, key):
+            hidden.add(candidate)
+            return
+    hidden.add(ordered[0])
+
+
+def _group_of(equations: Sequence[Equation], hidden: set, key: Key) -> set[Key]:
+    """Return the hidden entries linked to `key` through the equations."""
+    restricted = [[(k, c) for k, c in eq if k in hidden] for eq in equations]
+    for group in _components([eq for eq in restricted if eq]):
+        if _holds(group, key):
+            return {k for eq in group for k, _ in eq}
+    return {key}
 
 
 def protect_linked(
-    values: Mapping[Key, int], equations: Sequence[Equation], hide: Collection = ()
+    values: Mapping[Key, int],
+    equations: Sequence[Equation],
+    hide: Collection = (),
+    free: Collection = (),
 ) -> set[Key]:
     """Apply primary and secondary suppression to linked figures; return the hidden keys.
 
-    `values`: every figure shown (cells and totals, of every table of the problem);
+    `values`: every figure (cells and totals, of every table of the problem);
     `equations`: how they add up (a row of a table, a territory's cell as the sum of its
-    teams' cells...); `hide`: keys to hide from the start.
+    teams' cells...); `hide`: keys to hide from the start; `free`: keys computed but never
+    shown (hidden from the start; an unknown to the attacker, not a count to protect).
     """
-    hidden = {k for k, v in values.items() if is_primary(v)} | set(hide)
+    free = set(free)
+    hidden = {k for k, v in values.items() if is_primary(v)} | set(hide) | free
     lines: dict[Key, list[list[Key]]] = defaultdict(list)
     for equation in equations:
         keys = [k for k, _ in equation]
         for key in keys:
             lines[key].append(keys)
-    everything = sorted(values)
-    _secondary(values, equations, hidden)
+    _secondary(values, equations, hidden, free)
     # Two hidden terms per line are not always enough (linked lines can still be solved):
     # while the shown figures determine a hidden small count, hide one more entry beside it
     # (in each independent group of hidden entries), and apply the line rule again.
-    while exposed := _exposed(values, equations, hidden):
+    while exposed := _exposed(values, equations, hidden, free):
         for key in exposed:
-            _widen(values, lines[key], everything, hidden)
-        _secondary(values, equations, hidden)
+            _widen(values, equations, lines[key], hidden, key)
+        _secondary(values, equations, hidden, free)
     return hidden
 
 

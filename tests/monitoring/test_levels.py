@@ -303,3 +303,33 @@ def test_a_release_is_computed_once_per_state_of_the_data(db, world, monkeypatch
     db.session.flush()
     queries.build_tables(filters, Scope(None))
     assert len(calls) == 2
+
+
+def test_totals_never_shown_do_not_make_large_cells_hidden(db, world):
+    """The active file's row totals and the sum of a stock over months are never shown: a
+    small number of inclusions beside 77 people followed hides the inclusions only."""
+    team = world.teams[2]  # alone in its territory
+    rows = ([3, 77, 0], [5, 82, 0], [3, 84, 0])
+    for month, row in zip(Q1, rows, strict=True):
+        for dimension, value in zip(("new", "ongoing", "exits"), row, strict=True):
+            if value:
+                db.session.add(
+                    MonitoringCount(
+                        territory_id=team.territory_id,
+                        team_id=team.id,
+                        month=month,
+                        indicator="file",
+                        dimension=dimension,
+                        value=value,
+                    )
+                )
+    db.session.flush()
+    releases.clear_cache()
+    filters = queries.Filters(None, team.id, Q1[0], Q1[-1])
+    [table] = [t for t in queries.build_tables(filters, Scope(None)) if t.indicator.key == "file"]
+    assert [[c.label for c in r.cells] for r in table.rows] == [
+        ["s", "77", "0"],
+        ["s", "82", "0"],
+        ["s", "84", "0"],
+    ]
+    assert table.totals[0].value == 11 and table.totals[1] is None
