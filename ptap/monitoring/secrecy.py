@@ -21,10 +21,12 @@ The rule applied, after the usual French practice for health-activity statistics
   hidden, as is a share whose numerator or denominator comes from a hidden cell, or whose
   denominator is below 11 (a share of a small group reveals its numerator).
 
-Limits (docs/monitoring.md): differencing between two separately requested tables (a
-territory minus one of its teams) is not prevented by this module. Differencing between two
-periods is prevented by the caller (``queries``): tables are protected per calendar quarter,
-whatever period is asked for, and a period's totals are shown only for a whole quarter.
+Linked tables: ``protect_linked`` applies the same rules to any set of figures and the
+equations that tie them (``levels`` protects the region's, territories' and teams' tables of
+a quarter together; ``protect_table`` is the single-table case). Differencing between
+periods is prevented by the caller (``queries``/``releases``): tables are protected per
+calendar quarter, whatever period is asked for, and a period's totals are shown only for a
+whole quarter.
 """
 
 from __future__ import annotations
