@@ -91,6 +91,8 @@ Term = tuple[Key, int]
 Equation = Sequence[Term]
 #: A prime above any count: the attacker's linear algebra is done exactly modulo it.
 _PRIME = (1 << 61) - 1
+#: Largest group of linked hidden entries for which the widening tries its candidates.
+_SMALL_GROUP = 40
 
 
 def _pick_partner(
@@ -220,41 +222,43 @@ def _holds(group: list[list[Term]], key: Key) -> bool:
 def _widen(
     values: Mapping,
     equations: Sequence[Equation],
-    lines: Sequence[Sequence[Key]],
+    by_key: Mapping[Key, Sequence[Equation]],
     hidden: set,
     key: Key,
 ) -> None:
     """Hide one more entry next to an exposed cell.
 
     The candidates, in order: the positive visible entries of the equations holding it (its
-    row first), smallest first, then their zeros. The first whose hiding leaves the cell
-    undetermined is hidden (a partner in a line that another unknown already covers, such as
-    a total never shown, would not help); failing that, the first candidate, and the loop
-    of ``protect_linked`` goes on. `lines`: the keys of the equations holding the cell.
+    row first), smallest first, then their zeros, then the other entries of the lines linked
+    to it. The first whose hiding leaves the cell undetermined, judged on the lines around
+    it, is hidden (a partner in a line that another unknown already covers, such as a total
+    never shown, would not help); failing that, or in a large group, the first candidate.
+    Either way the loop of ``protect_linked`` checks the whole problem again. `by_key`: the
+    equations of each key.
     """
+    lines = [[k for k, _ in eq] for eq in by_key[key]]
     visible = [[k for k in line if k not in hidden] for line in lines]
     pools = [[k for k in line if values[k] > 0] for line in visible] + visible
     ordered = list(
         dict.fromkeys(k for pool in pools for k in sorted(pool, key=lambda k: (values[k], k)))
     )
-    if not ordered:
-        ordered = sorted((k for k in values if k not in hidden), key=lambda k: (values[k], k))
-    for candidate in ordered[:12]:
-        if not _determines(equations, hidden | {candidate}, key):
-            hidden.add(candidate)
-            return
-    # No neighbour alone helps: the cell is pinned through other lines of its group. Try the
-    # visible entries of the equations linked to it, smallest first.
     group = _group_of(equations, hidden, key)
+    local = list({id(eq): eq for k in group for eq in by_key[k]}.values())
     linked = sorted(
-        {k for eq in equations if any(k2 in group for k2, _ in eq) for k, _ in eq} - hidden,
+        {k for eq in local for k, _ in eq} - hidden - set(ordered),
         key=lambda k: (values[k] == 0, values[k], k),
     )
-    for candidate in linked[:40]:
-        if not _determines(equations, hidden | {candidate}, key):
+    # Trying candidates costs a solve each: only for small groups (the usual case).
+    tries = ordered[:8] + linked[:8] if len(group) <= _SMALL_GROUP else []
+    for candidate in tries:
+        around = local + list(by_key[candidate])
+        if not _determines(around, hidden | {candidate}, key):
             hidden.add(candidate)
             return
-    hidden.add(ordered[0])
+    fallback = ordered or linked
+    if not fallback:
+        fallback = sorted((k for k in values if k not in hidden), key=lambda k: (values[k], k))
+    hidden.add(fallback[0])
 
 
 def _group_of(equations: Sequence[Equation], hidden: set, key: Key) -> set[Key]:
@@ -281,18 +285,17 @@ def protect_linked(
     """
     free = set(free)
     hidden = {k for k, v in values.items() if is_primary(v)} | set(hide) | free
-    lines: dict[Key, list[list[Key]]] = defaultdict(list)
+    by_key: dict[Key, list[Equation]] = defaultdict(list)
     for equation in equations:
-        keys = [k for k, _ in equation]
-        for key in keys:
-            lines[key].append(keys)
+        for key, _ in equation:
+            by_key[key].append(equation)
     _secondary(values, equations, hidden, free)
     # Two hidden terms per line are not always enough (linked lines can still be solved):
     # while the shown figures determine a hidden small count, hide one more entry beside it
     # (in each independent group of hidden entries), and apply the line rule again.
     while exposed := _exposed(values, equations, hidden, free):
         for key in exposed:
-            _widen(values, equations, lines[key], hidden, key)
+            _widen(values, equations, by_key, hidden, key)
         _secondary(values, equations, hidden, free)
     return hidden
 
