@@ -202,6 +202,9 @@ def _exposed(
     restricted = [eq for eq in restricted if eq]
     firsts = []
     for group in _components(restricted):
+        keys = {k for eq in group for k, _ in eq}
+        if not any(is_primary(values[k]) and k not in free for k in keys):
+            continue  # no small count in this group: nothing to give away
         exposed = [key for key in _determined(group) if is_primary(values[key]) and key not in free]
         if exposed:
             firsts.append(min(exposed))
