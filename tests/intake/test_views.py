@@ -305,7 +305,7 @@ def _audited_updates(db, req):
 
     return db.session.scalars(
         sa.select(AuditEvent).where(
-            AuditEvent.action == "request.update", AuditEvent.object_id == req.id
+            AuditEvent.action == "request.update", AuditEvent.object_id == str(req.id)
         )
     ).all()
 
