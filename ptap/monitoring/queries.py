@@ -1,8 +1,8 @@
 """Reading the aggregates: the filters, one summed query, and the protected tables.
 
 Nothing here reads a raw table: the page, the API and the exports are built from
-``monitoring_counts`` only (one query for the figures, one for the filter lists), then every
-table goes through ``secrecy.protect_table`` before anything leaves this module.
+``monitoring_counts`` and the quarters' protected releases stored by the refresh job
+(``releases``): no table leaves this module unprotected, and no request runs the solver.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
@@ -21,7 +21,7 @@ from ptap.extensions import db
 from ptap.monitoring.indicators import DURATION_BUCKETS, INDICATORS, Indicator
 from ptap.monitoring.models import MonitoringCount
 from ptap.monitoring.permissions import Scope
-from ptap.monitoring.releases import node_of, quarter_months, quarter_of, releases
+from ptap.monitoring.releases import ReleasesPending, node_of, quarter_months, quarter_of, releases
 from ptap.monitoring.secrecy import (
     HIDDEN,
     Cell,
@@ -330,25 +330,54 @@ def _duration_table(
     return IndicatorTable(indicator, durations=tuple(rows))
 
 
+def _zeros(n_rows: int, n_cols: int) -> ProtectedTable:
+    zero = Cell(0)
+    return ProtectedTable(
+        tuple((zero,) * n_cols for _ in range(n_rows)), (zero,) * n_rows, (zero,) * n_cols, zero
+    )
+
+
 def _empty() -> dict[str, ProtectedTable]:
+    """Return the tables of a quarter or a node without any activity (zeros: nothing to hide)."""
     return {
-        i.key: protect_table([[0] * (1 if i.kind == "duration" else len(i.columns))] * 3)
+        i.key: _zeros(3, 1 if i.kind == "duration" else len(i.columns))
         for i in INDICATORS
         if i.available
     }
 
 
-def build_tables(filters: Filters, scope: Scope) -> list[IndicatorTable]:
+@dataclass(frozen=True)
+class Indicators:
+    """Every indicator's protected table, and the date of the figures when they are late."""
+
+    tables: list[IndicatorTable]
+    #: When the stored releases predate the aggregates: when they were computed.
+    as_of: datetime | None = None
+
+    @property
+    def as_of_label(self) -> str | None:
+        """Return the French note of late figures, e.g. "chiffres du 07/12/2026 à 13:40"."""
+        if self.as_of is None:
+            return None
+        local = self.as_of.astimezone(clock.PARIS)
+        return f"chiffres du {local:%d/%m/%Y à %H:%M}"
+
+
+def build_indicators(filters: Filters, scope: Scope) -> Indicators:
     """Return every indicator's protected table for the filters.
 
-    The cells come from the quarters' releases (every level protected together, cached);
-    only the durations' histograms of the node asked for are read here (for the medians).
+    The cells come from the quarters' stored releases (every level protected together by the
+    refresh job; raises ``ReleasesPending`` before its first run); only the durations'
+    histograms of the node asked for are read here (for the medians).
     """
     months = months_between(filters.first, filters.last)
     whole_quarter = is_quarter(filters)
-    tree, by_quarter = releases(scope, {quarter_of(m) for m in months})
+    stored = releases(scope, {quarter_of(m) for m in months})
+    tree = stored.tree
     node = node_of(tree, filters.territory_id, filters.team_id)
-    quarters = {q: release.get(node or (-1, -1)) or _empty() for q, release in by_quarter.items()}
+    quarters = {
+        q: release.get(node or (-1, -1)) or _empty() for q, release in stored.by_quarter.items()
+    }
     durations = [i.key for i in INDICATORS if i.available and i.kind == "duration"]
     counts = {}
     if node is not None:
@@ -362,7 +391,22 @@ def build_tables(filters: Filters, scope: Scope) -> list[IndicatorTable]:
             tables.append(_duration_table(indicator, months, counts, whole_quarter, people))
         else:
             tables.append(_count_table(indicator, months, quarters, whole_quarter))
-    return tables
+    return Indicators(tables, stored.as_of)
 
 
-__all__ = ["HIDDEN", "Filters", "IndicatorTable", "build_tables", "filter_options", "parse_filters"]
+def build_tables(filters: Filters, scope: Scope) -> list[IndicatorTable]:
+    """Return every indicator's protected table for the filters (``build_indicators``)."""
+    return build_indicators(filters, scope).tables
+
+
+__all__ = [
+    "HIDDEN",
+    "Filters",
+    "IndicatorTable",
+    "Indicators",
+    "ReleasesPending",
+    "build_indicators",
+    "build_tables",
+    "filter_options",
+    "parse_filters",
+]

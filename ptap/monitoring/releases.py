@@ -1,30 +1,37 @@
-"""A quarter's protected tables at every level of a scope, computed once per state of the data.
+"""A quarter's protected tables at every level of a scope, computed by the job and stored.
 
 The unit of protection is a calendar quarter (three months and their totals) of every level
 a user can ask for: the region (every team of the scope), each territory, each team. One
 indicator's tables at these levels are protected as one linked problem (``levels``), and the
 tables that show the same figure (``SHARED_FIGURES``) hide it in the same months at every
-level. The result depends only on the quarter's aggregates, so it is kept in a small
-in-process cache keyed by a checksum of those rows: the refresh job (every 10 minutes)
-changes the checksum, and a page or API call with unchanged data reads the cache.
+level. Solving it takes seconds at regional scale, so it never runs in a request: the refresh
+job (``store_releases``, after the aggregates) computes the release of every quarter whose
+aggregates changed (a checksum of its rows and of the scope's teams) and stores it in
+``monitoring_releases``; pages, the API, the exports and the reports read it (``releases``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from ptap.care_teams.models import CareTeam
+from ptap.core.errors import DomainError
+from ptap.core.models import utcnow
 from ptap.extensions import db
 from ptap.monitoring.indicators import INDICATORS, Indicator
 from ptap.monitoring.levels import Node, Tree, protect_levels, team_node, territory_node
-from ptap.monitoring.models import MonitoringCount
+from ptap.monitoring.models import MonitoringCount, MonitoringRelease
 from ptap.monitoring.permissions import Scope
-from ptap.monitoring.secrecy import ProtectedTable
+from ptap.monitoring.secrecy import Cell, ProtectedTable
 from ptap.monitoring.services import months_between, next_month
 
 #: Figures shown by several tables: each group's tables hide the same months of it. The
@@ -33,16 +40,18 @@ SHARED_FIGURES: tuple[dict[str, str | None], ...] = (
     {"requests_requester": None, "requests_channel": None, "requests_mission": None},
     {"mix_age": None, "mix_sex": None, "file": "new"},
 )
-#: Releases kept in memory (a release: one quarter of one scope, every level).
+#: Parsed releases kept in memory (a release: one quarter of one scope, every level).
 CACHE_SIZE = 64
 
+log = logging.getLogger(__name__)
+
 Release = dict[Node, dict[str, ProtectedTable]]
-_cache: OrderedDict[tuple, Release] = OrderedDict()
+_cache: OrderedDict[tuple[int, str], Release] = OrderedDict()
 _lock = threading.Lock()
 
 
 def clear_cache() -> None:
-    """Forget every release (tests; a change of the secrecy rules in a running process)."""
+    """Forget every parsed release (tests)."""
     with _lock:
         _cache.clear()
 
@@ -198,27 +207,158 @@ def protect_quarter(quarter: date, counts: dict, tree: Tree) -> Release:
     return dict(release)
 
 
-def releases(scope: Scope, quarters: Iterable[date]) -> tuple[Tree, dict[date, Release]]:
-    """Return the scope's tree and each quarter's release, from the cache when the quarter's
-    rows are unchanged."""
+class ReleasesPending(DomainError):
+    """A quarter with data has no stored release yet: the job has not run since."""
+
+    status = 503
+    title = (
+        "Indicateurs en cours de calcul : les chiffres protégés par le secret statistique "
+        "seront disponibles après le prochain calcul (quelques minutes)."
+    )
+
+
+@dataclass(frozen=True)
+class Releases:
+    """The scope's tree and each quarter's release, as stored by the job."""
+
+    tree: Tree
+    by_quarter: dict[date, Release]
+    #: When a release shown is older than the aggregates: the oldest such computation.
+    as_of: datetime | None = None
+
+
+def scope_key(scope: Scope) -> str:
+    """Return the stored name of a scope: "all", or its teams."""
+    if scope.team_ids is None:
+        return "all"
+    key = "teams:" + ",".join(str(t) for t in sorted(scope.team_ids))
+    return key if len(key) <= 255 else "teams#" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _checksum(rows: tuple, tree: Tree) -> str:
+    return hashlib.sha256(repr((rows, sorted(tree.territories.items()))).encode()).hexdigest()
+
+
+def _node_name(node: Node) -> str:
+    return f"{node[0]}:{node[1]}"
+
+
+def _dump(tree: Tree, release: Release) -> dict[str, Any]:
+    """Return a release as JSON: each table's bordered grid, null where hidden."""
+    return {
+        "tree": {str(t): list(teams) for t, teams in tree.territories.items()},
+        "nodes": {
+            _node_name(node): {
+                key: [
+                    [table.at(i, j).value for j in range(len(table.column_totals) + 1)]
+                    for i in range(len(table.cells) + 1)
+                ]
+                for key, table in tables.items()
+            }
+            for node, tables in release.items()
+        },
+    }
+
+
+def _table(grid: list[list[int | None]]) -> ProtectedTable:
+    cells = [tuple(Cell(v) for v in row) for row in grid]
+    return ProtectedTable(
+        tuple(row[:-1] for row in cells[:-1]),
+        tuple(row[-1] for row in cells[:-1]),
+        cells[-1][:-1],
+        cells[-1][-1],
+    )
+
+
+def _load(payload: dict[str, Any]) -> Release:
+    release: Release = {}
+    for name, tables in payload["nodes"].items():
+        level, key = name.split(":")
+        release[(int(level), int(key))] = {k: _table(grid) for k, grid in tables.items()}
+    return release
+
+
+def releases(scope: Scope, quarters: Iterable[date]) -> Releases:
+    """Return the scope's tree and each quarter's stored release (never computed here).
+
+    A quarter without any aggregate is empty (every level shows zeros). A release computed
+    from older aggregates is shown, and ``as_of`` says when it was computed; a quarter with
+    data and no release at all raises ``ReleasesPending``. Parsed payloads are kept in a
+    small in-process cache keyed by the stored row and its checksum.
+    """
     quarters = sorted(set(quarters))
     tree = load_tree(scope)
     prints = _fingerprints(scope, quarters)
-    out: dict[date, Release] = {}
-    for quarter in quarters:
-        key = (scope.team_ids, quarter, prints[quarter], tuple(sorted(tree.territories.items())))
+    wanted = [q for q in quarters if prints[q]]
+    out: dict[date, Release] = {q: {} for q in quarters}
+    if not wanted:
+        return Releases(tree, out)
+    r = MonitoringRelease
+    stored = {
+        row.quarter: row
+        for row in db.session.execute(
+            sa.select(r.id, r.quarter, r.checksum, r.computed_at).where(
+                r.scope == scope_key(scope), r.quarter.in_(wanted)
+            )
+        )
+    }
+    if missing := [q for q in wanted if q not in stored]:
+        log.info("monitoring releases pending for %s: %s", scope_key(scope), missing)
+        raise ReleasesPending()
+    with _lock:
+        parsed = {q: _cache.get((row.id, row.checksum)) for q, row in stored.items()}
+    if to_read := [row.id for q, row in stored.items() if parsed[q] is None]:
+        payloads = db.session.execute(sa.select(r.id, r.payload).where(r.id.in_(to_read)))
+        loaded = {row_id: _load(payload) for row_id, payload in payloads}
         with _lock:
-            cached = _cache.get(key)
-            if cached is not None:
-                _cache.move_to_end(key)
-        if cached is None:
-            cached = protect_quarter(quarter, load_team_counts(scope, quarter), tree)
-            with _lock:
-                _cache[key] = cached
-                while len(_cache) > CACHE_SIZE:
-                    _cache.popitem(last=False)
-        out[quarter] = cached
-    return tree, out
+            for q, row in stored.items():
+                if row.id in loaded:
+                    parsed[q] = _cache[(row.id, row.checksum)] = loaded[row.id]
+                if (row.id, row.checksum) in _cache:
+                    _cache.move_to_end((row.id, row.checksum))
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    stale = [
+        row.computed_at for q, row in stored.items() if row.checksum != _checksum(prints[q], tree)
+    ]
+    out.update({q: release for q, release in parsed.items() if release is not None})
+    return Releases(tree, out, min(stale) if stale else None)
+
+
+def store_releases(scopes: Iterable[Scope]) -> int:
+    """Compute and store the release of every quarter whose aggregates changed (the job).
+
+    Each release is committed on its own: an interrupted run keeps what it stored, and the
+    next run computes only what is still out of date. Returns how many were computed.
+    """
+    c = MonitoringCount
+    months = db.session.scalars(sa.select(c.month).distinct())
+    quarters = sorted({quarter_of(m) for m in months})
+    if not quarters:
+        return 0
+    computed = 0
+    for scope in scopes:
+        key = scope_key(scope)
+        tree = load_tree(scope)
+        prints = _fingerprints(scope, quarters)
+        r = MonitoringRelease
+        stored = dict(
+            db.session.execute(sa.select(r.quarter, r.checksum).where(r.scope == key)).all()
+        )
+        for quarter in quarters:
+            checksum = _checksum(prints[quarter], tree)
+            if not prints[quarter] or stored.get(quarter) == checksum:
+                continue
+            release = protect_quarter(quarter, load_team_counts(scope, quarter), tree)
+            payload = _dump(tree, release)
+            row = db.session.scalar(sa.select(r).where(r.scope == key, r.quarter == quarter))
+            if row is None:
+                row = MonitoringRelease(scope=key, quarter=quarter)
+                db.session.add(row)
+            row.checksum, row.payload, row.computed_at = checksum, payload, utcnow()
+            db.session.commit()
+            computed += 1
+    return computed
 
 
 def node_of(tree: Tree, territory_id: int | None, team_id: int | None) -> Node | None:

@@ -200,6 +200,7 @@ def _store(world, seed):
                             )
                         )
     db.session.flush()
+    releases.store_releases([Scope(None)])
 
 
 def _published(world):
@@ -288,23 +289,6 @@ def test_published_levels_resist_an_attacker_knowing_the_shared_totals(db, world
         assert found == set(), seed
 
 
-def test_a_release_is_computed_once_per_state_of_the_data(db, world, monkeypatch):
-    _store(world, 1)
-    releases.clear_cache()
-    calls = []
-    original = releases.protect_quarter
-    monkeypatch.setattr(releases, "protect_quarter", lambda *a: calls.append(a[0]) or original(*a))
-    filters = queries.Filters(None, None, Q1[0], Q1[-1])
-    first = queries.build_tables(filters, Scope(None))
-    again = queries.build_tables(filters, Scope(None))
-    assert first == again and len(calls) == 1
-    row = db.session.query(MonitoringCount).first()
-    row.value += 1
-    db.session.flush()
-    queries.build_tables(filters, Scope(None))
-    assert len(calls) == 2
-
-
 def test_totals_never_shown_do_not_make_large_cells_hidden(db, world):
     """The active file's row totals and the sum of a stock over months are never shown: a
     small number of inclusions beside 77 people followed hides the inclusions only."""
@@ -324,7 +308,7 @@ def test_totals_never_shown_do_not_make_large_cells_hidden(db, world):
                     )
                 )
     db.session.flush()
-    releases.clear_cache()
+    releases.store_releases([Scope(None)])
     filters = queries.Filters(None, team.id, Q1[0], Q1[-1])
     [table] = [t for t in queries.build_tables(filters, Scope(None)) if t.indicator.key == "file"]
     assert [[c.label for c in r.cells] for r in table.rows] == [
