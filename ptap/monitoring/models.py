@@ -108,7 +108,10 @@ class MonitoringRelease(Base):
     scope: Mapped[str] = mapped_column(sa.String(255))
     #: First month of the calendar quarter.
     quarter: Mapped[date]
+    #: Of the quarter's aggregate rows as stored (ids included): compared by each request.
     checksum: Mapped[str] = mapped_column(sa.String(64))
+    #: Of the quarter's counts only: a rewrite with the same counts is not solved again.
+    data_hash: Mapped[str] = mapped_column(sa.String(64))
     #: {"tree": {territory: [teams]}, "nodes": {"level:id": {indicator: bordered grid}}},
     #: a hidden entry is null (its value is never stored).
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

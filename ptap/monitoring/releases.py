@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from ptap.care_teams.models import CareTeam
 from ptap.core.errors import DomainError
@@ -342,20 +343,31 @@ def store_releases(scopes: Iterable[Scope]) -> int:
         tree = load_tree(scope)
         prints = _fingerprints(scope, quarters)
         r = MonitoringRelease
-        stored = dict(
-            db.session.execute(sa.select(r.quarter, r.checksum).where(r.scope == key)).all()
-        )
+        stored = {
+            row.quarter: row
+            for row in db.session.scalars(
+                sa.select(r).where(r.scope == key).options(orm.defer(r.payload))
+            ).all()
+        }
         for quarter in quarters:
             checksum = _checksum(prints[quarter], tree)
-            if not prints[quarter] or stored.get(quarter) == checksum:
+            row = stored.get(quarter)
+            if not prints[quarter] or (row is not None and row.checksum == checksum):
                 continue
-            release = protect_quarter(quarter, load_team_counts(scope, quarter), tree)
-            payload = _dump(tree, release)
-            row = db.session.scalar(sa.select(r).where(r.scope == key, r.quarter == quarter))
+            # The checksum sees every rewrite (the current month is rewritten by every run):
+            # the quarter is solved again only when its counts or its tree really changed.
+            counts = load_team_counts(scope, quarter)
+            data_hash = _checksum(tuple(sorted(counts.items())), tree)
+            if row is not None and row.data_hash == data_hash:
+                row.checksum = checksum
+                db.session.commit()
+                continue
+            release = protect_quarter(quarter, counts, tree)
             if row is None:
                 row = MonitoringRelease(scope=key, quarter=quarter)
                 db.session.add(row)
-            row.checksum, row.payload, row.computed_at = checksum, payload, utcnow()
+            row.checksum, row.data_hash = checksum, data_hash
+            row.payload, row.computed_at = _dump(tree, release), utcnow()
             db.session.commit()
             computed += 1
     return computed

@@ -85,6 +85,19 @@ def test_job_is_idempotent_and_follows_a_change(client, auth, db, world):
     assert "4400" in body and "chiffres du" not in body
 
 
+def test_a_rewrite_with_the_same_counts_is_not_solved_again(client, auth, db, world, monkeypatch):
+    row = _count(world.teams[0], 4321)
+    tasks.store_releases()
+    db.session.delete(row)
+    db.session.commit()
+    _count(world.teams[0], 4321)  # as the job rewrites the current month: new ids
+    _no_solver(monkeypatch)
+    assert tasks.store_releases() == 0
+    auth.login(analyst())
+    body = client.get(f"/monitoring?{RANGE}").get_data(as_text=True)
+    assert "4321" in body and "chiffres du" not in body
+
+
 def test_refresh_job_stores_the_releases_then_computes_nothing(db, world, monkeypatch):
     _count(world.teams[1], 250)
     tasks.refresh_monitoring_aggregates()

@@ -27,6 +27,7 @@ def upgrade():
         sa.Column("scope", sa.String(length=255), nullable=False),
         sa.Column("quarter", sa.Date(), nullable=False),
         sa.Column("checksum", sa.String(length=64), nullable=False),
+        sa.Column("data_hash", sa.String(length=64), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_monitoring_releases")),
