@@ -1,6 +1,7 @@
 """Screenshots of the monitoring pages as an ARS analyst and a coordinator (1366 px wide).
 
 Run: .venv/bin/python bench/screenshots_monitoring.py [--days 330 --per-day 60]
+(--days 0: the demo data only, as `ptap demo` leaves it)
 Starts a throwaway PTAP server with the demo data, adds months of random regional activity
 (tests/monitoring/conftest.py's World) to its database, refreshes the aggregates, then drives
 the system Chromium headless and writes PNGs to artifacts/screenshots/ (git-ignored). Also
@@ -59,7 +60,8 @@ def main() -> int:
     server = start_server()
     violations: list[str] = []
     try:
-        fill(Path(server.workdir.name) / "ptap.sqlite3", args.days, args.per_day)
+        if args.days:  # --days 0: the demo's own activity only, as a newcomer sees it
+            fill(Path(server.workdir.name) / "ptap.sqlite3", args.days, args.per_day)
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             context = browser.new_context(locale="fr-FR", viewport={"width": 1366, "height": 900})

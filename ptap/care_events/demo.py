@@ -39,7 +39,7 @@ NOTES = {
     ),
     CareEventKind.DEATH: ("",),
 }
-SHARE_WITH_BREAKS = 0.35
+SHARE_WITH_BREAKS = 0.6
 
 
 @dataclass

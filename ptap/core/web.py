@@ -29,6 +29,7 @@ ERROR_MESSAGES = {
     422: ("Donnée invalide", "Une donnée envoyée est invalide."),
     429: ("Trop de tentatives", "Trop de requêtes en peu de temps. Patientez avant de réessayer."),
     500: ("Erreur interne", "Une erreur inattendue est survenue. L'équipe technique est prévenue."),
+    503: ("Service momentanément indisponible", "Réessayez dans quelques minutes."),
 }
 
 CSP = (

@@ -7,11 +7,14 @@ by pages, the API, sockets and scheduler jobs alike. Rather than every producer 
 dashboard, a session listener notes which of those rows a transaction flushed (a set lookup
 per flushed object, no query) and, once it commits, one small event per team goes to the
 room `team:{id}` of the /dashboards namespace:
-``dashboard_changed {team_id, patient_ids, requests}`` (`requests`: its waiting requests changed).
-Pages refetch those patients' rows over HTTP, where access is checked again; the event itself
-carries ids only. Without a message queue and with no dashboard open in this process, nothing
-is worked out at all. Working out the teams (one query) runs in a fresh app context, in a
-background task by default (DASHBOARD_LIVE_IN_BACKGROUND; the tests run it inline).
+``dashboard_changed {team_id, patient_ids, requests}`` (`requests`: its waiting requests changed),
+and ``workload_changed {team_id}`` when the workload per professional may have changed (an
+action of one of its plans created, reassigned, rescheduled or closed; a patient leaving or
+joining its caseload). Pages refetch those patients' rows, or the workload table, over HTTP,
+where access is checked again; the events themselves carry ids only. Without a message
+queue and with no dashboard open in this process, nothing is worked out at all. Working out
+the teams (one query) runs in a fresh app context, in a background task by default
+(DASHBOARD_LIVE_IN_BACKGROUND; the tests run it inline).
 
 Rooms are closed when access may have ended: a membership ended or shortened
 (`team_membership_changed`) or ended by date (the `cut_off_dashboard_sockets` job) makes every
@@ -120,6 +123,9 @@ class _Changes:
         self.conversations: set[int] = set()
         #: Teams whose waiting requests changed.
         self.request_teams: set[int] = set()
+        #: Patients whose plan actions changed, and teams whose caseload changed (workload).
+        self.task_patients: set[int] = set()
+        self.caseload_teams: set[int] = set()
 
     def __bool__(self) -> bool:
         return bool(
@@ -131,6 +137,8 @@ def _note(changes: _Changes, obj: Any) -> None:
     if isinstance(obj, Patient):
         changes.patients.add(obj.id)
     elif isinstance(obj, Enrolment | DmpSubmission):
+        if isinstance(obj, Enrolment):
+            changes.caseload_teams.add(obj.team_id)
         if obj.team_id is not None:
             changes.pairs.add((obj.team_id, obj.patient_id))
         else:
@@ -152,6 +160,8 @@ def _note(changes: _Changes, obj: Any) -> None:
         pid = getattr(obj, "patient_id", None)
         if pid is not None:
             changes.patients.add(pid)
+            if isinstance(obj, CarePlanTask):
+                changes.task_patients.add(pid)
 
 
 def _after_flush(session: Session, _context: Any) -> None:
@@ -216,7 +226,9 @@ def _announce_in_context(app: Any, changes: _Changes) -> None:
     SQL any more in its after_commit hook)."""
     try:
         with app.app_context():
-            announce(teams_of(changes), changes.request_teams)
+            by_team = teams_of(changes)
+            announce(by_team, changes.request_teams)
+            announce_workload(workload_teams(by_team, changes))
     except Exception:  # the commit stands: a missed refresh only waits for the next reload
         log.exception("could not announce a dashboard change")
 
@@ -266,6 +278,21 @@ def announce(by_team: dict[int, set[int]], request_teams: set[int] | None = None
             },
             to=team_room(team_id),
             namespace=NAMESPACE,
+        )
+
+
+def workload_teams(by_team: dict[int, set[int]], changes: _Changes) -> set[int]:
+    """Return the teams whose workload table may have changed: their caseload, or an action
+    of one of their patients' plans."""
+    touched = {t for t, pids in by_team.items() if pids & changes.task_patients}
+    return touched | changes.caseload_teams
+
+
+def announce_workload(team_ids: Iterable[int]) -> None:
+    """Emit `workload_changed {team_id}` to each team's room (an id only)."""
+    for team_id in sorted(set(team_ids)):
+        socketio.emit(
+            "workload_changed", {"team_id": team_id}, to=team_room(team_id), namespace=NAMESPACE
         )
 
 

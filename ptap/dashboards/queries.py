@@ -591,6 +591,14 @@ def build_dashboard(
     return TeamDashboard(rows, workload, today, counts, requests.first, requests.total)
 
 
+def team_workload(team_id: int, viewer_id: int, today: date | None = None) -> list[Workload]:
+    """Return a team's workload per professional (the live refresh of that table): the open
+    and overdue actions of the plans of the caseload the viewer sees."""
+    today = today or clock.paris_today()
+    ids = [row.patient_id for row in list_caseload(team_id, viewer_id, None)]
+    return _workload(team_id, task_counts(team_id, today, ids))
+
+
 def _workload(team_id: int, tasks: list[TaskCounts]) -> list[Workload]:
     """Sum the actions per professional; every team member is listed, even with none."""
     totals: dict[int, list[Any]] = {}

@@ -123,3 +123,16 @@ def dashboard_requests(team_id: int):
         requests_total=requests.total,
         requests_url=present.requests_url(),
     )
+
+
+@bp.get("/teams/<int:team_id>/dashboard/workload")
+@requires("dashboard.view")
+def dashboard_workload(team_id: int):
+    team = _team(team_id)
+    workload = queries.team_workload(team.id, current_user.id)
+    return render_template(
+        "dashboards/_workload.html",
+        team=team,
+        workload=[present.workload_view(w) for w in workload],
+        filters=present.parse_filters(request.args, strict=False),
+    )

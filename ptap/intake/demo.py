@@ -70,8 +70,10 @@ CHANNEL_WEIGHTS = {
     RequestChannel.FORM: 8,
     RequestChannel.OTHER: 5,
 }
-#: Requests ending without enrolment, for each enrolment (the DAC's 40/60 split or so).
-OTHER_REQUESTS_PER_ENROLMENT = 0.8
+#: Requests ending without enrolment (information, orientation), for each enrolment: most
+#: calls to a DAC end with an answer; enough of them for the agency's monthly tables to show
+#: most cells (statistical secrecy hides counts from 1 to 10).
+OTHER_REQUESTS_PER_ENROLMENT = 3
 #: Open requests per team: received in the last working days.
 OPEN_PER_TEAM = 14
 

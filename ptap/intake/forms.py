@@ -6,6 +6,7 @@ Forms only parse; the rules live in the services, whose InvalidInput errors name
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -35,6 +36,7 @@ from ptap.intake.models import (
     MISSION_TYPE_LABELS,
     REQUEST_CHANNEL_LABELS,
     REQUEST_OUTCOME_LABELS,
+    SupportRequest,
 )
 from ptap.intake.services import RequestData
 
@@ -154,6 +156,40 @@ class RequestForm(FlaskForm):
             person_summary=self.person_summary.data or "",
             problem_categories=tuple(self.problem_categories.data or ()),
             urgent=bool(self.urgent.data),
+        )
+
+
+class RequestEditForm(RequestForm):
+    """The correction of an open request: the same fields, its team fixed."""
+
+    team_id = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        FlaskForm.__init__(self, *args, **kwargs)
+
+    @classmethod
+    def of(cls, req: SupportRequest) -> RequestEditForm:
+        """Return the form filled with the request as recorded (reception in Paris time)."""
+        received = req.received_at.astimezone(PARIS)
+        return cls(
+            data={
+                "received_on": received.date(),
+                "received_time": received.time().replace(second=0, microsecond=0),
+                "channel": req.channel,
+                "requester_kind": req.requester_kind,
+                "requester_name": req.requester_name,
+                "requester_contact": req.requester_contact,
+                "person_summary": req.person_summary,
+                "problem_categories": req.problem_categories.split(),
+                "urgent": req.urgent,
+            }
+        )
+
+    def corrected(self, locked: SupportRequest) -> RequestData:
+        """Return the corrected request; the linked person and who follows it are kept as
+        they are when the request is locked (this form changes neither)."""
+        return replace(
+            self.data_value(), patient_id=locked.patient_id, assigned_to_id=locked.assigned_to_id
         )
 
 

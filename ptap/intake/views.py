@@ -26,6 +26,7 @@ from ptap.intake.forms import (
     REQUEST_FIELD_ALIASES,
     AnswerForm,
     CloseForm,
+    RequestEditForm,
     RequestForm,
     TargetsForm,
     TriageForm,
@@ -188,6 +189,7 @@ def _render_request(req: SupportRequest, forms: ActionForms | None = None, statu
         close_form=(forms.close or CloseForm()) if handle else None,
         evaluate_form=EmptyForm() if _can_evaluate(user, req) else None,
         can_convert=handle and req.mission_type is not None,
+        can_edit=answer,
     ), status
 
 
@@ -198,6 +200,30 @@ def show_request(request_id: int):
     req = _load(request_id)
     note_patients_shown([req.patient_id])
     return _render_request(req)
+
+
+@bp.route("/requests/<int:request_id>/edit", methods=["GET", "POST"])
+@shows_patients("support request correction")
+@requires("requests.list")
+def edit_request(request_id: int):
+    req = _load(request_id)
+    note_patients_shown([req.patient_id])
+    require(current_user, "request.answer", req)
+    if not req.is_open:
+        flash("Cette demande est clôturée : elle ne peut plus être corrigée.", "error")
+        return redirect(url_for("intake.show_request", request_id=req.id))
+    form = RequestEditForm() if request.method == "POST" else RequestEditForm.of(req)
+    if form.validate_on_submit():
+        outcome = run_action(
+            lambda: services.update_request(current_user, req, form.corrected, request_context()),
+            catch=(InvalidInput, Conflict),
+            success="Demande corrigée.",
+        )
+        if outcome.ok:
+            return redirect(url_for("intake.show_request", request_id=request_id))
+        _attach(form, outcome.failure, REQUEST_FIELD_ALIASES)
+    status = 422 if form.errors else 200
+    return render_template("intake/request_edit.html", form=form, request_id=request_id), status
 
 
 def _rerender(request_id: int, forms: ActionForms):

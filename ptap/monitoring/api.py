@@ -28,4 +28,5 @@ from ptap.monitoring.schemas import IndicatorsOut
 def get_indicators():
     scope = monitoring_scope(current_user)
     filters = queries.parse_filters(request.args, scope)
-    return IndicatorsOut.of(filters, queries.build_tables(filters, scope))
+    result = queries.build_indicators(filters, scope)
+    return IndicatorsOut.of(filters, result.tables, result.as_of)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -88,3 +89,30 @@ class MonitoringStaleMonth(Base):
     #: The former instant of the moved row (its month is recomputed).
     at: Mapped[datetime]
     noted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class MonitoringRelease(Base):
+    """A quarter's protected tables at every level of one scope, computed by the refresh job.
+
+    Pages, the API, the exports and the reports read it and never run the secrecy solver.
+    ``checksum`` identifies the aggregates (and the scope's territories and teams) it was
+    computed from: when the current checksum differs, the release is stale and is shown with
+    its date until the next run replaces it.
+    """
+
+    __tablename__ = "monitoring_releases"
+    __table_args__ = (sa.UniqueConstraint("scope", "quarter"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "all" (every team: the analysts) or the coordinated teams ("teams:3,8").
+    scope: Mapped[str] = mapped_column(sa.String(255))
+    #: First month of the calendar quarter.
+    quarter: Mapped[date]
+    #: Of the quarter's aggregate rows as stored (ids included): compared by each request.
+    checksum: Mapped[str] = mapped_column(sa.String(64))
+    #: Of the quarter's counts only: a rewrite with the same counts is not solved again.
+    data_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: {"tree": {territory: [teams]}, "nodes": {"level:id": {indicator: bordered grid}}},
+    #: a hidden entry is null (its value is never stored).
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,8 +1,8 @@
 """Reading the aggregates: the filters, one summed query, and the protected tables.
 
 Nothing here reads a raw table: the page, the API and the exports are built from
-``monitoring_counts`` only (one query for the figures, one for the filter lists), then every
-table goes through ``secrecy.protect_table`` before anything leaves this module.
+``monitoring_counts`` and the quarters' protected releases stored by the refresh job
+(``releases``): no table leaves this module unprotected, and no request runs the solver.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
@@ -21,6 +21,7 @@ from ptap.extensions import db
 from ptap.monitoring.indicators import DURATION_BUCKETS, INDICATORS, Indicator
 from ptap.monitoring.models import MonitoringCount
 from ptap.monitoring.permissions import Scope
+from ptap.monitoring.releases import ReleasesPending, node_of, quarter_months, quarter_of, releases
 from ptap.monitoring.secrecy import (
     HIDDEN,
     Cell,
@@ -127,25 +128,17 @@ def filter_options(scope: Scope) -> tuple[list[Option], list[Option]]:
     )
 
 
-def _quarter_end(month: date) -> date:
-    return next_month(next_month(next_month(quarter_of(month))))
-
-
-def load_counts(filters: Filters, scope: Scope) -> dict[tuple[str, date, str], int]:
-    """Sum the aggregates over the selected teams: (indicator, month, dimension) -> count."""
+def load_counts(
+    team_ids: list[int], first: date, last: date, indicators: list[str]
+) -> dict[tuple[str, date, str], int]:
+    """Sum some indicators over teams and months: (indicator, month, dimension) -> count."""
     c = MonitoringCount
     stmt = (
         sa.select(c.indicator, c.month, c.dimension, sa.func.sum(c.value))
-        # Whole quarters: each month is protected within its calendar quarter.
-        .where(c.month >= quarter_of(filters.first), c.month < _quarter_end(filters.last))
+        .where(c.month >= first, c.month <= last, c.indicator.in_(indicators))
+        .where(c.team_id.in_(team_ids))
         .group_by(c.indicator, c.month, c.dimension)
     )
-    if filters.territory_id is not None:
-        stmt = stmt.where(c.territory_id == filters.territory_id)
-    if filters.team_id is not None:
-        stmt = stmt.where(c.team_id == filters.team_id)
-    if scope.team_ids is not None:
-        stmt = stmt.where(c.team_id.in_(list(scope.team_ids)))
     return {(i, m, d): int(v) for i, m, d, v in db.session.execute(stmt)}
 
 
@@ -209,18 +202,9 @@ def _share(indicator: Indicator, cells: dict[str, Cell]) -> float | None:
     return protect_share(cells[numerator], denominator, denominator_parts)
 
 
-def quarter_of(month: date) -> date:
-    """Return the first month of a month's calendar quarter."""
-    return date(month.year, 3 * ((month.month - 1) // 3) + 1, 1)
-
-
 def quarter_label(quarter: date) -> str:
     """Return a quarter in French, e.g. "T1 2026"."""
     return f"T{(quarter.month - 1) // 3 + 1} {quarter.year}"
-
-
-def _quarter_months(quarter: date) -> list[date]:
-    return months_between(quarter, next_month(next_month(quarter)))
 
 
 def is_quarter(filters: Filters) -> bool:
@@ -231,55 +215,6 @@ def is_quarter(filters: Filters) -> bool:
     )
 
 
-#: Figures shown by several tables: each group's tables hide the same months of it. The
-#: value is the column holding it (None: the row total).
-SHARED_FIGURES: tuple[dict[str, str | None], ...] = (
-    {"requests_requester": None, "requests_channel": None, "requests_mission": None},
-    {"mix_age": None, "mix_sex": None, "file": "new"},
-)
-
-
-def _raw(indicator: Indicator, months: list[date], counts: dict) -> list[list[int]]:
-    return [[counts.get((indicator.key, m, k), 0) for k, _ in indicator.columns] for m in months]
-
-
-def protect_quarter(quarter: date, counts: dict) -> dict[str, ProtectedTable]:
-    """Protect every count table of one calendar quarter (three months and their totals).
-
-    The quarter is the unit of protection whatever period is asked for: a month's cells come
-    from its quarter's table only, so two overlapping periods show the same cells and cannot
-    be subtracted. Tables that show the same figure (SHARED_FIGURES) hide it in the same
-    months: hidden in one, it is hidden in all, until nothing changes.
-    """
-    months = _quarter_months(quarter)
-    indicators = [i for i in INDICATORS if i.available and i.kind == "count"]
-    raws = {i.key: _raw(i, months, counts) for i in indicators}
-    hide: dict[str, set[tuple[int, int]]] = defaultdict(set)
-    while True:
-        tables = {key: protect_table(raw, hide[key]) for key, raw in raws.items()}
-        changed = False
-        for group in SHARED_FIGURES:
-            columns: dict[str, int] = {}
-            for ind in indicators:
-                if ind.key in group:
-                    col = group[ind.key]
-                    keys = [k for k, _ in ind.columns]
-                    columns[ind.key] = keys.index(col) if col else len(keys)
-            rows = {
-                i
-                for key, j in columns.items()
-                for i in range(len(months) + 1)
-                if tables[key].at(i, j).suppressed
-            }
-            for key, j in columns.items():
-                wanted = {(i, j) for i in rows}
-                if not wanted <= hide[key]:
-                    hide[key] |= wanted
-                    changed = True
-        if not changed:
-            return tables
-
-
 def _count_table(
     indicator: Indicator, months: list[date], quarters: dict[date, dict], whole_quarter: bool
 ) -> IndicatorTable:
@@ -287,7 +222,7 @@ def _count_table(
     rows = []
     for month in months:
         protected = quarters[quarter_of(month)][indicator.key]
-        index = _quarter_months(quarter_of(month)).index(month)
+        index = quarter_months(quarter_of(month)).index(month)
         cells = protected.cells[index]
         by_key = dict(zip(keys, cells, strict=True))
         rows.append(
@@ -351,21 +286,27 @@ def _percentile(histogram: dict[str, int], fraction: float) -> str | None:
 
 
 def _duration_table(
-    indicator: Indicator, months: list[date], counts: dict, whole_quarter: bool
+    indicator: Indicator,
+    months: list[date],
+    counts: dict,
+    whole_quarter: bool,
+    people: dict[date, ProtectedTable] | None = None,
 ) -> IndicatorTable:
     per_month: dict[date, dict[str, int]] = defaultdict(dict)
     for (key, month, bucket), n in counts.items():
         if key == indicator.key:
             per_month[month][bucket] = n
-    # People per month are protected per calendar quarter, like the count tables.
-    people = {
-        q: protect_table([[sum(per_month[m].values())] for m in _quarter_months(q)])
-        for q in {quarter_of(m) for m in months}
-    }
+    # People per month are protected per calendar quarter, like the count tables (with
+    # every level of the scope: `people`; alone when not given).
+    if people is None:
+        people = {
+            q: protect_table([[sum(per_month[m].values())] for m in quarter_months(q)])
+            for q in {quarter_of(m) for m in months}
+        }
     rows = []
     for month in months:
         quarter = quarter_of(month)
-        cell = people[quarter].cells[_quarter_months(quarter).index(month)][0]
+        cell = people[quarter].cells[quarter_months(quarter).index(month)][0]
         hist = per_month[month]
         n = sum(hist.values())
         median = _percentile(hist, 0.5) if protect_statistic(0.0, n) is not None else None
@@ -389,21 +330,83 @@ def _duration_table(
     return IndicatorTable(indicator, durations=tuple(rows))
 
 
-def build_tables(filters: Filters, scope: Scope) -> list[IndicatorTable]:
-    """Return every indicator's protected table for the filters (one query)."""
-    counts = load_counts(filters, scope)
+def _zeros(n_rows: int, n_cols: int) -> ProtectedTable:
+    zero = Cell(0)
+    return ProtectedTable(
+        tuple((zero,) * n_cols for _ in range(n_rows)), (zero,) * n_rows, (zero,) * n_cols, zero
+    )
+
+
+def _empty() -> dict[str, ProtectedTable]:
+    """Return the tables of a quarter or a node without any activity (zeros: nothing to hide)."""
+    return {
+        i.key: _zeros(3, 1 if i.kind == "duration" else len(i.columns))
+        for i in INDICATORS
+        if i.available
+    }
+
+
+@dataclass(frozen=True)
+class Indicators:
+    """Every indicator's protected table, and the date of the figures when they are late."""
+
+    tables: list[IndicatorTable]
+    #: When the stored releases predate the aggregates: when they were computed.
+    as_of: datetime | None = None
+
+    @property
+    def as_of_label(self) -> str | None:
+        """Return the French note of late figures, e.g. "chiffres du 07/12/2026 à 13:40"."""
+        if self.as_of is None:
+            return None
+        local = self.as_of.astimezone(clock.PARIS)
+        return f"chiffres du {local:%d/%m/%Y à %H:%M}"
+
+
+def build_indicators(filters: Filters, scope: Scope) -> Indicators:
+    """Return every indicator's protected table for the filters.
+
+    The cells come from the quarters' stored releases (every level protected together by the
+    refresh job; raises ``ReleasesPending`` before its first run); only the durations'
+    histograms of the node asked for are read here (for the medians).
+    """
     months = months_between(filters.first, filters.last)
     whole_quarter = is_quarter(filters)
-    quarters = {q: protect_quarter(q, counts) for q in {quarter_of(m) for m in months}}
+    stored = releases(scope, {quarter_of(m) for m in months})
+    tree = stored.tree
+    node = node_of(tree, filters.territory_id, filters.team_id)
+    quarters = {
+        q: release.get(node or (-1, -1)) or _empty() for q, release in stored.by_quarter.items()
+    }
+    durations = [i.key for i in INDICATORS if i.available and i.kind == "duration"]
+    counts = {}
+    if node is not None:
+        counts = load_counts(tree.team_ids(node), filters.first, filters.last, durations)
     tables = []
     for indicator in INDICATORS:
         if not indicator.available:
             tables.append(IndicatorTable(indicator))
         elif indicator.kind == "duration":
-            tables.append(_duration_table(indicator, months, counts, whole_quarter))
+            people = {q: release[indicator.key] for q, release in quarters.items()}
+            tables.append(_duration_table(indicator, months, counts, whole_quarter, people))
         else:
             tables.append(_count_table(indicator, months, quarters, whole_quarter))
-    return tables
+    return Indicators(tables, stored.as_of)
 
 
-__all__ = ["HIDDEN", "Filters", "IndicatorTable", "build_tables", "filter_options", "parse_filters"]
+def build_tables(filters: Filters, scope: Scope) -> list[IndicatorTable]:
+    """Return every indicator's protected table for the filters (``build_indicators``)."""
+    return build_indicators(filters, scope).tables
+
+
+__all__ = [
+    "HIDDEN",
+    "Filters",
+    "IndicatorTable",
+    "Indicators",
+    "ReleasesPending",
+    "build_indicators",
+    "build_tables",
+    "filter_options",
+    "parse_filters",
+]

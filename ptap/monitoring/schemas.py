@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Self
 
 from pydantic import BaseModel, Field
@@ -137,9 +138,16 @@ class IndicatorsOut(BaseModel):
     filters: FiltersOut
     threshold: int = Field(description="Plus petit effectif affiché (secret statistique)")
     indicators: list[IndicatorOut]
+    figures_as_of: datetime | None = Field(
+        default=None,
+        description="Renseigné quand les chiffres protégés datent d'avant les dernières "
+        "données : instant de leur calcul (ils seront recalculés au prochain passage)",
+    )
 
     @classmethod
-    def of(cls, filters: Filters, tables: list[IndicatorTable]) -> Self:
+    def of(
+        cls, filters: Filters, tables: list[IndicatorTable], as_of: datetime | None = None
+    ) -> Self:
         """Build the API answer."""
         return cls(
             filters=FiltersOut.model_validate(
@@ -152,4 +160,5 @@ class IndicatorsOut(BaseModel):
             ),
             threshold=THRESHOLD,
             indicators=[IndicatorOut.of(t) for t in tables],
+            figures_as_of=as_of,
         )

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from ptap.core import clock
 from ptap.extensions import db
-from ptap.monitoring import services
+from ptap.monitoring import releases, services
 from ptap.monitoring.models import MonitoringReport, ReportStatus
+from ptap.monitoring.permissions import release_scopes
 
 log = logging.getLogger(__name__)
 
 
 def refresh_monitoring_aggregates(now: datetime | None = None) -> int:
-    """Recompute the partitions changed since the last run, one committed month at a time.
+    """Recompute the partitions changed since the last run, one committed month at a time,
+    then the protected releases of the quarters whose aggregates changed (``store_releases``).
 
     Idempotent and restartable: each month is replaced whole and committed; the watermark
-    moves only once every partition is written, so an interrupted run is redone by the next.
+    moves only once every partition is written, so an interrupted run is redone by the next;
+    each release is committed on its own and recomputed only when its checksum changed.
     """
     plan = services.plan_refresh(now)
     today = clock.paris_day(plan.now)
@@ -39,7 +43,20 @@ def refresh_monitoring_aggregates(now: datetime | None = None) -> int:
         written,
         " (full rebuild)" if plan.full else "",
     )
+    store_releases()
     return written
+
+
+def store_releases() -> int:
+    """Compute and store the releases of every scope whose quarters changed; return how many."""
+    started = time.perf_counter()
+    computed = releases.store_releases(release_scopes())
+    log.info(
+        "monitoring releases: %d quarters protected in %.1f s",
+        computed,
+        time.perf_counter() - started,
+    )
+    return computed
 
 
 def rebuild_monitoring_aggregates(now: datetime | None = None) -> int:
@@ -73,6 +90,9 @@ def render_monitoring_reports() -> int:
     for report in pending:
         try:
             pdf: bytes | None = render_pdf("pdf/monitoring_report.html", report_context(report))
+        except releases.ReleasesPending:
+            db.session.rollback()  # rendered once the refresh job has stored the quarter
+            continue
         except Exception:
             log.exception("monitoring report %d failed to render", report.id)
             db.session.rollback()

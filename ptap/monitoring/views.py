@@ -52,16 +52,16 @@ def _user() -> Any:
 def _tables():
     scope = monitoring_scope(_user())
     filters = queries.parse_filters(request.args, scope)
-    return scope, filters, queries.build_tables(filters, scope)
+    return scope, filters, queries.build_indicators(filters, scope)
 
 
 @bp.get("")
 @requires("monitoring.view")
 def indicators():
-    scope, filters, tables = _tables()
+    scope, filters, result = _tables()
     territories, teams = queries.filter_options(scope)
     sections: dict[str, list[queries.IndicatorTable]] = {}
-    for table in tables:
+    for table in result.tables:
         sections.setdefault(table.indicator.section, []).append(table)
     team = next((t.label for t in teams if t.id == filters.team_id), None)
     territory = next((t.label for t in territories if t.id == filters.territory_id), None)
@@ -86,17 +86,20 @@ def indicators():
         hidden_label=SUPPRESSED_LABEL,
         export_args=filters.as_args(),
         subject=subject,
+        as_of=result.as_of_label,
     )
 
 
 @bp.get("/export.csv")
 @requires("monitoring.view")
 def export_csv():
-    _, filters, tables = _tables()
+    _, filters, result = _tables()
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
     writer.writerow(["indicateur", "mois", "colonne", "valeur"])
-    for table in tables:
+    if result.as_of_label:
+        writer.writerow(["note", "", "", result.as_of_label])
+    for table in result.tables:
         ind = table.indicator
         if not ind.available:
             writer.writerow([ind.title, "", "", "non disponible"])
@@ -128,8 +131,8 @@ def export_csv():
 @bp.get("/export.json")
 @requires("monitoring.view")
 def export_json():
-    _, filters, tables = _tables()
-    body = IndicatorsOut.of(filters, tables).model_dump(mode="json")
+    _, filters, result = _tables()
+    body = IndicatorsOut.of(filters, result.tables, result.as_of).model_dump(mode="json")
     name = f"indicateurs-{filters.first:%Y-%m}-{filters.last:%Y-%m}.json"
     return Response(
         json.dumps(body, ensure_ascii=False, indent=1),

@@ -50,6 +50,7 @@ SHOWS_PATIENTS = {
     "intake.show_request": "/requests/{request}",
     "api.intake_get_request": "/api/v1/requests/{request}",
     "intake.convert_request": "/requests/{request}/convert",
+    "intake.edit_request": "/requests/{request}/edit",
     "care_events.patient_events": "/patients/{patient}/events",
     "api.care_events_list_events": "/api/v1/patients/{patient}/events",
     "letters.patient_letters": "/patients/{patient}/letters",
@@ -138,6 +139,8 @@ NO_PATIENT_IDENTITY = {
     "filings.my_panels",
     # The team picker: team names only.
     "dashboards.home",
+    # The workload table: professionals and their action counts, no person cared for.
+    "dashboards.dashboard_workload",
     # Request registration form and team targets: no person shown.
     "intake.register_request",
     "intake.team_targets",

@@ -60,6 +60,7 @@ RERENDERS_COVERED_ELSEWHERE = {
     "intake.evaluate_request": "_render_request notes the linked patient; safety net",
     "intake.close_request": "_render_request notes the linked patient; safety net",
     "intake.convert_request": "@shows_patients, notes the linked patient",
+    "intake.edit_request": "@shows_patients, notes the linked patient; safety net",
     "care_events.record_event": "load_patient notes the patient; safety net",
     "care_events.withdraw_event": "load_patient notes the patient; safety net",
     "meeting_reports.edit_report": "load_patient (patient.read) notes the patient; safety net",

@@ -241,3 +241,53 @@ def test_logout_everywhere_disconnects_the_dashboard(db, app, client, auth, worl
     assert sock.is_connected(NS)
     assert auth.post("/account/logout-everywhere").status_code == 302
     assert not sock.is_connected(NS)
+
+
+def _workload_events(sock) -> list[dict]:
+    return [e["args"][0] for e in received(sock, "workload_changed")]
+
+
+def _workload_row(client, world, user) -> str:
+    body = client.get(f"/teams/{world.team.id}/dashboard/workload").get_data(as_text=True)
+    start = body.index(f"{user.first_name} {user.last_name}")
+    return " ".join(body[start : body.index("</tr>", start)].split())
+
+
+def test_the_workload_table_follows_its_actions_live(db, client, auth, dashboard_socket, world):
+    sock = _following(dashboard_socket, world)
+    auth.login(world.coord)
+    assert 'class="num">0</td>' in _workload_row(client, world, world.nurse)
+
+    plan = make_plan(world, world.patient, due_on=clock.paris_today() - timedelta(days=1))
+    assert {"team_id": world.team.id} in _workload_events(sock)
+    row = _workload_row(client, world, world.nurse)
+    assert 'class="num">1</td>' in row and '<strong class="late">1</strong>' in row
+
+    [(_, action)] = load_content(plan.draft).actions()
+    done = action.model_copy(update={"status": ActionStatus.DONE})
+    plan_services.update_action(world.coord, plan, action, done, ctx(world.coord))
+    assert _workload_events(sock) == []  # nothing before the commit
+    db.session.commit()
+    assert _workload_events(sock) == [{"team_id": world.team.id}]
+    assert 'class="num">0</td>' in _workload_row(client, world, world.nurse)
+
+    # A change that moves no action leaves the workload alone.
+    circle.record_consent(
+        world.coord, world.patient, "sharing", False, "oral", "", ctx(world.coord)
+    )
+    db.session.commit()
+    assert _changes(sock) and _workload_events(sock) == []
+
+
+def test_another_teams_actions_do_not_reach_the_workload(db, dashboard_socket, world):
+    sock = _following(dashboard_socket, world)
+    patient = make_patient(world.other_team, world.other_coord)
+    db.session.commit()
+    received(sock)
+    from tests.dashboards.conftest import enrolment_of
+
+    plan = plan_services.create_plan(
+        world.other_coord, enrolment_of(patient, world.other_team), ctx(world.other_coord)
+    )
+    db.session.commit()
+    assert plan.id and _workload_events(sock) == []

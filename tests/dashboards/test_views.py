@@ -68,6 +68,7 @@ def test_others_are_refused(db, client, auth, world, who):
     assert client.get(page(world)).status_code == 403
     assert client.get(page(world) + f"/rows?patient_id={world.patient.id}").status_code == 403
     assert client.get(page(world) + "/requests").status_code == 403
+    assert client.get(page(world) + "/workload").status_code == 403
 
 
 def test_unknown_team_is_404_and_anonymous_goes_to_login(db, client, auth, world):

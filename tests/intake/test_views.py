@@ -282,3 +282,112 @@ def test_the_late_notice_counts_only_the_team_shown(client, login, world, db):
     only_lyon = client.get(f"/requests?team={world['team'].id}").get_data(as_text=True)
     assert "1 demande en retard" in only_lyon and "4 demandes en retard" not in only_lyon
     assert "1 demande en cours" in only_lyon
+
+
+def _edit_fields(**over):
+    fields = {
+        "received_on": "2026-04-03",
+        "received_time": "17:00",
+        "channel": "phone",
+        "requester_kind": "caregiver",
+        "requester_name": "Mme Petit (fille)",
+        "requester_contact": "06 12 34 56 78",
+        "person_summary": "Mère de 88 ans seule à domicile, chutes répétées.",
+        "problem_categories": ["dependency", "social"],
+        "urgent": "y",
+    }
+    fields.update(over)
+    return fields
+
+
+def _audited_updates(db, req):
+    from ptap.audit.models import AuditEvent
+
+    return db.session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == "request.update", AuditEvent.object_id == str(req.id)
+        )
+    ).all()
+
+
+def test_a_member_corrects_a_request_from_its_page(client, auth, login, world, db):
+    req = world["late"]
+    old_due = req.first_answer_due_at
+    login(world["member"])
+    page = client.get(f"/requests/{req.id}").get_data(as_text=True)
+    assert f'href="/requests/{req.id}/edit"' in page
+    form = client.get(f"/requests/{req.id}/edit").get_data(as_text=True)
+    assert "Mme Petit (fille)" in form and 'value="2026-04-03"' in form and "17:00" in form
+    response = auth.post(
+        f"/requests/{req.id}/edit", _edit_fields(received_on="2026-04-07", received_time="10:15")
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/requests/{req.id}")
+    db.session.refresh(req)
+    assert req.requester_contact == "06 12 34 56 78"
+    assert req.problem_categories.split() == ["dependency", "social"]
+    assert req.received_at == datetime(2026, 4, 7, 10, 15, tzinfo=PARIS)
+    assert req.first_answer_due_at > old_due  # the deadlines follow the new reception
+    assert len(_audited_updates(db, req)) == 1
+    assert "Demande corrigée." in client.get(f"/requests/{req.id}").get_data(as_text=True)
+
+
+def test_a_refused_correction_keeps_what_was_typed_and_stores_nothing(
+    client, auth, login, world, db
+):
+    req = world["late"]
+    login(world["member"])
+    response = auth.post(
+        f"/requests/{req.id}/edit",
+        _edit_fields(
+            channel="",
+            problem_categories=[],
+            received_on="2026-05-20",  # in the future
+            requester_name="Dr Leroy (corrigé)",
+        ),
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Dr Leroy (corrigé)" in page  # nothing lost
+    assert "Indiquez par quel canal la demande est arrivée." in page
+    assert "Indiquez au moins un motif de la demande." in page
+    assert 'class="error-summary' in page or "error-summary" in page
+    response = auth.post(f"/requests/{req.id}/edit", _edit_fields(received_on="2026-05-20"))
+    assert response.status_code == 422
+    assert "La date de réception est dans le futur." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert req.requester_name == "Mme Petit (fille)" and req.channel == "phone"
+    assert _audited_updates(db, req) == []
+
+
+def test_another_teams_request_cannot_be_corrected(client, auth, login, world, db):
+    req = world["late"]
+    login(world["outsider"])
+    assert client.get(f"/requests/{req.id}/edit").status_code == 404
+    assert auth.post(f"/requests/{req.id}/edit", _edit_fields(channel="email")).status_code == 404
+    db.session.expire_all()
+    assert req.channel == "phone"
+
+
+@pytest.mark.parametrize("role", ["ars_analyst", "admin"])
+def test_other_roles_cannot_correct_a_request(client, auth, login, world, db, role):
+    req = world["late"]
+    login(make_user(role=role, profession="other"))
+    assert client.get(f"/requests/{req.id}/edit").status_code == 403
+    assert auth.post(f"/requests/{req.id}/edit", _edit_fields(channel="email")).status_code == 403
+    db.session.expire_all()
+    assert req.channel == "phone"
+
+
+def test_a_closed_request_is_not_corrected(client, auth, login, world, db):
+    req = world["late"]
+    login(world["coord"])
+    services.close_request(world["coord"], req, "duplicate", "", SYSTEM)
+    db.session.commit()
+    assert f'href="/requests/{req.id}/edit"' not in client.get(f"/requests/{req.id}").get_data(
+        as_text=True
+    )
+    response = auth.post(f"/requests/{req.id}/edit", _edit_fields(channel="email"))
+    assert response.status_code == 302
+    db.session.refresh(req)
+    assert req.channel == "phone"

@@ -7,7 +7,7 @@ together, knowing that the three request tables count the same requests each mon
 from datetime import date
 
 from ptap.extensions import db
-from ptap.monitoring import queries
+from ptap.monitoring import queries, releases
 from ptap.monitoring.indicators import BY_KEY
 from ptap.monitoring.models import MonitoringCount
 from ptap.monitoring.permissions import Scope
@@ -39,6 +39,7 @@ def _store(world):
                         )
                     )
     db.session.flush()
+    releases.store_releases([Scope(None)])
     return team
 
 

@@ -1,7 +1,8 @@
 // Live coordinator dashboard: the page joins its team's room on the /dashboards namespace;
 // after each relevant commit the server emits `dashboard_changed {team_id, patient_ids}`
 // (ids only). The page refetches those patients' rows over HTTP (access checked again there),
-// replaces, inserts or removes them, and recounts the counters. Same origin, session cookie.
+// replaces, inserts or removes them, and recounts the counters; `workload_changed {team_id}`
+// makes it refetch the workload table. Same origin, session cookie.
 (function () {
   "use strict";
 
@@ -127,6 +128,22 @@
       .catch(function () { /* the next event or a reload catches up */ });
   }
 
+  function refetchWorkload() {
+    const url = root.dataset.workloadUrl;
+    if (!url || ended) return;
+    fetch(url + (filters ? "?" + filters : ""), { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        const doc = new DOMParser().parseFromString(html, "text/html");
+        const incoming = doc.getElementById("dashboard-workload");
+        const existing = document.getElementById("dashboard-workload");
+        if (!incoming || !existing) return;
+        existing.replaceWith(document.importNode(incoming, true));
+      })
+      .catch(function () { /* the next event or a reload catches up */ });
+  }
+
   function schedule(ids) {
     ids.forEach(function (id) { if (Number.isInteger(id)) pending.add(id); });
     if (timer) return;
@@ -161,6 +178,7 @@
         });
         schedule(Array.from(known));
         refetchRequests();
+        refetchWorkload();
       }
       joinedOnce = true;
     });
@@ -175,6 +193,9 @@
   });
   socket.on("rejoin_required", function (data) {
     if (data && data.team_id === teamId) join();
+  });
+  socket.on("workload_changed", function (data) {
+    if (data && data.team_id === teamId) refetchWorkload();
   });
   socket.on("dashboard_changed", function (data) {
     if (!data || data.team_id !== teamId || !Array.isArray(data.patient_ids)) return;
