@@ -1,7 +1,7 @@
 """monitoring: the protected releases of each quarter, stored by the refresh job
 
 Revision ID: 0022_fix12
-Revises: 0016_fixintake
+Revises: 0027_fixletters
 Create Date: 2026-12-07 12:40:00
 
 Statistical secrecy of a quarter (every level linked) was computed inside the web request on
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_fix12"
-down_revision = "0016_fixintake"
+down_revision = "0027_fixletters"
 branch_labels = None
 depends_on = None
 
