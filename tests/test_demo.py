@@ -260,12 +260,12 @@ def test_demo_adds_two_years_of_requests_and_breaks(app, db):
     counts = db.session.scalars(sa.select(MonitoringCount)).all()
     assert {"requests_requester", "requests_channel", "file"} <= {c.indicator for c in counts}
     assert len({c.month for c in counts}) >= 20
-    # ... and the protected releases of every quarter, for the analysts and each coordinator.
+    # ... and the protected releases of every quarter: the region's, read by every user.
     from ptap.monitoring.models import MonitoringRelease
 
     stored = db.session.scalars(sa.select(MonitoringRelease)).all()
-    assert len({r.quarter for r in stored if r.scope == "all"}) >= 7
-    assert any(r.scope.startswith("teams:") for r in stored)
+    assert len({r.quarter for r in stored}) >= 7
+    assert {r.scope for r in stored} == {"all"}
 
     # The same seed gives the same activity.
     with clock.frozen(now):

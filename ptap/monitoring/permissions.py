@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ptap.care_teams import access
-from ptap.care_teams.models import CareTeam, TeamMembership, TeamRole
-from ptap.core import clock
+from ptap.care_teams.models import CareTeam, TeamRole
 from ptap.core.errors import PermissionDenied
 from ptap.core.policy import Actor, PlatformRole, has_role, is_clinician, require, rule
 from ptap.extensions import db
@@ -71,22 +70,3 @@ def visible_teams(scope: Scope) -> list[CareTeam]:
     if scope.team_ids is not None:
         stmt = stmt.where(CareTeam.id.in_(list(scope.team_ids)))
     return list(db.session.scalars(stmt))
-
-
-def release_scopes() -> list[Scope]:
-    """Return every scope a page may ask for today: the region (analysts) and each
-    coordinator's set of coordinated teams (the releases the refresh job stores)."""
-    today = clock.paris_today()
-    m = TeamMembership
-    rows = db.session.execute(
-        sa.select(m.user_id, m.team_id).where(
-            m.role == TeamRole.COORDINATOR,
-            m.starts_on <= today,
-            sa.or_(m.ends_on.is_(None), m.ends_on >= today),
-        )
-    )
-    teams: dict[int, set[int]] = {}
-    for user_id, team_id in rows:
-        teams.setdefault(user_id, set()).add(team_id)
-    coordinated = sorted({tuple(sorted(t)) for t in teams.values()})
-    return [Scope(None), *(Scope(frozenset(t)) for t in coordinated)]

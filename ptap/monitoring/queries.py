@@ -102,7 +102,19 @@ def parse_filters(args: Mapping[str, str], scope: Scope) -> Filters:
         raise InvalidInput("Équipe inconnue.", field="team")
     if territory_id is not None and db.session.get(Territory, territory_id) is None:
         raise InvalidInput("Territoire inconnu.", field="territory")
+    if team_id is None and scope.team_ids is not None:
+        team_id = _first_team(scope, territory_id)
     return Filters(territory_id, team_id, first, last)
+
+
+def _first_team(scope: Scope, territory_id: int | None) -> int | None:
+    """Return a coordinator's team shown when none is chosen: the first by name (in the
+    territory asked for). A coordinator sees team tables only: a sum over "their teams" or
+    over part of a territory is no table of the region's linked problem (docs/monitoring.md)."""
+    stmt = sa.select(CareTeam.id).where(CareTeam.id.in_(list(scope.team_ids or ())))
+    if territory_id is not None:
+        stmt = stmt.where(CareTeam.territory_id == territory_id)
+    return db.session.scalar(stmt.order_by(CareTeam.name, CareTeam.id).limit(1))
 
 
 @dataclass(frozen=True)
@@ -374,7 +386,7 @@ def build_indicators(filters: Filters, scope: Scope) -> Indicators:
     whole_quarter = is_quarter(filters)
     stored = releases(scope, {quarter_of(m) for m in months})
     tree = stored.tree
-    node = node_of(tree, filters.territory_id, filters.team_id)
+    node = node_of(tree, filters.territory_id, filters.team_id, scope)
     quarters = {
         q: release.get(node or (-1, -1)) or _empty() for q, release in stored.by_quarter.items()
     }

@@ -1,7 +1,8 @@
 """A quarter's protected tables at every level of a scope, computed by the job and stored.
 
-The unit of protection is a calendar quarter (three months and their totals) of every level
-a user can ask for: the region (every team of the scope), each territory, each team. One
+The unit of protection is a calendar quarter (three months and their totals) of every level:
+the region (every team), each territory, each team; a coordinator reads the same release
+restricted to their teams (each team's table is protected once, whoever reads it). One
 indicator's tables at these levels are protected as one linked problem (``levels``), and the
 tables that show the same figure (``SHARED_FIGURES``) hide it in the same months at every
 level. Solving it takes seconds at regional scale, so it never runs in a request: the refresh
@@ -41,6 +42,10 @@ SHARED_FIGURES: tuple[dict[str, str | None], ...] = (
     {"requests_requester": None, "requests_channel": None, "requests_mission": None},
     {"mix_age": None, "mix_sex": None, "file": "new"},
 )
+#: The region: the single linked problem every reader's release is cut from.
+ALL = Scope(None)
+#: Its stored name (``monitoring_releases.scope``).
+ALL_KEY = "all"
 #: Parsed releases kept in memory (a release: one quarter of one scope, every level).
 CACHE_SIZE = 64
 
@@ -228,14 +233,6 @@ class Releases:
     as_of: datetime | None = None
 
 
-def scope_key(scope: Scope) -> str:
-    """Return the stored name of a scope: "all", or its teams."""
-    if scope.team_ids is None:
-        return "all"
-    key = "teams:" + ",".join(str(t) for t in sorted(scope.team_ids))
-    return key if len(key) <= 255 else "teams#" + hashlib.sha256(key.encode()).hexdigest()
-
-
 def _checksum(rows: tuple, tree: Tree) -> str:
     return hashlib.sha256(repr((rows, sorted(tree.territories.items()))).encode()).hexdigest()
 
@@ -279,8 +276,23 @@ def _load(payload: dict[str, Any]) -> Release:
     return release
 
 
+def _restricted(release: Release, scope: Scope) -> Release:
+    """Return the nodes of a release a scope may read: a coordinator's teams only."""
+    if scope.team_ids is None:
+        return release
+    return {node: tables for node, tables in release.items() if _visible(node, scope)}
+
+
+def _visible(node: Node, scope: Scope) -> bool:
+    return node[0] == 2 and scope.allows(node[1])
+
+
 def releases(scope: Scope, quarters: Iterable[date]) -> Releases:
     """Return the scope's tree and each quarter's stored release (never computed here).
+
+    Every team's table is protected once, in the region's linked problem (``ALL``); a
+    coordinator reads that single release restricted to their teams' nodes, so the same team
+    shows the same hidden cells whatever the set of teams its reader coordinates.
 
     A quarter without any aggregate is empty (every level shows zeros). A release computed
     from older aggregates is shown, and ``as_of`` says when it was computed; a quarter with
@@ -288,23 +300,24 @@ def releases(scope: Scope, quarters: Iterable[date]) -> Releases:
     small in-process cache keyed by the stored row and its checksum.
     """
     quarters = sorted(set(quarters))
-    tree = load_tree(scope)
-    prints = _fingerprints(scope, quarters)
+    tree = load_tree(ALL)
+    prints = _fingerprints(ALL, quarters)
     wanted = [q for q in quarters if prints[q]]
     out: dict[date, Release] = {q: {} for q in quarters}
+    shown_tree = tree if scope.team_ids is None else load_tree(scope)
     if not wanted:
-        return Releases(tree, out)
+        return Releases(shown_tree, out)
     r = MonitoringRelease
     stored = {
         row.quarter: row
         for row in db.session.execute(
             sa.select(r.id, r.quarter, r.checksum, r.computed_at).where(
-                r.scope == scope_key(scope), r.quarter.in_(wanted)
+                r.scope == ALL_KEY, r.quarter.in_(wanted)
             )
         )
     }
     if missing := [q for q in wanted if q not in stored]:
-        log.info("monitoring releases pending for %s: %s", scope_key(scope), missing)
+        log.info("monitoring releases pending: %s", missing)
         raise ReleasesPending()
     with _lock:
         parsed = {q: _cache.get((row.id, row.checksum)) for q, row in stored.items()}
@@ -322,59 +335,72 @@ def releases(scope: Scope, quarters: Iterable[date]) -> Releases:
     stale = [
         row.computed_at for q, row in stored.items() if row.checksum != _checksum(prints[q], tree)
     ]
-    out.update({q: release for q, release in parsed.items() if release is not None})
-    return Releases(tree, out, min(stale) if stale else None)
+    out.update(
+        {q: _restricted(release, scope) for q, release in parsed.items() if release is not None}
+    )
+    return Releases(shown_tree, out, min(stale) if stale else None)
 
 
-def store_releases(scopes: Iterable[Scope]) -> int:
-    """Compute and store the release of every quarter whose aggregates changed (the job).
+def store_releases() -> int:
+    """Compute and store the region's release of every quarter whose aggregates changed.
 
-    Each release is committed on its own: an interrupted run keeps what it stored, and the
-    next run computes only what is still out of date. Returns how many were computed.
+    One linked problem per quarter (region, territories, teams) is the single source of
+    every reader's figures (``releases``). Each release is committed on its own: an
+    interrupted run keeps what it stored, and the next run computes only what is still out
+    of date. Rows of other scopes (stored per coordinator by earlier versions) are deleted.
+    Returns how many were computed.
     """
+    r = MonitoringRelease
+    if db.session.execute(sa.delete(r).where(r.scope != ALL_KEY)).rowcount:  # type: ignore[attr-defined]
+        db.session.commit()
     c = MonitoringCount
     months = db.session.scalars(sa.select(c.month).distinct())
     quarters = sorted({quarter_of(m) for m in months})
     if not quarters:
         return 0
     computed = 0
-    for scope in scopes:
-        key = scope_key(scope)
-        tree = load_tree(scope)
-        prints = _fingerprints(scope, quarters)
-        r = MonitoringRelease
-        stored = {
-            row.quarter: row
-            for row in db.session.scalars(
-                sa.select(r).where(r.scope == key).options(orm.defer(r.payload))
-            ).all()
-        }
-        for quarter in quarters:
-            checksum = _checksum(prints[quarter], tree)
-            row = stored.get(quarter)
-            if not prints[quarter] or (row is not None and row.checksum == checksum):
-                continue
-            # The checksum sees every rewrite (the current month is rewritten by every run):
-            # the quarter is solved again only when its counts or its tree really changed.
-            counts = load_team_counts(scope, quarter)
-            data_hash = _checksum(tuple(sorted(counts.items())), tree)
-            if row is not None and row.data_hash == data_hash:
-                row.checksum = checksum
-                db.session.commit()
-                continue
-            release = protect_quarter(quarter, counts, tree)
-            if row is None:
-                row = MonitoringRelease(scope=key, quarter=quarter)
-                db.session.add(row)
-            row.checksum, row.data_hash = checksum, data_hash
-            row.payload, row.computed_at = _dump(tree, release), utcnow()
+    tree = load_tree(ALL)
+    prints = _fingerprints(ALL, quarters)
+    stored = {
+        row.quarter: row
+        for row in db.session.scalars(
+            sa.select(r).where(r.scope == ALL_KEY).options(orm.defer(r.payload))
+        ).all()
+    }
+    for quarter in quarters:
+        checksum = _checksum(prints[quarter], tree)
+        row = stored.get(quarter)
+        if not prints[quarter] or (row is not None and row.checksum == checksum):
+            continue
+        # The checksum sees every rewrite (the current month is rewritten by every run):
+        # the quarter is solved again only when its counts or its tree really changed.
+        counts = load_team_counts(ALL, quarter)
+        data_hash = _checksum(tuple(sorted(counts.items())), tree)
+        if row is not None and row.data_hash == data_hash:
+            row.checksum = checksum
             db.session.commit()
-            computed += 1
+            continue
+        release = protect_quarter(quarter, counts, tree)
+        if row is None:
+            row = MonitoringRelease(scope=ALL_KEY, quarter=quarter)
+            db.session.add(row)
+        row.checksum, row.data_hash = checksum, data_hash
+        row.payload, row.computed_at = _dump(tree, release), utcnow()
+        db.session.commit()
+        computed += 1
     return computed
 
 
-def node_of(tree: Tree, territory_id: int | None, team_id: int | None) -> Node | None:
-    """Return the node the filters ask for, or None when it holds no team of the scope."""
+def node_of(
+    tree: Tree, territory_id: int | None, team_id: int | None, scope: Scope = ALL
+) -> Node | None:
+    """Return the node the filters ask for, or None when it holds no team of the scope.
+
+    A coordinator's scope has team nodes only: the region's and the territories' tables sum
+    other teams, and a sum over the coordinator's teams is no table of the linked problem.
+    """
+    if scope.team_ids is not None and (team_id is None or not scope.allows(team_id)):
+        return None
     if team_id is not None:
         territory = next((t for t, teams in tree.territories.items() if team_id in teams), None)
         if territory is None or territory_id not in (None, territory):

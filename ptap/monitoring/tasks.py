@@ -12,7 +12,6 @@ from ptap.core import clock
 from ptap.extensions import db
 from ptap.monitoring import releases, services
 from ptap.monitoring.models import MonitoringReport, ReportStatus
-from ptap.monitoring.permissions import release_scopes
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +47,9 @@ def refresh_monitoring_aggregates(now: datetime | None = None) -> int:
 
 
 def store_releases() -> int:
-    """Compute and store the releases of every scope whose quarters changed; return how many."""
+    """Compute and store the region's releases of the quarters that changed; return how many."""
     started = time.perf_counter()
-    computed = releases.store_releases(release_scopes())
+    computed = releases.store_releases()
     log.info(
         "monitoring releases: %d quarters protected in %.1f s",
         computed,

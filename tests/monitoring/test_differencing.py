@@ -39,7 +39,7 @@ def _store(world):
                         )
                     )
     db.session.flush()
-    releases.store_releases([Scope(None)])
+    releases.store_releases()
     return team
 
 

@@ -200,7 +200,7 @@ def _store(world, seed):
                             )
                         )
     db.session.flush()
-    releases.store_releases([Scope(None)])
+    releases.store_releases()
 
 
 def _published(world):
@@ -308,7 +308,7 @@ def test_totals_never_shown_do_not_make_large_cells_hidden(db, world):
                     )
                 )
     db.session.flush()
-    releases.store_releases([Scope(None)])
+    releases.store_releases()
     filters = queries.Filters(None, team.id, Q1[0], Q1[-1])
     [table] = [t for t in queries.build_tables(filters, Scope(None)) if t.indicator.key == "file"]
     assert [[c.label for c in r.cells] for r in table.rows] == [
