@@ -488,3 +488,25 @@ def test_insi_names_refresh_the_search_keys_and_flag_duplicates(db, world):
     assert patient.search_used_name == "DE LA FONTAINE"
     pairs = db.session.execute(sa.select(DuplicateFlag.patient_id, DuplicateFlag.other_patient_id))
     assert [tuple(p) for p in pairs] == [(patient.id, twin.id)]
+
+
+def test_unmerge_taking_the_ins_back_unqualifies_the_survivor(db, world):
+    older, newer, _flag, merge, ins = _merged(db, world)
+    assert merge.moved["ins_matricule"] == ins
+    unmerge_records(world["coord"], merge, ctx(world["coord"]))
+    db.session.expire_all()
+    older = db.session.get(Patient, older.id)
+    assert older.ins_matricule is None and older.insi_checked_at is None
+    assert older.identity_status == "validated" and not older.is_qualified
+    assert db.session.get(Patient, newer.id).ins_matricule == ins
+
+
+def test_unmerge_keeps_an_ins_changed_since_the_merge(db, world):
+    older, newer, _flag, merge, ins = _merged(db, world)
+    other = simulated_ins(TRAITS)
+    older.ins_matricule = other
+    db.session.flush()
+    unmerge_records(world["coord"], merge, ctx(world["coord"]))
+    db.session.expire_all()
+    assert db.session.get(Patient, older.id).ins_matricule == other
+    assert db.session.get(Patient, newer.id).ins_matricule is None
