@@ -510,3 +510,36 @@ def test_unmerge_keeps_an_ins_changed_since_the_merge(db, world):
     db.session.expire_all()
     assert db.session.get(Patient, older.id).ins_matricule == other
     assert db.session.get(Patient, newer.id).ins_matricule is None
+
+
+class _SimulatorSubclass(SimulatedInsi):
+    """The simulator under another name: still invented identities."""
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "ptap.devtools.insi_simulator.SimulatedInsi",
+        "ptap.care_teams.insi:SIMULATOR_ALIAS",
+        "tests.care_teams.test_rniv:_SimulatorSubclass",
+    ],
+)
+def test_production_refuses_the_simulator_however_spelt(app, monkeypatch, spelling):
+    import ptap.care_teams.insi as insi
+
+    monkeypatch.setattr(insi, "SIMULATOR_ALIAS", SimulatedInsi, raising=False)
+    cfg = dict(app.config) | {"ENV": "production", "INSI_CONNECTOR": spelling}
+    assert any("INSI_CONNECTOR" in p.message for p in check(cfg))
+    with app.test_request_context():
+        monkeypatch.setitem(app.config, "INSI_CONNECTOR", spelling)
+        monkeypatch.setitem(app.config, "ENV", "production")
+        with pytest.raises(InsiNotConfigured):
+            identity_service()
+
+
+def test_production_accepts_a_certified_connector_path(app):
+    cfg = dict(app.config) | {
+        "ENV": "production",
+        "INSI_CONNECTOR": "tests.care_teams.test_rniv:_OtherTraitsInsi",
+    }
+    assert not any("simulator" in p.message for p in check(cfg))
