@@ -262,12 +262,25 @@ def _insi(cfg: Mapping[str, Any], production: bool) -> list[str]:
             'INSI_CONNECTOR must be "simulator", "none" or the dotted path of a certified '
             "INSi connector class (package.module:Class)."
         )
-    elif production and setting == "simulator":
+    elif production and setting != "none" and _names_the_simulator(setting):
         problems.append(
             "INSI_CONNECTOR must name a certified INSi connector in production (the simulator "
             'invents identities); "none" runs without INSi and refuses every qualification.'
         )
     return problems
+
+
+def _names_the_simulator(setting: str) -> bool:
+    """Load the connector class the setting names and compare the class itself with the
+    simulator's, so that no other spelling of its path passes (an unloadable path is left to
+    the call, which fails)."""
+    from ptap.care_teams.insi import connector_path, is_simulator, load_class
+
+    path = connector_path(setting)
+    try:
+        return path is not None and is_simulator(load_class(path))
+    except (ImportError, AttributeError, ValueError):
+        return False
 
 
 def _dmp(cfg: Mapping[str, Any], production: bool) -> list[str]:

@@ -68,6 +68,7 @@ def totp_code(user: User) -> str:
 
 from datetime import UTC, date, datetime  # noqa: E402
 
+from ptap.care_teams.identity import refresh_search_names  # noqa: E402
 from ptap.care_teams.models import (  # noqa: E402
     CareTeam,
     ConsentRecord,
@@ -77,7 +78,6 @@ from ptap.care_teams.models import (  # noqa: E402
     TeamMembership,
     Territory,
 )
-from ptap.care_teams.services import refresh_search_names  # noqa: E402
 from ptap.core.ins import InsOid, with_key  # noqa: E402
 
 _nir_seq = itertools.count(1)

@@ -8,6 +8,8 @@ Titles name no patient either; the link opens the plan, behind the usual access 
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from ptap.accounts.models import User
 from ptap.accounts.notifications import NotificationDraft, notify_all
 from ptap.care_plans.content import PlanContent, load_content
@@ -44,7 +46,11 @@ def tell_coordinators(plan: CarePlan, actor: User, kind: str, title: str) -> Non
     lead = load_content(plan.draft).lead_user_id
     recipients = set(circle.list_coordinator_ids(patient)) | ({lead} if lead else set())
     recipients.discard(actor.id)
-    notify_all([NotificationDraft(uid, kind, title, plan_link(plan)) for uid in sorted(recipients)])
+    # Only those who may open the plan now: a patient who refused sharing hides it from the
+    # other teams' coordinators (one query for the users; the rule checks each, a handful).
+    users = db.session.scalars(sa.select(User).where(User.id.in_(recipients)).order_by(User.id))
+    readers = [u.id for u in users if can(u, "care_plan.read", plan)]
+    notify_all([NotificationDraft(uid, kind, title, plan_link(plan)) for uid in readers])
 
 
 def tell_new_assignees(

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from ptap.care_teams.models import IdentityStatus, Sex
+from ptap.care_teams.models import IdentityStatus, Patient, Sex
 from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.core.ins import TEST_OIDS, InsOid, nir_error, normalise_nir
@@ -83,6 +83,20 @@ def names_search_key(*names: str) -> str:
         glued = ["".join(parts)] if len(parts) > 1 else []
         words += [w for w in (*parts, *glued) if w not in words]
     return f" {' '.join(words)} " if words else ""
+
+
+def refresh_search_keys(patient: Patient) -> None:
+    """Recompute the patient's three search keys from their names (after any name change):
+    birth name, used name and every name word (`names_search_key`)."""
+    patient.search_birth_name = search_key(patient.birth_name or "")
+    patient.search_used_name = search_key(patient.used_name or "")
+    refresh_search_names(patient)
+
+
+def refresh_search_names(patient: Patient) -> None:
+    """Recompute the patient's `search_names` key alone from their names."""
+    names = (patient.used_name, patient.birth_name, patient.first_names, patient.used_first_name)
+    patient.search_names = names_search_key(*(name or "" for name in names))
 
 
 @dataclass(frozen=True)

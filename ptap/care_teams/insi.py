@@ -103,10 +103,20 @@ class IdentityService(Protocol):
         """Check that an INS and these traits belong together (raise InsiUnavailable)."""
 
 
-def _load(path: str) -> type[Any]:
+def load_class(path: str) -> type[Any]:
     module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
     module = importlib.import_module(module_name)
     return getattr(module, attr)
+
+
+def is_simulator(connector: object) -> bool:
+    """Say whether a loaded connector class is the simulator (or derives from it), however
+    the setting spelled its path; False when the development tools are not installed."""
+    try:
+        simulator = load_class(SIMULATOR)
+    except ImportError:  # ptap.devtools is not shipped: nothing loaded can be the simulator
+        return False
+    return isinstance(connector, type) and issubclass(connector, simulator)
 
 
 def connector_path(setting: str) -> str | None:
@@ -122,7 +132,8 @@ def identity_service() -> IdentityService:
     path = connector_path(str(cfg["INSI_CONNECTOR"]))
     if path is None:
         raise InsiNotConfigured
-    if path == SIMULATOR and cfg["ENV"] == "production":
+    cls = load_class(path)
+    if cfg["ENV"] == "production" and is_simulator(cls):
         raise InsiNotConfigured  # never qualify against invented identities
-    connector: IdentityService = _load(path)(timeout=float(cfg["INSI_TIMEOUT_SECONDS"]), config=cfg)
+    connector: IdentityService = cls(timeout=float(cfg["INSI_TIMEOUT_SECONDS"]), config=cfg)
     return connector

@@ -30,6 +30,7 @@ from ptap.care_teams.models import (
     PatientContact,
     PatientMerge,
 )
+from ptap.care_teams.qualification import refresh_identity_status
 from ptap.core.errors import Conflict
 from ptap.core.models import utcnow
 from ptap.core.policy import require
@@ -84,6 +85,7 @@ def merge_records(
     moved["ins_moved"] = bool(duplicate.ins_matricule and not survivor.ins_matricule)
     if moved["ins_moved"]:
         matricule, oid = duplicate.ins_matricule, duplicate.ins_oid
+        moved["ins_matricule"] = matricule  # moved back at unmerge only if still the same
         duplicate.ins_matricule = duplicate.ins_oid = None
         db.session.flush()  # the matricule is unique: free it before moving it
         survivor.ins_matricule, survivor.ins_oid = matricule, oid
@@ -139,9 +141,19 @@ def unmerge_records(user: User, merge: PatientMerge, ctx: AuditContext) -> Patie
             .where(Enrolment.id.in_(ended), Enrolment.end_note == MERGE_END_NOTE)
             .values(ended_at=None, end_reason="", end_note="")
         )
-    if moved.get("ins_moved") and survivor.ins_matricule:
+    # A merge recorded before the matricule was kept moves back whatever the survivor holds.
+    moved_matricule = moved.get("ins_matricule", survivor.ins_matricule)
+    if (
+        moved.get("ins_moved")
+        and survivor.ins_matricule
+        and (survivor.ins_matricule == moved_matricule)
+    ):
         matricule, oid = survivor.ins_matricule, survivor.ins_oid
         survivor.ins_matricule = survivor.ins_oid = None
+        # The INSi answer was about the INS that leaves: the survivor is no longer qualified.
+        survivor.insi_checked_at = survivor.insi_checked_by_id = None
+        survivor.insi_operation = ""
+        refresh_identity_status(survivor)
         db.session.flush()  # unique matricule: free it before moving it back
         duplicate.ins_matricule, duplicate.ins_oid = matricule, oid
     duplicate.merged_into_id = None

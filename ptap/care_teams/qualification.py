@@ -14,14 +14,15 @@ yes                    yes                    qualifiée
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
-from ptap.care_teams.identity import DOCUMENT_TYPES, normalise_trait
+from ptap.care_teams.duplicate_flags import flag_possible_duplicates
+from ptap.care_teams.identity import DOCUMENT_TYPES, normalise_trait, refresh_search_keys
 from ptap.care_teams.insi import IdentityService, InsiAnswer, InsiCode, InsTraits
 from ptap.care_teams.models import IdentityStatus, Patient
 from ptap.core.errors import Conflict, InvalidInput
@@ -99,7 +100,8 @@ class InsiOutcome:
     status: str
 
 
-def _apply_found(patient: Patient, answer: InsiAnswer) -> None:
+def _apply_found(patient: Patient, answer: InsiAnswer) -> list[str]:
+    """Take INSi's INS and traits; return the names of the strict traits that changed."""
     identity = answer.identity
     assert identity is not None  # noqa: S101 - code 00 carries the identity
     if patient.ins_matricule and patient.ins_matricule != identity.matricule:
@@ -120,12 +122,24 @@ def _apply_found(patient: Patient, answer: InsiAnswer) -> None:
             field="ins_matricule",
         )
     traits = identity.traits
+    before = traits_of(patient)
     # The INS traits returned by INSi are the reference: they replace those typed.
     patient.ins_matricule, patient.ins_oid = identity.matricule, identity.oid
     patient.birth_name, patient.first_names = traits.birth_name, traits.first_names
     patient.birth_year, patient.birth_month = traits.birth_year, traits.birth_month
     patient.birth_day, patient.sex = traits.birth_day, traits.sex
     patient.birthplace_code = traits.birthplace_code or patient.birthplace_code
+    after = traits_of(patient)
+    changed = [
+        f.name for f in fields(InsTraits) if getattr(before, f.name) != getattr(after, f.name)
+    ]
+    if changed:
+        refresh_search_keys(patient)
+        if patient.document_checked_at is not None:
+            # The document was compared with the traits typed, not with INSi's: check it again.
+            patient.document_checked_at = patient.document_checked_by_id = None
+            patient.document_type = ""
+    return changed
 
 
 def query_insi(
@@ -153,8 +167,14 @@ def query_insi(
         answer = service.verify(patient.ins_matricule, patient.ins_oid, traits)
     else:
         answer = service.retrieve(traits)
+    changed: list[str] = []
+    note = ""
     if answer.code == InsiCode.FOUND:
-        _apply_found(patient, answer)
+        had_document = patient.document_checked_at is not None
+        changed = _apply_found(patient, answer)
+        if changed:
+            note = f"; INSi traits replaced: {', '.join(changed)}"
+            note += "; document check cleared" if had_document else ""
         patient.insi_checked_at, patient.insi_checked_by_id = utcnow(), user.id
         patient.insi_operation = operation
         refresh_identity_status(patient)
@@ -164,9 +184,11 @@ def query_insi(
         object_type="patient",
         object_id=patient.id,
         patient_id=patient.id,
-        reason=f"{operation}: {answer.code}; status: {patient.identity_status}",
+        reason=f"{operation}: {answer.code}; status: {patient.identity_status}" + note,
     )
     db.session.flush()
+    if changed:
+        flag_possible_duplicates(patient, ctx)
     return InsiOutcome(answer, ANSWER_MESSAGES[answer.code], patient.identity_status)
 
 

@@ -11,14 +11,14 @@ from flask import current_app
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
+from ptap.care_teams.duplicate_flags import flag_possible_duplicates
 from ptap.care_teams.identity import (
     DOCUMENT_CHECKS,
     HAND_REFUSED_STATUSES,
     IdentityData,
-    names_search_key,
     normalise_trait,
+    refresh_search_keys,
     refuse_hand_status,
-    search_key,
     validate_identity,
 )
 from ptap.care_teams.merges import merge_records
@@ -43,7 +43,6 @@ from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
 from ptap.core.policy import can, require
 from ptap.core.signals import circle_changed, send_after_commit
-from ptap.core.sql import insert_if_absent
 from ptap.extensions import db
 
 STRICT_TRAITS = (
@@ -126,15 +125,7 @@ def _apply_identity(patient: Patient, data: IdentityData) -> None:
     patient.first_names = normalise_trait(data.first_names)
     patient.used_name = " ".join(data.used_name.split())
     patient.used_first_name = " ".join(data.used_first_name.split())
-    patient.search_birth_name = search_key(data.birth_name)
-    patient.search_used_name = search_key(data.used_name)
-    refresh_search_names(patient)
-
-
-def refresh_search_names(patient: Patient) -> None:
-    """Recompute the patient's search key from their names (after any change of a name)."""
-    names = (patient.used_name, patient.birth_name, patient.first_names, patient.used_first_name)
-    patient.search_names = names_search_key(*(name or "" for name in names))
+    refresh_search_keys(patient)
 
 
 def _refuse_duplicate_ins(user: User, matricule: str, patient_id: int | None = None) -> None:
@@ -172,54 +163,6 @@ def _following_teams(patient_id: int) -> tuple[str, ...]:
     return tuple(f"{team} ({structure})" for team, structure in rows)
 
 
-def _flag_possible_duplicates(patient: Patient, ctx: AuditContext) -> int:
-    """Flag other records with the same birth name, birth date and sex; return how many.
-
-    The insert tolerates a concurrent one of the same pair (unique key): a race between two
-    identity updates flags the pair once instead of failing the second request.
-    """
-    matches = db.session.scalars(
-        sa.select(Patient.id).where(
-            Patient.id != patient.id,
-            Patient.merged_into_id.is_(None),
-            Patient.search_birth_name == patient.search_birth_name,
-            Patient.birth_year == patient.birth_year,
-            Patient.birth_month.is_not_distinct_from(patient.birth_month),
-            Patient.birth_day.is_not_distinct_from(patient.birth_day),
-            Patient.sex == patient.sex,
-        )
-    ).all()
-    flagged = 0
-    for other_id in matches:
-        exists = db.session.scalar(
-            sa.select(DuplicateFlag.id).where(
-                sa.or_(
-                    sa.and_(
-                        DuplicateFlag.patient_id == patient.id,
-                        DuplicateFlag.other_patient_id == other_id,
-                    ),
-                    sa.and_(
-                        DuplicateFlag.patient_id == other_id,
-                        DuplicateFlag.other_patient_id == patient.id,
-                    ),
-                )
-            )
-        )
-        if exists is None and insert_if_absent(
-            DuplicateFlag, patient_id=patient.id, other_patient_id=other_id
-        ):
-            flagged += 1
-            record_event(
-                ctx,
-                "patient.duplicate_flag",
-                object_type="patient",
-                object_id=other_id,
-                patient_id=patient.id,
-            )
-    db.session.flush()
-    return flagged
-
-
 def create_patient(
     user: User,
     team: CareTeam,
@@ -244,7 +187,7 @@ def create_patient(
         ctx, "patient.create", object_type="patient", object_id=patient.id, patient_id=patient.id
     )
     _enrol(user, patient, team, request, ctx)
-    _flag_possible_duplicates(patient, ctx)
+    flag_possible_duplicates(patient, ctx)
     return patient
 
 
@@ -353,7 +296,7 @@ def update_identity(
     )
     db.session.flush()
     if changed:
-        _flag_possible_duplicates(patient, ctx)
+        flag_possible_duplicates(patient, ctx)
     return patient
 
 

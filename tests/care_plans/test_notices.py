@@ -13,12 +13,14 @@ import sqlalchemy as sa
 
 from ptap.accounts.notifications import Notification
 from ptap.audit.services import SYSTEM
-from ptap.care_plans import services
+from ptap.care_plans import notices, services
 from ptap.care_plans.content import Action, Objective, PlanContent, Problem, load_content
+from ptap.care_teams.models import ConsentRecord, Enrolment
 from ptap.core.mail import MailMessage
+from ptap.core.policy import can
 from ptap.extensions import socketio
 from tests.care_plans.test_views import enrolment
-from tests.factories import add_member, make_user
+from tests.factories import add_member, make_team, make_user
 
 MAIL = {"MAIL_TRANSPORT": "memory"}
 
@@ -140,3 +142,40 @@ def test_nothing_is_told_when_the_step_fails(app, db, org):
     except Exception:  # noqa: BLE001 - refused: not validated yet
         db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == before
+
+
+def test_coordinators_who_cannot_read_the_plan_are_not_told(app, db, org):
+    plan = plan_with_action(db, org, None)
+    colleague = make_user(role="coordinator", profession="nurse")
+    add_member(org.team, colleague, "coordinator")
+    other_team = make_team("Équipe Villeurbanne")
+    other_coord = make_user(role="coordinator", profession="nurse")
+    add_member(other_team, other_coord, "coordinator")
+    db.session.add(
+        Enrolment(
+            patient_id=org.patient.id,
+            team_id=other_team.id,
+            requested_on=date(2026, 1, 5),
+            requester_kind="gp",
+            problem_categories="medical",
+            enrolled_by_id=org.coord.id,
+        )
+    )
+    # The patient refuses sharing: only the coordinator who enrolled them still sees the plan.
+    org.patient.sharing_consent = False
+    db.session.add(
+        ConsentRecord(
+            patient_id=org.patient.id,
+            kind="sharing",
+            given=False,
+            method="oral",
+            recorded_by_id=org.coord.id,
+        )
+    )
+    db.session.flush()
+    assert not can(other_coord, "care_plan.read", plan)
+    assert not can(colleague, "care_plan.read", plan)
+    notices.tell_coordinators(plan, org.gp, "care_plan_active", "Plan en vigueur")
+    db.session.commit()
+    assert notes(db, org.coord) == [("care_plan_active", f"/patients/{org.patient.id}/care-plan")]
+    assert notes(db, colleague) == [] and notes(db, other_coord) == []

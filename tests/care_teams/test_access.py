@@ -447,7 +447,7 @@ def test_team_enrol_rule(db, world: World):
 
 
 def test_list_search_stays_within_need_to_know(db, world: World):
-    from ptap.care_teams.services import refresh_search_names
+    from ptap.care_teams.identity import refresh_search_names
 
     hidden = make_patient(world.other_team, world.enroller, birth_name="DUPONT")
     hidden.search_birth_name = "DUPONT"

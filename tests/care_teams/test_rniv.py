@@ -13,7 +13,9 @@ from ptap.care_teams import qualification, services
 from ptap.care_teams.dmp import dmp_patient
 from ptap.care_teams.identity import normalise_trait
 from ptap.care_teams.insi import (
+    InsiAnswer,
     InsiCode,
+    InsIdentity,
     InsiNotConfigured,
     InsiUnavailable,
     InsTraits,
@@ -421,3 +423,123 @@ def test_unmerge_button_on_the_duplicates_page(client, auth, db, world):
     auth.post("/logout")
     auth.login(world["member"])
     assert auth.post(f"/duplicates/merges/{merge.id}/undo").status_code == 403
+
+
+# --- INSi traits that differ from those typed -------------------------------------------------
+
+
+class _OtherTraitsInsi:
+    """An INSi answering 00 with other traits (a first name added, another birth name)."""
+
+    def __init__(self, traits: InsTraits) -> None:
+        self.traits = traits
+
+    def _found(self) -> InsiAnswer:
+        identity = InsIdentity(simulated_ins(self.traits), InsOid.TEST_NIR, self.traits)
+        return InsiAnswer(InsiCode.FOUND, identity)
+
+    def retrieve(self, traits: InsTraits) -> InsiAnswer:
+        return self._found()
+
+    def verify(self, matricule: str, oid: str, traits: InsTraits) -> InsiAnswer:
+        return self._found()
+
+
+INSI_TRAITS = InsTraits("LEFEBVRE", "ELODIE MARIE-THERESE ANNE", 1950, 3, 14, "F", "69381")
+
+
+def test_insi_traits_that_differ_clear_the_document_check(db, world):
+    patient = _new(world)
+    qualification.record_document_check(world["coord"], patient, "passport", ctx(world["coord"]))
+    qualification.query_insi(
+        world["coord"], patient, _OtherTraitsInsi(INSI_TRAITS), "retrieve", ctx(world["coord"])
+    )
+    assert (patient.birth_name, patient.first_names) == ("LEFEBVRE", "ELODIE MARIE-THERESE ANNE")
+    # Nobody compared the passport with INSi's traits: recovered, not qualified.
+    assert patient.identity_status == "recovered" and not patient.is_qualified
+    assert (patient.document_checked_at, patient.document_type) == (None, "")
+    reason = db.session.scalar(
+        sa.select(AuditEvent.reason).where(AuditEvent.action == "patient.insi_query")
+    )
+    assert "birth_name, first_names" in reason and "document check cleared" in reason
+    qualification.record_document_check(world["coord"], patient, "passport", ctx(world["coord"]))
+    assert patient.identity_status == "qualified"
+
+
+def test_insi_same_traits_keep_the_document_check(db, world):
+    patient = _new(world)
+    qualification.record_document_check(world["coord"], patient, "passport", ctx(world["coord"]))
+    same = InsTraits("LEFEVRE", "ELODIE MARIE-THERESE", 1950, 3, 14, "F", "69381")
+    qualification.query_insi(
+        world["coord"], patient, _OtherTraitsInsi(same), "retrieve", ctx(world["coord"])
+    )
+    assert patient.identity_status == "qualified"
+
+
+def test_insi_names_refresh_the_search_keys_and_flag_duplicates(db, world):
+    twin = _new(world, birth_name="Lefebvre", used_name="")
+    patient = _new(world)
+    assert db.session.scalar(sa.select(sa.func.count(DuplicateFlag.id))) == 0
+    qualification.query_insi(
+        world["coord"], patient, _OtherTraitsInsi(INSI_TRAITS), "retrieve", ctx(world["coord"])
+    )
+    assert patient.search_birth_name == "LEFEBVRE"
+    assert " ANNE " in patient.search_names and " LEFEBVRE " in patient.search_names
+    assert patient.search_used_name == "DE LA FONTAINE"
+    pairs = db.session.execute(sa.select(DuplicateFlag.patient_id, DuplicateFlag.other_patient_id))
+    assert [tuple(p) for p in pairs] == [(patient.id, twin.id)]
+
+
+def test_unmerge_taking_the_ins_back_unqualifies_the_survivor(db, world):
+    older, newer, _flag, merge, ins = _merged(db, world)
+    assert merge.moved["ins_matricule"] == ins
+    unmerge_records(world["coord"], merge, ctx(world["coord"]))
+    db.session.expire_all()
+    older = db.session.get(Patient, older.id)
+    assert older.ins_matricule is None and older.insi_checked_at is None
+    assert older.identity_status == "validated" and not older.is_qualified
+    assert db.session.get(Patient, newer.id).ins_matricule == ins
+
+
+def test_unmerge_keeps_an_ins_changed_since_the_merge(db, world):
+    older, newer, _flag, merge, ins = _merged(db, world)
+    other = simulated_ins(TRAITS)
+    older.ins_matricule = other
+    db.session.flush()
+    unmerge_records(world["coord"], merge, ctx(world["coord"]))
+    db.session.expire_all()
+    assert db.session.get(Patient, older.id).ins_matricule == other
+    assert db.session.get(Patient, newer.id).ins_matricule is None
+
+
+class _SimulatorSubclass(SimulatedInsi):
+    """The simulator under another name: still invented identities."""
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "ptap.devtools.insi_simulator.SimulatedInsi",
+        "ptap.care_teams.insi:SIMULATOR_ALIAS",
+        "tests.care_teams.test_rniv:_SimulatorSubclass",
+    ],
+)
+def test_production_refuses_the_simulator_however_spelt(app, monkeypatch, spelling):
+    import ptap.care_teams.insi as insi
+
+    monkeypatch.setattr(insi, "SIMULATOR_ALIAS", SimulatedInsi, raising=False)
+    cfg = dict(app.config) | {"ENV": "production", "INSI_CONNECTOR": spelling}
+    assert any("INSI_CONNECTOR" in p.message for p in check(cfg))
+    with app.test_request_context():
+        monkeypatch.setitem(app.config, "INSI_CONNECTOR", spelling)
+        monkeypatch.setitem(app.config, "ENV", "production")
+        with pytest.raises(InsiNotConfigured):
+            identity_service()
+
+
+def test_production_accepts_a_certified_connector_path(app):
+    cfg = dict(app.config) | {
+        "ENV": "production",
+        "INSI_CONNECTOR": "tests.care_teams.test_rniv:_OtherTraitsInsi",
+    }
+    assert not any("simulator" in p.message for p in check(cfg))
