@@ -6,11 +6,15 @@ A professional sees a patient when one of these holds (checked at the time of th
 - invited: invited into this patient's circle, invitation neither expired nor revoked, the
   patient still followed by a team (active enrolment), and the patient agreed to sharing;
 - enrolling coordinator: enrolled the patient (active enrolment) and still coordinates that
-  team; sees the record even before the patient's agreement, to collect it. While the
-  patient's choice about sharing has never been recorded (no consent-ledger row), every current
-  coordinator of a team following the patient has this basis too ("consentement à
-  recueillir"): the team counts the patient, its coordinators must be able to collect it;
+  team; sees the record even before the patient's agreement, to collect it;
 - break-the-glass: an emergency access still running.
+A narrower basis, asked for explicitly (`collecting=True`, `with_consent_to_collect=True`),
+is not need-to-know on the record: consent to collect. While the patient's choice about
+sharing has never been recorded (no consent-ledger row), every current coordinator of a team
+following the patient may find them in the list ("Consentement à recueillir"), open the
+consents page (patient header included) and record the choice; nothing else (not in the
+circle, not the patient's coordinator, no plan, DMP, identity or conversation). Once the choice
+is recorded the ordinary bases apply: a refusal ends it.
 Admins, ARS analysts and deactivated accounts never see patients: the policy rules stop them,
 and this module refuses them too (a non-clinician wrongly added to a team gets nothing). A
 record merged into another one is seen by nobody.
@@ -47,6 +51,7 @@ class AccessBasis(StrEnum):
     INVITED = "invited"
     ENROLLING_COORDINATOR = "enrolling_coordinator"
     BREAK_GLASS = "break_glass"
+    CONSENT_TO_COLLECT = "consent_to_collect"  # consents page only, never the record
 
 
 def active_team_ids(user_id: int, *, role: str | None = None) -> sa.Select[Any]:
@@ -85,9 +90,12 @@ def _clinician(user_id: int) -> sa.Select[Any]:
     )
 
 
-def visible_patient_ids(user_id: int, *, circle_only: bool = False) -> sa.CompoundSelect[Any]:
+def visible_patient_ids(
+    user_id: int, *, circle_only: bool = False, with_consent_to_collect: bool = False
+) -> sa.CompoundSelect[Any]:
     """Select the ids of every patient the user may see now (union of the four bases; with
-    `circle_only`, without break-the-glass: the patients whose circle the user is part of).
+    `circle_only`, without break-the-glass: the patients whose circle the user is part of;
+    with `with_consent_to_collect`, for the patient list only, the consents to collect too).
 
     Each branch starts from the user's own rows (teams, invitations, enrolments, accesses)
     through their indexes and joins the patient by primary key: never `IN (SELECT ... FROM
@@ -153,8 +161,10 @@ def visible_patient_ids(user_id: int, *, circle_only: bool = False) -> sa.Compou
         .where(BreakGlassAccess.user_id.in_(clinician), BreakGlassAccess.expires_at > now, live)
     )
     if circle_only:
-        return sa.union(via_team, via_invitation, via_enrolling, via_collecting)
-    return sa.union(via_team, via_invitation, via_enrolling, via_collecting, via_break_glass)
+        return sa.union(via_team, via_invitation, via_enrolling)
+    if with_consent_to_collect:
+        return sa.union(via_team, via_invitation, via_enrolling, via_collecting, via_break_glass)
+    return sa.union(via_team, via_invitation, via_enrolling, via_break_glass)
 
 
 def sharing_ever_recorded(patient_id: Any) -> sa.Exists:
@@ -176,12 +186,12 @@ def _is_clinician(user_id: int) -> bool:
     return user is not None and user.active and user.role in CLINICAL_ROLES
 
 
-def _collects_consent(user_id: int, patient: Patient) -> bool:
-    """Tell whether the user enrolled the patient in a team they still coordinate (active),
-    or coordinates a team following a patient whose consent has never been recorded."""
-    if _enrolled_by_coordinator(user_id, patient.id):
-        return True
-    if not consent_to_collect(patient):
+def collects_consent(user_id: int, patient: Patient) -> bool:
+    """Tell whether the user coordinates a team following a patient whose choice about
+    sharing has never been recorded (the consent-to-collect basis, not need-to-know)."""
+    if patient.merged_into_id is not None or not consent_to_collect(patient):
+        return False
+    if not _is_clinician(user_id):
         return False
     teams = active_team_ids(user_id, role=TeamRole.COORDINATOR)
     return bool(
@@ -213,8 +223,11 @@ def _enrolled_by_coordinator(user_id: int, patient_id: int) -> bool:
     )
 
 
-def access_basis(user_id: int, patient: Patient) -> AccessBasis | None:
-    """Return why the user may see the patient now, or None (the strongest basis first)."""
+def access_basis(user_id: int, patient: Patient, *, collecting: bool = False) -> AccessBasis | None:
+    """Return why the user may see the patient now, or None (the strongest basis first).
+
+    CONSENT_TO_COLLECT is returned only when asked (`collecting`): it opens the consents
+    page, never the record, so callers checking "is not None" stay on need-to-know."""
     if patient.merged_into_id is not None or not _is_clinician(user_id):
         return None
     now = utcnow()
@@ -239,7 +252,7 @@ def access_basis(user_id: int, patient: Patient) -> AccessBasis | None:
         )
         if invited and db.session.scalar(active.limit(1)):
             return AccessBasis.INVITED
-    if _collects_consent(user_id, patient):
+    if _enrolled_by_coordinator(user_id, patient.id):
         return AccessBasis.ENROLLING_COORDINATOR
     glass = db.session.scalar(
         sa.select(BreakGlassAccess.id)
@@ -250,14 +263,18 @@ def access_basis(user_id: int, patient: Patient) -> AccessBasis | None:
         )
         .limit(1)
     )
-    return AccessBasis.BREAK_GLASS if glass else None
+    if glass:
+        return AccessBasis.BREAK_GLASS
+    if collecting and collects_consent(user_id, patient):
+        return AccessBasis.CONSENT_TO_COLLECT
+    return None
 
 
 def coordinates_patient(user_id: int, patient: Patient) -> bool:
     """Tell whether the user coordinates the patient's care: the enrolling coordinator (while
     they still coordinate that team), or (with the patient's agreement) a coordinator of a team
     where the patient is enrolled."""
-    if _collects_consent(user_id, patient):
+    if _enrolled_by_coordinator(user_id, patient.id):
         return True
     if not patient.sharing_consent:
         return False

@@ -86,7 +86,7 @@ def record_consent(
     document: bytes | None = None,
 ) -> ConsentRecord:
     """Append a choice to the ledger (given or withdrawn); it takes effect at once."""
-    require(user, "patient.manage", patient)
+    require(user, "patient.consents.record", patient)
     if kind not in ConsentKind.__members__.values():
         raise InvalidInput("Type de consentement inconnu.", field="kind")
     if method not in ConsentMethod.__members__.values():

@@ -54,8 +54,8 @@ def load_patient(patient_id: int, action: str = "patient.read", *, what: str = "
     # Whatever the view then shows of this patient is audited, even if the action is
     # refused and rolled back (ptap.audit.context.audit_unaudited_patients).
     note_patients_shown([patient.id])
-    if action == "patient.read":
-        basis = access_basis(user.id, patient)
+    if action in ("patient.read", "patient.consents.read"):
+        basis = access_basis(user.id, patient, collecting=True)
         record_event(
             request_context(user),
             "patient.read",

@@ -28,6 +28,23 @@ def _read_patient(user: Actor, patient: Patient | None) -> bool:
     return access.access_basis(user.id, patient) is not None
 
 
+@rule("patient.consents.read")
+def _read_consents(user: Actor, patient: Patient | None) -> bool:
+    """The consents page (patient header included): need-to-know, or a consent to collect."""
+    if not is_clinician(user) or patient is None:
+        return False
+    return access.access_basis(user.id, patient, collecting=True) is not None
+
+
+@rule("patient.consents.record")
+def _record_consent(user: Actor, patient: Patient | None) -> bool:
+    """Record the patient's choices: their coordinators, or a coordinator of a team following
+    them while their choice about sharing has never been recorded (consent to collect)."""
+    if not is_clinician(user) or patient is None or patient.merged_into_id is not None:
+        return False
+    return access.coordinates_patient(user.id, patient) or access.collects_consent(user.id, patient)
+
+
 @rule("patient.manage")
 def _manage_patient(user: Actor, patient: Patient | None) -> bool:
     """Identity, contacts, consents, circle, access log: the patient's coordinators."""

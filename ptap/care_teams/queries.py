@@ -413,6 +413,20 @@ def count_active_enrolments_by_team(team_ids: list[int]) -> dict[int, int]:
     return counts
 
 
+def record_visible_ids(user_id: int, patient_ids: list[int]) -> set[int]:
+    """Return those of `patient_ids` whose record the user may open (need-to-know): the
+    others are listed only as a consent to collect."""
+    if not patient_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(Patient.id).where(
+                Patient.id.in_(patient_ids), Patient.id.in_(visible_patient_ids(user_id))
+            )
+        )
+    )
+
+
 def consent_to_collect_ids(patient_ids: list[int]) -> set[int]:
     """Return those of `patient_ids` whose choice about sharing was never recorded."""
     if not patient_ids:

@@ -177,7 +177,8 @@ def follow_up_source() -> FollowUpSource | None:
 def visible_patients_query(user_id: int, search: PatientSearch | None = None) -> sa.Select[Any]:
     """Select the patients the user may see, matching the search and filters, by name."""
     stmt = sa.select(Patient).where(
-        Patient.id.in_(visible_patient_ids(user_id)), Patient.merged_into_id.is_(None)
+        Patient.id.in_(visible_patient_ids(user_id, with_consent_to_collect=True)),
+        Patient.merged_into_id.is_(None),
     )
     if search is not None:
         stmt = stmt.where(*_conditions(parse_terms(search)), *_filters(search))

@@ -112,14 +112,6 @@ def _circle_member_ids(patient: Patient) -> list[int]:
         )
         .where(enrolled, TeamMembership.role == TeamRole.COORDINATOR, current)
     ]
-    if access.consent_to_collect(patient):
-        branches.append(  # the teams' coordinators, to collect the patient's choice
-            sa.select(TeamMembership.user_id).where(
-                TeamMembership.team_id.in_(sa.select(Enrolment.team_id).where(enrolled)),
-                TeamMembership.role == TeamRole.COORDINATOR,
-                current,
-            )
-        )
     if patient.sharing_consent:
         branches.append(  # members of a team following the patient
             sa.select(TeamMembership.user_id).where(

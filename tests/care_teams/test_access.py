@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext
+from ptap.care_plans.models import CarePlan, PlanStatus
 from ptap.care_teams import access, circle, queries, services
 from ptap.care_teams.access import AccessBasis
 from ptap.care_teams.models import (
@@ -24,9 +25,10 @@ from ptap.care_teams.models import (
     Patient,
 )
 from ptap.core import clock
-from ptap.core.errors import InvalidInput
+from ptap.core.errors import InvalidInput, PermissionDenied
 from ptap.core.models import utcnow
 from ptap.core.policy import can
+from ptap.dmp_bridge.models import DmpSubmission
 from ptap.messaging import queries as msg_queries
 from tests.factories import add_member, make_patient, make_team, make_user
 
@@ -43,6 +45,19 @@ def visible_ids(db, user: User) -> set[int]:
 
 def listed_ids(db, user: User) -> set[int]:
     return {p.id for p in db.session.scalars(queries.visible_patients_query(user.id))}
+
+
+def assert_collects(db, user: User, patient: Patient) -> None:
+    """Consent to collect: listed and the consents page, never the record nor other lists."""
+    assert access.access_basis(user.id, patient) is None
+    assert access.access_basis(user.id, patient, collecting=True) == AccessBasis.CONSENT_TO_COLLECT
+    assert can(user, "patient.consents.read", patient)
+    assert can(user, "patient.consents.record", patient)
+    assert not can(user, "patient.read", patient)
+    assert patient.id not in visible_ids(db, user)
+    circle_ids = set(db.session.scalars(access.visible_patient_ids(user.id, circle_only=True)))
+    assert patient.id not in circle_ids
+    assert patient.id in listed_ids(db, user)
 
 
 def assert_access(db, user: User, patient: Patient, basis: AccessBasis | None) -> None:
@@ -111,23 +126,82 @@ def test_team_member_sees_with_consent_only(db, world: World):
 def test_team_coordinator_who_did_not_enrol_sees_a_consent_to_collect(db, world: World):
     """Bug: the team page counted patients its coordinators could not find anywhere."""
     assert_access(db, world.coordinator, world.consented, AccessBasis.MEMBER)
-    # Never recorded: the team's coordinators see the patient, to collect the choice.
+    # Never recorded: the team's coordinators find the patient, to collect the choice...
     assert access.consent_to_collect(world.unconsented)
-    assert_access(db, world.coordinator, world.unconsented, AccessBasis.ENROLLING_COORDINATOR)
-    assert access.coordinates_patient(world.coordinator.id, world.unconsented)
-    assert world.coordinator.id in msg_queries._circle_member_ids(world.unconsented)
+    assert_collects(db, world.coordinator, world.unconsented)
+    # ...and nothing more: not in the circle, not the patient's coordinator.
+    assert not access.coordinates_patient(world.coordinator.id, world.unconsented)
+    assert world.coordinator.id not in msg_queries._circle_member_ids(world.unconsented)
+    assert not can(world.coordinator, "patient.manage", world.unconsented)  # identity, INSi...
+    plan = CarePlan(
+        patient_id=world.unconsented.id,
+        status=PlanStatus.DRAFT,
+        draft={"lead_user_id": world.coordinator.id},
+    )
+    for action in ("care_plan.read", "care_plan.edit", "care_plan.publish"):
+        assert not can(world.coordinator, action, plan), action
+    assert not can(world.coordinator, "conversation.open_patient", world.unconsented)
+    row = DmpSubmission(patient_id=world.unconsented.id, team_id=world.team.id)
+    assert not can(world.coordinator, "dmp_submission.view", row)
+    assert not can(world.coordinator, "dmp_submission.manage", row)
     # Plain members keep need-to-know.
     assert_access(db, world.member, world.unconsented, None)
+    assert not can(world.member, "patient.consents.read", world.unconsented)
     assert world.member.id not in msg_queries._circle_member_ids(world.unconsented)
-    # A recorded refusal is a choice, not a consent to collect: only the enroller keeps it.
+    # The enrolling coordinator keeps their own rights.
+    assert_access(db, world.enroller, world.unconsented, AccessBasis.ENROLLING_COORDINATOR)
+    assert access.coordinates_patient(world.enroller.id, world.unconsented)
+    assert world.enroller.id in msg_queries._circle_member_ids(world.unconsented)
+
+
+def test_consent_to_collect_is_recorded_then_ordinary_bases_apply(db, world: World):
     circle.record_consent(
-        world.enroller, world.unconsented, "sharing", False, "oral", "", ctx(world.enroller)
+        world.coordinator, world.unconsented, "sharing", True, "oral", "", ctx(world.coordinator)
+    )
+    db.session.flush()
+    assert not access.consent_to_collect(world.unconsented)
+    assert_access(db, world.coordinator, world.unconsented, AccessBasis.MEMBER)
+    assert access.coordinates_patient(world.coordinator.id, world.unconsented)
+
+
+def test_a_recorded_refusal_ends_the_consent_to_collect(db, world: World):
+    circle.record_consent(
+        world.coordinator, world.unconsented, "sharing", False, "oral", "", ctx(world.coordinator)
     )
     db.session.flush()
     assert not access.consent_to_collect(world.unconsented)
     assert_access(db, world.coordinator, world.unconsented, None)
-    assert world.coordinator.id not in msg_queries._circle_member_ids(world.unconsented)
+    assert access.access_basis(world.coordinator.id, world.unconsented, collecting=True) is None
+    assert world.unconsented.id not in listed_ids(db, world.coordinator)
+    assert not can(world.coordinator, "patient.consents.read", world.unconsented)
+    assert not can(world.coordinator, "patient.consents.record", world.unconsented)
+    with pytest.raises(PermissionDenied):
+        circle.record_consent(
+            world.coordinator,
+            world.unconsented,
+            "sharing",
+            True,
+            "oral",
+            "",
+            ctx(world.coordinator),
+        )
+    # The enroller keeps their basis.
     assert_access(db, world.enroller, world.unconsented, AccessBasis.ENROLLING_COORDINATOR)
+
+
+def test_another_teams_coordinator_has_no_consent_to_collect(db, world: World):
+    """Patient followed only by the first team, choice never recorded: a coordinator of the
+    other team gets nothing (the team condition is what grants the basis)."""
+    other_coord = make_user(role="coordinator", profession="care_coordinator")
+    add_member(world.other_team, other_coord, "coordinator")
+    assert access.consent_to_collect(world.unconsented)
+    assert access.access_basis(other_coord.id, world.unconsented, collecting=True) is None
+    assert world.unconsented.id not in listed_ids(db, other_coord)
+    assert not can(other_coord, "patient.consents.read", world.unconsented)
+    assert not can(other_coord, "patient.consents.record", world.unconsented)
+    # A member (not coordinator) of the following team gets nothing either.
+    assert world.unconsented.id not in listed_ids(db, world.member)
+    assert not can(world.member, "patient.consents.record", world.unconsented)
 
 
 def test_enrolling_coordinator_sees_even_without_consent(db, world: World):
@@ -403,8 +477,9 @@ def test_patient_manage(db, world: World):
     assert not can(world.member, "patient.manage", world.consented)
     assert not can(world.member, "patient.manage", world.unconsented)
     assert can(world.coordinator, "patient.manage", world.consented)
-    # Consent never recorded: the team's coordinators collect it.
-    assert can(world.coordinator, "patient.manage", world.unconsented)
+    # Consent never recorded: the team's coordinators collect it, and manage nothing else.
+    assert not can(world.coordinator, "patient.manage", world.unconsented)
+    assert can(world.coordinator, "patient.consents.record", world.unconsented)
     assert can(world.enroller, "patient.manage", world.consented)
     assert can(world.enroller, "patient.manage", world.unconsented)
     assert not can(world.outsider, "patient.manage", world.consented)

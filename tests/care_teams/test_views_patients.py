@@ -117,6 +117,9 @@ def test_team_coordinators_find_every_patient_the_team_page_counts(db, client, a
     assert "SANSACCORD" in body and "Consentement à recueillir" in body
     assert f"/patients/{waiting.id}/consents" in body
     assert client.get(f"/patients/{waiting.id}/consents").status_code == 200
+    # Only the consents page: the record itself stays closed until the choice is recorded.
+    assert f'href="/patients/{waiting.id}"' not in body
+    assert client.get(f"/patients/{waiting.id}").status_code == 404
     # A plain member keeps need-to-know, and is not told about the consent to collect.
     other = AuthActions(client.application.test_client())
     other.login(org.member)

@@ -129,7 +129,7 @@ def _ledger(patient: Patient) -> list[LedgerRow]:
 
 
 def _render_consents(patient: Patient, form: ConsentForm, status: int = 200) -> Any:
-    manage = can(acting_user(), "patient.manage", patient)
+    manage = can(acting_user(), "patient.consents.record", patient)
     page = render_template(
         "care_teams/consents.html",
         patient=patient,
@@ -144,7 +144,7 @@ def _render_consents(patient: Patient, form: ConsentForm, status: int = 200) -> 
 @bp.get("/patients/<int:patient_id>/consents")
 @requires("patients.list")
 def consents(patient_id: int):
-    patient = load_patient(patient_id, what="consents")
+    patient = load_patient(patient_id, "patient.consents.read", what="consents")
     db.session.commit()
     return _render_consents(patient, ConsentForm(formdata=None))
 
@@ -152,7 +152,7 @@ def consents(patient_id: int):
 @bp.post("/patients/<int:patient_id>/consents")
 @requires("patients.list")
 def record_consent(patient_id: int):
-    patient = load_patient(patient_id, "patient.manage")
+    patient = load_patient(patient_id, "patient.consents.record")
     form = ConsentForm()
     if form.validate_on_submit():
         kind, given = form.parsed_choice()

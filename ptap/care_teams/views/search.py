@@ -60,14 +60,16 @@ def _row(
     teams: list[queries.FollowingTeam],
     plan: FollowUp | None,
     to_collect: set[int],
+    opened: set[int],
 ) -> Any:
     notes = []
     if patient.used_name and patient.used_name != patient.birth_name:
         notes.append(f"Nom utilisé : {patient.used_name}")
     if patient.used_first_name:
         notes.append(f"Prénom utilisé : {patient.used_first_name}")
+    consents_url = url_for("care_teams.consents", patient_id=patient.id)
     return PatientRow(
-        url=record_url(patient.id),
+        url=record_url(patient.id) if patient.id in opened else consents_url,
         name=f"{patient.birth_name} {patient.first_names}",
         notes=notes,
         birth=patient.birth_date_label,
@@ -76,7 +78,7 @@ def _row(
         teams=teams,
         plan=plan,
         consent_to_collect=patient.id in to_collect,
-        consents_url=url_for("care_teams.consents", patient_id=patient.id),
+        consents_url=consents_url,
     )
 
 
@@ -139,7 +141,11 @@ def list_patients():
     teams = queries.following_teams_by_patient(ids)
     plans = source.follow_ups(ids) if source else {}
     to_collect = queries.consent_to_collect_ids(ids)
-    rows = [_row(p, teams[p.id], plans.get(p.id), to_collect) for p in page.items]
+    opened = queries.record_visible_ids(user.id, ids)  # the others: the consent to collect only
+    rows = [
+        _row(p, teams[p.id], plans.get(p.id) if p.id in opened else None, to_collect, opened)
+        for p in page.items
+    ]
     offer = not rows and terms.identifies and can(user, "break_glass.open")
     return _render(
         form, page=page, rows=rows, break_glass=_break_glass_form(terms) if offer else None
