@@ -39,6 +39,12 @@ class RecordingSMTP:
         RecordingSMTP.sent.append(self.recipient)
         return 250, b"OK"
 
+    def quit(self) -> tuple[int, bytes]:
+        return 221, b"Bye"
+
+    def close(self) -> None:
+        return None
+
 
 def test_urgent_message_to_many_members_calls_no_smtp_in_the_socket_handler(
     app, db, world, messaging_socket, monkeypatch
