@@ -42,7 +42,7 @@ TEAM_LINES = (
     "Nouvelle procédure pour les sorties d'hospitalisation, voir le document partagé.",
     "Qui peut prendre les appels de la permanence lundi ?",
 )
-SHARE_WITH_MESSAGES = 0.6
+SHARE_WITH_MESSAGES = 0.3
 
 
 @dataclass

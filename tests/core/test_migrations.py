@@ -195,6 +195,7 @@ def test_mssante_migration_gives_queued_mail_distinct_message_ids(empty_database
             (2, "<mail-2@ptap.invalid>", "notification", None),
         ]
         downgrade(revision="0018_meetrep")
+        db.engine.dispose()
 
 
 def test_rniv_migration_downgrades_hand_qualified_identities(empty_database_url, capfd):

@@ -192,8 +192,9 @@ def test_no_plan_30_days_after_enrolment_appears_then_clears_when_published(db, 
 
 
 def test_caseload_is_the_teams_patients_the_viewer_sees(db, world):
-    # Enrolled by another coordinator, consent never recorded: the team's coordinators see it
-    # (to collect it); once refused, that coordinator's alone.
+    # Enrolled by another coordinator: that coordinator's alone, before the choice is recorded
+    # (the team's other coordinators only get the list and consents page, not the caseload) and
+    # once it is refused.
     second = make_user(role="coordinator", profession="nurse")
     add_member(world.team, second, "coordinator")
     to_collect = make_patient(world.team, second, consent=False)
@@ -202,7 +203,7 @@ def test_caseload_is_the_teams_patients_the_viewer_sees(db, world):
     ended = make_patient(world.team, world.coord)
     enrolment_of(ended, world.team).ended_at = utcnow()
     db.session.commit()
-    assert listed(world) == {world.patient.id, to_collect.id}
+    assert listed(world) == {world.patient.id}
     assert listed(world, second) == {world.patient.id, to_collect.id, refused.id}
 
 
