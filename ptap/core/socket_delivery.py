@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +96,27 @@ def forget(sid: str) -> None:
 def deadline_of(sid: str) -> datetime | None:
     """Return the credential deadline of a socket of this process, if it has one."""
     return _ends.get(sid)
+
+
+def expired_in_rooms(
+    room: Any,
+    room_key: Callable[[str], int | None],
+    deadlines: Mapping[int, Mapping[str, datetime]],
+    now: datetime | None = None,
+) -> list[str]:
+    """Return the sockets of this process, in the room(s) an emit targets, whose access to that
+    room ended: the room filter of domains that keep per-room socket deadlines (``room_key``
+    turns a room name into the key of ``deadlines``: a thread, a meeting, a team)."""
+    rooms = [room] if isinstance(room, str) else list(room or [])
+    expired: list[str] = []
+    for name in rooms:
+        key = room_key(name)
+        ends = deadlines.get(key) if key is not None else None
+        if ends:
+            now = now or clock.now()
+            # list() copies in one step under the GIL while joins change the dict.
+            expired += [sid for sid, deadline in list(ends.items()) if deadline <= now]
+    return expired
 
 
 def register_room_filter(namespace: str, room_filter: RoomFilter) -> None:

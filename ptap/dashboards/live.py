@@ -40,9 +40,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 from ptap.care_events.models import CareEvent
 from ptap.care_plans.models import CarePlan, CarePlanTask
 from ptap.care_teams.models import BreakGlassAccess, ConsentRecord, Enrolment, Patient
-from ptap.core import clock
 from ptap.core.signals import team_membership_changed
-from ptap.core.socket_delivery import register_room_filter
+from ptap.core.socket_delivery import expired_in_rooms, register_room_filter
 from ptap.dmp_bridge import DmpSubmission
 from ptap.extensions import db, socketio
 from ptap.intake.models import SupportRequest
@@ -80,16 +79,7 @@ def _team_id(room: Any) -> int | None:
 
 def expired_sids(room: Any, now: datetime | None = None) -> list[str]:
     """Return the sockets of this process in the team room(s) whose access has ended."""
-    rooms = [room] if isinstance(room, str) else list(room or [])
-    expired: list[str] = []
-    for name in rooms:
-        team_id = _team_id(name)
-        ends = _deadlines.get(team_id) if team_id is not None else None
-        if ends:
-            now = now or clock.now()
-            # list() copies in one step under the GIL while joins change the dict.
-            expired += [sid for sid, deadline in list(ends.items()) if deadline <= now]
-    return expired
+    return expired_in_rooms(room, _team_id, _deadlines, now)
 
 
 register_room_filter(NAMESPACE, expired_sids)

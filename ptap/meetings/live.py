@@ -53,7 +53,7 @@ from ptap.core.signals import (
     meeting_changed,
     team_membership_changed,
 )
-from ptap.core.socket_delivery import register_room_filter
+from ptap.core.socket_delivery import expired_in_rooms, register_room_filter
 from ptap.extensions import db, socketio
 from ptap.meetings.models import (
     Meeting,
@@ -97,16 +97,7 @@ _following: dict[str, dict[int, set[int]]] = {}
 
 def expired_sids(room: Any, now: datetime | None = None) -> list[str]:
     """Return the sockets of this process in the meeting room(s) whose access has ended."""
-    rooms = [room] if isinstance(room, str) else list(room or [])
-    expired: list[str] = []
-    for name in rooms:
-        meeting_id = _meeting_id(name)
-        ends = _deadlines.get(meeting_id) if meeting_id is not None else None
-        if ends:
-            now = now or clock.now()
-            # list() copies in one step under the GIL while joins change the dict.
-            expired += [sid for sid, deadline in list(ends.items()) if deadline <= now]
-    return expired
+    return expired_in_rooms(room, _meeting_id, _deadlines, now)
 
 
 register_room_filter(NAMESPACE, expired_sids)

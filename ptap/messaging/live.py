@@ -38,9 +38,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ptap.care_teams.models import Enrolment
-from ptap.core import clock
 from ptap.core.signals import circle_changed, team_membership_changed
-from ptap.core.socket_delivery import register_room_filter
+from ptap.core.socket_delivery import expired_in_rooms, register_room_filter
 from ptap.extensions import db, socketio
 from ptap.messaging.models import Conversation
 from ptap.messaging.queries import access_deadlines, reader_ids
@@ -68,16 +67,7 @@ def _thread_id(room: Any) -> int | None:
 
 def expired_sids(room: Any, now: datetime | None = None) -> list[str]:
     """Return the sockets of this process in the thread room(s) whose access has ended."""
-    rooms = [room] if isinstance(room, str) else list(room or [])
-    expired: list[str] = []
-    for name in rooms:
-        conversation_id = _thread_id(name)
-        ends = _deadlines.get(conversation_id) if conversation_id is not None else None
-        if ends:
-            now = now or clock.now()
-            # list() copies in one step under the GIL while joins change the dict.
-            expired += [sid for sid, deadline in list(ends.items()) if deadline <= now]
-    return expired
+    return expired_in_rooms(room, _thread_id, _deadlines, now)
 
 
 # Where each socket lives, this process's delivery skips the sockets whose access to the
