@@ -53,7 +53,9 @@ def _load(meeting_id: int) -> Meeting:
 def _out(meeting: Meeting) -> MeetingOut:
     visible = queries.visible_agenda(current_user, meeting)
     note_patients_shown(i.patient_id for i in visible)
-    return present.meeting_out(meeting, visible, queries.count_items(meeting.id) - len(visible))
+    return present.meeting_out(
+        meeting, visible, queries.hidden_agenda_count(current_user, meeting, len(visible))
+    )
 
 
 def _team(team_id: int, action: str = "meeting.schedule") -> CareTeam:

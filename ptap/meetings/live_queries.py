@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from ptap.accounts.models import User
 from ptap.care_plans.content import PlanContent, load_content
 from ptap.care_plans.models import CarePlan, CarePlanVersion
-from ptap.care_teams import access
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import Enrolment, Patient
 from ptap.extensions import db
@@ -102,26 +101,6 @@ def visible_items(user: User, meeting: Meeting) -> list[tuple[MeetingAgendaItem,
         )
     }
     return [(item, patients[item.patient_id]) for item in items if item.patient_id in patients]
-
-
-def hidden_count(user: User, meeting: Meeting, shown: int) -> int:
-    """Return how many agenda patients the viewer may not see, for the team's members only:
-    a guest does not even learn the agenda's size (0)."""
-    if not access.is_team_member(user.id, meeting.team_id):
-        return 0
-    return agenda_size(meeting.id) - shown
-
-
-def agenda_size(meeting_id: int) -> int:
-    """Return how many patients the whole agenda holds (one query)."""
-    return int(
-        db.session.scalar(
-            sa.select(sa.func.count(MeetingAgendaItem.id)).where(
-                MeetingAgendaItem.meeting_id == meeting_id
-            )
-        )
-        or 0
-    )
 
 
 def attendees(meeting_id: int) -> list[Attendee]:

@@ -20,8 +20,9 @@ from ptap.meetings import queries, services
 from ptap.meetings.decisions import DecisionInput
 from ptap.meetings.live_forms import DecisionsForm
 from ptap.meetings.live_present import decisions_form, live_page
-from ptap.meetings.live_queries import hidden_count, load_live
+from ptap.meetings.live_queries import load_live
 from ptap.meetings.models import Meeting, MeetingParticipant
+from ptap.meetings.queries import hidden_agenda_count
 from ptap.meetings.views import bp
 
 
@@ -50,7 +51,7 @@ def _render(
     user = _user()
     state = load_live(user, meeting, focus_item_id)
     note_patients_shown(e.patient.id for e in state.agenda)
-    hidden = hidden_count(user, meeting, len(state.agenda))
+    hidden = hidden_agenda_count(user, meeting, len(state.agenda))
     page = live_page(user, state, queries.check_quorum(meeting), hidden, form, focus_item_id)
     meeting_url = url_for("meetings.show_meeting", meeting_id=meeting.id)
     return render_template(template, page=page, meeting_url=meeting_url), status

@@ -248,7 +248,7 @@ def meeting_page(user: User, meeting: Meeting) -> MeetingPage:
         quorum=quorum_out(meeting),
         participants=participants_out(participants),
         agenda=items_out(visible),
-        hidden=queries.count_items(meeting.id) - len(visible),
+        hidden=queries.hidden_agenda_count(user, meeting, len(visible)),
         suggestions=suggestions,
         more_suggestions=more,
         invitable=invitable,

@@ -221,9 +221,16 @@ def count_items(meeting_id: int) -> int:
     return int(total or 0)
 
 
-def hidden_agenda_count(user: User, meeting: Meeting) -> int:
-    """Return how many agenda patients the user may not see (shown as a number only)."""
-    return count_items(meeting.id) - len(visible_agenda(user, meeting))
+def hidden_agenda_count(user: User, meeting: Meeting, shown: int | None = None) -> int:
+    """Return how many agenda patients the user may not see (shown as a number only), for the
+    team's members only: a guest does not even learn the agenda's size (0).
+
+    `shown` is how many agenda items the viewer sees, when the caller already loaded them."""
+    if not access.is_team_member(user.id, meeting.team_id):
+        return 0
+    if shown is None:
+        shown = len(visible_agenda(user, meeting))
+    return count_items(meeting.id) - shown
 
 
 def meetings_query(user_id: int, team_id: int | None = None) -> sa.Select[Any]:

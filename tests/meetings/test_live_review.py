@@ -161,3 +161,23 @@ def test_a_circle_or_membership_change_rechecks_only_the_meetings_concerned(
     assert checked == [(w.nurse.id, w.meeting.id)]
     team_membership_changed.send("care_teams", team_id=w.team.id + 1000, user_id=w.nurse.id)
     assert checked == [(w.nurse.id, w.meeting.id)]
+
+
+def test_a_guest_does_not_learn_the_agenda_size_on_any_surface(app, client, auth, db, live_world):
+    """The meeting page, the reports list and the API say nothing of the patients a guest does
+    not see; a team member still learns how many are hidden from them (none here: the
+    physician follows both)."""
+    from tests.filings.conftest import api_headers
+
+    w, guest = live_world.w, live_world.guest
+    auth.login(guest)
+    for path in (f"/meetings/{w.meeting.id}", f"/meetings/{w.meeting.id}/reports"):
+        response = client.get(path)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200, path
+        assert "BERNARD" in html and "LEROY" not in html, path
+        assert "hors de votre cercle" not in html and "ne vous sont pas visibles" not in html
+    answer = app.test_client().get(f"/api/v1/meetings/{w.meeting.id}", headers=api_headers(guest))
+    assert answer.status_code == 200
+    assert answer.json["hidden_agenda_items"] == 0
+    assert len(answer.json["agenda"]) == 1

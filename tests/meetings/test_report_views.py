@@ -131,6 +131,8 @@ def test_minutes_stay_with_runners_who_may_see_every_listed_patient(db, w, auth,
         assert client.get(f"/api/v1{url}", headers=headers[user.id]).status_code == 403
         listing = client.get(f"/meetings/{w.meeting.id}/reports").get_data(as_text=True)
         assert "Préparer le relevé" not in listing and "CACHEE" not in listing
+        if user is not w.nurse:  # a team member learns that one patient is hidden from them
+            assert "1 autre(s) patient(s) à l'ordre du jour ne vous sont pas visibles" in listing
         auth.post("/logout")
     with pytest.raises(PermissionDenied):
         reports.request_minutes(w.chair, w.meeting)

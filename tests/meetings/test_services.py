@@ -299,7 +299,7 @@ def test_need_to_know_agenda_and_guest_sees_only_invited_patient(db):
     assert invitation.expires_at >= services.meeting_end(w.meeting)
     assert invitation.expires_at <= services.meeting_end(w.meeting) + timedelta(days=1)
     assert [i.patient_id for i in queries.visible_agenda(guest, w.meeting)] == [w.patient.id]
-    assert queries.hidden_agenda_count(guest, w.meeting) == 1
+    assert queries.hidden_agenda_count(guest, w.meeting) == 0  # a guest: not even the size
     assert len(queries.visible_agenda(w.nurse, w.meeting)) == 2
     assert queries.visible_agenda(w.outsider, w.meeting) == []
     assert queries.get_meeting_for(guest, w.meeting.id) is w.meeting

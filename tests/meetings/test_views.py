@@ -95,7 +95,8 @@ def test_other_team_and_guest_see_what_they_may(client, auth, db):
     auth.login(guest)
     page = client.get(f"/meetings/{w.meeting.id}").get_data(as_text=True)
     assert "LEROY" in page and "BERNARD" not in page
-    assert "1 autre personne inscrite hors de votre cercle" in page
+    # A guest does not even learn how many other people are on the agenda.
+    assert "hors de votre cercle" not in page
 
 
 def test_quorum_page_for_coordinators_only(client, auth, db):
