@@ -37,8 +37,8 @@ from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import Enrolment
 from ptap.care_teams.schemas import PersonRef
 from ptap.core import clock
-from ptap.core.api import Page, api_route, page_limit, problem
-from ptap.core.errors import DomainError, InvalidInput
+from ptap.core.api import Page, api_route, fields_under, page_limit, problem
+from ptap.core.errors import InvalidInput
 from ptap.extensions import db
 
 PLANS = ("Plans de coordination",)
@@ -54,15 +54,12 @@ DRAFT_FIELDS = {"next_review_on": "content.next_review_on"}
 
 @contextmanager
 def _fields_under(paths: dict[str, str]) -> Iterator[None]:
-    """Rename the field of a domain error raised inside the block to its request-body path."""
+    """Name the body's path in a domain error, an invalid assignee's among the content's."""
     try:
-        yield
+        with fields_under(paths):
+            yield
     except services.InvalidAssignee as exc:
         exc.field = f"content.{exc.path}"
-        raise
-    except DomainError as exc:
-        if exc.field in paths:
-            exc.field = paths[exc.field]
         raise
 
 

@@ -10,8 +10,6 @@ the guard runs before the patient is known; `load_patient` then decides `patient
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import request
@@ -44,8 +42,8 @@ from ptap.care_teams.schemas import (
     TeamOut,
     professional_label,
 )
-from ptap.core.api import api_route, paginate_by_id, problem
-from ptap.core.errors import DomainError, InvalidInput, NotFound
+from ptap.core.api import api_route, fields_under, paginate_by_id, problem
+from ptap.core.errors import InvalidInput, NotFound
 from ptap.core.policy import PlatformRole, can, has_role
 from ptap.extensions import db
 
@@ -76,18 +74,7 @@ UPDATE_FIELDS = {f: f"identity.{f}" for f in _IDENTITY} | {
 CONSENT_FIELDS = {"document": "method"}
 
 
-@contextmanager
-def _fields_under(paths: dict[str, str]) -> Iterator[None]:
-    """Rename the field of a domain error raised inside the block to its request-body path."""
-    try:
-        yield
-    except DomainError as exc:
-        if exc.field in paths:
-            exc.field = paths[exc.field]
-        raise
-
-
-def _duplicate_problem(exc: services.DuplicateIns):
+def duplicate_ins_problem(exc: services.DuplicateIns):
     """Answer 409 naming the INS field: the record that holds it when the caller may see it,
     otherwise only the teams to contact (no id: it would reveal the identity's record)."""
     db.session.rollback()
@@ -227,7 +214,7 @@ def create_patient(body: PatientCreate):
         # Teams the caller does not belong to are not revealed.
         raise NotFound("Équipe introuvable.", field="team_id")
     try:
-        with _fields_under(CREATE_FIELDS):
+        with fields_under(CREATE_FIELDS):
             patient = services.create_patient(
                 current_user,
                 team,
@@ -236,7 +223,7 @@ def create_patient(body: PatientCreate):
                 request_context(),
             )
     except services.DuplicateIns as exc:
-        return _duplicate_problem(exc)
+        return duplicate_ins_problem(exc)
     db.session.commit()
     return PatientOut.of(patient, [team.id])
 
@@ -270,7 +257,7 @@ def update_patient(patient_id: int, body: PatientUpdate):
     patient = load_patient(patient_id, "patient.manage")
     ctx = request_context()
     try:
-        with _fields_under(UPDATE_FIELDS):
+        with fields_under(UPDATE_FIELDS):
             # One unit of work: both sections change, or neither does.
             if body.identity is not None:
                 identity = body.identity.apply(patient)
@@ -279,7 +266,7 @@ def update_patient(patient_id: int, body: PatientUpdate):
                 details = body.contact_details.apply(patient)
                 services.update_contact_details(current_user, patient, **details, ctx=ctx)
     except services.DuplicateIns as exc:
-        return _duplicate_problem(exc)
+        return duplicate_ins_problem(exc)
     db.session.commit()
     return _detail(patient)
 
@@ -313,7 +300,7 @@ def list_consents(patient_id: int):
 )
 def record_consent(patient_id: int, body: ConsentCreate):
     patient = load_patient(patient_id, "patient.manage")
-    with _fields_under(CONSENT_FIELDS):
+    with fields_under(CONSENT_FIELDS):
         entry = circle.record_consent(
             current_user, patient, body.kind, body.given, body.method, body.note, request_context()
         )

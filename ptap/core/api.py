@@ -12,7 +12,8 @@ import binascii
 import functools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Generic, TypeVar
@@ -22,7 +23,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from ptap.core.bounds import MAX_DB_INT, out_of_range_integer
-from ptap.core.errors import InvalidInput
+from ptap.core.errors import DomainError, InvalidInput
 from ptap.core.policy import PUBLIC, public, requires
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -81,6 +82,18 @@ class Page(Generic[T]):
     items: Sequence[T]
     next_cursor: str | None
     limit: int
+
+
+@contextmanager
+def fields_under(paths: dict[str, str]) -> Iterator[None]:
+    """Rename the field of a domain error raised inside the block to its request-body path
+    (services name the fields of their own inputs; the problem must name the body's path)."""
+    try:
+        yield
+    except DomainError as exc:
+        if exc.field in paths:
+            exc.field = paths[exc.field]
+        raise
 
 
 def encode_cursor(position: dict[str, Any]) -> str:

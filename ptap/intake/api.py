@@ -15,11 +15,11 @@ from flask import request
 from flask_login import current_user
 
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
-from ptap.care_teams.api import _duplicate_problem, _fields_under
+from ptap.care_teams.api import duplicate_ins_problem
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.care_teams.services import DuplicateIns
 from ptap.core import clock
-from ptap.core.api import api_route, paginate_by_id
+from ptap.core.api import api_route, fields_under, paginate_by_id
 from ptap.core.errors import InvalidInput, NotFound
 from ptap.core.policy import can
 from ptap.extensions import db
@@ -199,7 +199,7 @@ def triage_request(request_id: int, body: TriageIn):
 )
 def answer_request(request_id: int, body: AnswerIn):
     req = _load(request_id)
-    with _fields_under({"answer_note": "note"}):
+    with fields_under({"answer_note": "note"}):
         services.answer_request(
             current_user, req, body.note, request_context(), answered_at=body.answered_at
         )
@@ -235,7 +235,7 @@ def evaluate_request(request_id: int, body: EvaluationIn):
 )
 def close_request(request_id: int, body: CloseIn):
     req = _load(request_id)
-    with _fields_under({"outcome_note": "note"}):
+    with fields_under({"outcome_note": "note"}):
         services.close_request(current_user, req, body.outcome, body.note, request_context())
     db.session.commit()
     return _out(req)
@@ -260,7 +260,7 @@ def convert_request(request_id: int, body: ConvertIn):
         if patient is None or not can(current_user, "patient.read", patient):
             raise InvalidInput("Fiche patient introuvable.", field="patient_id")
     try:
-        with _fields_under(_IDENTITY_FIELDS):
+        with fields_under(_IDENTITY_FIELDS):
             enrolment = services.convert_to_enrolment(
                 current_user,
                 req,
@@ -269,7 +269,7 @@ def convert_request(request_id: int, body: ConvertIn):
                 patient=patient,
             )
     except DuplicateIns as exc:
-        return _duplicate_problem(exc)
+        return duplicate_ins_problem(exc)
     db.session.commit()
     return ConvertOut(enrolment_id=enrolment.id, patient_id=enrolment.patient_id, request=_out(req))
 
