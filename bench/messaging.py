@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import os
@@ -100,26 +101,32 @@ def _install_stall_log(path: str) -> None:
     """Log, as JSON lines with `time.perf_counter()` stamps (CLOCK_MONOTONIC: the same clock
     as the bench process), every cyclic-GC collection (generation, duration, objects
     collected) and every whole-process stall: a watchdog thread sleeps 5 ms and logs when it
-    wakes more than 20 ms late (the GIL was held, or the process was not scheduled), with
-    the name of the threads that were running Python code at that moment."""
+    wakes more than 20 ms late (the GIL was held, or the process was not scheduled);
+    `kill -USR1 <pid>` appends every thread's stack to `<path>.stacks`."""
     import gc
     import threading
 
-    out = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
-    lock = threading.Lock()
-    started: dict[str, float] = {}
+    # No lock: a collection can start in the middle of a write (json.dumps allocates), and a
+    # callback waiting for a lock its own thread holds would hang the process. deque.append
+    # is atomic; a writer thread drains the records.
+    records: collections.deque[dict] = collections.deque()
+    started: dict[int, float] = {}
 
-    def write(record: dict) -> None:
-        with lock:
-            out.write(json.dumps(record) + "\n")
+    def writer() -> None:
+        with open(path, "a") as out:
+            while True:
+                time.sleep(0.2)
+                while records:
+                    out.write(json.dumps(records.popleft()) + "\n")
+                out.flush()
 
     def on_gc(phase: str, info: dict) -> None:
         now = time.perf_counter()
         if phase == "start":
-            started["t"] = now
+            started[threading.get_ident()] = now
             return
-        begun = started.pop("t", now)
-        write(
+        begun = started.pop(threading.get_ident(), now)
+        records.append(
             {
                 "kind": "gc",
                 "t": begun,
@@ -130,29 +137,25 @@ def _install_stall_log(path: str) -> None:
         )
 
     gc.callbacks.append(on_gc)
+    # `kill -USR1 <pid>`: every thread's stack, for a server that stops answering.
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, file=open(path + ".stacks", "a"), all_threads=True)  # noqa: SIM115
 
     def watchdog() -> None:
-        me = threading.get_ident()
-        names = {}
+        # Only a clock and a deque: an earlier version also called sys._current_frames() and
+        # threading.enumerate() on each stall, and the server hung twice under load (both
+        # take interpreter-wide locks that the ~600 socket threads also need). Stacks come
+        # on demand instead (SIGUSR1, below).
         while True:
             before = time.perf_counter()
             time.sleep(0.005)
             late = time.perf_counter() - before - 0.005
             if late > 0.020:
-                names.update({t.ident: t.name for t in threading.enumerate()})
-                frames = sys._current_frames()  # noqa: SLF001 - diagnostics only
-                where = sorted(
-                    {
-                        f"{names.get(tid, tid)}:{f.f_code.co_filename.rsplit('/', 1)[-1]}"
-                        f":{f.f_code.co_name}"
-                        for tid, f in frames.items()
-                        if tid != me
-                        and "threading.py" not in f.f_code.co_filename
-                        and "selectors.py" not in f.f_code.co_filename
-                    }
-                )[:8]
-                write({"kind": "stall", "t": before, "ms": round(late * 1000, 1), "where": where})
+                records.append({"kind": "stall", "t": before, "ms": round(late * 1000, 1)})
 
+    threading.Thread(target=writer, name="stall-log-writer", daemon=True).start()
     threading.Thread(target=watchdog, name="stall-watchdog", daemon=True).start()
 
 

@@ -426,7 +426,7 @@ def _advance_read_state(
     conversation_id: int, user_id: int, seq: int
 ) -> tuple[ConversationReadState, bool]:
     """Move the read position forward; return the state and whether it moved."""
-    state = db.session.scalar(
+    select = (
         sa.select(ConversationReadState)
         .where(
             ConversationReadState.conversation_id == conversation_id,
@@ -435,11 +435,18 @@ def _advance_read_state(
         # The send path moves read positions with a bulk upsert: reload, never trust the map.
         .execution_options(populate_existing=True)
     )
+    state = db.session.scalar(select)
     if state is None:
-        state = ConversationReadState(
-            conversation_id=conversation_id, user_id=user_id, last_read_seq=0
+        # Two sockets of one user marking read at once: the unique constraint decides (a
+        # check-then-insert failed with IntegrityError under the bench's --mark-read load).
+        insert_if_absent(
+            ConversationReadState,
+            conversation_id=conversation_id,
+            user_id=user_id,
+            last_read_seq=0,
+            updated_at=utcnow(),
         )
-        db.session.add(state)
+        state = db.session.scalars(select).one()
     if seq <= state.last_read_seq:
         return state, False
     state.last_read_seq = seq
