@@ -838,7 +838,7 @@ def run_all(
                         print(f"  stall log (paced phase, worst server): {res.stalls}", flush=True)
                     if args.mark_read:
                         print(
-                            f"  mark-read: {res.mark_reads} mark_read sent,"
+                            f"  mark-read: {res.mark_reads} mark_read sent (all phases),"
                             f" {res.receipt_frames} receipt frames received (paced phase)",
                             flush=True,
                         )
