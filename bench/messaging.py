@@ -29,12 +29,17 @@ what is measured, for both servers alike.
     # --source DIR: run the PTAP servers from another checkout (`git worktree add`), for
     #               before/after figures; --profile DIR: per-thread CPU profiles (cProfile);
     # --gc-freeze: the PTAP servers call gc.freeze() before serving (docs/performance.md)
+    # --stall-log: the PTAP servers log every GC collection (gc.callbacks) and every stall of
+    #              the whole process (a 5-ms watchdog thread); the paced phase is summarised
+    # --mark-read: the clients mark read as messaging.js does (one mark_read 1 s after a burst)
+    #              and count the `read_receipts` frames they receive
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import os
@@ -52,6 +57,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NAMESPACE = "/messaging"
+#: --mark-read: a client marks read this long after the last message of a burst (messaging.js).
+MARK_READ_DELAY = 1.0
 
 
 # --- the bare reference server ---------------------------------------------------------------
@@ -70,6 +77,10 @@ def serve_bare(port: int, redis_url: str | None) -> None:
         sio.enter_room(sid, f"thread:{data['conversation_id']}", namespace=NAMESPACE)
         return {"ok": True}
 
+    @sio.on("mark_read", namespace=NAMESPACE)
+    def mark_read(sid, data):  # noqa: ANN001, ANN202
+        return {"ok": True}  # the reference stores no read state and sends no receipt
+
     @sio.on("send_message", namespace=NAMESPACE)
     def send_message(sid, data):  # noqa: ANN001, ANN202
         room = f"thread:{data['conversation_id']}"
@@ -86,8 +97,108 @@ def serve_bare(port: int, redis_url: str | None) -> None:
     run_simple("127.0.0.1", port, app, threaded=True)
 
 
-def serve_ptap(port: int, profile_out: str | None, gc_freeze: bool) -> None:
-    """`ptap run`, with two options for investigation.
+def _install_stall_log(path: str) -> None:
+    """Log, as JSON lines with `time.perf_counter()` stamps (CLOCK_MONOTONIC: the same clock
+    as the bench process), every cyclic-GC collection (generation, duration, objects
+    collected) and every whole-process stall: a watchdog thread sleeps 5 ms and logs when it
+    wakes more than 20 ms late (the GIL was held, or the process was not scheduled);
+    `kill -USR1 <pid>` appends every thread's stack to `<path>.stacks`."""
+    import gc
+    import threading
+
+    # No lock: a collection can start in the middle of a write (json.dumps allocates), and a
+    # callback waiting for a lock its own thread holds would hang the process. deque.append
+    # is atomic; a writer thread drains the records.
+    records: collections.deque[dict] = collections.deque()
+    started: dict[int, float] = {}
+
+    def writer() -> None:
+        with open(path, "a") as out:
+            while True:
+                time.sleep(0.2)
+                while records:
+                    out.write(json.dumps(records.popleft()) + "\n")
+                out.flush()
+
+    def on_gc(phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            started[threading.get_ident()] = now
+            return
+        begun = started.pop(threading.get_ident(), now)
+        records.append(
+            {
+                "kind": "gc",
+                "t": begun,
+                "ms": round((now - begun) * 1000, 2),
+                "gen": info.get("generation"),
+                "collected": info.get("collected"),
+            }
+        )
+
+    gc.callbacks.append(on_gc)
+    # `kill -USR1 <pid>`: every thread's stack, for a server that stops answering.
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, file=open(path + ".stacks", "a"), all_threads=True)  # noqa: SIM115
+
+    def watchdog() -> None:
+        # Only a clock and a deque: an earlier version also called sys._current_frames() and
+        # threading.enumerate() on each stall, and the server hung twice under load (both
+        # take interpreter-wide locks that the ~600 socket threads also need). Stacks come
+        # on demand instead (SIGUSR1, below).
+        while True:
+            before = time.perf_counter()
+            time.sleep(0.005)
+            late = time.perf_counter() - before - 0.005
+            if late > 0.020:
+                records.append({"kind": "stall", "t": before, "ms": round(late * 1000, 1)})
+
+    threading.Thread(target=writer, name="stall-log-writer", daemon=True).start()
+    threading.Thread(target=watchdog, name="stall-watchdog", daemon=True).start()
+
+
+def read_stall_log(path: Path, start: float, end: float) -> dict[str, float | int]:
+    """Summarise a stall log between two perf_counter instants: GC collections (count and
+    longest, per generation) and the longest whole-process stall seen by the watchdog."""
+    summary: dict[str, float | int] = {
+        "gc0_max_ms": 0.0,
+        "gc1_max_ms": 0.0,
+        "gc2_max_ms": 0.0,
+        "gc2_count": 0,
+        "gc_total_ms": 0.0,
+        "stall_max_ms": 0.0,
+        "stalls_over_50ms": 0,
+    }
+    if not path.exists():
+        return summary
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not start <= record["t"] <= end:
+            continue
+        if record["kind"] == "gc":
+            key = f"gc{record['gen']}_max_ms"
+            summary[key] = max(summary.get(key, 0.0), record["ms"])
+            summary["gc_total_ms"] = round(summary["gc_total_ms"] + record["ms"], 1)
+            if record["gen"] == 2:
+                summary["gc2_count"] += 1
+        else:
+            summary["stall_max_ms"] = max(summary["stall_max_ms"], record["ms"])
+            if record["ms"] > 50:
+                summary["stalls_over_50ms"] += 1
+    return summary
+
+
+def serve_ptap(
+    port: int, profile_out: str | None, gc_freeze: bool, stall_log: str | None = None
+) -> None:
+    """`ptap run`, with three options for investigation.
+
+    stall_log: every GC collection and every whole-process stall, logged (`_install_stall_log`).
 
     profile_out: every thread under cProfile, timed by that thread's own CPU clock (so a frame
     still running at exit is charged its CPU, not the main thread's); on SIGTERM the profiles
@@ -104,6 +215,8 @@ def serve_ptap(port: int, profile_out: str | None, gc_freeze: bool) -> None:
 
     from ptap.extensions import socketio
 
+    if stall_log:
+        _install_stall_log(stall_log)
     if gc_freeze:
         plain_serve = socketio.run
 
@@ -209,6 +322,7 @@ class Servers:
     processes: list[subprocess.Popen]
     urls: list[str]
     profiled: bool = False
+    stall_logs: list[Path] = field(default_factory=list)
 
     def stop(self) -> None:
         for p in self.processes:  # merging hundreds of thread profiles takes a while
@@ -228,9 +342,13 @@ def start_servers(
             env = _env(folder, redis_url, args.source, args.db_url)
             cwd = args.source
             cmd = [str(BIN / "ptap"), "run", "--port", str(port)]
-            if args.profile or args.gc_freeze:
+            if args.profile or args.gc_freeze or args.stall_log:
                 cmd = [sys.executable, __file__, "--serve-ptap", str(port)]
                 cmd += ["--gc-freeze"] if args.gc_freeze else []
+            if args.stall_log:
+                stall_log = folder / f"{kind}-{processes}-{i}.stalls.jsonl"
+                started.stall_logs.append(stall_log)
+                cmd += ["--stall-log-path", str(stall_log)]
             if args.profile:
                 out = Path(args.profile) / f"ptap-{processes}-{i}-{time.strftime('%H%M%S')}.pstats"
                 cmd += ["--out", str(out)]
@@ -346,6 +464,13 @@ class Result:
     connect_seconds: float = 0.0
     saturation: Phase = field(default_factory=Phase)
     paced: Phase = field(default_factory=Phase)
+    #: perf_counter instants of the paced phase (for the servers' stall logs).
+    paced_window: tuple[float, float] = (0.0, 0.0)
+    #: --stall-log: GC collections and whole-process stalls of the servers in the paced phase.
+    stalls: dict[str, float | int] = field(default_factory=dict)
+    #: --mark-read: mark_read sent by the clients, and receipt frames they received.
+    mark_reads: int = 0
+    receipt_frames: int = 0
     error: str = ""
 
 
@@ -361,10 +486,30 @@ async def run_load(
 
     def make() -> socketio.AsyncClient:
         client = socketio.AsyncClient(reconnection=False)
+        read: dict[str, object] = {"seq": 0, "timer": None}
+
+        async def mark_read_later() -> None:
+            # As messaging.js does: one mark_read a second after a burst, for its last message.
+            await asyncio.sleep(MARK_READ_DELAY)
+            read["timer"] = None
+            result.mark_reads += 1
+            await client.emit(
+                "mark_read",
+                {"conversation_id": conversation_id, "seq": read["seq"]},
+                namespace=NAMESPACE,
+            )
+
+        @client.on("read_receipts", namespace=NAMESPACE)
+        async def _receipts(data):  # noqa: ANN001, ANN202
+            result.receipt_frames += 1
 
         @client.on("message_created", namespace=NAMESPACE)
         async def _created(data):  # noqa: ANN001, ANN202
             now = time.perf_counter()
+            if args.mark_read:
+                read["seq"] = max(int(read["seq"]), int(data.get("seq") or 0))
+                if read["timer"] is None:
+                    read["timer"] = asyncio.ensure_future(mark_read_later())
             tag, _, rest = data.get("body", "").partition(" ")
             if tag in arrivals:
                 got = arrivals[tag]
@@ -458,6 +603,7 @@ async def run_load(
         paced.expected = paced.sent * clients
         refused: list[dict] = []
         origin = time.perf_counter() + 0.2
+        receipts_before = result.receipt_frames
 
         async def open_loop(k: int, client: socketio.AsyncClient) -> None:
             for j in range(k, paced.sent, len(senders)):
@@ -480,6 +626,10 @@ async def run_load(
         if got:
             paced.seconds = max(r for _, r in got) - origin
             paced.latencies = [r - s for s, r in got]
+        result.paced_window = (origin, origin + paced.seconds)
+        if args.mark_read:
+            await asyncio.sleep(MARK_READ_DELAY + 1.0)  # the last receipts
+            result.receipt_frames -= receipts_before
     except Exception as exc:  # noqa: BLE001 - report and go on with the next case
         result.error = f"{type(exc).__name__}: {exc} ({len(conns)}/{clients} connected)"
     finally:
@@ -601,16 +751,27 @@ def main() -> None:
     parser.add_argument(
         "--gc-freeze",
         action="store_true",
-        help="PTAP servers call gc.freeze() before serving (what ptap/cli.py does not do yet)",
+        help="PTAP servers call gc.freeze() before serving (ptap run now does it itself)",
+    )
+    parser.add_argument(
+        "--stall-log",
+        action="store_true",
+        help="PTAP servers log every GC collection and whole-process stall; per-run summary",
+    )
+    parser.add_argument(
+        "--mark-read",
+        action="store_true",
+        help="clients mark read as messaging.js does (debounced, 1 s after a burst)",
     )
     parser.add_argument("--serve-ptap", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--stall-log-path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare, args.redis if "--redis" in sys.argv else None)
         return
     if args.serve_ptap:
-        serve_ptap(args.serve_ptap, args.out, args.gc_freeze)
+        serve_ptap(args.serve_ptap, args.out, args.gc_freeze, args.stall_log_path)
         return
     args.source = args.source.resolve()
     if args.profile:
@@ -669,6 +830,18 @@ def run_all(
                         run_load(Result(run, label, c), servers.urls, tokens, conversation_id, args)
                     )
                     results.append(res)
+                    for log in servers.stall_logs:
+                        one = read_stall_log(log, *res.paced_window)
+                        for key, value in one.items():
+                            res.stalls[key] = max(res.stalls.get(key, 0), value)
+                    if res.stalls:
+                        print(f"  stall log (paced phase, worst server): {res.stalls}", flush=True)
+                    if args.mark_read:
+                        print(
+                            f"  mark-read: {res.mark_reads} mark_read sent (all phases),"
+                            f" {res.receipt_frames} receipt frames received (paced phase)",
+                            flush=True,
+                        )
                     s, p = res.saturation, res.paced
                     print(
                         f"run {run} {label:7} C={c:4}: connect {res.connect_seconds:5.1f} s |"

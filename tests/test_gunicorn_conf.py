@@ -37,3 +37,24 @@ def test_gunicorn_logs_json_lines_in_production(monkeypatch):
     assert formatter == "ptap.core.logs.JsonFormatter"
     monkeypatch.setenv("PTAP_ENV", "development")
     assert _load(monkeypatch).logconfig_dict == {}
+
+
+def test_the_worker_freezes_the_loaded_application_out_of_the_gc(monkeypatch):
+    import gc
+
+    conf = _load(monkeypatch)
+    calls = []
+    monkeypatch.setattr(gc, "collect", lambda *a: calls.append("collect") or 0)
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    conf.post_worker_init(object())
+    assert calls == ["collect", "freeze"]
+
+
+def test_a_stopping_worker_writes_its_batched_rows(monkeypatch):
+    from ptap.core import write_behind
+
+    conf = _load(monkeypatch)
+    calls = []
+    monkeypatch.setattr(write_behind, "flush_all", lambda: calls.append("flush") or 0)
+    conf.worker_exit(object(), object())
+    assert calls == ["flush"]

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ptap.accounts import permissions, throttle, token_throttle
+from ptap.accounts import permissions, throttle, token_throttle, token_usage
 from ptap.accounts.models import ApiToken, Profession, RecoveryCode, TokenScope, User, UserSession
 from ptap.accounts.passwords import (
     check_password_policy,
@@ -565,9 +565,8 @@ def authenticate_token(plaintext: str, ctx: AuditContext) -> tuple[User, ApiToke
     elif not token.user.active:
         reason = "inactive account"
     else:
-        # Written at most once a minute so API reads do not all become writes.
-        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-            token.last_used_at = now
+        # Noted in memory and written in batches: authenticating writes nothing.
+        token_usage.note_token_use(token, now)
         return token.user, token
     _audit_token_failure(ctx, reason, token.id if token else "")
     raise AuthenticationFailed("Jeton d'accès invalide, expiré ou révoqué.")

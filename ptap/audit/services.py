@@ -20,10 +20,12 @@ from datetime import timedelta
 from typing import cast
 
 import sqlalchemy as sa
+from flask import Flask
 
 from ptap.audit.keys import KeyRing, as_keyring
 from ptap.audit.models import GENESIS_HASH, AuditEvent, AuditHead, AuditSeal, Outcome
 from ptap.core.models import utcnow
+from ptap.core.write_behind import WriteBehind, window_seconds
 from ptap.extensions import db
 
 HEAD_ID = 1
@@ -73,21 +75,77 @@ def record_event(
     db.session.flush()
     db.session.execute(
         _INSERT_EVENT,
-        {
-            "occurred_at": utcnow(),
-            "actor_id": ctx.actor_id,
-            "actor_label": ctx.actor_label[:255],
-            "action": action,
-            "object_type": object_type,
-            "object_id": str(object_id)[:80],
-            "patient_id": patient_id,
-            "outcome": str(outcome),
-            "reason": reason,
-            "ip_address": ctx.ip_address[:64],
-        },
+        _event_row(ctx, action, outcome, object_type, object_id, patient_id, reason),
     )
     if patient_id is not None:  # no ORM object is flushed: tell the safety net directly
         db.session.info.setdefault(PENDING_PATIENTS_KEY, set()).add(patient_id)
+
+
+def _event_row(
+    ctx: AuditContext,
+    action: str,
+    outcome: Outcome,
+    object_type: str,
+    object_id: str | int,
+    patient_id: int | None,
+    reason: str,
+) -> dict[str, object]:
+    return {
+        "occurred_at": utcnow(),
+        "actor_id": ctx.actor_id,
+        "actor_label": ctx.actor_label[:255],
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id)[:80],
+        "patient_id": patient_id,
+        "outcome": str(outcome),
+        "reason": reason,
+        "ip_address": ctx.ip_address[:64],
+    }
+
+
+def _write_events(app: Flask, rows: list[dict[str, object]]) -> None:
+    """Insert a batch of events: one executemany INSERT and one commit, in a fresh context
+    (its own session; no lock: the sealer links them later, in id order)."""
+    with app.app_context():
+        db.session.execute(_INSERT_EVENT, rows)
+        db.session.commit()
+
+
+#: Events noted by socket handlers, written in batches (`ptap.core.write_behind`).
+EVENT_BATCH = WriteBehind("audit-events", _write_events, max_rows=500)
+
+
+def record_event_batched(
+    ctx: AuditContext,
+    action: str,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    object_type: str = "",
+    object_id: str | int = "",
+    patient_id: int | None = None,
+    reason: str = "",
+) -> None:
+    """Note one event, written with others within WRITE_BEHIND_SECONDS (no statement now).
+
+    For accesses that otherwise write nothing and would pay a commit each for their event
+    (a socket joining a thread): the batch writer inserts the events of many sockets with
+    one statement and one commit. `occurred_at` is the time of the access, not of the write.
+    The event is not part of the caller's transaction: use it only for an access that
+    happened whatever the caller then does. With buffering off, `record_event`.
+    """
+    if window_seconds() <= 0:
+        record_event(
+            ctx,
+            action,
+            outcome=outcome,
+            object_type=object_type,
+            object_id=object_id,
+            patient_id=patient_id,
+            reason=reason,
+        )
+        return
+    EVENT_BATCH.add(_event_row(ctx, action, outcome, object_type, object_id, patient_id, reason))
 
 
 _CONTENT_COLUMNS = (

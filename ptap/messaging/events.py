@@ -114,7 +114,8 @@ def on_disconnect(reason: Any = None) -> None:
 def on_join(user: User, data: JoinIn) -> dict[str, Any]:
     """Sent by a client to follow a conversation: joins thread:{id}; acks the read state."""
     conversation = _readable(user, data.conversation_id)
-    services.record_read(user, conversation, request_context(user), "live")
+    # The audit event is written with the other sockets' in one batch (no commit per join).
+    services.record_read(user, conversation, request_context(user), "live", batched=True)
     deadline = queries.access_deadlines(conversation, [user.id])[user.id]
     db.session.commit()
     # From the deadline on (break-the-glass, invitation or membership end), this process's
@@ -189,7 +190,7 @@ def on_typing(user: User, data: TypingIn) -> dict[str, Any]:
 @socketio.on("mark_read", namespace=NAMESPACE)
 @messaging_event(MarkReadIn)
 def on_mark_read(user: User, data: MarkReadIn) -> dict[str, Any]:
-    """Sent when a member has read up to `seq`: `read_receipt` to the thread and
+    """Sent when a member has read up to `seq`: `read_receipts` to the thread (coalesced) and
     `unread_counts` to the member's own sockets, after the commit."""
     conversation = _readable(user, data.conversation_id)
     state = services.mark_read(user, conversation, data.seq)

@@ -27,11 +27,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ptap.accounts.models import User
 from ptap.accounts.notifications import NotificationDraft, notify_all
-from ptap.audit.services import AuditContext, record_event
+from ptap.audit.services import AuditContext, record_event, record_event_batched
 from ptap.care_plans import services as care_plan_services
 from ptap.care_plans.content import Action
 from ptap.care_plans.models import CarePlan, PlanStatus
 from ptap.care_teams.models import CareTeam, Patient
+from ptap.core.aftercommit import on_commit
 from ptap.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ptap.core.models import utcnow
 from ptap.core.policy import require
@@ -53,6 +54,7 @@ from ptap.messaging.models import (
     MessageRevision,
     Priority,
 )
+from ptap.messaging.receipts import queue_receipt
 
 NAMESPACE = "/messaging"
 MAX_BODY = 10_000
@@ -424,7 +426,7 @@ def _advance_read_state(
     conversation_id: int, user_id: int, seq: int
 ) -> tuple[ConversationReadState, bool]:
     """Move the read position forward; return the state and whether it moved."""
-    state = db.session.scalar(
+    select = (
         sa.select(ConversationReadState)
         .where(
             ConversationReadState.conversation_id == conversation_id,
@@ -433,11 +435,18 @@ def _advance_read_state(
         # The send path moves read positions with a bulk upsert: reload, never trust the map.
         .execution_options(populate_existing=True)
     )
+    state = db.session.scalar(select)
     if state is None:
-        state = ConversationReadState(
-            conversation_id=conversation_id, user_id=user_id, last_read_seq=0
+        # Two sockets of one user marking read at once: the unique constraint decides (a
+        # check-then-insert failed with IntegrityError under the bench's --mark-read load).
+        insert_if_absent(
+            ConversationReadState,
+            conversation_id=conversation_id,
+            user_id=user_id,
+            last_read_seq=0,
+            updated_at=utcnow(),
         )
-        db.session.add(state)
+        state = db.session.scalars(select).one()
     if seq <= state.last_read_seq:
         return state, False
     state.last_read_seq = seq
@@ -448,9 +457,10 @@ def _advance_read_state(
 def mark_read(user: User, conversation: Conversation, seq: int) -> ConversationReadState:
     """Move the user's read position forward (never back, never past the last message).
 
-    `read_receipt` goes to the thread only when the position moved (it reaches every member's
-    sockets, and every open thread marks each message read); `unread_counts` always goes to
-    the user's own sockets.
+    A receipt goes to the thread only when the position moved, gathered with the other
+    readers' into one `read_receipts` frame per short window (`ptap.messaging.receipts`:
+    every open thread marks each message read); `unread_counts` always goes to the user's
+    own sockets.
     """
     require(user, "conversation.read", conversation)
     if seq < 0:
@@ -458,16 +468,15 @@ def mark_read(user: User, conversation: Conversation, seq: int) -> ConversationR
     state, moved = _advance_read_state(conversation.id, user.id, min(seq, conversation.last_seq))
     db.session.flush()
     if moved:
-        emit_after_commit(
-            "read_receipt",
-            {
-                "conversation_id": conversation.id,
-                "user_id": user.id,
-                "name": f"{user.first_name} {user.last_name}",
-                "seq": state.last_read_seq,
-            },
-            thread_room(conversation.id),
-            NAMESPACE,
+        # Coalesced with the other readers' receipts of the next half-second: one frame.
+        reader = {
+            "user_id": user.id,
+            "name": f"{user.first_name} {user.last_name}",
+            "seq": state.last_read_seq,
+        }
+        conversation_id = conversation.id
+        on_commit(
+            lambda: queue_receipt(conversation_id, reader, thread_room(conversation_id), NAMESPACE)
         )
     emit_after_commit(
         "unread_counts",
@@ -478,9 +487,25 @@ def mark_read(user: User, conversation: Conversation, seq: int) -> ConversationR
     return state
 
 
-def record_read(user: User, conversation: Conversation, ctx: AuditContext, what: str) -> None:
-    """Check and audit a read of the conversation's messages (patient messages are health data)."""
+def record_read(
+    user: User, conversation: Conversation, ctx: AuditContext, what: str, *, batched: bool = False
+) -> None:
+    """Check and audit a read of the conversation's messages (patient messages are health data).
+
+    `batched`: the event is written with others within a second, not in this transaction (a
+    socket joining a thread writes nothing else: no commit of its own per socket).
+    """
     require(user, "conversation.read", conversation)
+    if batched:
+        record_event_batched(
+            ctx,
+            "message.read",
+            object_type="conversation",
+            object_id=conversation.id,
+            patient_id=conversation.patient_id,
+            reason=what,
+        )
+        return
     _audit(ctx, "message.read", conversation, reason=what)
 
 

@@ -155,12 +155,16 @@ def test_mark_read_sends_receipt_and_unread_counts(messaging_socket, world, team
     bob = _joined(messaging_socket, world.member, team_conversation)
     ack = _emit(bob, "mark_read", {"conversation_id": team_conversation.id, "seq": 1})
     assert ack == {"ok": True, "last_read_seq": 1}
-    [receipt] = received(alice, "read_receipt")
+    [receipt] = received(alice, "read_receipts")
     assert receipt["args"][0] == {
         "conversation_id": team_conversation.id,
-        "user_id": world.member.id,
-        "name": f"{world.member.first_name} {world.member.last_name}",
-        "seq": 1,
+        "readers": [
+            {
+                "user_id": world.member.id,
+                "name": f"{world.member.first_name} {world.member.last_name}",
+                "seq": 1,
+            }
+        ],
     }
     [counts] = received(bob, "unread_counts")
     assert counts["args"][0] == {"counts": {str(team_conversation.id): 1}}
@@ -400,11 +404,11 @@ def test_mark_read_without_progress_sends_no_receipt(
     alice = _joined(messaging_socket, world.coord, team_conversation)
     bob = _joined(messaging_socket, world.member, team_conversation)
     assert _emit(bob, "mark_read", {"conversation_id": team_conversation.id, "seq": 1})["ok"]
-    assert len(received(alice, "read_receipt")) == 1
+    assert len(received(alice, "read_receipts")) == 1
     received(bob)
     ack = _emit(bob, "mark_read", {"conversation_id": team_conversation.id, "seq": 1})
     assert ack == {"ok": True, "last_read_seq": 1}
-    assert received(alice, "read_receipt") == []
+    assert received(alice, "read_receipts") == []
     assert [e["name"] for e in received(bob)] == ["unread_counts"]
 
 

@@ -3,7 +3,7 @@
 // Thread page: join the thread, send with a client id (re-sent after a reconnect; the server
 // answers a known id with the first message), append `message_created`, apply
 // `message_updated` (edits, retractions, acknowledgements), typing indicator, read position and
-// the others' read markers (`read_receipt`), catch-up through the JSON API after a reconnect,
+// the others' read markers (`read_receipts`), catch-up through the JSON API after a reconnect,
 // urgent acknowledgement, and attachment upload with a progress bar; `rejoin_required` and
 // `access_revoked` after a change of circle or team.
 // Conversation list: unread badges kept up to date (`unread_counts`, `conversation_updated`).
@@ -352,7 +352,7 @@
       markRead();
     }
 
-    // "Lu par …" under the last message each other member has read (their `read_receipt`).
+    // "Lu par …" under the last message each other member has read (`read_receipts`).
     // A member's own messages are skipped: a receipt never names a message's author.
     function renderReadMarkers() {
       list.querySelectorAll(".read-marker").forEach(function (node) { node.remove(); });
@@ -398,12 +398,21 @@
 
     // --- Reading --------------------------------------------------------------------------
 
+    // Debounced: a burst of messages (a catch-up, a busy thread) sends one mark_read for the
+    // last of them, MARK_READ_DELAY ms after the burst, not one per message.
+    const MARK_READ_DELAY = 1000;
+    let markReadTimer = null;
+
     function markRead() {
-      if (!joined || document.visibilityState !== "visible" || lastSeq <= readSeq) return;
-      const seq = lastSeq;
-      socket.emit("mark_read", { conversation_id: conversationId, seq: seq }, function (ack) {
-        if (ack && ack.ok) readSeq = Math.max(readSeq, ack.last_read_seq || seq);
-      });
+      if (markReadTimer !== null) return;
+      markReadTimer = window.setTimeout(function () {
+        markReadTimer = null;
+        if (!joined || document.visibilityState !== "visible" || lastSeq <= readSeq) return;
+        const seq = lastSeq;
+        socket.emit("mark_read", { conversation_id: conversationId, seq: seq }, function (ack) {
+          if (ack && ack.ok) readSeq = Math.max(readSeq, ack.last_read_seq || seq);
+        });
+      }, MARK_READ_DELAY);
     }
 
     // After a (re)connection: fetch what was missed, page after page, in seq order. `after`
@@ -658,15 +667,23 @@
       }
     });
 
-    socket.on("read_receipt", function (data) {
-      if (!data || data.conversation_id !== conversationId || typeof data.seq !== "number") return;
-      if (data.user_id === userId) {
-        readSeq = Math.max(readSeq, data.seq); // read in another tab
-        return;
-      }
-      if (data.name) names.set(data.user_id, String(data.name));
-      if (data.seq > (readers.get(data.user_id) || 0)) readers.set(data.user_id, data.seq);
-      renderReadMarkers();
+    // One frame per conversation and short window names every reader (server-side coalescing).
+    socket.on("read_receipts", function (data) {
+      if (!data || data.conversation_id !== conversationId || !Array.isArray(data.readers)) return;
+      let changed = false;
+      data.readers.forEach(function (r) {
+        if (!r || typeof r.seq !== "number") return;
+        if (r.user_id === userId) {
+          readSeq = Math.max(readSeq, r.seq); // read in another tab
+          return;
+        }
+        if (r.name) names.set(r.user_id, String(r.name));
+        if (r.seq > (readers.get(r.user_id) || 0)) {
+          readers.set(r.user_id, r.seq);
+          changed = true;
+        }
+      });
+      if (changed) renderReadMarkers();
     });
 
     socket.on("typing", function (data) {
