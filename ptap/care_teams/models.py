@@ -176,6 +176,11 @@ IDENTITY_STATUS_LABELS = {
 }
 
 
+def born_on_label(sex: str) -> str:
+    """Return "Née le", "Né le" or "Né(e) le" for a sex trait (rows read without a Patient)."""
+    return {"F": "Née le", "M": "Né le"}.get(sex, "Né(e) le")
+
+
 class Patient(TimestampMixin, Base):
     """A patient with their strict identity traits and INS."""
 
@@ -263,7 +268,7 @@ class Patient(TimestampMixin, Base):
     def born_on_label(self) -> str:
         """Return "Née le" or "Né le" by sex, "Né(e) le" when the sex is not known: the one
         French form of every page, PDF and letter."""
-        return {"F": "Née le", "M": "Né le"}.get(self.sex, "Né(e) le")
+        return born_on_label(self.sex)
 
     @property
     def is_qualified(self) -> bool:

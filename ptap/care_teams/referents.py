@@ -318,3 +318,32 @@ def with_cover(
         title = f"Remplacement de {names.get(d.user_id, '')} : {d.title}"
         result.append(NotificationDraft(stand_in, d.kind, title[:300], d.link))
     return result
+
+
+def list_fellow_coordinators(user_id: int) -> tuple[list[CareTeam], list[User]]:
+    """Return the teams the user coordinates and the other coordinators of those teams."""
+    team_ids = coordinated_team_ids(user_id)
+    teams = list(
+        db.session.scalars(
+            sa.select(CareTeam).where(CareTeam.id.in_(team_ids)).order_by(CareTeam.name)
+        )
+    )
+    ids = _active_coordinators(team_ids).with_only_columns(TeamMembership.user_id)
+    users = db.session.scalars(
+        sa.select(User)
+        .where(User.id.in_(ids), User.id != user_id)
+        .order_by(User.last_name, User.first_name)
+    )
+    return teams, list(users)
+
+
+def list_coordinators_of_my_teams(user_id: int) -> list[User]:
+    """Return today's coordinators of the teams the user belongs to (the referent filter)."""
+    ids = _active_coordinators(access.active_team_ids(user_id)).with_only_columns(
+        TeamMembership.user_id
+    )
+    return list(
+        db.session.scalars(
+            sa.select(User).where(User.id.in_(ids)).order_by(User.last_name, User.first_name)
+        )
+    )
