@@ -293,3 +293,105 @@ def test_referent_must_coordinate_the_team(db, world):
 def test_member_may_not_change_the_referent(db, world):
     with clock.frozen(NOW), pytest.raises(PermissionDenied):
         referents.set_referent(world.member, world.enrolment, world.stand_in, ctx(world.member))
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def test_coordinator_changes_the_referent_from_the_record(db, client, auth, world):
+    auth.login(world.away)
+    page = client.get(f"/patients/{world.patient.id}").get_data(as_text=True)
+    assert "Changer de référent·e" in page and world.away.full_name in page
+    enrolment_id = world.enrolment.id
+    resp = auth.post(
+        f"/enrolments/{enrolment_id}/referent",
+        {f"ref{enrolment_id}-referent_id": str(world.stand_in.id)},
+    )
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Enrolment, enrolment_id).referent_id == world.stand_in.id
+
+
+def test_member_cannot_change_the_referent(db, client, auth, world):
+    auth.login(world.member)
+    page = client.get(f"/patients/{world.patient.id}").get_data(as_text=True)
+    assert "Changer de référent·e" not in page
+    enrolment_id = world.enrolment.id
+    resp = auth.post(
+        f"/enrolments/{enrolment_id}/referent",
+        {f"ref{enrolment_id}-referent_id": str(world.member.id)},
+    )
+    assert resp.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Enrolment, enrolment_id).referent_id == world.away.id
+
+
+def test_referent_outside_the_team_is_refused_by_the_form(db, client, auth, world):
+    auth.login(world.away)
+    enrolment_id = world.enrolment.id
+    auth.post(
+        f"/enrolments/{enrolment_id}/referent",
+        {f"ref{enrolment_id}-referent_id": str(world.outsider_coord.id)},
+    )
+    db.session.expire_all()
+    assert db.session.get(Enrolment, enrolment_id).referent_id == world.away.id
+
+
+def test_absence_page_reached_from_account_declares_and_cancels(db, client, auth, world):
+    auth.login(world.away)
+    assert "/absences" in client.get("/account").get_data(as_text=True)
+    today = clock.paris_today()
+    resp = auth.post(
+        "/absences",
+        {
+            "starts_on": today.isoformat(),
+            "ends_on": today.isoformat(),
+            "team_id": str(world.team.id),
+            "stand_in_id": str(world.stand_in.id),
+        },
+    )
+    assert resp.status_code == 302
+    made = db.session.scalars(sa.select(CoverPeriod)).one()
+    assert "Vous êtes absent·e" in client.get("/absences").get_data(as_text=True)
+    assert auth.post(f"/absences/{made.id}/cancel").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(CoverPeriod, made.id).cancelled_at is not None
+
+
+def test_absence_form_shows_the_overlap_error(db, client, auth, world):
+    auth.login(world.away)
+    today = clock.paris_today().isoformat()
+    data = {
+        "starts_on": today,
+        "ends_on": today,
+        "team_id": "",
+        "stand_in_id": str(world.stand_in.id),
+    }
+    assert auth.post("/absences", data).status_code == 302
+    resp = auth.post("/absences", data)
+    assert resp.status_code == 422
+    assert "déjà déclarée" in resp.get_data(as_text=True)
+
+
+def test_absence_page_refused_to_a_member_and_cancel_to_the_stand_in(db, client, auth, world):
+    with clock.frozen(NOW):
+        made = cover(world, date(2026, 6, 15), date(2026, 6, 19))
+    auth.login(world.member)
+    assert client.get("/absences").status_code == 403
+    assert "/absences" not in client.get("/account").get_data(as_text=True)
+    auth.post("/logout")
+    auth.login(world.stand_in)
+    assert auth.post(f"/absences/{made.id}/cancel").status_code == 404
+
+
+def test_patient_list_filters_by_referent_and_shows_it(db, client, auth, world):
+    other = make_patient(world.team, world.stand_in)
+    auth.login(world.away)
+    mine = client.get("/patients?referent=me").get_data(as_text=True)
+    assert world.patient.birth_name in mine and other.birth_name not in mine
+    assert f"Référent·e : {world.away.full_name}" in mine
+    theirs = client.get(f"/patients?referent={world.stand_in.id}").get_data(as_text=True)
+    assert other.birth_name in theirs and world.patient.birth_name not in theirs
+    # A coordinator of another team is not a choice.
+    bad = client.get(f"/patients?referent={world.outsider_coord.id}")
+    assert bad.status_code == 422
