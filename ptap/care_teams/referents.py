@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -33,7 +34,7 @@ from ptap.extensions import db
 MAX_COVER_DAYS = 366
 
 
-def _active_coordinators(team_ids: sa.Select[tuple[int]] | list[int]) -> sa.Select[tuple[int]]:
+def _active_coordinators(team_ids: sa.Select[Any] | list[int]) -> sa.Select[int, int]:
     """Select the (user id, team id) pairs of today's active coordinators of the teams."""
     today = clock.paris_today()
     return sa.select(TeamMembership.user_id, TeamMembership.team_id).where(
@@ -272,7 +273,7 @@ def stand_ins(
     if not ids:
         return {}
     day = on or clock.paris_today()
-    scope = CoverPeriod.team_id.is_(None)
+    scope: sa.ColumnElement[bool] = CoverPeriod.team_id.is_(None)
     if team_ids is not None and (teams := sorted(set(team_ids))):
         scope = sa.or_(scope, CoverPeriod.team_id.in_(teams))
     rows = db.session.execute(
