@@ -180,6 +180,7 @@ def make_patient(
             requester_kind="gp",
             problem_categories="medical",
             enrolled_by_id=enrolled_by.id,
+            referent_id=enrolled_by.id,
         )
     )
     if consent:

@@ -14,7 +14,7 @@ from ptap.accounts.models import User
 from ptap.accounts.notifications import NotificationDraft, notify_all
 from ptap.care_plans.content import PlanContent, load_content
 from ptap.care_plans.models import CarePlan, CarePlanVersion
-from ptap.care_teams import circle
+from ptap.care_teams import access, circle, referents
 from ptap.care_teams.models import Patient
 from ptap.core.policy import can
 from ptap.extensions import db
@@ -46,11 +46,17 @@ def tell_coordinators(plan: CarePlan, actor: User, kind: str, title: str) -> Non
     lead = load_content(plan.draft).lead_user_id
     recipients = set(circle.list_coordinator_ids(patient)) | ({lead} if lead else set())
     recipients.discard(actor.id)
+    # During a coordinator's absence their stand-in is told too (care_teams.referents).
+    drafts = referents.with_cover(
+        [NotificationDraft(uid, kind, title, plan_link(plan)) for uid in sorted(recipients)],
+        team_ids=access.active_enrolment_team_ids(patient.id),
+    )
     # Only those who may open the plan now: a patient who refused sharing hides it from the
     # other teams' coordinators (one query for the users; the rule checks each, a handful).
-    users = db.session.scalars(sa.select(User).where(User.id.in_(recipients)).order_by(User.id))
-    readers = [u.id for u in users if can(u, "care_plan.read", plan)]
-    notify_all([NotificationDraft(uid, kind, title, plan_link(plan)) for uid in readers])
+    ids = {d.user_id for d in drafts}
+    users = db.session.scalars(sa.select(User).where(User.id.in_(ids)))
+    readers = {u.id for u in users if can(u, "care_plan.read", plan) and u.id != actor.id}
+    notify_all([d for d in drafts if d.user_id in readers])
 
 
 def tell_new_assignees(

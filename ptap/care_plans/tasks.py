@@ -24,8 +24,8 @@ from flask import current_app
 from ptap.accounts.notifications import NotificationDraft, notify_all
 from ptap.care_plans.content import OPEN_STATUSES
 from ptap.care_plans.models import CarePlan, CarePlanTask, PlanStatus, ReminderLog
-from ptap.care_teams import access
-from ptap.care_teams.models import Patient
+from ptap.care_teams import access, referents
+from ptap.care_teams.models import Enrolment, Patient
 from ptap.core import clock
 from ptap.core.models import utcnow
 from ptap.core.sql import insert_many_if_absent
@@ -65,12 +65,35 @@ def _in_circle(pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     return allowed
 
 
+def _plan_teams(plan_ids: set[int]) -> dict[int, int]:
+    """Map each plan to the team of its enrolment (one query per batch)."""
+    if not plan_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(CarePlan.id, Enrolment.team_id)
+        .join(Enrolment, Enrolment.id == CarePlan.enrolment_id)
+        .where(CarePlan.id.in_(plan_ids))
+    )
+    return {plan_id: team_id for plan_id, team_id in rows}
+
+
 def _claim_and_notify(candidates: Sequence[tuple[dict[str, Any], NotificationDraft]]) -> int:
-    """Claim the reminders in one insert, notify those this run claimed; return how many."""
+    """Claim the reminders in one insert, notify those this run claimed; return how many.
+
+    A recipient away (care_teams.referents cover) has their stand-in told too: the claim
+    stays keyed on the intended recipient, the stand-in's copy rides along.
+    """
     claimed = insert_many_if_absent(ReminderLog, [row for row, _ in candidates], _KEY)
-    drafts = [note for row, note in candidates if tuple(row[k] for k in _KEY) in claimed]
+    mine = [(row, note) for row, note in candidates if tuple(row[k] for k in _KEY) in claimed]
+    teams = _plan_teams({row["plan_id"] for row, _ in mine})
+    by_team: dict[int | None, list[NotificationDraft]] = defaultdict(list)
+    for row, note in mine:
+        by_team[teams.get(row["plan_id"])].append(note)
+    drafts: list[NotificationDraft] = []
+    for team_id, notes in by_team.items():
+        drafts += referents.with_cover(notes, team_ids=[team_id] if team_id else None)
     notify_all(drafts)
-    return len(drafts)
+    return len(mine)
 
 
 def _task_reminders(today: date, soon: date) -> int:
@@ -132,7 +155,8 @@ def _task_reminders(today: date, soon: date) -> int:
 
 
 def _review_reminders(review_soon: date) -> int:
-    """Send the re-evaluation reminders (to the plan's lead) not sent yet, batch by batch."""
+    """Send the re-evaluation reminders (to the plan's lead, else the patient's referent) not
+    sent yet, batch by batch."""
     reminded = sa.exists().where(
         ReminderLog.kind == "review_due",
         ReminderLog.plan_id == CarePlan.id,
@@ -153,7 +177,20 @@ def _review_reminders(review_soon: date) -> int:
     sent, after = 0, 0
     while batch := db.session.scalars(pending.where(CarePlan.id > after)).all():
         after = batch[-1].id
-        leads = {p.id: int(lead) for p in batch if (lead := (p.draft or {}).get("lead_user_id"))}
+        # The plan's lead, or else the patient's referent in the plan's team.
+        referent_of = dict(
+            db.session.execute(
+                sa.select(Enrolment.id, Enrolment.referent_id).where(
+                    Enrolment.id.in_({p.enrolment_id for p in batch}),
+                    Enrolment.referent_id.is_not(None),
+                )
+            ).all()
+        )
+        leads = {
+            p.id: int(lead)
+            for p in batch
+            if (lead := (p.draft or {}).get("lead_user_id") or referent_of.get(p.enrolment_id))
+        }
         allowed = _in_circle({(leads[p.id], p.patient_id) for p in batch if p.id in leads})
         candidates = []
         for plan in batch:

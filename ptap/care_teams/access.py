@@ -291,6 +291,12 @@ def is_team_coordinator(user_id: int, team_id: int) -> bool:
     return bool(db.session.scalar(teams.where(TeamMembership.team_id == team_id).limit(1)))
 
 
+def coordinated_team_count(user_id: int) -> int:
+    """Return how many teams the user coordinates today."""
+    teams = active_team_ids(user_id, role=TeamRole.COORDINATOR).subquery()
+    return int(db.session.scalar(sa.select(sa.func.count()).select_from(teams)) or 0)
+
+
 def is_team_member(user_id: int, team_id: int) -> bool:
     """Tell whether the user belongs to the team today (any team role)."""
     teams = active_team_ids(user_id)

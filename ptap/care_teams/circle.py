@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ptap.accounts.models import User
-from ptap.accounts.notifications import notify
+from ptap.accounts.notifications import NotificationDraft, notify, notify_all
 from ptap.audit.models import Outcome
 from ptap.audit.services import AuditContext, record_event
-from ptap.care_teams import access
+from ptap.care_teams import access, referents
 from ptap.care_teams.identity import search_key
 from ptap.care_teams.models import (
     BreakGlassAccess,
@@ -343,13 +343,17 @@ def open_break_glass(
         patient_id=patient.id,
         reason=reason.strip(),
     )
-    for coordinator_id in _coordinators_of(patient):
-        notify(
-            coordinator_id,
-            "break_glass",
-            f"Accès en urgence (bris de glace) par {user.full_name} : à examiner.",
-            "/break-glass/reviews",
+    # The coordinators' stand-ins (cover during an absence) are told too.
+    title = f"Accès en urgence (bris de glace) par {user.full_name} : à examiner."
+    notify_all(
+        referents.with_cover(
+            [
+                NotificationDraft(cid, "break_glass", title, "/break-glass/reviews")
+                for cid in _coordinators_of(patient)
+            ],
+            team_ids=access.active_enrolment_team_ids(patient.id),
         )
+    )
     for admin_id in _security_admin_ids():
         notify(
             admin_id,

@@ -252,6 +252,7 @@ class PatientSearchForm(Form):
         render_kw={"type": "search", "autocomplete": "off", "spellcheck": "false"},
     )
     team = _select("Équipe", [SelectChoice("", "Toutes mes équipes")], default="")
+    referent = _select("Référent·e", [SelectChoice("", "Tous")], default="")
     plan_status = _select("Plan de coordination", [SelectChoice("", "Tous")], default="")
     review_due = BooleanField("Réévaluation à prévoir")
     consent = BooleanField("Consentement à recueillir")
@@ -264,6 +265,18 @@ class PatientSearchForm(Form):
         self.plan_status.choices = [SelectChoice("", "Tous")] + [
             SelectChoice(value, text) for value, text in statuses
         ]
+
+    def offer_referents(self, me: int, coordinators: Sequence[User]) -> None:
+        """Fill the referent filter: oneself, then the coordinators of one's teams."""
+        self.referent.choices = [SelectChoice("", "Tous"), SelectChoice("me", "Moi")] + [
+            SelectChoice(str(u.id), u.full_name) for u in coordinators if u.id != me
+        ]
+
+    def referent_id(self, me: int) -> int | None:
+        """Return the chosen referent's id ("me": the user), or None for any."""
+        if not self.referent.data:
+            return None
+        return me if self.referent.data == "me" else int(self.referent.data)
 
     def team_id(self) -> int | None:
         """Return the chosen team's id (validated against the choices), or None for all."""

@@ -176,6 +176,11 @@ IDENTITY_STATUS_LABELS = {
 }
 
 
+def born_on_label(sex: str) -> str:
+    """Return "Née le", "Né le" or "Né(e) le" for a sex trait (rows read without a Patient)."""
+    return {"F": "Née le", "M": "Né le"}.get(sex, "Né(e) le")
+
+
 class Patient(TimestampMixin, Base):
     """A patient with their strict identity traits and INS."""
 
@@ -263,7 +268,7 @@ class Patient(TimestampMixin, Base):
     def born_on_label(self) -> str:
         """Return "Née le" or "Né le" by sex, "Né(e) le" when the sex is not known: the one
         French form of every page, PDF and letter."""
-        return {"F": "Née le", "M": "Né le"}.get(self.sex, "Né(e) le")
+        return born_on_label(self.sex)
 
     @property
     def is_qualified(self) -> bool:
@@ -452,6 +457,9 @@ class Enrolment(Base):
     #: The coordinator who enrolled the patient: the only one to see the record until the
     #: patient agrees to sharing.
     enrolled_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    #: The referent coordinator of this patient in this team: the one whom notices about the
+    #: patient reach (or their stand-in during a cover). Null when nobody was named yet.
+    referent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str] = mapped_column(sa.String(30), default="")
     end_note: Mapped[str] = mapped_column(sa.Text, default="")
@@ -462,6 +470,37 @@ class Enrolment(Base):
     @property
     def categories(self) -> list[str]:
         return self.problem_categories.split()
+
+
+class CoverPeriod(Base):
+    """A coordinator's absence: a stand-in receives their notices from one day to another.
+
+    `team_id` null covers every team the coordinator coordinates. Days are Paris days, both
+    inclusive. Overlaps for one coordinator are refused by the service, which locks the
+    coordinator's row first (two declarations cannot both pass the check).
+    """
+
+    __tablename__ = "cover_periods"
+    __table_args__ = (
+        sa.CheckConstraint("ends_on >= starts_on", name="period_order"),
+        sa.CheckConstraint("stand_in_id <> coordinator_id", name="not_oneself"),
+        sa.Index("ix_cover_periods_coordinator_days", "coordinator_id", "starts_on", "ends_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The absent coordinator.
+    coordinator_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    stand_in_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    #: The team covered; null: every team the coordinator coordinates.
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("care_teams.id"))
+    starts_on: Mapped[date]
+    #: Last day of the absence, inclusive.
+    ends_on: Mapped[date]
+    created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cancelled_at: Mapped[datetime | None]
+
+    team: Mapped[CareTeam | None] = relationship()
 
 
 class CircleInvitation(Base):

@@ -9,6 +9,7 @@ from ptap.care_teams.circle import sharing_refused
 from ptap.care_teams.models import (
     BreakGlassAccess,
     CareTeam,
+    CoverPeriod,
     Enrolment,
     MembershipProposal,
     Patient,
@@ -69,6 +70,26 @@ def _end_enrolment(user: Actor, enrolment: Enrolment | None) -> bool:
     if not is_clinician(user) or enrolment is None or enrolment.ended_at is not None:
         return False
     return access.is_team_coordinator(user.id, enrolment.team_id)
+
+
+@rule("enrolment.referent")
+def _change_referent(user: Actor, enrolment: Enrolment | None) -> bool:
+    """Name a patient's referent: the team's current coordinators, on an open enrolment."""
+    if not is_clinician(user) or enrolment is None or enrolment.ended_at is not None:
+        return False
+    return access.is_team_coordinator(user.id, enrolment.team_id)
+
+
+@rule("cover.declare")
+def _declare_cover(user: Actor, _obj: Any) -> bool:
+    """Declare one's own absence: anyone coordinating a team today."""
+    return is_clinician(user) and bool(access.coordinated_team_count(user.id))
+
+
+@rule("cover.cancel")
+def _cancel_cover(user: Actor, cover: CoverPeriod | None) -> bool:
+    """Cancel a cover: the absent coordinator, or whoever declared it."""
+    return cover is not None and user.id in (cover.coordinator_id, cover.created_by_id)
 
 
 @rule("break_glass.open")

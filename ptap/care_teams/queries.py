@@ -540,14 +540,15 @@ def list_team_memberships(team_id: int) -> list[tuple[TeamMembership, User]]:
 
 @dataclass(frozen=True)
 class FollowingTeam:
-    """A team following the patient now, and the coordinator who enrolled them there."""
+    """A team following the patient now, and the patient's referent coordinator there."""
 
     team: str
+    #: The referent's name; "" when none is named.
     coordinator: str
 
 
 def following_teams_by_patient(patient_ids: list[int]) -> dict[int, list[FollowingTeam]]:
-    """Map each patient to the teams following them now with their enrolling coordinator
+    """Map each patient to the teams following them now with their referent coordinator
     (one query for a page of the patient list)."""
     found: dict[int, list[FollowingTeam]] = {pid: [] for pid in patient_ids}
     if not patient_ids:
@@ -555,10 +556,10 @@ def following_teams_by_patient(patient_ids: list[int]) -> dict[int, list[Followi
     rows = db.session.execute(
         sa.select(Enrolment.patient_id, CareTeam.name, User.first_name, User.last_name)
         .join(CareTeam, CareTeam.id == Enrolment.team_id)
-        .join(User, User.id == Enrolment.enrolled_by_id)
+        .outerjoin(User, User.id == Enrolment.referent_id)
         .where(Enrolment.patient_id.in_(patient_ids), Enrolment.ended_at.is_(None))
         .order_by(Enrolment.patient_id, CareTeam.name)
     ).all()
     for patient_id, team, first, last in rows:
-        found[patient_id].append(FollowingTeam(team, f"{first} {last}"))
+        found[patient_id].append(FollowingTeam(team, f"{first} {last}" if last else ""))
     return found

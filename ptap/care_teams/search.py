@@ -53,6 +53,8 @@ class PatientSearch:
     plan_status: str = ""
     review_due: bool = False
     consent_to_collect: bool = False
+    #: Only the patients whose open enrolment names this coordinator as referent.
+    referent_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,13 @@ def _filters(search: PatientSearch) -> list[Any]:
                 )
             )
         )
+    if search.referent_id is not None:
+        referred = sa.select(Enrolment.patient_id).where(
+            Enrolment.referent_id == search.referent_id, Enrolment.ended_at.is_(None)
+        )
+        if search.team_id is not None:
+            referred = referred.where(Enrolment.team_id == search.team_id)
+        found.append(Patient.id.in_(referred))
     if search.consent_to_collect:
         found.append(Patient.sharing_consent.is_(False))
         found.append(~sharing_ever_recorded(Patient.id))

@@ -211,6 +211,7 @@ def _enrol(
         requester_name=request.requester_name.strip(),
         problem_categories=" ".join(request.problem_categories),
         enrolled_by_id=user.id,
+        referent_id=user.id,  # the enrolling coordinator, until another one is named
     )
     db.session.add(enrolment)
     db.session.flush()

@@ -17,6 +17,7 @@ from ptap.care_teams.models import (
     PROBLEM_CATEGORY_LABELS,
     REQUESTER_KIND_LABELS,
     TEAM_ROLE_LABELS,
+    born_on_label,
 )
 from ptap.core import clock
 from ptap.core.bounds import MAX_DB_INT
@@ -308,6 +309,8 @@ class RowView:
 
     patient_id: int
     name: str
+    #: "Née le", "Né le" or "Né(e) le" (Patient.born_on_label's form).
+    born_on: str
     birth_date: str
     sector: str
     enrolled_on: str
@@ -338,6 +341,7 @@ def row_view(row: PatientRow, today: date, sort: str = "priority") -> RowView:
     return RowView(
         patient_id=p.patient_id,
         name=p.display_name,
+        born_on=born_on_label(p.sex),
         birth_date=p.birth_date,
         sector=sector_of(p),
         enrolled_on=local_date(p.enrolled_at),

@@ -212,7 +212,7 @@ def test_list_shows_plan_status_next_review_and_coordination(db, client, auth, w
     assert "CROQUETIN Odette Marie" in cells and "Nom utilisé : MARTIN" in cells
     assert "En vigueur" in cells and (today + timedelta(days=3)).strftime("%d/%m/%Y") in cells
     assert "à prévoir" in cells and "dépassée" not in cells
-    assert "Équipe Lyon Nord" in cells and f"Coordination : Claire {world.coord.last_name}" in cells
+    assert "Équipe Lyon Nord" in cells and f"Référent·e : Claire {world.coord.last_name}" in cells
     assert "Pas encore de plan" not in cells
 
 

@@ -257,3 +257,66 @@ def test_rniv_migration_downgrades_hand_qualified_identities(empty_database_url,
         ]
         downgrade(revision="base")
         db.engine.dispose()
+
+
+def test_referent_migration_backfills_open_enrolments_of_current_coordinators(
+    empty_database_url,
+):
+    app = create_app({"ENV": "testing", "DATABASE_URL": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0022_fix12")
+        memberships = sa.table(
+            "team_memberships",
+            *(sa.column(c) for c in ("id", "team_id", "user_id", "role", "starts_on", "ends_on")),
+        )
+        enrolments = sa.table(
+            "enrolments",
+            *(sa.column(c) for c in ("id", "patient_id", "team_id", "requested_on")),
+            *(sa.column(c) for c in ("requester_kind", "requester_name", "problem_categories")),
+            *(sa.column(c) for c in ("enrolled_at", "enrolled_by_id", "ended_at")),
+            *(sa.column(c) for c in ("end_reason", "end_note")),
+        )
+        now = "2026-01-05 09:00:00+00:00"
+        common = {
+            "patient_id": 1, "requested_on": "2026-01-05", "requester_kind": "gp",
+            "requester_name": "", "problem_categories": "medical", "enrolled_at": now,
+            "end_reason": "", "end_note": "",
+        }  # fmt: skip
+        with db.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            else:
+                conn.exec_driver_sql("SET session_replication_role = replica")
+            conn.execute(
+                sa.insert(memberships),
+                [
+                    # 10 still coordinates team 1; 11 left team 1; 12 is a mere member.
+                    {"id": 1, "team_id": 1, "user_id": 10, "role": "coordinator",
+                     "starts_on": "2020-01-01", "ends_on": None},
+                    {"id": 2, "team_id": 1, "user_id": 11, "role": "coordinator",
+                     "starts_on": "2020-01-01", "ends_on": "2021-01-01"},
+                    {"id": 3, "team_id": 1, "user_id": 12, "role": "member",
+                     "starts_on": "2020-01-01", "ends_on": None},
+                ],
+            )  # fmt: skip
+            conn.execute(
+                sa.insert(enrolments),
+                [
+                    {**common, "id": 1, "team_id": 1, "enrolled_by_id": 10, "ended_at": None},
+                    {**common, "id": 2, "patient_id": 3, "team_id": 1, "enrolled_by_id": 11,
+                     "ended_at": None},
+                    {**common, "id": 3, "patient_id": 4, "team_id": 1, "enrolled_by_id": 12,
+                     "ended_at": None},
+                    {**common, "id": 4, "patient_id": 5, "team_id": 2, "enrolled_by_id": 10,
+                     "ended_at": None},
+                    {**common, "id": 5, "team_id": 1, "enrolled_by_id": 10, "ended_at": now,
+                     "patient_id": 6},
+                ],
+            )  # fmt: skip
+            conn.commit()
+        upgrade(revision="0028_referent")
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT id, referent_id FROM enrolments ORDER BY id").all()
+        assert [tuple(r) for r in rows] == [(1, 10), (2, None), (3, None), (4, None), (5, None)]
+        downgrade(revision="base")
+        db.engine.dispose()

@@ -19,6 +19,7 @@ from ptap.care_teams.views import (  # noqa: E402, F401 - routes register on bp
     identity,
     organisation,
     patients,
+    referents,
     search,
     teams,
 )

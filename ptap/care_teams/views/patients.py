@@ -13,7 +13,7 @@ from ptap.accounts.models import User
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.audit.models import Outcome
 from ptap.audit.services import record_event
-from ptap.care_teams import queries, services
+from ptap.care_teams import queries, referents, services
 from ptap.care_teams.access import AccessBasis, access_basis
 from ptap.care_teams.forms import (
     ContactForm,
@@ -24,6 +24,7 @@ from ptap.care_teams.forms import (
     InsiForm,
     PatientForm,
 )
+from ptap.care_teams.forms_referent import ReferentForm
 from ptap.care_teams.identity import CHECK_METHODS
 from ptap.care_teams.loaders import NOT_FOUND, load_patient
 from ptap.care_teams.models import (
@@ -62,6 +63,9 @@ class EnrolmentRow:
     end_reason: str
     end_note: str
     end_form: EndEnrolmentForm | None
+    #: The referent coordinator's name ("" if none), and the form to change it (coordinators).
+    referent: str = ""
+    referent_form: ReferentForm | None = None
 
 
 @dataclass
@@ -73,7 +77,12 @@ class RecordForms:
     end: dict[int, EndEnrolmentForm] = field(default_factory=dict)
 
 
-def _enrolment_row(enrolment: Enrolment, form: EndEnrolmentForm | None) -> EnrolmentRow:
+def _enrolment_row(
+    enrolment: Enrolment,
+    form: EndEnrolmentForm | None,
+    referent: str = "",
+    referent_form: ReferentForm | None = None,
+) -> EnrolmentRow:
     requester = label(REQUESTER_KIND_LABELS, enrolment.requester_kind)
     if enrolment.requester_name:
         requester = f"{requester} : {enrolment.requester_name}"
@@ -88,6 +97,8 @@ def _enrolment_row(enrolment: Enrolment, form: EndEnrolmentForm | None) -> Enrol
         end_reason=label(END_REASON_LABELS, enrolment.end_reason),
         end_note=enrolment.end_note,
         end_form=form,
+        referent=referent,
+        referent_form=referent_form,
     )
 
 
@@ -97,13 +108,23 @@ def _render_record(patient: Patient, forms: RecordForms | None = None, status: i
     user = current_user._get_current_object()
     manage = can(user, "patient.manage", patient)
     enrolments = []
-    for enrolment in queries.all_enrolments(patient.id):
-        form = None
+    all_enrolments = queries.all_enrolments(patient.id)
+    gp_id, checker_id = patient.gp_user_id or 0, patient.identity_checked_by_id or 0
+    referent_ids = [e.referent_id for e in all_enrolments if e.referent_id]
+    names = queries.user_names([i for i in (gp_id, checker_id, *referent_ids) if i])
+    for enrolment in all_enrolments:
+        form = referent_form = None
         if can(user, "enrolment.end", enrolment):
             form = forms.end.get(enrolment.id) or EndEnrolmentForm.for_enrolment(enrolment.id)
-        enrolments.append(_enrolment_row(enrolment, form))
-    gp_id, checker_id = patient.gp_user_id or 0, patient.identity_checked_by_id or 0
-    names = queries.user_names([i for i in (gp_id, checker_id) if i])
+        if can(user, "enrolment.referent", enrolment):
+            referent_form = ReferentForm.for_enrolment(
+                enrolment.id,
+                enrolment.referent_id,
+                referents.list_team_coordinators(enrolment.team_id),
+                formdata=None,
+            )
+        referent = names.get(enrolment.referent_id or 0, "")
+        enrolments.append(_enrolment_row(enrolment, form, referent, referent_form))
     return render_template(
         "care_teams/patient_record.html",
         patient=patient,

@@ -15,7 +15,7 @@ from typing import Any
 from flask import render_template, request, url_for
 
 from ptap.audit.context import note_patients_shown, shows_patients
-from ptap.care_teams import queries
+from ptap.care_teams import queries, referents
 from ptap.care_teams.forms import PatientSearchForm
 from ptap.care_teams.forms_circle import BreakGlassSearchForm
 from ptap.care_teams.models import Patient
@@ -99,6 +99,7 @@ def _search(form: PatientSearchForm) -> PatientSearch:
         plan_status=form.plan_status.data or "",
         review_due=bool(form.review_due.data),
         consent_to_collect=bool(form.consent.data),
+        referent_id=form.referent_id(acting_user().id) if not form.referent.errors else None,
         **legacy,
     )
 
@@ -109,7 +110,9 @@ def _render(form: PatientSearchForm, status: int = 200, **page: Any) -> Any:
         "care_teams/patient_list.html",
         form=form,
         criteria=criteria,
-        filters=sum(1 for k in ("team", "plan_status", "review_due", "consent") if k in criteria),
+        filters=sum(
+            1 for k in ("team", "referent", "plan_status", "review_due", "consent") if k in criteria
+        ),
         can_create=can(acting_user(), "team.enrol"),
         plan_filters=follow_up_source() is not None,
         **{"page": None, "rows": [], "break_glass": None, **page},
@@ -124,6 +127,7 @@ def list_patients():
     source = follow_up_source()
     form = PatientSearchForm(request.args)
     form.offer(queries.my_teams(user.id), source.status_choices() if source else [])
+    form.offer_referents(user.id, referents.list_coordinators_of_my_teams(user.id))
     if not form.validate():
         return _render(form, 422)
     search = _search(form)

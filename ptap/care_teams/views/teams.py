@@ -158,6 +158,8 @@ def _render_team(team: CareTeam, form: MemberForm | None = None, status: int = 2
         team=_team_row(team, counts),
         members=_member_rows(team, manage),
         can_list_patients=can(current_user, "patients.list"),
+        can_declare_cover=access.is_team_coordinator(current_user.id, team.id)
+        and can(current_user, "cover.declare"),
         # Its coordinators see why the list may be shorter than the count (members do not).
         sharing=queries.count_sharing_pending(team.id)
         if access.is_team_coordinator(current_user.id, team.id)
