@@ -424,15 +424,34 @@ def _summaries(conversations: Sequence[Conversation], user_id: int) -> list[Conv
     ]
 
 
+def last_activity_at() -> sa.ColumnElement[datetime]:
+    """The instant of a conversation's last message (its creation while it has none).
+
+    The last message is the one numbered `last_seq`: one lookup in the (conversation_id, seq)
+    unique index per conversation, no aggregate over the messages.
+    """
+    last_message = (
+        sa.select(Message.created_at)
+        .where(Message.conversation_id == Conversation.id, Message.seq == Conversation.last_seq)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(last_message, Conversation.created_at).label("last_activity_at")
+
+
 def list_conversations(
     user_id: int, *, limit: int, cursor: str | None = None
 ) -> Page[ConversationSummary]:
-    """Return a page of the user's readable conversations, the most recently active first
-    (keyset on last sequence and id: the same few queries whatever the number of them)."""
+    """Return a page of the user's readable conversations, the one with the most recent
+    message first (keyset on that instant then the id, so ties page without gaps or repeats:
+    the same few queries whatever the number of them)."""
+    last_at = last_activity_at()
     page = paginate_keyset(
-        sa.select(Conversation).where(Conversation.id.in_(readable_conversation_ids(user_id))),
-        [Conversation.last_seq, Conversation.id],
-        lambda row: (row[0].last_seq, row[0].id),
+        sa.select(Conversation, last_at).where(
+            Conversation.id.in_(readable_conversation_ids(user_id))
+        ),
+        [last_at, Conversation.id],
+        lambda row: (_aware(row[1]), row[0].id),
         limit=limit,
         cursor=cursor,
         descending=True,
