@@ -69,6 +69,7 @@ _OOXML_MAIN = (
     (XLSX, XLSX + ".main+xml", "xl/workbook.xml"),
 )
 _ODF_TYPES = frozenset({ODT, ODS})
+_OFFICE_TYPES = frozenset({DOCX, XLSX, ODT, ODS})
 #: Reading a document's manifest stops here (a real [Content_Types].xml is a few kB).
 _MANIFEST_MAX = 256 * 1024
 _ZIP_MAX_ENTRIES = 10_000
@@ -169,13 +170,11 @@ def sniff_type(content: bytes) -> str | None:
 
 
 def _name_contradicts(name: str, kind: str) -> bool:
-    """Tell whether the client's name announces another type than the content's (a .docx
-    holding a spreadsheet, a .pdf holding an image); images may swap among themselves, the
-    name is corrected anyway."""
+    """Tell whether the client's name announces an office document the content is not (a
+    .docx holding a spreadsheet or an image). PDFs and images keep the older rule: the content
+    decides and the name is corrected (scan.pdf holding a PNG is stored as scan.png)."""
     claimed = _NAME_EXTENSIONS.get(Path(name.replace("\\", "/")).suffix.lower())
-    if claimed is None or claimed == kind:
-        return False
-    return not (claimed in IMAGE_TYPES and kind in IMAGE_TYPES)
+    return claimed in _OFFICE_TYPES and claimed != kind
 
 
 def _shown_name(name: str) -> str:
