@@ -452,10 +452,11 @@ def list_conversations(
     message first (keyset on that instant then the id, so ties page without gaps or repeats:
     the same few queries whatever the number of them)."""
     last_at = last_activity_at()
+    readable: Any = sa.select(Conversation, last_at).where(
+        Conversation.id.in_(readable_conversation_ids(user_id))
+    )
     page = paginate_keyset(
-        sa.select(Conversation, last_at).where(
-            Conversation.id.in_(readable_conversation_ids(user_id))
-        ),
+        readable,
         [last_at, Conversation.id],
         lambda row: (_aware(row[1]), row[0].id),
         limit=limit,
