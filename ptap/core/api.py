@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -159,11 +159,23 @@ def _json_key(value: Any) -> Any:
 
 
 def _sql_key(value: Any, expression: Any) -> Any:
-    if isinstance(expression.type, sa.Date) and isinstance(value, str):
+    # The affinity sees through TypeDecorators (UTCDateTime is a DateTime).
+    affinity = expression.type._type_affinity
+    parsers: dict[Any, Callable[[str], Any]] = {
+        sa.DateTime: datetime.fromisoformat,
+        sa.Date: date.fromisoformat,
+    }
+    parse = parsers.get(affinity)
+    if parse is not None:
+        if not isinstance(value, str):
+            raise InvalidInput("Curseur de pagination invalide.", field="cursor")
         try:
-            return date.fromisoformat(value)
+            parsed = parse(value)
         except ValueError as exc:
             raise InvalidInput("Curseur de pagination invalide.", field="cursor") from exc
+        if isinstance(parsed, datetime) and parsed.tzinfo is None:
+            raise InvalidInput("Curseur de pagination invalide.", field="cursor")
+        return parsed
     return value
 
 

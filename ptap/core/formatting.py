@@ -35,6 +35,11 @@ def local_datetime(value: datetime | None) -> str:
     return value.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M") if value else ""
 
 
+def day_month_time(value: datetime | None) -> str:
+    """Format a UTC datetime as a short French local moment: 07/12 à 10:32."""
+    return value.astimezone(PARIS).strftime("%d/%m à %H:%M") if value else ""
+
+
 def local_date(value: datetime | None) -> str:
     """Format a UTC datetime as a French local date: 05/03/2026."""
     return value.astimezone(PARIS).strftime("%d/%m/%Y") if value else ""

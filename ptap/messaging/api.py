@@ -166,8 +166,9 @@ def send_message(conversation_id: int, body: MessageCreate):
 @api_route(
     "/conversations/<int:conversation_id>/attachments",
     "POST",
-    summary="Envoyer une pièce jointe (multipart : file, client_id, body facultatif) : PDF ou "
-    "image, type lu dans le contenu, taille limitée (413 au-delà)",
+    summary="Envoyer un message avec ses pièces jointes (multipart : file ou files, une à cinq ; "
+    "client_id, body et priority facultatifs) : PDF, image ou document Word, Excel, "
+    "LibreOffice, type lu dans le contenu, taille limitée (413 au-delà)",
     access="conversations.list",
     response=MessageOut,
     status=201,
@@ -175,15 +176,14 @@ def send_message(conversation_id: int, body: MessageCreate):
 )
 def upload_attachment(conversation_id: int):
     conversation = _conversation(conversation_id)
-    file = request.files.get("file")
-    if file is None:
+    files = [f for f in request.files.getlist("file") + request.files.getlist("files") if f]
+    if not files:
         raise InvalidInput("Joignez un fichier.", field="file")
-    upload = UploadedFile(file.filename or "piece-jointe", file.read())
     draft = services.MessageDraft(
         request.form.get("client_id", ""),
         request.form.get("body", ""),
         request.form.get("priority", "normal"),
-        attachment=upload,
+        attachments=tuple(UploadedFile(f.filename or "piece-jointe", f.read()) for f in files),
     )
     result = services.send_message(_user(), conversation, draft, request_context())
     db.session.commit()

@@ -16,11 +16,14 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import io
 import os
 import re
 import secrets
 import unicodedata
 import uuid
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,14 +45,34 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
 )
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ODT = "application/vnd.oasis.opendocument.text"
+ODS = "application/vnd.oasis.opendocument.spreadsheet"
 EXTENSIONS = {
     "application/pdf": ".pdf",
     "image/png": ".png",
     "image/jpeg": ".jpg",
     "image/gif": ".gif",
     "image/webp": ".webp",
+    DOCX: ".docx",
+    XLSX: ".xlsx",
+    ODT: ".odt",
+    ODS: ".ods",
 }
 IMAGE_TYPES = frozenset(t for t in EXTENSIONS if t.startswith("image/"))
+#: The extensions a client name may carry for each type (a name saying another is refused).
+_NAME_EXTENSIONS = {**{ext: kind for kind, ext in EXTENSIONS.items()}, ".jpeg": "image/jpeg"}
+#: OOXML: the content type [Content_Types].xml gives the main part, and that part's name.
+_OOXML_MAIN = (
+    (DOCX, DOCX + ".main+xml", "word/document.xml"),
+    (XLSX, XLSX + ".main+xml", "xl/workbook.xml"),
+)
+_ODF_TYPES = frozenset({ODT, ODS})
+_OFFICE_TYPES = frozenset({DOCX, XLSX, ODT, ODS})
+#: Reading a document's manifest stops here (a real [Content_Types].xml is a few kB).
+_MANIFEST_MAX = 256 * 1024
+_ZIP_MAX_ENTRIES = 10_000
 
 
 class AttachmentTooLarge(InvalidInput):
@@ -78,11 +101,85 @@ class StoredFile:
     storage_path: str
 
 
+def _read_member(archive: zipfile.ZipFile, name: str) -> bytes | None:
+    """Return a member's first bytes, or None when it is larger than a manifest can be."""
+    with archive.open(name) as member:
+        data = member.read(_MANIFEST_MAX + 1)
+    return data if len(data) <= _MANIFEST_MAX else None
+
+
+def _office_type(archive: zipfile.ZipFile) -> str | None:
+    """Return the office type a ZIP container proves by its own manifest, or None.
+
+    ODF: the first entry is `mimetype` (stored, as the standard requires), naming a text or a
+    spreadsheet, and `content.xml` is there. OOXML: `[Content_Types].xml` declares the main
+    part of a Word or Excel document, and that part is there. Macro projects are refused
+    (a macro-enabled document renamed .docx declares another type, but is checked anyway).
+    """
+    entries = archive.infolist()
+    names = {e.filename for e in entries}
+    if len(entries) > _ZIP_MAX_ENTRIES or any(n.lower().endswith("vbaproject.bin") for n in names):
+        return None
+    if entries and entries[0].filename == "mimetype":
+        declared = _read_member(archive, "mimetype") or b""
+        kind = declared.decode("ascii", "replace").strip()
+        stored = entries[0].compress_type == zipfile.ZIP_STORED
+        return kind if kind in _ODF_TYPES and stored and "content.xml" in names else None
+    if "[Content_Types].xml" not in names:
+        return None
+    manifest = (_read_member(archive, "[Content_Types].xml") or b"").decode("utf-8", "replace")
+    for kind, main_type, part in _OOXML_MAIN:
+        declares = re.search(
+            r'PartName="/' + re.escape(part) + r'"\s+ContentType="' + re.escape(main_type) + '"',
+            manifest,
+        ) or re.search(
+            r'ContentType="' + re.escape(main_type) + r'"\s+PartName="/' + re.escape(part) + '"',
+            manifest,
+        )
+        if declares and part in names:
+            return kind
+    return None
+
+
+def _sniff_zip(content: bytes) -> str | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            return _office_type(archive)
+    # A damaged, encrypted or exotic archive proves nothing.
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        RuntimeError,
+        ValueError,
+        NotImplementedError,
+        KeyError,
+    ):
+        return None
+
+
 def sniff_type(content: bytes) -> str | None:
-    """Return the MIME type the content's first bytes prove, or None."""
+    """Return the MIME type the content proves (first bytes; an office document's manifest),
+    or None."""
     if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
         return "image/webp"
+    if content.startswith(b"PK\x03\x04"):
+        return _sniff_zip(content)
     return next((kind for magic, kind in _SIGNATURES if content.startswith(magic)), None)
+
+
+def _name_contradicts(name: str, kind: str) -> bool:
+    """Tell whether the client's name announces an office document the content is not (a
+    .docx holding a spreadsheet or an image). PDFs and images keep the older rule: the content
+    decides and the name is corrected (scan.pdf holding a PNG is stored as scan.png)."""
+    claimed = _NAME_EXTENSIONS.get(Path(name.replace("\\", "/")).suffix.lower())
+    return claimed in _OFFICE_TYPES and claimed != kind
+
+
+def _shown_name(name: str) -> str:
+    """The client's file name as quoted in an error (no path, bounded)."""
+    return Path(name.replace("\\", "/")).name[:80] or "fichier"
 
 
 def clean_filename(name: str, content_type: str) -> str:
@@ -98,15 +195,24 @@ def store_attachment(upload: UploadedFile) -> StoredFile:
     limit = int(float(cfg["MESSAGING_ATTACHMENT_MAX_MB"]) * 1024 * 1024)
     if len(upload.content) > limit:
         raise AttachmentTooLarge(
-            f"La pièce jointe dépasse {cfg['MESSAGING_ATTACHMENT_MAX_MB']} Mo.", field="file"
+            f"« {_shown_name(upload.filename)} » dépasse la taille maximale d'une pièce "
+            f"jointe ({cfg['MESSAGING_ATTACHMENT_MAX_MB']} Mo).",
+            field="file",
         )
     if not upload.content:
-        raise InvalidInput("Le fichier est vide.", field="file")
+        raise InvalidInput(f"Le fichier « {_shown_name(upload.filename)} » est vide.", field="file")
     kind = sniff_type(upload.content)
     if kind is None or kind not in cfg["MESSAGING_ATTACHMENT_TYPES"]:
         raise InvalidInput(
-            "Type de fichier refusé : seuls les PDF et les images (PNG, JPEG, GIF, WebP) sont "
-            "acceptés, d'après leur contenu.",
+            f"Type de fichier refusé pour « {_shown_name(upload.filename)} » : seuls les PDF, "
+            "les images (PNG, JPEG, GIF, WebP) et les documents Word, Excel ou LibreOffice "
+            "(DOCX, XLSX, ODT, ODS) sont acceptés, d'après leur contenu.",
+            field="file",
+        )
+    if _name_contradicts(upload.filename, kind):
+        raise InvalidInput(
+            f"Le contenu de « {_shown_name(upload.filename)} » ne correspond pas à son "
+            f"extension (c'est un fichier {EXTENSIONS[kind]}) : vérifiez le fichier choisi.",
             field="file",
         )
     folder = Path(cfg["UPLOAD_FOLDER"]) / "messages"

@@ -137,7 +137,7 @@ class Attachment(Base):
     #: The client's file name, cleaned; only used in Content-Disposition.
     filename: Mapped[str] = mapped_column(sa.String(200))
     #: Sniffed from the content's first bytes, never taken from the client.
-    content_type: Mapped[str] = mapped_column(sa.String(50))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(sa.String(64))
     #: Path relative to UPLOAD_FOLDER (messages/<uuid>).

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ptap.accounts.models import User
+from ptap.accounts.models import Profession, User
 from ptap.care_teams import access
 from ptap.care_teams.models import (
     BreakGlassAccess,
@@ -48,6 +48,12 @@ def user_names(user_ids: Sequence[int]) -> dict[int, str]:
         sa.select(User.id, User.first_name, User.last_name).where(User.id.in_(set(user_ids)))
     )
     return {uid: f"{first} {last}" for uid, first, last in rows}
+
+
+def signed_name(first_name: str, last_name: str, profession: str) -> str:
+    """Return how a professional signs an acknowledgement ("Dr" before a physician's name)."""
+    name = f"{first_name} {last_name}"
+    return f"Dr {name}" if profession == Profession.PHYSICIAN else name
 
 
 def member_ids(conversation: Conversation) -> list[int]:
@@ -424,20 +430,45 @@ def _summaries(conversations: Sequence[Conversation], user_id: int) -> list[Conv
     ]
 
 
+def last_activity_at() -> sa.ColumnElement[datetime]:
+    """The instant of a conversation's last message (its creation while it has none).
+
+    The last message is the one numbered `last_seq`: one lookup in the (conversation_id, seq)
+    unique index per conversation, no aggregate over the messages.
+    """
+    last_message = (
+        sa.select(Message.created_at)
+        .where(Message.conversation_id == Conversation.id, Message.seq == Conversation.last_seq)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(last_message, Conversation.created_at).label("last_activity_at")
+
+
 def list_conversations(
     user_id: int, *, limit: int, cursor: str | None = None
 ) -> Page[ConversationSummary]:
-    """Return a page of the user's readable conversations, the most recently active first
-    (keyset on last sequence and id: the same few queries whatever the number of them)."""
+    """Return a page of the user's readable conversations, the one with the most recent
+    message first (keyset on that instant then the id, so ties page without gaps or repeats:
+    the same few queries whatever the number of them)."""
+    last_at = last_activity_at()
+    readable: Any = sa.select(Conversation, last_at).where(
+        Conversation.id.in_(readable_conversation_ids(user_id))
+    )
     page = paginate_keyset(
-        sa.select(Conversation).where(Conversation.id.in_(readable_conversation_ids(user_id))),
-        [Conversation.last_seq, Conversation.id],
-        lambda row: (row[0].last_seq, row[0].id),
+        readable,
+        [last_at, Conversation.id],
+        lambda row: (_aware(row[1]), row[0].id),
         limit=limit,
         cursor=cursor,
         descending=True,
     )
     return Page(_summaries([row[0] for row in page.items], user_id), page.next_cursor, limit)
+
+
+def find_patient_conversation(patient_id: int) -> Conversation | None:
+    """Return the patient's conversation, if it was ever opened."""
+    return db.session.scalar(sa.select(Conversation).where(Conversation.patient_id == patient_id))
 
 
 def conversation_summary(user_id: int, conversation: Conversation) -> ConversationSummary:
@@ -451,7 +482,7 @@ def messages_after_query(conversation_id: int, after: int) -> sa.Select[Any]:
 
 
 def _payload(
-    m: Message, author_name: str, files: list[dict[str, Any]], acks: list[int]
+    m: Message, author_name: str, files: list[dict[str, Any]], acks: list[dict[str, Any]]
 ) -> dict[str, Any]:
     return {
         "id": m.id,
@@ -467,7 +498,9 @@ def _payload(
         "edited_at": m.edited_at.isoformat() if m.edited_at else None,
         "retracted_at": m.retracted_at.isoformat() if m.retracted_at else None,
         "attachments": [] if m.retracted_at else files,
-        "acknowledged_by": acks,
+        "acknowledged_by": [a["user_id"] for a in acks],
+        #: Who acknowledged and when, in order ("Pris en compte par Dr X le 07/12 à 10:32").
+        "acknowledgements": acks,
     }
 
 
@@ -486,18 +519,32 @@ def payloads(messages: Sequence[Message]) -> list[dict[str, Any]]:
     ids = [m.id for m in messages]
     names = user_names([m.author_id for m in messages])
     files: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    acks: dict[int, list[int]] = {i: [] for i in ids}
+    acks: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
         for a in db.session.scalars(
             sa.select(Attachment).where(Attachment.message_id.in_(ids)).order_by(Attachment.id)
         ):
             files[a.message_id].append(_attachment_payload(a))
-        for message_id, user_id in db.session.execute(
-            sa.select(Acknowledgement.message_id, Acknowledgement.user_id)
+        for message_id, user_id, at, first, last, profession in db.session.execute(
+            sa.select(
+                Acknowledgement.message_id,
+                Acknowledgement.user_id,
+                Acknowledgement.at,
+                User.first_name,
+                User.last_name,
+                User.profession,
+            )
+            .join(User, User.id == Acknowledgement.user_id)
             .where(Acknowledgement.message_id.in_(ids))
-            .order_by(Acknowledgement.id)
+            .order_by(Acknowledgement.at, Acknowledgement.id)
         ):
-            acks[message_id].append(user_id)
+            acks[message_id].append(
+                {
+                    "user_id": user_id,
+                    "name": signed_name(first, last, profession),
+                    "at": _aware(at).isoformat(),
+                }
+            )
     return [_payload(m, names.get(m.author_id, ""), files[m.id], acks[m.id]) for m in messages]
 
 

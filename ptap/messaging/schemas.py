@@ -146,6 +146,14 @@ class AttachmentOut(BaseModel):
     url: str
 
 
+class AcknowledgementOut(BaseModel):
+    """One acknowledgement of an urgent message: who, and when (ISO 8601, UTC)."""
+
+    user_id: int
+    name: str
+    at: str
+
+
 class MessageOut(BaseModel):
     """A message; a retracted one keeps its place (seq) but has no text any more."""
 
@@ -163,6 +171,7 @@ class MessageOut(BaseModel):
     retracted_at: str | None
     attachments: list[AttachmentOut]
     acknowledged_by: list[int]
+    acknowledgements: list[AcknowledgementOut]
 
 
 class ReadStateOut(BaseModel):

@@ -58,6 +58,8 @@ from ptap.messaging.receipts import queue_receipt
 
 NAMESPACE = "/messaging"
 MAX_BODY = 10_000
+#: Files one message may carry.
+MAX_ATTACHMENTS = 5
 _MENTION_ID = re.compile(r"@\[(\d{1,10})\]")
 _MENTION_EMAIL = re.compile(r"(?<![\w.])@([\w.+-]+@[\w-]+(?:\.[\w-]+)+)")
 
@@ -152,7 +154,8 @@ class MessageDraft:
     body: str
     priority: str = Priority.NORMAL
     mentions: tuple[int, ...] = ()
-    attachment: UploadedFile | None = None
+    #: Files sent with the text (one form), at most MAX_ATTACHMENTS.
+    attachments: tuple[UploadedFile, ...] = ()
 
 
 @dataclass
@@ -182,8 +185,12 @@ def _check_draft(draft: MessageDraft) -> str:
         raise InvalidInput("Priorité inconnue.", field="priority")
     if len(body) > MAX_BODY:
         raise InvalidInput(f"Le message dépasse {MAX_BODY} caractères.", field="body")
-    if not body and draft.attachment is None:
-        raise InvalidInput("Le message est vide.", field="body")
+    if not body and not draft.attachments:
+        raise InvalidInput("Écrivez un message ou joignez un fichier.", field="body")
+    if len(draft.attachments) > MAX_ATTACHMENTS:
+        raise InvalidInput(
+            f"Un message emporte au plus {MAX_ATTACHMENTS} pièces jointes.", field="file"
+        )
     return body
 
 
@@ -236,7 +243,7 @@ def send_message(
     if existing is not None:
         return SendResult(existing, created=False)
     body = _check_draft(draft)
-    stored = store_attachment(draft.attachment) if draft.attachment is not None else None
+    stored = [store_attachment(upload) for upload in draft.attachments]
     others = set(queries.member_ids(conversation)) - {user.id}
     mentioned = _mentioned_ids(body, draft.mentions, others)
     names = _mention_names(body, others | {user.id})
@@ -259,10 +266,8 @@ def send_message(
     )
     db.session.add(message)
     db.session.flush()
-    attachments = []
-    if stored is not None:
-        attachments.append(Attachment(message_id=message.id, **dataclasses.asdict(stored)))
-        db.session.add(attachments[0])
+    attachments = [Attachment(message_id=message.id, **dataclasses.asdict(file)) for file in stored]
+    db.session.add_all(attachments)
     for user_id in mentioned:
         db.session.add(Mention(message_id=message.id, user_id=user_id))
     _advance_own_read_position(conversation.id, user.id, message.seq)

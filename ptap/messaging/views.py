@@ -12,26 +12,43 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ptap.accounts.models import User
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams import access
-from ptap.care_teams.models import CareTeam
+from ptap.care_teams.loaders import load_patient
+from ptap.care_teams.models import CareTeam, Patient
+from ptap.care_teams.views.helpers import register_tab_badge
 from ptap.core.actions import run_action
 from ptap.core.errors import InvalidInput, NotFound
+from ptap.core.formatting import day_month_time
 from ptap.core.policy import CLINICAL_ROLES, can, requires
 from ptap.core.web import register_nav
 from ptap.extensions import db
 from ptap.messaging import permissions, queries, services
-from ptap.messaging.attachments import UploadedFile
+from ptap.messaging.attachments import EXTENSIONS, UploadedFile
 from ptap.messaging.models import Conversation, Message, Priority
 
 bp = Blueprint("messaging", __name__)
 
 register_nav("Messagerie", "messaging.list_conversations", "conversations.list")
+
+
+def _unread_for_patient(patient_id: int) -> int:
+    """The current user's unread messages in the patient's conversation (record tab badge)."""
+    if not current_user.is_authenticated:
+        return 0
+    conversation = queries.find_patient_conversation(patient_id)
+    user = _user()
+    if conversation is None or not permissions.can_read_conversation(user, conversation):
+        return 0
+    return queries.unread_counts(user.id, [conversation.id])[conversation.id]
+
+
+register_tab_badge("messages", _unread_for_patient)
 
 NO_ACCESS = "Conversation introuvable ou hors de votre cercle de soins."
 #: The thread page shows the latest messages; the API pages through older ones.
@@ -129,6 +146,10 @@ def open_direct_conversation() -> Response:
     return redirect(_thread_url(conversation.id))
 
 
+def _ack_labels(acks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**a, "label": day_month_time(datetime.fromisoformat(a["at"]))} for a in acks]
+
+
 def _thread_messages(conversation: Conversation) -> list[dict[str, Any]]:
     """The latest messages in seq order, as payloads plus the datetimes the page formats."""
     first = max(0, conversation.last_seq - THREAD_LIMIT)
@@ -139,81 +160,147 @@ def _thread_messages(conversation: Conversation) -> list[dict[str, Any]]:
     )
     items = []
     for message, payload in zip(messages, queries.payloads(messages), strict=True):
-        when: dict[str, datetime | None] = {
+        when: dict[str, Any] = {
             "created": message.created_at,
             "edited": message.edited_at,
             "retracted": message.retracted_at,
+            "acknowledgements": _ack_labels(payload["acknowledgements"]),
         }
         items.append({**payload, **when})
     return items
 
 
-@bp.get("/conversations/<int:conversation_id>")
-@requires("conversations.list")
-def show_conversation(conversation_id: int) -> str:
+def _attachment_rules() -> dict[str, Any]:
+    """What the composer tells of files (and messaging.js checks before sending)."""
+    max_mb = current_app.config["MESSAGING_ATTACHMENT_MAX_MB"]
+    allowed = current_app.config["MESSAGING_ATTACHMENT_TYPES"]
+    return {
+        "max_mb": max_mb,
+        "max_bytes": int(float(max_mb) * 1024 * 1024),
+        "max_files": services.MAX_ATTACHMENTS,
+        "accept": ",".join([*allowed, *(EXTENSIONS[t] for t in allowed if t in EXTENSIONS)]),
+        "hint": f"PDF, images, documents Word, Excel ou LibreOffice (DOCX, XLSX, ODT, ODS) ; "
+        f"{max_mb} Mo au plus par fichier, {services.MAX_ATTACHMENTS} fichiers au plus.",
+    }
+
+
+def _thread_context(
+    conversation: Conversation, *, in_record: bool, compose: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Check and audit the read, mark it read, and return what `_thread.html` needs."""
     user = _user()
-    conversation = _conversation(conversation_id)
     services.record_read(user, conversation, request_context(), "page")
     messages = _thread_messages(conversation)
-    title = queries.conversation_summary(user.id, conversation).title
     if conversation.last_seq:
         services.mark_read(user, conversation, conversation.last_seq)
+    send_url = url_for("messaging.send_message", conversation_id=conversation.id)
+    return {
+        "conversation": conversation,
+        "messages": messages,
+        "truncated": bool(messages) and messages[0]["seq"] > 1,
+        "can_write": can(user, "conversation.write", conversation),
+        "client_id": uuid.uuid4().hex,
+        "user_id": user.id,
+        "compose": compose or {"body": "", "urgent": False, "error": None},
+        "send_url": send_url + ("?from=record" if in_record else ""),
+        "attachment_rules": _attachment_rules(),
+    }
+
+
+def _render_thread(conversation: Conversation, compose: dict[str, Any] | None = None) -> str:
+    context = _thread_context(conversation, in_record=False, compose=compose)
+    title = queries.conversation_summary(_user().id, conversation).title
     db.session.commit()
     return render_template(
         "messaging/thread.html",
-        conversation=conversation,
         title=title,
         kind_label=KIND_LABELS.get(conversation.kind, ""),
-        messages=messages,
-        truncated=bool(messages) and messages[0]["seq"] > 1,
-        can_write=can(user, "conversation.write", conversation),
-        client_id=uuid.uuid4().hex,
-        user_id=user.id,
+        **context,
+    )
+
+
+def _render_patient_page(patient: Patient, compose: dict[str, Any] | None = None) -> str:
+    conversation = queries.find_patient_conversation(patient.id)
+    context = (
+        _thread_context(conversation, in_record=True, compose=compose)
+        if conversation is not None and permissions.can_read_conversation(_user(), conversation)
+        else {"conversation": None}
+    )
+    db.session.commit()
+    return render_template(
+        "messaging/patient.html",
+        patient=patient,
+        can_open=can(_user(), "conversation.open_patient", patient),
+        **context,
+    )
+
+
+@bp.get("/conversations/<int:conversation_id>")
+@requires("conversations.list")
+def show_conversation(conversation_id: int) -> str:
+    return _render_thread(_conversation(conversation_id))
+
+
+@bp.get("/patients/<int:patient_id>/messages")
+@requires("conversations.list")
+def patient_messages(patient_id: int) -> str:
+    """The record's Messages tab: the patient's conversation, or the button opening it."""
+    patient = load_patient(patient_id, what="messages")
+    return _render_patient_page(patient)
+
+
+@bp.post("/patients/<int:patient_id>/messages/conversation")
+@requires("conversations.list")
+def open_patient_conversation(patient_id: int) -> Response:
+    patient = load_patient(patient_id, "conversation.open_patient")
+    services.get_or_create_patient_conversation(_user(), patient)
+    db.session.commit()
+    return redirect(
+        url_for("messaging.patient_messages", patient_id=patient.id) + "#nouveau-message"
+    )
+
+
+def _draft_from_form() -> services.MessageDraft:
+    files = [
+        f for f in request.files.getlist("files") + request.files.getlist("file") if f.filename
+    ]
+    return services.MessageDraft(
+        request.form.get("client_id", "").strip() or uuid.uuid4().hex,
+        request.form.get("body", ""),
+        Priority.URGENT if request.form.get("priority") == "urgent" else Priority.NORMAL,
+        attachments=tuple(UploadedFile(f.filename or "", f.read()) for f in files),
     )
 
 
 @bp.post("/conversations/<int:conversation_id>/messages")
 @requires("conversations.list")
-def send_message(conversation_id: int) -> Response:
-    """No-JS send: the form carries a server-generated client id (a double submit is a no-op)."""
+def send_message(conversation_id: int) -> Response | tuple[str, int]:
+    """No-JS send of the text and its files (one multipart form); the client id the page
+    carries makes a double submit a no-op. A refusal shows the page again, text kept."""
     user = _user()
     conversation = _conversation(conversation_id)
-    client_id = request.form.get("client_id", "").strip() or uuid.uuid4().hex
-    priority = Priority.URGENT if request.form.get("priority") == "urgent" else Priority.NORMAL
-    draft = services.MessageDraft(client_id, request.form.get("body", ""), priority)
+    in_record = request.args.get("from") == "record" and conversation.patient_id is not None
+    draft = _draft_from_form()
     outcome = run_action(
         lambda: services.send_message(user, conversation, draft, request_context()),
         catch=(InvalidInput,),
     )
-    if not outcome.ok:
-        flash(outcome.failure.message, "error")
-        return redirect(_thread_url(conversation.id) + "#nouveau-message")
-    return redirect(_thread_url(conversation.id, outcome.value.message.seq))
-
-
-@bp.post("/conversations/<int:conversation_id>/attachments")
-@requires("conversations.list")
-def send_attachment(conversation_id: int) -> Response:
-    """No-JS attachment upload (the live page posts to the API with a progress bar)."""
-    user = _user()
-    conversation = _conversation(conversation_id)
-    file = request.files.get("file")
-    if file is None or not file.filename:
-        flash("Choisissez un fichier à joindre.", "error")
-        return redirect(_thread_url(conversation.id))
-    draft = services.MessageDraft(
-        request.form.get("client_id", "").strip() or uuid.uuid4().hex,
-        request.form.get("body", ""),
-        attachment=UploadedFile(file.filename, file.read()),
+    if outcome.ok:
+        seq = outcome.value.message.seq
+        if in_record:
+            url = url_for("messaging.patient_messages", patient_id=conversation.patient_id)
+            return redirect(f"{url}#m{seq}")
+        return redirect(_thread_url(conversation.id, seq))
+    compose = {"body": draft.body, "urgent": draft.priority == Priority.URGENT}
+    compose["error"] = outcome.failure.message + (
+        " Choisissez de nouveau vos fichiers." if draft.attachments else ""
     )
-    outcome = run_action(
-        lambda: services.send_message(user, conversation, draft, request_context()),
-        catch=(InvalidInput,),
+    page = (
+        _render_patient_page(load_patient(conversation.patient_id or 0, what="messages"), compose)
+        if in_record
+        else _render_thread(conversation, compose)
     )
-    if not outcome.ok:
-        flash(outcome.failure.message, "error")
-        return redirect(_thread_url(conversation.id))
-    return redirect(_thread_url(conversation.id, outcome.value.message.seq))
+    return page, outcome.failure.status
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/acknowledge")

@@ -192,7 +192,14 @@ def wait_until(page: Page, condition: Callable[[], bool], what: str) -> None:
 def open_new_patient_conversation(page: Page) -> str:
     """Open the conversation of a patient of the circle that has none yet; return its path."""
     page.goto("/conversations")
-    taken = {c["patient_id"] for c in api(page, "GET", "/api/v1/conversations")["items"]}
+    taken: set[int] = set()
+    cursor = ""
+    while True:  # every page: the demo may hold more conversations than one page
+        listed = api(page, "GET", f"/api/v1/conversations?limit=100{cursor}")
+        taken |= {c["patient_id"] for c in listed["items"]}
+        if not listed["page"]["next_cursor"]:
+            break
+        cursor = f"&cursor={listed['page']['next_cursor']}"
     patients = api(page, "GET", "/api/v1/patients?limit=100")["items"]
     patient = next(p for p in patients if p["id"] not in taken)
     opened = api(
@@ -568,19 +575,21 @@ def test_urgent_message_is_acknowledged_live(open_as: Callable[[str], Page]) -> 
 
     theirs = karim.locator(SENT).filter(has_text=text)
     expect(theirs.locator(".tag-urgent")).to_be_visible()
+    expect(mine.locator(".message-ack")).to_have_text("En attente de prise en compte.")
     theirs.get_by_role("button", name="Accuser réception").click()
-    expect(theirs.locator(".message-ack")).to_have_text(
-        "Vous avez accusé réception.Accusé de réception : 1 membre."
+    acknowledged = re.compile(
+        rf"^✓ Pris en compte par {NAMES[PHYSIO]} le \d{{2}}/\d{{2}} à \d{{2}}:\d{{2}}$"
     )
+    expect(theirs.locator(".ack-list li")).to_have_text(acknowledged)
     expect(theirs.get_by_role("button", name="Accuser réception")).to_have_count(0)
-    expect(mine.locator(".message-ack")).to_have_text("Accusé de réception : 1 membre.")
+    expect(mine.locator(".ack-list li")).to_have_text(acknowledged)  # live, who and when
     # Through the socket: the page did not post the form (which redirects with a flash).
     assert karim.url.endswith(path)
     expect(karim.locator(".flash")).to_have_count(0)
 
     karim.reload()
-    expect(karim.locator(SENT).filter(has_text=text).locator(".message-ack")).to_contain_text(
-        "Vous avez accusé réception."
+    expect(karim.locator(SENT).filter(has_text=text).locator(".ack-list li")).to_have_text(
+        acknowledged
     )
     assert karim_problems.all() == []
 
@@ -594,37 +603,48 @@ def test_attachment_upload_shows_progress_then_the_file_in_both_pages(
     name = f"ordonnance-{uuid.uuid4().hex[:6]}.pdf"
     content = b"%PDF-1.4\n" + b"% ordonnance fictive\n" * 20_000 + b"%%EOF\n"
     before = sophie.locator(MESSAGES).count()
-    # Refused by the server (the type is read from the content): said, nothing posted.
-    paul.get_by_label("Pièce jointe (PDF ou image)").set_input_files(
+    # Refused by the server (the type is read from the content): said, text kept.
+    paul.get_by_label("Message", exact=True).fill("Voici la note")
+    paul.get_by_label("Pièces jointes (facultatif)").set_input_files(
         files=[{"name": "notes.pdf", "mimeType": "application/pdf", "buffer": b"pas un PDF"}]
     )
-    paul.get_by_role("button", name="Joindre le fichier").click()
-    expect(paul.locator("#upload-state")).to_have_text(
-        re.compile(r"^Échec de l'envoi : Type de fichier refusé")
+    paul.get_by_role("button", name="Envoyer").click()
+    expect(paul.locator("#compose-error")).to_have_text(
+        re.compile(r"^Type de fichier refusé pour « notes.pdf »")
     )
     expect(paul.locator("#upload-progress")).to_be_hidden()
+    expect(paul.get_by_label("Message", exact=True)).to_have_value("Voici la note")
+    # Empty: said before anything is sent.
+    paul.get_by_label("Message", exact=True).fill("")
+    paul.get_by_label("Pièces jointes (facultatif)").set_input_files(files=[])
+    paul.get_by_role("button", name="Envoyer").click()
+    expect(paul.locator("#compose-error")).to_have_text("Écrivez un message ou joignez un fichier.")
 
     held: list[Route] = []
     paul.route(re.compile(r"/api/v1/conversations/\d+/attachments$"), lambda r: held.append(r))
-    paul.get_by_label("Pièce jointe (PDF ou image)").set_input_files(
+    paul.get_by_label("Message", exact=True).fill("Ordonnance jointe")
+    paul.get_by_label("Pièces jointes (facultatif)").set_input_files(
         files=[{"name": name, "mimeType": "application/pdf", "buffer": content}]
     )
-    paul.get_by_role("button", name="Joindre le fichier").click()
+    paul.get_by_role("button", name="Envoyer").click()
     progress = paul.locator("#upload-progress")
     expect(progress).to_be_visible()
     expect(paul.locator("#upload-state")).to_have_text("Envoi de la pièce jointe…")
+    expect(paul.locator("#compose-error")).to_be_hidden()
     wait_until(paul, lambda: bool(held), "the upload request")
     held[0].fallback()
 
     expect(progress).to_be_hidden()
-    expect(paul.locator("#upload-state")).to_have_text("Pièce jointe envoyée.")
+    expect(paul.locator("#upload-state")).to_have_text("Message envoyé.")
     assert progress.evaluate("bar => bar.value") == 100
-    expect(paul.get_by_label("Pièce jointe (PDF ou image)")).to_have_value("")
+    expect(paul.get_by_label("Pièces jointes (facultatif)")).to_have_value("")
+    expect(paul.get_by_label("Message", exact=True)).to_have_value("")
     size = f"({-(-len(content) // 1024)} Ko)"
     for page in (paul, sophie):
         item = page.locator(SENT).filter(has=page.get_by_role("link", name=name))
         expect(item).to_have_count(1)
         expect(item.locator(".message-files")).to_contain_text(size)
+        expect(item.locator(".message-body")).to_have_text("Ordonnance jointe")
     link = sophie.get_by_role("link", name=name)
     href = link.get_attribute("href") or ""
     assert re.fullmatch(r"/api/v1/attachments/\d+", href), href
@@ -699,7 +719,7 @@ def test_patient_thread_with_typing_read_markers_and_urgent_message(
     karim.locator(SENT).filter(has_text="anticoagulant").get_by_role(
         "button", name="Accuser réception"
     ).click()
-    expect(urgent.locator(".message-ack")).to_have_text("Accusé de réception : 1 membre.")
+    expect(urgent.locator(".ack-list li")).to_contain_text(f"Pris en compte par {NAMES[PHYSIO]}")
     expect(urgent.locator(".read-marker")).to_have_text(
         f"Lu par {NAMES[PHYSIO]}, {NAMES[SOCIAL_WORKER]}"
     )

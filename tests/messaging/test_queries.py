@@ -160,7 +160,7 @@ def test_the_broadcast_payload_is_the_stored_message(world, patient_conversation
         "with-file",
         f"Compte rendu pour @[{world.member.id}]",
         "urgent",
-        attachment=UploadedFile("cr.pdf", b"%PDF-1.7\n" + b"0" * 64),
+        attachments=(UploadedFile("cr.pdf", b"%PDF-1.7\n" + b"0" * 64),),
     )
     sent = services.send_message(world.coord, patient_conversation, draft, world.ctx(world.coord))
     db.session.commit()

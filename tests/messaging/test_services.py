@@ -233,11 +233,11 @@ def test_attachment_file_is_removed_when_the_message_rolls_back(app, world, team
     from ptap.messaging.attachments import UploadedFile
 
     folder = Path(app.config["UPLOAD_FOLDER"]) / "messages"
-    send(world.coord, team_conversation, "Photo", attachment=UploadedFile("p.png", PNG))
+    send(world.coord, team_conversation, "Photo", attachments=(UploadedFile("p.png", PNG),))
     assert len(list(folder.iterdir())) == 1
     db.session.rollback()  # the request failed after the file was written
     assert list(folder.iterdir()) == []
-    send(world.coord, team_conversation, "Photo", attachment=UploadedFile("p.png", PNG))
+    send(world.coord, team_conversation, "Photo", attachments=(UploadedFile("p.png", PNG),))
     db.session.commit()
     db.session.rollback()  # a later rollback does not touch what was committed
     assert len(list(folder.iterdir())) == 1

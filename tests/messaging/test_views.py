@@ -84,12 +84,12 @@ def test_no_js_send_without_client_id_and_urgent(auth, client, world, team_conve
     assert message.priority == "urgent" and len(message.client_id) == 32
 
 
-def test_empty_message_is_refused_with_a_flash(auth, client, world, team_conversation, db):
+def test_empty_message_is_refused_on_the_page_itself(auth, client, world, team_conversation, db):
     auth.login(world.coord)
     response = auth.post(f"{thread(team_conversation)}/messages", {"body": "  "})
-    assert response.status_code == 302
-    html = client.get(thread(team_conversation)).get_data(as_text=True)
-    assert "Le message est vide." in html
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Écrivez un message ou joignez un fichier." in html
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
 
 
@@ -101,7 +101,40 @@ def test_acknowledge_form(auth, client, world, team_conversation, db):
     assert auth.post(url).status_code == 302
     assert db.session.scalar(sa.select(Acknowledgement.user_id)) == world.coord.id
     html = client.get(thread(team_conversation)).get_data(as_text=True)
-    assert "Vous avez accusé réception." in html
+    name = world.coord.full_name
+    assert re.search(rf"Pris en compte par {name} le \d{{2}}/\d{{2}} à \d{{2}}:\d{{2}}", html)
+    assert 'data-ack="' not in html  # acknowledged: no button any more
+
+
+def test_acknowledgements_say_who_and_when_in_paris_time(auth, client, world, db):
+    from datetime import UTC, datetime
+
+    conversation = services.get_or_create_team_conversation(world.coord, world.team)
+    doctor = make_user(first_name="Xavier", last_name="Médecin", profession="physician")
+    add_member(world.team, doctor)
+    message = send(world.coord, conversation, "Chute", priority="urgent").message
+    ctx = services.AuditContext(actor_id=doctor.id, actor_label=doctor.email)
+    services.acknowledge_message(doctor, message, ctx)
+    db.session.execute(
+        sa.update(Acknowledgement).values(at=datetime(2026, 12, 7, 9, 32, tzinfo=UTC))
+    )
+    db.session.commit()
+    auth.login(world.coord)  # the author sees who took it into account
+    html = client.get(thread(conversation)).get_data(as_text=True)
+    assert "Pris en compte par Dr Xavier Médecin le 07/12 à 10:32" in html
+    assert "En attente de prise en compte" not in html
+    [payload] = client.get(f"/api/v1/conversations/{conversation.id}/messages").json["items"]
+    assert payload["acknowledgements"] == [
+        {"user_id": doctor.id, "name": "Dr Xavier Médecin", "at": "2026-12-07T09:32:00+00:00"}
+    ]
+
+
+def test_urgent_message_waits_for_acknowledgement(auth, client, world, team_conversation, db):
+    send(world.coord, team_conversation, "Chute", priority="urgent")
+    db.session.commit()
+    auth.login(world.coord)
+    html = client.get(thread(team_conversation)).get_data(as_text=True)
+    assert "En attente de prise en compte." in html
 
 
 def test_open_team_and_direct_conversations(auth, client, world, db):

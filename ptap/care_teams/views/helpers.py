@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import request, url_for
@@ -22,6 +23,7 @@ __all__ = ["PARIS", "TEAM_ROLE_LABELS", "label", "local_datetime", "record_url",
 PATIENT_TABS = (
     ("Dossier", "care_teams.show_patient", "record"),
     ("Plan de coordination", "care_plans.show_plan", "care_plan"),
+    ("Messages", "messaging.patient_messages", "messages"),
     ("Événements du parcours", "care_events.patient_events", "events"),
     ("Concertations", "meetings.patient_meetings", "meetings"),
     ("Lettres", "letters.patient_letters", "letters"),
@@ -56,11 +58,26 @@ bp.add_app_template_filter(local_datetime, "local_datetime")
 bp.add_app_template_filter(local_date, "local_date")
 
 
+#: Counters shown on a tab for the current user, by tab key (a domain above care_teams
+#: registers its own, e.g. messaging's unread messages): patient id -> count (0: no badge).
+TAB_BADGES: dict[str, Callable[[int], int]] = {}
+
+
+def register_tab_badge(key: str, count: Callable[[int], int]) -> None:
+    """Show `count(patient_id)` on the record's tab `key` (for the current user)."""
+    TAB_BADGES[key] = count
+
+
 @bp.app_template_global()
-def patient_tabs(patient_id: int, active: str = "") -> list[tuple[str, str, bool]]:
-    """Return the record's tabs as (label, url, current)."""
+def patient_tabs(patient_id: int, active: str = "") -> list[tuple[str, str, bool, int]]:
+    """Return the record's tabs as (label, url, current, badge count)."""
     return [
-        (label, url_for(endpoint, patient_id=patient_id), key == active)
+        (
+            label,
+            url_for(endpoint, patient_id=patient_id),
+            key == active,
+            TAB_BADGES[key](patient_id) if key in TAB_BADGES else 0,
+        )
         for label, endpoint, key in PATIENT_TABS
     ]
 

@@ -4,7 +4,8 @@
 // answers a known id with the first message), append `message_created`, apply
 // `message_updated` (edits, retractions, acknowledgements), typing indicator, read position and
 // the others' read markers (`read_receipts`), catch-up through the JSON API after a reconnect,
-// urgent acknowledgement, and attachment upload with a progress bar; `rejoin_required` and
+// urgent acknowledgement (who and when), and text with files from the same form (API upload
+// with a progress bar; checked here first so a refusal keeps the text); `rejoin_required` and
 // `access_revoked` after a change of circle or team.
 // Conversation list: unread badges kept up to date (`unread_counts`, `conversation_updated`).
 // tests/e2e/test_messaging_js.py drives them in several browsers (all but the last two events).
@@ -17,6 +18,19 @@
     timeZone: "Europe/Paris", day: "2-digit", month: "2-digit", year: "numeric",
     hour: "2-digit", minute: "2-digit",
   });
+
+  const SHORT_FORMAT = new Intl.DateTimeFormat("fr-FR", {
+    timeZone: "Europe/Paris", day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit",
+  });
+
+  // "07/12 à 10:32" (acknowledgements), the same as ptap.core.formatting.day_month_time.
+  function shortTime(iso) {
+    const date = new Date(iso);
+    if (isNaN(date.getTime())) return "";
+    const p = {};
+    SHORT_FORMAT.formatToParts(date).forEach(function (part) { p[part.type] = part.value; });
+    return p.day + "/" + p.month + " à " + p.hour + ":" + p.minute;
+  }
 
   function frenchTime(iso) {
     const date = new Date(iso);
@@ -170,6 +184,7 @@
       }
       if (data.last_seq <= last) return; // already counted
       item.setAttribute("data-last-seq", String(data.last_seq));
+      if (ul.firstElementChild !== item) ul.prepend(item); // the most recent message first
       if (data.author_id !== userId) {
         setUnread(item, (parseInt(item.getAttribute("data-unread"), 10) || 0) + 1);
         renderSummary();
@@ -223,6 +238,12 @@
     const typingBox = document.getElementById("typing-indicator");
     const stateBox = document.getElementById("connection-state");
     const empty = document.getElementById("thread-empty");
+    const fileInput = document.getElementById("files");
+    const errorBox = document.getElementById("compose-error");
+    const progress = document.getElementById("upload-progress");
+    const uploadState = document.getElementById("upload-state");
+    const submitButton = form ? form.querySelector('button[type="submit"]') : null;
+    let sending = false;
 
     let lastSeq = parseInt(thread.getAttribute("data-last-seq"), 10) || 0;
     let readSeq = lastSeq;
@@ -294,10 +315,26 @@
       }
       if (m.priority === "urgent") {
         const box = el("div", "message-ack");
-        const acks = m.acknowledged_by || [];
-        if (acks.indexOf(userId) >= 0) {
-          box.appendChild(el("p", "hint", "Vous avez accusé réception."));
-        } else if (m.author_id !== userId) {
+        const acks = (m.acknowledgements || []).filter(function (a) { return a && a.name; });
+        if (acks.length) {
+          const ackList = el("ul", "ack-list");
+          ackList.setAttribute("role", "list");
+          acks.forEach(function (a) {
+            const li = el("li");
+            li.setAttribute("data-ack-user", String(a.user_id));
+            const tick = el("span", "", "✓ ");
+            tick.setAttribute("aria-hidden", "true");
+            li.appendChild(tick);
+            li.appendChild(document.createTextNode(
+              "Pris en compte par " + a.name + " le " + shortTime(a.at)));
+            ackList.appendChild(li);
+          });
+          box.appendChild(ackList);
+        } else if (m.author_id === userId) {
+          box.appendChild(el("p", "hint", "En attente de prise en compte."));
+        }
+        const ackedByMe = (m.acknowledged_by || []).indexOf(userId) >= 0;
+        if (m.author_id !== userId && !ackedByMe) {
           const ackForm = el("form", "ack-form");
           ackForm.method = "post";
           ackForm.action = "/conversations/" + conversationId + "/messages/" + m.id + "/acknowledge";
@@ -311,10 +348,6 @@
           button.setAttribute("data-ack", String(m.id));
           ackForm.appendChild(button);
           box.appendChild(ackForm);
-        }
-        if (acks.length) {
-          box.appendChild(el("p", "hint", "Accusé de réception : " + acks.length + " membre" +
-            (acks.length > 1 ? "s" : "") + "."));
         }
         item.appendChild(box);
       }
@@ -486,8 +519,17 @@
     if (form && textarea) {
       form.addEventListener("submit", function (event) {
         const body = textarea.value.trim();
-        if (!body) return; // the browser's `required` and the server say why
+        const files = fileInput && fileInput.files ? Array.prototype.slice.call(fileInput.files) : [];
         event.preventDefault();
+        if (sending) return;
+        const problem = !body && !files.length ? "Écrivez un message ou joignez un fichier." :
+          checkFiles(files);
+        showError(problem); // what was typed stays in the box
+        if (problem) return;
+        if (files.length) {
+          sendWithFiles(body, files);
+          return;
+        }
         const draft = {
           conversation_id: conversationId,
           client_id: newClientId(),
@@ -548,48 +590,78 @@
       });
     });
 
-    // --- Attachments: XMLHttpRequest for the upload progress -------------------------------
+    // --- Text with files: one form, XMLHttpRequest to the API for the upload progress -----
 
-    const upload = document.getElementById("attachment-form");
-    if (upload && window.FormData) {
-      const progress = document.getElementById("upload-progress");
-      const uploadState = document.getElementById("upload-state");
-      upload.addEventListener("submit", function (event) {
-        const input = upload.querySelector('input[type="file"]');
-        if (!input || !input.files || !input.files.length) return;
-        event.preventDefault();
-        const data = new FormData();
-        data.append("file", input.files[0]);
-        data.append("client_id", newClientId());
-        const xhr = new XMLHttpRequest();
-        xhr.open("POST", upload.getAttribute("data-api"));
-        xhr.setRequestHeader("X-CSRFToken", csrfToken());
-        xhr.setRequestHeader("Accept", "application/json");
-        progress.value = 0;
-        progress.hidden = false;
-        uploadState.textContent = "Envoi de la pièce jointe…";
-        xhr.upload.addEventListener("progress", function (e) {
-          if (e.lengthComputable) progress.value = Math.round((e.loaded / e.total) * 100);
-        });
-        xhr.addEventListener("load", function () {
-          progress.hidden = true;
-          let answer = {};
-          try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = {}; }
-          if (xhr.status === 200 || xhr.status === 201) {
-            uploadState.textContent = "Pièce jointe envoyée.";
-            input.value = "";
-            showInOrder(answer);
-          } else {
-            uploadState.textContent = "Échec de l'envoi : " +
-              String(answer.detail || answer.title || xhr.status);
-          }
-        });
-        xhr.addEventListener("error", function () {
-          progress.hidden = true;
-          uploadState.textContent = "Échec de l'envoi : connexion interrompue.";
-        });
-        xhr.send(data);
+    function showError(text) {
+      if (!errorBox) return;
+      errorBox.textContent = text || "";
+      errorBox.hidden = !text;
+      if (text) textarea.setAttribute("aria-describedby", "body-hint compose-error");
+      else textarea.setAttribute("aria-describedby", "body-hint");
+    }
+
+    // The server checks again (type read from the content); this only spares a long upload.
+    function checkFiles(files) {
+      const maxFiles = parseInt(form.getAttribute("data-max-files"), 10) || 5;
+      const maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10) || 0;
+      if (files.length > maxFiles) {
+        return "Un message emporte au plus " + maxFiles + " pièces jointes.";
+      }
+      for (let i = 0; i < files.length; i++) {
+        if (!files[i].size) return "Le fichier « " + files[i].name + " » est vide.";
+        if (maxBytes && files[i].size > maxBytes) {
+          return "« " + files[i].name + " » dépasse la taille maximale d'une pièce jointe (" +
+            form.getAttribute("data-max-mb") + " Mo).";
+        }
+      }
+      return "";
+    }
+
+    function sendWithFiles(body, files) {
+      const data = new FormData();
+      data.append("client_id", newClientId());
+      data.append("body", body);
+      data.append("priority", urgent && urgent.checked ? "urgent" : "normal");
+      files.forEach(function (file) { data.append("files", file); });
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.getAttribute("data-api"));
+      xhr.setRequestHeader("X-CSRFToken", csrfToken());
+      xhr.setRequestHeader("Accept", "application/json");
+      sending = true;
+      if (submitButton) submitButton.disabled = true;
+      progress.value = 0;
+      progress.hidden = false;
+      uploadState.textContent = files.length > 1 ? "Envoi des pièces jointes…" : "Envoi de la pièce jointe…";
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) progress.value = Math.round((e.loaded / e.total) * 100);
       });
+      function done() {
+        sending = false;
+        if (submitButton) submitButton.disabled = false;
+        progress.hidden = true;
+      }
+      xhr.addEventListener("load", function () {
+        done();
+        let answer = {};
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = {}; }
+        if (xhr.status === 200 || xhr.status === 201) {
+          uploadState.textContent = "Message envoyé.";
+          textarea.value = "";
+          fileInput.value = "";
+          if (urgent) urgent.checked = false;
+          showInOrder(answer);
+        } else {
+          uploadState.textContent = "";
+          showError(String(answer.detail || answer.title || ("Échec de l'envoi (" + xhr.status + ").")) +
+            " Choisissez de nouveau vos fichiers si besoin.");
+        }
+      });
+      xhr.addEventListener("error", function () {
+        done();
+        uploadState.textContent = "";
+        showError("Échec de l'envoi : connexion interrompue. Votre texte est conservé.");
+      });
+      xhr.send(data);
     }
 
     // --- Socket events --------------------------------------------------------------------
