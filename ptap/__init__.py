@@ -138,8 +138,10 @@ def register_blueprints(app: Flask) -> None:
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
 
-    register_nav("Comptes", "admin.list_users", "accounts.manage")
-    register_nav("Journal de sécurité", "admin.security_log", "audit.view_security")
+    register_nav("Comptes", "admin.list_users", "accounts.manage", "administration")
+    register_nav(
+        "Journal de sécurité", "admin.security_log", "audit.view_security", "administration"
+    )
     app.register_blueprint(core_views.bp)
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(admin_views.bp)

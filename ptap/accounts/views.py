@@ -40,7 +40,9 @@ from ptap.core.web import register_nav
 from ptap.extensions import db, limiter
 
 bp = Blueprint("accounts", __name__)
-register_nav("Notifications", "accounts.notifications", "account.manage_own")
+register_nav("Notifications", "accounts.notifications", "account.manage_own", "compte")
+register_nav("Mon compte", "accounts.account", "account.manage_own", "compte")
+register_nav("Mes sessions", "accounts.list_sessions", "account.manage_own", "compte")
 PENDING = "pending_login"
 ENROL_SECRET = "enrol_secret"  # noqa: S105 - a session key name
 

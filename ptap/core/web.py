@@ -39,14 +39,26 @@ CSP = (
 )
 
 
-#: Main navigation entries registered by domains: (label, endpoint, policy action).
-NAV_ITEMS: list[tuple[str, str, str]] = []
+#: Main navigation entries registered by domains: (label, endpoint, policy action, group).
+NAV_ITEMS: list[tuple[str, str, str, str]] = []
+
+#: The groups of the main navigation, in display order: (key, French label).
+NAV_GROUPS: list[tuple[str, str]] = [
+    ("patients", "Patients"),
+    ("coordination", "Coordination"),
+    ("territoire", "Territoire"),
+    ("administration", "Administration"),
+    ("compte", "Mon compte"),
+]
 
 
-def register_nav(label: str, endpoint: str, action: str) -> None:
-    """Add a main-navigation link, shown to users the policy allows to perform `action`."""
-    if (label, endpoint, action) not in NAV_ITEMS:
-        NAV_ITEMS.append((label, endpoint, action))
+def register_nav(label: str, endpoint: str, action: str, group: str = "coordination") -> None:
+    """Add a main-navigation link in `group` (a NAV_GROUPS key), shown to users the policy
+    allows to perform `action`."""
+    if group not in dict(NAV_GROUPS):
+        raise ValueError(f"unknown navigation group: {group}")
+    if not any(item[1] == endpoint for item in NAV_ITEMS):
+        NAV_ITEMS.append((label, endpoint, action, group))
 
 
 #: Landing pages registered by domains: (endpoint, policy action). The home page sends a user
@@ -68,12 +80,21 @@ def home_page_for(user: Any) -> str | None:
 
 
 def nav_links() -> dict[str, Any]:
-    """Template context: the navigation links the current user may follow."""
+    """Template context: the navigation links the current user may follow, flat (`nav_links`)
+    and grouped (`nav_groups`: (key, label, [(label, endpoint)]) for the non-empty groups)."""
     if not current_user.is_authenticated:
-        return {"nav_links": []}
+        return {"nav_links": [], "nav_groups": []}
     from ptap.core.policy import can
 
-    return {"nav_links": [(lbl, ep) for lbl, ep, action in NAV_ITEMS if can(current_user, action)]}
+    allowed = [item for item in NAV_ITEMS if can(current_user, item[2])]
+    groups = [
+        (key, title, [(lbl, ep) for lbl, ep, _, grp in allowed if grp == key])
+        for key, title in NAV_GROUPS
+    ]
+    return {
+        "nav_links": [(lbl, ep) for lbl, ep, _, _ in allowed],
+        "nav_groups": [group for group in groups if group[2]],
+    }
 
 
 def is_api_request() -> bool:

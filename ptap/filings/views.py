@@ -37,7 +37,7 @@ from ptap.filings.loaders import load_submission
 
 bp = Blueprint("filings", __name__)
 
-register_nav("Envois au DMP", "filings.my_panels", "dmp_submission.team_panel")
+register_nav("Envois au DMP", "filings.my_panels", "dmp_submission.team_panel", "coordination")
 
 MANAGE = "dmp_submission.manage"
 

@@ -42,7 +42,7 @@ from ptap.intake.present import request_row
 from ptap.intake.requestclocks import is_late
 
 bp = Blueprint("intake", __name__)
-register_nav("Demandes", "intake.list_requests", "requests.list")
+register_nav("Demandes", "intake.list_requests", "requests.list", "patients")
 
 #: Requests per page of the list ("Page suivante" leads to the next ones).
 PAGE_SIZE = 50

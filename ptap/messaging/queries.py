@@ -351,6 +351,30 @@ def unread_counts(user_id: int, conversation_ids: Sequence[int] | None = None) -
     return counts
 
 
+def unread_total(user_id: int) -> int:
+    """Return the others' unread messages over every conversation the user may read, in one
+    statement (the main menu's badge on every page)."""
+    read = (
+        sa.select(ConversationReadState.last_read_seq)
+        .where(
+            ConversationReadState.conversation_id == Message.conversation_id,
+            ConversationReadState.user_id == user_id,
+        )
+        .scalar_subquery()
+    )
+    count = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Message)
+        .where(
+            Message.conversation_id.in_(readable_conversation_ids(user_id)),
+            Message.author_id != user_id,
+            Message.retracted_at.is_(None),
+            Message.seq > sa.func.coalesce(read, 0),
+        )
+    )
+    return int(count or 0)
+
+
 @dataclass(frozen=True)
 class ConversationSummary:
     """A conversation as listed: its title, last sequence and the user's unread count."""

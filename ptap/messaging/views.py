@@ -12,7 +12,16 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -49,6 +58,27 @@ def _unread_for_patient(patient_id: int) -> int:
 
 
 register_tab_badge("messages", _unread_for_patient)
+
+
+@bp.app_context_processor
+def unread_messages() -> dict[str, Any]:
+    """Template context: `unread_messages()`, the user's unread message total for the main
+    menu. A callable, so only the pages that draw the menu pay its one query."""
+
+    def total() -> int:
+        if not has_request_context() or not current_user.is_authenticated:
+            return 0
+        if not can(current_user, "conversations.list"):
+            return 0
+        try:
+            return queries.unread_total(current_user.id)
+        except sa.exc.SQLAlchemyError:
+            # The error pages render through here too: a broken database must not break them.
+            db.session.rollback()
+            return 0
+
+    return {"unread_messages": total}
+
 
 NO_ACCESS = "Conversation introuvable ou hors de votre cercle de soins."
 #: The thread page shows the latest messages; the API pages through older ones.

@@ -34,8 +34,8 @@ from ptap.monitoring.secrecy import SUPPRESSED_LABEL, THRESHOLD
 
 bp = Blueprint("monitoring", __name__, url_prefix="/monitoring")
 
-register_nav("Pilotage", "monitoring.indicators", "monitoring.view")
-register_nav("Rapports trimestriels", "monitoring.list_reports", "monitoring.reports")
+register_nav("Pilotage", "monitoring.indicators", "monitoring.view", "territoire")
+register_nav("Rapports trimestriels", "monitoring.list_reports", "monitoring.reports", "territoire")
 register_home("monitoring.indicators", "monitoring.reports")
 
 STATUS_LABELS = {

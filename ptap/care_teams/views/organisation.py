@@ -31,7 +31,7 @@ from ptap.extensions import db
 
 # "teams.manage" without a team is true for administrators only: coordinators manage
 # their team's members from the team page.
-register_nav("Organisation", "care_teams.organisation", "teams.manage")
+register_nav("Organisation", "care_teams.organisation", "teams.manage", "territoire")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,11 @@
     if (!badge || !count) return;
     count.textContent = String((parseInt(count.textContent, 10) || 0) + 1);
     badge.hidden = false;
+    const menuBadge = document.getElementById("menu-unread-badge");
+    const menuCount = document.getElementById("menu-unread-count");
+    if (!menuBadge || !menuCount) return;
+    menuCount.textContent = String((parseInt(menuCount.textContent, 10) || 0) + 1);
+    menuBadge.hidden = false;
   }
 
   // Only local paths written by PTAP become links (as on the server-rendered page).
