@@ -14,6 +14,7 @@ register_nav("Accès en urgence", "care_teams.break_glass_reviews", "break_glass
 from ptap.care_teams.views import (  # noqa: E402, F401 - routes register on bp
     access_log,
     circle,
+    circle_structures,
     emergency,
     helpers,
     identity,
