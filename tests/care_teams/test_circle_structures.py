@@ -11,7 +11,7 @@ from ptap.audit.models import AuditEvent
 from ptap.audit.services import AuditContext
 from ptap.care_teams import circle_structures as cs
 from ptap.care_teams.circle_structures import StructureData
-from ptap.care_teams.models import CircleInvitation, CircleStructure, Structure
+from ptap.care_teams.models import CircleInvitation, CircleStructure, Enrolment, Structure
 from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, PermissionDenied
 from ptap.core.identifiers import luhn_check_digit
@@ -375,3 +375,24 @@ def test_a_structure_id_of_another_circle_is_not_found(world, login):
     auth = login(world["coord"])
     response = auth.client.get(f"/patients/{world['p'].id}/circle/structures/{other.id}")
     assert response.status_code == 404
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+def test_demo_adds_structures_with_valid_finess_once(world):
+    from ptap.care_teams.demo_structures import load_circle_structures_demo
+    from ptap.core.identifiers import is_valid_finess
+
+    team_ids = list(
+        db.session.scalars(
+            sa.select(Enrolment.team_id).where(Enrolment.patient_id == world["p"].id)
+        )
+    )
+    added = load_circle_structures_demo(team_ids)
+    rows = db.session.scalars(sa.select(CircleStructure)).all()
+    assert added == len(rows) >= 3
+    assert {r.kind for r in rows} >= {"ssiad", "saad", "ccas"}
+    assert all(is_valid_finess(r.finess) for r in rows if r.finess)
+    assert load_circle_structures_demo(team_ids) == 0
+    assert len(db.session.scalars(sa.select(CircleStructure)).all()) == len(rows)
