@@ -7,7 +7,7 @@ the real one. Idempotent: nothing is added once a demo FINESS number is in a cir
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -89,9 +89,11 @@ def load_circle_structures_demo(team_ids: list[int]) -> int:
             for i, data in enumerate(wanted):
                 since = today - timedelta(days=20 + 15 * n + 7 * i)
                 try:
-                    circle_structures.add_circle_structure(
-                        coordinator, patient, _on(data, since), audit
-                    )
+                    # Recorded the day it started: the access log and the list agree.
+                    with clock.frozen(datetime.combine(since, time(9), UTC)):
+                        circle_structures.add_circle_structure(
+                            coordinator, patient, _on(data, since), audit
+                        )
                 except DomainError:
                     continue  # this coordinator does not coordinate this patient's care
                 added += 1

@@ -241,9 +241,14 @@ def _render_circle(
 def patient_circle(patient_id: int):
     patient = load_patient(patient_id, what="circle")
     db.session.commit()
+    return _render_circle(patient, blank_invitation())
+
+
+def blank_invitation() -> InvitationForm:
+    """The invitation form as first shown: until 30 days from today."""
     form = InvitationForm(formdata=None)
     form.expires_on.data = clock.paris_today() + timedelta(days=30)
-    return _render_circle(patient, form)
+    return form
 
 
 def _end_of_day(day: date) -> datetime:

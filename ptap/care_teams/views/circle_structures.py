@@ -13,15 +13,11 @@ from flask import redirect, render_template, url_for
 from ptap.audit.context import request_context
 from ptap.care_teams import circle_structures
 from ptap.care_teams.circle_structures import StructureData
-from ptap.care_teams.forms_circle import (
-    CircleStructureForm,
-    EndCircleStructureForm,
-    InvitationForm,
-)
+from ptap.care_teams.forms_circle import CircleStructureForm, EndCircleStructureForm
 from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import CIRCLE_STRUCTURE_KIND_LABELS, CircleStructure, Patient
 from ptap.care_teams.views import bp
-from ptap.care_teams.views.circle import _render_circle
+from ptap.care_teams.views.circle import _render_circle, blank_invitation
 from ptap.care_teams.views.helpers import acting_user, label
 from ptap.core import clock
 from ptap.core.actions import run_action
@@ -93,7 +89,7 @@ def add_circle_structure(patient_id: int):
         if outcome.ok:
             return redirect(url_for(".patient_circle", patient_id=patient.id) + "#structures")
         attach_error(form, outcome.failure)
-    return _render_circle(patient, InvitationForm(formdata=None), 422, structure_form=form)
+    return _render_circle(patient, blank_invitation(), 422, structure_form=form)
 
 
 @bp.get("/patients/<int:patient_id>/circle/structures/<int:structure_id>")
