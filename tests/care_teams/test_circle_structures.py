@@ -245,7 +245,7 @@ def test_add_update_end_are_audited(world):
     )
     events = db.session.execute(
         sa.select(AuditEvent.action, AuditEvent.reason)
-        .where(AuditEvent.object_type == "circle_structure", AuditEvent.object_id == row.id)
+        .where(AuditEvent.object_type == "circle_structure", AuditEvent.object_id == str(row.id))
         .order_by(AuditEvent.id)
     ).all()
     assert [e.action for e in events] == [
