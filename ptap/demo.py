@@ -29,6 +29,7 @@ from ptap.care_events.demo import load_care_events_demo
 from ptap.care_plans.demo import load_care_plans_demo
 from ptap.care_teams.demo import ROSTER, TERRITORY_NAME, DemoSummary, load_care_teams_demo
 from ptap.care_teams.demo import SEED as CARE_TEAMS_SEED
+from ptap.care_teams.demo_structures import load_circle_structures_demo
 from ptap.core.identifiers import luhn_check_digit
 from ptap.core.models import utcnow
 from ptap.core.policy import PlatformRole
@@ -138,6 +139,7 @@ def load_territory(users: dict[str, User]) -> DemoSummary | None:
     """Create the demo territory, teams and patients, then two years of activity on them
     (requests with their clocks, pathway events), each part unless already there (commits)."""
     summary = load_care_teams_demo(users)
+    load_circle_structures_demo(demo_team_ids(TERRITORY_NAME))  # SSIAD, CCAS... in some circles
     load_activity()
     return summary
 

@@ -94,7 +94,10 @@ class ActionForm(FlaskForm):
         "Qui (professionnel du cercle)", invalid_choice_message=BAD_CHOICE
     )
     assignee_label = StringField(
-        "ou structure, aidant (hors PTAP)", validators=[Length(max=200, message=TOO_LONG)]
+        "ou structure, aidant (hors PTAP)",
+        validators=[Length(max=200, message=TOO_LONG)],
+        # Suggests the circle's outside services (care_teams/_structure_datalist.html).
+        render_kw={"list": "circle-structures"},
     )
     due_on = DateField("Échéance", validators=[Optional()], invalid_value_message=BAD_DATE)
 

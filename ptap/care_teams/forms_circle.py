@@ -6,13 +6,20 @@ from wtforms import (
     DateField,
     HiddenField,
     RadioField,
+    SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
 
-from ptap.care_teams.models import CONSENT_METHOD_LABELS, ConsentKind, ConsentMethod
+from ptap.care_teams.models import (
+    CIRCLE_STRUCTURE_KIND_LABELS,
+    CONSENT_METHOD_LABELS,
+    CircleStructureKind,
+    ConsentKind,
+    ConsentMethod,
+)
 
 REQUIRED = "Ce champ est obligatoire."
 TOO_LONG = "Texte trop long."
@@ -128,3 +135,52 @@ class DuplicateForm(FlaskForm):
 
 class ButtonForm(FlaskForm):
     """Only the CSRF token, for buttons that post (revoke an invitation)."""
+
+
+class CircleStructureForm(FlaskForm):
+    """An outside service of the circle; the service checks the FINESS key and the name."""
+
+    kind = SelectField(
+        "Type de structure",
+        choices=[
+            SelectChoice(k.value, CIRCLE_STRUCTURE_KIND_LABELS[k]) for k in CircleStructureKind
+        ],
+        validators=[InputRequired("Choisissez le type de structure.")],
+        invalid_choice_message="Choisissez le type de structure.",
+    )
+    finess = StringField(
+        "Numéro FINESS",
+        validators=[Optional(), Length(max=20, message=TOO_LONG)],
+        render_kw={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"},
+    )
+    name = StringField("Nom", validators=[Optional(), Length(max=200, message=TOO_LONG)])
+    contact_person = StringField(
+        "Personne à contacter", validators=[Optional(), Length(max=200, message=TOO_LONG)]
+    )
+    phone = StringField(
+        "Téléphone",
+        validators=[Optional(), Length(max=30, message=TOO_LONG)],
+        render_kw={"type": "tel", "autocomplete": "off"},
+    )
+    email = StringField(
+        "E-mail",
+        validators=[Optional(), Length(max=255, message=TOO_LONG)],
+        render_kw={"type": "email", "autocomplete": "off"},
+    )
+    address = StringField("Adresse", validators=[Optional(), Length(max=300, message=TOO_LONG)])
+    note = TextAreaField(
+        "Ce que la structure fait pour la personne",
+        validators=[Optional(), Length(max=2000, message=TOO_LONG)],
+        render_kw={"rows": 2},
+    )
+    started_on = DateField(
+        "Intervient depuis le",
+        validators=[DataRequired("Indiquez une date au format jj/mm/aaaa.")],
+    )
+
+
+class EndCircleStructureForm(FlaskForm):
+    ended_on = DateField(
+        "Dernier jour d'intervention",
+        validators=[DataRequired("Indiquez une date au format jj/mm/aaaa.")],
+    )

@@ -595,3 +595,84 @@ class BreakGlassAccess(Base):
     review_note: Mapped[str] = mapped_column(sa.Text, default="")
 
     patient: Mapped[Patient] = relationship()
+
+
+class CircleStructureKind(StrEnum):
+    """What kind of outside service takes part in a patient's circle."""
+
+    CCAS = "ccas"
+    SSIAD = "ssiad"
+    SAAD = "saad"
+    HAD = "had"
+    PHARMACY = "pharmacy"
+    LABORATORY = "laboratory"
+    DAY_CARE = "day_care"
+    OTHER = "other"
+
+
+CIRCLE_STRUCTURE_KIND_LABELS = {
+    CircleStructureKind.CCAS: "CCAS (centre communal d'action sociale)",
+    CircleStructureKind.SSIAD: "SSIAD (soins infirmiers à domicile)",
+    CircleStructureKind.SAAD: "SAAD (aide à domicile)",
+    CircleStructureKind.HAD: "HAD (hospitalisation à domicile)",
+    CircleStructureKind.PHARMACY: "Pharmacie",
+    CircleStructureKind.LABORATORY: "Laboratoire de biologie",
+    CircleStructureKind.DAY_CARE: "EHPAD ou accueil de jour",
+    CircleStructureKind.OTHER: "Autre service",
+}
+#: The same, short, for a tag in a list.
+CIRCLE_STRUCTURE_KIND_TAGS = {
+    CircleStructureKind.CCAS: "CCAS",
+    CircleStructureKind.SSIAD: "SSIAD",
+    CircleStructureKind.SAAD: "Aide à domicile",
+    CircleStructureKind.HAD: "HAD",
+    CircleStructureKind.PHARMACY: "Pharmacie",
+    CircleStructureKind.LABORATORY: "Laboratoire",
+    CircleStructureKind.DAY_CARE: "EHPAD / accueil de jour",
+    CircleStructureKind.OTHER: "Autre",
+}
+
+
+class CircleStructure(Base):
+    """An outside service taking part in one patient's circle (SSIAD, CCAS, pharmacy...).
+
+    Named by a FINESS number, a free name, or both; linked to a known `Structure` when the
+    FINESS matches one. Ending sets `ended_on` and keeps the row: the circle's history."""
+
+    __tablename__ = "circle_structures"
+    __table_args__ = (
+        # The same FINESS at most once among a circle's running services, even under a race.
+        sa.Index(
+            "uq_circle_structures_patient_finess_open",
+            "patient_id",
+            "finess",
+            unique=True,
+            sqlite_where=sa.text("ended_on IS NULL AND finess IS NOT NULL"),
+            postgresql_where=sa.text("ended_on IS NULL AND finess IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    #: The known structure with this FINESS number, if the platform has one.
+    structure_id: Mapped[int | None] = mapped_column(sa.ForeignKey("structures.id"))
+    #: FINESS number (9 digits, Luhn key); None for a service named only by its name.
+    finess: Mapped[str | None] = mapped_column(sa.String(9))
+    #: Free name; may be empty when the FINESS number names the service.
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    contact_person: Mapped[str] = mapped_column(sa.String(200), default="")
+    phone: Mapped[str] = mapped_column(sa.String(30), default="")
+    email: Mapped[str] = mapped_column(sa.String(255), default="")
+    address: Mapped[str] = mapped_column(sa.String(300), default="")
+    #: What the service does for this patient ("passages matin et soir").
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    started_on: Mapped[date]
+    ended_on: Mapped[date | None]
+    added_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    updated_at: Mapped[datetime | None]
+    ended_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    structure: Mapped[Structure | None] = relationship()

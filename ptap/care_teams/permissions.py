@@ -54,6 +54,18 @@ def _manage_patient(user: Actor, patient: Patient | None) -> bool:
     return access.coordinates_patient(user.id, patient)
 
 
+@rule("patient.structures.manage")
+def _manage_circle_structures(user: Actor, patient: Patient | None) -> bool:
+    """Outside services of the circle (SSIAD, CCAS...): the patient's coordinators and the
+    professionals of the circle (team members, invited); never an emergency access."""
+    if not is_clinician(user) or patient is None or patient.merged_into_id is not None:
+        return False
+    if access.coordinates_patient(user.id, patient):
+        return True
+    basis = access.access_basis(user.id, patient)
+    return basis in (access.AccessBasis.MEMBER, access.AccessBasis.INVITED)
+
+
 @rule("team.enrol")
 def _enrol(user: Actor, team: CareTeam | None) -> bool:
     """Create patients and enrol them: coordinators of the team."""

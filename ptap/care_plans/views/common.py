@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from ptap.care_plans.loaders import load_plan
 from ptap.care_plans.models import CarePlan
 from ptap.care_plans.views import present
+from ptap.care_teams.circle_structures import circle_structure_names
 from ptap.care_teams.models import Patient
 from ptap.core.errors import DomainError, NotFound
 from ptap.extensions import db
@@ -64,5 +65,10 @@ def render_plan(
     """Render the plan page; `forms` carries a failed form back with what was typed."""
     page = present.plan_page(acting_user(), plan, patient, forms)
     return render_template(
-        "care_plans/plan.html", page=page, patient=patient, active_tab="care_plan"
+        "care_plans/plan.html",
+        page=page,
+        patient=patient,
+        active_tab="care_plan",
+        # Suggestions for an action's "structure" field: the circle's outside services.
+        structure_names=circle_structure_names(patient.id) if page.can_edit else [],
     ), status

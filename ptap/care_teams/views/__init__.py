@@ -16,6 +16,7 @@ register_nav(
 from ptap.care_teams.views import (  # noqa: E402, F401 - routes register on bp
     access_log,
     circle,
+    circle_structures,
     emergency,
     helpers,
     identity,

@@ -23,14 +23,16 @@ from flask import (
 )
 
 from ptap.audit.context import request_context
-from ptap.care_teams import circle, queries
+from ptap.care_teams import circle, circle_structures, queries
 from ptap.care_teams.forms_circle import (
     ButtonForm,
+    CircleStructureForm,
     ConsentForm,
     InvitationForm,
 )
 from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import (
+    CIRCLE_STRUCTURE_KIND_LABELS,
     CONSENT_KIND_LABELS,
     CONSENT_METHOD_LABELS,
     ConsentKind,
@@ -198,10 +200,20 @@ def consent_document(patient_id: int, record_id: int):
 # --- circle -----------------------------------------------------------------------------------
 
 
-def _render_circle(patient: Patient, form: InvitationForm, status: int = 200) -> Any:
+def _render_circle(
+    patient: Patient,
+    form: InvitationForm,
+    status: int = 200,
+    structure_form: CircleStructureForm | None = None,
+) -> Any:
     user = acting_user()
     members = queries.circle(patient)
     manage = can(user, "patient.manage", patient)
+    structures = circle_structures.list_circle_structures(patient.id)
+    manage_structures = can(user, "patient.structures.manage", patient)
+    if structure_form is None and manage_structures:
+        structure_form = CircleStructureForm(formdata=None)
+        structure_form.started_on.data = clock.paris_today()
     page = render_template(
         "care_teams/circle.html",
         patient=patient,
@@ -216,6 +228,10 @@ def _render_circle(patient: Patient, form: InvitationForm, status: int = 200) ->
         form=form if manage else None,
         revoke_form=ButtonForm(),
         max_days=current_app.config["CIRCLE_INVITATION_MAX_DAYS"],
+        structures=[s for s in structures if s.ended_on is None],
+        ended_structures=[s for s in structures if s.ended_on is not None],
+        structure_kinds=CIRCLE_STRUCTURE_KIND_LABELS,
+        structure_form=structure_form if manage_structures else None,
     )
     return page, status
 
@@ -225,9 +241,14 @@ def _render_circle(patient: Patient, form: InvitationForm, status: int = 200) ->
 def patient_circle(patient_id: int):
     patient = load_patient(patient_id, what="circle")
     db.session.commit()
+    return _render_circle(patient, blank_invitation())
+
+
+def blank_invitation() -> InvitationForm:
+    """The invitation form as first shown: until 30 days from today."""
     form = InvitationForm(formdata=None)
     form.expires_on.data = clock.paris_today() + timedelta(days=30)
-    return _render_circle(patient, form)
+    return form
 
 
 def _end_of_day(day: date) -> datetime:

@@ -13,7 +13,7 @@ from ptap.accounts.models import User
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.audit.models import Outcome
 from ptap.audit.services import record_event
-from ptap.care_teams import queries, referents, services
+from ptap.care_teams import circle_structures, queries, referents, services
 from ptap.care_teams.access import AccessBasis, access_basis
 from ptap.care_teams.forms import (
     ContactForm,
@@ -133,6 +133,9 @@ def _render_record(patient: Patient, forms: RecordForms | None = None, status: i
         can_manage=manage,
         enrolments=enrolments,
         contacts=queries.list_patient_contacts(patient.id),
+        structures=[
+            s for s in circle_structures.list_circle_structures(patient.id) if s.ended_on is None
+        ],
         timeline=patient_timeline(patient.id),
         gp_name=f"Dr {names[gp_id]}" if gp_id in names else patient.gp_name,
         checked_by=names.get(checker_id, ""),
