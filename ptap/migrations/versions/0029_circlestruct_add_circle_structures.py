@@ -1,7 +1,7 @@
 """care_teams: outside services in a patient's circle (SSIAD, CCAS, aide à domicile...)
 
 Revision ID: 0029_circlestruct
-Revises: 0022_fix12
+Revises: 0028_referent
 Create Date: 2026-12-07 15:10:00
 
 A new table, empty at first. The partial unique index keeps the same FINESS number at most
@@ -14,7 +14,7 @@ from alembic import op
 from ptap.core.models import UTCDateTime
 
 revision = "0029_circlestruct"
-down_revision = "0022_fix12"
+down_revision = "0028_referent"
 branch_labels = None
 depends_on = None
 

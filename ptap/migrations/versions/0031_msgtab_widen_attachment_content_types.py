@@ -1,7 +1,7 @@
 """messaging: room for office documents' MIME types on attachments
 
 Revision ID: 0031_msgtab
-Revises: 0022_fix12
+Revises: 0029_circlestruct
 Create Date: 2026-12-07 15:20:00
 
 Word and Excel documents (OOXML) have MIME types of up to 71 characters
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0031_msgtab"
-down_revision = "0022_fix12"
+down_revision = "0029_circlestruct"
 branch_labels = None
 depends_on = None
 
