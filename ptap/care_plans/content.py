@@ -213,14 +213,16 @@ class PlanContent(BaseModel):
 
 def incomplete_message(objective: Objective, action: Action) -> str:
     """Say, in French, what one incomplete action lacks."""
-    missing = []
-    if not (action.assignee_user_id or action.assignee_label):
-        missing.append("un intervenant (professionnel ou structure)")
-    if action.due_on is None:
-        missing.append("une échéance")
+    nobody = not (action.assignee_user_id or action.assignee_label)
+    if nobody and action.due_on is None:
+        missing = "n'a ni intervenant (professionnel ou structure) ni échéance"
+    elif nobody:
+        missing = "n'a pas d'intervenant (professionnel ou structure)"
+    else:
+        missing = "n'a pas d'échéance"
     return (
-        f"L'action « {action.what} » (objectif « {objective.title} ») n'a pas "
-        f"{' ni '.join(missing)} : complétez-la ou cochez « À définir »."
+        f"L'action « {action.what} » (objectif « {objective.title} ») {missing} : "
+        "complétez-la ou cochez « À définir »."
     )
 
 

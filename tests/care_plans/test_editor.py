@@ -59,7 +59,7 @@ def test_publishing_an_incomplete_action_is_refused_naming_it(db, org):
     with pytest.raises(InvalidInput) as refused:
         services.publish_version(org.coord, plan, "v1", SYSTEM, complete_actions=True)
     assert "« Portage des repas »" in refused.value.message
-    assert "une échéance" in refused.value.message and "À définir" in refused.value.message
+    assert "n'a pas d'échéance" in refused.value.message and "À définir" in refused.value.message
     db.session.rollback()
     assert draft(db, plan).find_action("undated") is not None  # nothing lost
     assert db.session.get(CarePlan, plan.id).current_version is None

@@ -105,6 +105,8 @@ def who(action: Action, names: dict[int, str]) -> str:
         parts.append(names.get(action.assignee_user_id, "Professionnel inconnu"))
     if action.assignee_label:
         parts.append(action.assignee_label)
+    if action.to_define:
+        parts.append("À définir")
     return " · ".join(parts) or "Non attribuée"
 
 
