@@ -203,7 +203,11 @@ def publish_care_plan_version(patient_id: int, body: VersionCreate):
     plan = load_plan(patient_id, "care_plan.publish")
     with _fields_under({"next_review_on": "draft.content.next_review_on"}):
         version = services.publish_version(
-            current_user._get_current_object(), plan, body.change_summary, request_context()
+            current_user._get_current_object(),
+            plan,
+            body.change_summary,
+            request_context(),
+            complete_actions=True,
         )
     db.session.commit()
     if version is None:

@@ -118,6 +118,8 @@ class Action(_Item):
     due_on: date | None = None
     status: ActionStatus = ActionStatus.PLANNED
     not_achieved_reason: str = Field(default="", max_length=1000)
+    #: Explicitly "à définir": who or when is not known yet; listed for the coordinators.
+    to_define: bool = False
 
     @model_validator(mode="after")
     def _reason_when_not_achieved(self) -> Action:
@@ -181,14 +183,47 @@ class PlanContent(BaseModel):
         return next(((o, a) for o, a in self.actions() if a.key == key), None)
 
     def canonical(self) -> str:
-        """Return the canonical JSON text (sorted keys): equal contents, equal text."""
-        return json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        )
+        """Return the canonical JSON text (sorted keys): equal contents, equal text.
+
+        `to_define` is left out when false, so contents stored before it existed keep their
+        digest (publishing them unchanged still creates nothing).
+        """
+        data = self.model_dump(mode="json")
+        for objective in data["objectives"]:
+            for action in objective["actions"]:
+                if not action.get("to_define"):
+                    action.pop("to_define", None)
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    def incomplete_actions(self) -> list[tuple[Objective, Action]]:
+        """Return the open actions that lack who (a professional or a structure) or when,
+        and are not marked "à définir": publishing is refused while there are any."""
+        return [
+            (o, a)
+            for o, a in self.actions()
+            if a.status in OPEN_STATUSES
+            and not a.to_define
+            and (not (a.assignee_user_id or a.assignee_label) or a.due_on is None)
+        ]
 
     def digest(self) -> str:
         """Return the SHA-256 of the canonical JSON: publishing an unchanged draft is a no-op."""
         return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+
+def incomplete_message(objective: Objective, action: Action) -> str:
+    """Say, in French, what one incomplete action lacks."""
+    nobody = not (action.assignee_user_id or action.assignee_label)
+    if nobody and action.due_on is None:
+        missing = "n'a ni intervenant (professionnel ou structure) ni échéance"
+    elif nobody:
+        missing = "n'a pas d'intervenant (professionnel ou structure)"
+    else:
+        missing = "n'a pas d'échéance"
+    return (
+        f"L'action « {action.what} » (objectif « {objective.title} ») {missing} : "
+        "complétez-la ou cochez « À définir »."
+    )
 
 
 def load_content(data: dict[str, Any] | None) -> PlanContent:

@@ -33,6 +33,7 @@ from ptap.care_plans.content import (
     DIMENSION_LABELS,
     PRIORITY_LABELS,
     Action,
+    ActionStatus,
     ActionType,
     Objective,
     PlanContent,
@@ -246,14 +247,45 @@ class ProblemEntry(Form):
         return not (self.key.data or self.description.data or self.dimension.data)
 
 
+class ActionEntry(Form):
+    """An action of an objective: what, who (a professional or a structure), when; or
+    explicitly "à définir". Its follow-up status is kept from the draft (plan page)."""
+
+    key = HiddenField()
+    what = StringField(
+        "Action",
+        validators=[Length(max=500, message=TOO_LONG)],
+        render_kw={"autocomplete": "off"},
+    )
+    action_type = SelectField(
+        "Type", choices=_choices(ACTION_TYPE_LABELS), invalid_choice_message=BAD_CHOICE
+    )
+    assignee_user_id = SelectField(
+        "Qui (professionnel du cercle)", choices=[], invalid_choice_message=BAD_CHOICE
+    )
+    assignee_label = StringField(
+        "ou structure, aidant (hors PTAP)",
+        validators=[Length(max=200, message=TOO_LONG)],
+        # Suggests the circle's outside services (care_teams/_structure_datalist.html).
+        render_kw={"list": "circle-structures"},
+    )
+    due_on = DateField("Échéance", validators=[Optional()], invalid_value_message=BAD_DATE)
+    to_define = BooleanField("À définir (intervenant ou échéance pas encore connus)")
+    remove = BooleanField("Retirer cette action")
+
+    def blank(self) -> bool:
+        return not (self.key.data or self.what.data)
+
+
 class ObjectiveEntry(Form):
-    """A shared objective (its actions are followed on the plan page)."""
+    """A shared objective and its actions."""
 
     key = HiddenField()
     title = StringField("Objectif partagé", validators=[Length(max=500, message=TOO_LONG)])
     problem_keys = MultiCheckboxField(
         "Problèmes auxquels il répond", choices=[], invalid_choice_message=BAD_CHOICE
     )
+    actions = FieldList(FormField(ActionEntry))
     remove = BooleanField("Retirer cet objectif et ses actions")
 
     def blank(self) -> bool:
@@ -295,9 +327,15 @@ class DraftForm(FlaskForm):
     problems = FieldList(FormField(ProblemEntry))
     objectives = FieldList(FormField(ObjectiveEntry))
     unmet = FieldList(FormField(UnmetEntry))
+    summary = TextAreaField(
+        "Résumé des changements (pour publier)",
+        validators=[Length(max=2000, message=TOO_LONG)],
+        render_kw={"rows": 2},
+    )
 
     def __init__(self, *args: Any, people: Sequence[Person] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.people = list(people)
         self.lead_user_id.choices = _people(people, "— Aucun —")
         self.link_problems()
 
@@ -305,7 +343,8 @@ class DraftForm(FlaskForm):
     def for_content(
         cls, content: PlanContent, revision: int, people: Sequence[Person]
     ) -> DraftForm:
-        """Return the form filled with the draft, plus one blank row per list to add an item."""
+        """Return the form filled with the draft (an empty problem or objective list gets a
+        blank row); "Ajouter …" buttons add more rows."""
         data = {
             "base_revision": str(revision),
             "lead_user_id": str(content.lead_user_id or ""),
@@ -314,26 +353,79 @@ class DraftForm(FlaskForm):
             "preferences": content.preferences,
             "problems": [p.model_dump(mode="json") for p in content.problems],
             "objectives": [
-                {"key": o.key, "title": o.title, "problem_keys": o.problem_keys}
+                {
+                    "key": o.key,
+                    "title": o.title,
+                    "problem_keys": o.problem_keys,
+                    "actions": [
+                        {
+                            "key": a.key,
+                            "what": a.what,
+                            "action_type": a.action_type.value,
+                            "assignee_user_id": str(a.assignee_user_id or ""),
+                            "assignee_label": a.assignee_label,
+                            "due_on": a.due_on,
+                            "to_define": a.to_define,
+                        }
+                        for a in o.actions
+                    ],
+                }
                 for o in content.objectives
             ],
             "unmet": [u.model_dump(mode="json") for u in content.unmet_objectives],
         }
         form = cls(formdata=None, data=data, people=people)
-        for rows in (form.problems, form.objectives, form.unmet):
-            rows.append_entry()
+        for rows in (form.problems, form.objectives):
+            if not rows.entries:  # an empty list starts with a row to fill in
+                rows.append_entry()
         form.link_problems()
         return form
 
     def link_problems(self) -> None:
-        """Offer the problems of the draft (those with a key) to every objective."""
+        """Offer the problems of the draft (those with a key) to every objective, and the
+        circle to every action."""
         choices = [
             SelectChoice(row.form.key.data, (row.form.description.data or "")[:120])
             for row in self.problems
             if row.form.key.data
         ]
+        people = _people(getattr(self, "people", ()), "— Personne du cercle —")
         for row in self.objectives:
             row.form.problem_keys.choices = choices
+            for action in row.form.actions:
+                action.form.assignee_user_id.choices = people
+
+    def row_list(self, name: str) -> FieldList | None:
+        """Return the list of rows called `name` ("problems", "objectives", "unmet" or
+        "objectives-<n>-actions"), or None."""
+        if name in ("problems", "objectives", "unmet"):
+            rows: FieldList = self[name]
+            return rows
+        for row in self.objectives:
+            if row.form.actions.name == name:
+                actions: FieldList = row.form.actions
+                return actions
+        return None
+
+    def add_row(self, name: str) -> Any | None:
+        """Append a blank row to the list `name`; return its entry (None: unknown list)."""
+        rows = self.row_list(name)
+        if rows is None:
+            return None
+        entry = rows.append_entry()
+        self.link_problems()
+        return entry
+
+    def remove_row(self, name: str) -> bool:
+        """Drop the row called `name` (e.g. "problems-2") from the form, not yet saved."""
+        list_name = name.rsplit("-", 1)[0]
+        rows = self.row_list(list_name)
+        if rows is None:
+            return False
+        kept = [e for e in rows.entries if e.name != name]
+        found = len(kept) != len(rows.entries)
+        rows.entries = kept
+        return found
 
     def revision(self) -> int:
         """Return the revision the draft was loaded at."""
@@ -348,6 +440,11 @@ class DraftForm(FlaskForm):
         required = (
             (self.problems, ("dimension", "Choisissez la dimension."), "description"),
             (self.objectives, None, "title"),
+            (
+                [a for o in self.objectives if not o.form.remove.data for a in o.form.actions],
+                None,
+                "what",
+            ),
             (
                 self.unmet,
                 ("reason", "Indiquez pourquoi l'objectif n'est pas atteint."),
@@ -375,13 +472,24 @@ class DraftForm(FlaskForm):
         for rows in (self.problems, self.objectives, self.unmet):
             for n, row in enumerate(rows, start=1):
                 for sub in row.form:
+                    if sub.name.endswith("-actions"):
+                        for m, action in enumerate(sub, start=1):
+                            items += [
+                                (f.id, f"{f.label.text} (objectif {n}, action {m}) : {e}")
+                                for f in action.form
+                                for e in f.errors
+                            ]
+                        continue
                     items += [(sub.id, f"{sub.label.text} (ligne {n}) : {e}") for e in sub.errors]
+        items += [
+            (self.summary.id, f"{self.summary.label.text} : {e}") for e in self.summary.errors
+        ]
         items += [("", e) for e in self.form_errors]
         return items
 
     def content(self, base: PlanContent) -> PlanContent:
-        """Return the draft as typed; actions are kept from `base` (they are edited elsewhere)."""
-        actions = {o.key: o.actions for o in base.objectives}
+        """Return the draft as typed; an action keeps its follow-up (status, reason) from
+        `base`."""
         try:
             problems = [
                 Problem(
@@ -398,7 +506,7 @@ class DraftForm(FlaskForm):
                     key=e.key.data or new_key(),
                     title=e.title.data or "",
                     problem_keys=[k for k in (e.problem_keys.data or []) if k in known],
-                    actions=actions.get(e.key.data or "", []),
+                    actions=self._actions(e, base),
                 )
                 for e in self._kept(self.objectives)
             ]
@@ -421,6 +529,26 @@ class DraftForm(FlaskForm):
             )
         except ValidationError as exc:
             raise InvalidInput(pydantic_message(exc)) from exc
+
+    def _actions(self, objective: ObjectiveEntry, base: PlanContent) -> list[Action]:
+        actions = []
+        for e in self._kept(objective.actions):
+            found = base.find_action(e.key.data) if e.key.data else None
+            before = found[1] if found else None
+            actions.append(
+                Action(
+                    key=e.key.data or new_key(),
+                    what=e.what.data or "",
+                    action_type=ActionType(e.action_type.data or "care"),
+                    assignee_user_id=_user_id(e.assignee_user_id.data),
+                    assignee_label=e.assignee_label.data or "",
+                    due_on=e.due_on.data,
+                    to_define=bool(e.to_define.data),
+                    status=before.status if before else ActionStatus.PLANNED,
+                    not_achieved_reason=before.not_achieved_reason if before else "",
+                )
+            )
+        return actions
 
     @staticmethod
     def _kept(rows: FieldList) -> list[Any]:

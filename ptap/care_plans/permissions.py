@@ -6,7 +6,7 @@ from typing import Any
 
 from ptap.care_plans.models import CarePlan, PlanStatus
 from ptap.care_teams import access
-from ptap.care_teams.models import Patient
+from ptap.care_teams.models import Patient, TeamRole
 from ptap.core.policy import Actor, is_clinician, rule
 from ptap.extensions import db
 
@@ -75,3 +75,12 @@ def _validate(user: Actor, plan: CarePlan | None) -> bool:
 def _record_agreement(user: Actor, plan: CarePlan | None) -> bool:
     """Record the patient's agreement: the patient's coordinators."""
     return plan is not None and _basis(user, plan) in CIRCLE_BASES and _coordinates(user, plan)
+
+
+@rule("care_plan.list_to_define")
+def _list_to_define(user: Actor, _obj: Any) -> bool:
+    """The "Actions à définir" list: clinicians who coordinate a team today."""
+    if not is_clinician(user):
+        return False
+    teams = access.active_team_ids(user.id, role=TeamRole.COORDINATOR)
+    return db.session.scalar(teams.limit(1)) is not None

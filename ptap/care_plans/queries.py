@@ -10,7 +10,13 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.care_plans.content import OPEN_STATUSES, PlanContent, load_content
-from ptap.care_plans.models import CarePlan, CarePlanTask, CarePlanVersion, PlanApproval
+from ptap.care_plans.models import (
+    CarePlan,
+    CarePlanTask,
+    CarePlanVersion,
+    PlanApproval,
+    PlanStatus,
+)
 from ptap.care_teams.models import Enrolment, Patient
 from ptap.core.api import Page, paginate_keyset
 from ptap.core.errors import NotFound
@@ -227,3 +233,62 @@ def count_my_tasks(user_id: int, *, today: date) -> tuple[int, int]:
         sa.select(sa.func.count(), sa.func.count().filter(overdue)).select_from(tasks)
     ).one()
     return int(total), int(late)
+
+
+# --- actions "à définir" --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UndefinedActionRow:
+    """An action marked "à définir" in a plan the coordinator coordinates."""
+
+    patient_id: int
+    patient_name: str
+    action_key: str
+    objective: str
+    what: str
+    #: What is already known of it: "Infirmière X", "SSIAD du Val", or "".
+    assignee_label: str
+    assignee_user_id: int | None
+    due_on: date | None
+
+
+def actions_to_define(user_id: int) -> list[UndefinedActionRow]:
+    """Return the open actions marked "à définir" in the drafts of the open plans of the
+    patients enrolled in a team the user coordinates today, and whose circle they are part of
+    (need to know: no break-the-glass patient, no other team's patient). By patient."""
+    from ptap.care_teams.access import active_team_ids, visible_patient_ids
+    from ptap.care_teams.models import TeamRole
+
+    coordinated = sa.select(Enrolment.patient_id).where(
+        Enrolment.ended_at.is_(None),
+        Enrolment.team_id.in_(active_team_ids(user_id, role=TeamRole.COORDINATOR)),
+    )
+    rows = db.session.execute(
+        sa.select(CarePlan, Patient.birth_name, Patient.used_name, Patient.first_names)
+        .join(Patient, Patient.id == CarePlan.patient_id)
+        .where(
+            CarePlan.status != PlanStatus.CLOSED,
+            CarePlan.patient_id.in_(coordinated),
+            CarePlan.patient_id.in_(visible_patient_ids(user_id, circle_only=True)),
+        )
+        .order_by(Patient.search_birth_name, CarePlan.id)
+    ).all()
+    found = []
+    for plan, birth, used, first in rows:
+        name = f"{(used or birth).upper()} {first.split(' ')[0]}"
+        for objective, action in load_content(plan.draft).actions():
+            if action.to_define and action.status in OPEN_STATUSES:
+                found.append(
+                    UndefinedActionRow(
+                        patient_id=plan.patient_id,
+                        patient_name=name,
+                        action_key=action.key,
+                        objective=objective.title,
+                        what=action.what,
+                        assignee_label=action.assignee_label,
+                        assignee_user_id=action.assignee_user_id,
+                        due_on=action.due_on,
+                    )
+                )
+    return found

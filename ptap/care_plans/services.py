@@ -9,11 +9,12 @@ import sqlalchemy as sa
 
 from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
-from ptap.care_plans import notices
+from ptap.care_plans import notices, queries
 from ptap.care_plans.content import (
     Action,
     Objective,
     PlanContent,
+    incomplete_message,
     load_content,
 )
 from ptap.care_plans.dmp import request_version_filing
@@ -291,8 +292,12 @@ def publish_version(
     ctx: AuditContext,
     *,
     provenance: VersionProvenance | None = None,
+    complete_actions: bool = False,
 ) -> CarePlanVersion | None:
     """Publish the draft as the next immutable version; None when nothing changed.
+
+    With `complete_actions` (the editor, the plan page and the API publish so), every open
+    action must have who (a professional or a structure) and when, or be marked "à définir".
 
     While the plan is in force (active), only follow-up changes (action statuses) may be
     published; anything else needs a revision, which the GP and the patient approve again.
@@ -309,6 +314,8 @@ def publish_version(
     current = plan.current_version
     if current is not None and current.content_hash == content.digest():
         return None
+    if complete_actions:
+        check_actions_complete(content)
     if (
         plan.status == PlanStatus.ACTIVE
         and current is not None
@@ -354,6 +361,28 @@ def publish_version(
         patient_id=plan.patient_id,
     )
     return version
+
+
+def check_actions_complete(content: PlanContent) -> None:
+    """Refuse a content with an open action lacking who or when and not marked "à définir".
+
+    The message names the first such action (and says how many more there are).
+    """
+    gaps = content.incomplete_actions()
+    if not gaps:
+        return
+    message = incomplete_message(*gaps[0])
+    if len(gaps) > 1:
+        others = len(gaps) - 1
+        plural = "s" if others > 1 else ""
+        message += f" ({others} autre{plural} action{plural} à compléter.)"
+    raise InvalidInput(message, field="actions")
+
+
+def list_actions_to_define(user: User) -> list[queries.UndefinedActionRow]:
+    """Return the actions "à définir" of the patients this coordinator coordinates."""
+    require(user, "care_plan.list_to_define")
+    return queries.actions_to_define(user.id)
 
 
 def record_approval(

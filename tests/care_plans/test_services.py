@@ -118,7 +118,12 @@ def sample_content(w: World, **over: object) -> PlanContent:
                         assignee_user_id=w.nurse.id,
                         due_on=date(2026, 3, 10),
                     ),
-                    Action(key="home", what="Visite du domicile", action_type="assessment"),
+                    Action(
+                        key="home",
+                        what="Visite du domicile",
+                        action_type="assessment",
+                        to_define=True,
+                    ),
                 ],
             )
         ],

@@ -41,3 +41,9 @@ def test_plan_editor_offers_the_circles_structures_as_suggestions(db, client, au
     assert '<option value="CCAS de Lyon 4e">' in datalist
     assert '<option value="SSIAD Croix-Rousse">' in datalist
     assert "Ancien SAAD" not in datalist
+    # The one-page editor, where actions are edited, offers them as well.
+    response = client.get(f"/patients/{org.patient.id}/care-plan/edit")
+    edit = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<datalist id="circle-structures">' in edit
+    assert '<option value="SSIAD Croix-Rousse">' in edit and "Ancien SAAD" not in edit

@@ -67,7 +67,14 @@ def make_plan(db, org, **content: Any) -> CarePlan:
                 key="obj1",
                 title="Prévenir les chutes",
                 problem_keys=["pb1"],
-                actions=[Action(key="act1", what="Bilan kiné", assignee_user_id=org.nurse.id)],
+                actions=[
+                    Action(
+                        key="act1",
+                        what="Bilan kiné",
+                        assignee_user_id=org.nurse.id,
+                        due_on=date(2030, 5, 1),
+                    )
+                ],
             )
         ],
         next_review_on=date(2030, 6, 1),
@@ -75,6 +82,17 @@ def make_plan(db, org, **content: Any) -> CarePlan:
     services.save_draft(org.coord, plan, data, plan.draft_revision, SYSTEM)
     db.session.commit()
     return plan
+
+
+def current_step(page: str) -> str:
+    """Return the label of the progress bar's step marked aria-current="step"."""
+    found = re.search(
+        r'aria-current="step">\s*<span class="progress-mark"[^>]*>[^<]*</span>\s*'
+        r'<span class="progress-label">([^<]+)</span>',
+        page,
+    )
+    assert found, "no current step"
+    return html.unescape(found.group(1))
 
 
 def text(response) -> str:
@@ -369,7 +387,10 @@ def test_published_version_says_its_true_standing_on_page_pdf_and_fhir(db, clien
     for page in (plan_url(org), plan_url(org, "/versions/1")):
         body = text(client.get(page))
         assert awaiting in body
-        assert "Brouillon" not in body
+        assert "Brouillon : aucune version publiée" not in body
+    # The progress bar says the same: "Publiée" is the current step, the GP acts next.
+    body = text(client.get(plan_url(org)))
+    assert current_step(body) == "Publiée"
     version = db.session.get(CarePlan, plan.id).current_version
     assert version_document(load_sources(version))["plan_status"] == awaiting
     fhir = next(

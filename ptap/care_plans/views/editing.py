@@ -10,8 +10,14 @@ from flask import flash, redirect, render_template, request, url_for
 
 from ptap.audit.context import request_context
 from ptap.care_plans import queries, services
-from ptap.care_plans.content import ACTION_STATUS_LABELS, Action, PlanContent, load_content
-from ptap.care_plans.forms import ActionForm, ActionStatusForm, DraftForm, ObjectiveForm
+from ptap.care_plans.content import (
+    ACTION_STATUS_LABELS,
+    Action,
+    PlanContent,
+    incomplete_message,
+    load_content,
+)
+from ptap.care_plans.forms import ActionForm, ActionStatusForm, DraftForm, ObjectiveForm, Person
 from ptap.care_plans.loaders import load_plan
 from ptap.care_plans.models import CarePlan
 from ptap.care_plans.services import DraftConflict
@@ -26,11 +32,12 @@ from ptap.care_plans.views.common import (
     render_plan,
 )
 from ptap.care_plans.views.present import PlanForms
+from ptap.care_teams.circle_structures import circle_structure_names
 from ptap.care_teams.models import Patient
 from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.formatting import local_datetime
-from ptap.core.policy import requires
+from ptap.core.policy import can, requires
 from ptap.extensions import db
 
 
@@ -148,6 +155,7 @@ def _render_edit(
     status: int = 200,
     conflict: DraftConflict | None = None,
     mine: PlanContent | None = None,
+    focus_row: str = "",
 ):
     """Render the draft form; after a conflict, with the other's version and a comparison."""
     theirs = None
@@ -159,6 +167,7 @@ def _render_edit(
             "diff": queries.compare(conflict.theirs, mine) if mine else [],
             "details": history.change_details(conflict.theirs, mine) if mine else [],
         }
+    stored = load_content(plan.draft)
     return render_template(
         "care_plans/edit.html",
         patient=patient,
@@ -167,7 +176,84 @@ def _render_edit(
         errors=form.error_items(),
         conflict=theirs,
         flashes_in_content=True,
+        progress=present.plan_progress(plan, patient),
+        incomplete=[incomplete_message(o, a) for o, a in stored.incomplete_actions()],
+        can_publish=can(acting_user(), "care_plan.publish", plan),
+        focus_row=focus_row,
+        structure_names=circle_structure_names(patient.id),
     ), status
+
+
+def _edit_form(plan: CarePlan, patient: Patient) -> DraftForm:
+    """Return the draft form as posted (the people the plan may name offered)."""
+    return DraftForm(people=present.people_of(patient, load_content(plan.draft)))
+
+
+def _change_rows(form: DraftForm) -> str:
+    """Add or remove a row as the posted form asks (nothing saved); return the new row's
+    name ("" after a removal). Unknown rows are a 404."""
+    added = request.form.get("add_row", "")
+    if added:
+        entry = form.add_row(added)
+        if entry is None:
+            raise NotFound("Liste inconnue dans le formulaire.")
+        return str(entry.name)
+    if not form.remove_row(request.form.get("remove_row", "")):
+        raise NotFound("Ligne inconnue dans le formulaire.")
+    return ""
+
+
+@bp.post("/patients/<int:patient_id>/care-plan/edit/rows")
+@requires("patients.list")
+def edit_rows(patient_id: int):
+    """htmx: the new blank row of a list (its inputs named after the posted rows), or an
+    empty answer for a removed row. Nothing is saved: the draft is saved as a whole."""
+    plan = load_plan(patient_id, "care_plan.edit")
+    patient = patient_of(plan)
+    form = _edit_form(plan, patient)
+    if not form.csrf_token.validate(form):
+        raise InvalidInput("Rechargez la page : le formulaire a expiré.")
+    name = _change_rows(form)
+    db.session.commit()  # keep the audited read
+    if not name:
+        return ""
+    list_name = request.form["add_row"]
+    row = form.row_list(list_name)[-1]  # type: ignore[index]
+    return render_template(
+        "care_plans/_editor_row.html",
+        list_name=list_name,
+        row=row,
+        rows_url=url_for("care_plans.edit_rows", patient_id=patient_id),
+        focus_row=name,
+    )
+
+
+def _publish_after_save(plan: CarePlan, patient: Patient, summary: str, people: list[Person]):
+    """Publish the draft just saved; if refused, show the editor again with the reason (the
+    draft stays saved: nothing typed is lost)."""
+    outcome = run_action(
+        lambda: services.publish_version(
+            acting_user(), plan, summary, request_context(), complete_actions=True
+        ),
+        catch=(InvalidInput, Conflict),
+    )
+    if outcome.ok:
+        version = outcome.value
+        if version is None:
+            flash(
+                "Brouillon enregistré ; identique à la version publiée : rien n'a été publié.",
+                "info",
+            )
+        else:
+            flash(f"Brouillon enregistré et version {version.number} publiée.", "success")
+        return redirect(plan_url(patient.id))
+    plan, patient = reload_plan(patient.id)
+    form = DraftForm.for_content(load_content(plan.draft), plan.draft_revision, people)
+    form.summary.data = summary
+    form.form_errors = [
+        f"Brouillon enregistré, mais non publié : {outcome.failure.message}",
+    ]
+    return _render_edit(plan, patient, form, outcome.failure.status)
 
 
 @bp.route("/patients/<int:patient_id>/care-plan/edit", methods=["GET", "POST"])
@@ -182,6 +268,11 @@ def edit_draft(patient_id: int):
         db.session.commit()  # keep the audited read
         form = DraftForm.for_content(current, plan.draft_revision, people)
         return _render_edit(plan, patient, form)
+    if request.form.get("add_row") or request.form.get("remove_row"):
+        # Without JavaScript: the page again with a row more or less, nothing saved.
+        focus = _change_rows(form)
+        db.session.commit()  # keep the audited read
+        return _render_edit(plan, patient, form, focus_row=focus)
     mine, status = None, 422
     if form.validate_on_submit():
         try:
@@ -197,8 +288,19 @@ def edit_draft(patient_id: int):
             status = exc.status
         else:
             db.session.commit()
+            then = request.form.get("next")
+            if then == "publish":
+                return _publish_after_save(plan, patient, form.summary.data or "", people)
             flash("Brouillon enregistré.", "success")
-            if request.form.get("next") == "edit":  # "Enregistrer et continuer la saisie"
+            gaps = mine.incomplete_actions()
+            if gaps:
+                flash(
+                    f"Attention : {len(gaps)} action{'s' if len(gaps) > 1 else ''} sans "
+                    "intervenant ou sans échéance ; complétez-les ou cochez « À définir » "
+                    f"avant de publier. {incomplete_message(*gaps[0])}",
+                    "warning",
+                )
+            if then == "edit":  # "Enregistrer et continuer la saisie"
                 return redirect(url_for("care_plans.edit_draft", patient_id=patient_id))
             return redirect(plan_url(patient_id))
     plan, patient = reload_plan(patient_id)

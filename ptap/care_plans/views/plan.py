@@ -88,7 +88,11 @@ def publish_version(patient_id: int):
         previous = plan.current_version.number if plan.current_version else 0
         outcome = run_action(
             lambda: services.publish_version(
-                acting_user(), plan, form.summary.data or "", request_context()
+                acting_user(),
+                plan,
+                form.summary.data or "",
+                request_context(),
+                complete_actions=True,
             ),
             catch=(InvalidInput, Conflict),
         )

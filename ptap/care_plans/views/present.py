@@ -6,7 +6,7 @@ Templates get these dataclasses and no ORM object to walk; every decision about 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -56,6 +56,8 @@ from ptap.care_plans.views.rows import (
     PlanParts,
     ProblemGroup,
     ProblemRow,
+    Progress,
+    ProgressStep,
     UnmetRow,
     VersionInfo,
 )
@@ -103,6 +105,8 @@ def who(action: Action, names: dict[int, str]) -> str:
         parts.append(names.get(action.assignee_user_id, "Professionnel inconnu"))
     if action.assignee_label:
         parts.append(action.assignee_label)
+    if action.to_define:
+        parts.append("À définir")
     return " · ".join(parts) or "Non attribuée"
 
 
@@ -273,6 +277,97 @@ def general_info(
     )
 
 
+# --- the progress bar ------------------------------------------------------------------------
+
+PROGRESS_LABELS = (
+    "Brouillon",
+    "Publiée",
+    "Validée par le médecin",
+    "Accord de la personne",
+    "En vigueur",
+)
+
+
+def progress(
+    plan: CarePlan,
+    patient: Patient,
+    version: CarePlanVersion | None,
+    approvals: Collection[str],
+    lead: str,
+    gp: str,
+) -> Progress:
+    """Return the true step of the plan from its status, current version and approvals.
+
+    :param approvals: the approval kinds recorded for the current version.
+    :param lead: the plan lead's name ("" if none); :param gp: the GP's name ("" if unknown).
+    """
+    status = plan.status
+    validated = ApprovalKind.GP_VALIDATION in approvals
+    agreed = ApprovalKind.PATIENT_AGREEMENT in approvals
+    revision = status == PlanStatus.UNDER_REVISION
+    by_lead = f"{lead} (responsable du plan)" if lead else "la coordination"
+    # The revision of a plan in force whose next version is not published yet: the steps
+    # are those of the coming version.
+    revision_draft = revision and validated and agreed
+    if version is None or revision_draft:
+        current = 0
+        todo = f"Publication de la {'révision' if revision_draft else 'version'} par {by_lead}"
+    elif status == PlanStatus.ACTIVE:
+        current, todo = 4, ""
+    elif not validated:
+        current = 1
+        todo = (
+            f"Validation attendue du Dr {gp} (médecin traitant)"
+            if gp
+            else "Validation attendue d'un médecin du cercle"
+        )
+    elif not agreed:
+        current = 2
+        todo = f"Accord de {patient.display_name} à recueillir et enregistrer par la coordination"
+    else:
+        current, todo = 3, f"Mise en vigueur par {by_lead}"
+    reached = (
+        True,
+        version is not None and not revision_draft,
+        validated and not revision_draft,
+        agreed and not revision_draft,
+        status == PlanStatus.ACTIVE,
+    )
+    closed = status == PlanStatus.CLOSED
+    steps = [
+        ProgressStep(
+            label,
+            "current" if i == current and not closed else "done" if reached[i] else "todo",
+        )
+        for i, label in enumerate(PROGRESS_LABELS)
+    ]
+    if closed:
+        steps.append(ProgressStep("Clos", "current"))
+        todo = ""
+    phase = "Plan clos" if closed else "Révision en cours" if revision else ""
+    return Progress(
+        steps=steps,
+        phase=phase,
+        todo=todo,
+        version_number=version.number if version is not None and not revision_draft else None,
+    )
+
+
+def plan_progress(plan: CarePlan, patient: Patient) -> Progress:
+    """Return the progress bar of a plan (for pages that do not build the whole plan page)."""
+    content = load_content(plan.draft)
+    version = plan.current_version
+    names = team_queries.user_names(user_ids(content, patient.gp_user_id))
+    done = {a.kind for a, _ in queries.approvals(version.id)} if version else set()
+    return progress(plan, patient, version, done, *_lead_and_gp(patient, content, names))
+
+
+def _lead_and_gp(patient: Patient, content: PlanContent, names: dict[int, str]) -> tuple[str, str]:
+    lead = names.get(content.lead_user_id or 0, "")
+    gp = names.get(patient.gp_user_id or 0, "") or (patient.gp_name or "").removeprefix("Dr ")
+    return lead, gp
+
+
 # --- the plan page ----------------------------------------------------------------------------
 
 
@@ -321,6 +416,7 @@ class PlanPage:
     close_reason: str
     #: The user reads through an emergency (break-the-glass) access: read only, traced.
     break_glass: bool
+    progress: Progress
 
 
 def _lifecycle(
@@ -385,6 +481,13 @@ def plan_page(user: User, plan: CarePlan, patient: Patient, forms: PlanForms | N
         closed=plan.status == PlanStatus.CLOSED,
         close_reason=plan.close_reason,
         break_glass=access.access_basis(user.id, patient) == access.AccessBasis.BREAK_GLASS,
+        progress=progress(
+            plan,
+            patient,
+            version,
+            {a.kind for a in general.approvals if a.done},
+            *_lead_and_gp(patient, content, names),
+        ),
     )
 
 

@@ -142,6 +142,26 @@ class PlanParts:
     next_review_on: date | None
 
 
+@dataclass(frozen=True)
+class ProgressStep:
+    label: str
+    #: done, current or todo.
+    state: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the plan stands in publish → GP validation → agreement → in force, and who acts."""
+
+    steps: list[ProgressStep]
+    #: "Révision en cours", "Plan clos" or "": shown above the steps.
+    phase: str
+    #: Who must act next, e.g. "Validation attendue du Dr Martin (médecin traitant)", or "".
+    todo: str
+    #: The version the steps are about (None before the first publication).
+    version_number: int | None
+
+
 # --- forms of the plan page -------------------------------------------------------------------
 
 

@@ -37,6 +37,19 @@
 
   document.addEventListener("htmx:afterSettle", settle);
 
+  // Draft editor: a removed row leaves the page; the focus goes to the list's add button
+  // (never lost on <body>) and the removal is announced.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const elt = event.detail.elt;
+    const next = elt && elt.getAttribute ? elt.getAttribute("data-after-remove") : null;
+    if (!next || !event.detail.xhr || event.detail.xhr.status !== 200) return;
+    window.setTimeout(function () {
+      const target = document.querySelector(next);
+      if (target) target.focus();
+      announce("Ligne retirée. Elle sera supprimée à l'enregistrement du brouillon.");
+    }, 0);
+  });
+
   // The reason field of a follow-up form only matters for "Non réalisée": hide it otherwise
   // (unless it holds a value or an error). Without JavaScript it is always shown.
   function syncReason(form) {
