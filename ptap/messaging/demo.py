@@ -149,12 +149,12 @@ def _read_up_to(before: datetime, members: dict[int, list[User]], team_ids: Sequ
         .group_by(Conversation.id, Conversation.patient_id, Conversation.team_id)
     ).all()
     teams_of_patient: dict[int, set[int]] = {}
-    for patient_id, team_id in db.session.execute(
+    for followed_id, followed_by in db.session.execute(
         sa.select(Enrolment.patient_id, Enrolment.team_id).where(
             Enrolment.team_id.in_(team_ids), Enrolment.ended_at.is_(None)
         )
     ):
-        teams_of_patient.setdefault(patient_id, set()).add(team_id)
+        teams_of_patient.setdefault(followed_id, set()).add(followed_by)
     states = {
         (s.conversation_id, s.user_id): s
         for s in db.session.scalars(
@@ -164,7 +164,7 @@ def _read_up_to(before: datetime, members: dict[int, list[User]], team_ids: Sequ
         )
     }
     for conversation_id, patient_id, team_id, seq in last_read:
-        teams = {team_id} if team_id is not None else teams_of_patient.get(patient_id, set())
+        teams = {team_id} if team_id is not None else teams_of_patient.get(patient_id or 0, set())
         readers = {u.id for t in teams for u in members.get(t, [])}
         for user_id in sorted(readers):
             state = states.get((conversation_id, user_id))
