@@ -13,9 +13,11 @@ screenshot scripts can log in. Demo data is never loaded in production.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -23,7 +25,7 @@ from flask import current_app
 from ptap.accounts.models import Profession, User
 from ptap.accounts.passwords import hash_password
 from ptap.accounts.queries import find_user_by_email
-from ptap.accounts.services import NewUser, create_user, validate_new_user
+from ptap.accounts.services import NewUser, validate_new_user
 from ptap.audit.services import AuditContext, record_event
 from ptap.care_events.demo import load_care_events_demo
 from ptap.care_plans.demo import load_care_plans_demo
@@ -112,8 +114,9 @@ def load_demo() -> DemoResult:
         raise DemoRefused("demo data is never loaded in production")
     seed = str(current_app.config.get("DEMO_SEED") or "")
     password = demo_password(seed)
-    accounts, users = _main_accounts(password, seed)
-    roster, created = _roster_accounts(password)
+    password_hash = functools.cache(lambda: hash_password(password))  # argon2 is slow: once
+    accounts, users = _main_accounts(password, seed, password_hash)
+    roster, created = _roster_accounts(password, password_hash)
     users.update(roster)
     db.session.commit()
     load_territory(users)
@@ -165,7 +168,9 @@ def load_activity() -> None:
     db.session.commit()
 
 
-def _main_accounts(password: str, seed: str) -> tuple[list[DemoAccount], dict[str, User]]:
+def _main_accounts(
+    password: str, seed: str, password_hash: Callable[[], str]
+) -> tuple[list[DemoAccount], dict[str, User]]:
     """Create the missing main accounts; list only those (their secrets exist nowhere else)."""
     ctx = AuditContext(actor_label="demo")
     accounts = []
@@ -175,18 +180,16 @@ def _main_accounts(password: str, seed: str) -> tuple[list[DemoAccount], dict[st
         user: User | None = find_user_by_email(email)
         if user is None:
             secret = demo_totp_secret(email, seed)
-            user = create_user(
-                NewUser(
-                    email=email,
-                    first_name=first,
-                    last_name=last,
-                    profession=profession,
-                    role=role,
-                    password=password,
-                    rpps=demo_rpps(rpps_n) if rpps_n else None,
-                ),
-                ctx,
+            data = NewUser(
+                email=email,
+                first_name=first,
+                last_name=last,
+                profession=profession,
+                role=role,
+                password=password,
+                rpps=demo_rpps(rpps_n) if rpps_n else None,
             )
+            user = _new_account(data, password_hash(), ctx)
             user.totp_secret = secret
             user.totp_confirmed_at = utcnow()
             accounts.append(DemoAccount(email, role, password, secret))
@@ -194,12 +197,13 @@ def _main_accounts(password: str, seed: str) -> tuple[list[DemoAccount], dict[st
     return accounts, users
 
 
-def _roster_accounts(password: str) -> tuple[dict[str, User], int]:
-    """Create the team professionals' accounts (one argon2 hash shared: it is slow on purpose)."""
+def _roster_accounts(
+    password: str, password_hash: Callable[[], str]
+) -> tuple[dict[str, User], int]:
+    """Create the team professionals' accounts (sharing the main accounts' password hash)."""
     ctx = AuditContext(actor_label="demo")
     users: dict[str, User] = {}
     created = 0
-    password_hash: str | None = None
     for n, person in enumerate(ROSTER, start=ROSTER_RPPS_START):
         email = f"{person.key}@{DEMO_DOMAIN}"
         user = find_user_by_email(email)
@@ -213,21 +217,27 @@ def _roster_accounts(password: str) -> tuple[dict[str, User], int]:
                 password=password,
                 rpps=demo_rpps(n),
             )
-            validate_new_user(data)
-            password_hash = password_hash or hash_password(password)
-            user = User(
-                email=email,
-                first_name=data.first_name,
-                last_name=data.last_name,
-                profession=data.profession,
-                role=data.role,
-                rpps=data.rpps,
-                password_hash=password_hash,
-                password_changed_at=utcnow(),
-            )
-            db.session.add(user)
-            db.session.flush()
-            record_event(ctx, "account.create", object_type="user", object_id=user.id)
+            user = _new_account(data, password_hash(), ctx)
             created += 1
         users[person.key] = user
     return users, created
+
+
+def _new_account(data: NewUser, password_hash: str, ctx: AuditContext) -> User:
+    """Create a checked account with a shared password hash (argon2 is slow on purpose: the
+    demo hashes its one password once), audited like ptap.accounts.services.create_user."""
+    validate_new_user(data)
+    user = User(
+        email=data.email,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        profession=data.profession,
+        role=data.role,
+        rpps=data.rpps,
+        password_hash=password_hash,
+        password_changed_at=utcnow(),
+    )
+    db.session.add(user)
+    db.session.flush()
+    record_event(ctx, "account.create", object_type="user", object_id=user.id)
+    return user

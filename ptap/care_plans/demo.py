@@ -21,6 +21,7 @@ from ptap.accounts.models import User
 from ptap.audit.services import AuditContext
 from ptap.care_plans import services
 from ptap.care_plans.content import (
+    OPEN_STATUSES,
     Action,
     ActionStatus,
     ActionType,
@@ -46,6 +47,8 @@ STATES = {
     PlanStatus.CLOSED: 15,
 }
 SHARE_WITH_PLAN = 0.4
+#: Share of the plans in force whose follow-up (an action done) made a second version.
+FOLLOWED_UP = 0.5
 PROBLEMS = (
     (Dimension.MEDICAL, "Polypathologie (insuffisance cardiaque, diabète), traitements nombreux."),
     (Dimension.MEDICAL, "Chutes répétées à domicile."),
@@ -101,19 +104,20 @@ def load_care_plans_demo(
         .order_by(Enrolment.id)
     ).all()
     for enrolment in enrolments:
-        coordinators, physicians = staff[enrolment.team_id]
+        coordinators, physicians, others = staff[enrolment.team_id]
         if rng.random() >= SHARE_WITH_PLAN or not coordinators or not physicians:
             continue
         state = rng.choices(list(STATES), list(STATES.values()))[0]
-        _plan(rng, enrolment, rng.choice(coordinators), rng.choice(physicians), state, now)
+        team = _Team(rng.choice(coordinators), rng.choice(physicians), others)
+        _plan(rng, enrolment, team, state, now)
         summary.plans[state] = summary.plans.get(state, 0) + 1
     db.session.flush()
     summary.filings = _file_some(rng, team_ids, now)
     return summary
 
 
-def _staff(team_ids: Sequence[int]) -> dict[int, tuple[list[User], list[User]]]:
-    """Current coordinators and physicians of each team."""
+def _staff(team_ids: Sequence[int]) -> dict[int, tuple[list[User], list[User], list[User]]]:
+    """Current coordinators, physicians and other professionals of each team."""
     today = clock.paris_today()
     rows = db.session.execute(
         sa.select(TeamMembership, User)
@@ -126,25 +130,54 @@ def _staff(team_ids: Sequence[int]) -> dict[int, tuple[list[User], list[User]]]:
         )
         .order_by(TeamMembership.id)
     ).all()
-    result: dict[int, tuple[list[User], list[User]]] = {t: ([], []) for t in team_ids}
+    result: dict[int, tuple[list[User], list[User], list[User]]] = {
+        t: ([], [], []) for t in team_ids
+    }
     for membership, user in rows:
         if membership.role == TeamRole.COORDINATOR:
             result[membership.team_id][0].append(user)
         elif user.profession == "physician":
             result[membership.team_id][1].append(user)
+        else:
+            result[membership.team_id][2].append(user)
     return result
 
 
-def _content(rng: random.Random, lead: User, doer: User, start: date, n: int) -> PlanContent:
+@dataclass(frozen=True)
+class _Team:
+    """Who works on one plan: its coordinator (the lead), the GP, the other professionals."""
+
+    coordinator: User
+    physician: User
+    others: list[User]
+
+    def doers(self) -> list[User]:
+        return [self.physician, self.coordinator, *self.others[:2]]
+
+
+def _due(rng: random.Random, start: date, today: date, state: str) -> date:
+    """An action's due date: around today in a plan still open (some overdue, some due this
+    week, most later), within the follow-up in a closed one."""
+    if state == PlanStatus.CLOSED:
+        return start + timedelta(days=rng.randint(10, 120))
+    due = today + timedelta(days=rng.choice((-20, -9, -3, -1, 0, 2, 5, 6, 12, 25, 40, 60)))
+    return max(due, start + timedelta(days=7))
+
+
+def _content(
+    rng: random.Random, team: _Team, start: date, n: int, today: date, state: str
+) -> PlanContent:
+    lead = team.coordinator
     problems = rng.sample(PROBLEMS, rng.randint(1, 3))
     objectives = []
     for i, (title, what, kind) in enumerate(rng.sample(OBJECTIVES, rng.randint(1, 3)), 1):
-        due = start + timedelta(days=rng.randint(10, 120))
+        due = _due(rng, start, today, state)
+        doer = rng.choice(team.doers())
         action = Action(
             key=f"a{n}-{i}",
             what=what,
             action_type=kind,
-            assignee_user_id=doer.id if rng.random() < 0.6 else None,
+            assignee_user_id=doer.id if rng.random() < 0.75 else None,
             assignee_label="" if rng.random() < 0.6 else "SSIAD Rhône Centre (démo)",
             due_on=due,
             status=ActionStatus.PLANNED,
@@ -173,15 +206,10 @@ def _steps(start: datetime, now: datetime, count: int, rng: random.Random) -> li
     return [min(m, now - timedelta(minutes=count - i)) for i, m in enumerate(moments)]
 
 
-def _plan(
-    rng: random.Random,
-    enrolment: Enrolment,
-    coordinator: User,
-    physician: User,
-    state: str,
-    now: datetime,
-) -> None:
+def _plan(rng: random.Random, enrolment: Enrolment, team: _Team, state: str, now: datetime) -> None:
     """Take one plan to `state` through the services, each step at its own moment."""
+    coordinator, physician = team.coordinator, team.physician
+    today = clock.paris_day(now)
     start = enrolment.enrolled_at + timedelta(days=rng.randint(2, 20))
     if start >= now - timedelta(hours=6):
         start = enrolment.enrolled_at + (now - enrolment.enrolled_at) / 3
@@ -189,7 +217,7 @@ def _plan(
     ctx = _ctx(coordinator)
     with clock.frozen(next(moments)):
         plan = services.create_plan(coordinator, enrolment, ctx)
-        content = _content(rng, coordinator, physician, clock.paris_today(), enrolment.id)
+        content = _content(rng, team, clock.paris_today(), enrolment.id, today, state)
         services.save_draft(coordinator, plan, content, plan.draft_revision, ctx)
     if state == PlanStatus.DRAFT:
         if rng.random() < 0.5:
@@ -210,6 +238,9 @@ def _plan(
         )
         services.activate_plan(coordinator, plan, ctx)
     if state == PlanStatus.ACTIVE:
+        if rng.random() < FOLLOWED_UP:
+            with clock.frozen(next(moments)):
+                _follow_up(plan, coordinator, ctx)
         return
     if state == PlanStatus.CLOSED:
         with clock.frozen(next(moments)):
@@ -223,6 +254,20 @@ def _plan(
         revised.expectations += " Souhaite essayer l'accueil de jour."
         services.save_draft(coordinator, plan, revised, plan.draft_revision, ctx)
         services.publish_version(coordinator, plan, "Révision après hospitalisation", ctx)
+
+
+def _follow_up(plan: CarePlan, coordinator: User, ctx: AuditContext) -> None:
+    """Publish the follow-up of a plan in force: its first open action is done (a version the
+    history compares with the previous one, filed to the DMP as in production)."""
+    content = PlanContent.model_validate(plan.draft)
+    for _, action in content.actions():
+        if action.status in OPEN_STATUSES:
+            action.status = ActionStatus.DONE
+            break
+    else:
+        return
+    services.save_draft(coordinator, plan, content, plan.draft_revision, ctx)
+    services.publish_version(coordinator, plan, "Suivi : action réalisée", ctx)
 
 
 def _file_some(rng: random.Random, team_ids: Sequence[int], now: datetime) -> int:

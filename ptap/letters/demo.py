@@ -3,8 +3,10 @@
 In the first two teams, a physician of the team writes a referral letter (signed, its PDF/A
 rendered, filed to the DMP: the simulator receives it) and a home assessment report (signed,
 sent by MSSanté: the local mail sink receives it), and leaves a third letter in draft. The
-letters go through the services, as a person would write them; the PDFs are rendered here
-(a command, not a request).
+letters go through the services, as a person would write them; their PDFs are rendered, and
+the filing and the sending queued, by the letters job as in production (ptap.letters.tasks,
+run by the scheduler of `ptap run` within seconds): rendering and the CDA checks of the
+sending would otherwise take most of the demo's time.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from ptap.care_teams.models import (
 )
 from ptap.extensions import db
 from ptap.letters import services
-from ptap.letters.documents import render_letter_pdf
 from ptap.letters.models import LetterKind, LetterTemplate
 from ptap.letters.services import TemplateData
 from ptap.meetings.models import ItemStatus, MeetingAgendaItem
@@ -126,10 +127,9 @@ def load_letters_demo(team_ids: Sequence[int]) -> int:
         first = services.create_letter(
             physician, patients[0], referral, "Dr Martin, cardiologue", ctx
         )
-        _sign_and_render(physician, first, ctx)
+        services.sign_letter(physician, first, ctx)
         if current_app.config["DMP_ENABLED"]:
             services.request_letter_filing(physician, first, ctx)
-            services.queue_letter_filing(first)
         second = services.create_letter(physician, patients[1], assessment, "", ctx)
         services.edit_letter(
             physician,
@@ -139,18 +139,12 @@ def load_letters_demo(team_ids: Sequence[int]) -> int:
             addressee="",
             ctx=ctx,
         )
-        _sign_and_render(physician, second, ctx)
-        sending = services.send_letter(physician, second, DEMO_RECIPIENT, ctx)
-        services.queue_letter_sending(sending)
+        services.sign_letter(physician, second, ctx)
+        services.send_letter(physician, second, DEMO_RECIPIENT, ctx)
         services.create_letter(physician, patients[2], referral, "", ctx)  # left in draft
         written += 3
     db.session.flush()
     return written
-
-
-def _sign_and_render(user: User, letter, ctx: AuditContext) -> None:  # noqa: ANN001
-    services.sign_letter(user, letter, ctx)
-    services.store_letter_pdf(letter, render_letter_pdf(letter))
 
 
 def _member(team_id: int, *, role: str | None = None, profession: str | None = None) -> User | None:

@@ -87,7 +87,7 @@ def _data(title: str, starts: datetime, chair: User, secretary: User) -> service
 
 
 def _decidable(team_id: int, before: datetime, used: set[int]) -> list[CarePlan]:
-    """Plans of the team whose last version (or draft) predates the meeting, draft unchanged."""
+    """Plans of the team whose last version predates the meeting, draft unchanged since."""
     rows = db.session.scalars(
         sa.select(CarePlan)
         .join(Enrolment, Enrolment.id == CarePlan.enrolment_id)
@@ -105,8 +105,9 @@ def _decidable(team_id: int, before: datetime, used: set[int]) -> list[CarePlan]
     plans = []
     for plan in rows:
         current: CarePlanVersion | None = plan.current_version
-        if current is not None and (
-            current.created_at >= before
+        if (
+            current is None  # an unfinished draft: a meeting does not publish it
+            or current.created_at >= before
             or load_content(plan.draft).digest() != current.content_hash
         ):
             continue

@@ -1,8 +1,8 @@
 """Demo meeting reports for `ptap demo`: every discussed patient of the closed demo meetings
 gets its report, prepared by the secretary and approved by the chair at the end of the
-meeting, then rendered and queued for the DMP by the job's own function (the running
-scheduler files them to the configured DMP, the simulator in development). Idempotent:
-patients that already have a report are left alone.
+meeting; the scheduler's job (render_meeting_documents, run by `ptap run` within seconds)
+renders them and queues them for the DMP as in production: rendering here would take a large
+share of the demo's time. Idempotent: patients that already have a report are left alone.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from ptap.extensions import db
 from ptap.meetings import reports
 from ptap.meetings.models import ItemStatus, Meeting, MeetingAgendaItem, MeetingStatus
 from ptap.meetings.report_models import MeetingReport
-from ptap.meetings.report_tasks import render_meeting_documents
 
 AUDIT_LABEL = "ptap demo"
 
@@ -46,6 +45,4 @@ def load_reports_demo() -> int:
         with clock.frozen(done_at + timedelta(hours=1)):
             reports.approve_report(chair, draft, AuditContext(chair.id, AUDIT_LABEL))
     db.session.commit()
-    while render_meeting_documents():
-        pass
     return len(rows)

@@ -1,8 +1,11 @@
 """Messages for `ptap demo`: patient conversations and team conversations that look lived-in.
 
 Messages go through the real service (send_message), each at its own moment with the clock
-set there, between a team's coordinator and its professionals; a few are urgent and a few of
-those stay unacknowledged. Drawn from a seeded generator (deterministic).
+set there, between a team's coordinator and its professionals. A few carry an attachment (a
+small PDF or image made here, stored as uploads are). A few are urgent: those older than a
+day were acknowledged by a colleague within hours, the recent ones still wait. Team members
+have read their conversations except the last day's messages. Drawn from a seeded generator
+(deterministic).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from ptap.care_teams.models import CareTeam, Enrolment, Patient, TeamMembership
 from ptap.core import clock
 from ptap.extensions import db
 from ptap.messaging import services
-from ptap.messaging.models import Conversation, Message, Priority
+from ptap.messaging.attachments import UploadedFile
+from ptap.messaging.models import Conversation, ConversationReadState, Message, Priority
 
 AUDIT_LABEL = "ptap demo"
 PATIENT_LINES = (
@@ -42,9 +46,19 @@ TEAM_LINES = (
     "Nouvelle procédure pour les sorties d'hospitalisation, voir le document partagé.",
     "Qui peut prendre les appels de la permanence lundi ?",
 )
-#: Share of the demo patients whose conversation has messages. Back to 0.6 now that the
-#: conversation list orders by the last message's time (tests/e2e messaging pass with it).
+ATTACHMENT_LINES = (
+    ("Compte rendu de la consultation de cardiologie en pièce jointe.", "CR-cardiologie.pdf"),
+    ("Ordonnance de kinésithérapie renouvelée, ci-jointe.", "ordonnance-kine.pdf"),
+    ("Photo de la plaie ce matin : elle bourgeonne bien.", "plaie-talon.png"),
+)
+#: Share of the demo patients whose conversation has messages (the conversation list orders by
+#: the last message's time, so the e2e messaging tests hold with it).
 SHARE_WITH_MESSAGES = 0.6
+SHARE_WITH_ATTACHMENT = 0.06
+#: Urgent messages older than this were acknowledged; the newer ones still wait.
+ACKNOWLEDGED_AFTER = timedelta(days=1)
+#: Messages newer than this are still unread by the members who did not write them.
+UNREAD_SINCE = timedelta(days=1)
 
 
 @dataclass
@@ -53,6 +67,8 @@ class MessagingDemoSummary:
 
     messages: int = 0
     urgent: int = 0
+    attachments: int = 0
+    acknowledged: int = 0
 
 
 def load_messaging_demo(rng: random.Random, team_ids: Sequence[int]) -> MessagingDemoSummary | None:
@@ -92,7 +108,19 @@ def load_messaging_demo(rng: random.Random, team_ids: Sequence[int]) -> Messagin
         for n, at in enumerate(_moments(rng, start, now, rng.randint(2, 6))):
             urgent = rng.random() < 0.08
             line = rng.choice(URGENT_LINES if urgent else PATIENT_LINES)
-            _send(rng.choice(people), conversation, line, urgent, at, f"demo-{n}", summary)
+            upload = None
+            if not urgent and rng.random() < SHARE_WITH_ATTACHMENT:
+                line, filename = rng.choice(ATTACHMENT_LINES)
+                upload = UploadedFile(filename, _demo_file(filename, line))
+            author = rng.choice(people)
+            message = _send(author, conversation, line, urgent, at, f"demo-{n}", summary, upload)
+            if urgent and now - at > ACKNOWLEDGED_AFTER:
+                colleague = rng.choice([p for p in people if p.id != author.id])
+                with clock.frozen(at + timedelta(minutes=rng.randint(5, 240))):
+                    services.acknowledge_message(
+                        colleague, message, AuditContext(colleague.id, AUDIT_LABEL)
+                    )
+                summary.acknowledged += 1
     for team_id in team_ids:
         people = members[team_id]
         if not people:
@@ -103,7 +131,54 @@ def load_messaging_demo(rng: random.Random, team_ids: Sequence[int]) -> Messagin
             _send(rng.choice(people), conversation, rng.choice(TEAM_LINES), False, at, f"t{n}",
                   summary)  # fmt: skip
     db.session.flush()
+    _read_up_to(now - UNREAD_SINCE, members, team_ids)
     return summary
+
+
+def _read_up_to(before: datetime, members: dict[int, list[User]], team_ids: Sequence[int]) -> None:
+    """Move the team members' read positions to the last message sent before `before`, in the
+    demo conversations (positions only move forward; nothing to notify in a command)."""
+    followed = sa.select(Enrolment.patient_id).where(Enrolment.team_id.in_(team_ids))
+    last_read = db.session.execute(
+        sa.select(
+            Conversation.id, Conversation.patient_id, Conversation.team_id, sa.func.max(Message.seq)
+        )
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(
+            sa.or_(Conversation.patient_id.in_(followed), Conversation.team_id.in_(team_ids)),
+            Message.created_at < before,
+        )
+        .group_by(Conversation.id, Conversation.patient_id, Conversation.team_id)
+    ).all()
+    teams_of_patient: dict[int, set[int]] = {}
+    for followed_id, followed_by in db.session.execute(
+        sa.select(Enrolment.patient_id, Enrolment.team_id).where(
+            Enrolment.team_id.in_(team_ids), Enrolment.ended_at.is_(None)
+        )
+    ):
+        teams_of_patient.setdefault(followed_id, set()).add(followed_by)
+    states = {
+        (s.conversation_id, s.user_id): s
+        for s in db.session.scalars(
+            sa.select(ConversationReadState).where(
+                ConversationReadState.conversation_id.in_([row[0] for row in last_read])
+            )
+        )
+    }
+    for conversation_id, patient_id, team_id, seq in last_read:
+        teams = {team_id} if team_id is not None else teams_of_patient.get(patient_id or 0, set())
+        readers = {u.id for t in teams for u in members.get(t, [])}
+        for user_id in sorted(readers):
+            state = states.get((conversation_id, user_id))
+            if state is None:
+                db.session.add(
+                    ConversationReadState(
+                        conversation_id=conversation_id, user_id=user_id, last_read_seq=seq
+                    )
+                )
+            elif state.last_read_seq < seq:
+                state.last_read_seq = seq
+    db.session.flush()
 
 
 def _members(team_ids: Sequence[int]) -> dict[int, list[User]]:
@@ -141,15 +216,76 @@ def _send(
     at: datetime,
     client_id: str,
     summary: MessagingDemoSummary,
-) -> None:
+    upload: UploadedFile | None = None,
+) -> Message:
     draft = services.MessageDraft(
         client_id=f"{client_id}-{conversation.id}",
         body=body,
         priority=Priority.URGENT if urgent else Priority.NORMAL,
+        attachment=upload,
     )
     with clock.frozen(at):
-        services.send_message(
+        result = services.send_message(
             author, conversation, draft, AuditContext(actor_id=author.id, actor_label=AUDIT_LABEL)
         )
     summary.messages += 1
     summary.urgent += urgent
+    summary.attachments += upload is not None
+    return result.message
+
+
+def _demo_file(filename: str, text: str) -> bytes:
+    """A small file an attachment can carry: a one-page PDF saying `text`, or a PNG."""
+    if filename.endswith(".png"):
+        return _png(48, 32, (214, 160, 150))
+    return _pdf(f"{filename} (document fictif de démonstration) - {text}")
+
+
+def _pdf(text: str) -> bytes:
+    """A minimal valid one-page PDF showing one line of text (Latin-1, Helvetica)."""
+    line = text.encode("latin-1", "replace").replace(b"\\", b"\\\\")
+    line = line.replace(b"(", b"\\(").replace(b")", b"\\)")
+    stream = b"BT /F1 11 Tf 40 800 Td (" + line + b") Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A small uniform PNG image."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    row = b"\x00" + bytes(rgb) * width
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )

@@ -11,8 +11,11 @@ from ptap.letters.models import Letter, LetterSending, LetterTemplate, PdfStatus
 
 
 def test_demo_has_templates_and_signed_letters_filed_and_sent(app, db):
+    from ptap.letters.tasks import process_letters
+
     app.config["MAIL_TRANSPORT"] = "memory"
     load_demo()
+    assert process_letters() >= 4  # the job renders the PDFs, then files and sends (as in prod)
     kinds = set(db.session.scalars(sa.select(LetterTemplate.kind)))
     assert kinds == {"referral", "home_assessment"}
     letters = db.session.scalars(sa.select(Letter)).all()

@@ -1,4 +1,4 @@
-"""The demo's meeting reports: approved by the chair, rendered by the job, queued for the DMP."""
+"""The demo's meeting reports: approved by the chair; the job renders and queues them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from ptap.dmp_bridge.models import DmpSubmission
 from ptap.meetings.report_demo import load_reports_demo
 from ptap.meetings.report_models import MeetingReport
+from ptap.meetings.report_tasks import render_meeting_documents
 from tests.factories import make_patient
 from tests.meetings.report_world import build_report_world, discuss
 
@@ -17,6 +18,9 @@ def test_demo_reports_are_approved_rendered_and_queued_once(db):
     discuss(w.meeting, other, w.secretary, position=2)
     db.session.commit()
     assert load_reports_demo() == 2
+    assert db.session.scalars(sa.select(MeetingReport.pdf_status)).all() == ["pending"] * 2
+    while render_meeting_documents():  # the scheduler's job renders and queues them
+        pass
     reports = db.session.scalars(sa.select(MeetingReport).order_by(MeetingReport.id)).all()
     assert [(r.status, r.pdf_status, r.approved_by_id) for r in reports] == [
         ("approved", "ready", w.chair.id)
