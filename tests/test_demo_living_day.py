@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from ptap.accounts.models import User
 from ptap.care_plans.content import OPEN_STATUSES
 from ptap.care_plans.models import CarePlan, CarePlanTask, CarePlanVersion
+from ptap.care_plans.services import list_actions_to_define
 from ptap.core import clock
 from ptap.demo import load_demo
 from ptap.extensions import db as _db
@@ -54,6 +56,11 @@ def test_demo_accounts_see_a_believable_day_relative_to_the_clock(app, db):
         assert coordinator["consents_to_collect"] >= 1
         assert coordinator["break_glass_to_review"] >= 1
         assert coordinator["unassigned_actions"] >= 1
+        # Actions with nobody yet say so: they are on the coordinator's "Actions à définir".
+        coordinator_user = _db.session.scalar(
+            sa.select(User).where(User.email.startswith("coordination@"))
+        )
+        assert list_actions_to_define(coordinator_user)
         # The GP, the nurse and the coordinator have tasks overdue and due this week.
         for counts in (gp, nurse):
             assert counts["my_tasks_overdue"] >= 1 and counts["my_tasks_due_7d"] >= 1

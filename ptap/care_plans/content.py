@@ -121,6 +121,11 @@ class Action(_Item):
     #: Explicitly "à définir": who or when is not known yet; listed for the coordinators.
     to_define: bool = False
 
+    @property
+    def has_who_and_when(self) -> bool:
+        """Whether someone (a professional or a structure) and a due date are set."""
+        return bool(self.assignee_user_id or self.assignee_label) and self.due_on is not None
+
     @model_validator(mode="after")
     def _reason_when_not_achieved(self) -> Action:
         if self.status == ActionStatus.NOT_ACHIEVED and not self.not_achieved_reason:
@@ -203,7 +208,7 @@ class PlanContent(BaseModel):
             for o, a in self.actions()
             if a.status in OPEN_STATUSES
             and not a.to_define
-            and (not (a.assignee_user_id or a.assignee_label) or a.due_on is None)
+            and not a.has_who_and_when
         ]
 
     def digest(self) -> str:

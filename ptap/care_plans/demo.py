@@ -173,14 +173,18 @@ def _content(
     for i, (title, what, kind) in enumerate(rng.sample(OBJECTIVES, rng.randint(1, 3)), 1):
         due = _due(rng, start, today, state)
         doer = rng.choice(team.doers())
+        assignee_id = doer.id if rng.random() < 0.75 else None
+        label = "" if rng.random() < 0.6 else "SSIAD Rhône Centre (démo)"
         action = Action(
             key=f"a{n}-{i}",
             what=what,
             action_type=kind,
-            assignee_user_id=doer.id if rng.random() < 0.75 else None,
-            assignee_label="" if rng.random() < 0.6 else "SSIAD Rhône Centre (démo)",
+            assignee_user_id=assignee_id,
+            assignee_label=label,
             due_on=due,
             status=ActionStatus.PLANNED,
+            # Nobody yet: said explicitly, so it is on the coordinators' "Actions à définir".
+            to_define=assignee_id is None and not label,
         )
         objectives.append(
             Objective(key=f"o{n}-{i}", title=title, problem_keys=[f"p{n}-1"], actions=[action])

@@ -163,16 +163,17 @@ def _apply(content: PlanContent, payload: _Payload, i: int) -> None:
             Objective(key=payload.key, title=payload.title, problem_keys=payload.problem_keys)
         )
     elif isinstance(payload, AddAction):
-        _objective(content, payload.objective_key, i).actions.append(
-            Action(
-                key=payload.key,
-                what=payload.what,
-                action_type=payload.action_type,
-                assignee_user_id=payload.assignee_user_id,
-                assignee_label=payload.assignee_label,
-                due_on=payload.due_on,
-            )
+        action = Action(
+            key=payload.key,
+            what=payload.what,
+            action_type=payload.action_type,
+            assignee_user_id=payload.assignee_user_id,
+            assignee_label=payload.assignee_label,
+            due_on=payload.due_on,
         )
+        # Decided without who or when: said "à définir", for the coordinators to complete.
+        action.to_define = not action.has_who_and_when
+        _objective(content, payload.objective_key, i).actions.append(action)
     elif isinstance(payload, UpdateAction):
         _update_action(content, payload, i)
     elif isinstance(payload, ObjectiveUnmet):
@@ -207,6 +208,8 @@ def _update_action(content: PlanContent, payload: UpdateAction, i: int) -> None:
             "Indiquez pourquoi l'action n'a pas été réalisée.",
             field=f"decisions[{i}].not_achieved_reason",
         ) from exc
+    if updated.to_define and updated.has_who_and_when:
+        updated.to_define = False  # completed in the meeting: no longer "à définir"
     objective.actions[objective.actions.index(action)] = updated
 
 

@@ -222,7 +222,7 @@ def _send(
         client_id=f"{client_id}-{conversation.id}",
         body=body,
         priority=Priority.URGENT if urgent else Priority.NORMAL,
-        attachment=upload,
+        attachments=(upload,) if upload is not None else (),
     )
     with clock.frozen(at):
         result = services.send_message(

@@ -362,3 +362,34 @@ def test_unacknowledged_urgent_message_is_suggested_first(db):
     messaging.acknowledge_message(w.coord, sent.message, SYSTEM)
     reasons = {s.patient_id: s.reason for s in queries.suggest_agenda(w.team)}
     assert reasons[w.newcomer.id] == "no_plan"
+
+
+def test_an_action_decided_without_who_or_when_is_said_to_be_defined(db):
+    """A meeting may decide an action before knowing who or when: it is then "à définir" (the
+    coordinators' list), never an incomplete action; completing it later clears the mark."""
+    from ptap.care_plans.services import list_actions_to_define
+
+    w = build_meeting_world()
+    reach_quorum(w)
+    decided = [
+        DecisionInput("add_objective", {"key": "home", "title": "Adapter le logement"}),
+        DecisionInput("add_action", {"objective_key": "home", "what": "Trouver un ergothérapeute"}),
+    ]
+    version = services.record_decisions(w.coord, w.item, "", decided, w.version.id, SYSTEM)
+    content = load_content(version.content)
+    action = content.objectives[1].actions[0]
+    assert action.to_define and not content.incomplete_actions()
+    db.session.commit()
+    assert [r.what for r in list_actions_to_define(w.coord)] == ["Trouver un ergothérapeute"]
+
+    due = (clock.paris_today() + timedelta(days=20)).isoformat()
+    completed = [
+        DecisionInput(
+            "update_action",
+            {"action_key": action.key, "assignee_user_id": w.nurse.id, "due_on": due},
+        )
+    ]
+    later = services.record_decisions(w.coord, w.item, "", completed, version.id, SYSTEM)
+    assert not load_content(later.content).objectives[1].actions[0].to_define
+    db.session.commit()
+    assert list_actions_to_define(w.coord) == []
