@@ -55,6 +55,8 @@ class FakeDmpTransport:
     documents: dict[str, FakeDocument] = field(default_factory=dict)
     received: list[PreparedRequest] = field(default_factory=list)
     operations: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The contexts of the consultations (ITI-18 lists, ITI-43), as the VIHF would carry them.
+    consultations: list[RequestContext] = field(default_factory=list)
     #: Errors raised by the next sends, in order.
     failures: deque[DmpError] = field(default_factory=deque)
     #: Number of next sends that store the document and then fail as if the answer was lost.
@@ -164,6 +166,7 @@ class FakeDmpTransport:
     ) -> list[RemoteDocument]:
         """The documents held for this patient, filtered like the DMP (masked ones only in
         bris de glace)."""
+        self.consultations.append(context)
         self._take_failure()
         self.operations.append(("list", context.subject.id_nat, str(context.access_mode)))
         with self._lock:
@@ -185,6 +188,7 @@ class FakeDmpTransport:
         self, context: RequestContext, unique_id: str, repository_id: str
     ) -> RetrievedDocument:
         """The bytes of a seeded document."""
+        self.consultations.append(context)
         self._take_failure()
         self.operations.append(("retrieve", unique_id, str(context.access_mode)))
         with self._lock:
