@@ -113,6 +113,14 @@ def authenticated_with_psc() -> bool:
     return row is not None and row.auth_method == AUTH_PSC and g.get("api_token") is None
 
 
+def psc_waived() -> bool:
+    """Development only (DMP_CONSULT_REQUIRE_PSC = false, refused in production): a password
+    session counts as a Pro Santé Connect one for the DMP consultation."""
+    from flask import current_app
+
+    return not current_app.config.get("DMP_CONSULT_REQUIRE_PSC", True)
+
+
 def current_session_row() -> UserSession | None:
     """Return the live server-side row of this request's cookie session (checked before)."""
     row = g.get("user_session")

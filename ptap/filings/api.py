@@ -8,10 +8,13 @@ the permission again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import Response, request
 from flask_login import current_user
 
-from ptap.accounts.sessions import authenticated_with_psc
+from ptap.accounts.sessions import authenticated_with_psc, psc_waived
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams.loaders import load_patient
 from ptap.core.api import Page, api_route, paginate_by_id
@@ -198,10 +201,11 @@ def request_dmp_submission_change(submission_id: int, body: DmpChangeCreate):
 
 # --- consulting the patient's DMP --------------------------------------------------------------
 
+T = TypeVar("T")
 DMP_DOCS = "/patients/<int:patient_id>/dmp/documents"
 
 
-def _consult_failure(run):  # type: ignore[no-untyped-def]
+def _consult_failure(run: Callable[[], T]) -> T:
     """Run a consultation; keep its audit row (refusal, failure) before the error answers."""
     try:
         return run()
@@ -233,7 +237,11 @@ def list_patient_dmp_documents(patient_id: int):
     _, search = read_search(request.args)
     listing = _consult_failure(
         lambda: consultation.list_dmp_documents(
-            _user(), patient, search, request_context(), psc=authenticated_with_psc()
+            _user(),
+            patient,
+            search,
+            request_context(),
+            psc=authenticated_with_psc() or psc_waived(),
         )
     )
     db.session.commit()
@@ -254,7 +262,11 @@ def get_patient_dmp_document(patient_id: int, unique_id: str):
     db.session.commit()
     opened = _consult_failure(
         lambda: consultation.open_dmp_document(
-            _user(), patient, unique_id[:128], request_context(), psc=authenticated_with_psc()
+            _user(),
+            patient,
+            unique_id[:128],
+            request_context(),
+            psc=authenticated_with_psc() or psc_waived(),
         )
     )
     db.session.commit()

@@ -16,7 +16,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from ptap import dmp_bridge
-from ptap.accounts.sessions import authenticated_with_psc
+from ptap.accounts.sessions import authenticated_with_psc, psc_waived
 from ptap.audit.context import request_context
 from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import Patient
@@ -105,7 +105,11 @@ def dmp_documents(patient_id: int):
         listing, error, status = _guarded(
             patient,
             lambda: consultation.list_dmp_documents(
-                _user(), patient, search, request_context(), psc=authenticated_with_psc()
+                _user(),
+                patient,
+                search,
+                request_context(),
+                psc=authenticated_with_psc() or psc_waived(),
             ),
         )
     else:
@@ -120,6 +124,7 @@ def dmp_documents(patient_id: int):
         groups=_groups(listing.rows) if listing else [],
         error=error,
         status=status,
+        psc_waived=psc_waived() and not authenticated_with_psc(),
     ), status
 
 
@@ -147,7 +152,11 @@ def dmp_document(patient_id: int, unique_id: str):
     opened, error, status = _guarded(
         patient,
         lambda: consultation.open_dmp_document(
-            _user(), patient, unique_id[:128], request_context(), psc=authenticated_with_psc()
+            _user(),
+            patient,
+            unique_id[:128],
+            request_context(),
+            psc=authenticated_with_psc() or psc_waived(),
         ),
     )
     content_url = url_for(
@@ -173,7 +182,11 @@ def dmp_document_content(patient_id: int, unique_id: str):
     db.session.commit()
     try:
         opened = consultation.open_dmp_document(
-            _user(), patient, unique_id[:128], request_context(), psc=authenticated_with_psc()
+            _user(),
+            patient,
+            unique_id[:128],
+            request_context(),
+            psc=authenticated_with_psc() or psc_waived(),
         )
     except DomainError:
         db.session.commit()
