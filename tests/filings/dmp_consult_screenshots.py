@@ -1,6 +1,7 @@
 """Screenshots of the DMP consultation: a patient's DMP documents and an opened CDA N3.
 
 Run: .venv/bin/python -m tests.filings.dmp_consult_screenshots [OUT_DIR]
+(default artifacts/screenshots).
 Starts the DMP simulator (with its example documents) and a throwaway PTAP server with the
 demo data, logs the demo GP in and shoots the list and the discharge letter at 1366 and 390 px
 wide. Prints every console error or CSP violation seen.
@@ -47,7 +48,7 @@ def _patient_id(server: e2e.LiveServer) -> int:
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp/shots/dmpread")
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else e2e.ROOT / "artifacts" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
     base_url, stop_simulator = start_in_thread("127.0.0.1", 0, seed_examples=True)
     plain_env = e2e.server_env
@@ -65,13 +66,17 @@ def main() -> int:
             for width, height in ((1366, 900), (390, 844)):
                 page = browser.new_page(viewport={"width": width, "height": height})
                 page.add_init_script(e2e.CSP_LISTENER)
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on(
+                    "console",
+                    lambda m, seen=errors: seen.append(m.text) if m.type == "error" else None,
+                )
                 e2e.login(page, server.url, GP)
                 page.goto(f"{server.url}/patients/{patient_id}/dmp")
                 page.get_by_role("link", name="Consulter les documents du DMP").click()
                 page.wait_for_load_state("load")
                 page.screenshot(path=out / f"dmp-documents-{width}.png", full_page=True)
-                page.get_by_role("link", name="Lettre de liaison à la sortie — Médecine interne").click()
+                letter = "Lettre de liaison à la sortie — Médecine interne"
+                page.get_by_role("link", name=letter).click()
                 page.wait_for_load_state("load")
                 page.screenshot(path=out / f"dmp-cda-{width}.png", full_page=True)
                 errors += [f"CSP: {v}" for v in page.evaluate("window.__cspViolations || []")]
