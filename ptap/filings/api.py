@@ -18,7 +18,7 @@ from ptap.accounts.sessions import authenticated_with_psc, psc_waived
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams.loaders import load_patient
 from ptap.core.api import Page, api_route, paginate_by_id
-from ptap.core.errors import InvalidInput, RuleDenied
+from ptap.core.errors import InvalidInput, NotFound, RuleDenied
 from ptap.dmp_bridge import DmpSubmission, SubmissionStatus, list_attempts, payload_info
 from ptap.extensions import db
 from ptap.filings import consultation, queries, services
@@ -209,7 +209,7 @@ def _consult_failure(run: Callable[[], T]) -> T:
     """Run a consultation; keep its audit row (refusal, failure) before the error answers."""
     try:
         return run()
-    except (RuleDenied, consultation.DmpConsultationFailed):
+    except (RuleDenied, NotFound, consultation.DmpConsultationFailed):
         db.session.commit()
         raise
 

@@ -20,7 +20,7 @@ from ptap.accounts.sessions import authenticated_with_psc, psc_waived
 from ptap.audit.context import request_context
 from ptap.care_teams.loaders import load_patient
 from ptap.care_teams.models import Patient
-from ptap.core.errors import DomainError, InvalidInput, RuleDenied
+from ptap.core.errors import DomainError, InvalidInput, NotFound, RuleDenied
 from ptap.core.policy import requires
 from ptap.extensions import db
 from ptap.filings import consultation
@@ -68,7 +68,7 @@ def _guarded(patient: Patient, action: Callable[[], Any]) -> tuple[Any, str, int
     """Run a consultation: commit its audit row whatever happens; (result, error, status)."""
     try:
         result = action()
-    except (RuleDenied, consultation.DmpConsultationFailed, InvalidInput) as exc:
+    except (RuleDenied, NotFound, consultation.DmpConsultationFailed, InvalidInput) as exc:
         db.session.commit()  # keep the audited refusal or failure
         return None, exc.message, exc.status
     db.session.commit()

@@ -24,7 +24,7 @@ from ptap.audit.services import AuditContext, record_event
 from ptap.care_teams import access
 from ptap.care_teams.models import BreakGlassAccess, Patient
 from ptap.core import clock
-from ptap.core.errors import DomainError, RuleDenied
+from ptap.core.errors import DomainError, NotFound, RuleDenied
 from ptap.core.policy import is_clinician
 from ptap.extensions import db
 
@@ -159,6 +159,9 @@ def _failed(
     if isinstance(exc, dmp_bridge.DmpConsultRefused):
         _audit(ctx, action, patient, rights, f"refusé : {exc.message}", Outcome.DENIED)
         return RuleDenied(exc.message)
+    if isinstance(exc, dmp_bridge.DmpRejected) and exc.code == "DocumentNotFound":
+        _audit(ctx, action, patient, rights, f"échec : {exc.message}", Outcome.FAILURE)
+        return NotFound(f"{exc.message} Revenez à la liste des documents du DMP.")
     _audit(ctx, action, patient, rights, f"échec : {exc.message}", Outcome.FAILURE)
     return DmpConsultationFailed(f"{exc.message} {UNAVAILABLE_HINT}")
 
@@ -293,7 +296,10 @@ def open_dmp_document(
     except (dmp_bridge.DmpError, dmp_bridge.DmpConsultRefused) as exc:
         raise _failed(ctx, OPEN_ACTION, patient, rights, exc) from exc
     row = _row(entry)
-    _audit(ctx, OPEN_ACTION, patient, rights, f"ouverture de « {row.title} » ({unique_id})")
+    # The patient reads these reasons in "who accessed my file": a document the DMP does not
+    # show them yet is not named there.
+    what = "d'un document" if row.hidden_from_patient else f"de « {row.title} »"
+    _audit(ctx, OPEN_ACTION, patient, rights, f"ouverture {what} ({unique_id})")
     return OpenedDocument(row, dmp_bridge.document_view(document), rights.mode)
 
 

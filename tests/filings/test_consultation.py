@@ -246,9 +246,20 @@ def test_a_document_not_listed_for_the_professional_is_not_retrieved(
 ) -> None:
     as_psc(auth, org.gp)
     response = client.get(f"{list_url(org)}/{docs['masked']}")
-    assert response.status_code == 503 or response.status_code == 200
-    assert "CR de psychiatrie" not in response.get_data(as_text=True)
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "ne figure pas" in page and "CR de psychiatrie" not in page
     assert not [op for op in dmp.operations if op[0] == "retrieve"]
+    assert events(org.patient.id, consultation.OPEN_ACTION)[-1].outcome == "failure"
+
+
+def test_the_access_log_does_not_name_a_document_hidden_from_the_patient(
+    client, auth: AuthActions, org: Org, docs, dmp
+) -> None:
+    as_psc(auth, org.gp)
+    assert client.get(f"{list_url(org)}/{docs['lab']}").status_code == 200
+    [event] = events(org.patient.id, consultation.OPEN_ACTION)
+    assert "Bilan biologique" not in event.reason
 
 
 def test_unreachable_dmp_says_what_to_do_and_caches_nothing(
