@@ -36,6 +36,13 @@ SIMULATOR_NOT_INSTALLED = (
 )
 @click.option("--latency-ms", default=0, show_default=True, type=int)
 @click.option("--seed", default=None, type=int)
+@click.option(
+    "--seed-examples/--no-seed-examples",
+    default=True,
+    show_default=True,
+    help="Give every patient example documents (discharge letter, lab report, PDF) on the "
+    "first consultation of their DMP",
+)
 def simulator_command(
     host: str,
     port: int,
@@ -44,8 +51,9 @@ def simulator_command(
     faults: tuple[str, ...],
     latency_ms: int,
     seed: int | None,
+    seed_examples: bool,
 ) -> None:
-    """Serve a DMP simulator (ITI-41, ITI-18, ITI-57 over SOAP/MTOM) for development and tests.
+    """Serve a DMP simulator (ITI-41, ITI-18, ITI-43, ITI-57 over SOAP/MTOM) for development.
 
     The simulator lives in ``ptap.devtools``, which the wheel does not ship.
     """
@@ -64,6 +72,7 @@ def simulator_command(
         failure_rate=failure_rate,
         latency_ms=latency_ms,
         seed=seed,
+        seed_examples=seed_examples,
     )
 
 

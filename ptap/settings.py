@@ -289,6 +289,13 @@ def _dmp(cfg: Mapping[str, Any], production: bool) -> list[str]:
         problems.append('DMP_TRANSPORT must be "soap" or "fake".')
     if int(cfg.get("DMP_MAX_ATTEMPTS", 1)) < 1:
         problems.append("DMP_MAX_ATTEMPTS must be at least 1.")
+    if production and not cfg.get("DMP_CONSULT_REQUIRE_PSC", True):
+        problems.append(
+            "DMP_CONSULT_REQUIRE_PSC must be true in production: only a Pro Santé Connect "
+            "session may consult a patient's DMP."
+        )
+    if not 0 <= float(cfg.get("DMP_CONSULT_CACHE_SECONDS", 0)) <= 300:
+        problems.append("DMP_CONSULT_CACHE_SECONDS must be between 0 and 300.")
     if not (production and cfg.get("DMP_ENABLED")):
         return problems
     hint = " (or PTAP_DMP_ENABLED=false until the installation is homologated)"

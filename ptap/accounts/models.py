@@ -176,6 +176,9 @@ class UserSession(Base):
     #: Truncated User-Agent and client address, shown to the user and in investigations.
     user_agent: Mapped[str] = mapped_column(sa.String(200), default="")
     ip_address: Mapped[str] = mapped_column(sa.String(64), default="")
+    #: How the session was opened: "password" (password + TOTP) or "psc" (Pro Santé Connect,
+    #: e-CPS); only a PSC session may consult the DMP.
+    auth_method: Mapped[str] = mapped_column(sa.String(20), default="password", server_default="")
 
 
 class LoginThrottle(Base):

@@ -19,7 +19,7 @@ from requests import RequestException
 from werkzeug.wrappers import Response
 
 from ptap.accounts import services
-from ptap.accounts.sessions import start_session
+from ptap.accounts.sessions import AUTH_PSC, start_session
 from ptap.audit.context import request_context
 from ptap.audit.models import Outcome
 from ptap.audit.services import record_event
@@ -166,6 +166,6 @@ def callback() -> Response:
         db.session.commit()  # keep the audit row of the refusal
         flash(exc.message, "error")
         return redirect(url_for("accounts.login"))
-    start_session(user)
+    start_session(user, AUTH_PSC)
     db.session.commit()
     return redirect(url_for("core.home"))

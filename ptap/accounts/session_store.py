@@ -30,7 +30,9 @@ class SessionCheck:
     touched: bool = False
 
 
-def open_user_session(user: User, *, user_agent: str = "", ip_address: str = "") -> UserSession:
+def open_user_session(
+    user: User, *, user_agent: str = "", ip_address: str = "", auth_method: str = "password"
+) -> UserSession:
     """Create the server-side row of a new login session; its id goes in the cookie."""
     now = utcnow()
     row = UserSession(
@@ -40,6 +42,7 @@ def open_user_session(user: User, *, user_agent: str = "", ip_address: str = "")
         last_seen_at=now,
         user_agent=user_agent[:200],
         ip_address=ip_address[:64],
+        auth_method=auth_method,
     )
     db.session.add(row)
     db.session.flush()

@@ -65,15 +65,21 @@ def unauthorized() -> Any:
     return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
 
 
-def start_session(user: User) -> UserSession:
+#: UserSession.auth_method of a Pro Santé Connect login.
+AUTH_PSC = "psc"
+
+
+def start_session(user: User, auth_method: str = "password") -> UserSession:
     """Begin a fresh session for `user` (old session data dropped against fixation): a new
-    server-side row whose id is the only session secret the cookie carries. Flushes."""
+    server-side row whose id is the only session secret the cookie carries. Flushes.
+    `auth_method` says how the user authenticated ("password" + TOTP, or "psc")."""
     from flask_login import login_user
 
     row = session_store.open_user_session(
         user,
         user_agent=request.headers.get("User-Agent", ""),
         ip_address=request.remote_addr or "",
+        auth_method=auth_method,
     )
     session.clear()
     session.permanent = True
@@ -98,6 +104,21 @@ def session_user_id() -> int | None:
     """Return the user id the cookie session names (None when there is none)."""
     user_id = str(session.get("_user_id", "")).partition(":")[0]
     return int(user_id) if user_id.isdigit() else None
+
+
+def authenticated_with_psc() -> bool:
+    """Tell whether this request's browser session was opened with Pro Santé Connect (an API
+    token never is: it was minted after a password + TOTP re-authentication)."""
+    row = current_session_row()
+    return row is not None and row.auth_method == AUTH_PSC and g.get("api_token") is None
+
+
+def psc_waived() -> bool:
+    """Development only (DMP_CONSULT_REQUIRE_PSC = false, refused in production): a password
+    session counts as a Pro Santé Connect one for the DMP consultation."""
+    from flask import current_app
+
+    return not current_app.config.get("DMP_CONSULT_REQUIRE_PSC", True)
 
 
 def current_session_row() -> UserSession | None:

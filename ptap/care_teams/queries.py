@@ -174,7 +174,11 @@ ACTION_LABELS = {
     "enrolment.create": "Entrée dans l'équipe",
     "enrolment.end": "Sortie de l'équipe",
     "break_glass.review": "Examen d'un accès en urgence",
+    "patient.dmp_consult": "Consultation du DMP (liste des documents)",
+    "patient.dmp_document": "Ouverture d'un document du DMP",
 }
+#: Actions whose audited reason the patient sees in "who accessed my file".
+DETAILED_ACTIONS = {"patient.break_glass", "patient.dmp_consult", "patient.dmp_document"}
 
 
 def access_log_query(patient_id: int) -> sa.Select[Any]:
@@ -324,7 +328,7 @@ def describe_access_events(events: list[AuditEvent]) -> list[AccessLogEntry]:
                 who=actor.full_name if actor else (event.actor_label or "Système"),
                 profession=actor.profession_label if actor else "",
                 action=ACTION_LABELS.get(event.action, event.action),
-                detail=event.reason if event.action == "patient.break_glass" else "",
+                detail=event.reason if event.action in DETAILED_ACTIONS else "",
             )
         )
     return entries

@@ -12,6 +12,16 @@ the DMP simulator is a development tool in ``ptap.devtools``.
 
 from __future__ import annotations
 
+from ptap.dmp_bridge.consult import (
+    Consultation,
+    DmpConsultRefused,
+    DocumentView,
+    ViewKind,
+    clear_cache,
+    document_view,
+    list_dmp_documents,
+    retrieve_dmp_document,
+)
 from ptap.dmp_bridge.models import (
     STATUS_LABELS,
     AttemptOutcome,
@@ -22,6 +32,7 @@ from ptap.dmp_bridge.models import (
     SubmissionStatus,
 )
 from ptap.dmp_bridge.ports import (
+    AccessMode,
     Confidentiality,
     DmpAuthor,
     DmpDocument,
@@ -31,7 +42,10 @@ from ptap.dmp_bridge.ports import (
     DmpRejected,
     DmpUnavailable,
     DocumentKind,
+    DocumentSearch,
     Operation,
+    RemoteDocument,
+    RetrievedDocument,
 )
 from ptap.dmp_bridge.queries import (
     PayloadInfo,
@@ -59,6 +73,18 @@ from ptap.dmp_bridge.tasks import send_pending_submissions
 from ptap.dmp_bridge.xdm import build_xdm_zip
 
 __all__ = [
+    "AccessMode",
+    "Consultation",
+    "DmpConsultRefused",
+    "DocumentSearch",
+    "DocumentView",
+    "RemoteDocument",
+    "RetrievedDocument",
+    "ViewKind",
+    "clear_cache",
+    "document_view",
+    "list_dmp_documents",
+    "retrieve_dmp_document",
     "STATUS_LABELS",
     "AttemptOutcome",
     "Confidentiality",

@@ -16,10 +16,12 @@ from ptap.dmp_bridge.ports import (
     DmpReceipt,
     DmpRejected,
     DmpUnavailable,
+    DocumentSearch,
     PreparedRequest,
     ProvideAndRegister,
     RemoteDocument,
     RequestContext,
+    RetrievedDocument,
 )
 
 
@@ -34,6 +36,9 @@ class FakeDocument:
     confidentiality: tuple[str, ...] = ("normal",)
     #: What ITI-18 shows of the entry: patientId (CX), hash (SHA-1 hex) and size of the CDA.
     extra: dict[str, str] = field(default_factory=dict)
+    #: What ITI-43 returns (documents seeded with ``add_document``; filings keep none).
+    content: bytes = b""
+    mime_type: str = "text/xml"
 
 
 def _cx(context: RequestContext, patient_cx: Callable[[DmpPatient], str]) -> str:
@@ -50,6 +55,8 @@ class FakeDmpTransport:
     documents: dict[str, FakeDocument] = field(default_factory=dict)
     received: list[PreparedRequest] = field(default_factory=list)
     operations: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The contexts of the consultations (ITI-18 lists, ITI-43), as the VIHF would carry them.
+    consultations: list[RequestContext] = field(default_factory=list)
     #: Errors raised by the next sends, in order.
     failures: deque[DmpError] = field(default_factory=deque)
     #: Number of next sends that store the document and then fail as if the answer was lost.
@@ -112,11 +119,83 @@ class FakeDmpTransport:
             unique_id, doc.entry_uuid, doc.status, doc.confidentiality, dict(doc.extra)
         )
 
-    def list_documents(self, context: RequestContext) -> list[RemoteDocument]:
-        """The documents held for this patient."""
+    def add_document(
+        self,
+        patient_ins: str,
+        *,
+        title: str,
+        content: bytes,
+        mime_type: str,
+        type_code: str = "11490-0",
+        type_display: str = "Lettre de liaison à la sortie d'un établissement de soins",
+        creation_time: str = "20261201100000",
+        author: str = "Marie Curie",
+        confidentiality: tuple[str, ...] = ("N",),
+    ) -> str:
+        """Seed a document another professional filed (for consultation tests); its uniqueId."""
+        unique_id = f"2.25.{uuid.uuid4().int}"
+        extra = {
+            "title": title,
+            "type_code": type_code,
+            "type_display": type_display,
+            "creation_time": creation_time,
+            "author": author,
+            "mime_type": mime_type,
+            "repository_id": "1.2.250.1.213.1.1.1.1",
+            "size": str(len(content)),
+        }
+        with self._lock:
+            self.documents[unique_id] = FakeDocument(
+                unique_id,
+                f"urn:uuid:{uuid.uuid4()}",
+                patient_ins,
+                confidentiality=confidentiality,
+                extra=extra,
+                content=content,
+                mime_type=mime_type,
+            )
+        return unique_id
+
+    def _take_failure(self) -> None:
+        with self._lock:
+            if self.failures:
+                raise self.failures.popleft()
+
+    def list_documents(
+        self, context: RequestContext, search: DocumentSearch | None = None
+    ) -> list[RemoteDocument]:
+        """The documents held for this patient, filtered like the DMP (masked ones only in
+        bris de glace)."""
+        self.consultations.append(context)
+        self._take_failure()
+        self.operations.append(("list", context.subject.id_nat, str(context.access_mode)))
         with self._lock:
             docs = [d for d in self.documents.values() if d.patient_ins == context.patient.ins]
-        return [RemoteDocument(d.unique_id, d.entry_uuid, d.status) for d in docs]
+        found = []
+        for d in docs:
+            if "MASQUE_PS" in d.confidentiality and context.access_mode != "bris_de_glace":
+                continue
+            if search is not None and not _matches(d, search):
+                continue
+            found.append(
+                RemoteDocument(
+                    d.unique_id, d.entry_uuid, d.status, d.confidentiality, dict(d.extra)
+                )
+            )
+        return found
+
+    def retrieve_document(
+        self, context: RequestContext, unique_id: str, repository_id: str
+    ) -> RetrievedDocument:
+        """The bytes of a seeded document."""
+        self.consultations.append(context)
+        self._take_failure()
+        self.operations.append(("retrieve", unique_id, str(context.access_mode)))
+        with self._lock:
+            doc = self.documents.get(unique_id)
+        if doc is None or doc.patient_ins != context.patient.ins or not doc.content:
+            raise DmpRejected("Le DMP ne renvoie pas ce document.", code="DocumentNotFound")
+        return RetrievedDocument(unique_id, doc.mime_type, doc.content)
 
     def update_visibility(
         self, context: RequestContext, remote: RemoteDocument, codes: tuple[Confidentiality, ...]
@@ -135,6 +214,18 @@ class FakeDmpTransport:
             self.documents[remote.unique_id].status = status
             self.operations.append(("availability", remote.unique_id, status))
         return DmpReceipt(status="Success")
+
+
+def _matches(doc: FakeDocument, search: DocumentSearch) -> bool:
+    extra = doc.extra
+    if search.type_codes and extra.get("type_code") not in search.type_codes:
+        return False
+    day = extra.get("creation_time", "")[:8]
+    if search.created_from and day < search.created_from.strftime("%Y%m%d"):
+        return False
+    if search.created_to and day > search.created_to.strftime("%Y%m%d"):
+        return False
+    return not search.author or search.author.lower() in extra.get("author", "").lower()
 
 
 _shared = FakeDmpTransport()

@@ -171,6 +171,14 @@ class ProvideAndRegister:
     document_oid: str
 
 
+class AccessMode(StrEnum):
+    """The VIHF access mode (TRE_R248_ModeAcces, purposeofuse)."""
+
+    NORMAL = "normal"
+    #: Emergency access by a professional outside the circle, with a reason.
+    BREAK_GLASS = "bris_de_glace"
+
+
 @dataclass(frozen=True)
 class RequestContext:
     """Who asks, on whose behalf, about whom: what the VIHF assertion says."""
@@ -179,6 +187,31 @@ class RequestContext:
     #: The human user, or the person responsible for the automated filing.
     subject: DmpAuthor
     organisation: DmpOrganisation
+    access_mode: AccessMode = AccessMode.NORMAL
+    #: Why the professional broke the glass (sent with the bris_de_glace mode only).
+    access_reason: str = ""
+
+
+@dataclass(frozen=True)
+class DocumentSearch:
+    """The DMP's FindDocuments filters a professional may set (all optional)."""
+
+    #: typeCode codes (LOINC), e.g. 11490-0 discharge letter, 11502-2 lab report.
+    type_codes: tuple[str, ...] = ()
+    created_from: date | None = None
+    #: Inclusive: documents created on this day are included.
+    created_to: date | None = None
+    #: Part of the author's name (case-insensitive).
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class RetrievedDocument:
+    """A document's bytes (ITI-43 answer)."""
+
+    unique_id: str
+    mime_type: str
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -259,8 +292,16 @@ class DmpTransport(Protocol):
         """ITI-18 GetDocuments by uniqueId: the DMP's entry for one of our documents, if any."""
         ...
 
-    def list_documents(self, context: RequestContext) -> list[RemoteDocument]:
-        """ITI-18 FindDocuments: the patient's documents the DMP shows us."""
+    def list_documents(
+        self, context: RequestContext, search: DocumentSearch | None = None
+    ) -> list[RemoteDocument]:
+        """ITI-18 FindDocuments: the patient's documents the DMP shows us (with filters)."""
+        ...
+
+    def retrieve_document(
+        self, context: RequestContext, unique_id: str, repository_id: str
+    ) -> RetrievedDocument:
+        """ITI-43 RetrieveDocumentSet: one document's bytes; DmpRejected when not found."""
         ...
 
     def update_visibility(

@@ -39,6 +39,7 @@ def _soap() -> DmpTransport:
         ca_bundle=cfg["DMP_TLS_CA_BUNDLE"] or None,
         connect_timeout=float(cfg["DMP_CONNECT_TIMEOUT_SECONDS"]),
         read_timeout=float(cfg["DMP_TIMEOUT_SECONDS"]),
+        consult_timeout=float(cfg.get("DMP_CONSULT_TIMEOUT_SECONDS", 5)),
         lps_name=cfg["DMP_LPS_NAME"],
         lps_version=cfg["DMP_LPS_VERSION"],
         lps_homologation_id=cfg["DMP_LPS_HOMOLOGATION_ID"],

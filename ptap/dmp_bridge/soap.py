@@ -12,6 +12,7 @@ attempt rather than storing it for later retries.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from ptap.dmp_bridge.mtom import (
     MtomError,
     build_mtom,
     cid_href,
+    include_target,
     new_content_id,
     read_soap_body,
 )
@@ -36,10 +38,12 @@ from ptap.dmp_bridge.ports import (
     DmpReceipt,
     DmpRejected,
     DmpUnavailable,
+    DocumentSearch,
     PreparedRequest,
     ProvideAndRegister,
     RemoteDocument,
     RequestContext,
+    RetrievedDocument,
 )
 from ptap.dmp_bridge.soapfaults import (
     RETRY_LATER,
@@ -47,6 +51,7 @@ from ptap.dmp_bridge.soapfaults import (
     SOAP12_NS,
     UnreadableResponse,
     check_query_response,
+    classify_failure,
     http_error,
     interpret_registry_response,
     network_error,
@@ -64,7 +69,9 @@ from ptap.dmp_bridge.xdsquery import (
     extrinsic_objects,
     find_documents_query,
     get_documents_query,
+    registry_errors,
     remote_document,
+    retrieve_request,
 )
 from ptap.dmp_bridge.xdsupdate import (
     availability_update,
@@ -76,12 +83,20 @@ from ptap.dmp_bridge.xdsupdate import (
 ITI41_ACTION = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
 ITI18_ACTION = "urn:ihe:iti:2007:RegistryStoredQuery"
 ITI57_ACTION = "urn:ihe:iti:2010:UpdateDocumentSet"
+ITI43_ACTION = "urn:ihe:iti:2007:RetrieveDocumentSet"
 WSA_NS = "http://www.w3.org/2005/08/addressing"
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSA = "{" + WSA_NS + "}"
 WSSE = "{" + WSSE_NS + "}"
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 _SUBMISSION, _QUERY, _UPDATE = "le document", "la recherche", "la modification"
+_RETRIEVE = "la consultation du document"
+#: Answers read even with an HTTP error status (they carry the registry's errors).
+_ANSWERS = {
+    RS + "RegistryResponse",
+    QUERY + "AdhocQueryResponse",
+    XDSB + "RetrieveDocumentSetResponse",
+}
 #: Preference when GetDocuments returns several versions of one uniqueId.
 _STATUS_ORDER = {"Approved": 0, "Archived": 1, "Deprecated": 2}
 
@@ -134,6 +149,7 @@ class SoapDmpTransport:
         ca_bundle: str | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        consult_timeout: float = 5.0,
         session: requests.Session | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -161,6 +177,8 @@ class SoapDmpTransport:
             self._cert = (client_cert, client_key)
         self._verify: str | bool = ca_bundle or True
         self._timeout = (connect_timeout, read_timeout)
+        #: A professional waits for consultations (ITI-18 lists, ITI-43): fail fast.
+        self._consult_timeout = (min(connect_timeout, consult_timeout), consult_timeout)
         self._owns_session = session is None
         self._session = session or requests.Session()
         self._clock = clock
@@ -229,21 +247,53 @@ class SoapDmpTransport:
             ) from exc
 
     def _call(
-        self, url: str, action: str, context: RequestContext, body: etree._Element, what: str
+        self,
+        url: str,
+        action: str,
+        context: RequestContext,
+        body: etree._Element,
+        what: str,
+        *,
+        consult: bool = False,
     ) -> tuple[etree._Element, bytes]:
+        element, raw, _ = self._call_parts(url, action, context, body, what, consult=consult)
+        return element, raw
+
+    def _call_parts(
+        self,
+        url: str,
+        action: str,
+        context: RequestContext,
+        body: etree._Element,
+        what: str,
+        *,
+        consult: bool = False,
+    ) -> tuple[etree._Element, bytes, dict[str, MimePart]]:
         envelope, _ = self._envelope(action, url, context, body)
         content_type = f'application/soap+xml; charset=UTF-8; action="{action}"'
-        return self._post(url, envelope, content_type, what)
+        timeout = self._consult_timeout if consult else self._timeout
+        return self._exchange(url, envelope, content_type, what, timeout)
 
     def _post(
         self, url: str, body: bytes, content_type: str, what: str
     ) -> tuple[etree._Element, bytes]:
+        element, raw, _ = self._exchange(url, body, content_type, what, self._timeout)
+        return element, raw
+
+    def _exchange(
+        self,
+        url: str,
+        body: bytes,
+        content_type: str,
+        what: str,
+        timeout: tuple[float, float],
+    ) -> tuple[etree._Element, bytes, dict[str, MimePart]]:
         try:
             response = self._session.post(
                 url,
                 data=body,
                 headers={"Content-Type": content_type, "Accept": "*/*"},
-                timeout=self._timeout,
+                timeout=timeout,
                 cert=self._cert,
                 verify=self._verify,
                 allow_redirects=False,
@@ -252,23 +302,26 @@ class SoapDmpTransport:
             raise network_error(exc) from exc
         raw = response.content
         element: etree._Element | None
+        parts: dict[str, MimePart] = {}
         try:
-            envelope, _ = read_soap_body(raw, response.headers.get("Content-Type", ""))
+            envelope, parts = read_soap_body(raw, response.headers.get("Content-Type", ""))
             element = parse_envelope_body(envelope)
         except (MtomError, UnreadableResponse):
             element = None
         if element is not None and element.tag == SOAP + "Fault":
             raise_for_fault(element, raw, what)
-        if element is not None and (
-            response.ok or element.tag in {RS + "RegistryResponse", QUERY + "AdhocQueryResponse"}
-        ):
-            return element, raw
+        if element is not None and (response.ok or element.tag in _ANSWERS):
+            return element, raw, parts
         raise http_error(response.status_code, raw, what)
 
     # -- ITI-18 -------------------------------------------------------------------------
 
-    def _query(self, context: RequestContext, query: etree._Element) -> list[etree._Element]:
-        element, raw = self._call(self.registry_url, ITI18_ACTION, context, query, _QUERY)
+    def _query(
+        self, context: RequestContext, query: etree._Element, *, consult: bool = False
+    ) -> list[etree._Element]:
+        element, raw = self._call(
+            self.registry_url, ITI18_ACTION, context, query, _QUERY, consult=consult
+        )
         try:
             response = check_query_response(element, raw, _QUERY)
         except UnreadableResponse as exc:
@@ -291,10 +344,24 @@ class SoapDmpTransport:
         entry = self._current_entry(context, unique_id)
         return remote_document(entry) if entry is not None else None
 
-    def list_documents(self, context: RequestContext) -> list[RemoteDocument]:
-        """ITI-18 FindDocuments: the patient's documents the DMP shows us."""
-        query = find_documents_query(patient_cx(context))
-        return [remote_document(entry) for entry in self._query(context, query)]
+    def list_documents(
+        self, context: RequestContext, search: DocumentSearch | None = None
+    ) -> list[RemoteDocument]:
+        """ITI-18 FindDocuments: the patient's documents the DMP shows us (with filters)."""
+        query = find_documents_query(patient_cx(context), search)
+        return [remote_document(e) for e in self._query(context, query, consult=True)]
+
+    # -- ITI-43 -------------------------------------------------------------------------
+
+    def retrieve_document(
+        self, context: RequestContext, unique_id: str, repository_id: str
+    ) -> RetrievedDocument:
+        """ITI-43 RetrieveDocumentSet (MTOM answer): one document's bytes."""
+        request = retrieve_request(repository_id, unique_id)
+        element, raw, parts = self._call_parts(
+            self.repository_url, ITI43_ACTION, context, request, _RETRIEVE, consult=True
+        )
+        return read_retrieve_response(element, raw, parts, unique_id)
 
     # -- ITI-57 -------------------------------------------------------------------------
 
@@ -350,3 +417,53 @@ class SoapDmpTransport:
         )
         element, raw = self._call(self.registry_url, ITI57_ACTION, context, request, _UPDATE)
         return self._receipt(element, raw, _UPDATE)
+
+
+def read_retrieve_response(
+    element: etree._Element, raw: bytes, parts: dict[str, MimePart], unique_id: str
+) -> RetrievedDocument:
+    """Read an ITI-43 answer: the document's bytes (an MTOM part, or inline base64)."""
+    if element.tag != XDSB + "RetrieveDocumentSetResponse":
+        raise DmpUnavailable(
+            f"Réponse inattendue du DMP ({element.tag}). {RETRY_LATER}",
+            code="unreadable",
+            response=raw,
+        )
+    registry = element.find(RS + "RegistryResponse")
+    status = registry.get("status", "") if registry is not None else ""
+    answer = next(
+        (
+            d
+            for d in element.iterfind(XDSB + "DocumentResponse")
+            if (d.findtext(XDSB + "DocumentUniqueId") or "").strip() == unique_id
+        ),
+        None,
+    )
+    if answer is None:
+        if status.endswith("Failure") and registry is not None:
+            classify_failure(registry_errors(registry), raw, _RETRIEVE)
+        raise DmpRejected(
+            "Le DMP ne renvoie pas ce document (retiré, masqué ou inconnu).",
+            code="DocumentNotFound",
+            response=raw,
+        )
+    holder = answer.find(XDSB + "Document")
+    if holder is None:
+        raise DmpUnavailable(f"Document absent de la réponse. {RETRY_LATER}", code="unreadable")
+    include = holder.find(XOP_INCLUDE)
+    try:
+        if include is not None:
+            part = parts.get(include_target(include))
+            if part is None:
+                raise MtomError("partie MIME absente")
+            content = part.content
+        else:
+            content = base64.b64decode("".join((holder.text or "").split()), validate=True)
+    except (MtomError, ValueError) as exc:
+        raise DmpUnavailable(
+            f"Document illisible dans la réponse du DMP ({exc}). {RETRY_LATER}",
+            code="unreadable",
+            response=raw,
+        ) from exc
+    mime_type = (answer.findtext(XDSB + "mimeType") or "application/octet-stream").strip()
+    return RetrievedDocument(unique_id=unique_id, mime_type=mime_type, content=content)

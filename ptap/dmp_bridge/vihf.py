@@ -30,7 +30,7 @@ from signxml.exceptions import InvalidInput, InvalidSignature
 
 from ptap.dmp_bridge.crypto import SigningIdentity
 from ptap.dmp_bridge.ebrim import patient_cx
-from ptap.dmp_bridge.ports import DmpAuthor, RequestContext
+from ptap.dmp_bridge.ports import AccessMode, DmpAuthor, RequestContext
 
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -43,6 +43,13 @@ X509_SUBJECT_NAME = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 AUTHN_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
 #: TRE_R02 SecteurActivite, the code system of Secteur_Activite (JDV_J61).
 SECTOR_SYSTEM = "1.2.250.1.71.4.2.4"
+PURPOSE_OF_USE = "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse"
+#: The reason of a bris-de-glace access (PTAP's attribute name, see build_vihf_assertion).
+BREAK_GLASS_REASON = "Motif_Bris_De_Glace"
+_MODE_DISPLAY = {
+    AccessMode.NORMAL: "Accès normal",
+    AccessMode.BREAK_GLASS: "Accès en bris de glace",
+}
 
 
 class VihfError(Exception):
@@ -225,14 +232,21 @@ def build_vihf_assertion(
         )
     _attribute(statement, "urn:oasis:names:tc:xacml:2.0:resource:resource-id", _patient_cx(context))
     _attribute(statement, "Ressource_URN", "urn:dmp")
+    mode = AccessMode(context.access_mode)
     _hl7_ce(
         _attribute(statement, "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse"),
         "PurposeOfUse",
-        code="normal",
+        code=str(mode),
         codeSystem="1.2.250.1.213.1.1.4.248",
         codeSystemName="mode acces VIHF 1.0",
-        displayName="Accès normal",
+        displayName=_MODE_DISPLAY[mode],
     )
+    if mode == AccessMode.BREAK_GLASS:
+        if not context.access_reason.strip():
+            raise VihfError("Un accès en bris de glace doit porter son motif")
+        # The reason travels with the mode (to confirm with the DMP homologation: the
+        # attribute name is PTAP's, the DMPi guide that would name it is not public).
+        _attribute(statement, BREAK_GLASS_REASON, context.access_reason.strip())
     _attribute(statement, "LPS_Nom", lps_name)
     _attribute(statement, "LPS_Version", lps_version)
     if lps_id:

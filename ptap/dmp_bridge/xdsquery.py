@@ -6,6 +6,8 @@ import them from here as well.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from lxml import etree
 
 from ptap.dmp_bridge.ebrim import (
@@ -24,7 +26,7 @@ from ptap.dmp_bridge.ebrim import (
     Scheme,
     slot,
 )
-from ptap.dmp_bridge.ports import RegistryError, RemoteDocument
+from ptap.dmp_bridge.ports import DocumentSearch, RegistryError, RemoteDocument
 
 # Namespaces and identifiers the transport and the simulator import from here (see ebrim).
 __all__ = [
@@ -97,16 +99,68 @@ def get_documents_query(unique_id: str) -> etree._Element:
     return stored_query(GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": sql_list([unique_id])})
 
 
-def find_documents_query(patient_cx: str) -> etree._Element:
-    """FindDocuments for a patient (TD3.1a): approved, deprecated and archived entries."""
+#: Code system of the DMP's typeCode (LOINC), as FindDocuments takes it (code^^^&oid&ISO).
+LOINC_OID = "2.16.840.1.113883.6.1"
+
+
+def _day_start(day: date) -> str:
+    return day.strftime("%Y%m%d") + "000000"
+
+
+def find_documents_query(patient_cx: str, search: DocumentSearch | None = None) -> etree._Element:
+    """FindDocuments for a patient (TD3.1a): approved and archived entries (deprecated when no
+    filter asks for current documents only), narrowed by the DMP's filters: typeCode,
+    creation time (from, to inclusive: before the next day) and author (a LIKE pattern)."""
     statuses = [STATUS_APPROVED, STATUS_DEPRECATED, STATUS_ARCHIVED]
-    return stored_query(
-        FIND_DOCUMENTS,
-        {
-            "$XDSDocumentEntryPatientId": "'" + patient_cx.replace("'", "''") + "'",
-            "$XDSDocumentEntryStatus": sql_list(statuses),
-        },
-    )
+    params = {
+        "$XDSDocumentEntryPatientId": "'" + patient_cx.replace("'", "''") + "'",
+        "$XDSDocumentEntryStatus": sql_list(statuses),
+    }
+    if search is not None:
+        if search.type_codes:
+            params["$XDSDocumentEntryTypeCode"] = sql_list(
+                [f"{code}^^^&{LOINC_OID}&ISO" for code in search.type_codes]
+            )
+        if search.created_from:
+            params["$XDSDocumentEntryCreationTimeFrom"] = _day_start(search.created_from)
+        if search.created_to:
+            params["$XDSDocumentEntryCreationTimeTo"] = _day_start(
+                search.created_to + timedelta(days=1)
+            )
+        author = search.author.strip()
+        if author:
+            escaped = author.replace("%", "").replace("_", "")
+            params["$XDSDocumentEntryAuthorPerson"] = sql_list([f"%{escaped}%"])
+    return stored_query(FIND_DOCUMENTS, params)
+
+
+def retrieve_request(repository_id: str, unique_id: str) -> etree._Element:
+    """An ITI-43 ``RetrieveDocumentSetRequest`` for one document."""
+    request = etree.Element(XDSB + "RetrieveDocumentSetRequest", nsmap={"xdsb": XDSB_NS})
+    wanted = etree.SubElement(request, XDSB + "DocumentRequest")
+    etree.SubElement(wanted, XDSB + "RepositoryUniqueId").text = repository_id
+    etree.SubElement(wanted, XDSB + "DocumentUniqueId").text = unique_id
+    return request
+
+
+def _author_names(entry: etree._Element) -> str:
+    names = []
+    for c in entry.findall(f"{RIM}Classification[@classificationScheme='{DE_AUTHOR}']"):
+        person = _slot_value(c, "authorPerson")
+        if person:
+            parts = person.split("^")
+            # XCN: id^family^given^...; show "given family".
+            name = " ".join(p for p in (parts[2:3] + parts[1:2]) if p) if len(parts) > 1 else person
+            names.append(name)
+    return ", ".join(names)
+
+
+def _code_display(entry: etree._Element, scheme: str) -> str:
+    found = entry.find(f"{RIM}Classification[@classificationScheme='{scheme}']")
+    if found is None:
+        return ""
+    name = found.find(f"{RIM}Name/{RIM}LocalizedString")
+    return name.get("value", "") if name is not None else ""
 
 
 def status_tail(urn: str) -> str:
@@ -142,6 +196,11 @@ def remote_document(entry: etree._Element) -> RemoteDocument:
         "size": _slot_value(entry, "size"),
         "patient_id": _external_id(entry, DE_PATIENT_ID),
         "mime_type": entry.get("mimeType", ""),
+        "repository_id": _slot_value(entry, "repositoryUniqueId"),
+        "type_display": _code_display(entry, DE_TYPE_CODE),
+        "class_code": ",".join(_codes(entry, DE_CLASS_CODE)),
+        "format_code": ",".join(_codes(entry, DE_FORMAT_CODE)),
+        "author": _author_names(entry),
     }
     version_info = entry.find(f"{RIM}VersionInfo")
     if version_info is not None:

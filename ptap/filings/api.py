@@ -8,17 +8,29 @@ the permission again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import Response, request
 from flask_login import current_user
 
+from ptap.accounts.sessions import authenticated_with_psc, psc_waived
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
+from ptap.care_teams.loaders import load_patient
 from ptap.core.api import Page, api_route, paginate_by_id
-from ptap.core.errors import InvalidInput
+from ptap.core.errors import InvalidInput, NotFound, RuleDenied
 from ptap.dmp_bridge import DmpSubmission, SubmissionStatus, list_attempts, payload_info
 from ptap.extensions import db
-from ptap.filings import queries, services
+from ptap.filings import consultation, queries, services
+from ptap.filings.consult_views import content_response, read_search
 from ptap.filings.loaders import load_submission
-from ptap.filings.schemas import DmpCancel, DmpChangeCreate, DmpSubmissionDetail, DmpSubmissionOut
+from ptap.filings.schemas import (
+    DmpCancel,
+    DmpChangeCreate,
+    DmpDocumentOut,
+    DmpSubmissionDetail,
+    DmpSubmissionOut,
+)
 
 FILINGS = ("DMP",)
 BASE = "/dmp/submissions"
@@ -185,3 +197,77 @@ def request_dmp_submission_change(submission_id: int, body: DmpChangeCreate):
     )
     db.session.commit()
     return DmpSubmissionOut.of(change)
+
+
+# --- consulting the patient's DMP --------------------------------------------------------------
+
+T = TypeVar("T")
+DMP_DOCS = "/patients/<int:patient_id>/dmp/documents"
+
+
+def _consult_failure(run: Callable[[], T]) -> T:
+    """Run a consultation; keep its audit row (refusal, failure) before the error answers."""
+    try:
+        return run()
+    except (RuleDenied, NotFound, consultation.DmpConsultationFailed):
+        db.session.commit()
+        raise
+
+
+@api_route(
+    DMP_DOCS,
+    summary="Les documents du DMP de la personne (ITI-18), du plus récent au plus ancien ; "
+    "filtres type (code LOINC), from, to (AAAA-MM-JJ), author. Réservé aux professionnels du "
+    "cercle reliés à un RPPS et connectés avec Pro Santé Connect ; accès tracé ; 503 si le "
+    "DMP est injoignable (rien n'est conservé)",
+    access="patients.list",
+    response=DmpDocumentOut,
+    paginated=True,
+    tags=FILINGS,
+    query=(
+        ("type", "Code LOINC du type de document (typeCode du DMP)"),
+        ("from", "Créés à partir de ce jour (AAAA-MM-JJ)"),
+        ("to", "Créés jusqu'à ce jour inclus (AAAA-MM-JJ)"),
+        ("author", "Partie du nom de l'auteur"),
+    ),
+)
+def list_patient_dmp_documents(patient_id: int):
+    patient = load_patient(patient_id, what="dmp")
+    db.session.commit()
+    _, search = read_search(request.args)
+    listing = _consult_failure(
+        lambda: consultation.list_dmp_documents(
+            _user(),
+            patient,
+            search,
+            request_context(),
+            psc=authenticated_with_psc() or psc_waived(),
+        )
+    )
+    db.session.commit()
+    mode = str(listing.mode)
+    items = [DmpDocumentOut.of(row, patient.id, mode) for row in listing.rows]
+    return Page(items, None, len(items))
+
+
+@api_route(
+    f"{DMP_DOCS}/<unique_id>",
+    summary="Un document du DMP de la personne (ITI-43) : PDF (application/pdf), CDA "
+    "(application/xml) ou autre format en pièce jointe ; mêmes règles, accès tracé",
+    access="patients.list",
+    tags=FILINGS,
+)
+def get_patient_dmp_document(patient_id: int, unique_id: str):
+    patient = load_patient(patient_id, what="dmp")
+    db.session.commit()
+    opened = _consult_failure(
+        lambda: consultation.open_dmp_document(
+            _user(),
+            patient,
+            unique_id[:128],
+            request_context(),
+            psc=authenticated_with_psc() or psc_waived(),
+        )
+    )
+    db.session.commit()
+    return content_response(opened, download=True)

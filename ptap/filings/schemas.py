@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from flask import url_for
 from pydantic import BaseModel, ConfigDict, Field
@@ -171,3 +171,48 @@ class DmpChangeCreate(BaseModel):
     operation: Literal["update_visibility", "archive", "delete"]
     #: The visibility wanted (update_visibility only; ignored otherwise).
     confidentiality: list[Confidentiality] = Field(default_factory=list, max_length=4)
+
+
+# --- DMP consultation --------------------------------------------------------------------------
+
+
+class DmpDocumentOut(BaseModel):
+    """One document of the patient's DMP, as the DMP lists it for the caller (not stored)."""
+
+    unique_id: str
+    title: str
+    type_code: str
+    type_label: str
+    created_at: datetime | None
+    author: str
+    mime_type: str
+    status: str
+    hidden_from_patient: bool = Field(
+        description="Le DMP ne le montre pas encore à la personne (INVISIBLE_PATIENT)"
+    )
+    masked: bool = Field(description="Masqué aux professionnels, visible en bris de glace")
+    hidden_from_representatives: bool
+    access_mode: Literal["normal", "bris_de_glace"]
+    url: str = Field(description="Le document lui-même (PDF, CDA XML ou autre), accès tracé")
+
+    @classmethod
+    def of(cls, row: Any, patient_id: int, access_mode: str) -> Self:
+        return cls(
+            unique_id=row.unique_id,
+            title=row.title,
+            type_code=row.type_code,
+            type_label=row.type_label,
+            created_at=row.created_at,
+            author=row.author,
+            mime_type=row.mime_type,
+            status=row.status,
+            hidden_from_patient=row.hidden_from_patient,
+            masked=row.masked,
+            hidden_from_representatives=row.hidden_from_representatives,
+            access_mode=access_mode,  # type: ignore[arg-type]
+            url=url_for(
+                "api.filings_get_patient_dmp_document",
+                patient_id=patient_id,
+                unique_id=row.unique_id,
+            ),
+        )

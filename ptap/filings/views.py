@@ -224,3 +224,7 @@ def request_change(submission_id: int):
         target = getattr(form, exc.field or "", None) or form.operation
         target.errors = [*target.errors, exc.message]
     return _refused(row, back, present.FailedForms(row.id, change=form))
+
+
+# DMP consultation pages (routes on the filings blueprint).
+from ptap.filings import consult_views as _consult_views  # noqa: E402, F401

@@ -23,6 +23,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from ptap import create_app
+from ptap.accounts.models import UserSession
 from ptap.accounts.psc import EXTENSION_KEY, NO_RPPS, PSC_FAILED, rpps_from_subject
 from ptap.audit.models import AuditEvent
 from ptap.extensions import db as _db
@@ -253,6 +254,11 @@ def test_psc_login_with_matching_rpps_reaches_home_without_totp(client, db, op):
     assert ("auth.login", "success", "psc") in _audit(db)
     db.session.refresh(user)
     assert user.last_login_at is not None
+    # The server-side session remembers it was opened with PSC (the DMP consultation needs it).
+    methods = db.session.scalars(
+        sa.select(UserSession.auth_method).where(UserSession.user_id == user.id)
+    ).all()
+    assert methods == ["psc"]
 
 
 def test_psc_login_with_unknown_rpps_is_refused(client, db, op):

@@ -8,12 +8,25 @@ def test_openapi_document_is_generated_from_the_code(app, client, db):
         for method in rule.methods - {"HEAD", "OPTIONS"}
         if rule.endpoint != "api.openapi_document"
     }
+    def flask_rule(path: str, op: dict) -> str:
+        # Path parameters are integers unless the document says string (a DMP uniqueId).
+        for param in op.get("parameters", []):
+            if param["in"] == "path":
+                kind = "int:" if param["schema"]["type"] == "integer" else ""
+                path = path.replace("{" + param["name"] + "}", f"<{kind}{param['name']}>")
+        return path
+
     documented = {
-        (path.replace("{", "<int:").replace("}", ">") if "{" in path else path, method)
+        (flask_rule(path, op), method)
         for path, ops in doc["paths"].items()
-        for method in ops
+        for method, op in ops.items()
     }
     assert registered == documented
+    dmp_doc = doc["paths"]["/api/v1/patients/{patient_id}/dmp/documents/{unique_id}"]["get"]
+    assert {p["name"]: p["schema"]["type"] for p in dmp_doc["parameters"]} == {
+        "patient_id": "integer",
+        "unique_id": "string",
+    }
     me = doc["paths"]["/api/v1/me"]["get"]
     assert me["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/UserOut"

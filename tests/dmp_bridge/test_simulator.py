@@ -123,7 +123,13 @@ def test_submit_then_find_then_duplicate_is_refused_and_counted(
         **{k: 1 for k in stats["duplicates"] if k != payload.document_oid},
     }
     assert stats["documents_stored"] == 2  # the CDA and its XAdES signature
-    listed = transport.list_documents(context)
+    # FindDocuments is a consultation: the DMP wants a professional (RPPS) in the VIHF, not
+    # the coordinator who filed (tests/dmp_bridge/test_consult.py covers the refusal).
+    physician = dataclasses.replace(
+        context,
+        subject=dataclasses.replace(context.subject, id_nat="810001234567", profession="physician"),
+    )
+    listed = transport.list_documents(physician)
     assert payload.document_oid in {d.unique_id for d in listed}
 
 

@@ -19,6 +19,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--store-path", help="SQLite file kept across restarts")
     parser.add_argument("--no-mtom-responses", dest="mtom_responses", action="store_false")
+    parser.add_argument("--seed-examples", action="store_true")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--fault-modes", default="", help=f"comma-separated: {', '.join(MODES)}")
     parser.add_argument("--failure-rate", type=float, default=1.0)

@@ -17,23 +17,27 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from ptap.devtools.dmp_simulator import iti41, registry
-from ptap.devtools.dmp_simulator.checks import Refusal, SoapRefusal, read_request
+from ptap.devtools.dmp_simulator import iti41, registry, seed
+from ptap.devtools.dmp_simulator.checks import Refusal, SoapRefusal, SoapRequest, read_request
 from ptap.devtools.dmp_simulator.faults import FaultConfig, FaultInjector
 from ptap.devtools.dmp_simulator.responses import (
     fault_response,
     query_response,
     registry_response,
+    retrieve_response,
     soap_response,
 )
 from ptap.devtools.dmp_simulator.store import DocumentStore
-from ptap.dmp_bridge.soap import ITI18_ACTION, ITI41_ACTION, ITI57_ACTION
+from ptap.dmp_bridge.soap import ITI18_ACTION, ITI41_ACTION, ITI43_ACTION, ITI57_ACTION
 from ptap.dmp_bridge.xdsquery import status_tail
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "/si-dmp-server/v2/services"
-_ACTIONS = {"repository": {ITI41_ACTION}, "registry": {ITI18_ACTION, ITI57_ACTION}}
+_ACTIONS = {
+    "repository": {ITI41_ACTION, ITI43_ACTION},
+    "registry": {ITI18_ACTION, ITI57_ACTION},
+}
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -57,7 +61,10 @@ class Simulator:
         store_path: str | Path | None = None,
         faults: FaultConfig | None = None,
         mtom_responses: bool = True,
+        seed_examples: bool = False,
     ) -> None:
+        #: Store example documents for each patient on the first FindDocuments (seed.py).
+        self.seed_examples = seed_examples
         self.prefix = prefix.rstrip("/")
         self.store = DocumentStore(store_path)
         self.faults = FaultInjector(faults, seed=seed)
@@ -154,8 +161,14 @@ class Simulator:
         except SoapRefusal as exc:
             self._count(self.refusals, exc.subcode)
             return fault_response("Sender", exc.reason, exc.subcode)
+        if soap.action == ITI43_ACTION:
+            return self._retrieve(soap)
         try:
             objects = None
+            if soap.action == ITI18_ACTION and self.seed_examples:
+                patient = soap.vihf.get(registry.RESOURCE_ID, [""])[0]
+                if patient:
+                    seed.seed_patient(self.store, patient)
             if soap.action == ITI41_ACTION:
                 package, documents = iti41.read_submission(soap)
                 iti41.store_submission(self.store, package, documents)
@@ -177,6 +190,20 @@ class Simulator:
             soap.message_id,
             body,
             mtom=soap.mtom and self.mtom_responses,
+        )
+
+    def _retrieve(self, soap: SoapRequest) -> Response:
+        try:
+            found = registry.retrieve(self.store, soap)
+            documents = [
+                (registry.REPOSITORY_ID, e.unique_id, e.mime_type, e.content) for e in found
+            ]
+            body, parts = retrieve_response(documents)
+        except Refusal as exc:
+            self._count(self.refusals, exc.code)
+            body, parts = retrieve_response((), [(exc.code, exc.message, exc.location)])
+        return soap_response(
+            ITI43_ACTION + "Response", soap.message_id, body, mtom=True, attachments=parts
         )
 
     # -- control ------------------------------------------------------------------------

@@ -147,8 +147,10 @@ def check_vihf(assertion: etree._Element | None, now: datetime) -> dict[str, lis
         raise SoapRefusal("wsse:InvalidSecurityToken", f"VIHF incomplet : {', '.join(missing)}")
     if attributes["Ressource_URN"] != ["urn:dmp"]:
         raise SoapRefusal("wsse:InvalidSecurityToken", "VIHF : Ressource_URN doit valoir urn:dmp")
-    if not (assertion.findtext(f"{SAML}Subject/{SAML}NameID") or "").strip():
+    subject = (assertion.findtext(f"{SAML}Subject/{SAML}NameID") or "").strip()
+    if not subject:
         raise SoapRefusal("wsse:InvalidSecurityToken", "VIHF : Subject/NameID absent")
+    attributes["NameID"] = [subject]
     return attributes
 
 

@@ -17,8 +17,10 @@ from ptap.devtools.dmp_simulator.iti41 import (
 )
 from ptap.devtools.dmp_simulator.store import DocumentStore, StoredEntry
 from ptap.dmp_bridge.xdsquery import (
+    DE_AUTHOR,
     DE_CONFIDENTIALITY,
     DE_PATIENT_ID,
+    DE_TYPE_CODE,
     DE_UNIQUE_ID,
     FIND_DOCUMENTS,
     GET_DOCUMENTS,
@@ -29,9 +31,12 @@ from ptap.dmp_bridge.xdsquery import (
     SS_UNIQUE_ID,
     STATUS_DEPRECATED,
     STATUS_URNS,
+    XDSB,
     parse_sql_list,
 )
 
+#: The simulator's repositoryUniqueId (ITI-43 requests name it; seed.py uses it too).
+REPOSITORY_ID = "1.2.250.1.213.1.1.1.1"
 UPDATE_AVAILABILITY = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
 _PLACE_BEFORE = {RIM + "Classification", RIM + "ExternalIdentifier", RIM + "ContentVersionInfo"}
 
@@ -50,6 +55,13 @@ def served_metadata(entry: StoredEntry) -> etree._Element:
         anchor.addprevious(version)
     else:
         element.append(version)
+    if not slot(element, "repositoryUniqueId"):
+        # The repository fills it in when a document is stored (ITI-41 does not send it).
+        holder = etree.Element(RIM + "Slot", name="repositoryUniqueId")
+        etree.SubElement(
+            etree.SubElement(holder, RIM + "ValueList"), RIM + "Value"
+        ).text = REPOSITORY_ID
+        element.insert(0, holder)
     return element
 
 
@@ -100,13 +112,104 @@ def stored_query(store: DocumentStore, soap: SoapRequest) -> list[etree._Element
                 raise Refusal("XDSStoredQueryParamNumber", "patientId et status attendus")
             if patients[0] != patient:
                 raise Refusal("XDSPatientIdDoesNotMatch", "Patient différent de celui du VIHF")
-            found = [e for e in store.visible() if e.patient_id == patient and e.status in statuses]
+            break_glass = check_consultation(soap)
+            found = [
+                e
+                for e in store.visible()
+                if e.patient_id == patient
+                and e.status in statuses
+                and consultable(e, break_glass)
+                and matches_filters(e, params)
+            ]
         else:
             raise Refusal("XDSUnknownStoredQuery", f"Requête inconnue : {query.get('id')}")
         found.sort(key=lambda e: e.stored_at)
         if return_type == "LeafClass":
             return [served_metadata(e) for e in found]
         return [etree.Element(RIM + "ObjectRef", id=e.entry_uuid) for e in found]
+
+
+PURPOSE_OF_USE = "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse"
+BREAK_GLASS_REASON = "Motif_Bris_De_Glace"
+SUBJECT_ROLE = "urn:oasis:names:tc:xacml:2.0:subject:role"
+#: First VIHF roles of professionals who may consult (TRE_G15 professions, the "99" actors).
+_NOT_PROFESSIONALS = {"SECRETARIAT_MEDICAL", ""}
+
+
+def check_consultation(soap: SoapRequest) -> bool:
+    """The DMP's consultation rules: a real professional (PS_IdNat 8 + RPPS, a health
+    professional's role) in normal or bris-de-glace mode (with its reason). Returns whether
+    the access is a bris de glace."""
+    subject = soap.vihf.get("NameID", [""])[0]
+    roles = soap.vihf.get(SUBJECT_ROLE, [])
+    if not subject.startswith("8") or not roles or roles[0] in _NOT_PROFESSIONALS:
+        raise Refusal(
+            "DMPAccessDenied",
+            "Consultation réservée à un professionnel de santé identifié (RPPS) dans le VIHF",
+        )
+    mode = (soap.vihf.get(PURPOSE_OF_USE) or ["normal"])[0]
+    if mode not in {"normal", "bris_de_glace"}:
+        raise Refusal("DMPAccessDenied", f"Mode d'accès non géré : {mode}")
+    if mode == "bris_de_glace" and not any(soap.vihf.get(BREAK_GLASS_REASON, [])):
+        raise Refusal("DMPAccessDenied", "Accès en bris de glace sans motif")
+    return mode == "bris_de_glace"
+
+
+def consultable(entry: StoredEntry, break_glass: bool) -> bool:
+    """Documents masked to professionals are shown only in bris de glace."""
+    return break_glass or "MASQUE_PS" not in entry.confidentiality
+
+
+def _classification_codes(element: etree._Element, scheme: str) -> list[str]:
+    return codes(element, scheme)
+
+
+def matches_filters(entry: StoredEntry, params: dict[str, list[str]]) -> bool:
+    """FindDocuments' optional filters: typeCode, creationTime from/to, authorPerson."""
+    metadata = etree.fromstring(entry.metadata)
+    wanted_types = {v.split("^", 1)[0] for v in params.get("$XDSDocumentEntryTypeCode", [])}
+    if wanted_types and not wanted_types & set(_classification_codes(metadata, DE_TYPE_CODE)):
+        return False
+    created = slot(metadata, "creationTime")
+    start = (params.get("$XDSDocumentEntryCreationTimeFrom") or [""])[0]
+    end = (params.get("$XDSDocumentEntryCreationTimeTo") or [""])[0]
+    # XDS times are prefixes of YYYYMMDDhhmmss: compare at the shorter precision.
+    if start and created and created.ljust(14, "0") < start.ljust(14, "0"):
+        return False
+    if end and created and created.ljust(14, "0") >= end.ljust(14, "0"):
+        return False
+    patterns = params.get("$XDSDocumentEntryAuthorPerson", [])
+    if patterns:
+        authors = " ".join(
+            slot(c, "authorPerson").replace("^", " ").lower()
+            for c in metadata.iterfind(f"{RIM}Classification[@classificationScheme='{DE_AUTHOR}']")
+        )
+        return any(p.strip("%").lower() in authors for p in patterns)
+    return True
+
+
+def retrieve(store: DocumentStore, soap: SoapRequest) -> list[StoredEntry]:
+    """ITI-43: the requested documents of the VIHF's patient that the professional may see."""
+    request = soap.body
+    if request.tag != XDSB + "RetrieveDocumentSetRequest":
+        raise Refusal("XDSRepositoryError", "RetrieveDocumentSetRequest attendu")
+    break_glass = check_consultation(soap)
+    patient = soap.vihf.get(RESOURCE_ID, [""])[0]
+    wanted = [
+        (d.findtext(XDSB + "DocumentUniqueId") or "").strip()
+        for d in request.iterfind(XDSB + "DocumentRequest")
+    ]
+    if not wanted:
+        raise Refusal("XDSRepositoryError", "DocumentRequest absent")
+    with store.lock:
+        found = [
+            e
+            for e in store.visible()
+            if e.unique_id in wanted and e.patient_id == patient and consultable(e, break_glass)
+        ]
+    if not found:
+        raise Refusal("XDSDocumentUniqueIdError", "Document inconnu pour ce patient")
+    return found
 
 
 def update_document_set(store: DocumentStore, soap: SoapRequest) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from lxml import etree
 from werkzeug.wrappers import Response
 
-from ptap.dmp_bridge.mtom import build_mtom
+from ptap.dmp_bridge.mtom import XOP_INCLUDE, XOP_NS, MimePart, build_mtom, cid_href, new_content_id
 from ptap.dmp_bridge.soap import WSA, WSA_NS, WSSE_NS
 from ptap.dmp_bridge.soapfaults import SOAP, SOAP12_NS
 from ptap.dmp_bridge.xdsquery import (
@@ -21,6 +21,8 @@ from ptap.dmp_bridge.xdsquery import (
     RS,
     RS_NS,
     SEVERITY_ERROR,
+    XDSB,
+    XDSB_NS,
 )
 
 FAULT_ACTION = "http://www.w3.org/2005/08/addressing/soap/fault"
@@ -39,12 +41,18 @@ def envelope(action: str, relates_to: str, body: etree._Element) -> bytes:
 
 
 def soap_response(
-    action: str, relates_to: str, body: etree._Element, *, mtom: bool, status: int = 200
+    action: str,
+    relates_to: str,
+    body: etree._Element,
+    *,
+    mtom: bool,
+    status: int = 200,
+    attachments: Sequence[MimePart] = (),
 ) -> Response:
-    """Serialise an answer, as MTOM when the request was MTOM."""
+    """Serialise an answer, as MTOM when the request was MTOM or has attachments."""
     data = envelope(action, relates_to, body)
-    if mtom:
-        payload, content_type = build_mtom(data, [], action=action)
+    if mtom or attachments:
+        payload, content_type = build_mtom(data, list(attachments), action=action)
         return Response(payload, status=status, content_type=content_type)
     return Response(
         data, status=status, content_type=f'application/soap+xml; charset=UTF-8; action="{action}"'
@@ -122,3 +130,25 @@ def fault_response(code: str, reason: str, subcode: str = "", relates_to: str = 
     return soap_response(
         FAULT_ACTION, relates_to, fault(code, reason, subcode), mtom=False, status=status
     )
+
+
+def retrieve_response(
+    documents: Iterable[tuple[str, str, str, bytes]],
+    errors: Iterable[tuple[str, str, str]] = (),
+) -> tuple[etree._Element, list[MimePart]]:
+    """An ITI-43 ``RetrieveDocumentSetResponse`` for (repository, uniqueId, mimeType, bytes),
+    each document as an MTOM part; a Failure with errors and no document otherwise."""
+    errors = list(errors)
+    response = etree.Element(XDSB + "RetrieveDocumentSetResponse", nsmap={"xdsb": XDSB_NS})
+    response.append(registry_response(errors))
+    parts: list[MimePart] = []
+    for repository, unique_id, mime_type, content in documents:
+        answer = etree.SubElement(response, XDSB + "DocumentResponse")
+        etree.SubElement(answer, XDSB + "RepositoryUniqueId").text = repository
+        etree.SubElement(answer, XDSB + "DocumentUniqueId").text = unique_id
+        etree.SubElement(answer, XDSB + "mimeType").text = mime_type
+        holder = etree.SubElement(answer, XDSB + "Document")
+        content_id = new_content_id("dmp-simulator.local")
+        etree.SubElement(holder, XOP_INCLUDE, href=cid_href(content_id), nsmap={"xop": XOP_NS})
+        parts.append(MimePart(content_id, mime_type, content))
+    return response, parts

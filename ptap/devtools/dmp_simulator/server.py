@@ -41,6 +41,7 @@ def build_simulator(
     seed: int | None = None,
     store_path: str | Path | None = None,
     mtom_responses: bool = True,
+    seed_examples: bool = False,
     **fault_options: Any,
 ) -> Simulator:
     """Create the WSGI app from ``serve``'s options (see the package docstring)."""
@@ -61,6 +62,7 @@ def build_simulator(
         store_path=store_path,
         faults=config,
         mtom_responses=mtom_responses,
+        seed_examples=seed_examples,
     )
 
 

@@ -1,0 +1,279 @@
+"""Consulting the patient's DMP: list (ITI-18 FindDocuments) and open (ITI-43) documents.
+
+The calling domain decides who may consult and audits it; the bridge applies the DMP's own
+gates (INS, opposition, consent), builds the VIHF for the real professional (normal or
+bris-de-glace mode), keeps answers a short while in memory (never in the database) and turns
+a retrieved document into what a browser may show: a PDF, a CDA's narrative as safe HTML, or
+a download.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from flask import current_app
+from lxml import etree
+
+from ptap.dmp_bridge import runtime, sources
+from ptap.dmp_bridge.ports import (
+    AccessMode,
+    DmpPatient,
+    DmpRejected,
+    DocumentSearch,
+    RemoteDocument,
+    RequestContext,
+    RetrievedDocument,
+)
+
+NO_INS = (
+    "Le patient n'a pas d'INS enregistrée : son DMP ne peut pas être consulté. Récupérez son "
+    "INS (téléservice INSi) depuis son identité."
+)
+OPPOSITION = (
+    "Le patient s'est opposé à l'accès des professionnels à son DMP : il ne peut pas être "
+    "consulté depuis PTAP."
+)
+NO_CONSENT = (
+    "Le consentement du patient au partage de ses informations n'est pas enregistré : "
+    "recueillez-le avant de consulter son DMP."
+)
+#: DMP confidentiality codes (JDV_J58).
+MASKED = "MASQUE_PS"
+HIDDEN_FROM_PATIENT = "INVISIBLE_PATIENT"
+HIDDEN_FROM_REPRESENTATIVES = "INVISIBLE_REPRESENTANTS_LEGAUX"
+HL7 = "{urn:hl7-org:v3}"
+MAX_CACHE_SECONDS = 300
+
+
+class DmpConsultRefused(Exception):
+    """The DMP may not be consulted for this patient now; ``message`` says why (French)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def consult_blocking_reason(patient: DmpPatient) -> str | None:
+    """Say why this patient's DMP may not be consulted, or None."""
+    if not patient.ins or not patient.ins_oid:
+        return NO_INS
+    if patient.dmp_opposition:
+        return OPPOSITION
+    if not patient.sharing_consent:
+        return NO_CONSENT
+    return None
+
+
+# --- a small in-memory cache (per process; entries live minutes) ---------------------------
+
+
+class _TtlCache:
+    def __init__(self, max_entries: int = 256) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[tuple[object, ...], tuple[float, object]] = {}
+        self._max = max_entries
+
+    def get(self, key: tuple[object, ...]) -> object | None:
+        now = time.monotonic()
+        with self._lock:
+            found = self._data.get(key)
+            if found is None:
+                return None
+            if found[0] <= now:
+                del self._data[key]
+                return None
+            return found[1]
+
+    def put(self, key: tuple[object, ...], value: object, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if len(self._data) >= self._max:
+                for k in [k for k, (exp, _) in self._data.items() if exp <= now]:
+                    del self._data[k]
+                while len(self._data) >= self._max:
+                    del self._data[next(iter(self._data))]
+            self._data[key] = (now + seconds, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_cache = _TtlCache()
+
+
+def clear_cache() -> None:
+    """Forget every cached answer (tests, and after a patient's opposition changes)."""
+    _cache.clear()
+
+
+def _cache_seconds() -> float:
+    return min(float(current_app.config.get("DMP_CONSULT_CACHE_SECONDS", 120)), MAX_CACHE_SECONDS)
+
+
+# --- consultation --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consultation:
+    """Who consults whose DMP, and how (the VIHF's subject and access mode)."""
+
+    user_id: int
+    patient_id: int
+    mode: AccessMode = AccessMode.NORMAL
+    reason: str = ""
+
+
+def _context(consultation: Consultation) -> RequestContext:
+    patient = sources.patient(consultation.patient_id)
+    reason = consult_blocking_reason(patient)
+    if reason is not None:
+        raise DmpConsultRefused(reason)
+    requester = sources.requester(consultation.user_id, consultation.patient_id)
+    if not requester.subject.id_nat.startswith("8"):
+        raise DmpConsultRefused(
+            "Seul un professionnel identifié par son RPPS peut consulter le DMP."
+        )
+    return RequestContext(
+        patient=patient,
+        subject=requester.subject,
+        organisation=requester.organisation,
+        access_mode=consultation.mode,
+        access_reason=consultation.reason if consultation.mode == AccessMode.BREAK_GLASS else "",
+    )
+
+
+def _key(consultation: Consultation, *rest: object) -> tuple[object, ...]:
+    return (consultation.user_id, consultation.patient_id, str(consultation.mode), *rest)
+
+
+def list_dmp_documents(
+    consultation: Consultation, search: DocumentSearch | None = None
+) -> list[RemoteDocument]:
+    """ITI-18 FindDocuments for a professional (gates first); cached a short while.
+
+    Raises DmpConsultRefused, or DmpError (DmpUnavailable/DmpRejected) with a French message.
+    """
+    context = _context(consultation)
+    key = _key(consultation, "list", search)
+    cached = _cache.get(key)
+    if isinstance(cached, list):
+        return cached
+    found = runtime.transport().list_documents(context, search)
+    # Deleted entries never show; masked ones only come back when the DMP allows it.
+    found = [d for d in found if d.status != "Deleted"]
+    _cache.put(key, found, _cache_seconds())
+    return found
+
+
+def retrieve_dmp_document(
+    consultation: Consultation, unique_id: str, repository_id: str = ""
+) -> tuple[RemoteDocument, RetrievedDocument]:
+    """Find the entry among the patient's documents, then ITI-43 it; cached a short while.
+
+    A uniqueId the DMP does not list for this patient and this professional is refused
+    (DmpRejected DocumentNotFound) without asking the repository.
+    """
+    entries = {d.unique_id: d for d in list_dmp_documents(consultation)}
+    entry = entries.get(unique_id)
+    if entry is None:
+        raise DmpRejected(
+            "Ce document ne figure pas (ou plus) dans le DMP du patient.", code="DocumentNotFound"
+        )
+    key = _key(consultation, "doc", unique_id)
+    cached = _cache.get(key)
+    if isinstance(cached, RetrievedDocument):
+        return entry, cached
+    context = _context(consultation)
+    repository = repository_id or entry.extra.get("repository_id", "")
+    document = runtime.transport().retrieve_document(context, unique_id, repository)
+    _cache.put(key, document, _cache_seconds())
+    return entry, document
+
+
+# --- showing a document --------------------------------------------------------------------
+
+
+class ViewKind(StrEnum):
+    PDF = "pdf"
+    CDA = "cda"
+    DOWNLOAD = "download"
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """What the browser gets: PDF bytes, the CDA narrative as safe HTML, or a download."""
+
+    kind: ViewKind
+    mime_type: str
+    content: bytes
+    #: For CDA: the narrative rendered by the viewer stylesheet (escaped, no attributes).
+    html: str = ""
+    title: str = ""
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+_xslt_lock = threading.Lock()
+_xslt: etree.XSLT | None = None
+
+
+def _stylesheet() -> etree.XSLT:
+    global _xslt
+    with _xslt_lock:
+        if _xslt is None:
+            path = Path(__file__).with_name("cda_view.xsl")
+            xsl = etree.parse(str(path), parser=_parser())
+            _xslt = etree.XSLT(xsl, access_control=etree.XSLTAccessControl.DENY_ALL)
+        return _xslt
+
+
+def render_cda_narrative(cda: etree._Element) -> str:
+    """The CDA's narrative blocks as HTML: titles, paragraphs, lists, tables, text escaped."""
+    result = _stylesheet()(cda)
+    return str(result).strip()
+
+
+def _embedded_pdf(cda: etree._Element) -> bytes | None:
+    text = cda.find(f"{HL7}component/{HL7}nonXMLBody/{HL7}text")
+    if text is None or text.get("mediaType") != "application/pdf":
+        return None
+    try:
+        return base64.b64decode("".join((text.text or "").split()), validate=True)
+    except ValueError:
+        return None
+
+
+def document_view(document: RetrievedDocument) -> DocumentView:
+    """Decide how a retrieved document is shown; anything not understood is a download."""
+    mime = document.mime_type.split(";")[0].strip().lower()
+    content = document.content
+    if mime == "application/pdf" or content.startswith(b"%PDF-"):
+        return DocumentView(ViewKind.PDF, "application/pdf", content)
+    if mime in {"text/xml", "application/xml", "application/hl7-v3+xml"}:
+        try:
+            root = etree.fromstring(content, parser=_parser())
+        except etree.XMLSyntaxError:
+            return DocumentView(ViewKind.DOWNLOAD, mime, content)
+        if root.tag == HL7 + "ClinicalDocument":
+            pdf = _embedded_pdf(root)
+            if pdf is not None and pdf.startswith(b"%PDF-"):
+                return DocumentView(ViewKind.PDF, "application/pdf", pdf)
+            if root.find(f"{HL7}component/{HL7}structuredBody") is not None:
+                return DocumentView(
+                    ViewKind.CDA,
+                    mime,
+                    content,
+                    html=render_cda_narrative(root),
+                    title=(root.findtext(f"{HL7}title") or "").strip(),
+                )
+    return DocumentView(ViewKind.DOWNLOAD, mime or "application/octet-stream", content)
