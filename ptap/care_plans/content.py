@@ -206,9 +206,7 @@ class PlanContent(BaseModel):
         return [
             (o, a)
             for o, a in self.actions()
-            if a.status in OPEN_STATUSES
-            and not a.to_define
-            and not a.has_who_and_when
+            if a.status in OPEN_STATUSES and not a.to_define and not a.has_who_and_when
         ]
 
     def digest(self) -> str:

@@ -8,6 +8,7 @@ def test_openapi_document_is_generated_from_the_code(app, client, db):
         for method in rule.methods - {"HEAD", "OPTIONS"}
         if rule.endpoint != "api.openapi_document"
     }
+
     def flask_rule(path: str, op: dict) -> str:
         # Path parameters are integers unless the document says string (a DMP uniqueId).
         for param in op.get("parameters", []):
