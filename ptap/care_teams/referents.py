@@ -292,33 +292,46 @@ def stand_ins(
     return {coordinator: stand_in for coordinator, stand_in in rows}
 
 
-def with_cover(
+def cover_copies(
     drafts: Sequence[NotificationDraft],
     *,
     team_ids: Iterable[int] | None = None,
     on: date | None = None,
-) -> list[NotificationDraft]:
-    """Return the drafts plus, for each recipient away, a copy for their stand-in.
+) -> list[tuple[NotificationDraft, NotificationDraft]]:
+    """Return (original, copy) for each draft whose recipient is away: the copy goes to the
+    stand-in, its title starting with "Remplacement de <name> :"; a stand-in already told
+    the same thing (same kind and link) gets no second copy.
 
-    The copy's title starts with "Remplacement de <name> :"; a stand-in already told the
-    same thing (same kind and link) gets no second notice.
+    The stand-in's right to know is the caller's to check (a cover does not open the
+    patients of a team the stand-in is not part of): filter the copies by access.
     """
     cover = stand_ins({d.user_id for d in drafts}, team_ids=team_ids, on=on)
     if not cover:
-        return list(drafts)
+        return []
     names = {
         u.id: u.full_name for u in db.session.scalars(sa.select(User).where(User.id.in_(cover)))
     }
     told = {(d.user_id, d.kind, d.link) for d in drafts}
-    result = list(drafts)
+    copies = []
     for d in drafts:
         stand_in = cover.get(d.user_id)
         if stand_in is None or (stand_in, d.kind, d.link) in told:
             continue
         told.add((stand_in, d.kind, d.link))
         title = f"Remplacement de {names.get(d.user_id, '')} : {d.title}"
-        result.append(NotificationDraft(stand_in, d.kind, title[:300], d.link))
-    return result
+        copies.append((d, NotificationDraft(stand_in, d.kind, title[:300], d.link)))
+    return copies
+
+
+def with_cover(
+    drafts: Sequence[NotificationDraft],
+    *,
+    team_ids: Iterable[int] | None = None,
+    on: date | None = None,
+) -> list[NotificationDraft]:
+    """Return the drafts plus, for each recipient away, a copy for their stand-in
+    (`cover_copies`; the caller filters by access)."""
+    return list(drafts) + [copy for _, copy in cover_copies(drafts, team_ids=team_ids, on=on)]
 
 
 def list_fellow_coordinators(user_id: int) -> tuple[list[CareTeam], list[User]]:

@@ -395,3 +395,40 @@ def test_patient_list_filters_by_referent_and_shows_it(db, client, auth, world):
     # A coordinator of another team is not a choice.
     bad = client.get(f"/patients?referent={world.outsider_coord.id}")
     assert bad.status_code == 422
+
+
+def test_task_reminder_copy_skips_a_stand_in_outside_the_patients_circle(app, db, world):
+    """An all-teams cover copies notices to the stand-in, but a task reminder about a patient
+    of a team the stand-in is not part of (the absent coordinator is a plain member there)
+    must not reach them: its title carries the action (health data)."""
+    from ptap.care_plans import services as plans
+    from ptap.care_plans.models import CarePlanTask
+    from ptap.care_plans.tasks import send_care_plan_reminders
+
+    add_member(world.other_team, world.away)  # a plain member of the other team
+    elsewhere = make_patient(world.other_team, world.outsider_coord)
+    enrolment = db.session.scalars(
+        sa.select(Enrolment).where(Enrolment.patient_id == elsewhere.id)
+    ).one()
+    plan = plans.create_plan(world.outsider_coord, enrolment, ctx(world.outsider_coord))
+    db.session.add(
+        CarePlanTask(
+            plan_id=plan.id,
+            patient_id=elsewhere.id,
+            action_key="a1",
+            objective="Cicatrisation",
+            what="Pansement d'ulcère",
+            assignee_id=world.away.id,
+            due_on=date(2026, 6, 17),
+            status="planned",
+        )
+    )
+    db.session.flush()
+    with clock.frozen(NOW):
+        cover(world, date(2026, 6, 15), date(2026, 6, 19), team_id=None)
+    with clock.frozen(datetime(2026, 6, 16, 8, 0, tzinfo=UTC)):
+        send_care_plan_reminders()
+    told = db.session.scalars(
+        sa.select(Notification.user_id).where(Notification.kind.like("task_%"))
+    ).all()
+    assert told == [world.away.id]
