@@ -34,9 +34,12 @@ from ptap.extensions import db
 MAX_COVER_DAYS = 366
 
 
-def _active_coordinators(team_ids: sa.Select[Any] | list[int]) -> sa.Select[int, int]:
-    """Select the (user id, team id) pairs of today's active coordinators of the teams."""
-    today = clock.paris_today()
+def _active_coordinators(
+    team_ids: sa.Select[Any] | list[int], on: date | None = None
+) -> sa.Select[int, int]:
+    """Select the (user id, team id) pairs of the teams' active coordinators on `on`
+    (default: today, Paris)."""
+    today = on or clock.paris_today()
     return sa.select(TeamMembership.user_id, TeamMembership.team_id).where(
         TeamMembership.team_id.in_(team_ids),
         TeamMembership.role == TeamRole.COORDINATOR,
@@ -267,15 +270,27 @@ def stand_ins(
     """Map each of `user_ids` away on `on` (default: today, Paris) to their stand-in.
 
     A cover of all teams always applies; a one-team cover applies only when the notice is
-    about that team (`team_ids`). Deactivated stand-ins are skipped.
+    about that team (`team_ids`). The stand-in must still coordinate, that day, the cover's
+    team, or with a cover of all teams one of `team_ids` (any team when none is given):
+    deactivated stand-ins, and those who left the team since the declaration, are skipped.
     """
     ids = sorted(set(user_ids))
     if not ids:
         return {}
     day = on or clock.paris_today()
     scope: sa.ColumnElement[bool] = CoverPeriod.team_id.is_(None)
-    if team_ids is not None and (teams := sorted(set(team_ids))):
+    teams = sorted(set(team_ids or ()))
+    if teams:
         scope = sa.or_(scope, CoverPeriod.team_id.in_(teams))
+    their_teams = (
+        _active_coordinators(teams, on=day)
+        if teams
+        else _active_coordinators(sa.select(CareTeam.id), on=day)
+    ).subquery()
+    still_coordinates = sa.exists().where(
+        their_teams.c.user_id == CoverPeriod.stand_in_id,
+        sa.or_(CoverPeriod.team_id.is_(None), their_teams.c.team_id == CoverPeriod.team_id),
+    )
     rows = db.session.execute(
         sa.select(CoverPeriod.coordinator_id, CoverPeriod.stand_in_id)
         .join(User, User.id == CoverPeriod.stand_in_id)
@@ -286,6 +301,7 @@ def stand_ins(
             CoverPeriod.ends_on >= day,
             User.active.is_(True),
             scope,
+            still_coordinates,
         )
         .order_by(CoverPeriod.id)
     )

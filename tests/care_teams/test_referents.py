@@ -432,3 +432,25 @@ def test_task_reminder_copy_skips_a_stand_in_outside_the_patients_circle(app, db
         sa.select(Notification.user_id).where(Notification.kind.like("task_%"))
     ).all()
     assert told == [world.away.id]
+
+
+def test_a_stand_in_who_left_the_team_gets_no_copy(db, world):
+    """The stand-in's membership ends during the cover: break-the-glass alerts about the
+    team's patients no longer reach them (nor any other copy for that team)."""
+    from ptap.care_teams.models import TeamMembership
+
+    with clock.frozen(NOW):
+        cover(world, date(2026, 6, 15), date(2026, 6, 19))
+    membership = db.session.scalars(
+        sa.select(TeamMembership).where(
+            TeamMembership.user_id == world.stand_in.id,
+            TeamMembership.team_id == world.team.id,
+        )
+    ).one()
+    membership.ends_on = date(2026, 6, 15)
+    db.session.flush()
+    doctor = make_user()
+    with clock.frozen(datetime(2026, 6, 16, 8, 0, tzinfo=UTC)):
+        circle.open_break_glass(doctor, world.patient, "Urgence vitale, SAMU", ctx(doctor))
+        assert referents.stand_ins([world.away.id], team_ids=[world.team.id]) == {}
+    assert set(_break_glass_notes(db)) == {world.away.id}
