@@ -187,15 +187,9 @@ def _review_reminders(review_soon: date) -> int:
     sent, after = 0, 0
     while batch := db.session.scalars(pending.where(CarePlan.id > after)).all():
         after = batch[-1].id
-        # The plan's lead, or else the patient's referent in the plan's team.
-        referent_of = dict(
-            db.session.execute(
-                sa.select(Enrolment.id, Enrolment.referent_id).where(
-                    Enrolment.id.in_({p.enrolment_id for p in batch}),
-                    Enrolment.referent_id.is_not(None),
-                )
-            ).all()
-        )
+        # The plan's lead, or else the patient's referent in the plan's team (while they
+        # still coordinate it).
+        referent_of = referents.current_referents(p.enrolment_id for p in batch)
         leads = {
             p.id: int(lead)
             for p in batch

@@ -99,14 +99,39 @@ def set_referent(
     return enrolment
 
 
+def _still_coordinating() -> sa.ColumnElement[bool]:
+    """The enrolment's referent still coordinates its team today (a referent who left the
+    team, or became a plain member, is nobody's referent any more)."""
+    pairs = _active_coordinators(sa.select(CareTeam.id)).subquery()
+    return sa.exists().where(
+        pairs.c.user_id == Enrolment.referent_id, pairs.c.team_id == Enrolment.team_id
+    )
+
+
+def current_referents(enrolment_ids: Iterable[int]) -> dict[int, int]:
+    """Map each enrolment to its referent, when named and still coordinating its team."""
+    ids = sorted(set(enrolment_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Enrolment.id, Enrolment.referent_id).where(
+            Enrolment.id.in_(ids), Enrolment.referent_id.is_not(None), _still_coordinating()
+        )
+    )
+    return {enrolment_id: referent_id for enrolment_id, referent_id in rows if referent_id}
+
+
 def referent_ids(patient_id: int) -> list[int]:
-    """Return the referents of the patient's open enrolments (one per team, when named)."""
+    """Return the referents of the patient's open enrolments (one per team, when named and
+    still coordinating it)."""
     return sorted(
         {
             rid
             for rid in db.session.scalars(
                 sa.select(Enrolment.referent_id).where(
-                    Enrolment.patient_id == patient_id, Enrolment.ended_at.is_(None)
+                    Enrolment.patient_id == patient_id,
+                    Enrolment.ended_at.is_(None),
+                    _still_coordinating(),
                 )
             )
             if rid is not None

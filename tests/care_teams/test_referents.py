@@ -454,3 +454,34 @@ def test_a_stand_in_who_left_the_team_gets_no_copy(db, world):
         circle.open_break_glass(doctor, world.patient, "Urgence vitale, SAMU", ctx(doctor))
         assert referents.stand_ins([world.away.id], team_ids=[world.team.id]) == {}
     assert set(_break_glass_notes(db)) == {world.away.id}
+
+
+def test_a_referent_who_stopped_coordinating_gets_no_review_reminder(app, db, world):
+    """The referent's coordinator membership ended (they stay a plain member, so still in the
+    circle): they are no longer the referent the reminder falls back to."""
+    from ptap.care_plans import services as plans
+    from ptap.care_plans.content import PlanContent
+    from ptap.care_plans.tasks import send_care_plan_reminders
+    from ptap.care_teams.models import TeamMembership
+
+    plan = plans.create_plan(world.away, world.enrolment, ctx(world.away))
+    plans.save_draft(
+        world.away,
+        plan,
+        PlanContent(next_review_on=date(2026, 6, 18)),
+        plan.draft_revision,
+        ctx(world.away),
+    )
+    plan.draft = {**plan.draft, "lead_user_id": None}
+    plan.next_review_on = date(2026, 6, 18)
+    assert world.enrolment.referent_id == world.away.id
+    membership = db.session.scalars(
+        sa.select(TeamMembership).where(
+            TeamMembership.user_id == world.away.id, TeamMembership.team_id == world.team.id
+        )
+    ).one()
+    membership.ends_on = date(2026, 6, 1)
+    add_member(world.team, world.away, starts_on=date(2026, 6, 2))
+    db.session.flush()
+    with clock.frozen(datetime(2026, 6, 16, 8, 0, tzinfo=UTC)):
+        assert send_care_plan_reminders() == 0
