@@ -65,34 +65,44 @@ def _in_circle(pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     return allowed
 
 
-def _plan_teams(plan_ids: set[int]) -> dict[int, int]:
-    """Map each plan to the team of its enrolment (one query per batch)."""
+def _plan_places(plan_ids: set[int]) -> dict[int, tuple[int, int]]:
+    """Map each plan to (team of its enrolment, patient) (one query per batch)."""
     if not plan_ids:
         return {}
     rows = db.session.execute(
-        sa.select(CarePlan.id, Enrolment.team_id)
+        sa.select(CarePlan.id, Enrolment.team_id, CarePlan.patient_id)
         .join(Enrolment, Enrolment.id == CarePlan.enrolment_id)
         .where(CarePlan.id.in_(plan_ids))
     )
-    return {plan_id: team_id for plan_id, team_id in rows}
+    return {plan_id: (team_id, patient_id) for plan_id, team_id, patient_id in rows}
 
 
 def _claim_and_notify(candidates: Sequence[tuple[dict[str, Any], NotificationDraft]]) -> int:
     """Claim the reminders in one insert, notify those this run claimed; return how many.
 
-    A recipient away (care_teams.referents cover) has their stand-in told too: the claim
-    stays keyed on the intended recipient, the stand-in's copy rides along.
+    A recipient away (care_teams.referents cover) has their stand-in told too, when the
+    stand-in is in the patient's circle (titles name the action): the claim stays keyed on
+    the intended recipient, the stand-in's copy rides along.
     """
     claimed = insert_many_if_absent(ReminderLog, [row for row, _ in candidates], _KEY)
     mine = [(row, note) for row, note in candidates if tuple(row[k] for k in _KEY) in claimed]
-    teams = _plan_teams({row["plan_id"] for row, _ in mine})
-    by_team: dict[int | None, list[NotificationDraft]] = defaultdict(list)
+    places = _plan_places({row["plan_id"] for row, _ in mine})
+    by_team: dict[int, list[NotificationDraft]] = defaultdict(list)
+    patient_of: dict[int, int] = {}
     for row, note in mine:
-        by_team[teams.get(row["plan_id"])].append(note)
-    drafts: list[NotificationDraft] = []
-    for team_id, notes in by_team.items():
-        drafts += referents.with_cover(notes, team_ids=[team_id] if team_id else None)
-    notify_all(drafts)
+        team_id, patient_id = places[row["plan_id"]]
+        by_team[team_id].append(note)
+        patient_of[id(note)] = patient_id
+    copies = [
+        (copy, patient_of[id(original)])
+        for team_id, notes in by_team.items()
+        for original, copy in referents.cover_copies(notes, team_ids=[team_id])
+    ]
+    allowed = _in_circle({(copy.user_id, patient_id) for copy, patient_id in copies})
+    notify_all(
+        [note for _, note in mine]
+        + [copy for copy, patient_id in copies if (copy.user_id, patient_id) in allowed]
+    )
     return len(mine)
 
 
@@ -177,15 +187,9 @@ def _review_reminders(review_soon: date) -> int:
     sent, after = 0, 0
     while batch := db.session.scalars(pending.where(CarePlan.id > after)).all():
         after = batch[-1].id
-        # The plan's lead, or else the patient's referent in the plan's team.
-        referent_of = dict(
-            db.session.execute(
-                sa.select(Enrolment.id, Enrolment.referent_id).where(
-                    Enrolment.id.in_({p.enrolment_id for p in batch}),
-                    Enrolment.referent_id.is_not(None),
-                )
-            ).all()
-        )
+        # The plan's lead, or else the patient's referent in the plan's team (while they
+        # still coordinate it).
+        referent_of = referents.current_referents(p.enrolment_id for p in batch)
         leads = {
             p.id: int(lead)
             for p in batch

@@ -34,9 +34,12 @@ from ptap.extensions import db
 MAX_COVER_DAYS = 366
 
 
-def _active_coordinators(team_ids: sa.Select[Any] | list[int]) -> sa.Select[int, int]:
-    """Select the (user id, team id) pairs of today's active coordinators of the teams."""
-    today = clock.paris_today()
+def _active_coordinators(
+    team_ids: sa.Select[Any] | list[int], on: date | None = None
+) -> sa.Select[int, int]:
+    """Select the (user id, team id) pairs of the teams' active coordinators on `on`
+    (default: today, Paris)."""
+    today = on or clock.paris_today()
     return sa.select(TeamMembership.user_id, TeamMembership.team_id).where(
         TeamMembership.team_id.in_(team_ids),
         TeamMembership.role == TeamRole.COORDINATOR,
@@ -96,14 +99,39 @@ def set_referent(
     return enrolment
 
 
+def _still_coordinating() -> sa.ColumnElement[bool]:
+    """The enrolment's referent still coordinates its team today (a referent who left the
+    team, or became a plain member, is nobody's referent any more)."""
+    pairs = _active_coordinators(sa.select(CareTeam.id)).subquery()
+    return sa.exists().where(
+        pairs.c.user_id == Enrolment.referent_id, pairs.c.team_id == Enrolment.team_id
+    )
+
+
+def current_referents(enrolment_ids: Iterable[int]) -> dict[int, int]:
+    """Map each enrolment to its referent, when named and still coordinating its team."""
+    ids = sorted(set(enrolment_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Enrolment.id, Enrolment.referent_id).where(
+            Enrolment.id.in_(ids), Enrolment.referent_id.is_not(None), _still_coordinating()
+        )
+    )
+    return {enrolment_id: referent_id for enrolment_id, referent_id in rows if referent_id}
+
+
 def referent_ids(patient_id: int) -> list[int]:
-    """Return the referents of the patient's open enrolments (one per team, when named)."""
+    """Return the referents of the patient's open enrolments (one per team, when named and
+    still coordinating it)."""
     return sorted(
         {
             rid
             for rid in db.session.scalars(
                 sa.select(Enrolment.referent_id).where(
-                    Enrolment.patient_id == patient_id, Enrolment.ended_at.is_(None)
+                    Enrolment.patient_id == patient_id,
+                    Enrolment.ended_at.is_(None),
+                    _still_coordinating(),
                 )
             )
             if rid is not None
@@ -267,15 +295,27 @@ def stand_ins(
     """Map each of `user_ids` away on `on` (default: today, Paris) to their stand-in.
 
     A cover of all teams always applies; a one-team cover applies only when the notice is
-    about that team (`team_ids`). Deactivated stand-ins are skipped.
+    about that team (`team_ids`). The stand-in must still coordinate, that day, the cover's
+    team, or with a cover of all teams one of `team_ids` (any team when none is given):
+    deactivated stand-ins, and those who left the team since the declaration, are skipped.
     """
     ids = sorted(set(user_ids))
     if not ids:
         return {}
     day = on or clock.paris_today()
     scope: sa.ColumnElement[bool] = CoverPeriod.team_id.is_(None)
-    if team_ids is not None and (teams := sorted(set(team_ids))):
+    teams = sorted(set(team_ids or ()))
+    if teams:
         scope = sa.or_(scope, CoverPeriod.team_id.in_(teams))
+    their_teams = (
+        _active_coordinators(teams, on=day)
+        if teams
+        else _active_coordinators(sa.select(CareTeam.id), on=day)
+    ).subquery()
+    still_coordinates = sa.exists().where(
+        their_teams.c.user_id == CoverPeriod.stand_in_id,
+        sa.or_(CoverPeriod.team_id.is_(None), their_teams.c.team_id == CoverPeriod.team_id),
+    )
     rows = db.session.execute(
         sa.select(CoverPeriod.coordinator_id, CoverPeriod.stand_in_id)
         .join(User, User.id == CoverPeriod.stand_in_id)
@@ -286,10 +326,42 @@ def stand_ins(
             CoverPeriod.ends_on >= day,
             User.active.is_(True),
             scope,
+            still_coordinates,
         )
         .order_by(CoverPeriod.id)
     )
     return {coordinator: stand_in for coordinator, stand_in in rows}
+
+
+def cover_copies(
+    drafts: Sequence[NotificationDraft],
+    *,
+    team_ids: Iterable[int] | None = None,
+    on: date | None = None,
+) -> list[tuple[NotificationDraft, NotificationDraft]]:
+    """Return (original, copy) for each draft whose recipient is away: the copy goes to the
+    stand-in, its title starting with "Remplacement de <name> :"; a stand-in already told
+    the same thing (same kind and link) gets no second copy.
+
+    The stand-in's right to know is the caller's to check (a cover does not open the
+    patients of a team the stand-in is not part of): filter the copies by access.
+    """
+    cover = stand_ins({d.user_id for d in drafts}, team_ids=team_ids, on=on)
+    if not cover:
+        return []
+    names = {
+        u.id: u.full_name for u in db.session.scalars(sa.select(User).where(User.id.in_(cover)))
+    }
+    told = {(d.user_id, d.kind, d.link) for d in drafts}
+    copies = []
+    for d in drafts:
+        stand_in = cover.get(d.user_id)
+        if stand_in is None or (stand_in, d.kind, d.link) in told:
+            continue
+        told.add((stand_in, d.kind, d.link))
+        title = f"Remplacement de {names.get(d.user_id, '')} : {d.title}"
+        copies.append((d, NotificationDraft(stand_in, d.kind, title[:300], d.link)))
+    return copies
 
 
 def with_cover(
@@ -298,27 +370,9 @@ def with_cover(
     team_ids: Iterable[int] | None = None,
     on: date | None = None,
 ) -> list[NotificationDraft]:
-    """Return the drafts plus, for each recipient away, a copy for their stand-in.
-
-    The copy's title starts with "Remplacement de <name> :"; a stand-in already told the
-    same thing (same kind and link) gets no second notice.
-    """
-    cover = stand_ins({d.user_id for d in drafts}, team_ids=team_ids, on=on)
-    if not cover:
-        return list(drafts)
-    names = {
-        u.id: u.full_name for u in db.session.scalars(sa.select(User).where(User.id.in_(cover)))
-    }
-    told = {(d.user_id, d.kind, d.link) for d in drafts}
-    result = list(drafts)
-    for d in drafts:
-        stand_in = cover.get(d.user_id)
-        if stand_in is None or (stand_in, d.kind, d.link) in told:
-            continue
-        told.add((stand_in, d.kind, d.link))
-        title = f"Remplacement de {names.get(d.user_id, '')} : {d.title}"
-        result.append(NotificationDraft(stand_in, d.kind, title[:300], d.link))
-    return result
+    """Return the drafts plus, for each recipient away, a copy for their stand-in
+    (`cover_copies`; the caller filters by access)."""
+    return list(drafts) + [copy for _, copy in cover_copies(drafts, team_ids=team_ids, on=on)]
 
 
 def list_fellow_coordinators(user_id: int) -> tuple[list[CareTeam], list[User]]:

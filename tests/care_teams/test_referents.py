@@ -395,3 +395,93 @@ def test_patient_list_filters_by_referent_and_shows_it(db, client, auth, world):
     # A coordinator of another team is not a choice.
     bad = client.get(f"/patients?referent={world.outsider_coord.id}")
     assert bad.status_code == 422
+
+
+def test_task_reminder_copy_skips_a_stand_in_outside_the_patients_circle(app, db, world):
+    """An all-teams cover copies notices to the stand-in, but a task reminder about a patient
+    of a team the stand-in is not part of (the absent coordinator is a plain member there)
+    must not reach them: its title carries the action (health data)."""
+    from ptap.care_plans import services as plans
+    from ptap.care_plans.models import CarePlanTask
+    from ptap.care_plans.tasks import send_care_plan_reminders
+
+    add_member(world.other_team, world.away)  # a plain member of the other team
+    elsewhere = make_patient(world.other_team, world.outsider_coord)
+    enrolment = db.session.scalars(
+        sa.select(Enrolment).where(Enrolment.patient_id == elsewhere.id)
+    ).one()
+    plan = plans.create_plan(world.outsider_coord, enrolment, ctx(world.outsider_coord))
+    db.session.add(
+        CarePlanTask(
+            plan_id=plan.id,
+            patient_id=elsewhere.id,
+            action_key="a1",
+            objective="Cicatrisation",
+            what="Pansement d'ulcère",
+            assignee_id=world.away.id,
+            due_on=date(2026, 6, 17),
+            status="planned",
+        )
+    )
+    db.session.flush()
+    with clock.frozen(NOW):
+        cover(world, date(2026, 6, 15), date(2026, 6, 19), team_id=None)
+    with clock.frozen(datetime(2026, 6, 16, 8, 0, tzinfo=UTC)):
+        send_care_plan_reminders()
+    told = db.session.scalars(
+        sa.select(Notification.user_id).where(Notification.kind.like("task_%"))
+    ).all()
+    assert told == [world.away.id]
+
+
+def test_a_stand_in_who_left_the_team_gets_no_copy(db, world):
+    """The stand-in's membership ends during the cover: break-the-glass alerts about the
+    team's patients no longer reach them (nor any other copy for that team)."""
+    from ptap.care_teams.models import TeamMembership
+
+    with clock.frozen(NOW):
+        cover(world, date(2026, 6, 15), date(2026, 6, 19))
+    membership = db.session.scalars(
+        sa.select(TeamMembership).where(
+            TeamMembership.user_id == world.stand_in.id,
+            TeamMembership.team_id == world.team.id,
+        )
+    ).one()
+    membership.ends_on = date(2026, 6, 15)
+    db.session.flush()
+    doctor = make_user()
+    with clock.frozen(datetime(2026, 6, 16, 8, 0, tzinfo=UTC)):
+        circle.open_break_glass(doctor, world.patient, "Urgence vitale, SAMU", ctx(doctor))
+        assert referents.stand_ins([world.away.id], team_ids=[world.team.id]) == {}
+    assert set(_break_glass_notes(db)) == {world.away.id}
+
+
+def test_a_referent_who_stopped_coordinating_gets_no_review_reminder(app, db, world):
+    """The referent's coordinator membership ended (they stay a plain member, so still in the
+    circle): they are no longer the referent the reminder falls back to."""
+    from ptap.care_plans import services as plans
+    from ptap.care_plans.content import PlanContent
+    from ptap.care_plans.tasks import send_care_plan_reminders
+    from ptap.care_teams.models import TeamMembership
+
+    plan = plans.create_plan(world.away, world.enrolment, ctx(world.away))
+    plans.save_draft(
+        world.away,
+        plan,
+        PlanContent(next_review_on=date(2026, 6, 18)),
+        plan.draft_revision,
+        ctx(world.away),
+    )
+    plan.draft = {**plan.draft, "lead_user_id": None}
+    plan.next_review_on = date(2026, 6, 18)
+    assert world.enrolment.referent_id == world.away.id
+    membership = db.session.scalars(
+        sa.select(TeamMembership).where(
+            TeamMembership.user_id == world.away.id, TeamMembership.team_id == world.team.id
+        )
+    ).one()
+    membership.ends_on = date(2026, 6, 1)
+    add_member(world.team, world.away, starts_on=date(2026, 6, 2))
+    db.session.flush()
+    with clock.frozen(datetime(2026, 6, 16, 8, 0, tzinfo=UTC)):
+        assert send_care_plan_reminders() == 0
