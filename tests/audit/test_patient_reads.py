@@ -105,6 +105,17 @@ COVERED_ELSEWHERE = {
     "api.meetings_report_get": "load_patient (patient.read)",
     "api.meetings_report_pdf": "load_patient (patient.read)",
     "api.meetings_minutes_pdf": "note_patients_shown (every agenda patient)",
+    "care_plans.list_actions_to_define": "@shows_patients + note_patients_shown (action rows; "
+    "tests/care_plans/test_editor.py)",
+    "care_teams.edit_circle_structure": "load_patient (patient.structures.manage)",
+    "messaging.patient_messages": "load_patient + conversation.read event (record_read)",
+    # DMP consultation (tests/filings/test_consultation.py): load_patient, then a
+    # patient.dmp_consult or patient.dmp_document event per list and per document opened.
+    "filings.dmp_documents": "load_patient + patient.dmp_consult event",
+    "filings.dmp_document": "load_patient + patient.dmp_document event",
+    "filings.dmp_document_content": "load_patient + patient.dmp_document event",
+    "api.filings_list_patient_dmp_documents": "load_patient + patient.dmp_consult event",
+    "api.filings_get_patient_dmp_document": "load_patient + patient.dmp_document event",
 }
 
 #: Endpoints that show no patient identity.
@@ -132,6 +143,8 @@ NO_PATIENT_IDENTITY = {
     "admin.show_user",
     "admin.security_log",
     "care_teams.list_teams",
+    # Covers: coordinators and dates, never patients.
+    "care_teams.absences",
     "api.care_teams_list_teams",
     "care_teams.show_team",
     "care_teams.organisation",

@@ -71,6 +71,14 @@ RERENDERS_COVERED_ELSEWHERE = {
     "letters.create_letter": "load_patient notes the patient; safety net (tests/letters)",
     "letters.edit_letter": "load_patient of the letter's patient; safety net (tests/letters)",
     "letters.send_letter": "load_patient of the letter's patient; safety net (tests/letters)",
+    "messaging.send_message": "a refused message shows the thread again after the rollback: "
+    "record_read audits it (conversation.read event; tests/messaging/test_patient_tab.py)",
+    "care_plans.edit_rows": "load_plan (care_plan.edit) notes the patient; the row partial "
+    "names no one (tests/care_plans/test_editor.py)",
+    "care_teams.add_circle_structure": "load_patient notes the patient; the circle page "
+    "re-rendered after the rollback; safety net (tests/care_teams/test_circle_structures.py)",
+    "care_teams.update_circle_structure": "load_patient notes the patient; safety net",
+    "care_teams.end_circle_structure": "load_patient notes the patient; safety net",
 }
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
@@ -110,9 +118,12 @@ NO_PATIENT_IDENTITY = {
     "filings.release_submission",
     "messaging.open_team_conversation",
     "messaging.open_direct_conversation",
-    "messaging.send_message",
-    "messaging.send_attachment",
     "messaging.acknowledge_message",
+    "messaging.open_patient_conversation",
+    # The referent form and the absences page redirect, or list coordinators only.
+    "care_teams.change_referent",
+    "care_teams.declare_cover",
+    "care_teams.cancel_cover",
     # The form shows back what was typed: no patient record is linked yet.
     "intake.register_request",
     "intake.team_targets",
