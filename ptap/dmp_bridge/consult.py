@@ -176,7 +176,8 @@ def list_dmp_documents(
     Raises DmpConsultRefused, or DmpError (DmpUnavailable/DmpRejected) with a French message.
     """
     context = _context(consultation)
-    key = _key(consultation, "list", search)
+    # The INS in the key: after an identity correction, never the wrong person's list.
+    key = _key(consultation, "list", context.patient.ins_oid, context.patient.ins, search)
     cached = _cache.get(key)
     if isinstance(cached, list):
         return cached

@@ -16,7 +16,7 @@ from ptap.dmp_bridge.ports import DmpUnavailable
 from ptap.extensions import db
 from ptap.filings import consultation
 from tests.conftest import AuthActions
-from tests.factories import make_user, valid_rpps
+from tests.factories import make_user, valid_nir, valid_rpps
 from tests.filings.conftest import Org, api_headers
 
 LDL = (
@@ -394,3 +394,20 @@ def test_a_title_outside_latin_1_gives_a_header_a_server_can_send(
     assert "filename*=UTF-8''%C3%89cho-du-c%C5%93ur" in disposition
     assert "\r" not in disposition and "\n" not in disposition
     assert not [c for c in response.headers.getlist("Set-Cookie") if c.startswith("a=")]
+
+
+def test_a_corrected_ins_is_not_answered_from_the_previous_identity_cache(
+    client, auth: AuthActions, org: Org, docs, dmp: FakeDmpTransport
+) -> None:
+    """Identity vigilance: after the INS is corrected, the list comes from the DMP of the
+    right person, never from the cached DMP of the wrong one."""
+    as_psc(auth, org.gp)
+    assert "<strong>Lettre de liaison</strong>" in client.get(list_url(org)).get_data(as_text=True)
+    right_ins = valid_nir("M", 1951)
+    dmp.add_document(
+        right_ins, title="Bilan de la bonne personne", content=PDF, mime_type="application/pdf"
+    )
+    org.patient.ins_matricule = right_ins
+    db.session.commit()
+    page = client.get(list_url(org)).get_data(as_text=True)
+    assert "Bilan de la bonne personne" in page and "<strong>Lettre de liaison</strong>" not in page
