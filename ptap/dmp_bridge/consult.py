@@ -73,10 +73,15 @@ def consult_blocking_reason(patient: DmpPatient) -> str | None:
 
 
 class _TtlCache:
-    def __init__(self, max_entries: int = 256) -> None:
+    """Entries that expire, at most `max_entries` of them and `max_bytes` in all (the sizes
+    given to put: documents are megabytes); the oldest go first."""
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._lock = threading.Lock()
-        self._data: dict[tuple[object, ...], tuple[float, object]] = {}
+        self._data: dict[tuple[object, ...], tuple[float, object, int]] = {}
         self._max = max_entries
+        self.max_bytes = max_bytes
+        self._bytes = 0
 
     def get(self, key: tuple[object, ...]) -> object | None:
         now = time.monotonic()
@@ -85,25 +90,34 @@ class _TtlCache:
             if found is None:
                 return None
             if found[0] <= now:
-                del self._data[key]
+                self._drop(key)
                 return None
             return found[1]
 
-    def put(self, key: tuple[object, ...], value: object, seconds: float) -> None:
-        if seconds <= 0:
+    def _drop(self, key: tuple[object, ...]) -> None:
+        self._bytes -= self._data.pop(key)[2]
+
+    def put(self, key: tuple[object, ...], value: object, seconds: float, size: int = 0) -> None:
+        if seconds <= 0 or size > self.max_bytes:
             return
         now = time.monotonic()
         with self._lock:
-            if len(self._data) >= self._max:
-                for k in [k for k, (exp, _) in self._data.items() if exp <= now]:
-                    del self._data[k]
-                while len(self._data) >= self._max:
-                    del self._data[next(iter(self._data))]
-            self._data[key] = (now + seconds, value)
+            if key in self._data:
+                self._drop(key)
+            if len(self._data) >= self._max or self._bytes + size > self.max_bytes:
+                for k in [k for k, (exp, _, _) in self._data.items() if exp <= now]:
+                    self._drop(k)
+                while self._data and (
+                    len(self._data) >= self._max or self._bytes + size > self.max_bytes
+                ):
+                    self._drop(next(iter(self._data)))
+            self._data[key] = (now + seconds, value, size)
+            self._bytes += size
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._bytes = 0
 
 
 _cache = _TtlCache()
@@ -162,14 +176,15 @@ def list_dmp_documents(
     Raises DmpConsultRefused, or DmpError (DmpUnavailable/DmpRejected) with a French message.
     """
     context = _context(consultation)
-    key = _key(consultation, "list", search)
+    # The INS in the key: after an identity correction, never the wrong person's list.
+    key = _key(consultation, "list", context.patient.ins_oid, context.patient.ins, search)
     cached = _cache.get(key)
     if isinstance(cached, list):
         return cached
     found = runtime.transport().list_documents(context, search)
     # Deleted entries never show; masked ones only come back when the DMP allows it.
     found = [d for d in found if d.status != "Deleted"]
-    _cache.put(key, found, _cache_seconds())
+    _cache.put(key, found, _cache_seconds(), size=1024 * len(found))
     return found
 
 
@@ -194,7 +209,7 @@ def retrieve_dmp_document(
     context = _context(consultation)
     repository = repository_id or entry.extra.get("repository_id", "")
     document = runtime.transport().retrieve_document(context, unique_id, repository)
-    _cache.put(key, document, _cache_seconds())
+    _cache.put(key, document, _cache_seconds(), size=len(document.content))
     return entry, document
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, render_template, request, url_for
 from flask_login import current_user
@@ -137,7 +138,11 @@ def content_response(opened: consultation.OpenedDocument, *, download: bool) -> 
         mime = "application/xml" if "xml" in mime else "application/octet-stream"
     response = Response(view.content, status=200, mimetype=mime)
     disposition = "inline" if inline else "attachment"
-    response.headers["Content-Disposition"] = f'{disposition}; filename="{opened.filename}"'
+    # ASCII name for every browser, the UTF-8 one in filename* (RFC 6266); both sanitised.
+    utf8_name = quote(opened.unicode_filename, safe="")
+    response.headers["Content-Disposition"] = (
+        f"{disposition}; filename=\"{opened.filename}\"; filename*=UTF-8''{utf8_name}"
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -12,6 +12,7 @@ Nothing retrieved is stored: the bridge keeps answers a few minutes in memory on
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -58,6 +59,8 @@ DOCUMENT_TYPES: tuple[tuple[str, str], ...] = (
     ("PPCS", "Plan personnalisé de coordination en santé"),
 )
 TYPE_LABELS = dict(DOCUMENT_TYPES)
+#: Letters NFKD does not decompose, spelt out in ASCII file names.
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
 
 
 class DmpConsultationFailed(DomainError):
@@ -273,13 +276,22 @@ class OpenedDocument:
     mode: dmp_bridge.AccessMode
 
     @property
-    def filename(self) -> str:
-        """A safe file name: letters, digits, dashes; the extension of the content."""
+    def unicode_filename(self) -> str:
+        """A safe file name: letters (any script), digits, dashes; the content's extension."""
         stem = "".join(c if c.isalnum() else "-" for c in self.row.title)[:60].strip("-")
         extension = {
             dmp_bridge.ViewKind.PDF: "pdf",
             dmp_bridge.ViewKind.CDA: "xml",
         }.get(self.view.kind, "xml" if "xml" in self.view.mime_type else "bin")
+        return f"{stem or 'document-dmp'}.{extension}"
+
+    @property
+    def filename(self) -> str:
+        """The same name in ASCII (headers travel in ISO-8859-1: « cœur » would not)."""
+        name = unicodedata.normalize("NFKD", self.unicode_filename.translate(_LIGATURES))
+        ascii_name = name.encode("ascii", "ignore").decode()
+        stem, _, extension = ascii_name.rpartition(".")
+        stem = "".join(c if c.isalnum() else "-" for c in stem).strip("-")
         return f"{stem or 'document-dmp'}.{extension}"
 
 

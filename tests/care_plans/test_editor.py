@@ -332,6 +332,28 @@ def test_progress_bar_follows_the_true_lifecycle(db, client, auth, org):
     assert current_step(body) == "Clos" and "À faire :" not in body
 
 
+def test_progress_bar_of_a_plan_in_force_after_a_follow_up_version(db, client, auth, org):
+    """A follow-up version (action statuses) of a plan in force carries no approvals of its
+    own: the plan is still validated and agreed, the bar must not show those steps to come."""
+    org.patient.gp_user_id = org.gp.id
+    plan = make_plan(db, org)
+    services.publish_version(org.coord, plan, "v1", SYSTEM)
+    services.record_approval(org.gp, plan, "gp_validation", "in_person", "", SYSTEM)
+    services.record_approval(org.coord, plan, "patient_agreement", "in_person", "", SYSTEM)
+    services.activate_plan(org.coord, plan, SYSTEM)
+    content = draft(db, plan)
+    objective, action = content.actions()[0]
+    action.status = ActionStatus.DONE
+    services.save_draft(org.coord, plan, content, plan.draft_revision, SYSTEM)
+    assert services.publish_version(org.coord, plan, "Suivi", SYSTEM) is not None
+    db.session.commit()
+    auth.login(org.coord)
+    body = text(client.get(plan_url(org)))
+    assert current_step(body) == "En vigueur"
+    bar = body.split('class="progress-steps"', 1)[1].split("</ol>", 1)[0]
+    assert "(à venir)" not in bar and bar.count("(étape franchie)") == 4
+
+
 def test_progress_bar_is_an_ordered_list_with_words_not_only_colour(db, client, auth, org):
     make_plan(db, org)
     auth.login(org.nurse)

@@ -359,3 +359,18 @@ def test_unknown_formats_are_downloads_and_n1_pdf_is_shown() -> None:
     view = document_view(RetrievedDocument("1", "text/xml", n1))
     assert view.kind == ViewKind.PDF
     assert view.content == b"%PDF-1.4 body"
+
+
+def test_the_answer_cache_holds_a_bounded_number_of_bytes() -> None:
+    """Retrieved documents are megabytes: the per-process cache evicts the oldest beyond its
+    byte budget and never keeps one larger than it (256 PDFs would exhaust a worker)."""
+    from ptap.dmp_bridge import consult
+
+    cache = consult._TtlCache(max_entries=256, max_bytes=1000)
+    for n in range(5):
+        cache.put(("doc", n), b"x" * 400, 60, size=400)
+    kept = [n for n in range(5) if cache.get(("doc", n)) is not None]
+    assert kept == [3, 4]
+    cache.put(("big",), b"x" * 1001, 60, size=1001)
+    assert cache.get(("big",)) is None and cache.get(("doc", 4)) is not None
+    assert consult._cache.max_bytes <= 64 * 1024 * 1024

@@ -16,7 +16,7 @@ from ptap.dmp_bridge.ports import DmpUnavailable
 from ptap.extensions import db
 from ptap.filings import consultation
 from tests.conftest import AuthActions
-from tests.factories import make_user, valid_rpps
+from tests.factories import make_user, valid_nir, valid_rpps
 from tests.filings.conftest import Org, api_headers
 
 LDL = (
@@ -372,3 +372,42 @@ def test_openapi_documents_the_dmp_consultation(client) -> None:
     assert "/api/v1/patients/{patient_id}/dmp/documents" in paths or (
         "/patients/{patient_id}/dmp/documents" in paths
     )
+
+
+def test_a_title_outside_latin_1_gives_a_header_a_server_can_send(
+    client, auth: AuthActions, org: Org, docs, dmp: FakeDmpTransport
+) -> None:
+    """WSGI servers encode headers in ISO-8859-1: « cœur » (œ is not in it) must not make the
+    download a 500; the UTF-8 name travels in filename* (RFC 6266), nothing else is copied."""
+    uid = dmp.add_document(
+        org.patient.ins_matricule,
+        title='Écho du cœur ✓ "x"\r\nSet-Cookie: a=b',
+        content=PDF,
+        mime_type="application/pdf",
+    )
+    as_psc(auth, org.gp)
+    response = client.get(f"{list_url(org)}/{uid}/content?download=1")
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    disposition.encode("latin-1")  # what gunicorn does with every header
+    assert disposition.startswith('attachment; filename="Echo-du-coeur')
+    assert "filename*=UTF-8''%C3%89cho-du-c%C5%93ur" in disposition
+    assert "\r" not in disposition and "\n" not in disposition
+    assert not [c for c in response.headers.getlist("Set-Cookie") if c.startswith("a=")]
+
+
+def test_a_corrected_ins_is_not_answered_from_the_previous_identity_cache(
+    client, auth: AuthActions, org: Org, docs, dmp: FakeDmpTransport
+) -> None:
+    """Identity vigilance: after the INS is corrected, the list comes from the DMP of the
+    right person, never from the cached DMP of the wrong one."""
+    as_psc(auth, org.gp)
+    assert "<strong>Lettre de liaison</strong>" in client.get(list_url(org)).get_data(as_text=True)
+    right_ins = valid_nir("M", 1951)
+    dmp.add_document(
+        right_ins, title="Bilan de la bonne personne", content=PDF, mime_type="application/pdf"
+    )
+    org.patient.ins_matricule = right_ins
+    db.session.commit()
+    page = client.get(list_url(org)).get_data(as_text=True)
+    assert "Bilan de la bonne personne" in page and "<strong>Lettre de liaison</strong>" not in page

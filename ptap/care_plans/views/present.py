@@ -302,8 +302,11 @@ def progress(
     :param lead: the plan lead's name ("" if none); :param gp: the GP's name ("" if unknown).
     """
     status = plan.status
-    validated = ApprovalKind.GP_VALIDATION in approvals
-    agreed = ApprovalKind.PATIENT_AGREEMENT in approvals
+    # A plan in force was validated and agreed (activate_plan requires both), even when its
+    # current version is a follow-up one (action statuses) without approvals of its own.
+    in_force = status == PlanStatus.ACTIVE
+    validated = in_force or ApprovalKind.GP_VALIDATION in approvals
+    agreed = in_force or ApprovalKind.PATIENT_AGREEMENT in approvals
     revision = status == PlanStatus.UNDER_REVISION
     by_lead = f"{lead} (responsable du plan)" if lead else "la coordination"
     # The revision of a plan in force whose next version is not published yet: the steps
