@@ -49,6 +49,9 @@ class WriteBehind:
         self._write = write
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        #: Held while a batch is written: a flush at exit waits for the writer thread's batch
+        #: (otherwise it finds nothing pending and the process ends in the middle of it).
+        self._flushing = threading.Lock()
         self._items: list[tuple[Flask, Any]] = []
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,7 +82,12 @@ class WriteBehind:
             self.flush()
 
     def flush(self) -> int:
-        """Write every pending item now (one batch per app); return how many were written."""
+        """Write every pending item now (one batch per app); return how many were written.
+        Flushes run one at a time: one that starts while another writes waits for it."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             items, self._items = self._items, []
         by_app: dict[int, tuple[Flask, list[Any]]] = {}

@@ -203,3 +203,31 @@ def test_a_refused_event_does_not_hold_back_the_others(app, batching, world, db,
     assert sorted(reasons) == ["after", "before"]
     assert "item refused, dropped" in caplog.text
     assert "poison" in caplog.text
+
+
+def test_a_flush_waits_for_the_batch_being_written(app):
+    """At exit `flush_all` must not return while the writer thread is in the middle of a batch
+    (the process would end and lose it): flushes run one at a time."""
+    import threading
+
+    written: list[int] = []
+    started, release = threading.Event(), threading.Event()
+
+    def slow_write(app, items):
+        started.set()
+        release.wait(5)
+        written.extend(items)
+
+    buffer = write_behind.WriteBehind("test-slow", slow_write)
+    try:
+        buffer._items.append((app, 1))
+        writer = threading.Thread(target=buffer.flush)
+        writer.start()
+        assert started.wait(5)
+        threading.Timer(0.2, release.set).start()
+        buffer.flush()  # the exit's flush
+        assert written == [1]
+        writer.join(5)
+    finally:
+        release.set()
+        write_behind._BUFFERS.remove(buffer)
