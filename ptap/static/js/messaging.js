@@ -617,9 +617,15 @@
       return "";
     }
 
+    // Kept until the server answers: a retry after a lost answer (the upload was stored but
+    // the connection dropped) carries the same id, so the server hands back that message
+    // instead of storing it twice.
+    let filesClientId = null;
+
     function sendWithFiles(body, files) {
       const data = new FormData();
-      data.append("client_id", newClientId());
+      if (!filesClientId) filesClientId = newClientId();
+      data.append("client_id", filesClientId);
       data.append("body", body);
       data.append("priority", urgent && urgent.checked ? "urgent" : "normal");
       files.forEach(function (file) { data.append("files", file); });
@@ -644,6 +650,7 @@
         done();
         let answer = {};
         try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = {}; }
+        filesClientId = null; // answered: stored or refused, the next send is a new message
         if (xhr.status === 200 || xhr.status === 201) {
           uploadState.textContent = "Message envoyé.";
           textarea.value = "";
