@@ -604,6 +604,7 @@
     function checkFiles(files) {
       const maxFiles = parseInt(form.getAttribute("data-max-files"), 10) || 5;
       const maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10) || 0;
+      const maxTotal = parseInt(form.getAttribute("data-max-total-bytes"), 10) || 0;
       if (files.length > maxFiles) {
         return "Un message emporte au plus " + maxFiles + " pièces jointes.";
       }
@@ -613,6 +614,12 @@
           return "« " + files[i].name + " » dépasse la taille maximale d'une pièce jointe (" +
             form.getAttribute("data-max-mb") + " Mo).";
         }
+      }
+      // The server refuses a larger request as a whole (413), before reading any of it.
+      const total = files.reduce(function (sum, f) { return sum + f.size; }, 0);
+      if (maxTotal && total > maxTotal) {
+        return "Les pièces jointes dépassent ensemble la taille maximale d'un envoi (" +
+          Math.floor(maxTotal / (1024 * 1024)) + " Mo) : envoyez-les en plusieurs messages.";
       }
       return "";
     }
