@@ -7,7 +7,10 @@ joining a thread (`ptap.audit.services.record_event_batched`). A batch is writte
 holds `max_rows` items or `WRITE_BEHIND_SECONDS` after its first item, by a daemon thread of
 this process, and at interpreter exit (a graceful stop). Guarantee: a crash of the process
 loses at most what it noted in the last `WRITE_BEHIND_SECONDS` (1 s by default), never a
-committed row; a failed write is logged and retried with the next batch.
+committed row. A write that fails for a passing reason (database unreachable or locked) is
+logged and retried with the next batch; an item the database refuses for its content (a
+constraint, a value it cannot store) is logged at error level with its content and dropped,
+after the batch's other items were written one by one, so it never holds them back.
 
 `WRITE_BEHIND_SECONDS = 0` (the testing configuration) turns buffering off: the callers then
 write in their own transaction, as before.
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
+from sqlalchemy import exc as sa_exc
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,9 @@ class WriteBehind:
         self._write = write
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        #: Held while a batch is written: a flush at exit waits for the writer thread's batch
+        #: (otherwise it finds nothing pending and the process ends in the middle of it).
+        self._flushing = threading.Lock()
         self._items: list[tuple[Flask, Any]] = []
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -75,7 +82,12 @@ class WriteBehind:
             self.flush()
 
     def flush(self) -> int:
-        """Write every pending item now (one batch per app); return how many were written."""
+        """Write every pending item now (one batch per app); return how many were written.
+        Flushes run one at a time: one that starts while another writes waits for it."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             items, self._items = self._items, []
         by_app: dict[int, tuple[Flask, list[Any]]] = {}
@@ -86,11 +98,43 @@ class WriteBehind:
             try:
                 self._write(app, batch)
                 written += len(batch)
-            except Exception:  # keep them for the next batch: nothing noted is dropped
-                log.exception("write-behind %s: %d not written, retried", self.name, len(batch))
-                with self._lock:
-                    self._items[:0] = [(app, item) for item in batch]
+            except Exception as exc:
+                if not _is_poison(exc) or len(batch) == 1:
+                    written += self._handle_failure(app, batch, exc)
+                    continue
+                # One bad item must not hold back the others for ever: write them one by one.
+                for item in batch:
+                    try:
+                        self._write(app, [item])
+                        written += 1
+                    except Exception as item_exc:
+                        self._handle_failure(app, [item], item_exc)
         return written
+
+    def _handle_failure(self, app: Flask, batch: list[Any], exc: Exception) -> int:
+        """Keep a batch that failed for a passing reason (database away, locked) for the next
+        flush; drop, with an error log naming the item, one the database refuses for itself
+        (a constraint or a value it cannot store), which every retry would refuse again."""
+        if _is_poison(exc):
+            for item in batch:
+                log.error(
+                    "write-behind %s: item refused, dropped: %r", self.name, item, exc_info=exc
+                )
+            return 0
+        log.error("write-behind %s: %d not written, retried", self.name, len(batch), exc_info=exc)
+        with self._lock:
+            self._items[:0] = [(app, item) for item in batch]
+        return 0
+
+
+def _is_poison(exc: Exception) -> bool:
+    """Tell whether the database refused the statement for its content (retrying is useless),
+    not because it was unreachable or busy."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return False
+    return isinstance(exc, sa_exc.StatementError) and not isinstance(
+        exc, sa_exc.OperationalError | sa_exc.InterfaceError
+    )
 
 
 def flush_all() -> int:

@@ -73,6 +73,8 @@ _OFFICE_TYPES = frozenset({DOCX, XLSX, ODT, ODS})
 #: Reading a document's manifest stops here (a real [Content_Types].xml is a few kB).
 _MANIFEST_MAX = 256 * 1024
 _ZIP_MAX_ENTRIES = 10_000
+#: Where an ODF document keeps its macros (Basic) and scripts (Python, JavaScript, BeanShell).
+_ODF_MACRO_FOLDERS = ("Basic/", "Scripts/")
 
 
 class AttachmentTooLarge(InvalidInput):
@@ -114,11 +116,14 @@ def _office_type(archive: zipfile.ZipFile) -> str | None:
     ODF: the first entry is `mimetype` (stored, as the standard requires), naming a text or a
     spreadsheet, and `content.xml` is there. OOXML: `[Content_Types].xml` declares the main
     part of a Word or Excel document, and that part is there. Macro projects are refused
-    (a macro-enabled document renamed .docx declares another type, but is checked anyway).
+    (a macro-enabled document renamed .docx declares another type, but is checked anyway), and
+    so are an ODF document's Basic macros and scripts.
     """
     entries = archive.infolist()
     names = {e.filename for e in entries}
     if len(entries) > _ZIP_MAX_ENTRIES or any(n.lower().endswith("vbaproject.bin") for n in names):
+        return None
+    if any(n.startswith(_ODF_MACRO_FOLDERS) for n in names):  # LibreOffice macros or scripts
         return None
     if entries and entries[0].filename == "mimetype":
         declared = _read_member(archive, "mimetype") or b""

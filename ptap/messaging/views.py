@@ -200,17 +200,27 @@ def _thread_messages(conversation: Conversation) -> list[dict[str, Any]]:
     return items
 
 
+#: What a message form holds besides its files (text up to 10,000 characters, fields, parts).
+_FORM_ROOM = 256 * 1024
+
+
 def _attachment_rules() -> dict[str, Any]:
     """What the composer tells of files (and messaging.js checks before sending)."""
     max_mb = current_app.config["MESSAGING_ATTACHMENT_MAX_MB"]
     allowed = current_app.config["MESSAGING_ATTACHMENT_TYPES"]
+    # Every request is bounded by MAX_CONTENT_LENGTH (a larger one gets a bare 413 page and
+    # the typed text is lost): the files together must fit in it, with room for the text.
+    request_max = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    total_bytes = max(0, int(request_max) - _FORM_ROOM) if request_max else 0
+    total = f", {total_bytes // (1024 * 1024)} Mo en tout" if total_bytes else ""
     return {
         "max_mb": max_mb,
         "max_bytes": int(float(max_mb) * 1024 * 1024),
+        "max_total_bytes": total_bytes,
         "max_files": services.MAX_ATTACHMENTS,
         "accept": ",".join([*allowed, *(EXTENSIONS[t] for t in allowed if t in EXTENSIONS)]),
         "hint": f"PDF, images, documents Word, Excel ou LibreOffice (DOCX, XLSX, ODT, ODS) ; "
-        f"{max_mb} Mo au plus par fichier, {services.MAX_ATTACHMENTS} fichiers au plus.",
+        f"{max_mb} Mo au plus par fichier{total}, {services.MAX_ATTACHMENTS} fichiers au plus.",
     }
 
 

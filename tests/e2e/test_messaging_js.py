@@ -654,6 +654,68 @@ def test_attachment_upload_shows_progress_then_the_file_in_both_pages(
     expect(sophie.locator(MESSAGES)).to_have_count(before + 1)
 
 
+def test_upload_retried_after_a_lost_answer_is_stored_once(
+    open_as: Callable[[str], Page],
+) -> None:
+    """The upload reached the server but its answer was lost (connection dropped): sending
+    again carries the same client id, so the server hands back the stored message."""
+    paul = open_as(PHARMACIST)
+    open_direct(paul, SOCIAL_WORKER)
+    conversation = conversation_id(paul)
+    last = max([0, *shown_seqs(paul)])
+    text = unique("Compte rendu joint")
+    stored: list[int] = []
+
+    def store_then_drop(route: Route) -> None:
+        stored.append(route.fetch().status)  # the server stores it...
+        route.abort("connectionreset")  # ...and the page never hears back
+
+    pattern = re.compile(r"/api/v1/conversations/\d+/attachments$")
+    paul.route(pattern, store_then_drop)
+    paul.get_by_label("Message", exact=True).fill(text)
+    paul.get_by_label("Pièces jointes (facultatif)").set_input_files(
+        files=[{"name": "cr.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"}]
+    )
+    paul.get_by_role("button", name="Envoyer").click()
+    expect(paul.locator("#compose-error")).to_contain_text("connexion interrompue")
+    assert stored == [201]
+    paul.unroute(pattern)
+    expect(paul.get_by_label("Message", exact=True)).to_have_value(text)
+    paul.get_by_label("Pièces jointes (facultatif)").set_input_files(
+        files=[{"name": "cr.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"}]
+    )
+    paul.get_by_role("button", name="Envoyer").click()
+    expect(paul.locator("#upload-state")).to_have_text("Message envoyé.")
+    expect(paul.locator(SENT).filter(has_text=text)).to_have_count(1)
+    bodies = [m["body"] for m in server_messages(paul, conversation, after=last)]
+    assert bodies.count(text) == 1, bodies
+
+
+def test_files_over_the_request_limit_together_are_refused_before_sending(
+    open_as: Callable[[str], Page],
+) -> None:
+    """Each file is under the per-file limit but together they exceed the request limit (the
+    server would answer a bare 413): said before the upload, the text kept."""
+    paul = open_as(PHARMACIST)
+    open_direct(paul, SOCIAL_WORKER)
+    sent: list[str] = []
+    pattern = re.compile(r"/api/v1/conversations/\d+/attachments$")
+    paul.route(pattern, lambda route: (sent.append(route.request.url), route.abort()))
+    expect(paul.locator("#files-hint")).to_contain_text("Mo en tout")
+    part = b"%PDF-1.4\n" + b"0" * (7 * 1024 * 1024) + b"\n%%EOF\n"
+    paul.get_by_label("Message", exact=True).fill("Deux comptes rendus")
+    paul.get_by_label("Pièces jointes (facultatif)").set_input_files(
+        files=[
+            {"name": f"cr{i}.pdf", "mimeType": "application/pdf", "buffer": part} for i in (1, 2)
+        ]
+    )
+    paul.get_by_role("button", name="Envoyer").click()
+    expect(paul.locator("#compose-error")).to_contain_text("dépassent ensemble")
+    expect(paul.get_by_label("Message", exact=True)).to_have_value("Deux comptes rendus")
+    assert sent == []
+    paul.unroute(pattern)
+
+
 def test_edits_and_retractions_reach_the_other_page_live(open_as: Callable[[str], Page]) -> None:
     karim, sophie = open_as(PHYSIO), open_as(SOCIAL_WORKER)
     path = open_direct(karim, SOCIAL_WORKER)

@@ -45,7 +45,9 @@ def ooxml(part: str, main: str, *, extra: dict[str, bytes] | None = None) -> byt
     return buffer.getvalue()
 
 
-def odf(mimetype: str, *, stored: bool = True, first: bool = True) -> bytes:
+def odf(
+    mimetype: str, *, stored: bool = True, first: bool = True, extra: dict[str, bytes] | None = None
+) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         if not first:
@@ -54,6 +56,8 @@ def odf(mimetype: str, *, stored: bool = True, first: bool = True) -> bytes:
         if first:
             archive.writestr("content.xml", "<office:document-content/>")
         archive.writestr("META-INF/manifest.xml", "<manifest/>")
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
     return buffer.getvalue()
 
 
@@ -105,6 +109,13 @@ def test_office_documents_are_recognised_by_their_manifest(content, kind):
         pytest.param(odf("application/vnd.oasis.opendocument.presentation"), id="odp"),
         pytest.param(odf(ODT, first=False), id="odt-mimetype-not-first"),
         pytest.param(odf(ODT, stored=False), id="odt-mimetype-compressed"),
+        pytest.param(
+            odf(ODT, extra={"Basic/Standard/Module1.xml": b"<script:module/>"}),
+            id="odt-with-basic-macros",
+        ),
+        pytest.param(
+            odf(ODS, extra={"Scripts/python/run.py": b"import os"}), id="ods-with-scripts"
+        ),
     ],
 )
 def test_other_containers_prove_nothing(content):

@@ -182,3 +182,52 @@ def test_a_rolled_back_read_sends_no_receipt(app, world, team_conversation, db, 
     services.mark_read(world.member, team_conversation, 1)
     db.session.rollback()
     assert receipts.send_pending() == 0
+
+
+def test_a_refused_event_does_not_hold_back_the_others(app, batching, world, db, caplog):
+    """A row the database refuses (here a NOT NULL action) is dropped with an error log;
+    the events noted with it are written, and nothing is retried for ever."""
+    from ptap.audit import services as audit_services
+    from ptap.audit.context import request_context
+
+    with app.test_request_context():
+        ctx = request_context(world.coord)
+        audit_services.record_event_batched(ctx, "message.read", reason="before")
+        audit_services.record_event_batched(ctx, None, reason="poison")  # type: ignore[arg-type]
+        audit_services.record_event_batched(ctx, "message.read", reason="after")
+    assert write_behind.flush_all() == 2
+    assert audit_services.EVENT_BATCH.pending() == 0
+    reasons = db.session.scalars(
+        sa.select(AuditEvent.reason).filter_by(action="message.read", actor_id=world.coord.id)
+    ).all()
+    assert sorted(reasons) == ["after", "before"]
+    assert "item refused, dropped" in caplog.text
+    assert "poison" in caplog.text
+
+
+def test_a_flush_waits_for_the_batch_being_written(app):
+    """At exit `flush_all` must not return while the writer thread is in the middle of a batch
+    (the process would end and lose it): flushes run one at a time."""
+    import threading
+
+    written: list[int] = []
+    started, release = threading.Event(), threading.Event()
+
+    def slow_write(app, items):
+        started.set()
+        release.wait(5)
+        written.extend(items)
+
+    buffer = write_behind.WriteBehind("test-slow", slow_write)
+    try:
+        buffer._items.append((app, 1))
+        writer = threading.Thread(target=buffer.flush)
+        writer.start()
+        assert started.wait(5)
+        threading.Timer(0.2, release.set).start()
+        buffer.flush()  # the exit's flush
+        assert written == [1]
+        writer.join(5)
+    finally:
+        release.set()
+        write_behind._BUFFERS.remove(buffer)

@@ -604,6 +604,7 @@
     function checkFiles(files) {
       const maxFiles = parseInt(form.getAttribute("data-max-files"), 10) || 5;
       const maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10) || 0;
+      const maxTotal = parseInt(form.getAttribute("data-max-total-bytes"), 10) || 0;
       if (files.length > maxFiles) {
         return "Un message emporte au plus " + maxFiles + " pièces jointes.";
       }
@@ -614,12 +615,24 @@
             form.getAttribute("data-max-mb") + " Mo).";
         }
       }
+      // The server refuses a larger request as a whole (413), before reading any of it.
+      const total = files.reduce(function (sum, f) { return sum + f.size; }, 0);
+      if (maxTotal && total > maxTotal) {
+        return "Les pièces jointes dépassent ensemble la taille maximale d'un envoi (" +
+          Math.floor(maxTotal / (1024 * 1024)) + " Mo) : envoyez-les en plusieurs messages.";
+      }
       return "";
     }
 
+    // Kept until the server answers: a retry after a lost answer (the upload was stored but
+    // the connection dropped) carries the same id, so the server hands back that message
+    // instead of storing it twice.
+    let filesClientId = null;
+
     function sendWithFiles(body, files) {
       const data = new FormData();
-      data.append("client_id", newClientId());
+      if (!filesClientId) filesClientId = newClientId();
+      data.append("client_id", filesClientId);
       data.append("body", body);
       data.append("priority", urgent && urgent.checked ? "urgent" : "normal");
       files.forEach(function (file) { data.append("files", file); });
@@ -644,6 +657,7 @@
         done();
         let answer = {};
         try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = {}; }
+        filesClientId = null; // answered: stored or refused, the next send is a new message
         if (xhr.status === 200 || xhr.status === 201) {
           uploadState.textContent = "Message envoyé.";
           textarea.value = "";
