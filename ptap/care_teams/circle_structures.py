@@ -115,21 +115,29 @@ def add_circle_structure(
     return row
 
 
+NOT_IN_CIRCLE = "Structure introuvable dans ce cercle de soins."
+
+
 def get_circle_structure(patient: Patient, structure_id: int) -> CircleStructure:
     """Return one outside service of this patient's circle, or raise NotFound."""
     row = db.session.get(CircleStructure, structure_id)
     if row is None or row.patient_id != patient.id:
-        raise NotFound("Structure introuvable dans ce cercle de soins.")
+        raise NotFound(NOT_IN_CIRCLE)
     return row
+
+
+def _require_manage(user: User, patient: Patient, row: CircleStructure) -> None:
+    """Check that `user` may manage this patient's services and that `row` is one of them."""
+    require(user, "patient.structures.manage", patient)
+    if row.patient_id != patient.id:
+        raise NotFound(NOT_IN_CIRCLE)
 
 
 def update_circle_structure(
     user: User, patient: Patient, row: CircleStructure, data: StructureData, ctx: AuditContext
 ) -> CircleStructure:
     """Change what is known about a running outside service; audited with the fields changed."""
-    require(user, "patient.structures.manage", patient)
-    if row.patient_id != patient.id:
-        raise NotFound("Structure introuvable dans ce cercle de soins.")
+    _require_manage(user, patient, row)
     if row.ended_on is not None:
         raise Conflict("Cette intervention est terminée : elle n'est plus modifiable.")
     values = _checked(data)
@@ -158,9 +166,7 @@ def end_circle_structure(
     user: User, patient: Patient, row: CircleStructure, ended_on: date, ctx: AuditContext
 ) -> CircleStructure:
     """End an outside service's intervention on `ended_on`; the row stays as history."""
-    require(user, "patient.structures.manage", patient)
-    if row.patient_id != patient.id:
-        raise NotFound("Structure introuvable dans ce cercle de soins.")
+    _require_manage(user, patient, row)
     if row.ended_on is not None:
         raise Conflict("Cette intervention est déjà terminée.")
     if ended_on > clock.paris_today():
