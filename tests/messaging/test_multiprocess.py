@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,9 @@ def _env(folder: Path) -> dict[str, str]:
         PTAP_DATABASE_URL=f"sqlite:///{folder / 'ptap.sqlite3'}",
         PTAP_SCHEDULER_IN_PROCESS="false",
         PTAP_SOCKETIO_MESSAGE_QUEUE=REDIS_URL,
+        # A channel of its own: Redis pub/sub ignores the database number, and CI runs the
+        # SQLite and PostgreSQL suites side by side on one Redis.
+        PTAP_SOCKETIO_CHANNEL=f"ptap-test-{uuid.uuid4().hex}",
         PTAP_UPLOAD_FOLDER=str(folder / "uploads"),
         PYTHONUNBUFFERED="1",
     )
@@ -249,6 +253,7 @@ def _end_bobs_membership(env: dict[str, str]) -> None:
             "ENV": "testing",
             "DATABASE_URL": env["PTAP_DATABASE_URL"],
             "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
+            "SOCKETIO_CHANNEL": env["PTAP_SOCKETIO_CHANNEL"],
         }
     )
     with app.app_context():
