@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ptap.core.policy import public, requires
@@ -47,3 +47,17 @@ def readyz() -> tuple[dict[str, Any], int]:
         "checks": readiness.checks,
     }
     return body, 503
+
+
+@bp.get("/socket.io/", strict_slashes=False)
+@public
+def socketio_transport() -> Any:
+    """Never reached: Flask-SocketIO's middleware answers /socket.io/ before Flask does.
+
+    Each socket event runs in a request context built from the socket's first request, whose
+    URL is this one; without a rule matching it, every event stored a NotFound with its
+    traceback in the context: a reference cycle per event (frames, request, session) left to
+    the cyclic GC, whose full collections stopped the process (issue 18, docs/performance.md).
+    """
+    abort(404)
+

@@ -272,12 +272,10 @@ def acknowledge_message(message_id: int):
 )
 def mark_read(conversation_id: int, body: ReadIn):
     conversation = _conversation(conversation_id)
-    state = services.mark_read(_user(), conversation, body.seq)
+    position = services.mark_read(_user(), conversation, body.seq)
     db.session.commit()
     unread = queries.unread_counts(_user().id, [conversation.id])[conversation.id]
-    return ReadStateOut(
-        conversation_id=conversation.id, last_read_seq=state.last_read_seq, unread=unread
-    )
+    return ReadStateOut(conversation_id=conversation.id, last_read_seq=position, unread=unread)
 
 
 @api_route(

@@ -113,16 +113,21 @@ def on_disconnect(reason: Any = None) -> None:
 @messaging_event(JoinIn)
 def on_join(user: User, data: JoinIn) -> dict[str, Any]:
     """Sent by a client to follow a conversation: joins thread:{id}; acks the read state."""
-    conversation = _readable(user, data.conversation_id)
-    # The audit event is written with the other sockets' in one batch (no commit per join).
-    services.record_read(user, conversation, request_context(user), "live", batched=True)
+    conversation = _existing(user, data.conversation_id)
+    try:
+        # Checks access (once) and notes the audit event, written with the other sockets'
+        # in one batch (no commit per join).
+        services.record_read(user, conversation, request_context(user), "live", batched=True)
+    except PermissionDenied:  # no longer readable: leave its thread, answer as for an unknown id
+        db.session.rollback()
+        unfollow_thread(request.sid, conversation.id)  # type: ignore[attr-defined]
+        raise NotFound(NO_ACCESS, field="conversation_id") from None
     deadline = queries.access_deadlines(conversation, [user.id])[user.id]
     db.session.commit()
     # From the deadline on (break-the-glass, invitation or membership end), this process's
     # delivery skips the socket, before any cut-off job runs (ptap.messaging.live).
     follow_thread(request.sid, conversation.id, deadline)  # type: ignore[attr-defined]
-    read = queries.get_read_state(conversation.id, user.id)
-    unread = queries.unread_counts(user.id, [conversation.id])[conversation.id]
+    read, unread = queries.read_state_and_unread(conversation.id, user.id)
     return {
         "ok": True,
         "conversation_id": conversation.id,
@@ -192,10 +197,15 @@ def on_typing(user: User, data: TypingIn) -> dict[str, Any]:
 def on_mark_read(user: User, data: MarkReadIn) -> dict[str, Any]:
     """Sent when a member has read up to `seq`: `read_receipts` to the thread (coalesced) and
     `unread_counts` to the member's own sockets, after the commit."""
-    conversation = _readable(user, data.conversation_id)
-    state = services.mark_read(user, conversation, data.seq)
+    conversation = _existing(user, data.conversation_id)
+    try:
+        position = services.mark_read(user, conversation, data.seq)
+    except PermissionDenied:  # no longer readable: leave its thread, answer as for an unknown id
+        db.session.rollback()
+        unfollow_thread(request.sid, conversation.id)  # type: ignore[attr-defined]
+        raise NotFound(NO_ACCESS, field="conversation_id") from None
     db.session.commit()
-    return {"ok": True, "last_read_seq": state.last_read_seq}
+    return {"ok": True, "last_read_seq": position}
 
 
 @socketio.on("acknowledge", namespace=NAMESPACE)

@@ -58,40 +58,51 @@ def signed_name(first_name: str, last_name: str, profession: str) -> str:
 
 def member_ids(conversation: Conversation) -> list[int]:
     """Return who takes part in the conversation now (the circle, the team, or the pair)."""
+    return sorted(db.session.scalars(member_ids_select(conversation)))
+
+
+def member_ids_select(conversation: Conversation) -> sa.Select[Any]:
+    """Select the ids of who takes part in the conversation now: `member_ids` as a subquery,
+    so that a question about the members (their read positions) is one statement, without
+    a list of hundreds of bound ids."""
     if conversation.kind == ConversationKind.DIRECT:
-        return list(
-            db.session.scalars(
-                sa.select(ConversationMember.user_id)
-                .join(User, User.id == ConversationMember.user_id)
-                .where(
-                    ConversationMember.conversation_id == conversation.id,
-                    User.active.is_(True),
-                    User.role.in_(CLINICAL_ROLES),
-                )
+        return (
+            sa.select(ConversationMember.user_id)
+            .join(User, User.id == ConversationMember.user_id)
+            .where(
+                ConversationMember.conversation_id == conversation.id,
+                User.active.is_(True),
+                User.role.in_(CLINICAL_ROLES),
             )
         )
     if conversation.kind == ConversationKind.TEAM:
         today = clock.paris_today()
-        return list(
-            db.session.scalars(
-                sa.select(TeamMembership.user_id)
-                .join(User, User.id == TeamMembership.user_id)
-                .where(
-                    TeamMembership.team_id == conversation.team_id,
-                    TeamMembership.starts_on <= today,
-                    sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
-                    User.active.is_(True),
-                    User.role.in_(CLINICAL_ROLES),
-                )
-                .distinct()
+        return (
+            sa.select(TeamMembership.user_id)
+            .join(User, User.id == TeamMembership.user_id)
+            .where(
+                TeamMembership.team_id == conversation.team_id,
+                TeamMembership.starts_on <= today,
+                sa.or_(TeamMembership.ends_on.is_(None), TeamMembership.ends_on >= today),
+                User.active.is_(True),
+                User.role.in_(CLINICAL_ROLES),
             )
+            .distinct()
         )
     patient = db.session.get(Patient, conversation.patient_id)
-    return _circle_member_ids(patient) if patient is not None else []
+    if patient is None:
+        return sa.select(User.id).where(sa.false())
+    return _circle_member_ids_select(patient)
 
 
 def _circle_member_ids(patient: Patient) -> list[int]:
-    """Return the users whose access basis to the patient is in CIRCLE_BASES, in ONE query.
+    """Return the users whose access basis to the patient is in CIRCLE_BASES, in ONE query
+    (`_circle_member_ids_select`)."""
+    return sorted(db.session.scalars(_circle_member_ids_select(patient)))
+
+
+def _circle_member_ids_select(patient: Patient) -> sa.Select[Any]:
+    """Select the users whose access basis to the patient is in CIRCLE_BASES.
 
     The set form of `care_teams.access.access_basis` (member, invited, enrolling coordinator;
     break-the-glass visitors are not members), so a message to a 200-member circle costs
@@ -99,7 +110,7 @@ def _circle_member_ids(patient: Patient) -> list[int]:
     two to the same answers.
     """
     if patient.merged_into_id is not None:
-        return []
+        return sa.select(User.id).where(sa.false())
     today = clock.paris_today()
     current = sa.and_(
         TeamMembership.starts_on <= today,
@@ -132,14 +143,10 @@ def _circle_member_ids(patient: Patient) -> list[int]:
                 sa.exists().where(enrolled),
             )
         )
-    return sorted(
-        db.session.scalars(
-            sa.select(User.id).where(
-                User.id.in_(sa.union(*branches)),
-                User.active.is_(True),
-                User.role.in_(CLINICAL_ROLES),
-            )
-        )
+    return sa.select(User.id).where(
+        User.id.in_(sa.union(*branches)),
+        User.active.is_(True),
+        User.role.in_(CLINICAL_ROLES),
     )
 
 
@@ -283,9 +290,6 @@ def readable_conversation_ids(user_id: int) -> sa.CompoundSelect[Any]:
 
 def read_positions(conversation: Conversation, user_id: int) -> list[dict[str, Any]]:
     """Return where the other current members stand in the thread (read markers on join)."""
-    members = [m for m in member_ids(conversation) if m != user_id]
-    if not members:
-        return []
     rows = db.session.execute(
         sa.select(
             ConversationReadState.user_id,
@@ -296,7 +300,8 @@ def read_positions(conversation: Conversation, user_id: int) -> list[dict[str, A
         .join(User, User.id == ConversationReadState.user_id)
         .where(
             ConversationReadState.conversation_id == conversation.id,
-            ConversationReadState.user_id.in_(members),
+            ConversationReadState.user_id != user_id,
+            ConversationReadState.user_id.in_(member_ids_select(conversation)),
             ConversationReadState.last_read_seq > 0,
         )
         .order_by(ConversationReadState.user_id)
@@ -317,6 +322,32 @@ def get_read_state(conversation_id: int, user_id: int) -> int:
         )
         or 0
     )
+
+
+def read_state_and_unread(conversation_id: int, user_id: int) -> tuple[int, int]:
+    """Return the user's last read sequence in the conversation (0 when never read) and the
+    others' messages after it, in one statement (`get_read_state` and `unread_counts`)."""
+    read = (
+        sa.select(ConversationReadState.last_read_seq)
+        .where(
+            ConversationReadState.conversation_id == conversation_id,
+            ConversationReadState.user_id == user_id,
+        )
+        .scalar_subquery()
+    )
+    unread = (
+        sa.select(sa.func.count())
+        .select_from(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.author_id != user_id,
+            Message.retracted_at.is_(None),
+            Message.seq > sa.func.coalesce(read, 0),
+        )
+        .scalar_subquery()
+    )
+    last_read, count = db.session.execute(sa.select(sa.func.coalesce(read, 0), unread)).one()
+    return int(last_read or 0), int(count or 0)
 
 
 def unread_counts(user_id: int, conversation_ids: Sequence[int] | None = None) -> dict[int, int]:

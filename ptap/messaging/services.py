@@ -413,10 +413,17 @@ def acknowledge_message(user: User, message: Message, ctx: AuditContext) -> Mess
 
 def _advance_own_read_position(conversation_id: int, user_id: int, seq: int) -> None:
     """Move the author's read position to their own message, in one upsert statement."""
+    _upsert_read_position(conversation_id, user_id, seq)
+
+
+def _upsert_read_position(conversation_id: int, user_id: int, seq: int) -> bool:
+    """Move the read position forward in one statement (never back: two sockets of one user
+    marking read at once cannot move it backwards; the unique constraint decides between two
+    first reads); return whether it moved (the row was inserted or updated)."""
     dialect = db.session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     now = utcnow()
-    db.session.execute(
+    written = db.session.execute(
         insert(ConversationReadState)
         .values(conversation_id=conversation_id, user_id=user_id, last_read_seq=seq, updated_at=now)
         .on_conflict_do_update(
@@ -424,72 +431,58 @@ def _advance_own_read_position(conversation_id: int, user_id: int, seq: int) -> 
             set_={"last_read_seq": seq, "updated_at": now},
             where=ConversationReadState.last_read_seq < seq,
         )
-    )
+        .returning(ConversationReadState.id)
+    ).scalar()
+    return written is not None
 
 
-def _advance_read_state(
-    conversation_id: int, user_id: int, seq: int
-) -> tuple[ConversationReadState, bool]:
-    """Move the read position forward; return the state and whether it moved."""
-    select = (
-        sa.select(ConversationReadState)
-        .where(
+def _advance_read_state(conversation_id: int, user_id: int, seq: int) -> tuple[int, bool]:
+    """Move the read position forward; return the position and whether it moved (one
+    statement when it moves, a second one to read it when it does not)."""
+    if _upsert_read_position(conversation_id, user_id, seq):
+        return seq, seq > 0
+    current = db.session.scalar(
+        sa.select(ConversationReadState.last_read_seq).where(
             ConversationReadState.conversation_id == conversation_id,
             ConversationReadState.user_id == user_id,
         )
-        # The send path moves read positions with a bulk upsert: reload, never trust the map.
-        .execution_options(populate_existing=True)
     )
-    state = db.session.scalar(select)
-    if state is None:
-        # Two sockets of one user marking read at once: the unique constraint decides (a
-        # check-then-insert failed with IntegrityError under the bench's --mark-read load).
-        insert_if_absent(
-            ConversationReadState,
-            conversation_id=conversation_id,
-            user_id=user_id,
-            last_read_seq=0,
-            updated_at=utcnow(),
-        )
-        state = db.session.scalars(select).one()
-    if seq <= state.last_read_seq:
-        return state, False
-    state.last_read_seq = seq
-    state.updated_at = utcnow()
-    return state, True
+    return int(current or 0), False
 
 
-def mark_read(user: User, conversation: Conversation, seq: int) -> ConversationReadState:
-    """Move the user's read position forward (never back, never past the last message).
+def mark_read(user: User, conversation: Conversation, seq: int) -> int:
+    """Move the user's read position forward (never back, never past the last message);
+    return the position.
 
     A receipt goes to the thread only when the position moved, gathered with the other
     readers' into one `read_receipts` frame per short window (`ptap.messaging.receipts`:
-    every open thread marks each message read); `unread_counts` always goes to the user's
-    own sockets.
+    every open thread marks each message read); the conversation's unread count goes to the
+    user's own sockets (lists merge the counts they get; the others do not change by reading
+    this one).
     """
     require(user, "conversation.read", conversation)
     if seq < 0:
         raise InvalidInput("Numéro de séquence invalide.", field="seq")
-    state, moved = _advance_read_state(conversation.id, user.id, min(seq, conversation.last_seq))
-    db.session.flush()
+    position, moved = _advance_read_state(conversation.id, user.id, min(seq, conversation.last_seq))
     if moved:
         # Coalesced with the other readers' receipts of the next half-second: one frame.
         reader = {
             "user_id": user.id,
             "name": f"{user.first_name} {user.last_name}",
-            "seq": state.last_read_seq,
+            "seq": position,
         }
         conversation_id = conversation.id
         on_commit(
             lambda: queue_receipt(conversation_id, reader, thread_room(conversation_id), NAMESPACE)
         )
+    unread = queries.unread_counts(user.id, [conversation.id])
     emit_after_commit(
         "unread_counts",
-        {"counts": {str(k): v for k, v in queries.unread_counts(user.id).items()}},
+        {"counts": {str(k): v for k, v in unread.items()}},
         user_room(user.id),
         NAMESPACE,
     )
-    return state
+    return position
 
 
 def record_read(

@@ -123,6 +123,7 @@ NO_PATIENT_IDENTITY = {
     "static",
     "core.healthz",
     "core.readyz",
+    "core.socketio_transport",  # never reached: Flask-SocketIO answers /socket.io/ first
     "accounts.activate",
     # Professionals (name, profession), never patients.
     "api.care_teams_search_professionals",

@@ -488,3 +488,76 @@ def test_disconnect_forgets_the_socket(messaging_socket, world, db):
     assert set(live._socket_users.values()) - set(known.values()) == {world.member.id}
     sock.disconnect(NS)
     assert live._socket_users == known
+
+
+def test_join_and_mark_read_cost_the_same_statements_at_2_and_200_members(
+    messaging_socket, world, team_conversation, db, count_queries
+):
+    """Connecting a region at 8 a.m. costs joins: their statements do not grow with the
+    audience (the read markers are one statement over the members, not one list of ids)."""
+    send(world.coord, team_conversation, "un")
+    db.session.commit()
+    sock = messaging_socket(world.member)
+    with count_queries() as small_join:
+        _emit(sock, "join", {"conversation_id": team_conversation.id})
+    with count_queries() as small_read:
+        _emit(sock, "mark_read", {"conversation_id": team_conversation.id, "seq": 1})
+    others = [make_user() for _ in range(198)]
+    for user in others:
+        add_member(world.team, user)
+    db.session.commit()
+    send(world.coord, team_conversation, "deux")
+    db.session.commit()
+    late = messaging_socket(others[0])
+    with count_queries() as large_join:
+        ack = _emit(late, "join", {"conversation_id": team_conversation.id})
+    assert ack["ok"] and len(ack["readers"]) == 2  # the author and world.member
+    with count_queries() as large_read:
+        _emit(late, "mark_read", {"conversation_id": team_conversation.id, "seq": 2})
+    assert len(large_join) == len(small_join)
+    assert len(large_read) == len(small_read)
+    # user, credential, conversation, access check, deadline, read state + unread, markers...
+    assert len(large_join) <= 9, large_join
+
+
+def test_mark_read_never_moves_a_read_position_back(messaging_socket, world, team_conversation, db):
+    for body in ("un", "deux", "trois"):
+        send(world.coord, team_conversation, body)
+    db.session.commit()
+    sock = _joined(messaging_socket, world.member, team_conversation)
+    assert _emit(sock, "mark_read", {"conversation_id": team_conversation.id, "seq": 3}) == {
+        "ok": True,
+        "last_read_seq": 3,
+    }
+    # A late mark_read from another tab (seq 1) keeps the furthest position.
+    assert _emit(sock, "mark_read", {"conversation_id": team_conversation.id, "seq": 1}) == {
+        "ok": True,
+        "last_read_seq": 3,
+    }
+    # Never past the last message.
+    assert _emit(sock, "mark_read", {"conversation_id": team_conversation.id, "seq": 99}) == {
+        "ok": True,
+        "last_read_seq": 3,
+    }
+
+
+def test_a_socket_event_leaves_no_reference_cycle_of_its_request(
+    messaging_socket, world, team_conversation, db
+):
+    """Each socket event runs in a request context built from the socket's URL. When that URL
+    matched no rule, the context kept a NotFound whose traceback held the context: a cycle
+    per event that only the cyclic GC frees, and its full collections stop every thread."""
+    import gc
+
+    sock = _joined(messaging_socket, world.member, team_conversation)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(5):
+            _emit(sock, "mark_read", {"conversation_id": team_conversation.id, "seq": 0})
+        gc.collect()
+        kinds = {type(o).__name__ for o in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert not kinds & {"RequestContext", "NotFound", "RequestRedirect", "NoMatch"}, kinds
