@@ -51,6 +51,7 @@ class SearchHit:
 
     document: SearchDocument
     kind_label: str
+    url: str
     score: int
     title_html: Markup
     snippet: str
@@ -95,6 +96,7 @@ def _hit(document: SearchDocument, query: ParsedQuery, score: int, title_spans: 
     return SearchHit(
         document=document,
         kind_label=SOURCES[document.kind].label,
+        url=document.url(),
         score=score,
         title_html=highlight(document.title, title_spans),
         snippet=text,

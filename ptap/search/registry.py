@@ -10,9 +10,11 @@ source never changes it: register one more function (see ptap.search.sources).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from flask import url_for
 
 from ptap.accounts.models import User
 from ptap.care_teams.models import Patient
@@ -30,10 +32,19 @@ class SearchDocument:
     body: str
     #: When it happened (UTC, timezone-aware): dates the hit and drives the date filter.
     occurred_at: datetime
-    #: Where the hit leads: the version, meeting, letter, message in its conversation...
-    url: str
+    #: Where the hit leads (the version, meeting, letter, message in its conversation...):
+    #: an endpoint and its arguments, turned into a URL only for the hits shown.
+    endpoint: str
+    params: Mapping[str, int] = field(default_factory=dict)
+    #: The fragment of the page (a message's "m12"), if any.
+    anchor: str = ""
     #: A short line of context shown under the title (author, team, status), not searched.
     context: str = ""
+
+    def url(self) -> str:
+        """Return the link to the document's place (needs a request or SERVER_NAME)."""
+        base = url_for(self.endpoint, **self.params)
+        return f"{base}#{self.anchor}" if self.anchor else base
 
 
 Collect = Callable[[User, Patient], list[SearchDocument]]

@@ -84,7 +84,7 @@ class SearchHitOut(BaseModel):
             snippet_marks=hit.snippet_marks,
             context=d.context,
             occurred_at=d.occurred_at,
-            url=d.url,
+            url=hit.url,
             score=hit.score,
         )
 

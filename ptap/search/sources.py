@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, time
 
 import sqlalchemy as sa
-from flask import url_for
 
 from ptap.accounts.models import User
 from ptap.care_events.models import CARE_EVENT_KIND_LABELS, CareEvent, CareEventKind, is_break
@@ -82,7 +81,8 @@ def care_plan_versions(user: User, patient: Patient) -> list[SearchDocument]:
             title=f"Plan de coordination, version {v.number}",
             body="\n".join(t for t in (v.change_summary, plan_text(load_content(v.content))) if t),
             occurred_at=v.created_at,
-            url=url_for("care_plans.show_version", patient_id=patient.id, number=v.number),
+            endpoint="care_plans.show_version",
+            params={"patient_id": patient.id, "number": v.number},
             context=f"Version {v.number} publiée",
         )
         for v in versions
@@ -109,7 +109,8 @@ def meeting_decisions(user: User, patient: Patient) -> list[SearchDocument]:
             title=f"Concertation : {meeting.title}",
             body="\n".join([item.summary, *decisions.get(item.id, [])]),
             occurred_at=item.decided_at or meeting.starts_at,
-            url=url_for("meetings.show_meeting", meeting_id=meeting.id),
+            endpoint="meetings.show_meeting",
+            params={"meeting_id": meeting.id},
             context=(
                 f"{len(decisions[item.id])} décision{'s' if len(decisions[item.id]) > 1 else ''}"
                 if item.id in decisions
@@ -137,7 +138,8 @@ def letters(user: User, patient: Patient) -> list[SearchDocument]:
             title=letter.subject,
             body="\n".join(t for t in (letter.addressee, letter.body) if t),
             occurred_at=letter.signed_at or letter.updated_at,
-            url=url_for("letters.show_letter", letter_id=letter.id),
+            endpoint="letters.show_letter",
+            params={"letter_id": letter.id},
             context=(
                 f"{label(LETTER_KIND_LABELS, letter.kind)} · "
                 f"{label(LETTER_STATUS_LABELS, letter.status)} · {author.full_name}"
@@ -165,7 +167,6 @@ def messages(user: User, patient: Patient) -> list[SearchDocument]:
         .order_by(Message.id.desc())
         .limit(MESSAGE_CAP)
     ).all()
-    base = url_for("messaging.show_conversation", conversation_id=conversation.id)
     return [
         SearchDocument(
             kind="message",
@@ -173,7 +174,9 @@ def messages(user: User, patient: Patient) -> list[SearchDocument]:
             title=f"Message de {author.full_name}",
             body=message.body,
             occurred_at=message.created_at,
-            url=f"{base}#m{message.seq}",
+            endpoint="messaging.show_conversation",
+            params={"conversation_id": conversation.id},
+            anchor=f"m{message.seq}",
             context="Conversation du patient",
         )
         for message, author in rows
@@ -198,7 +201,8 @@ def dmp_filings(user: User, patient: Patient) -> list[SearchDocument]:
             title=row.title or label(KIND_LABELS, row.kind),
             body=label(KIND_LABELS, row.kind),
             occurred_at=row.filed_at or row.updated_at,
-            url=url_for("filings.patient_filings", patient_id=patient.id),
+            endpoint="filings.patient_filings",
+            params={"patient_id": patient.id},
             context=status_label(row.status),
         )
         for row in rows
@@ -225,7 +229,8 @@ def care_events(user: User, patient: Patient) -> list[SearchDocument]:
                 title=f"Rupture de parcours : {kind_label}" if is_break(event.kind) else kind_label,
                 body=event.note,
                 occurred_at=_noon(event.occurred_on),
-                url=url_for("care_events.patient_events", patient_id=patient.id),
+                endpoint="care_events.patient_events",
+                params={"patient_id": patient.id},
                 context="Événement du parcours",
             )
         )
@@ -238,7 +243,6 @@ def timeline(user: User, patient: Patient) -> list[SearchDocument]:
     entries another source already searches with their full text."""
     if not can(user, "patient.read", patient):
         return []
-    url = url_for("care_teams.show_patient", patient_id=patient.id) + "#historique"
     return [
         SearchDocument(
             kind="timeline",
@@ -246,7 +250,9 @@ def timeline(user: User, patient: Patient) -> list[SearchDocument]:
             title=entry.title,
             body=entry.detail,
             occurred_at=entry.at,
-            url=url,
+            endpoint="care_teams.show_patient",
+            params={"patient_id": patient.id},
+            anchor="historique",
             context=entry.actor,
         )
         for i, entry in enumerate(patient_timeline(patient.id))

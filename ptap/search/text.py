@@ -84,7 +84,8 @@ def parse_query(raw: str) -> ParsedQuery:
     any other syntax are dropped (they would be FTS5 or tsquery syntax errors)."""
     text = (raw or "").strip()
     truncated = len(text) > MAX_QUERY_CHARS
-    text = text[:MAX_QUERY_CHARS]
+    if truncated:  # cut at a word boundary: never search half a word
+        text = text[: MAX_QUERY_CHARS + 1].rsplit(None, 1)[0][:MAX_QUERY_CHARS]
     words = [w for w in _WORD.findall(text) if w not in _OPERATORS and not w.startswith("_")]
     words = [w.replace("_", "") for w in words]
     meaningful = [w for w in words if fold(w) not in _STOPWORDS] or words
