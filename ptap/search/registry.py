@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from flask import url_for
 
@@ -35,7 +36,7 @@ class SearchDocument:
     #: Where the hit leads (the version, meeting, letter, message in its conversation...):
     #: an endpoint and its arguments, turned into a URL only for the hits shown.
     endpoint: str
-    params: Mapping[str, int] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
     #: The fragment of the page (a message's "m12"), if any.
     anchor: str = ""
     #: A short line of context shown under the title (author, team, status), not searched.

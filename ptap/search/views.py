@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user
 
@@ -47,6 +49,6 @@ def patient_search(patient_id: int):
 
 def _page_url(patient_id: int, page: int) -> str:
     """The same search, another page."""
-    args = request.args.to_dict(flat=False)
+    args: dict[str, Any] = request.args.to_dict(flat=False)
     args["page"] = [str(page)]
     return url_for("search.patient_search", patient_id=patient_id, **args)

@@ -44,9 +44,14 @@ def plan_content(problem: str, objective: str, action: str) -> dict:
     return {
         "problems": [{"key": "p1", "dimension": "environmental", "description": problem}],
         "objectives": [
-            {"key": "o1", "title": objective, "problem_keys": ["p1"], "actions": [
-                {"key": "a1", "what": action, "assignee_label": "Ergothérapeute du SSIAD"}
-            ]}
+            {
+                "key": "o1",
+                "title": objective,
+                "problem_keys": ["p1"],
+                "actions": [
+                    {"key": "a1", "what": action, "assignee_label": "Ergothérapeute du SSIAD"}
+                ],
+            }
         ],
     }
 
@@ -158,10 +163,3 @@ def world(db) -> World:
 
 def today() -> date:
     return clock.paris_today()
-
-
-@pytest.fixture(autouse=True)
-def _request(app):
-    """Hits carry their links: build them as a page would."""
-    with app.test_request_context():
-        yield

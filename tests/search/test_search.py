@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from ptap.care_teams.models import BreakGlassAccess
 from ptap.core import clock
 from ptap.search.queries import SearchFilters, search_patient
@@ -20,8 +22,11 @@ from tests.search.conftest import (
 )
 
 
-def _kinds(results) -> list[tuple[str, str]]:
-    return [(h.document.kind, h.document.title) for h in results.hits]
+@pytest.fixture(autouse=True)
+def _request(app):
+    """Hits carry their links: build them as a page would."""
+    with app.test_request_context():
+        yield
 
 
 def test_every_source_is_searched_with_french_stemming_and_accents(world, db):
@@ -113,7 +118,9 @@ def test_break_the_glass_reader_finds_hits_but_not_other_teams_meetings(world, d
         )
     )
     db.session.commit()
-    kinds = {h.document.kind for h in search_patient(world.outsider, world.patient, "escalier").hits}
+    kinds = {
+        h.document.kind for h in search_patient(world.outsider, world.patient, "escalier").hits
+    }
     assert kinds == {"letter"}
 
 

@@ -76,11 +76,13 @@ def test_highlight_escapes_everything_but_the_marks():
 
 
 def test_snippet_is_a_window_around_the_first_match():
-    text = ("Lorem ipsum dolor sit amet. " * 40) + "Monter les escaliers est difficile. " + (
-        "Fin du texte. " * 40
+    text = (
+        ("Lorem ipsum dolor sit amet. " * 40)
+        + "Monter les escaliers est difficile. "
+        + ("Fin du texte. " * 40)
     )
     shown, spans = snippet(text, parse_query("escalier").terms)
     assert shown.startswith("… ") and shown.endswith(" …")
     assert len(shown) < 260
-    (start, end, _), = spans
+    ((start, end, _),) = spans
     assert shown[start:end] == "escaliers"

@@ -10,12 +10,6 @@ from tests.filings.conftest import api_headers
 from tests.search.conftest import add_letter, add_meeting, add_version, plan_content, send
 
 
-@pytest.fixture(autouse=True)
-def _request():
-    """Override the service tests' request context: the client makes real requests."""
-    yield
-
-
 def _events(db, action: str) -> list[AuditEvent]:
     return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
