@@ -8,6 +8,7 @@ checks its own rule on top (conversation, meeting, letters, filings).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time
 
 import sqlalchemy as sa
@@ -64,7 +65,9 @@ def plan_text(content: PlanContent) -> str:
 
 @search_source("care_plan", "Plans de coordination")
 def care_plan_versions(user: User, patient: Patient) -> list[SearchDocument]:
-    """Every published version of the patient's plans the user may read."""
+    """The published versions of the patient's plans the user may read; a version whose
+    content a later version repeats word for word is folded into that later one (the
+    coordinator sees the plan once, with "same content as version 1")."""
     plans = db.session.scalars(sa.select(CarePlan).where(CarePlan.patient_id == patient.id))
     readable = [plan.id for plan in plans if can(user, "care_plan.read", plan)]
     if not readable:
@@ -72,21 +75,39 @@ def care_plan_versions(user: User, patient: Patient) -> list[SearchDocument]:
     versions = db.session.scalars(
         sa.select(CarePlanVersion)
         .where(CarePlanVersion.plan_id.in_(readable))
-        .order_by(CarePlanVersion.created_at.desc())
+        .order_by(CarePlanVersion.plan_id, CarePlanVersion.number.desc())
     )
-    return [
-        SearchDocument(
-            kind="care_plan",
-            source_id=str(v.id),
-            title=f"Plan de coordination, version {v.number}",
-            body="\n".join(t for t in (v.change_summary, plan_text(load_content(v.content))) if t),
-            occurred_at=v.created_at,
-            endpoint="care_plans.show_version",
-            params={"patient_id": patient.id, "number": v.number},
-            context=f"Version {v.number} publiée",
+    documents: list[SearchDocument] = []
+    newest: dict[tuple[int, str], int] = {}  # (plan, text) -> index of its newest version
+    same: dict[int, list[int]] = {}
+    for v in versions:
+        text = plan_text(load_content(v.content))
+        known = newest.get((v.plan_id, text))
+        if known is not None:
+            same.setdefault(known, []).append(v.number)
+            continue
+        newest[(v.plan_id, text)] = len(documents)
+        documents.append(
+            SearchDocument(
+                kind="care_plan",
+                source_id=str(v.id),
+                title=f"Plan de coordination, version {v.number}",
+                body=text,
+                occurred_at=v.created_at,
+                endpoint="care_plans.show_version",
+                params={"patient_id": patient.id, "number": v.number},
+                context=f"Version {v.number} publiée"
+                + (f" : {v.change_summary}" if v.change_summary else ""),
+            )
         )
-        for v in versions
-    ]
+    for index, numbers in same.items():
+        listed = ", ".join(str(n) for n in sorted(numbers))
+        plural = "s" if len(numbers) > 1 else ""
+        doc = documents[index]
+        documents[index] = replace(
+            doc, context=f"{doc.context} · même contenu que la version{plural} {listed}"
+        )
+    return documents
 
 
 @search_source("meeting", "Concertations")

@@ -38,6 +38,7 @@ def patient_search(patient_id: int):
         params=params,
         results=results,
         kinds=source_labels(),
+        hide_header_search=True,  # the page's own form is the search box here
         prev_url=_page_url(patient.id, results.page - 1) if results and results.page > 1 else "",
         next_url=(
             _page_url(patient.id, results.page + 1)

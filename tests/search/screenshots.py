@@ -57,6 +57,11 @@ def best_patient(server: LiveServer) -> int:
 
 def shoot(server: LiveServer, patient_id: int) -> list[str]:
     errors: list[str] = []
+
+    def console(message) -> None:  # noqa: ANN001
+        if message.type == "error":
+            errors.append(message.text)
+
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         for width, name in ((1280, "search-escalier.png"), (390, "search-escalier-390.png")):
@@ -64,7 +69,7 @@ def shoot(server: LiveServer, patient_id: int) -> list[str]:
             context.add_init_script(CSP_LISTENER)
             page = context.new_page()
             page.set_default_timeout(20_000)
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("console", console)
             login(page, server.url, COORDINATOR)
             page.goto(f"{server.url}/patients/{patient_id}")
             page.get_by_label("Chercher dans le dossier").fill("escalier")

@@ -167,7 +167,7 @@ def test_search_cost_does_not_grow_with_the_hits(world, db, count_queries):
             add_event(world, f"escalier {i}")
             add_letter(world, f"Escalier {i}", "Lettre")
             add_filing(world, f"Escalier {i}")
-        add_version(world, start + 1, plan_content("Escalier", "Objectif", "Action"))
+        add_version(world, start + 1, plan_content(f"Escalier {start}", "Objectif", "Action"))
         add_meeting(world, world.team, f"RCP {start}", ["Escalier"])
         db.session.commit()
 
@@ -178,3 +178,19 @@ def test_search_cost_does_not_grow_with_the_hits(world, db, count_queries):
     with count_queries() as many:
         assert search_patient(world.coord, world.patient, "escalier").total == 28
     assert len(many) == len(few)
+
+
+def test_plan_versions_repeating_a_later_one_are_folded_into_it(world, db):
+    stairs = plan_content("Escaliers raides", "Sécuriser", "Rampe")
+    add_version(world, 1, stairs)
+    add_version(world, 2, stairs, summary="Suivi")
+    add_version(world, 3, plan_content("Escaliers raides", "Sécuriser", "Main courante"))
+    db.session.commit()
+    hits = search_patient(world.coord, world.patient, "escalier").hits
+    assert [(h.document.title, h.document.context) for h in hits] == [
+        ("Plan de coordination, version 3", "Version 3 publiée"),
+        (
+            "Plan de coordination, version 2",
+            "Version 2 publiée : Suivi · même contenu que la version 1",
+        ),
+    ]
