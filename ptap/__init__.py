@@ -119,6 +119,9 @@ def register_blueprints(app: Flask) -> None:
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models
     import ptap.monitoring.permissions  # noqa: F401 - registers the monitoring policy rules
+    import ptap.search.api  # noqa: F401 - registers the patient search endpoint
+    import ptap.search.permissions  # noqa: F401 - registers the search policy rule
+    import ptap.search.sources  # noqa: F401 - registers the search sources of every domain
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc
@@ -137,6 +140,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
+    from ptap.search import views as search_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage", "administration")
     register_nav(
@@ -157,6 +161,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(monitoring_views.bp)
     app.register_blueprint(report_views.bp)
     app.register_blueprint(calendar_views.bp)
+    app.register_blueprint(search_views.bp)
     init_psc(app)
     csrf.exempt(api_bp)  # the API guard checks CSRF itself for session-authenticated writes
     app.register_blueprint(api_bp)

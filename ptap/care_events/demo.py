@@ -23,7 +23,7 @@ from ptap.extensions import db
 
 NOTES = {
     CareEventKind.UNPLANNED_HOSPITALISATION: (
-        "Chute à domicile, hospitalisation en gériatrie.",
+        "Chute dans l'escalier, hospitalisation en gériatrie.",
         "Décompensation cardiaque, admission par les urgences.",
         "Infection pulmonaire, hospitalisation de quelques jours.",
     ),

@@ -131,7 +131,10 @@ def _decisions(plan: CarePlan, day_after: datetime, assignee: User) -> list[Deci
         if decisions:
             return decisions
         return [
-            DecisionInput("request_revision", {"reason": "Situation qui évolue"}),
+            DecisionInput(
+                "request_revision",
+                {"reason": "Situation qui évolue : les escaliers deviennent dangereux"},
+            ),
             DecisionInput("set_review_date", {"next_review_on": review.isoformat()}),
         ]
     decisions = [

@@ -36,6 +36,7 @@ PATIENT_LINES = (
     "Séance de kiné faite, marche avec déambulateur sur 20 mètres.",
     "RAS cette semaine.",
     "Rendez-vous de cardiologie fixé au mois prochain, transport réservé.",
+    "L'ergothérapeute propose une main courante dans l'escalier : la famille est d'accord.",
 )
 URGENT_LINES = (
     "Chute cette nuit, pas de fracture apparente mais douleur à la hanche : qui peut passer ?",

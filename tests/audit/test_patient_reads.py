@@ -57,6 +57,8 @@ SHOWS_PATIENTS = {
     "api.letters_list_letters": "/api/v1/letters?patient_id={patient}",
     "meetings.patient_meetings": "/patients/{patient}/meetings",
     "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
+    "search.patient_search": "/patients/{patient}/search?q=dossier",
+    "api.search_patient_search": "/api/v1/patients/{patient}/search?q=dossier",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
