@@ -76,6 +76,8 @@ def _derive(app: Flask) -> None:
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": not url.startswith("sqlite")}
     if not cfg.get("UPLOAD_FOLDER"):
         cfg["UPLOAD_FOLDER"] = str(Path(app.instance_path) / "uploads")
+    if not cfg.get("STORAGE_PATH"):
+        cfg["STORAGE_PATH"] = cfg["UPLOAD_FOLDER"]  # where files were written before blobs
     if not cfg.get("MESSAGING_ATTACHMENT_KEY_FILE"):
         cfg["MESSAGING_ATTACHMENT_KEY_FILE"] = str(Path(app.instance_path) / "attachments.key")
     cfg["MAX_CONTENT_LENGTH"] = int(cfg["MAX_UPLOAD_MB"]) * 1024 * 1024
@@ -193,6 +195,23 @@ def check(cfg: Mapping[str, Any]) -> list[Problem]:
     ]
 
 
+def _storage_problems(cfg: Mapping[str, Any], production: bool) -> list[str]:
+    """Check the blob storage settings (ptap.core.blobs)."""
+    backend = cfg.get("STORAGE_BACKEND")
+    if backend not in ("database", "filesystem"):
+        return ['STORAGE_BACKEND must be "database" or "filesystem".']
+    if float(cfg.get("STORAGE_MAX_MB") or 0) <= 0:
+        return ["STORAGE_MAX_MB must be a positive number of megabytes."]
+    instance = Path(str(cfg.get("INSTANCE_PATH") or ".")).resolve()
+    path = Path(str(cfg.get("STORAGE_PATH") or instance)).resolve()
+    if production and backend == "filesystem" and (path == instance or instance in path.parents):
+        return [
+            "PTAP_STORAGE_PATH must name a folder every host shares (outside the instance "
+            'folder) when STORAGE_BACKEND is "filesystem" in production; or use "database".'
+        ]
+    return []
+
+
 def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
     problems: list[str] = []
     if int(cfg["SESSION_IDLE_MINUTES"]) <= 0:
@@ -204,6 +223,7 @@ def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
     ):
         problems.append("MESSAGING_ATTACHMENT_KEY must be 32 bytes in URL-safe base64.")
     problems.extend(_audit_key_problems(cfg, production))
+    problems.extend(_storage_problems(cfg, production))
     if not production:
         return problems
     secret = str(cfg.get("SECRET_KEY") or "")
