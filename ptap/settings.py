@@ -76,8 +76,6 @@ def _derive(app: Flask) -> None:
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": not url.startswith("sqlite")}
     if not cfg.get("UPLOAD_FOLDER"):
         cfg["UPLOAD_FOLDER"] = str(Path(app.instance_path) / "uploads")
-    if not cfg.get("STORAGE_PATH"):
-        cfg["STORAGE_PATH"] = cfg["UPLOAD_FOLDER"]  # where files were written before blobs
     if not cfg.get("MESSAGING_ATTACHMENT_KEY_FILE"):
         cfg["MESSAGING_ATTACHMENT_KEY_FILE"] = str(Path(app.instance_path) / "attachments.key")
     cfg["MAX_CONTENT_LENGTH"] = int(cfg["MAX_UPLOAD_MB"]) * 1024 * 1024
@@ -203,7 +201,7 @@ def _storage_problems(cfg: Mapping[str, Any], production: bool) -> list[str]:
     if float(cfg.get("STORAGE_MAX_MB") or 0) <= 0:
         return ["STORAGE_MAX_MB must be a positive number of megabytes."]
     instance = Path(str(cfg.get("INSTANCE_PATH") or ".")).resolve()
-    path = Path(str(cfg.get("STORAGE_PATH") or instance)).resolve()
+    path = Path(str(cfg.get("STORAGE_PATH") or cfg.get("UPLOAD_FOLDER") or instance)).resolve()
     if production and backend == "filesystem" and (path == instance or instance in path.parents):
         return [
             "PTAP_STORAGE_PATH must name a folder every host shares (outside the instance "

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 import sqlalchemy as sa
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ptap.core.aftercommit import on_commit, on_rollback
@@ -212,15 +212,18 @@ class DatabaseStorage:
         return self._read(key)
 
     @staticmethod
-    def _read(key: str) -> Iterator[bytes]:
+    def chunk(key: str, seq: int) -> bytes | None:
+        """Return the blob's chunk number `seq`, or None past the last one."""
+        piece = db.session.scalar(
+            sa.select(BlobChunk.data).where(BlobChunk.blob_key == key, BlobChunk.seq == seq)
+        )
+        return None if piece is None else bytes(piece)
+
+    @classmethod
+    def _read(cls, key: str) -> Iterator[bytes]:
         seq = 0
-        while True:
-            piece = db.session.scalar(
-                sa.select(BlobChunk.data).where(BlobChunk.blob_key == key, BlobChunk.seq == seq)
-            )
-            if piece is None:
-                return
-            yield bytes(piece)
+        while (piece := cls.chunk(key, seq)) is not None:
+            yield piece
             seq += 1
 
     def delete(self, key: str) -> None:
@@ -343,7 +346,8 @@ def make_storage(backend: str, cfg: Any) -> DatabaseStorage | FilesystemStorage:
     if backend == "database":
         return DatabaseStorage(limit)
     if backend == "filesystem":
-        return FilesystemStorage(cfg["STORAGE_PATH"], limit)
+        # Empty: UPLOAD_FOLDER, where files were written before blob storage existed.
+        return FilesystemStorage(cfg.get("STORAGE_PATH") or cfg["UPLOAD_FOLDER"], limit)
     raise ValueError(f"unknown storage backend {backend!r}")
 
 
@@ -390,6 +394,22 @@ def read_blob(key: str) -> bytes:
     return b"".join(open_blob(key))
 
 
+def _chunks_in_own_contexts(app: Any, key: str) -> Iterator[bytes]:
+    """Yield a database blob's chunks, each fetched in a short app context of its own.
+
+    The body is sent after the view returned (and committed); no context is held between two
+    chunks, so whoever iterates (the WSGI server, a test client) needs none.
+    """
+    seq = 0
+    while True:
+        with app.app_context():
+            piece = DatabaseStorage.chunk(key, seq)
+        if piece is None:
+            return
+        yield piece
+        seq += 1
+
+
 def blob_response(
     key: str, mimetype: str, download_name: str | None = None, *, size: int | None = None
 ) -> Response:
@@ -398,8 +418,11 @@ def blob_response(
     With `download_name` the file is offered as a download (Content-Disposition attachment);
     the security headers (nosniff, CSP) are added to every response by ptap.core.web.
     """
-    chunks = open_blob(key)  # BlobNotFound before any header is sent
-    response = Response(stream_with_context(chunks), mimetype=mimetype, direct_passthrough=True)
+    backend = storage()
+    body = backend.open(key)  # BlobNotFound before any header is sent
+    if isinstance(backend, DatabaseStorage):
+        body = _chunks_in_own_contexts(current_app._get_current_object(), key)  # type: ignore[attr-defined]
+    response = Response(body, mimetype=mimetype, direct_passthrough=True)
     if size is not None:
         response.content_length = size
     if download_name is not None:
