@@ -368,6 +368,8 @@ def store(
     """Store a new blob for a row the caller is about to flush; it goes if the transaction
     rolls back (the database backend by itself; the filesystem one by an undo hook)."""
     backend = storage()
+    if isinstance(backend, FilesystemStorage):
+        db.session.connection()  # begin the transaction whose rollback undoes the file
     ref = backend.put(key, data, content_type, max_bytes)
     if isinstance(backend, FilesystemStorage):
         on_rollback(lambda: backend.delete(key))
