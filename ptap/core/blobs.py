@@ -125,7 +125,7 @@ def _chunks(data: Data, size: int = CHUNK_SIZE) -> Iterator[bytes]:
             yield piece
         return
     pending = b""
-    for piece in data:  # type: ignore[union-attr]
+    for piece in data:
         pending += piece
         while len(pending) >= size:
             yield pending[:size]
