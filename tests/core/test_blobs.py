@@ -252,3 +252,24 @@ def test_storage_migrate_command_copies_existing_upload_files(app, db, tmp_path)
     app.config["STORAGE_BACKEND"] = "database"
     assert blobs.read_blob("consents/0123abcd.pdf") == b"%PDF-1.4 ancien formulaire"
     assert run("storage", "migrate", "--to", "elsewhere").exit_code == 2
+
+
+def test_storage_sweep_command_lists_then_deletes_orphans(app, db, tmp_path):
+    from ptap.messaging.models import Attachment  # noqa: F401 - registers "messages"
+
+    app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
+    app.config["STORAGE_SWEEP_GRACE_HOURS"] = 0.5
+    key = blobs.new_key("messages")
+    blobs.make_storage("filesystem", app.config).put(key, b"orphelin")
+    stamp = time.time() - 3600
+    os.utime(tmp_path / "uploads" / key, (stamp, stamp))
+
+    def run(*args):
+        return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app))
+
+    listed = run("storage", "sweep", "--dry-run")
+    assert listed.exit_code == 0, listed.output
+    assert key in listed.output and "1 orphan blobs found" in listed.output
+    assert (tmp_path / "uploads" / key).exists()
+    assert "1 orphan blobs deleted" in run("storage", "sweep").output
+    assert not (tmp_path / "uploads" / key).exists()
