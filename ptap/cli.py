@@ -312,9 +312,65 @@ def messaging_group() -> None:
 @with_appcontext
 def messaging_encrypt_attachments() -> None:
     """Encrypt the attachment files stored before encryption at rest (idempotent)."""
+    from ptap.extensions import db
     from ptap.messaging.attachments import encrypt_plaintext_files
 
-    click.echo(f"{encrypt_plaintext_files()} attachment files encrypted")
+    count = encrypt_plaintext_files()
+    db.session.commit()  # the database backend replaced the blobs in this transaction
+    click.echo(f"{count} attachment files encrypted")
+
+
+@main.group("storage")
+def storage_group() -> None:
+    """Blob storage (attachments, consent forms): migrate between backends, sweep orphans."""
+
+
+@storage_group.command("migrate")
+@click.option(
+    "--to",
+    "target_name",
+    type=click.Choice(["database", "filesystem"]),
+    required=True,
+    help="Backend to copy into (the other one is the source; it is left untouched).",
+)
+@with_appcontext
+def storage_migrate(target_name: str) -> None:
+    """Copy every blob of the other backend into TO, verified by checksum (re-runnable)."""
+    from ptap.core import blobs
+    from ptap.extensions import db
+
+    source_name = "filesystem" if target_name == "database" else "database"
+    cfg = current_app.config
+    report = blobs.migrate_blobs(
+        blobs.make_storage(source_name, cfg),
+        blobs.make_storage(target_name, cfg),
+        commit=db.session.commit,
+        rollback=db.session.rollback,
+    )
+    click.echo(
+        f"{report.copied} blobs copied from {source_name} to {target_name}, "
+        f"{report.skipped} already there (checksums equal)"
+    )
+    if cfg["STORAGE_BACKEND"] != target_name:
+        click.echo(f"Set PTAP_STORAGE_BACKEND={target_name} to use them.")
+
+
+@storage_group.command("sweep")
+@click.option("--dry-run", is_flag=True, help="List the orphans without deleting them.")
+@with_appcontext
+def storage_sweep(dry_run: bool) -> None:
+    """Delete blobs no row references (older than STORAGE_SWEEP_GRACE_HOURS)."""
+    from datetime import timedelta
+
+    from ptap.core import blobs
+    from ptap.extensions import db
+
+    grace = timedelta(hours=float(current_app.config["STORAGE_SWEEP_GRACE_HOURS"]))
+    swept = blobs.sweep_orphans(grace, dry_run=dry_run)
+    db.session.commit()
+    for key in swept:
+        click.echo(key)
+    click.echo(f"{len(swept)} orphan blobs {'found' if dry_run else 'deleted'}")
 
 
 @main.command("demo")

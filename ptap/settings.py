@@ -193,6 +193,23 @@ def check(cfg: Mapping[str, Any]) -> list[Problem]:
     ]
 
 
+def _storage_problems(cfg: Mapping[str, Any], production: bool) -> list[str]:
+    """Check the blob storage settings (ptap.core.blobs)."""
+    backend = cfg.get("STORAGE_BACKEND")
+    if backend not in ("database", "filesystem"):
+        return ['STORAGE_BACKEND must be "database" or "filesystem".']
+    if float(cfg.get("STORAGE_MAX_MB") or 0) <= 0:
+        return ["STORAGE_MAX_MB must be a positive number of megabytes."]
+    instance = Path(str(cfg.get("INSTANCE_PATH") or ".")).resolve()
+    path = Path(str(cfg.get("STORAGE_PATH") or cfg.get("UPLOAD_FOLDER") or instance)).resolve()
+    if production and backend == "filesystem" and (path == instance or instance in path.parents):
+        return [
+            "PTAP_STORAGE_PATH must name a folder every host shares (outside the instance "
+            'folder) when STORAGE_BACKEND is "filesystem" in production; or use "database".'
+        ]
+    return []
+
+
 def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
     problems: list[str] = []
     if int(cfg["SESSION_IDLE_MINUTES"]) <= 0:
@@ -204,6 +221,7 @@ def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:
     ):
         problems.append("MESSAGING_ATTACHMENT_KEY must be 32 bytes in URL-safe base64.")
     problems.extend(_audit_key_problems(cfg, production))
+    problems.extend(_storage_problems(cfg, production))
     if not production:
         return problems
     secret = str(cfg.get("SECRET_KEY") or "")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
@@ -26,7 +23,7 @@ from ptap.care_teams.models import (
     Patient,
     TeamRole,
 )
-from ptap.core import clock
+from ptap.core import blobs, clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.ins import normalise_nir
 from ptap.core.models import utcnow
@@ -63,16 +60,16 @@ def refresh_consent_state(patient: Patient) -> None:
 
 
 def _store_form(content: bytes) -> tuple[str, str]:
-    """Store a signed consent form outside the web root; returns (relative path, sha256)."""
+    """Store a signed consent form in the blob storage; returns (key, sha256)."""
     if len(content) > MAX_FORM_BYTES:
         raise InvalidInput("Le formulaire dépasse 10 Mo.", field="document")
     if not content.startswith(PDF_MAGIC):
         raise InvalidInput("Le formulaire signé doit être un PDF.", field="document")
-    folder = Path(current_app.config["UPLOAD_FOLDER"]) / "consents"
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{uuid.uuid4().hex}.pdf"
-    (folder / name).write_bytes(content)
-    return f"consents/{name}", hashlib.sha256(content).hexdigest()
+    # Same transaction as the ledger entry (a rollback leaves no orphan behind).
+    ref = blobs.store(
+        blobs.new_key("consents", ".pdf"), content, "application/pdf", max_bytes=MAX_FORM_BYTES
+    )
+    return ref.key, ref.sha256
 
 
 def record_consent(

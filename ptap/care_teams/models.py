@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ptap.core.blobs import register_blob_references
 from ptap.core.models import Base, TimestampMixin, utcnow
 
 
@@ -563,7 +564,7 @@ class ConsentRecord(Base):
     given: Mapped[bool]
     method: Mapped[str] = mapped_column(sa.String(30))
     note: Mapped[str] = mapped_column(sa.Text, default="")
-    #: Stored signed form (path relative to the upload folder, outside the web root).
+    #: Signed form: blob key (ptap.core.blobs), consents/<random>.pdf; empty when none.
     document_path: Mapped[str] = mapped_column(sa.String(200), default="")
     document_sha256: Mapped[str] = mapped_column(sa.String(64), default="")
     recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
@@ -676,3 +677,10 @@ class CircleStructure(Base):
     ended_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
     structure: Mapped[Structure | None] = relationship()
+
+
+# The orphan sweep (`ptap storage sweep`) keeps the signed forms the ledger references.
+register_blob_references(
+    "consents",
+    lambda: sa.select(ConsentRecord.document_path).where(ConsentRecord.document_path != ""),
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 
 from flask import jsonify, request, send_file
 from flask_login import current_user
@@ -17,6 +18,7 @@ from ptap.accounts.models import User
 from ptap.audit.context import note_patients_shown, request_context, shows_patients
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.core.api import api_route, page_limit, paginate_by_id
+from ptap.core.blobs import BlobNotFound
 from ptap.core.errors import InvalidInput, NotFound
 from ptap.core.policy import can
 from ptap.extensions import db
@@ -35,6 +37,7 @@ from ptap.messaging.schemas import (
     ReadStateOut,
 )
 
+log = logging.getLogger(__name__)
 TAGS = ("Messagerie",)
 NO_ACCESS = "Conversation introuvable ou hors de votre cercle de soins."
 
@@ -206,8 +209,13 @@ def download_attachment(attachment_id: int):
     conversation = _conversation(message.conversation_id)
     services.record_read(_user(), conversation, request_context(), f"attachment {attachment.id}")
     db.session.commit()
+    try:
+        content = read_attachment(attachment.storage_path)  # decrypted in memory (bounded)
+    except BlobNotFound:
+        log.error("attachment %s: blob %s missing", attachment.id, attachment.storage_path)
+        raise NotFound("Pièce jointe introuvable.") from None
     return send_file(
-        io.BytesIO(read_attachment(attachment.storage_path)),  # decrypted in memory
+        io.BytesIO(content),
         mimetype=attachment.content_type,
         as_attachment=attachment.content_type not in IMAGE_TYPES,
         download_name=attachment.filename,

@@ -1,9 +1,9 @@
-"""Attachment files: type sniffed from the content, size limit, storage outside the web root,
-encrypted at rest.
+"""Attachment files: type sniffed from the content, size limit, kept in the blob storage
+(ptap.core.blobs: the database or a shared folder, never the web root), encrypted at rest.
 
-Each file is written as MAGIC + a 12-byte nonce + AES-256-GCM(content), with the file's own
-name as associated data (a file copied under another name does not decrypt), mode 0600 in a
-0700 folder. The key never enters the database: MESSAGING_ATTACHMENT_KEY (from the
+Each blob is MAGIC + a 12-byte nonce + AES-256-GCM(content), with the last part of its key as
+associated data (a blob copied under another key does not decrypt); on the filesystem backend,
+mode 0600 in a 0700 folder. The key never enters the database: MESSAGING_ATTACHMENT_KEY (from the
 environment, URL-safe base64 of 32 bytes) or else the key file MESSAGING_ATTACHMENT_KEY_FILE
 (default instance/attachments.key, mode 0600), generated on first use outside production and
 required in production (ptap.settings.validate). Files written before encryption (no MAGIC)
@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import unicodedata
-import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
-from ptap.core.aftercommit import on_rollback
+from ptap.core import blobs
 from ptap.core.errors import InvalidInput
 
 #: First bytes of an encrypted attachment file (format version 1).
@@ -94,7 +93,7 @@ class UploadedFile:
 
 @dataclass(frozen=True)
 class StoredFile:
-    """A file written under UPLOAD_FOLDER/messages/."""
+    """An attachment stored in the blob storage under `storage_path` (messages/<random>)."""
 
     filename: str
     content_type: str
@@ -220,18 +219,15 @@ def store_attachment(upload: UploadedFile) -> StoredFile:
             f"extension (c'est un fichier {EXTENSIONS[kind]}) : vérifiez le fichier choisi.",
             field="file",
         )
-    folder = Path(cfg["UPLOAD_FOLDER"]) / "messages"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    name = uuid.uuid4().hex
-    _write_private(folder / name, encrypt(upload.content, name))
-    # The message row commits or not: a rollback must not leave an orphan file behind.
-    on_rollback(lambda: delete_file(f"messages/{name}"))
+    key = blobs.new_key("messages")
+    # Same transaction as the message row: a rollback leaves no orphan blob behind.
+    blobs.store(key, encrypt(upload.content, _aad(key)), max_bytes=limit + len(MAGIC) + 64)
     return StoredFile(
         filename=clean_filename(upload.filename, kind),
         content_type=kind,
         size=len(upload.content),
         sha256=hashlib.sha256(upload.content).hexdigest(),
-        storage_path=f"messages/{name}",
+        storage_path=key,
     )
 
 
@@ -302,45 +298,47 @@ def decrypt(data: bytes, name: str) -> bytes:
     return AESGCM(attachment_key()).decrypt(nonce, data[len(MAGIC) + _NONCE :], name.encode())
 
 
+def _aad(key: str) -> str:
+    """The associated data of a blob: the last part of its key (the file name, as before)."""
+    return key.rsplit("/", 1)[-1]
+
+
 def read_attachment(storage_path: str) -> bytes:
-    """Return the decrypted content of a stored attachment."""
-    path = attachment_path(storage_path)
-    return decrypt(path.read_bytes(), path.name)
+    """Return the decrypted content of a stored attachment (whole: AES-GCM checks it at once;
+    attachments are bounded by MESSAGING_ATTACHMENT_MAX_MB)."""
+    return decrypt(blobs.read_blob(blobs.check_key(storage_path)), _aad(storage_path))
 
 
 def encrypt_plaintext_files() -> int:
-    """Encrypt in place the attachment files written before encryption; return how many.
+    """Encrypt in place the attachment blobs written before encryption; return how many.
 
-    Idempotent (encrypted files are left alone); each file is replaced atomically.
+    Idempotent (encrypted blobs are left alone); each blob is replaced atomically (a renamed
+    temporary file, or one transaction the caller commits).
     """
-    folder = Path(current_app.config["UPLOAD_FOLDER"]) / "messages"
-    if not folder.is_dir():
-        return 0
-    folder.chmod(0o700)
+    backend = blobs.storage()
     count = 0
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.name.endswith(".tmp"):
+    for entry in list(backend.entries()):
+        if not entry.key.startswith("messages/"):
             continue
-        data = path.read_bytes()
+        data = b"".join(backend.open(entry.key))
         if data.startswith(MAGIC):
             continue
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.unlink(missing_ok=True)  # left by an interrupted run
-        _write_private(temporary, encrypt(data, path.name))
-        os.replace(temporary, path)
+        backend.put(entry.key, encrypt(data, _aad(entry.key)))
         count += 1
     return count
 
 
 def attachment_path(storage_path: str) -> Path:
-    """Return the absolute path of a stored attachment (inside UPLOAD_FOLDER/messages only)."""
-    root = (Path(current_app.config["UPLOAD_FOLDER"]) / "messages").resolve()
-    path = (Path(current_app.config["UPLOAD_FOLDER"]) / storage_path).resolve()
-    if root not in path.parents:
+    """Return the file of a stored attachment (filesystem backend only; tests and tools)."""
+    backend = blobs.storage()
+    if not isinstance(backend, blobs.FilesystemStorage) or not storage_path.startswith("messages/"):
         raise InvalidInput("Chemin de pièce jointe invalide.")
-    return path
+    try:
+        return backend.path_for(storage_path)
+    except blobs.InvalidBlobKey as exc:
+        raise InvalidInput("Chemin de pièce jointe invalide.") from exc
 
 
 def delete_file(storage_path: str) -> None:
-    """Remove a stored attachment file if it is still there."""
-    attachment_path(storage_path).unlink(missing_ok=True)
+    """Delete a stored attachment whose row is being deleted (after the commit on disk)."""
+    blobs.discard(storage_path)

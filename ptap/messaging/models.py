@@ -13,6 +13,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ptap.core.blobs import register_blob_references
 from ptap.core.models import UNMAPPED_SCHEMA_NAMES, Base, utcnow
 
 
@@ -128,7 +129,7 @@ class Mention(Base):
 
 
 class Attachment(Base):
-    """A file sent with a message, stored under UPLOAD_FOLDER/messages/ (outside the web root)."""
+    """A file sent with a message, kept encrypted in the blob storage (never the web root)."""
 
     __tablename__ = "message_attachments"
 
@@ -140,7 +141,7 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(sa.String(100))
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(sa.String(64))
-    #: Path relative to UPLOAD_FOLDER (messages/<uuid>).
+    #: Blob key (ptap.core.blobs), messages/<random>: the encrypted content.
     storage_path: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -226,3 +227,7 @@ def _drop_search(target: sa.Table, connection: sa.Connection, **_: object) -> No
 
 sa.event.listen(Message.__table__, "after_create", _create_search)
 sa.event.listen(Message.__table__, "before_drop", _drop_search)
+
+
+# The orphan sweep (`ptap storage sweep`) keeps the blobs these rows reference.
+register_blob_references("messages", lambda: sa.select(Attachment.storage_path))

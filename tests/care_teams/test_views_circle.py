@@ -556,3 +556,31 @@ def test_navigation_links_follow_the_role(world, login):
     assert "Doublons" in coord_home and "Accès en urgence" in coord_home
     member_home = login(world["member"]).client.get("/").get_data(as_text=True)
     assert "Doublons" not in member_home and "Accès en urgence" not in member_home
+
+
+@pytest.mark.parametrize("backend", ["database", "filesystem"])
+def test_signed_form_is_stored_and_streamed_from_each_backend(app, world, login, db, backend):
+    from ptap.core import blobs
+
+    app.config["STORAGE_BACKEND"] = backend
+    patient = world["p"]
+    data = {
+        "choice": "sharing:1",
+        "method": "signed_form",
+        "document": (BytesIO(PDF_BYTES), "f.pdf"),
+    }
+    assert _consent(login(world["coord"]), patient.id, data).status_code == 302
+    record = db.session.scalar(sa.select(ConsentRecord).where(ConsentRecord.document_path != ""))
+    assert record.document_path.startswith("consents/") and record.document_path.endswith(".pdf")
+    assert blobs.storage().exists(record.document_path)
+    response = login(world["member"]).client.get(
+        f"/patients/{patient.id}/consents/{record.id}/document"
+    )
+    assert response.status_code == 200
+    assert response.is_streamed
+    assert response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"] == (
+        f"attachment; filename=formulaire-consentement-{patient.id}-{record.id}.pdf"
+    )
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.data == PDF_BYTES

@@ -71,12 +71,22 @@ def test_safe_production_settings_start():
             "PTAP_AUDIT_CHAIN_KEY",
         ),
         ({"AUDIT_CHAIN_KEY": "short"}, "PTAP_AUDIT_CHAIN_KEY"),
+        ({"STORAGE_BACKEND": "filesystem"}, "PTAP_STORAGE_PATH must name a folder every host"),
+        ({"STORAGE_BACKEND": "s3"}, 'STORAGE_BACKEND must be "database" or "filesystem"'),
+        ({"STORAGE_MAX_MB": 0}, "STORAGE_MAX_MB must be a positive"),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):
     with pytest.raises(SettingsError) as exc:
         create_app({**GOOD, **override})
     assert message in str(exc.value)
+
+
+def test_production_keeps_files_in_the_database_or_a_shared_folder(tmp_path):
+    assert create_app(GOOD).config["STORAGE_BACKEND"] == "database"
+    shared = {"STORAGE_BACKEND": "filesystem", "STORAGE_PATH": str(tmp_path / "shared")}
+    assert create_app({**GOOD, **shared}).config["STORAGE_PATH"] == str(tmp_path / "shared")
+    assert create_app({"ENV": "testing"}).config["STORAGE_BACKEND"] == "filesystem"
 
 
 def test_production_without_dmp_homologation_starts_with_the_bridge_disabled():

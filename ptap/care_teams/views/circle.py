@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -18,7 +16,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    send_file,
     url_for,
 )
 
@@ -49,7 +46,7 @@ from ptap.care_teams.views.helpers import (
     local_date,
     local_datetime,
 )
-from ptap.core import clock
+from ptap.core import blobs, clock
 from ptap.core.actions import run_action
 from ptap.core.errors import Conflict, InvalidInput
 from ptap.core.forms import attach_error
@@ -185,16 +182,14 @@ def consent_document(patient_id: int, record_id: int):
     record = db.session.get(ConsentRecord, record_id)
     if record is None or record.patient_id != patient.id or not record.document_path:
         abort(404)
-    folder = Path(current_app.config["UPLOAD_FOLDER"]).resolve()
-    path = (folder / record.document_path).resolve()
-    if not path.is_relative_to(folder) or not path.is_file():
+    try:
+        return blobs.blob_response(
+            blobs.check_key(record.document_path),
+            "application/pdf",
+            f"formulaire-consentement-{patient.id}-{record.id}.pdf",
+        )
+    except (blobs.InvalidBlobKey, blobs.BlobNotFound):
         abort(404)
-    return send_file(
-        BytesIO(path.read_bytes()),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=f"formulaire-consentement-{patient.id}-{record.id}.pdf",
-    )
 
 
 # --- circle -----------------------------------------------------------------------------------
