@@ -123,12 +123,8 @@ def on_join(user: User, data: JoinIn) -> dict[str, Any]:
         unfollow_thread(request.sid, conversation.id)  # type: ignore[attr-defined]
         raise NotFound(NO_ACCESS, field="conversation_id") from None
     deadline = queries.access_deadlines(conversation, [user.id])[user.id]
-    db.session.commit()
-    # From the deadline on (break-the-glass, invitation or membership end), this process's
-    # delivery skips the socket, before any cut-off job runs (ptap.messaging.live).
-    follow_thread(request.sid, conversation.id, deadline)  # type: ignore[attr-defined]
     read, unread = queries.read_state_and_unread(conversation.id, user.id)
-    return {
+    ack = {
         "ok": True,
         "conversation_id": conversation.id,
         "last_seq": conversation.last_seq,
@@ -137,6 +133,13 @@ def on_join(user: User, data: JoinIn) -> dict[str, Any]:
         # The other members' read positions: read markers survive a reload.
         "readers": queries.read_positions(conversation, user.id),
     }
+    # Read before the commit, which expires the loaded rows (no reload of the conversation
+    # and the user afterwards).
+    db.session.commit()
+    # From the deadline on (break-the-glass, invitation or membership end), this process's
+    # delivery skips the socket, before any cut-off job runs (ptap.messaging.live).
+    follow_thread(request.sid, ack["conversation_id"], deadline)  # type: ignore[attr-defined]
+    return ack
 
 
 @socketio.on("leave", namespace=NAMESPACE)
