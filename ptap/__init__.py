@@ -119,6 +119,8 @@ def register_blueprints(app: Flask) -> None:
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models
     import ptap.monitoring.permissions  # noqa: F401 - registers the monitoring policy rules
+    import ptap.pathways.models  # noqa: F401 - models
+    import ptap.pathways.permissions  # noqa: F401 - registers the pathway policy rules
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc
