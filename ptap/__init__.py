@@ -119,6 +119,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models
     import ptap.monitoring.permissions  # noqa: F401 - registers the monitoring policy rules
+    import ptap.pathways.api  # noqa: F401 - registers the pathway endpoints
     import ptap.pathways.models  # noqa: F401 - models
     import ptap.pathways.permissions  # noqa: F401 - registers the pathway policy rules
     from ptap.accounts import admin_views

@@ -17,6 +17,7 @@ from ptap.care_teams import access
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import CareTeam, Patient
 from ptap.core.errors import NotFound
+from ptap.core.policy import can
 from ptap.extensions import db
 from ptap.pathways.models import PathwayTemplate, PathwayTemplateVersion, PatientPathway
 
@@ -71,6 +72,14 @@ def get_template(template_id: int) -> PathwayTemplate:
     """Return a template or raise NotFound."""
     template = db.session.get(PathwayTemplate, template_id)
     if template is None:
+        raise NotFound("Modèle de parcours introuvable.")
+    return template
+
+
+def get_readable_template(user: Any, template_id: int) -> PathwayTemplate:
+    """Return a template the user may read; NotFound otherwise (no existence leak)."""
+    template = db.session.get(PathwayTemplate, template_id)
+    if template is None or not can(user, "pathway_templates.read", template):
         raise NotFound("Modèle de parcours introuvable.")
     return template
 

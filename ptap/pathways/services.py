@@ -20,6 +20,7 @@ from ptap.core.policy import require
 from ptap.extensions import db
 from ptap.pathways import queries
 from ptap.pathways.content import TemplateContent, parse_content
+from ptap.pathways.fhir import import_plan_definition
 from ptap.pathways.models import PathwayTemplate, PathwayTemplateVersion, PatientPathway
 from ptap.pathways.permissions import usable_for_patient
 
@@ -286,3 +287,28 @@ def stop_pathway(
         plan_services.close_actions(user, plan, keys, "Parcours arrêté", ctx)
     _audit(ctx, "pathway.stop", pathway, reason=f"{open_actions}: {pathway.stop_reason}"[:200])
     return pathway
+
+
+def resolve_owner(
+    team_id: int | None, territory_id: int | None
+) -> tuple[CareTeam | None, Territory | None]:
+    """Load a template's owner from ids; unknown ids are named in French."""
+    team = db.session.get(CareTeam, team_id) if team_id is not None else None
+    if team_id is not None and team is None:
+        raise InvalidInput("Équipe introuvable.", field="team_id")
+    territory = db.session.get(Territory, territory_id) if territory_id is not None else None
+    if territory_id is not None and territory is None:
+        raise InvalidInput("Territoire introuvable.", field="territory_id")
+    return team, territory
+
+
+def import_template(
+    user: User,
+    resource: dict[str, object],
+    *,
+    team: CareTeam | None = None,
+    territory: Territory | None = None,
+) -> PathwayTemplate:
+    """Create a draft template from a FHIR R4 PlanDefinition (refused whole, never half)."""
+    content = import_plan_definition(resource)
+    return create_template(user, content, team=team, territory=territory)

@@ -57,6 +57,7 @@ SHOWS_PATIENTS = {
     "api.letters_list_letters": "/api/v1/letters?patient_id={patient}",
     "meetings.patient_meetings": "/patients/{patient}/meetings",
     "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
+    "api.pathways_list_patient_pathways": "/api/v1/patients/{patient}/pathways",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
@@ -170,6 +171,10 @@ NO_PATIENT_IDENTITY = {
     "letters.edit_template",
     "api.letters_list_letter_templates",
     "api.letters_get_letter_template",
+    # Pathway templates: a team's or territory's steps and professions, never a patient.
+    "api.pathways_list_pathway_templates",
+    "api.pathways_get_pathway_template",
+    "api.pathways_export_pathway_template_fhir",
     # Meetings: dates, places, participants (professionals), quorum; never the agenda.
     "meetings.list_meetings",
     "meetings.create_meeting",
