@@ -140,6 +140,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
+    from ptap.pathways import views as pathways_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage", "administration")
     register_nav(
@@ -158,6 +159,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(letters_views.bp)
     app.register_blueprint(monitoring_views.bp)
+    app.register_blueprint(pathways_views.bp)
     app.register_blueprint(report_views.bp)
     app.register_blueprint(calendar_views.bp)
     init_psc(app)

@@ -168,9 +168,7 @@ def import_pathway_template_fhir(body: FhirImport):
     if body.dry_run:
         content = services.import_plan_definition(body.resource)
         return ImportPreview(template=None, content=content.model_dump(mode="json"))
-    template = services.import_template(
-        current_user, body.resource, team=team, territory=territory
-    )
+    template = services.import_template(current_user, body.resource, team=team, territory=territory)
     db.session.commit()
     return ImportPreview(template=TemplateOut.of(template), content=template.draft)
 
@@ -231,4 +229,3 @@ def stop_patient_pathway(patient_id: int, pathway_id: int, body: PathwayStop):
 def _pathway_out(patient_id: int, pathway_id: int) -> PathwayOut:
     rows = queries.list_patient_pathways(patient_id, clock.paris_today())
     return PathwayOut.of(next(r for r in rows if r.id == pathway_id))
-

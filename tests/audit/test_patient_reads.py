@@ -58,6 +58,7 @@ SHOWS_PATIENTS = {
     "meetings.patient_meetings": "/patients/{patient}/meetings",
     "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
     "api.pathways_list_patient_pathways": "/api/v1/patients/{patient}/pathways",
+    "pathways.patient_pathways": "/patients/{patient}/pathways",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
@@ -175,6 +176,8 @@ NO_PATIENT_IDENTITY = {
     "api.pathways_list_pathway_templates",
     "api.pathways_get_pathway_template",
     "api.pathways_export_pathway_template_fhir",
+    "pathways.list_templates",
+    "pathways.edit_template",
     # Meetings: dates, places, participants (professionals), quorum; never the agenda.
     "meetings.list_meetings",
     "meetings.create_meeting",

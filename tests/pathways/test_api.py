@@ -123,6 +123,8 @@ def test_outsider_cannot_start_a_pathway(client, db):
     outsider = api_headers(w.outsider)
     db.session.commit()
     url = f"/api/v1/patients/{w.patient.id}/pathways"
-    answer = client.post(url, json={"template_id": tid, "started_on": "2026-03-02"}, headers=outsider)
+    answer = client.post(
+        url, json={"template_id": tid, "started_on": "2026-03-02"}, headers=outsider
+    )
     assert answer.status_code == 404
     assert db.session.scalar(sa.select(sa.func.count(PatientPathway.id))) == 0
