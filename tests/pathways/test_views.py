@@ -32,8 +32,9 @@ def test_library_search_and_editor_reorders_and_saves(client, auth, db):
     page = client.get("/pathway-templates?q=cardiaque")
     assert "Insuffisance cardiaque : retour à domicile" in page.text
     assert "Insuffisance" not in client.get("/pathway-templates?q=palliatif").text.split("<h2")[2]
-    page = _editor_form(client, template.id)
+    _editor_form(client, template.id)
     assert "↓ Descendre" in page.text
+    assert "pathway_steps.js" in page.text
     form = {
         "csrf_token": csrf_token(client, f"/pathway-templates/{template.id}"),
         "step_count": "2",
@@ -68,7 +69,7 @@ def test_library_search_and_editor_reorders_and_saves(client, auth, db):
 def test_editor_refuses_negative_offset_with_the_field_named(client, auth, db):
     w, template = _world(db)
     auth.login(w.coord)
-    page = _editor_form(client, template.id)
+    _editor_form(client, template.id)
     answer = client.post(
         f"/pathway-templates/{template.id}",
         data={
