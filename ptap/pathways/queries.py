@@ -128,6 +128,7 @@ class PathwayRow:
     """One pathway of a patient and its timeline."""
 
     id: int
+    template_id: int
     title: str
     theme: str
     version_number: int
@@ -185,6 +186,7 @@ def list_patient_pathways(
     return [
         PathwayRow(
             id=pathway.id,
+            template_id=pathway.template_id,
             title=version.content.get("title", ""),
             theme=version.content.get("theme", ""),
             version_number=version.number,

@@ -167,12 +167,14 @@ def _patient_page(
 ):
     plan = plan_queries.find_plan_for_patient(patient.id)
     today = clock.paris_today()
+    pathways = queries.list_patient_pathways(patient.id, today)
+    running = {p.template_id for p in pathways if not p.stopped}
     may_edit = plan is not None and can(current_user, "care_plan.edit", plan)
     templates = (
         [
             t
             for t in queries.list_templates(current_user.id, published_only=True)
-            if services.usable_for_patient(t, patient.id)
+            if t.id not in running and services.usable_for_patient(t, patient.id)
         ]
         if may_edit
         else []
@@ -185,7 +187,7 @@ def _patient_page(
             "pathways/patient_pathways.html",
             patient=patient,
             active_tab="pathways",
-            pathways=queries.list_patient_pathways(patient.id, today),
+            pathways=pathways,
             plan=plan,
             may_edit=may_edit,
             templates=templates,

@@ -227,3 +227,11 @@ def test_timeline_query_count_is_constant(world, count_queries):
         rows = queries.list_patient_pathways(patient_id, START)
     assert len(rows) == 4
     assert len(four) == len(one) == 2
+
+
+def test_demo_templates_parse_and_start_at_different_stages(world):
+    from ptap.pathways.demo import TEMPLATES
+
+    for data in TEMPLATES:
+        content = parse_content(data)
+        assert content.steps and all(s.actions() for s in content.steps)
