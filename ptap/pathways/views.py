@@ -121,10 +121,11 @@ def edit_template(template_id: int):
     return _render_editor(template, template.draft, {})
 
 
-def _save(template: PathwayTemplate, data: dict[str, Any], op: str) -> None:
+def _save(template: PathwayTemplate, data: dict[str, Any], op: str) -> PathwayTemplate:
     services.save_template_draft(_user(), template, parse_content(data))
     if op == "publish":
         services.publish_template(_user(), template)
+    return template
 
 
 @bp.post("/pathway-templates/<int:template_id>")
