@@ -32,7 +32,7 @@ def test_library_search_and_editor_reorders_and_saves(client, auth, db):
     page = client.get("/pathway-templates?q=cardiaque")
     assert "Insuffisance cardiaque : retour à domicile" in page.text
     assert "Insuffisance" not in client.get("/pathway-templates?q=palliatif").text.split("<h2")[2]
-    _editor_form(client, template.id)
+    page = _editor_form(client, template.id)
     assert "↓ Descendre" in page.text
     assert "pathway_steps.js" in page.text
     form = {
