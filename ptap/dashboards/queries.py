@@ -43,6 +43,7 @@ from ptap.dashboards.alerts import (
 )
 from ptap.dmp_bridge import DmpSubmission, SubmissionStatus
 from ptap.extensions import db
+from ptap.pathways import queries as pathway_queries
 from ptap.intake.clocks import elapsed_working_days
 from ptap.intake.models import OPEN_STATUSES as OPEN_REQUESTS
 from ptap.intake.models import SupportRequest
@@ -576,6 +577,8 @@ def build_dashboard(
             overdue[t.patient_id] = (n + t.overdue, first)
     for pid, (n, oldest) in overdue.items():
         found[pid].append(Alert(AlertKind.OVERDUE_ACTIONS, pid, n, oldest))
+    for pid, (n, due, step) in pathway_queries.late_steps_by_patient(ids, today).items():
+        found[pid].append(Alert(AlertKind.LATE_STEPS, pid, n, due, detail=step))
     withdrawn = withdrawn_consents(ids)
     rows = []
     for row in caseload:

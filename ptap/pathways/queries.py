@@ -204,3 +204,28 @@ def get_patient_pathway(patient_id: int, pathway_id: int) -> PatientPathway:
     if pathway is None or pathway.patient_id != patient_id:
         raise NotFound("Parcours introuvable.")
     return pathway
+
+
+def late_steps_by_patient(patient_ids: list[int], today: date) -> dict[int, tuple[int, date, str]]:
+    """For the patients with late pathway steps: (how many, the oldest due date, its step's
+    title), in one query whatever the number of patients (the dashboard's alert)."""
+    if not patient_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(PatientPathway.patient_id, PatientPathway.steps, CarePlan.draft)
+        .join(CarePlan, CarePlan.id == PatientPathway.plan_id)
+        .where(PatientPathway.patient_id.in_(patient_ids), PatientPathway.stopped_at.is_(None))
+    )
+    found: dict[int, tuple[int, date, str]] = {}
+    for patient_id, steps, draft in rows:
+        late = [
+            s for s in step_rows(steps, open_action_keys(draft), today) if s.state == StepState.LATE
+        ]
+        if not late:
+            continue
+        oldest = min(late, key=lambda s: s.due_on)
+        count, when, title = found.get(patient_id, (0, oldest.due_on, oldest.title))
+        if oldest.due_on < when:
+            when, title = oldest.due_on, oldest.title
+        found[patient_id] = (count + len(late), when, title)
+    return found

@@ -59,3 +59,21 @@ def test_done_or_stopped_steps_are_not_reminded(db):
     services.stop_pathway(w.coord, pathway, services.KEEP_ACTIONS, "", SYSTEM)
     db.session.commit()
     assert send_pathway_step_reminders(date(2026, 4, 30)) == 0
+
+
+def test_late_step_is_a_dashboard_alert(db):
+    from ptap.dashboards.alerts import AlertKind
+    from ptap.dashboards.queries import build_dashboard
+
+    w, _, _ = _started(db)
+
+    def late(today):
+        board = build_dashboard(w.team.id, w.coord.id, today=today)
+        [row] = [r for r in board.rows if r.patient.patient_id == w.patient.id]
+        return [a for a in row.alerts if a.kind == AlertKind.LATE_STEPS]
+
+    assert late(date(2026, 3, 8)) == []
+    [alert] = late(date(2026, 3, 30))
+    assert alert.count == 2
+    assert alert.since == date(2026, 3, 9)
+    assert alert.detail == "Consultation de sortie"
