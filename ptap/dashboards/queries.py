@@ -43,11 +43,11 @@ from ptap.dashboards.alerts import (
 )
 from ptap.dmp_bridge import DmpSubmission, SubmissionStatus
 from ptap.extensions import db
-from ptap.pathways import queries as pathway_queries
 from ptap.intake.clocks import elapsed_working_days
 from ptap.intake.models import OPEN_STATUSES as OPEN_REQUESTS
 from ptap.intake.models import SupportRequest
 from ptap.messaging.models import Acknowledgement, Conversation, Message, Priority
+from ptap.pathways import queries as pathway_queries
 
 #: Waiting requests listed on the dashboard (the intake pages list them all).
 SHOWN_REQUESTS = 6
