@@ -123,6 +123,9 @@ def register_blueprints(app: Flask) -> None:
     import ptap.search.api  # noqa: F401 - registers the patient search endpoint
     import ptap.search.permissions  # noqa: F401 - registers the search policy rule
     import ptap.search.sources  # noqa: F401 - registers the search sources of every domain
+    import ptap.pathways.api  # noqa: F401 - registers the pathway endpoints
+    import ptap.pathways.models  # noqa: F401 - models
+    import ptap.pathways.permissions  # noqa: F401 - registers the pathway policy rules
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc
@@ -142,6 +145,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
     from ptap.search import views as search_views
+    from ptap.pathways import views as pathways_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage", "administration")
     register_nav(
@@ -160,6 +164,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(letters_views.bp)
     app.register_blueprint(monitoring_views.bp)
+    app.register_blueprint(pathways_views.bp)
     app.register_blueprint(report_views.bp)
     app.register_blueprint(calendar_views.bp)
     app.register_blueprint(search_views.bp)

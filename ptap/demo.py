@@ -131,6 +131,9 @@ def load_demo() -> DemoResult:
     load_reports_demo()  # approved reports of the past meetings, queued for the DMP
     # Letters are filled from the plans and the meetings' decisions loaded above.
     load_letters_demo(demo_team_ids(TERRITORY_NAME))
+    from ptap.pathways.demo import load_pathways_demo
+
+    load_pathways_demo(demo_team_ids(TERRITORY_NAME))  # three shared templates, followed
     db.session.commit()
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 

@@ -33,6 +33,7 @@ from ptap.messaging.tasks import (
     renotify_urgent_messages,
 )
 from ptap.monitoring.tasks import refresh_monitoring_aggregates, render_monitoring_reports
+from ptap.pathways.tasks import send_pathway_step_reminders
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ JOBS: list[Job] = [
     Job("seal_audit_chain", seal_audit_chain, IntervalTrigger(minutes=1)),
     Job("anchor_audit_chain", anchor_audit_chain, CronTrigger(minute=7)),
     Job("care_plan_reminders", send_care_plan_reminders, IntervalTrigger(minutes=15)),
+    Job("pathway_step_reminders", send_pathway_step_reminders, IntervalTrigger(minutes=15)),
     Job("renotify_urgent_messages", renotify_urgent_messages, IntervalTrigger(minutes=1)),
     Job("purge_expired_messages", purge_expired_messages, CronTrigger(hour=3, minute=41)),
     Job("cut_off_expired_access", cut_off_expired_access, IntervalTrigger(minutes=1)),

@@ -55,6 +55,9 @@ class CarePlan(Base):
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str] = mapped_column(sa.Text, default="")
+    #: Where the draft's additions come from when another domain prefilled it (a pathway):
+    #: {"kind", "ref", "label"}; the next published version records it, then it is cleared.
+    draft_provenance: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     current_version: Mapped[CarePlanVersion | None] = relationship(
         foreign_keys=[current_version_id], post_update=True

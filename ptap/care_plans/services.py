@@ -11,7 +11,9 @@ from ptap.accounts.models import User
 from ptap.audit.services import AuditContext, record_event
 from ptap.care_plans import notices, queries
 from ptap.care_plans.content import (
+    OPEN_STATUSES,
     Action,
+    ActionStatus,
     Objective,
     PlanContent,
     incomplete_message,
@@ -159,6 +161,61 @@ def add_action(
     _audit(ctx, "care_plan.edit", plan, reason=f"action added: {action.key}")
     db.session.flush()
     return action
+
+
+def prefill_draft(
+    user: User,
+    plan: CarePlan,
+    additions: PlanContent,
+    provenance: VersionProvenance,
+    ctx: AuditContext,
+) -> PlanContent:
+    """Append another domain's problems and objectives to the draft (a pathway's prefill).
+
+    Assignees must be of the circle, as in the editor. The draft remembers `provenance`, which
+    the next published version records (several prefills before it are listed together).
+    """
+    require(user, "care_plan.edit", plan)
+    stored = load_content(plan.draft)
+    content = stored.model_copy(deep=True)
+    content.problems.extend(additions.problems)
+    content.objectives.extend(additions.objectives)
+    content = PlanContent.model_validate(content.model_dump())
+    _check_assignees(plan, stored, content)
+    _store_draft(user, plan, content)
+    pending = plan.draft_provenance
+    if pending:
+        provenance = VersionProvenance(
+            kind=provenance.kind,
+            ref=f"{pending['ref']},{provenance.ref}"[:80],
+            label=f"{pending['label']} ; {provenance.label}"[:200],
+        )
+    plan.draft_provenance = {
+        "kind": provenance.kind,
+        "ref": provenance.ref,
+        "label": provenance.label,
+    }
+    _audit(ctx, "care_plan.prefill", plan, reason=provenance.ref)
+    db.session.flush()
+    return content
+
+
+def close_actions(
+    user: User, plan: CarePlan, keys: set[str], reason: str, ctx: AuditContext
+) -> int:
+    """Cancel the open actions with these keys in the draft (a pathway stopped); return how many."""
+    require(user, "care_plan.edit", plan)
+    content = load_content(plan.draft)
+    closed = 0
+    for _, action in content.actions():
+        if action.key in keys and action.status in OPEN_STATUSES:
+            action.status = ActionStatus.CANCELLED
+            closed += 1
+    if closed:
+        _store_draft(user, plan, content)
+        _audit(ctx, "care_plan.close_actions", plan, reason=reason[:200])
+        db.session.flush()
+    return closed
 
 
 def add_objective(user: User, plan: CarePlan, objective: Objective, ctx: AuditContext) -> Objective:
@@ -327,6 +384,9 @@ def publish_version(
             field="status",
         )
     number = (current.number if current else 0) + 1
+    if provenance is None and plan.draft_provenance:
+        provenance = VersionProvenance(**plan.draft_provenance)
+    plan.draft_provenance = None
     version = CarePlanVersion(
         plan_id=plan.id,
         number=number,

@@ -16,6 +16,7 @@ class AlertKind(StrEnum):
     BREAK_GLASS = "break_glass"
     DMP_FILINGS = "dmp_filings"
     OVERDUE_ACTIONS = "overdue_actions"
+    LATE_STEPS = "late_steps"
     REVIEW_DUE = "review_due"
     NO_PLAN = "no_plan"
     CONSENT = "consent"
@@ -30,6 +31,7 @@ ALERT_LABELS: dict[str, str] = {
     AlertKind.BREAK_GLASS: "Accès en urgence à examiner",
     AlertKind.DMP_FILINGS: "Envois au DMP en échec ou bloqués",
     AlertKind.OVERDUE_ACTIONS: "Actions en retard",
+    AlertKind.LATE_STEPS: "Étapes de parcours en retard",
     AlertKind.REVIEW_DUE: "Réévaluations à prévoir",
     AlertKind.NO_PLAN: "Sans PPCS 30 jours après l'inclusion",
     AlertKind.CONSENT: "Accord au partage manquant ou retiré",

@@ -47,6 +47,7 @@ KIND_TAGS: dict[str, str] = {
     AlertKind.BREAK_GLASS: "Accès en urgence",
     AlertKind.DMP_FILINGS: "DMP",
     AlertKind.OVERDUE_ACTIONS: "Action en retard",
+    AlertKind.LATE_STEPS: "Parcours",
     AlertKind.REVIEW_DUE: "Réévaluation",
     AlertKind.NO_PLAN: "Sans PPCS",
     AlertKind.CONSENT: "Consentement",
@@ -60,6 +61,7 @@ FIX_LABELS: dict[str, str] = {
     AlertKind.BREAK_GLASS: "Examiner l'accès",
     AlertKind.DMP_FILINGS: "Voir les envois",
     AlertKind.OVERDUE_ACTIONS: "Ouvrir le plan",
+    AlertKind.LATE_STEPS: "Voir le parcours",
     AlertKind.REVIEW_DUE: "Ouvrir le plan",
     AlertKind.NO_PLAN: "Ouvrir le plan",
     AlertKind.CONSENT: "Recueillir l'accord",
@@ -211,6 +213,10 @@ def describe(alert: Alert, today: date) -> tuple[str, bool]:
         what = label(CARE_EVENT_KIND_LABELS, alert.detail)
         more = f" (et {alert.count - 1} autre(s) rupture(s))" if alert.count > 1 else ""
         return f"{what} le {fr_date(occurred)}{more} : adapter le plan ?", True
+    if kind == AlertKind.LATE_STEPS:
+        due = since if isinstance(since, date) else today
+        what = _plural(alert.count, "étape de parcours en retard", "étapes de parcours en retard")
+        return f"{what} : « {alert.detail} » prévue le {fr_date(due)}", True
     if kind == AlertKind.DMP_FILINGS:
         parts = []
         if alert.count:
@@ -283,6 +289,8 @@ def fix_url(alert: Alert) -> str:
         return _url("messaging.show_conversation", conversation_id=alert.target_id)
     if kind == AlertKind.DMP_FILINGS:
         return _url("filings.patient_filings", patient_id=pid)
+    if kind == AlertKind.LATE_STEPS:
+        return _url("pathways.patient_pathways", patient_id=pid)
     if kind == AlertKind.CONSENT:
         return _url("care_teams.consents", patient_id=pid)
     if kind == AlertKind.IDENTITY:

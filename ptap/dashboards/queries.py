@@ -47,6 +47,7 @@ from ptap.intake.clocks import elapsed_working_days
 from ptap.intake.models import OPEN_STATUSES as OPEN_REQUESTS
 from ptap.intake.models import SupportRequest
 from ptap.messaging.models import Acknowledgement, Conversation, Message, Priority
+from ptap.pathways import queries as pathway_queries
 
 #: Waiting requests listed on the dashboard (the intake pages list them all).
 SHOWN_REQUESTS = 6
@@ -576,6 +577,8 @@ def build_dashboard(
             overdue[t.patient_id] = (n + t.overdue, first)
     for pid, (n, oldest) in overdue.items():
         found[pid].append(Alert(AlertKind.OVERDUE_ACTIONS, pid, n, oldest))
+    for pid, (n, due, step) in pathway_queries.late_steps_by_patient(ids, today).items():
+        found[pid].append(Alert(AlertKind.LATE_STEPS, pid, n, due, detail=step))
     withdrawn = withdrawn_consents(ids)
     rows = []
     for row in caseload:

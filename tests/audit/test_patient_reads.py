@@ -59,6 +59,8 @@ SHOWS_PATIENTS = {
     "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
     "search.patient_search": "/patients/{patient}/search?q=dossier",
     "api.search_patient_search": "/api/v1/patients/{patient}/search?q=dossier",
+    "api.pathways_list_patient_pathways": "/api/v1/patients/{patient}/pathways",
+    "pathways.patient_pathways": "/patients/{patient}/pathways",
 }
 
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
@@ -173,6 +175,12 @@ NO_PATIENT_IDENTITY = {
     "letters.edit_template",
     "api.letters_list_letter_templates",
     "api.letters_get_letter_template",
+    # Pathway templates: a team's or territory's steps and professions, never a patient.
+    "api.pathways_list_pathway_templates",
+    "api.pathways_get_pathway_template",
+    "api.pathways_export_pathway_template_fhir",
+    "pathways.list_templates",
+    "pathways.edit_template",
     # Meetings: dates, places, participants (professionals), quorum; never the agenda.
     "meetings.list_meetings",
     "meetings.create_meeting",

@@ -53,6 +53,8 @@ RERENDERS_COVERED_ELSEWHERE = {
     "care_plans.activate_plan": "load_patient notes the patient; safety net",
     "care_plans.start_revision": "load_patient notes the patient; safety net",
     "care_plans.close_plan": "load_patient notes the patient; safety net",
+    "pathways.start_pathway": "load_patient notes the patient; preview commits the audited read",
+    "pathways.stop_pathway": "load_patient notes the patient; safety net",
     "care_teams.end_enrolment": "_rerender_record: an audited read after the rollback",
     "care_teams.break_glass": "patient.break_glass_search event naming the person found",
     "intake.triage_request": "_render_request notes the linked patient; safety net",
@@ -141,6 +143,9 @@ NO_PATIENT_IDENTITY = {
     # Template pages: a team's texts, previewed with a fictitious record.
     "letters.create_template",
     "letters.save_template",
+    # Pathway templates: steps and professions, never a patient.
+    "pathways.create_template",
+    "pathways.save_template",
     # Meeting forms show what was typed (no patient); the meeting's actions redirect with a flash.
     "meetings.create_meeting",
     "meetings.edit_meeting",
@@ -210,6 +215,13 @@ API_WRITES = {
     "api.letters_create_letter_template": "no patient identity",
     "api.letters_update_letter_template": "no patient identity",
     "api.letters_archive_letter_template": "no patient identity",
+    "api.pathways_create_pathway_template": "no patient identity",
+    "api.pathways_update_pathway_template": "no patient identity",
+    "api.pathways_publish_pathway_template": "no patient identity",
+    "api.pathways_retire_pathway_template": "no patient identity",
+    "api.pathways_import_pathway_template_fhir": "no patient identity",
+    "api.pathways_start_patient_pathway": "load_patient",
+    "api.pathways_stop_patient_pathway": "load_patient",
     "api.meetings_create_meeting": "_out notes the agenda patients shown",
     "api.meetings_update_meeting": "_out notes the agenda patients shown",
     "api.meetings_start_meeting": "_out notes the agenda patients shown",

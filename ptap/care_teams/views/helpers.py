@@ -23,6 +23,7 @@ __all__ = ["PARIS", "TEAM_ROLE_LABELS", "label", "local_datetime", "record_url",
 PATIENT_TABS = (
     ("Dossier", "care_teams.show_patient", "record"),
     ("Plan de coordination", "care_plans.show_plan", "care_plan"),
+    ("Parcours", "pathways.patient_pathways", "pathways"),
     ("Messages", "messaging.patient_messages", "messages"),
     ("Événements du parcours", "care_events.patient_events", "events"),
     ("Concertations", "meetings.patient_meetings", "meetings"),
