@@ -180,14 +180,14 @@ def _require_editable(user: User, assessment: Assessment, patient: Patient) -> N
         raise PermissionDenied("Seul l'auteur de l'évaluation peut la modifier.")
 
 
-def _update_draft(assessment: Assessment, revision: int | None, **values: Any) -> bool:
+def _update_draft(assessment: Assessment, based_on: int | None, **values: Any) -> bool:
     """Write `values` only if the assessment is still an unsigned draft at this revision."""
     db.session.flush()
     stmt = sa.update(Assessment).where(
         Assessment.id == assessment.id, Assessment.signed_at.is_(None)
     )
-    if revision is not None:
-        stmt = stmt.where(Assessment.revision == revision)
+    if based_on is not None:
+        stmt = stmt.where(Assessment.revision == based_on)
     result = db.session.execute(
         stmt.values(**values).execution_options(synchronize_session=False)
     )
