@@ -55,6 +55,8 @@ SHOWS_PATIENTS = {
     "api.care_events_list_events": "/api/v1/patients/{patient}/events",
     "letters.patient_letters": "/patients/{patient}/letters",
     "api.letters_list_letters": "/api/v1/letters?patient_id={patient}",
+    "grids.patient_assessments": "/patients/{patient}/assessments",
+    "api.grids_list_assessments": "/api/v1/patients/{patient}/assessments",
     "meetings.patient_meetings": "/patients/{patient}/meetings",
     "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
 }
@@ -89,6 +91,10 @@ COVERED_ELSEWHERE = {
     "see; tests/meetings/test_live_views.py)",
     "meetings.live_state": "@shows_patients + note_patients_shown (as meetings.live)",
     "letters.team_letters": "@shows_patients + note_patients_shown (letter rows; tests/letters)",
+    "grids.show_assessment": "load_patient (patient.read) of the assessment's patient "
+    "(tests/grids/test_web.py)",
+    "api.grids_get_assessment": "load_patient (patient.read) of the assessment's patient",
+    "api.grids_assessment_fhir": "load_patient (patient.read) of the assessment's patient",
     "letters.show_letter": "load_patient (patient.read) of the letter's patient (tests/letters)",
     "letters.letter_pdf": "load_patient (patient.read) of the letter's patient",
     "api.letters_get_letter": "load_patient (patient.read) of the letter's patient",
@@ -165,6 +171,15 @@ NO_PATIENT_IDENTITY = {
     "monitoring.list_reports",
     "monitoring.download_report",
     "api.monitoring_get_indicators",
+    # Assessment grids: questionnaires, no patient (tests/grids).
+    "grids.list_grids",
+    "grids.new_grid",
+    "grids.show_grid",
+    "grids.edit_grid",
+    "grids.import_grid",
+    "api.grids_list_grids",
+    "api.grids_get_grid",
+    "api.grids_grid_fhir",
     # Letter templates: a team's texts, previewed with a fictitious record.
     "letters.team_templates",
     "letters.edit_template",
