@@ -121,8 +121,11 @@ def sections(definition: GridDefinition, answers: dict[str, Any]) -> list[tuple[
 
 
 def live_band(definition: GridDefinition, answers: dict[str, Any]) -> tuple[int | None, str]:
-    """Return the current score and its band label (for a draft)."""
+    """Return the current score and its band label (for a draft: no band until every scored
+    item is answered, so a half-filled grid never reads as reassuring)."""
     score = compute_score(definition, answers)
+    if any(key not in answers for key in definition.score_items):
+        return score, ""
     band = band_for(definition, score)
     return score, band.label if band else ""
 
