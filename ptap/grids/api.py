@@ -53,8 +53,7 @@ def list_grids():
 @api_route(
     "/grids",
     "POST",
-    summary="Créer une grille (brouillon) ; les références du score sont vérifiées "
-    "(coordinateurs)",
+    summary="Créer une grille (brouillon) ; les références du score sont vérifiées (coordinateurs)",
     access="grids.manage",
     body=GridIn,
     response=GridOut,
@@ -133,8 +132,7 @@ def publish_grid(grid_id: int):
 @api_route(
     "/grids/<int:grid_id>/retire",
     "POST",
-    summary="Retirer une grille : plus de nouvelle évaluation ; les anciennes gardent leur "
-    "version",
+    summary="Retirer une grille : plus de nouvelle évaluation ; les anciennes gardent leur version",
     access="grids.manage",
     response=GridOut,
     tags=GRIDS,

@@ -333,7 +333,9 @@ def clean_answers(definition: GridDefinition, raw: Any) -> dict[str, Any]:
     data = _dict(raw if raw is not None else {}, "answers", "Les réponses")
     unknown = next((k for k in data if definition.item(str(k)) is None), None)
     if unknown is not None:
-        raise InvalidInput(f"La grille n'a pas d'élément « {unknown} ».", field=f"answers.{unknown}")
+        raise InvalidInput(
+            f"La grille n'a pas d'élément « {unknown} ».", field=f"answers.{unknown}"
+        )
     cleaned: dict[str, Any] = {}
     for item in definition.items():
         value = data.get(item.key)

@@ -21,20 +21,50 @@ from ptap.grids.models import AssessmentGrid
 
 _FRAILTY = "reperage-fragilite"
 _HOME = "situation-domicile"
-_BASE = {"vit-seul": True, "perte-poids": False, "fatigue": False, "marche": False,
-         "memoire": False, "sorties": "regulieres"}
+_BASE = {
+    "vit-seul": True,
+    "perte-poids": False,
+    "fatigue": False,
+    "marche": False,
+    "memoire": False,
+    "sorties": "regulieres",
+}
 #: (patient index, grid key, days ago, answers): scores 1 → 4 → 7 (alert) for the first
 #: patient, 8 (alert) → 3 at home for the second, one screening for the third.
 _ASSESSMENTS: tuple[tuple[int, str, int, dict[str, Any]], ...] = (
     (0, _FRAILTY, 150, _BASE),
     (0, _FRAILTY, 80, {**_BASE, "fatigue": True, "marche": True}),
-    (0, _FRAILTY, 12, {**_BASE, "fatigue": True, "marche": True, "perte-poids": True,
-                       "sorties": "rares"}),
-    (1, _HOME, 95, {"logement-obstacles": True, "logement-chauffage": False,
-                    "entourage": "rare", "aidant-epuise": True, "heures-aide": 4,
-                    "observations": "Aidante épuisée ; accueil de jour à organiser."}),
-    (1, _HOME, 20, {"logement-obstacles": True, "logement-chauffage": False,
-                    "entourage": "hebdo", "aidant-epuise": False, "heures-aide": 10}),
+    (
+        0,
+        _FRAILTY,
+        12,
+        {**_BASE, "fatigue": True, "marche": True, "perte-poids": True, "sorties": "rares"},
+    ),
+    (
+        1,
+        _HOME,
+        95,
+        {
+            "logement-obstacles": True,
+            "logement-chauffage": False,
+            "entourage": "rare",
+            "aidant-epuise": True,
+            "heures-aide": 4,
+            "observations": "Aidante épuisée ; accueil de jour à organiser.",
+        },
+    ),
+    (
+        1,
+        _HOME,
+        20,
+        {
+            "logement-obstacles": True,
+            "logement-chauffage": False,
+            "entourage": "hebdo",
+            "aidant-epuise": False,
+            "heures-aide": 10,
+        },
+    ),
     (2, _FRAILTY, 40, {**_BASE, "memoire": True, "sorties": "rares"}),
 )
 

@@ -7,8 +7,14 @@ from typing import Any
 
 
 def _yesno(key: str, label: str, yes: int, *, required: bool = True) -> dict[str, Any]:
-    return {"key": key, "label": label, "type": "yesno", "required": required,
-            "points_yes": yes, "points_no": 0}
+    return {
+        "key": key,
+        "label": label,
+        "type": "yesno",
+        "required": required,
+        "points_yes": yes,
+        "points_no": 0,
+    }
 
 
 def _choice(key: str, label: str, options: list[tuple[str, str, int]]) -> dict[str, Any]:
@@ -30,8 +36,12 @@ HOME_SITUATION: dict[str, Any] = {
             "items": [
                 _yesno("logement-obstacles", "Escaliers ou obstacles difficiles à franchir", 2),
                 _yesno("logement-chauffage", "Logement mal chauffé ou insalubre", 2),
-                {"key": "visite-date", "label": "Date de la visite", "type": "date",
-                 "required": True},
+                {
+                    "key": "visite-date",
+                    "label": "Date de la visite",
+                    "type": "date",
+                    "required": True,
+                },
             ],
         },
         {
@@ -40,12 +50,18 @@ HOME_SITUATION: dict[str, Any] = {
                 _choice(
                     "entourage",
                     "Présence de l'entourage",
-                    [("quotidien", "Quotidienne", 0), ("hebdo", "Hebdomadaire", 1),
-                     ("rare", "Rare ou absente", 3)],
+                    [
+                        ("quotidien", "Quotidienne", 0),
+                        ("hebdo", "Hebdomadaire", 1),
+                        ("rare", "Rare ou absente", 3),
+                    ],
                 ),
                 _yesno("aidant-epuise", "L'aidant principal exprime un épuisement", 3),
-                {"key": "heures-aide", "label": "Heures d'aide à domicile par semaine",
-                 "type": "number"},
+                {
+                    "key": "heures-aide",
+                    "label": "Heures d'aide à domicile par semaine",
+                    "type": "number",
+                },
             ],
         },
         {
@@ -56,11 +72,21 @@ HOME_SITUATION: dict[str, Any] = {
     "score_items": ["logement-obstacles", "logement-chauffage", "entourage", "aidant-epuise"],
     "thresholds": [
         {"label": "Situation stable", "min": 0, "max": 3},
-        {"label": "Situation à surveiller", "min": 4, "max": 6,
-         "actions": ["Revoir le plan d'aide avec l'aidant"]},
-        {"label": "Situation à risque", "min": 7, "alert": True,
-         "actions": ["Organiser une concertation pluriprofessionnelle",
-                     "Proposer un relais ou un répit à l'aidant"]},
+        {
+            "label": "Situation à surveiller",
+            "min": 4,
+            "max": 6,
+            "actions": ["Revoir le plan d'aide avec l'aidant"],
+        },
+        {
+            "label": "Situation à risque",
+            "min": 7,
+            "alert": True,
+            "actions": [
+                "Organiser une concertation pluriprofessionnelle",
+                "Proposer un relais ou un répit à l'aidant",
+            ],
+        },
     ],
 }
 
@@ -79,8 +105,11 @@ FRAILTY_SCREENING: dict[str, Any] = {
                 _choice(
                     "sorties",
                     "Sorties du domicile",
-                    [("regulieres", "Régulières", 0), ("rares", "Rares", 1),
-                     ("aucune", "Aucune", 2)],
+                    [
+                        ("regulieres", "Régulières", 0),
+                        ("rares", "Rares", 1),
+                        ("aucune", "Aucune", 2),
+                    ],
                 ),
             ],
         }
@@ -88,10 +117,18 @@ FRAILTY_SCREENING: dict[str, Any] = {
     "score_items": ["vit-seul", "perte-poids", "fatigue", "marche", "memoire", "sorties"],
     "thresholds": [
         {"label": "Pas de fragilité repérée", "min": 0, "max": 2},
-        {"label": "Fragilité possible", "min": 3, "max": 5,
-         "actions": ["Proposer une évaluation gériatrique"]},
-        {"label": "Fragilité probable", "min": 6, "alert": True,
-         "actions": ["Évaluation gériatrique rapide", "Bilan kinésithérapique (équilibre)"]},
+        {
+            "label": "Fragilité possible",
+            "min": 3,
+            "max": 5,
+            "actions": ["Proposer une évaluation gériatrique"],
+        },
+        {
+            "label": "Fragilité probable",
+            "min": 6,
+            "alert": True,
+            "actions": ["Évaluation gériatrique rapide", "Bilan kinésithérapique (équilibre)"],
+        },
     ],
 }
 

@@ -196,7 +196,9 @@ def _parse(model: Any, raw: Any, kind: str) -> Any:
 
 
 def _refuse(path: str, reason: str) -> InvalidInput:
-    return InvalidInput(f"PTAP ne sait pas représenter {reason} ({path}).", field=f"resource.{path}")
+    return InvalidInput(
+        f"PTAP ne sait pas représenter {reason} ({path}).", field=f"resource.{path}"
+    )
 
 
 def _key_of(link_id: str, path: str) -> str:
@@ -231,15 +233,19 @@ def parse_questionnaire(raw: Any, key: str = "") -> ImportPlan:
         if item.type == "group":
             _check_plain(item, path)
             questions = [
-                _import_question(child, f"{path}.item[{c}]") for c, child in enumerate(item.item or [])
+                _import_question(child, f"{path}.item[{c}]")
+                for c, child in enumerate(item.item or [])
             ]
-            sections.append({"title": item.text or f"Section {len(sections) + 1}", "items": questions})
+            sections.append(
+                {"title": item.text or f"Section {len(sections) + 1}", "items": questions}
+            )
         else:
             loose.append(_import_question(item, path))
     if loose:  # questions outside any group: one section of their own
         sections.append({"title": q.title or "Questions", "items": loose})
     score_items = [
-        _key_of(e.valueString or "", f"extension[{SCORE_ITEM}]") for e in _ext(q.extension, SCORE_ITEM)
+        _key_of(e.valueString or "", f"extension[{SCORE_ITEM}]")
+        for e in _ext(q.extension, SCORE_ITEM)
     ]
     thresholds = [_import_threshold(e) for e in _ext(q.extension, THRESHOLD)]
     try:
@@ -278,7 +284,7 @@ def _import_question(item: QuestionnaireItem, path: str) -> dict[str, Any]:
     if item.initial:
         raise _refuse(f"{path}.initial", "une réponse préremplie (initial)")
     out: dict[str, Any] = {
-        "key": _key_of(item.linkId, path),
+        "key": _key_of(item.linkId or "", path),
         "label": item.text or item.linkId,
         "type": str(kind),
         "required": bool(item.required),
@@ -298,8 +304,11 @@ def _import_question(item: QuestionnaireItem, path: str) -> dict[str, Any]:
             if value != int(value):
                 raise _refuse(f"{path}.answerOption[{o}]", "des points décimaux")
             options.append(
-                {"code": _key_of(coding.code, path), "label": coding.display or coding.code,
-                 "points": int(value)}
+                {
+                    "code": _key_of(coding.code, path),
+                    "label": coding.display or coding.code,
+                    "points": int(value),
+                }
             )
         out["options"] = options
     return out

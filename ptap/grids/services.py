@@ -23,7 +23,6 @@ from ptap.core.policy import require
 from ptap.core.sql import insert_if_absent
 from ptap.extensions import db
 from ptap.grids import queries
-from ptap.grids.fhir import parse_questionnaire
 from ptap.grids.definition import (
     KEY_RE,
     GridDefinition,
@@ -33,6 +32,7 @@ from ptap.grids.definition import (
     missing_required,
     parse_definition,
 )
+from ptap.grids.fhir import parse_questionnaire
 from ptap.grids.models import (
     Assessment,
     AssessmentAlert,
@@ -188,9 +188,7 @@ def _update_draft(assessment: Assessment, based_on: int | None, **values: Any) -
     )
     if based_on is not None:
         stmt = stmt.where(Assessment.revision == based_on)
-    result = db.session.execute(
-        stmt.values(**values).execution_options(synchronize_session=False)
-    )
+    result = db.session.execute(stmt.values(**values).execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         db.session.expire(assessment)
         return False

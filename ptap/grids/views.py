@@ -60,9 +60,7 @@ def list_grids():
 
 
 def _render_editor(form: GridForm, grid=None, status: int = 200):
-    return render_template(
-        "grids/edit.html", form=form, grid=grid, hint=DEFINITION_HINT
-    ), status
+    return render_template("grids/edit.html", form=form, grid=grid, hint=DEFINITION_HINT), status
 
 
 @bp.route("/grids/new", methods=["GET", "POST"])

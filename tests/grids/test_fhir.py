@@ -59,21 +59,43 @@ def _base() -> dict:
 @pytest.mark.parametrize(
     ("mutate", "field", "words"),
     [
-        (lambda q: q["item"][0]["item"][0].update(enableWhen=[{"question": "x",
-         "operator": "exists", "answerBoolean": True}]), "resource.item[0].item[0].enableWhen",
-         "question conditionnelle"),
-        (lambda q: q["item"][0]["item"][0].update(repeats=True),
-         "resource.item[0].item[0].repeats", "répétable"),
-        (lambda q: q["item"][0]["item"][0].update(type="quantity"),
-         "resource.item[0].item[0].type", "« quantity »"),
-        (lambda q: (
-            q["item"][0]["item"][5].pop("answerOption"),
-            q["item"][0]["item"][5].update(answerValueSet="http://x/vs"),
+        (
+            lambda q: q["item"][0]["item"][0].update(
+                enableWhen=[{"question": "x", "operator": "exists", "answerBoolean": True}]
+            ),
+            "resource.item[0].item[0].enableWhen",
+            "question conditionnelle",
         ),
-         "resource.item[0].item[5].answerValueSet", "answerValueSet"),
-        (lambda q: q["item"][0]["item"].append({"linkId": "g", "type": "group", "text": "G",
-         "item": [{"linkId": "z", "type": "boolean", "text": "Z"}]}),
-         "resource.item[0].item[6]", "groupe dans un groupe"),
+        (
+            lambda q: q["item"][0]["item"][0].update(repeats=True),
+            "resource.item[0].item[0].repeats",
+            "répétable",
+        ),
+        (
+            lambda q: q["item"][0]["item"][0].update(type="quantity"),
+            "resource.item[0].item[0].type",
+            "« quantity »",
+        ),
+        (
+            lambda q: (
+                q["item"][0]["item"][5].pop("answerOption"),
+                q["item"][0]["item"][5].update(answerValueSet="http://x/vs"),
+            ),
+            "resource.item[0].item[5].answerValueSet",
+            "answerValueSet",
+        ),
+        (
+            lambda q: q["item"][0]["item"].append(
+                {
+                    "linkId": "g",
+                    "type": "group",
+                    "text": "G",
+                    "item": [{"linkId": "z", "type": "boolean", "text": "Z"}],
+                }
+            ),
+            "resource.item[0].item[6]",
+            "groupe dans un groupe",
+        ),
     ],
 )
 def test_import_refuses_what_ptap_cannot_represent_with_the_reason(mutate, field, words):

@@ -63,8 +63,10 @@ def test_a_score_referencing_a_missing_item_is_refused_naming_the_field(db, worl
     ("change", "field"),
     [
         ({"score_items": ["observations"]}, "score_items[0]"),
-        ({"thresholds": [{"label": "A", "min": 0, "max": 5}, {"label": "B", "min": 5}]},
-         "thresholds[1]"),
+        (
+            {"thresholds": [{"label": "A", "min": 0, "max": 5}, {"label": "B", "min": 5}]},
+            "thresholds[1]",
+        ),
         ({"thresholds": [{"label": "A", "min": 4, "max": 2}]}, "thresholds[0].max"),
         ({"sections": []}, "sections"),
         ({"title": ""}, "title"),
@@ -138,7 +140,9 @@ def test_an_assessment_keeps_its_version_when_the_grid_changes_or_retires(db, wo
 
 def test_autosave_then_sign_and_a_signed_assessment_cannot_change(db, world):
     assessment = services.start_assessment(world.nurse, world.patient, world.grid, ctx(world.nurse))
-    services.save_assessment(world.nurse, assessment, world.patient, {"vit-seul": True}, 0, ctx(world.nurse))
+    services.save_assessment(
+        world.nurse, assessment, world.patient, {"vit-seul": True}, 0, ctx(world.nurse)
+    )
     assert assessment.revision == 1 and assessment.score == 1
     services.save_assessment(world.nurse, assessment, world.patient, LOW, 1, ctx(world.nurse))
     with pytest.raises(Conflict):  # an autosave based on a stale revision
@@ -175,7 +179,9 @@ def test_wrong_answers_are_refused_naming_the_item(db, world):
     assessment = services.start_assessment(world.nurse, world.patient, world.grid, ctx(world.nurse))
     for answers, field in (({"sorties": "jamais"}, "answers.sorties"), ({"x": 1}, "answers.x")):
         with pytest.raises(InvalidInput) as caught:
-            services.save_assessment(world.nurse, assessment, world.patient, answers, 0, ctx(world.nurse))
+            services.save_assessment(
+                world.nurse, assessment, world.patient, answers, 0, ctx(world.nurse)
+            )
         assert caught.value.field == field
 
 
@@ -211,7 +217,9 @@ def test_only_the_circle_fills_and_only_the_author_edits(db, world):
         services.start_assessment(world.outsider, world.patient, world.grid, ctx(world.outsider))
     assessment = fill(world, LOW)
     with pytest.raises(PermissionDenied):
-        services.save_assessment(world.physician, assessment, world.patient, HIGH, 1, ctx(world.physician))
+        services.save_assessment(
+            world.physician, assessment, world.patient, HIGH, 1, ctx(world.physician)
+        )
     with pytest.raises(PermissionDenied):
         services.sign_assessment(world.physician, assessment, world.patient, ctx(world.physician))
 

@@ -49,7 +49,9 @@ def test_fill_autosave_sign_then_history_and_read_only(client, auth, db, world):
         f"/assessments/{assessment.id}/autosave", {"revision": "0", "a-vit-seul": "oui"}
     )
     assert saved.status_code == 200 and saved.json == {
-        "revision": 1, "score": 1, "band": ""  # no band until every scored item is answered
+        "revision": 1,
+        "score": 1,
+        "band": "",  # no band until every scored item is answered
     }
     stale = auth.post(f"/assessments/{assessment.id}/autosave", {"revision": "0"})
     assert stale.status_code == 409 and "rechargez" in stale.json["error"]
@@ -176,13 +178,15 @@ def test_api_grids_and_assessments(client, db, world):
     assert dry.status_code == 201 and dry.json["created_id"] is None and dry.json["items"] == 6
     pid = world.patient.id
     created = client.post(
-        f"/api/v1/patients/{pid}/assessments", json={"grid_key": "reperage-fragilite"},
+        f"/api/v1/patients/{pid}/assessments",
+        json={"grid_key": "reperage-fragilite"},
         headers=nurse,
     )
     assert created.status_code == 201
     aid = created.json["id"]
     wrong = client.patch(
-        f"/api/v1/assessments/{aid}", json={"answers": {"sorties": 3}, "revision": 0},
+        f"/api/v1/assessments/{aid}",
+        json={"answers": {"sorties": 3}, "revision": 0},
         headers=nurse,
     )
     assert wrong.status_code == 422 and "answers.sorties" in json.dumps(wrong.json)
@@ -195,8 +199,9 @@ def test_api_grids_and_assessments(client, db, world):
     assert client.post(f"/api/v1/assessments/{aid}/sign", headers=nurse).status_code == 409
     response = client.get(f"/api/v1/assessments/{aid}/fhir", headers=nurse)
     assert response.mimetype == "application/fhir+json"
-    assert fhir.parse_questionnaire_response(
-        response.json, fhir.parse_definition(world.grid.draft)
-    ) == HIGH
+    assert (
+        fhir.parse_questionnaire_response(response.json, fhir.parse_definition(world.grid.draft))
+        == HIGH
+    )
     page = client.get(f"/api/v1/patients/{pid}/assessments", headers=nurse)
     assert [a["id"] for a in page.json["items"]] == [aid]

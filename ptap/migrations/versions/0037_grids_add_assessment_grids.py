@@ -13,7 +13,6 @@ one alert per assessment (unique).
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0037_grids"
 down_revision = "0033_dmpread"
 branch_labels = None
