@@ -14,6 +14,7 @@ from ptap.accounts.models import User
 from ptap.audit.services import AuditContext
 from ptap.care_teams.models import Enrolment, Patient, TeamMembership, TeamRole
 from ptap.core import clock
+from ptap.core.policy import can
 from ptap.extensions import db
 from ptap.grids import services
 from ptap.grids.demo_grids import DEMO_GRIDS
@@ -84,14 +85,20 @@ def load_grids_demo(team_ids: Sequence[int]) -> int:
         grid = services.create_grid(coordinator, key, definition, ctx)
         services.publish_grid(coordinator, grid, ctx)
         grids[key] = grid
-    author = _member(team_id, TeamRole.MEMBER) or coordinator
+    members = _members(team_id)
     patients = _patients(team_id, 3)
+    authors = {
+        p.id: next((u for u in members if can(u, "assessments.fill", p)), None) for p in patients
+    }
     now = clock.now()
     signed = 0
     for index, key, days, answers in _ASSESSMENTS:
         if index >= len(patients):
             continue
         patient = patients[index]
+        author = authors[patient.id]
+        if author is None:
+            continue
         with clock.frozen(now - timedelta(days=days, hours=index)):
             if key == _HOME:
                 answers = {**answers, "visite-date": clock.paris_today().isoformat()}
@@ -116,6 +123,22 @@ def _member(team_id: int, role: str) -> User | None:
         )
         .order_by(TeamMembership.id)
         .limit(1)
+    )
+
+
+def _members(team_id: int) -> list[User]:
+    """The team's active members, professionals before coordinators."""
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .join(TeamMembership, TeamMembership.user_id == User.id)
+            .where(
+                TeamMembership.team_id == team_id,
+                TeamMembership.ends_on.is_(None),
+                User.active.is_(True),
+            )
+            .order_by(TeamMembership.role.desc(), TeamMembership.id)
+        )
     )
 
 

@@ -32,7 +32,7 @@ class GridForm(FlaskForm):
     definition = TextAreaField(
         "Définition de la grille",
         validators=[InputRequired(message="La définition est obligatoire.")],
-        render_kw={"rows": 24, "spellcheck": "false"},
+        render_kw={"rows": 24, "spellcheck": "false", "class": "code"},
     )
 
     def parsed(self) -> Any:
@@ -66,7 +66,7 @@ class ImportForm(FlaskForm):
     resource = TextAreaField(
         "Questionnaire FHIR R4 (JSON)",
         validators=[InputRequired(message="Collez la ressource Questionnaire.")],
-        render_kw={"rows": 16, "spellcheck": "false"},
+        render_kw={"rows": 16, "spellcheck": "false", "class": "code"},
     )
 
     def parsed(self) -> Any:

@@ -18,7 +18,7 @@ from ptap.core.policy import can, requires
 from ptap.core.web import register_nav
 from ptap.extensions import db
 from ptap.grids import fhir, present, queries, services
-from ptap.grids.definition import parse_definition
+from ptap.grids.definition import missing_required, parse_definition
 from ptap.grids.forms import (
     DEFINITION_HINT,
     GridForm,
@@ -314,11 +314,17 @@ def save_assessment(assessment_id: int):
         db.session.commit()
         key = (error.field or "").removeprefix("answers.")
         definition = queries.version_definition(assessment.grid_version_id)
+        typed = answers_from_form(definition, request.form)
+        errors = {key or "_": error.message}
+        if signing and isinstance(error, InvalidInput) and key:
+            # Every unanswered required item is marked, not only the first.
+            for item in missing_required(definition, typed):
+                errors.setdefault(item.key, f"« {item.label} » : réponse obligatoire pour signer.")
         return _render_assessment(
             assessment,
             patient,
-            errors={key or "_": error.message},
-            answers=answers_from_form(definition, request.form),
+            errors=errors,
+            answers=typed,
             status=422 if isinstance(error, InvalidInput) else 409,
         )
     db.session.commit()
