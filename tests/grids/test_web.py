@@ -205,3 +205,15 @@ def test_api_grids_and_assessments(client, db, world):
     )
     page = client.get(f"/api/v1/patients/{pid}/assessments", headers=nurse)
     assert [a["id"] for a in page.json["items"]] == [aid]
+
+
+def test_grid_and_assessment_endpoints_are_in_the_openapi_document(client, db):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    for path in (
+        "/grids",
+        "/grids/import",
+        "/grids/{grid_id}/fhir",
+        "/patients/{patient_id}/assessments",
+        "/assessments/{assessment_id}/sign",
+    ):
+        assert any(p.endswith(path) for p in paths), path
