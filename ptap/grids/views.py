@@ -17,7 +17,7 @@ from ptap.core.formatting import label
 from ptap.core.policy import can, requires
 from ptap.core.web import register_nav
 from ptap.extensions import db
-from ptap.grids import fhir, present, queries, services
+from ptap.grids import fhir, plan_actions, present, queries, services
 from ptap.grids.definition import missing_required, parse_definition
 from ptap.grids.forms import (
     DEFINITION_HINT,
@@ -252,6 +252,11 @@ def _render_assessment(
         else (assessment.score, assessment.band_label)
     )
     alert = queries.find_alert(assessment.id)
+    target = (
+        plan_actions.plan_target(current_user, patient)
+        if assessment.status == "signed" and assessment.band_label
+        else None
+    )
     return render_template(
         "grids/assessment.html",
         patient=patient,
@@ -267,6 +272,7 @@ def _render_assessment(
         band=band,
         alert=alert,
         actions=present.proposed_actions(definition, assessment.band_label),
+        target=target,
         form=EmptyForm(),
     ), status
 
@@ -347,3 +353,28 @@ def autosave_assessment(assessment_id: int):
     definition = queries.version_definition(assessment.grid_version_id)
     score, band = present.live_band(definition, assessment.answers)
     return jsonify(revision=assessment.revision, score=score, band=band)
+
+
+@bp.post("/assessments/<int:assessment_id>/plan-actions")
+@requires("assessments.list")
+def add_to_plan(assessment_id: int):
+    assessment, patient = _load(assessment_id)
+    if EmptyForm().validate_on_submit():
+        raw = request.form.get("action", "")
+        index = int(raw) if raw.isdigit() and len(raw) < 4 else -1
+        try:
+            plan_actions.add_proposed_action(
+                current_user,
+                assessment,
+                patient,
+                index,
+                request.form.get("objective", ""),
+                request_context(),
+            )
+        except (*WRITE_ERRORS, NotFound) as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash("Action ajoutée au brouillon du plan de coordination.", "success")
+    return redirect(url_for("grids.show_assessment", assessment_id=assessment_id))

@@ -143,6 +143,7 @@ NO_PATIENT_IDENTITY = {
     "grids.retire_grid",
     "grids.import_grid",
     "grids.autosave_assessment",
+    "grids.add_to_plan",
     # Redirect with a flash, whatever happens.
     "letters.sign_letter",
     "letters.file_letter",

@@ -217,3 +217,37 @@ def test_grid_and_assessment_endpoints_are_in_the_openapi_document(client, db):
         "/assessments/{assessment_id}/sign",
     ):
         assert any(p.endswith(path) for p in paths), path
+
+
+def test_a_proposed_action_goes_to_an_objective_of_the_open_plan(client, auth, db, world):
+    from ptap.care_plans import services as plan_services
+    from ptap.care_plans.content import Objective, PlanContent, load_content
+    from ptap.care_teams.models import Enrolment
+    from ptap.grids import services
+    from tests.grids.conftest import ctx
+
+    enrolment = db.session.scalars(
+        sa.select(Enrolment).where(Enrolment.patient_id == world.patient.id)
+    ).one()
+    plan = plan_services.create_plan(world.coord, enrolment, ctx(world.coord))
+    content = PlanContent(
+        lead_user_id=world.coord.id, objectives=[Objective(key="o1", title="Rester à domicile")]
+    )
+    plan_services.save_draft(world.coord, plan, content, plan.draft_revision, ctx(world.coord))
+    assessment = services.start_assessment(world.nurse, world.patient, world.grid, ctx(world.nurse))
+    services.save_assessment(world.nurse, assessment, world.patient, HIGH, 0, ctx(world.nurse))
+    services.sign_assessment(world.nurse, assessment, world.patient, ctx(world.nurse))
+    db.session.commit()
+    auth.login(world.coord)
+    page = client.get(f"/assessments/{assessment.id}").get_data(as_text=True)
+    assert "Ajouter au plan" in page and "Rester à domicile" in page
+    added = auth.post(
+        f"/assessments/{assessment.id}/plan-actions", {"action": "1", "objective": "o1"}
+    )
+    assert added.status_code == 302
+    db.session.refresh(plan)
+    actions = load_content(plan.draft).objectives[0].actions
+    assert [a.what for a in actions] == ["Bilan kinésithérapique (équilibre)"]
+    auth.post(f"/assessments/{assessment.id}/plan-actions", {"action": "9", "objective": "o1"})
+    db.session.refresh(plan)
+    assert len(load_content(plan.draft).objectives[0].actions) == 1
