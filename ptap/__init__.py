@@ -101,6 +101,9 @@ def register_blueprints(app: Flask) -> None:
     import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints
     import ptap.filings.permissions  # noqa: F401 - registers the DMP filings policy rules
     import ptap.filings.timeline  # noqa: F401 - adds DMP filings to the patient timeline
+    import ptap.grids.api  # noqa: F401 - registers the assessment-grid endpoints
+    import ptap.grids.models  # noqa: F401 - models
+    import ptap.grids.permissions  # noqa: F401 - registers the assessment-grid policy rules
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
     import ptap.intake.models  # noqa: F401 - models
     import ptap.intake.permissions  # noqa: F401 - registers the request-intake policy rules
@@ -138,6 +141,7 @@ def register_blueprints(app: Flask) -> None:
     from ptap.dashboards import views as dashboards_views
     from ptap.extensions import csrf
     from ptap.filings import views as filings_views
+    from ptap.grids import views as grids_views
     from ptap.intake import views as intake_views
     from ptap.letters import views as letters_views
     from ptap.meetings import calendar_views, report_views
@@ -163,6 +167,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(meetings_views.bp)
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(letters_views.bp)
+    app.register_blueprint(grids_views.bp)
     app.register_blueprint(monitoring_views.bp)
     app.register_blueprint(pathways_views.bp)
     app.register_blueprint(report_views.bp)

@@ -134,6 +134,9 @@ def load_demo() -> DemoResult:
     from ptap.pathways.demo import load_pathways_demo
 
     load_pathways_demo(demo_team_ids(TERRITORY_NAME))  # three shared templates, followed
+    from ptap.grids.demo import load_grids_demo
+
+    load_grids_demo(demo_team_ids(TERRITORY_NAME))  # two grids, scores evolving over months
     db.session.commit()
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 

@@ -38,6 +38,7 @@ RERENDERS_PATIENTS = {
     "care_teams.edit_identity": ("/patients/{patient}/identity", {}, "coord"),
     "care_teams.review_break_glass": ("/break-glass/{grant}/review", "review", "coord"),
     "care_teams.open_break_glass": ("/break-glass/open", "ticket", "stranger"),
+    "grids.start_assessment": ("/patients/{patient}/assessments", {}, "coord"),
 }
 
 #: Form endpoints that re-render a patient page but need more set-up (a care plan, an
@@ -63,6 +64,8 @@ RERENDERS_COVERED_ELSEWHERE = {
     "intake.close_request": "_render_request notes the linked patient; safety net",
     "intake.convert_request": "@shows_patients, notes the linked patient",
     "intake.edit_request": "@shows_patients, notes the linked patient; safety net",
+    "grids.save_assessment": "load_patient of the assessment's patient, read again after the "
+    "rollback (tests/grids/test_web.py)",
     "care_events.record_event": "load_patient notes the patient; safety net",
     "care_events.withdraw_event": "load_patient notes the patient; safety net",
     "meeting_reports.edit_report": "load_patient (patient.read) notes the patient; safety net",
@@ -135,6 +138,14 @@ NO_PATIENT_IDENTITY = {
     "meetings.live_set_current",
     "meetings.live_close",
     "meetings.live_attendance",
+    # Grid pages: questionnaires, no patient; the autosave answers revision and score only.
+    "grids.new_grid",
+    "grids.edit_grid",
+    "grids.publish_grid",
+    "grids.retire_grid",
+    "grids.import_grid",
+    "grids.autosave_assessment",
+    "grids.add_to_plan",
     # Redirect with a flash, whatever happens.
     "letters.sign_letter",
     "letters.file_letter",
@@ -239,6 +250,14 @@ API_WRITES = {
     "api.meetings_report_approve": "load_patient",
     "api.meetings_report_correct": "load_patient",
     "api.meetings_minutes_request": "minutes status, no patient identity",
+    "api.grids_create_grid": "no patient identity",
+    "api.grids_update_grid": "no patient identity",
+    "api.grids_publish_grid": "no patient identity",
+    "api.grids_retire_grid": "no patient identity",
+    "api.grids_import_grid": "no patient identity",
+    "api.grids_create_assessment": "load_patient",
+    "api.grids_save_assessment": "load_patient of the assessment's patient",
+    "api.grids_sign_assessment": "load_patient of the assessment's patient",
 }
 
 

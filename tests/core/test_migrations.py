@@ -320,3 +320,20 @@ def test_referent_migration_backfills_open_enrolments_of_current_coordinators(
         assert [tuple(r) for r in rows] == [(1, 10), (2, None), (3, None), (4, None), (5, None)]
         downgrade(revision="base")
         db.engine.dispose()
+
+
+def test_grids_migration_installs_the_immutability_triggers(empty_database_url):
+    app = create_app({"ENV": "testing", "DATABASE_URL": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0037_grids")
+        with db.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                sql = "SELECT name FROM sqlite_master WHERE type='trigger'"
+            else:
+                sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+            names = {row[0] for row in conn.exec_driver_sql(sql)}
+        assert any(n.startswith("assessment_grid_versions_no_") for n in names)
+        assert any(n.startswith("assessments_signed_no_") for n in names)
+        downgrade(revision="0033_dmpread")
+        assert "assessments" not in sa.inspect(db.engine).get_table_names()
+        db.engine.dispose()

@@ -28,6 +28,7 @@ PATIENT_TABS = (
     ("Événements du parcours", "care_events.patient_events", "events"),
     ("Concertations", "meetings.patient_meetings", "meetings"),
     ("Lettres", "letters.patient_letters", "letters"),
+    ("Évaluations", "grids.patient_assessments", "assessments"),
     ("Consentements", "care_teams.consents", "consents"),
     ("Cercle de soins", "care_teams.patient_circle", "circle"),
     ("Historique des accès", "care_teams.access_log", "access_log"),

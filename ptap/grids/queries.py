@@ -1,0 +1,198 @@
+"""Reads of assessment grids and assessments (a pathway step finds a grid by its key)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from ptap.accounts.models import User
+from ptap.core.errors import NotFound
+from ptap.extensions import db
+from ptap.grids.definition import GridDefinition, parse_definition
+from ptap.grids.models import (
+    Assessment,
+    AssessmentAlert,
+    AssessmentGrid,
+    AssessmentGridVersion,
+    AssessmentStatus,
+    GridStatus,
+)
+
+
+def get_grid(grid_id: int) -> AssessmentGrid:
+    """Return the grid or raise NotFound."""
+    grid = db.session.get(AssessmentGrid, grid_id)
+    if grid is None:
+        raise NotFound("Grille introuvable.")
+    return grid
+
+
+def find_grid_by_key(key: str) -> AssessmentGrid | None:
+    """Return the grid with this stable key, if any (what a pathway step references)."""
+    return db.session.scalar(sa.select(AssessmentGrid).where(AssessmentGrid.key == key))
+
+
+def get_grid_by_key(key: str) -> AssessmentGrid:
+    """Return the grid with this stable key or raise NotFound."""
+    grid = find_grid_by_key(key)
+    if grid is None:
+        raise NotFound("Grille introuvable.")
+    return grid
+
+
+def list_grids(*, published_only: bool = False) -> list[AssessmentGrid]:
+    """Return the grids by title (only those open to new assessments if asked)."""
+    stmt = sa.select(AssessmentGrid).order_by(AssessmentGrid.title, AssessmentGrid.id)
+    if published_only:
+        stmt = stmt.where(AssessmentGrid.status == GridStatus.PUBLISHED)
+    return list(db.session.scalars(stmt))
+
+
+def find_current_version(grid: AssessmentGrid) -> AssessmentGridVersion | None:
+    """Return the version in force of the grid (None before its first publication)."""
+    if grid.current_number == 0:
+        return None
+    return db.session.scalar(
+        sa.select(AssessmentGridVersion).where(
+            AssessmentGridVersion.grid_id == grid.id,
+            AssessmentGridVersion.number == grid.current_number,
+        )
+    )
+
+
+def list_versions(grid_id: int) -> list[AssessmentGridVersion]:
+    """Return the grid's published versions, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(AssessmentGridVersion)
+            .where(AssessmentGridVersion.grid_id == grid_id)
+            .order_by(AssessmentGridVersion.number.desc())
+        )
+    )
+
+
+def get_version(version_id: int) -> AssessmentGridVersion:
+    """Return a grid version or raise NotFound."""
+    version = db.session.get(AssessmentGridVersion, version_id)
+    if version is None:
+        raise NotFound("Version de grille introuvable.")
+    return version
+
+
+def version_definition(version_id: int) -> GridDefinition:
+    """Return the definition of a published version (it was checked when published)."""
+    return parse_definition(get_version(version_id).definition)
+
+
+def get_assessment(assessment_id: int) -> Assessment:
+    """Return an assessment or raise NotFound (callers then load its patient, audited)."""
+    assessment = db.session.get(Assessment, assessment_id)
+    if assessment is None:
+        raise NotFound("Évaluation introuvable.")
+    return assessment
+
+
+@dataclass(frozen=True)
+class AssessmentRow:
+    """One assessment as lists show it."""
+
+    id: int
+    grid_id: int
+    grid_key: str
+    grid_title: str
+    version: int
+    status: str
+    score: int | None
+    band_label: str
+    band_alert: bool
+    author_name: str
+    author_id: int
+    created_at: datetime
+    signed_at: datetime | None
+    alerted: bool
+
+
+def patient_assessment_rows(
+    patient_id: int, *, grid_id: int | None = None, signed_only: bool = False
+) -> list[AssessmentRow]:
+    """Return the patient's assessments, newest first, in one query."""
+    stmt = (
+        sa.select(
+            Assessment,
+            AssessmentGrid.key,
+            AssessmentGrid.title,
+            AssessmentGridVersion.number,
+            User.first_name,
+            User.last_name,
+            AssessmentAlert.id,
+        )
+        .join(AssessmentGrid, AssessmentGrid.id == Assessment.grid_id)
+        .join(AssessmentGridVersion, AssessmentGridVersion.id == Assessment.grid_version_id)
+        .join(User, User.id == Assessment.author_id)
+        .outerjoin(AssessmentAlert, AssessmentAlert.assessment_id == Assessment.id)
+        .where(Assessment.patient_id == patient_id)
+        .order_by(sa.func.coalesce(Assessment.signed_at, Assessment.created_at).desc())
+        .order_by(Assessment.id.desc())
+    )
+    if grid_id is not None:
+        stmt = stmt.where(Assessment.grid_id == grid_id)
+    if signed_only:
+        stmt = stmt.where(Assessment.status == AssessmentStatus.SIGNED)
+    return [
+        AssessmentRow(
+            id=a.id,
+            grid_id=a.grid_id,
+            grid_key=key,
+            grid_title=title,
+            version=number,
+            status=a.status,
+            score=a.score,
+            band_label=a.band_label,
+            band_alert=a.band_alert,
+            author_name=f"{first} {last}".strip(),
+            author_id=a.author_id,
+            created_at=a.created_at,
+            signed_at=a.signed_at,
+            alerted=alert_id is not None,
+        )
+        for a, key, title, number, first, last, alert_id in db.session.execute(stmt)
+    ]
+
+
+def latest_signed(patient_id: int, grid_key: str) -> Assessment | None:
+    """Return the patient's last signed assessment with the grid (for pathway steps)."""
+    return db.session.scalar(
+        sa.select(Assessment)
+        .join(AssessmentGrid, AssessmentGrid.id == Assessment.grid_id)
+        .where(
+            Assessment.patient_id == patient_id,
+            AssessmentGrid.key == grid_key,
+            Assessment.status == AssessmentStatus.SIGNED,
+        )
+        .order_by(Assessment.signed_at.desc(), Assessment.id.desc())
+        .limit(1)
+    )
+
+
+def find_alert(assessment_id: int) -> AssessmentAlert | None:
+    """Return the alert the assessment raised, if any."""
+    return db.session.scalar(
+        sa.select(AssessmentAlert).where(AssessmentAlert.assessment_id == assessment_id)
+    )
+
+
+def count_alerts(assessment_ids: Sequence[int]) -> int:
+    """Return how many of these assessments raised an alert."""
+    if not assessment_ids:
+        return 0
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AssessmentAlert)
+            .where(AssessmentAlert.assessment_id.in_(assessment_ids))
+        )
+        or 0
+    )

@@ -1,0 +1,121 @@
+"""JSON shapes of assessment grids and assessments in the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ptap.grids.models import Assessment, AssessmentGrid, AssessmentGridVersion
+
+
+class GridIn(BaseModel):
+    """A new grid: its stable key and its definition (sections, items, score, thresholds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=60, description="Clé stable (minuscules, -, _)")
+    definition: dict[str, Any] = Field(
+        description="title, description, sections[{title, items[{key, label, type "
+        "(yesno|choice|number|date|text), required, options[{code, label, points}], "
+        "points_yes, points_no}]}], score_items[clé], thresholds[{label, min, max, alert, "
+        "actions[]}]"
+    )
+
+
+class GridUpdate(BaseModel):
+    """A new working definition of a grid (published versions are untouched)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any]
+
+
+class GridImport(BaseModel):
+    """A FHIR R4 Questionnaire to import as a draft grid; `dry_run` only shows the plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource: dict[str, Any] = Field(description="La ressource FHIR Questionnaire (JSON)")
+    key: str = Field(default="", max_length=60, description="Clé, si le questionnaire n'en a pas")
+    dry_run: bool = False
+
+
+class GridImportOut(BaseModel):
+    """What an import creates (or would create, for a dry run)."""
+
+    key: str
+    title: str
+    sections: int
+    items: int
+    score_items: list[str]
+    thresholds: list[str]
+    created_id: int | None = None
+
+
+class GridOut(BaseModel):
+    """A grid: its working definition and its version in force."""
+
+    id: int
+    key: str
+    title: str
+    status: str
+    version: int
+    draft: dict[str, Any]
+    published: dict[str, Any] | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, grid: AssessmentGrid, version: AssessmentGridVersion | None) -> Self:
+        """Build the output of a grid."""
+        return cls(
+            id=grid.id,
+            key=grid.key,
+            title=grid.title,
+            status=grid.status,
+            version=grid.current_number,
+            draft=grid.draft,
+            published=version.definition if version else None,
+            updated_at=grid.updated_at,
+        )
+
+
+class AssessmentCreate(BaseModel):
+    """Start an assessment of the patient with a published grid (by key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grid_key: str = Field(min_length=1, max_length=60)
+
+
+class AssessmentSave(BaseModel):
+    """Answers of a draft assessment (autosave), based on the revision last read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: dict[str, Any]
+    revision: int = Field(ge=0)
+
+
+class AssessmentOut(BaseModel):
+    """An assessment: answers, score, threshold band, status."""
+
+    id: int
+    patient_id: int
+    grid_id: int
+    grid_version_id: int
+    author_id: int
+    status: str
+    answers: dict[str, Any]
+    revision: int
+    score: int | None
+    band_label: str
+    band_alert: bool
+    created_at: datetime
+    signed_at: datetime | None
+
+    @classmethod
+    def of(cls, assessment: Assessment) -> Self:
+        """Build the output of an assessment."""
+        return cls.model_validate(assessment, from_attributes=True)
