@@ -98,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.dashboards.api  # noqa: F401 - registers the dashboard endpoint
     import ptap.dashboards.permissions  # noqa: F401 - registers the dashboard policy rules
     import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints
+    import ptap.filings.models  # noqa: F401 - DMP documents filed into the coordination file
     import ptap.filings.permissions  # noqa: F401 - registers the DMP filings policy rules
     import ptap.filings.timeline  # noqa: F401 - adds DMP filings to the patient timeline
     import ptap.intake.api  # noqa: F401 - registers the request-intake endpoints
