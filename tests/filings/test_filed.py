@@ -181,9 +181,7 @@ def test_filing_twice_answers_with_the_existing_copy(
     # Posted anyway (a second tab): one copy, the answer leads to it with a French message.
     again = post_file(client, org, docs["pdf"])
     assert again.headers["Location"] == first
-    assert "déjà été versé au dossier de coordination" in client.get(first).get_data(
-        as_text=True
-    )
+    assert "déjà été versé au dossier de coordination" in client.get(first).get_data(as_text=True)
     assert len(live_copies(org)) == 1
 
 
