@@ -131,6 +131,10 @@ def load_demo() -> DemoResult:
     load_reports_demo()  # approved reports of the past meetings, queued for the DMP
     # Letters are filled from the plans and the meetings' decisions loaded above.
     load_letters_demo(demo_team_ids(TERRITORY_NAME))
+    from ptap.filings.demo import load_filed_dmp_demo
+
+    # A lab report the GP filed from a patient's DMP into the coordination file.
+    load_filed_dmp_demo(users.get("medecin"), demo_team_ids(TERRITORY_NAME))
     db.session.commit()
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 

@@ -527,3 +527,15 @@ def test_search_rows_give_the_cda_narrative_and_nothing_for_a_pdf(org: Org, docs
     assert title == "Lettre de liaison" and "Episode psychotique" in text
     assert "<" not in text and occurred_at == cda.document_created_at
     assert rows[pdf.id][2] == ""
+
+
+def test_demo_files_one_readable_lab_report_once(org: Org) -> None:
+    from ptap.filings.demo import load_filed_dmp_demo
+
+    assert load_filed_dmp_demo(org.gp, [org.team.id]) == 1
+    assert load_filed_dmp_demo(org.gp, [org.team.id]) == 0  # idempotent
+    [doc] = live_copies(org)
+    content = filed.read_filed_document(org.gp, org.patient, doc, request_context(org.gp))
+    assert content.view.kind == "cda" and "Créatinine" in content.view.html
+    [row] = queries.filed_document_search_rows(org.patient.id)
+    assert "Insuffisance rénale modérée" in row[2]
