@@ -137,6 +137,10 @@ def load_demo() -> DemoResult:
     from ptap.grids.demo import load_grids_demo
 
     load_grids_demo(demo_team_ids(TERRITORY_NAME))  # two grids, scores evolving over months
+    from ptap.filings.demo import load_filed_dmp_demo
+
+    # A lab report the GP filed from a patient's DMP into the coordination file.
+    load_filed_dmp_demo(users.get("medecin"), demo_team_ids(TERRITORY_NAME))
     db.session.commit()
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 

@@ -176,9 +176,18 @@ ACTION_LABELS = {
     "break_glass.review": "Examen d'un accès en urgence",
     "patient.dmp_consult": "Consultation du DMP (liste des documents)",
     "patient.dmp_document": "Ouverture d'un document du DMP",
+    "patient.dmp_file": "Versement d'un document du DMP au dossier de coordination",
+    "patient.dmp_filed_read": "Lecture d'un document versé depuis le DMP",
+    "patient.dmp_filed_remove": "Retrait d'un document versé depuis le DMP",
 }
 #: Actions whose audited reason the patient sees in "who accessed my file".
-DETAILED_ACTIONS = {"patient.break_glass", "patient.dmp_consult", "patient.dmp_document"}
+DETAILED_ACTIONS = {
+    "patient.break_glass",
+    "patient.dmp_consult",
+    "patient.dmp_document",
+    "patient.dmp_file",
+    "patient.dmp_filed_read",
+}
 
 
 def access_log_query(patient_id: int) -> sa.Select[Any]:

@@ -60,4 +60,3 @@ def socketio_transport() -> Any:
     the cyclic GC, whose full collections stopped the process (issue 18, docs/performance.md).
     """
     abort(404)
-

@@ -258,6 +258,25 @@ def render_cda_narrative(cda: etree._Element) -> str:
     return str(result).strip()
 
 
+def cda_narrative_text(content: bytes) -> str:
+    """The plain text of a structured CDA's narrative (section titles and texts), for search;
+    empty for anything else (a PDF, a CDA wrapping a PDF, malformed XML)."""
+    try:
+        root = etree.fromstring(content, parser=_parser())
+    except etree.XMLSyntaxError:
+        return ""
+    if root.tag != HL7 + "ClinicalDocument":
+        return ""
+    parts: list[str] = []
+    for section in root.iter(f"{HL7}section"):
+        for child in (section.find(f"{HL7}title"), section.find(f"{HL7}text")):
+            if child is not None:
+                text = " ".join("".join(child.itertext()).split())
+                if text:
+                    parts.append(text)
+    return "\n".join(parts)
+
+
 def _embedded_pdf(cda: etree._Element) -> bytes | None:
     text = cda.find(f"{HL7}component/{HL7}nonXMLBody/{HL7}text")
     if text is None or text.get("mediaType") != "application/pdf":

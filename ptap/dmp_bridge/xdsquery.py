@@ -99,7 +99,8 @@ def get_documents_query(unique_id: str) -> etree._Element:
     return stored_query(GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": sql_list([unique_id])})
 
 
-#: Code system of the DMP's typeCode (LOINC), as FindDocuments takes it (code^^^&oid&ISO).
+#: Code system of the DMP's typeCode (LOINC). Stored queries take coded values as HL7 CE
+#: "code^^scheme" (ITI TF-2a 3.18.4.1.2.3.4), e.g. ('11502-2^^2.16.840.1.113883.6.1').
 LOINC_OID = "2.16.840.1.113883.6.1"
 
 
@@ -119,7 +120,7 @@ def find_documents_query(patient_cx: str, search: DocumentSearch | None = None) 
     if search is not None:
         if search.type_codes:
             params["$XDSDocumentEntryTypeCode"] = sql_list(
-                [f"{code}^^^&{LOINC_OID}&ISO" for code in search.type_codes]
+                [f"{code}^^{LOINC_OID}" for code in search.type_codes]
             )
         if search.created_from:
             params["$XDSDocumentEntryCreationTimeFrom"] = _day_start(search.created_from)

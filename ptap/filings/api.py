@@ -271,3 +271,7 @@ def get_patient_dmp_document(patient_id: int, unique_id: str):
     )
     db.session.commit()
     return content_response(opened, download=True)
+
+
+# Filing DMP documents into the coordination file (routes on the same API blueprint).
+from ptap.filings import filed_api as _filed_api  # noqa: E402, F401

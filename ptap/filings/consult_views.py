@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from flask import Response, render_template, request, url_for
 from flask_login import current_user
@@ -24,7 +23,9 @@ from ptap.care_teams.models import Patient
 from ptap.core.errors import DomainError, InvalidInput, NotFound, RuleDenied
 from ptap.core.policy import requires
 from ptap.extensions import db
-from ptap.filings import consultation
+from ptap.filings import consultation, queries
+from ptap.filings.forms import FileDmpDocumentForm
+from ptap.filings.responses import document_response
 from ptap.filings.views import bp
 
 
@@ -130,23 +131,8 @@ def dmp_documents(patient_id: int):
 
 
 def content_response(opened: consultation.OpenedDocument, *, download: bool) -> Response:
-    view = opened.view
-    inline = view.kind == dmp_bridge.ViewKind.PDF and not download
-    mime = "application/pdf" if view.kind == dmp_bridge.ViewKind.PDF else view.mime_type
-    if not inline and view.kind != dmp_bridge.ViewKind.PDF:
-        # Never let a browser render what came from outside as a page.
-        mime = "application/xml" if "xml" in mime else "application/octet-stream"
-    response = Response(view.content, status=200, mimetype=mime)
-    disposition = "inline" if inline else "attachment"
-    # ASCII name for every browser, the UTF-8 one in filename* (RFC 6266); both sanitised.
-    utf8_name = quote(opened.unicode_filename, safe="")
-    response.headers["Content-Disposition"] = (
-        f"{disposition}; filename=\"{opened.filename}\"; filename*=UTF-8''{utf8_name}"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    """A consulted document's bytes, strictly typed (ptap.filings.responses)."""
+    return document_response(opened.row.title, opened.view, download=download)
 
 
 @bp.get("/patients/<int:patient_id>/dmp/documents/<unique_id>")
@@ -167,6 +153,7 @@ def dmp_document(patient_id: int, unique_id: str):
     content_url = url_for(
         "filings.dmp_document_content", patient_id=patient.id, unique_id=unique_id
     )
+    existing = queries.find_live_filed(patient.id, unique_id[:128]) if opened else None
     return render_template(
         "filings/dmp_document.html",
         patient=patient,
@@ -177,6 +164,13 @@ def dmp_document(patient_id: int, unique_id: str):
         content_url=content_url,
         list_url=url_for("filings.dmp_documents", patient_id=patient.id),
         error=error,
+        # Filing: a masked document (seen in bris de glace) never enters the shared file.
+        file_form=FileDmpDocumentForm() if opened and not opened.row.masked else None,
+        file_url=url_for("filings.file_dmp_document", patient_id=patient.id, unique_id=unique_id),
+        existing_url=url_for("filings.filed_document", patient_id=patient.id, filed_id=existing.id)
+        if existing is not None
+        else "",
+        existing=existing,
     ), status
 
 

@@ -7,12 +7,12 @@ The bridge applies the DMP's gates (INS, opposition, consent) and talks to the D
 consultation, refused or not, and every document opened is in the audit trail (actions
 ``patient.dmp_*``, shown in the patient's "who accessed my file").
 
-Nothing retrieved is stored: the bridge keeps answers a few minutes in memory only.
+Nothing retrieved is stored: the bridge keeps answers a few minutes in memory only, unless a
+professional explicitly files a document into the coordination file (ptap.filings.filed).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -28,6 +28,7 @@ from ptap.core import clock
 from ptap.core.errors import DomainError, NotFound, RuleDenied
 from ptap.core.policy import is_clinician
 from ptap.extensions import db
+from ptap.filings import responses
 
 LIST_ACTION = "patient.dmp_consult"
 OPEN_ACTION = "patient.dmp_document"
@@ -59,8 +60,6 @@ DOCUMENT_TYPES: tuple[tuple[str, str], ...] = (
     ("PPCS", "Plan personnalisé de coordination en santé"),
 )
 TYPE_LABELS = dict(DOCUMENT_TYPES)
-#: Letters NFKD does not decompose, spelt out in ASCII file names.
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
 
 
 class DmpConsultationFailed(DomainError):
@@ -111,15 +110,16 @@ def consultation_rights(user: User, patient: Patient, *, psc: bool) -> Consultat
     return ConsultationRights(True)
 
 
-def _consultation(
+def consultation_of(
     user: User, patient: Patient, rights: ConsultationRights
 ) -> dmp_bridge.Consultation:
+    """The bridge's view of this consultation (who, whose DMP, which access mode)."""
     return dmp_bridge.Consultation(
         user_id=user.id, patient_id=patient.id, mode=rights.mode, reason=rights.reason
     )
 
 
-def _audit(
+def audit_consultation(
     ctx: AuditContext,
     action: str,
     patient: Patient,
@@ -127,6 +127,7 @@ def _audit(
     detail: str,
     outcome: Outcome = Outcome.SUCCESS,
 ) -> None:
+    """Record a DMP access with its mode (and bris-de-glace reason) and what was done."""
     mode = "bris de glace" if rights.mode == dmp_bridge.AccessMode.BREAK_GLASS else "normal"
     reason = f"accès {mode}"
     if rights.mode == dmp_bridge.AccessMode.BREAK_GLASS and rights.reason:
@@ -142,30 +143,34 @@ def _audit(
     )
 
 
-def _checked(
+def checked_rights(
     user: User, patient: Patient, ctx: AuditContext, action: str, psc: bool, detail: str
 ) -> ConsultationRights:
+    """The rights to consult now, or RuleDenied (the refusal audited under `action`)."""
     rights = consultation_rights(user, patient, psc=psc)
     if not rights.allowed:
-        _audit(ctx, action, patient, rights, f"refusé : {rights.message}", Outcome.DENIED)
+        audit_consultation(
+            ctx, action, patient, rights, f"refusé : {rights.message}", Outcome.DENIED
+        )
         raise RuleDenied(rights.message)
     return rights
 
 
-def _failed(
+def consultation_failure(
     ctx: AuditContext,
     action: str,
     patient: Patient,
     rights: ConsultationRights,
     exc: dmp_bridge.DmpError | dmp_bridge.DmpConsultRefused,
 ) -> DomainError:
+    """Audit a refusal or failure of the DMP and return the French error to raise."""
     if isinstance(exc, dmp_bridge.DmpConsultRefused):
-        _audit(ctx, action, patient, rights, f"refusé : {exc.message}", Outcome.DENIED)
+        audit_consultation(ctx, action, patient, rights, f"refusé : {exc.message}", Outcome.DENIED)
         return RuleDenied(exc.message)
     if isinstance(exc, dmp_bridge.DmpRejected) and exc.code == "DocumentNotFound":
-        _audit(ctx, action, patient, rights, f"échec : {exc.message}", Outcome.FAILURE)
+        audit_consultation(ctx, action, patient, rights, f"échec : {exc.message}", Outcome.FAILURE)
         return NotFound(f"{exc.message} Revenez à la liste des documents du DMP.")
-    _audit(ctx, action, patient, rights, f"échec : {exc.message}", Outcome.FAILURE)
+    audit_consultation(ctx, action, patient, rights, f"échec : {exc.message}", Outcome.FAILURE)
     return DmpConsultationFailed(f"{exc.message} {UNAVAILABLE_HINT}")
 
 
@@ -202,7 +207,8 @@ def _created(value: str) -> datetime | None:
     return None
 
 
-def _row(doc: dmp_bridge.RemoteDocument) -> DmpDocumentRow:
+def document_row(doc: dmp_bridge.RemoteDocument) -> DmpDocumentRow:
+    """A DMP entry as pages show it (type, dates, author, confidentiality)."""
     extra = doc.extra
     type_code = extra.get("type_code", "").split(",")[0]
     codes = set(doc.confidentiality_codes)
@@ -252,14 +258,14 @@ def list_dmp_documents(
     """List the patient's DMP documents for the user, newest first; audited. Raises
     RuleDenied (with the rule in French) or DmpConsultationFailed."""
     detail = _describe(search)
-    rights = _checked(user, patient, ctx, LIST_ACTION, psc, detail)
+    rights = checked_rights(user, patient, ctx, LIST_ACTION, psc, detail)
     try:
-        found = dmp_bridge.list_dmp_documents(_consultation(user, patient, rights), search)
+        found = dmp_bridge.list_dmp_documents(consultation_of(user, patient, rights), search)
     except (dmp_bridge.DmpError, dmp_bridge.DmpConsultRefused) as exc:
-        raise _failed(ctx, LIST_ACTION, patient, rights, exc) from exc
-    _audit(ctx, LIST_ACTION, patient, rights, f"{detail}, {len(found)} document(s)")
+        raise consultation_failure(ctx, LIST_ACTION, patient, rights, exc) from exc
+    audit_consultation(ctx, LIST_ACTION, patient, rights, f"{detail}, {len(found)} document(s)")
     rows = sorted(
-        (_row(d) for d in found),
+        (document_row(d) for d in found),
         key=lambda r: r.created_at or datetime.min.replace(tzinfo=UTC),
         reverse=True,
     )
@@ -278,21 +284,12 @@ class OpenedDocument:
     @property
     def unicode_filename(self) -> str:
         """A safe file name: letters (any script), digits, dashes; the content's extension."""
-        stem = "".join(c if c.isalnum() else "-" for c in self.row.title)[:60].strip("-")
-        extension = {
-            dmp_bridge.ViewKind.PDF: "pdf",
-            dmp_bridge.ViewKind.CDA: "xml",
-        }.get(self.view.kind, "xml" if "xml" in self.view.mime_type else "bin")
-        return f"{stem or 'document-dmp'}.{extension}"
+        return responses.unicode_filename(self.row.title, self.view)
 
     @property
     def filename(self) -> str:
-        """The same name in ASCII (headers travel in ISO-8859-1: « cœur » would not)."""
-        name = unicodedata.normalize("NFKD", self.unicode_filename.translate(_LIGATURES))
-        ascii_name = name.encode("ascii", "ignore").decode()
-        stem, _, extension = ascii_name.rpartition(".")
-        stem = "".join(c if c.isalnum() else "-" for c in stem).strip("-")
-        return f"{stem or 'document-dmp'}.{extension}"
+        """The same name in ASCII (headers travel in ISO-8859-1)."""
+        return responses.ascii_filename(self.unicode_filename)
 
 
 def open_dmp_document(
@@ -300,18 +297,18 @@ def open_dmp_document(
 ) -> OpenedDocument:
     """Retrieve one of the patient's DMP documents for the user (ITI-43); audited."""
     detail = f"document {unique_id}"
-    rights = _checked(user, patient, ctx, OPEN_ACTION, psc, detail)
+    rights = checked_rights(user, patient, ctx, OPEN_ACTION, psc, detail)
     try:
         entry, document = dmp_bridge.retrieve_dmp_document(
-            _consultation(user, patient, rights), unique_id
+            consultation_of(user, patient, rights), unique_id
         )
     except (dmp_bridge.DmpError, dmp_bridge.DmpConsultRefused) as exc:
-        raise _failed(ctx, OPEN_ACTION, patient, rights, exc) from exc
-    row = _row(entry)
+        raise consultation_failure(ctx, OPEN_ACTION, patient, rights, exc) from exc
+    row = document_row(entry)
     # The patient reads these reasons in "who accessed my file": a document the DMP does not
     # show them yet is not named there.
     what = "d'un document" if row.hidden_from_patient else f"de « {row.title} »"
-    _audit(ctx, OPEN_ACTION, patient, rights, f"ouverture {what} ({unique_id})")
+    audit_consultation(ctx, OPEN_ACTION, patient, rights, f"ouverture {what} ({unique_id})")
     return OpenedDocument(row, dmp_bridge.document_view(document), rights.mode)
 
 

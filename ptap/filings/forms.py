@@ -64,3 +64,17 @@ class DmpChangeForm(FilingActionForm):
             )
         ],
     )
+
+
+class FileDmpDocumentForm(FlaskForm):
+    """File a retrieved DMP document into the coordination file (the CSRF token only)."""
+
+
+class RemoveFiledForm(FlaskForm):
+    reason = TextAreaField(
+        "Motif du retrait",
+        validators=[
+            DataRequired("Indiquez le motif du retrait."),
+            Length(max=500, message="Motif trop long (500 caractères au plus)."),
+        ],
+    )

@@ -82,3 +82,35 @@ def coordinated_team_ids(user: Actor) -> list[int]:
         return []
     stmt = access.active_team_ids(user.id, role=TeamRole.COORDINATOR)
     return sorted(set(db.session.scalars(stmt)))
+
+
+# --- DMP documents filed into the coordination file ----------------------------------------
+
+
+@rule("dmp_filed.view")
+def _view_filed(user: Actor, patient: Patient | None) -> bool:
+    """Read the DMP documents filed into a patient's coordination file: clinicians with
+    need-to-know on the patient (the copy is part of the record; no DMP access needed)."""
+    if not is_clinician(user):
+        return False
+    if patient is None:
+        return True
+    return patient.merged_into_id is None and access.access_basis(user.id, patient) is not None
+
+
+@rule("dmp_filed.remove")
+def _remove_filed(user: Actor, patient: Patient | None) -> bool:
+    """Remove a filed copy from the coordination file: the patient's coordinators."""
+    if patient is None or not _view_filed(user, patient):
+        return False
+    return access.coordinates_patient(user.id, patient)
+
+
+def require_view_filed(user: Actor, patient: Patient) -> None:
+    """Raise PermissionDenied unless the user may read the patient's filed DMP documents."""
+    require(user, "dmp_filed.view", patient)
+
+
+def require_remove_filed(user: Actor, patient: Patient) -> None:
+    """Raise PermissionDenied unless the user may remove a filed DMP document."""
+    require(user, "dmp_filed.remove", patient)

@@ -6,16 +6,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from flask import current_app, url_for
+from flask import Response, current_app, url_for
 from flask_wtf import FlaskForm
 
 from ptap.accounts.models import User
 from ptap.care_teams.models import CareTeam, Patient
+from ptap.core.policy import can
 from ptap.dmp_bridge import Operation, SubmissionStatus
+from ptap.extensions import db
 from ptap.filings import permissions
-from ptap.filings.forms import CancelFilingForm, DmpChangeForm, FilingActionForm, row_prefix
+from ptap.filings.filed import FiledContent
+from ptap.filings.forms import (
+    CancelFilingForm,
+    DmpChangeForm,
+    FilingActionForm,
+    RemoveFiledForm,
+    row_prefix,
+)
 from ptap.filings.labels import KIND_LABELS, OPERATION_LABELS, STATUS_BADGES, label, status_label
-from ptap.filings.queries import SubmissionRow
+from ptap.filings.queries import FiledRow, SubmissionRow
+from ptap.filings.responses import document_response
 
 CANCELLABLE = (SubmissionStatus.PENDING, SubmissionStatus.BLOCKED, SubmissionStatus.FAILED)
 REASON_LABELS = {
@@ -90,6 +100,8 @@ class FilingsSection:
     enabled: bool
     rows: list[FilingView] = field(default_factory=list)
     page_url: str = ""
+    #: The DMP documents filed into the coordination file (not removed), newest first.
+    filed: list[FiledItem] = field(default_factory=list)
 
 
 F = TypeVar("F", bound=FlaskForm)
@@ -168,6 +180,7 @@ def patient_section(
     *,
     back: str,
     failed: FailedForms | None = None,
+    filed: list[FiledRow] | None = None,
 ) -> FilingsSection:
     """Build the DMP section of a patient the user sees (need-to-know already checked)."""
     manageable = permissions.manageable_ids(user, patient, (r.submission for r in rows))
@@ -186,6 +199,7 @@ def patient_section(
             for r in rows
         ],
         page_url=url_for("filings.patient_filings", patient_id=patient.id),
+        filed=filed_items(patient, filed or []),
     )
 
 
@@ -213,3 +227,110 @@ def team_panel(
             for r in rows
         ],
     )
+
+
+# --- DMP documents filed into the coordination file ----------------------------------------
+
+ACCESS_MODE_LABELS = {"normal": "Accès normal", "bris_de_glace": "Bris de glace"}
+VIEW_KIND_LABELS = {
+    "pdf": "PDF",
+    "cda": "Document structuré (CDA)",
+    "download": "Autre format (à télécharger)",
+}
+
+
+@dataclass(frozen=True)
+class FiledItem:
+    """A filed DMP document as the patient's DMP section lists it."""
+
+    id: int
+    title: str
+    type_label: str
+    created_at: datetime | None
+    author: str
+    kind_label: str
+    filed_at: datetime
+    filed_by: str
+    access_mode_label: str
+    url: str
+
+
+def filed_items(patient: Patient, rows: list[FiledRow]) -> list[FiledItem]:
+    """The section's list of filed copies (already loaded with who filed them)."""
+    return [
+        FiledItem(
+            id=r.document.id,
+            title=r.document.title,
+            type_label=r.document.type_label,
+            created_at=r.document.document_created_at,
+            author=r.document.author,
+            kind_label=VIEW_KIND_LABELS.get(r.document.view_kind, r.document.view_kind),
+            filed_at=r.document.filed_at,
+            filed_by=r.filed_by,
+            access_mode_label=ACCESS_MODE_LABELS.get(r.document.access_mode, ""),
+            url=url_for("filings.filed_document", patient_id=patient.id, filed_id=r.document.id),
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class FiledPage:
+    """One filed copy: its provenance, how to see it, and the removal form if allowed."""
+
+    id: int
+    title: str
+    type_code: str
+    type_label: str
+    created_at: datetime | None
+    author: str
+    dmp_unique_id: str
+    repository_unique_id: str
+    mime_type: str
+    kind: str
+    filed_at: datetime
+    filed_by: str
+    access_mode: str
+    access_mode_label: str
+    hidden_from_patient: bool
+    content_url: str
+    section_url: str
+    remove_url: str
+    remove_form: RemoveFiledForm | None
+
+
+def filed_page(
+    user: User, patient: Patient, content: FiledContent, form: RemoveFiledForm | None
+) -> FiledPage:
+    """Build a filed copy's page (the removal form for the patient's coordinators)."""
+    doc = content.document
+    filer = db.session.get(User, doc.filed_by_id)
+    removable = can(user, "dmp_filed.remove", patient)
+    return FiledPage(
+        id=doc.id,
+        title=doc.title,
+        type_code=doc.type_code,
+        type_label=doc.type_label,
+        created_at=doc.document_created_at,
+        author=doc.author,
+        dmp_unique_id=doc.dmp_unique_id,
+        repository_unique_id=doc.repository_unique_id,
+        mime_type=doc.mime_type,
+        kind=str(content.view.kind),
+        filed_at=doc.filed_at,
+        filed_by=filer.full_name if filer is not None else "",
+        access_mode=doc.access_mode,
+        access_mode_label=ACCESS_MODE_LABELS.get(doc.access_mode, doc.access_mode),
+        hidden_from_patient=doc.hidden_from_patient,
+        content_url=url_for(
+            "filings.filed_document_content", patient_id=patient.id, filed_id=doc.id
+        ),
+        section_url=url_for("filings.patient_filings", patient_id=patient.id),
+        remove_url=url_for("filings.remove_filed_document", patient_id=patient.id, filed_id=doc.id),
+        remove_form=(form or RemoveFiledForm(formdata=None)) if removable else None,
+    )
+
+
+def filed_response(content: FiledContent, *, download: bool) -> Response:
+    """A filed copy's bytes, with the same strict type and headers as a consulted document."""
+    return document_response(content.document.title, content.view, download=download)

@@ -18,6 +18,7 @@ from ptap.accounts.models import User
 from ptap.care_teams import access
 from ptap.care_teams.models import Patient
 from ptap.core.models import utcnow
+from ptap.core.sealed_files import read_sealed
 from ptap.dmp_bridge import (
     AttemptOutcome,
     DmpAttempt,
@@ -25,8 +26,13 @@ from ptap.dmp_bridge import (
     DmpPayload,
     DmpSubmission,
     SubmissionStatus,
+    cda_narrative_text,
 )
 from ptap.extensions import db
+from ptap.filings.models import FiledDmpDocument
+
+#: The blob namespace of filed DMP documents (ptap.core.blobs; encrypted at rest).
+FILED_FOLDER = "dmp-documents"
 
 #: A due row not sent after this long means the sender is down or stuck: a person looks.
 LATE_AFTER = timedelta(minutes=15)
@@ -182,3 +188,67 @@ def submissions_query(
     if team_id is not None:
         stmt = stmt.where(DmpSubmission.team_id == team_id)
     return stmt
+
+
+# --- DMP documents filed into the coordination file ----------------------------------------
+
+
+@dataclass(frozen=True)
+class FiledRow:
+    """A filed DMP document with the name of who filed it."""
+
+    document: FiledDmpDocument
+    filed_by: str
+
+
+def list_filed_documents(patient_id: int) -> list[FiledRow]:
+    """List the DMP documents filed into the patient's file and not removed, newest first
+    (one query; the contents are not read)."""
+    rows = db.session.execute(
+        sa.select(FiledDmpDocument, User)
+        .outerjoin(User, User.id == FiledDmpDocument.filed_by_id)
+        .where(FiledDmpDocument.patient_id == patient_id, FiledDmpDocument.removed_at.is_(None))
+        .order_by(FiledDmpDocument.filed_at.desc(), FiledDmpDocument.id.desc())
+    ).all()
+    return [FiledRow(doc, user.full_name if user is not None else "") for doc, user in rows]
+
+
+def find_live_filed(patient_id: int, unique_id: str) -> FiledDmpDocument | None:
+    """Return the patient's live copy of a DMP document (by its uniqueId), or None."""
+    return db.session.scalar(
+        sa.select(FiledDmpDocument).where(
+            FiledDmpDocument.patient_id == patient_id,
+            FiledDmpDocument.dmp_unique_id == unique_id,
+            FiledDmpDocument.removed_at.is_(None),
+        )
+    )
+
+
+def find_filed(patient_id: int, filed_id: int) -> FiledDmpDocument | None:
+    """Return one of the patient's filed copies (removed ones too), or None."""
+    return db.session.scalar(
+        sa.select(FiledDmpDocument).where(
+            FiledDmpDocument.id == filed_id, FiledDmpDocument.patient_id == patient_id
+        )
+    )
+
+
+def read_filed_content(document: FiledDmpDocument) -> bytes:
+    """Return the decrypted bytes of a filed copy (as the DMP gave them)."""
+    return read_sealed(FILED_FOLDER, document.storage_path)
+
+
+def filed_document_search_rows(patient_id: int) -> list[tuple[int, str, str, datetime]]:
+    """Rows for a coordination-file search index: (id, title, text, occurred_at) of each live
+    filed DMP document; the text is a structured CDA's narrative, empty for a PDF or another
+    format. Contents are decrypted here: the caller indexes them, nothing is stored in clear.
+    Audit is the caller's (an index build is not a professional reading)."""
+    rows = []
+    for doc in db.session.scalars(
+        sa.select(FiledDmpDocument)
+        .where(FiledDmpDocument.patient_id == patient_id, FiledDmpDocument.removed_at.is_(None))
+        .order_by(FiledDmpDocument.id)
+    ):
+        text = cda_narrative_text(read_filed_content(doc)) if doc.view_kind == "cda" else ""
+        rows.append((doc.id, doc.title, text, doc.document_created_at or doc.filed_at))
+    return rows

@@ -216,3 +216,62 @@ class DmpDocumentOut(BaseModel):
                 unique_id=row.unique_id,
             ),
         )
+
+
+# --- DMP documents filed into the coordination file ---------------------------------------------
+
+
+class FiledDmpDocumentOut(BaseModel):
+    """A DMP document filed into the coordination file, with its provenance."""
+
+    id: int
+    dmp_unique_id: str = Field(description="uniqueId du document dans le DMP")
+    repository_unique_id: str = Field(description="repositoryUniqueId de l'entrepôt du DMP")
+    title: str
+    type_code: str = Field(description="typeCode (LOINC) donné par le DMP")
+    type_label: str
+    document_created_at: datetime | None = Field(description="Date de création selon le DMP")
+    author: str = Field(description="Auteur tel que le DMP le donne")
+    mime_type: str
+    view_kind: Literal["pdf", "cda", "download"]
+    size: int
+    sha256: str
+    hidden_from_patient: bool
+    access_mode: Literal["normal", "bris_de_glace"]
+    filed_by_id: int
+    filed_at: datetime
+    url: str = Field(description="Le contenu de la copie (accès tracé)")
+
+    @classmethod
+    def of(cls, doc: Any) -> Self:
+        return cls(
+            id=doc.id,
+            dmp_unique_id=doc.dmp_unique_id,
+            repository_unique_id=doc.repository_unique_id,
+            title=doc.title,
+            type_code=doc.type_code,
+            type_label=doc.type_label,
+            document_created_at=doc.document_created_at,
+            author=doc.author,
+            mime_type=doc.mime_type,
+            view_kind=doc.view_kind,
+            size=doc.size,
+            sha256=doc.sha256,
+            hidden_from_patient=doc.hidden_from_patient,
+            access_mode=doc.access_mode,
+            filed_by_id=doc.filed_by_id,
+            filed_at=doc.filed_at,
+            url=url_for(
+                "api.filings_get_filed_dmp_document_content",
+                patient_id=doc.patient_id,
+                filed_id=doc.id,
+            ),
+        )
+
+
+class FiledRemoval(BaseModel):
+    """Remove a filed copy from the coordination file, saying why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="Motif du retrait")

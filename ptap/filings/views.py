@@ -73,7 +73,10 @@ def _render_patient(patient_id: int, back: str, failed: present.FailedForms | No
     patient = load_patient(patient_id, what="dmp")
     db.session.commit()  # keep the audited read
     rows = queries.list_patient_submissions(patient.id)
-    section = present.patient_section(_user(), patient, rows, back=back, failed=failed)
+    filed = (
+        queries.list_filed_documents(patient.id) if can(_user(), "dmp_filed.view", patient) else []
+    )
+    section = present.patient_section(_user(), patient, rows, back=back, failed=failed, filed=filed)
     status = 422 if failed else 200
     if _is_htmx() and failed is None:
         return render_template("filings/_patient_section.html", section=section), status
@@ -226,5 +229,6 @@ def request_change(submission_id: int):
     return _refused(row, back, present.FailedForms(row.id, change=form))
 
 
-# DMP consultation pages (routes on the filings blueprint).
+# DMP consultation pages and filed copies (routes on the filings blueprint).
 from ptap.filings import consult_views as _consult_views  # noqa: E402, F401
+from ptap.filings import filed_views as _filed_views  # noqa: E402, F401

@@ -126,6 +126,12 @@ COVERED_ELSEWHERE = {
     "filings.dmp_document_content": "load_patient + patient.dmp_document event",
     "api.filings_list_patient_dmp_documents": "load_patient + patient.dmp_consult event",
     "api.filings_get_patient_dmp_document": "load_patient + patient.dmp_document event",
+    # DMP documents filed into the coordination file (tests/filings/test_filed.py): load_patient,
+    # then a patient.dmp_filed_read event per copy read.
+    "filings.filed_document": "load_patient + patient.dmp_filed_read event",
+    "filings.filed_document_content": "load_patient + patient.dmp_filed_read event",
+    "api.filings_list_filed_dmp_documents": "load_patient (patient.read)",
+    "api.filings_get_filed_dmp_document_content": "load_patient + patient.dmp_filed_read event",
 }
 
 #: Endpoints that show no patient identity.

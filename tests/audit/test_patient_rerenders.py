@@ -84,6 +84,8 @@ RERENDERS_COVERED_ELSEWHERE = {
     "re-rendered after the rollback; safety net (tests/care_teams/test_circle_structures.py)",
     "care_teams.update_circle_structure": "load_patient notes the patient; safety net",
     "care_teams.end_circle_structure": "load_patient notes the patient; safety net",
+    "filings.remove_filed_document": "a refused removal re-renders the copy after the rollback "
+    "through load_patient and a patient.dmp_filed_read event (tests/filings/test_filed.py)",
 }
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
@@ -121,6 +123,8 @@ NO_PATIENT_IDENTITY = {
     "care_teams.unmerge",
     "filings.retry_submission",
     "filings.release_submission",
+    # Filing a DMP document: redirect with a flash, whatever happens.
+    "filings.file_dmp_document",
     "messaging.open_team_conversation",
     "messaging.open_direct_conversation",
     "messaging.acknowledge_message",
@@ -195,6 +199,8 @@ API_WRITES = {
     "api.filings_release_dmp_submission": "load_submission",
     "api.filings_request_dmp_submission_change": "load_submission",
     "api.filings_retry_dmp_submission": "load_submission",
+    "api.filings_file_patient_dmp_document": "load_patient",
+    "api.filings_remove_filed_dmp_document": "load_patient",
     "api.accounts_create_token": "no patient identity",
     "api.accounts_revoke_token": "no patient identity",
     "api.care_teams_add_team_member": "no patient identity",

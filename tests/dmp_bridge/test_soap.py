@@ -9,7 +9,7 @@ import importlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from ptap.dmp_bridge.ports import (
     Confidentiality,
     DmpRejected,
     DmpUnavailable,
+    DocumentSearch,
     ProvideAndRegister,
     RegistryError,
     RemoteDocument,
@@ -668,6 +669,34 @@ def test_list_documents_sends_find_documents_for_the_patient(
         ("1.2.250.1.999.1.1.7777.1.1", "Approved"),
         ("1.2.250.1.999.1.1.7777.1.2", "Archived"),
     ]
+
+
+def test_list_documents_sends_the_dmp_filters_as_ihe_stored_query_slots(
+    transport: SoapDmpTransport, adapter: FakeAdapter
+) -> None:
+    """Type, dates and author reach FindDocuments in the IHE formats (ITI TF-2a 3.18.4.1.2.3):
+    a coded value is HL7 CE "code^^scheme" (not the CX "^^^&oid&ISO" of identifiers, which a
+    registry would not match), creation times are DTM bounds (from inclusive, to exclusive:
+    the day after the last one), the author a LIKE pattern."""
+    adapter.answer(200, SOAP_XML, "query_find_documents.xml")
+    search = DocumentSearch(
+        type_codes=("11502-2",),
+        created_from=date(2026, 11, 1),
+        created_to=date(2026, 11, 30),
+        author="pasteur",
+    )
+
+    transport.list_documents(request_context(), search)
+
+    query = _sent_body(adapter.sent[0]).find(RIM + "AdhocQuery")
+    slots = _slots(query)
+    assert slots["$XDSDocumentEntryTypeCode"] == ["11502-2^^2.16.840.1.113883.6.1"]
+    assert slots["$XDSDocumentEntryAuthorPerson"] == ["%pasteur%"]
+    raw = {
+        s.get("name"): s.findtext(f"{RIM}ValueList/{RIM}Value") for s in query.iter(RIM + "Slot")
+    }
+    assert raw["$XDSDocumentEntryCreationTimeFrom"] == "20261101000000"
+    assert raw["$XDSDocumentEntryCreationTimeTo"] == "20261201000000"
 
 
 def test_query_failure_is_classified(transport: SoapDmpTransport, adapter: FakeAdapter) -> None:

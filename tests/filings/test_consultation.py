@@ -411,3 +411,26 @@ def test_a_corrected_ins_is_not_answered_from_the_previous_identity_cache(
     db.session.commit()
     page = client.get(list_url(org)).get_data(as_text=True)
     assert "Bilan de la bonne personne" in page and "<strong>Lettre de liaison</strong>" not in page
+
+
+def test_a_failed_retrieve_says_what_to_do_and_is_not_cached(
+    client, auth: AuthActions, org: Org, docs, dmp: FakeDmpTransport
+) -> None:
+    """ITI-43 failing (the list itself answered): a French message with what to do, the
+    failure audited, and the next attempt asks the DMP again."""
+    as_psc(auth, org.gp)
+    assert client.get(list_url(org)).status_code == 200
+    dmp.fail_next(DmpUnavailable("L'entrepôt du DMP ne répond pas.", code="timeout"))
+    response = client.get(f"{list_url(org)}/{docs['pdf']}")
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "L&#39;entrepôt du DMP ne répond pas" in page or "L'entrepôt" in page
+    assert "Réessayez dans quelques minutes" in page
+    assert events(org.patient.id, consultation.OPEN_ACTION)[-1].outcome == "failure"
+    again = client.get(f"{list_url(org)}/{docs['pdf']}/content")
+    assert again.status_code == 200 and again.data == PDF
+
+
+def test_openapi_documents_the_retrieve_too(client) -> None:
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert any(p.endswith("/dmp/documents/{unique_id}") for p in paths)
