@@ -95,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.care_plans.timeline  # noqa: F401 - adds publications to the patient timeline
     import ptap.care_teams.api  # noqa: F401 - registers the care-teams endpoints
     import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules
+    import ptap.core.lease  # noqa: F401 - model
     import ptap.dashboards.api  # noqa: F401 - registers the dashboard endpoint
     import ptap.dashboards.permissions  # noqa: F401 - registers the dashboard policy rules
     import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints
