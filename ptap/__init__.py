@@ -24,6 +24,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     load_settings(app, overrides)
     configure_logging(app)
+    from ptap.core.metrics import init_metrics
+
+    init_metrics(app)
     hops = int(app.config["PROXY_FIX_HOPS"])
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix

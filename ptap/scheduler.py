@@ -24,6 +24,7 @@ from ptap.core import clock
 from ptap.core.heartbeat import record_heartbeat
 from ptap.core.lease import LeaseKeeper
 from ptap.core.mail import send_queued_mail
+from ptap.core.metrics import JOB_RUNS, JOB_SECONDS, serve_scheduler_metrics
 from ptap.dashboards.tasks import cut_off_dashboard_sockets
 from ptap.dmp_bridge import send_pending_submissions
 from ptap.extensions import db
@@ -113,6 +114,7 @@ def run_job(app: Flask, job: Job, lease: LeaseKeeper | None = None) -> None:
             db.session.commit()
         except Exception:
             db.session.rollback()
+            JOB_RUNS.labels(job.id, "failed").inc()
             log.exception(
                 "job %s failed after %.3f s",
                 job.id,
@@ -120,6 +122,7 @@ def run_job(app: Flask, job: Job, lease: LeaseKeeper | None = None) -> None:
                 extra=_job_extra(job, started, "failed"),
             )
         else:
+            JOB_RUNS.labels(job.id, "ok").inc()
             # The heartbeat runs every few seconds: its runs are logged at DEBUG only.
             level = logging.DEBUG if job.func is beat else logging.INFO
             log.log(
@@ -130,6 +133,7 @@ def run_job(app: Flask, job: Job, lease: LeaseKeeper | None = None) -> None:
                 extra=_job_extra(job, started, "ok"),
             )
         finally:
+            JOB_SECONDS.labels(job.id).observe(time.perf_counter() - started)
             db.session.remove()
 
 
@@ -194,6 +198,7 @@ def run_blocking(app: Flask) -> None:
         max_instances=1,
         misfire_grace_time=None,
     )
+    serve_scheduler_metrics(app, lease.held)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         scheduler.start()

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ptap.core.metrics import metrics_response
 from ptap.core.policy import public, requires
 from ptap.core.readiness import check_readiness
 from ptap.core.web import home_page_for
@@ -47,3 +48,13 @@ def readyz() -> tuple[dict[str, Any], int]:
         "checks": readiness.checks,
     }
     return body, 503
+
+
+@bp.get("/metrics")
+@public
+def metrics() -> Any:
+    """Prometheus metrics of this process, for a scraper sending the METRICS_TOKEN bearer.
+
+    Public to the login guard (a scraper has no session); the token is checked here.
+    """
+    return metrics_response()

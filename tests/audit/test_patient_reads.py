@@ -123,6 +123,8 @@ NO_PATIENT_IDENTITY = {
     "static",
     "core.healthz",
     "core.readyz",
+    # Counters by endpoint name, job and kind: no patient or user identity (bearer token).
+    "core.metrics",
     "accounts.activate",
     # Professionals (name, profession), never patients.
     "api.care_teams_search_professionals",
