@@ -105,8 +105,8 @@ class ScrapeCollector(Collector):
                 age.add_metric([kind], (now - oldest).total_seconds() if oldest else 0.0)
             yield depth
             yield age
-        for name, (doc, probe) in sorted(PROCESS_PROBES.items()):
-            yield GaugeMetricFamily(name, doc, value=probe())
+        for name, (doc, read) in sorted(PROCESS_PROBES.items()):
+            yield GaugeMetricFamily(name, doc, value=read())
 
 
 def _registry() -> CollectorRegistry:

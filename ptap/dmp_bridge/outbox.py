@@ -456,7 +456,7 @@ def send_due(transport: DmpTransport, *, limit: int | None = None) -> dict[str, 
 
 
 def count_waiting_submissions() -> tuple[int, datetime | None]:
-    """Return how many DMP submissions wait to be sent and when the oldest was requested (for /metrics).
+    """Return how many DMP submissions wait to be sent and when the oldest was requested.
 
     Blocked and failed rows wait for a coordinator, not for the sender: they are not counted.
     """
