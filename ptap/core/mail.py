@@ -42,6 +42,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ptap.core import outbox, smtp
 from ptap.core.errors import InvalidInput
+from ptap.core.logs import carrying_request_id, request_id_default
 from ptap.core.metrics import DELIVERED, register_outbox
 from ptap.core.models import Base, utcnow
 from ptap.core.smtp import MEMORY_RELAY, MailDeferred, MailRejected, MailUncertain, MemoryRelay
@@ -129,6 +130,10 @@ class MailMessage(Base):
     delivery_started_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    #: X-Request-ID of the request that queued it: the sending job logs with it.
+    request_id: Mapped[str] = mapped_column(
+        sa.String(128), default=request_id_default, server_default=""
+    )
 
     attachments: Mapped[list[MailAttachmentRecord]] = relationship(
         cascade="all, delete-orphan", order_by="MailAttachmentRecord.position"
@@ -346,6 +351,7 @@ def _attempt(row: MailMessage, claim: outbox.Claim, transport: str, cfg: dict[st
     else:
         row.status = MailStatus.SENT
         DELIVERED.labels("mail").inc()
+        log.info("e-mail %s (%s) handed to the relay", row.id, row.kind)
         row.sent_at = utcnow()
         row.last_error = ""
     row.delivery_started_at = None
@@ -357,6 +363,13 @@ def _send_one(claim: outbox.Claim, transport: str, cfg: dict[str, Any]) -> str |
     row = db.session.get(MailMessage, claim.row_id)
     if row is None or row.lease_token != claim.token:
         return None
+    with carrying_request_id(row.request_id):
+        return _send_row(row, claim, transport, cfg)
+
+
+def _send_row(
+    row: MailMessage, claim: outbox.Claim, transport: str, cfg: dict[str, Any]
+) -> str | None:
     try:
         if row.delivery_started_at is not None:
             # An earlier worker handed the body over and never recorded the outcome.

@@ -28,6 +28,7 @@ from flask import current_app
 from sqlalchemy.orm import aliased
 
 from ptap.core import outbox as core_outbox
+from ptap.core.logs import carrying_request_id
 from ptap.core.metrics import DELIVERED, register_outbox
 from ptap.core.models import utcnow
 from ptap.core.outbox import Claim, LeaseLost, worker_name
@@ -448,7 +449,11 @@ def send_due(transport: DmpTransport, *, limit: int | None = None) -> dict[str, 
         claim = claim_next()
         if claim is None:
             break
-        status = process(claim, transport)
+        queued_by = db.session.scalar(
+            sa.select(DmpSubmission.request_id).where(DmpSubmission.id == claim.row_id)
+        )
+        with carrying_request_id(queued_by):
+            status = process(claim, transport)
         handled += 1
         if status is not None:
             counts[status] = counts.get(status, 0) + 1

@@ -1,4 +1,8 @@
-"""core: the scheduler lease (one active `ptap scheduler` among several)
+"""core: the scheduler lease; outbox rows remember the request id that queued them
+
+One active `ptap scheduler` among several holds the lease. E-mails and DMP submissions keep
+the X-Request-ID of the request that queued them, so the sending job logs with it (rows
+queued before this revision have none).
 
 Revision ID: 0040_ops
 Revises: 0033_dmpread
@@ -24,7 +28,15 @@ def upgrade():
         sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_scheduler_leases")),
     )
+    for table in ("mail_outbox", "dmp_submissions"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(
+                sa.Column("request_id", sa.String(length=128), server_default="", nullable=False)
+            )
 
 
 def downgrade():
+    for table in ("dmp_submissions", "mail_outbox"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("request_id")
     op.drop_table("scheduler_leases")
