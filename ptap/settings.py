@@ -161,7 +161,13 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 PLACEHOLDER_MAIL_DOMAIN = ".invalid"
 
 #: The groups `ptap check-config` and README's production section list settings under.
-GROUPS = {"core": "Core", "dmp": "DMP", "mail": "Mail", "psc": "Pro Santé Connect"}
+GROUPS = {
+    "core": "Core",
+    "dmp": "DMP",
+    "mail": "Mail",
+    "psc": "Pro Santé Connect",
+    "ops": "Operations",
+}
 
 
 @dataclass(frozen=True)

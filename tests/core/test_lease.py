@@ -107,3 +107,13 @@ def test_becoming_active_calls_back_once(app, db):
     assert keeper.renew()
     assert keeper.renew()
     assert calls == [1]
+
+
+def test_settings_refuse_a_lease_shorter_than_two_renewals(app):
+    from ptap.settings import check
+
+    cfg = dict(app.config)
+    assert not [p for p in check(cfg) if p.group == "ops"]
+    cfg.update(SCHEDULER_LEASE_SECONDS=5, SCHEDULER_LEASE_RENEW_SECONDS=5)
+    [problem] = [p for p in check(cfg) if p.group == "ops"]
+    assert "SCHEDULER_LEASE_SECONDS" in problem.message
