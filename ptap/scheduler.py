@@ -189,6 +189,7 @@ def run_blocking(app: Flask) -> None:
     heartbeat = next(job for job in JOBS if job.func is beat)
     # A process that becomes active says so at once (the heartbeat names the active process).
     lease.on_acquired = lambda: run_job(app, heartbeat, lease)
+    serve_scheduler_metrics(app, lease.held)
     lease.renew()
     scheduler.add_job(
         lease.renew,
@@ -198,7 +199,6 @@ def run_blocking(app: Flask) -> None:
         max_instances=1,
         misfire_grace_time=None,
     )
-    serve_scheduler_metrics(app, lease.held)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         scheduler.start()
