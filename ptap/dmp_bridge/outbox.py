@@ -163,6 +163,7 @@ def _finish_attempt(row: DmpSubmission, outcome: AttemptOutcome, err: DmpError |
 def _mark_filed(row: DmpSubmission, entry_uuid: str, outcome: AttemptOutcome) -> None:
     row.status = SubmissionStatus.FILED
     DELIVERED.labels("dmp").inc()
+    log.info("DMP submission %s filed", row.id)
     row.status_reason = ""
     row.error_code = ""
     row.filed_at = utcnow()
