@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -183,18 +184,20 @@ def run_blocking(app: Flask) -> None:
     lease = LeaseKeeper(app)
     log.info("PTAP scheduler %s started with %d jobs", lease.holder, len(JOBS))
     scheduler = _configure(BlockingScheduler(timezone="UTC"), app, lease)
-    # Not gated by the lease (it is how a standby becomes active); first try at start-up. The
-    # heartbeat's first beat waits for it, so an active process beats as soon as it starts.
+    # Renewal is not gated by the lease (it is how a standby becomes active) and has its own
+    # thread: jobs filling the shared pool must never delay it past the lease.
     renew_seconds = float(app.config["SCHEDULER_LEASE_RENEW_SECONDS"])
     heartbeat = next(job for job in JOBS if job.func is beat)
     # A process that becomes active says so at once (the heartbeat names the active process).
     lease.on_acquired = lambda: run_job(app, heartbeat, lease)
     serve_scheduler_metrics(app, lease.held)
     lease.renew()
+    scheduler.add_executor(ThreadPoolExecutor(max_workers=1), "lease")
     scheduler.add_job(
         lease.renew,
         IntervalTrigger(seconds=renew_seconds),
         id="scheduler_lease",
+        executor="lease",
         coalesce=True,
         max_instances=1,
         misfire_grace_time=None,

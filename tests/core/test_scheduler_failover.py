@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from ptap.core import clock
 from ptap.core.heartbeat import SchedulerHeartbeat
 from ptap.core.lease import find_holder
 
@@ -166,6 +167,12 @@ def test_one_scheduler_runs_the_jobs_and_the_other_takes_over_when_it_dies(
         assert min(t for t, _ in after) >= killed_at - 0.5
         assert "scheduler lease acquired" in logs[other].read_text()
         assert "ptap_scheduler_active 1.0" in _scrape(ports[other])
+        # A clean stop (systemd's SIGTERM) releases the lease: a standby need not wait for it.
+        processes[other].send_signal(signal.SIGTERM)
+        assert processes[other].wait(60) == 0
+        db.session.expire_all()
+        assert find_holder().expires_at <= clock.now()
+        db.session.commit()
     finally:
         for process in processes.values():
             if process.poll() is None:
