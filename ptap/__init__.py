@@ -24,6 +24,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     load_settings(app, overrides)
     configure_logging(app)
+    from ptap.core.metrics import init_metrics
+
+    init_metrics(app)
     hops = int(app.config["PROXY_FIX_HOPS"])
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -96,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     import ptap.care_teams.api  # noqa: F401 - registers the care-teams endpoints
     import ptap.care_teams.permissions  # noqa: F401 - registers the care-teams policy rules
     import ptap.core.blobs  # noqa: F401 - models (blobs, blob_chunks)
+    import ptap.core.lease  # noqa: F401 - model
     import ptap.dashboards.api  # noqa: F401 - registers the dashboard endpoint
     import ptap.dashboards.permissions  # noqa: F401 - registers the dashboard policy rules
     import ptap.filings.api  # noqa: F401 - registers the DMP filings endpoints

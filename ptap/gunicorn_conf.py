@@ -70,3 +70,14 @@ def worker_exit(server: object, worker: object) -> None:
     from ptap.core.write_behind import flush_all
 
     flush_all()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR (several workers per process; PTAP runs one): drop a dead
+    worker's live gauges from the shared files so /metrics stops adding them up
+    (docs/operations.md)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(getattr(worker, "pid", 0))

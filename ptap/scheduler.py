@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -20,7 +23,9 @@ from ptap.audit.tasks import anchor_audit_chain, seal_audit_chain, verify_audit_
 from ptap.care_plans.tasks import send_care_plan_reminders
 from ptap.core import clock
 from ptap.core.heartbeat import record_heartbeat
+from ptap.core.lease import LeaseKeeper
 from ptap.core.mail import send_queued_mail
+from ptap.core.metrics import JOB_RUNS, JOB_SECONDS, serve_scheduler_metrics
 from ptap.dashboards.tasks import cut_off_dashboard_sockets
 from ptap.dmp_bridge import send_pending_submissions
 from ptap.extensions import db
@@ -95,11 +100,16 @@ INTERVAL_SETTINGS = {
 }
 
 
-def run_job(app: Flask, job: Job) -> None:
+def run_job(app: Flask, job: Job, lease: LeaseKeeper | None = None) -> None:
     """Run one job in an app context: commit once if it succeeds, roll back if it fails.
 
-    Every run is logged with its duration and outcome; a failure with its traceback.
+    Every run is logged with its duration and outcome; a failure with its traceback. With a
+    `lease` (the `ptap scheduler` process), a process that does not hold it skips the run:
+    checked just before each run, so a holder paused past its expiry never runs a job after
+    a standby took over.
     """
+    if lease is not None and not lease.held():
+        return
     started = time.perf_counter()
     with app.app_context():
         try:
@@ -107,6 +117,7 @@ def run_job(app: Flask, job: Job) -> None:
             db.session.commit()
         except Exception:
             db.session.rollback()
+            JOB_RUNS.labels(job.id, "failed").inc()
             log.exception(
                 "job %s failed after %.3f s",
                 job.id,
@@ -114,6 +125,7 @@ def run_job(app: Flask, job: Job) -> None:
                 extra=_job_extra(job, started, "failed"),
             )
         else:
+            JOB_RUNS.labels(job.id, "ok").inc()
             # The heartbeat runs every few seconds: its runs are logged at DEBUG only.
             level = logging.DEBUG if job.func is beat else logging.INFO
             log.log(
@@ -124,6 +136,7 @@ def run_job(app: Flask, job: Job) -> None:
                 extra=_job_extra(job, started, "ok"),
             )
         finally:
+            JOB_SECONDS.labels(job.id).observe(time.perf_counter() - started)
             db.session.remove()
 
 
@@ -132,7 +145,9 @@ def _job_extra(job: Job, started: float, outcome: str) -> dict[str, Any]:
     return {"job_id": job.id, "duration_ms": duration_ms, "outcome": outcome}
 
 
-def _configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
+def _configure(
+    scheduler: BaseScheduler, app: Flask, lease: LeaseKeeper | None = None
+) -> BaseScheduler:
     for job in JOBS:
         trigger = job.trigger
         extra: dict[str, Any] = {}
@@ -144,7 +159,7 @@ def _configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
         scheduler.add_job(
             run_job,
             trigger,
-            args=(app, job),
+            args=(app, job, lease),
             id=job.id,
             coalesce=True,
             max_instances=1,
@@ -163,6 +178,44 @@ def start_in_process(app: Flask) -> BaseScheduler:
 
 
 def run_blocking(app: Flask) -> None:
-    """Run the jobs in the foreground: the `ptap scheduler` process."""
-    log.info("PTAP scheduler started with %d jobs", len(JOBS))
-    _configure(BlockingScheduler(timezone="UTC"), app).start()
+    """Run the jobs in the foreground: the `ptap scheduler` process.
+
+    Several may run (on several hosts): the one holding the lease runs the jobs, the others
+    renew nothing and take the lease over when it expires (ptap.core.lease).
+    """
+    lease = LeaseKeeper(app)
+    log.info("PTAP scheduler %s started with %d jobs", lease.holder, len(JOBS))
+    scheduler = _configure(BlockingScheduler(timezone="UTC"), app, lease)
+    # Renewal is not gated by the lease (it is how a standby becomes active) and has its own
+    # thread: jobs filling the shared pool must never delay it past the lease.
+    renew_seconds = float(app.config["SCHEDULER_LEASE_RENEW_SECONDS"])
+    heartbeat = next(job for job in JOBS if job.func is beat)
+    # A process that becomes active says so at once (the heartbeat names the active process).
+    lease.on_acquired = lambda: run_job(app, heartbeat, lease)
+    serve_scheduler_metrics(app, lease.held)
+    lease.renew()
+    scheduler.add_executor(ThreadPoolExecutor(max_workers=1), "lease")
+    scheduler.add_job(
+        lease.renew,
+        IntervalTrigger(seconds=renew_seconds),
+        id="scheduler_lease",
+        executor="lease",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+    )
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+        lease.release()
+        log.info("PTAP scheduler %s stopped", lease.holder)
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """systemd stops the scheduler with SIGTERM: leave the loop so the lease is released."""
+    raise SystemExit(0)

@@ -161,7 +161,13 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 PLACEHOLDER_MAIL_DOMAIN = ".invalid"
 
 #: The groups `ptap check-config` and README's production section list settings under.
-GROUPS = {"core": "Core", "dmp": "DMP", "mail": "Mail", "psc": "Pro Santé Connect"}
+GROUPS = {
+    "core": "Core",
+    "dmp": "DMP",
+    "mail": "Mail",
+    "psc": "Pro Santé Connect",
+    "ops": "Operations",
+}
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,7 @@ def check(cfg: Mapping[str, Any]) -> list[Problem]:
         *(Problem("dmp", m) for m in _dmp(cfg, production)),
         *(Problem("mail", m) for m in _mail(cfg, production)),
         *(Problem("psc", m) for m in _psc(cfg, production)),
+        *(Problem("ops", m) for m in _ops(cfg, production)),
     ]
 
 
@@ -208,6 +215,21 @@ def _storage_problems(cfg: Mapping[str, Any], production: bool) -> list[str]:
             'folder) when STORAGE_BACKEND is "filesystem" in production; or use "database".'
         ]
     return []
+
+
+def _ops(cfg: Mapping[str, Any], production: bool) -> list[str]:
+    problems: list[str] = []
+    lease = float(cfg.get("SCHEDULER_LEASE_SECONDS", 20))
+    renew = float(cfg.get("SCHEDULER_LEASE_RENEW_SECONDS", 5))
+    if renew <= 0 or lease < 2 * renew:
+        problems.append(
+            "SCHEDULER_LEASE_SECONDS must be at least twice SCHEDULER_LEASE_RENEW_SECONDS "
+            "(a holder must be able to miss one renewal)."
+        )
+    token = str(cfg.get("METRICS_TOKEN") or "")
+    if production and token and len(token) < 32:
+        problems.append("METRICS_TOKEN must be at least 32 characters (or empty: /metrics off).")
+    return problems
 
 
 def _core(cfg: Mapping[str, Any], production: bool) -> list[str]:

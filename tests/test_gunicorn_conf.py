@@ -58,3 +58,18 @@ def test_a_stopping_worker_writes_its_batched_rows(monkeypatch):
     monkeypatch.setattr(write_behind, "flush_all", lambda: calls.append("flush") or 0)
     conf.worker_exit(object(), object())
     assert calls == ["flush"]
+
+
+def test_a_dead_worker_is_dropped_from_multiprocess_metrics(monkeypatch, tmp_path):
+    from prometheus_client import multiprocess
+
+    conf = _load(monkeypatch)
+    dead = []
+    monkeypatch.setattr(multiprocess, "mark_process_dead", lambda pid: dead.append(pid))
+    worker = type("Worker", (), {"pid": 4242})()
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    conf.child_exit(object(), worker)
+    assert dead == []
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    conf.child_exit(object(), worker)
+    assert dead == [4242]

@@ -36,6 +36,7 @@ from ptap.core.errors import (
     TooManyAttempts,
 )
 from ptap.core.identifiers import is_valid_rpps
+from ptap.core.metrics import LOGIN_FAILURES
 from ptap.core.models import utcnow
 from ptap.core.policy import PlatformRole
 from ptap.core.realtime import disconnect_room
@@ -191,6 +192,7 @@ def authenticate_password(email: str, password: str, ctx: AuditContext) -> User:
     else:
         reason = ""
     if reason or user is None:
+        LOGIN_FAILURES.labels("throttled" if reason == "throttled" else "password").inc()
         if reason != "throttled":
             seconds = throttle.record_login_failure(keys)
             reason += f"; locked for {seconds} s" if seconds else ""
@@ -273,6 +275,7 @@ def verify_second_factor(user: User, code: str, ctx: AuditContext) -> str:
             return _second_factor_ok(user, ctx, "recovery")
         reason = "wrong recovery code"
     throttle.record_login_failure(keys, account=False)
+    LOGIN_FAILURES.labels("second_factor").inc()
     _register_failure(user, ctx, "auth.second_factor", reason)
     raise AuthenticationFailed(BAD_CODE)
 

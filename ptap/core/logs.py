@@ -14,6 +14,9 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +30,7 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$")
 #: Attributes of every LogRecord; anything else was passed with `extra=` and goes into JSON.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _HANDLER_MARK = "_ptap_handler"
-HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class RequestIdFilter(logging.Filter):
@@ -87,11 +90,30 @@ def configure_logging(app: Flask) -> None:
     app.after_request(_finish_request)
 
 
+#: Outside requests: the id of the request that queued the outbox row a job is handling.
+_carried_request_id: ContextVar[str | None] = ContextVar("ptap_carried_request_id", default=None)
+
+
 def current_request_id() -> str | None:
-    """Return the current request's id, or None outside a request."""
+    """Return the current request's id; in a job, the id of the request whose row it handles."""
     if not has_request_context():
-        return None
+        return _carried_request_id.get()
     return g.get("request_id")
+
+
+def request_id_default() -> str:
+    """Column default of outbox rows: the id of the request (or job) that queued them."""
+    return current_request_id() or ""
+
+
+@contextmanager
+def carrying_request_id(request_id: str | None) -> Iterator[None]:
+    """Log, while a job handles a row, with the id of the request that queued that row."""
+    token = _carried_request_id.set(request_id or None)
+    try:
+        yield
+    finally:
+        _carried_request_id.reset(token)
 
 
 def _start_request() -> None:

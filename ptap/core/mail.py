@@ -30,7 +30,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 from enum import StrEnum
@@ -42,6 +42,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ptap.core import outbox, smtp
 from ptap.core.errors import InvalidInput
+from ptap.core.logs import carrying_request_id, request_id_default
+from ptap.core.metrics import DELIVERED, register_outbox
 from ptap.core.models import Base, utcnow
 from ptap.core.smtp import MEMORY_RELAY, MailDeferred, MailRejected, MailUncertain, MemoryRelay
 from ptap.extensions import db
@@ -128,6 +130,10 @@ class MailMessage(Base):
     delivery_started_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    #: X-Request-ID of the request that queued it: the sending job logs with it.
+    request_id: Mapped[str] = mapped_column(
+        sa.String(128), default=request_id_default, server_default=""
+    )
 
     attachments: Mapped[list[MailAttachmentRecord]] = relationship(
         cascade="all, delete-orphan", order_by="MailAttachmentRecord.position"
@@ -344,6 +350,8 @@ def _attempt(row: MailMessage, claim: outbox.Claim, transport: str, cfg: dict[st
         _uncertain(row, str(exc))
     else:
         row.status = MailStatus.SENT
+        DELIVERED.labels("mail").inc()
+        log.info("e-mail %s (%s) handed to the relay", row.id, row.kind)
         row.sent_at = utcnow()
         row.last_error = ""
     row.delivery_started_at = None
@@ -355,6 +363,13 @@ def _send_one(claim: outbox.Claim, transport: str, cfg: dict[str, Any]) -> str |
     row = db.session.get(MailMessage, claim.row_id)
     if row is None or row.lease_token != claim.token:
         return None
+    with carrying_request_id(row.request_id):
+        return _send_row(row, claim, transport, cfg)
+
+
+def _send_row(
+    row: MailMessage, claim: outbox.Claim, transport: str, cfg: dict[str, Any]
+) -> str | None:
     try:
         if row.delivery_started_at is not None:
             # An earlier worker handed the body over and never recorded the outcome.
@@ -400,3 +415,24 @@ def send_queued_mail(limit: int | None = None) -> dict[str, int]:
     if counts:
         log.info("mail outbox: %s", counts)
     return counts
+
+
+def count_waiting_mail() -> tuple[int, datetime | None]:
+    """Return how many e-mails wait to be sent and when the oldest was queued (for /metrics)."""
+    waiting = MailMessage.status.in_([MailStatus.PENDING, MailStatus.SENDING])
+    count, oldest = db.session.execute(
+        sa.select(sa.func.count(), sa.func.min(MailMessage.created_at)).where(waiting)
+    ).one()
+    return int(count), _aware(oldest)
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    # An aggregate skips the column's type on SQLite: MIN() comes back as text there.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+register_outbox("mail", count_waiting_mail)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ptap.core.metrics import metrics_response
 from ptap.core.policy import public, requires
 from ptap.core.readiness import check_readiness
 from ptap.core.web import home_page_for
@@ -60,3 +61,13 @@ def socketio_transport() -> Any:
     the cyclic GC, whose full collections stopped the process (issue 18, docs/performance.md).
     """
     abort(404)
+
+
+@bp.get("/metrics")
+@public
+def metrics() -> Any:
+    """Prometheus metrics of this process, for a scraper sending the METRICS_TOKEN bearer.
+
+    Public to the login guard (a scraper has no session); the token is checked here.
+    """
+    return metrics_response()

@@ -14,6 +14,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ptap.core.logs import request_id_default
 from ptap.core.models import Base, utcnow
 
 
@@ -125,6 +126,10 @@ class DmpSubmission(Base):
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     filed_at: Mapped[datetime | None]
+    #: X-Request-ID of the request that queued it: the sending job logs with it.
+    request_id: Mapped[str] = mapped_column(
+        sa.String(128), default=request_id_default, server_default=""
+    )
     #: entryUUID the DMP gave the document (ITI-18); needed to replace or update it.
     entry_uuid: Mapped[str] = mapped_column(sa.String(64), default="")
     #: SubmissionSet uniqueId, ``2.25.<UUID>``, fixed at creation like ``document_oid``.

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
 from ptap.core import outbox as core_outbox
+from ptap.core.logs import carrying_request_id
+from ptap.core.metrics import DELIVERED, register_outbox
 from ptap.core.models import utcnow
 from ptap.core.outbox import Claim, LeaseLost, worker_name
 from ptap.dmp_bridge import gates, sources
@@ -160,6 +162,8 @@ def _finish_attempt(row: DmpSubmission, outcome: AttemptOutcome, err: DmpError |
 
 def _mark_filed(row: DmpSubmission, entry_uuid: str, outcome: AttemptOutcome) -> None:
     row.status = SubmissionStatus.FILED
+    DELIVERED.labels("dmp").inc()
+    log.info("DMP submission %s filed", row.id)
     row.status_reason = ""
     row.error_code = ""
     row.filed_at = utcnow()
@@ -446,8 +450,31 @@ def send_due(transport: DmpTransport, *, limit: int | None = None) -> dict[str, 
         claim = claim_next()
         if claim is None:
             break
-        status = process(claim, transport)
+        queued_by = db.session.scalar(
+            sa.select(DmpSubmission.request_id).where(DmpSubmission.id == claim.row_id)
+        )
+        with carrying_request_id(queued_by):
+            status = process(claim, transport)
         handled += 1
         if status is not None:
             counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def count_waiting_submissions() -> tuple[int, datetime | None]:
+    """Return how many DMP submissions wait to be sent and when the oldest was requested.
+
+    Blocked and failed rows wait for a coordinator, not for the sender: they are not counted.
+    """
+    waiting = DmpSubmission.status.in_([SubmissionStatus.PENDING, SubmissionStatus.IN_PROGRESS])
+    count, oldest = db.session.execute(
+        sa.select(sa.func.count(), sa.func.min(DmpSubmission.requested_at)).where(waiting)
+    ).one()
+    if isinstance(oldest, str):  # MIN() on SQLite skips the column type
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), oldest
+
+
+register_outbox("dmp", count_waiting_submissions)

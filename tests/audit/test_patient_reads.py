@@ -140,6 +140,8 @@ NO_PATIENT_IDENTITY = {
     "core.healthz",
     "core.readyz",
     "core.socketio_transport",  # never reached: Flask-SocketIO answers /socket.io/ first
+    # Counters by endpoint name, job and kind: no patient or user identity (bearer token).
+    "core.metrics",
     "accounts.activate",
     # Professionals (name, profession), never patients.
     "api.care_teams_search_professionals",

@@ -109,3 +109,10 @@ def test_check_config_loads_the_mail_client_certificate(check, tmp_path):
     assert result.exit_code == 1
     assert "Mail: missing or invalid" in result.output
     assert "MAIL_SMTP_CLIENT_CERT / KEY / CA_FILE cannot be loaded" in result.output
+
+
+def test_check_config_refuses_a_short_metrics_token_in_production(check):
+    result = check({**PRODUCTION, "PTAP_METRICS_TOKEN": "short"})
+    assert result.exit_code == 1
+    assert "Operations: missing or invalid" in result.output
+    assert "METRICS_TOKEN" in result.output

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from ptap import create_app
 from ptap.core import clock
@@ -85,3 +86,44 @@ def test_the_heartbeat_job_writes_the_beat(app, db):
     assert beat_at is not None
     assert clock.now() - beat_at < timedelta(minutes=1)
     assert db.session.get(SchedulerHeartbeat, "scheduler").process
+
+
+def test_readyz_goes_503_and_back_when_redis_comes_and_goes(app, client, beat):
+    beat()
+    assert client.get("/readyz").status_code == 200
+    app.config["RATELIMIT_STORAGE_URI"] = CLOSED_REDIS
+    down = client.get("/readyz")
+    assert down.status_code == 503
+    assert down.json["failing"] == ["redis_rate_limits"]
+    app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    back = client.get("/readyz")
+    assert back.status_code == 200
+    assert back.json["checks"] == {"database": "ok", "scheduler": "ok"}
+
+
+def test_readyz_goes_503_and_back_when_the_database_is_unreachable(app, client, db, beat, tmp_path):
+    """Every new connection goes to a closed port (PostgreSQL) or a missing folder (SQLite)."""
+    beat()
+    assert client.get("/readyz").status_code == 200
+
+    def unreachable(dialect, conn_rec, cargs, cparams):  # noqa: ANN001, ANN202
+        if db.engine.dialect.name == "postgresql":
+            cparams.update(host="127.0.0.1", port=1, connect_timeout=1)
+        else:
+            cargs[:] = [str(tmp_path / "no-such-folder" / "ptap.sqlite3")]
+
+    db.session.remove()
+    db.engine.dispose()
+    sa.event.listen(db.engine, "do_connect", unreachable)
+    try:
+        down = client.get("/readyz")
+    finally:
+        sa.event.remove(db.engine, "do_connect", unreachable)
+    assert down.status_code == 503
+    assert down.json["failing"] == ["database", "scheduler"]
+    assert down.json["checks"]["database"] == "unreachable"
+    assert "no-such-folder" not in down.get_data(as_text=True)
+    db.engine.dispose()
+    back = client.get("/readyz")
+    assert back.status_code == 200
+    assert back.json["checks"]["database"] == "ok"
