@@ -194,3 +194,22 @@ def test_plan_versions_repeating_a_later_one_are_folded_into_it(world, db):
             "Version 2 publiée : Suivi · même contenu que la version 1",
         ),
     ]
+
+
+def test_a_message_older_than_any_batch_is_found(world, db, monkeypatch):
+    """No silent cap: the whole conversation is searched, a small batch at a time."""
+    from ptap.search import sources
+
+    # Before the fix the source kept only the MESSAGE_CAP most recent messages.
+    monkeypatch.setattr(sources, "MESSAGE_CAP", 3, raising=False)
+    monkeypatch.setattr(sources, "MESSAGE_BATCH", 3, raising=False)
+    send(world, world.nurse, "La rampe de l'escalier est posée")
+    for i in range(7):
+        send(world, world.nurse, f"Passage {i} de l'infirmière")
+    retracted = send(world, world.nurse, "Escalier : message retiré")
+    retracted.message.retracted_at = clock.now()
+    db.session.commit()
+    results = search_patient(world.coord, world.patient, "escalier")
+    assert [h.snippet for h in results.hits] == ["La rampe de l'escalier est posée"]
+    assert results.hits[0].url.endswith("#m1")
+    assert search_patient(world.coord, world.patient, "passage").total == 7
