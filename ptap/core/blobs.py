@@ -173,8 +173,13 @@ class DatabaseStorage:
 
     name = "database"
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, legacy: FilesystemStorage | None = None) -> None:
         self.limit = limit
+        #: Where files were written before this backend (read-only fallback): a key not yet
+        #: copied by `ptap storage migrate --to database` is read from there, so an upgraded
+        #: install keeps serving its old attachments. Only `open` reads it; `exists`,
+        #: `entries` and the migration see the database alone.
+        self.legacy = legacy
 
     def put(
         self,
@@ -206,8 +211,11 @@ class DatabaseStorage:
         return BlobRef(key, size, sha, content_type)
 
     def open(self, key: str) -> Iterator[bytes]:
-        """Check the blob exists, then return a generator fetching one chunk per query."""
+        """Check the blob exists, then return a generator fetching one chunk per query (a
+        key only in the legacy folder is read from its file)."""
         if not self.exists(key):
+            if self.legacy is not None:
+                return self.legacy.open(key)
             raise BlobNotFound(key)
         return self._read(key)
 
@@ -343,11 +351,12 @@ class FilesystemStorage:
 def make_storage(backend: str, cfg: Any) -> DatabaseStorage | FilesystemStorage:
     """Build a backend by name from the configuration (STORAGE_PATH, STORAGE_MAX_MB)."""
     limit = int(float(cfg["STORAGE_MAX_MB"]) * 1024 * 1024)
+    # Empty: UPLOAD_FOLDER, where files were written before blob storage existed.
+    folder = FilesystemStorage(cfg.get("STORAGE_PATH") or cfg["UPLOAD_FOLDER"], limit)
     if backend == "database":
-        return DatabaseStorage(limit)
+        return DatabaseStorage(limit, legacy=folder)
     if backend == "filesystem":
-        # Empty: UPLOAD_FOLDER, where files were written before blob storage existed.
-        return FilesystemStorage(cfg.get("STORAGE_PATH") or cfg["UPLOAD_FOLDER"], limit)
+        return folder
     raise ValueError(f"unknown storage backend {backend!r}")
 
 
@@ -384,6 +393,9 @@ def discard(key: str) -> None:
         on_commit(lambda: backend.delete(key))
     else:
         backend.delete(key)
+        legacy = backend.legacy
+        if legacy is not None:  # a copy left in the legacy folder goes too, once committed
+            on_commit(lambda: legacy.delete(key))
 
 
 def open_blob(key: str) -> Iterator[bytes]:
@@ -421,9 +433,10 @@ def blob_response(
     the security headers (nosniff, CSP) are added to every response by ptap.core.web.
     """
     backend = storage()
-    body = backend.open(key)  # BlobNotFound before any header is sent
-    if isinstance(backend, DatabaseStorage):
+    if isinstance(backend, DatabaseStorage) and backend.exists(key):
         body = _chunks_in_own_contexts(current_app._get_current_object(), key)  # type: ignore[attr-defined]
+    else:  # a file (also a database key not migrated yet); BlobNotFound before any header
+        body = backend.open(key)
     response = Response(body, mimetype=mimetype, direct_passthrough=True)
     if size is not None:
         response.content_length = size

@@ -284,9 +284,19 @@ def meetings_for_team(
 def meetings_for_patient(patient_id: int, viewer: User) -> list[tuple[Meeting, MeetingAgendaItem]]:
     """Return the meetings where the patient was on the agenda that the viewer may read
     (meeting.read: their teams' meetings and those they take part in), latest first, with
-    the item. Reading the patient does not open other teams' meetings about them."""
+    the item. Reading the patient does not open other teams' meetings about them, and a
+    guest of a meeting sees its item only if invited for this patient (as visible_agenda)."""
     if not is_clinician(viewer):
         return []
+    guest_not_invited = sa.exists().where(
+        MeetingParticipant.meeting_id == Meeting.id,
+        MeetingParticipant.user_id == viewer.id,
+        MeetingParticipant.role == ParticipantRole.GUEST,
+        ~sa.exists().where(
+            MeetingGuestPatient.participant_id == MeetingParticipant.id,
+            MeetingGuestPatient.patient_id == patient_id,
+        ),
+    )
     rows = db.session.execute(
         sa.select(Meeting, MeetingAgendaItem)
         .join(MeetingAgendaItem, MeetingAgendaItem.meeting_id == Meeting.id)
@@ -297,6 +307,7 @@ def meetings_for_patient(patient_id: int, viewer: User) -> list[tuple[Meeting, M
                 Meeting.team_id.in_(access.active_team_ids(viewer.id)),
                 Meeting.id.in_(participating_meeting_ids(viewer.id)),
             ),
+            ~guest_not_invited,
         )
         .order_by(Meeting.starts_at.desc())
     ).all()

@@ -1,16 +1,17 @@
 """The sources of the patient search: each one hands the documents a user may read.
 
-A source is a function `(user, patient) -> list[SearchDocument]` registered under a kind
+A source is a function `(user, patient) -> Iterable[SearchDocument]` (a list, or a
+generator reading a long history in batches) registered under a kind
 with `register_search_source`. It applies its own need-to-know rules (a message only from a
 conversation the user may read, a meeting decision only from a meeting the user may see),
-runs a fixed number of queries whatever the patient's file holds, and builds each
+runs a fixed number of queries whatever the number of hits, and builds each
 document's link. The engine (ptap.search.queries) matches, ranks and highlights; adding a
 source never changes it: register one more function (see ptap.search.sources).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,7 +49,7 @@ class SearchDocument:
         return f"{base}#{self.anchor}" if self.anchor else base
 
 
-Collect = Callable[[User, Patient], list[SearchDocument]]
+Collect = Callable[[User, Patient], Iterable[SearchDocument]]
 
 
 @dataclass(frozen=True)

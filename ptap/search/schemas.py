@@ -49,7 +49,7 @@ def parse_params(args: MultiDict[str, str]) -> SearchParams:
     if since and until and since > until:
         errors["to"] = "La date de fin précède la date de début."
     raw_page = (args.get("page") or "1").strip()
-    page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) <= MAX_DB_INT else 1
+    page = int(raw_page) if raw_page.isdecimal() and 0 < int(raw_page) <= MAX_DB_INT else 1
     return SearchParams(q, SearchFilters(frozenset(kinds), since, until), page, errors)
 
 

@@ -8,6 +8,7 @@ checks its own rule on top (conversation, meeting, letters, filings).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, time
 
@@ -34,8 +35,9 @@ from ptap.messaging.models import Conversation, ConversationKind, Message
 from ptap.messaging.permissions import can_read_conversation
 from ptap.search.registry import SearchDocument, search_source
 
-#: Most recent messages searched per conversation (older ones: the conversation's own search).
-MESSAGE_CAP = 2000
+#: Messages read per query: the whole conversation is searched, a batch at a time (memory
+#: stays bounded however long the conversation; the cost is one query per batch).
+MESSAGE_BATCH = 1000
 #: Timeline kinds another source already covers with more text (not searched twice).
 _COVERED_TIMELINE_KINDS = frozenset(
     {"care_event", "care_event_break", "dmp_filing", "dmp_filing_failed", "messages"}
@@ -171,8 +173,9 @@ def letters(user: User, patient: Patient) -> list[SearchDocument]:
 
 
 @search_source("message", "Messages")
-def messages(user: User, patient: Patient) -> list[SearchDocument]:
-    """The messages of the patient's conversation, if the user may read it (not retracted)."""
+def messages(user: User, patient: Patient) -> Iterator[SearchDocument]:
+    """Every message of the patient's conversation, if the user may read it (not retracted),
+    newest first, read in batches of MESSAGE_BATCH (keyset on the id, no silent cap)."""
     conversation = db.session.scalar(
         sa.select(Conversation).where(
             Conversation.kind == ConversationKind.PATIENT,
@@ -180,28 +183,32 @@ def messages(user: User, patient: Patient) -> list[SearchDocument]:
         )
     )
     if conversation is None or not can_read_conversation(user, conversation):
-        return []
-    rows = db.session.execute(
-        sa.select(Message, User)
+        return
+    query = (
+        sa.select(Message.id, Message.seq, Message.body, Message.created_at, User)
         .join(User, User.id == Message.author_id)
         .where(Message.conversation_id == conversation.id, Message.retracted_at.is_(None))
         .order_by(Message.id.desc())
-        .limit(MESSAGE_CAP)
-    ).all()
-    return [
-        SearchDocument(
-            kind="message",
-            source_id=str(message.id),
-            title=f"Message de {author.full_name}",
-            body=message.body,
-            occurred_at=message.created_at,
-            endpoint="messaging.show_conversation",
-            params={"conversation_id": conversation.id},
-            anchor=f"m{message.seq}",
-            context="Conversation du patient",
-        )
-        for message, author in rows
-    ]
+    )
+    before: int | None = None
+    while True:
+        batch = query if before is None else query.where(Message.id < before)
+        rows = db.session.execute(batch.limit(MESSAGE_BATCH)).all()
+        for message_id, seq, body, created_at, author in rows:
+            yield SearchDocument(
+                kind="message",
+                source_id=str(message_id),
+                title=f"Message de {author.full_name}",
+                body=body,
+                occurred_at=created_at,
+                endpoint="messaging.show_conversation",
+                params={"conversation_id": conversation.id},
+                anchor=f"m{seq}",
+                context="Conversation du patient",
+            )
+        if len(rows) < MESSAGE_BATCH:
+            return
+        before = rows[-1][0]
 
 
 @search_source("dmp_filing", "Documents déposés au DMP")

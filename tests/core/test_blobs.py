@@ -273,3 +273,23 @@ def test_storage_sweep_command_lists_then_deletes_orphans(app, db, tmp_path):
     assert (tmp_path / "uploads" / key).exists()
     assert "1 orphan blobs deleted" in run("storage", "sweep").output
     assert not (tmp_path / "uploads" / key).exists()
+
+
+def test_database_backend_streams_a_file_not_migrated_yet_from_the_legacy_folder(app, db, tmp_path):
+    """After the upgrade to "database", an old consent form still downloads (read-through);
+    a traversal key or a key in neither place still answers BlobNotFound / InvalidBlobKey."""
+    app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
+    app.config["STORAGE_BACKEND"] = "database"
+    folder = tmp_path / "uploads" / "consents"
+    folder.mkdir(parents=True)
+    (folder / "0123abcd.pdf").write_bytes(b"%PDF-1.4 ancien formulaire")
+    (tmp_path / "secret").write_bytes(b"not a blob")
+    with app.test_request_context():
+        response = blobs.blob_response("consents/0123abcd.pdf", "application/pdf", "f.pdf")
+        assert b"".join(response.response) == b"%PDF-1.4 ancien formulaire"
+        assert response.headers["Content-Disposition"].startswith("attachment;")
+        assert not blobs.storage().exists("consents/0123abcd.pdf")  # the migration's view
+        with pytest.raises(blobs.BlobNotFound):
+            blobs.blob_response("consents/ffff.pdf", "application/pdf")
+        with pytest.raises(blobs.InvalidBlobKey):
+            blobs.blob_response("../secret", "application/pdf")

@@ -75,3 +75,43 @@ def test_missing_blob_answers_404_not_500(app, client, world, patient_conversati
     db.session.commit()
     download = client.get(response.json["attachments"][0]["url"], headers=headers(world.member))
     assert download.status_code == 404
+
+
+def test_files_of_an_install_upgraded_to_database_are_served_before_migration(
+    app, client, world, patient_conversation, db
+):
+    """An upgraded install switches to "database": its files stay readable until migrated,
+    then the migrated copy is served; deleting the attachment removes both copies."""
+    app.config["STORAGE_BACKEND"] = "filesystem"
+    response = _upload(client, patient_conversation, world.coord, "bilan.pdf", PDF)
+    assert response.status_code == 201, response.json
+    key = db.session.scalars(sa.select(Attachment)).one().storage_path
+    legacy_file = blobs.storage().path_for(key)  # type: ignore[union-attr]
+    url = response.json["attachments"][0]["url"]
+
+    app.config["STORAGE_BACKEND"] = "database"  # the upgrade, before `ptap storage migrate`
+    assert db.session.get(Blob, key) is None
+    download = client.get(url, headers=headers(world.member))
+    assert download.status_code == 200
+    assert download.data == PDF
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    download.close()
+    assert client.get(url, headers=headers(world.outsider)).status_code == 404
+
+    report = blobs.migrate_blobs(
+        blobs.make_storage("filesystem", app.config),
+        blobs.storage(),
+        commit=db.session.commit,
+        rollback=db.session.rollback,
+    )
+    assert (report.copied, report.skipped) == (1, 0)  # the fallback did not fool the migration
+    legacy_file.write_bytes(b"stale")  # from now on the database copy is the one served
+    download = client.get(url, headers=headers(world.member))
+    assert download.data == PDF
+    download.close()
+
+    blobs.discard(key)
+    assert legacy_file.exists()  # not before the commit
+    db.session.commit()
+    assert db.session.get(Blob, key) is None and not legacy_file.exists()

@@ -194,3 +194,56 @@ def test_plan_versions_repeating_a_later_one_are_folded_into_it(world, db):
             "Version 2 publiée : Suivi · même contenu que la version 1",
         ),
     ]
+
+
+def test_a_message_older_than_any_batch_is_found(world, db, monkeypatch):
+    """No silent cap: the whole conversation is searched, a small batch at a time."""
+    from ptap.search import sources
+
+    # Before the fix the source kept only the MESSAGE_CAP most recent messages.
+    monkeypatch.setattr(sources, "MESSAGE_CAP", 3, raising=False)
+    monkeypatch.setattr(sources, "MESSAGE_BATCH", 3, raising=False)
+    send(world, world.nurse, "La rampe de l'escalier est posée")
+    for i in range(7):
+        send(world, world.nurse, f"Passage {i} de l'infirmière")
+    retracted = send(world, world.nurse, "Escalier : message retiré")
+    retracted.message.retracted_at = clock.now()
+    db.session.commit()
+    results = search_patient(world.coord, world.patient, "escalier")
+    assert [h.snippet for h in results.hits] == ["La rampe de l'escalier est posée"]
+    assert results.hits[0].url.endswith("#m1")
+    assert search_patient(world.coord, world.patient, "passage").total == 7
+
+
+def test_a_meeting_guest_finds_only_the_patients_they_are_invited_for(world, db):
+    """A guest of a meeting sees only their invited patients' items (visible_agenda), even
+    when they read this patient on another basis (here break-the-glass)."""
+    from ptap.meetings.models import MeetingGuestPatient, MeetingParticipant
+
+    meeting = add_meeting(world, world.team, "RCP Lyon", ["Escalier : décision"])
+    meeting.status = "planned"  # a guest takes part while the meeting is not over
+    add_letter(world, "Escalier", "Lettre")
+    other = make_patient(world.team, world.coord)
+    guest = MeetingParticipant(meeting_id=meeting.id, user_id=world.outsider.id, role="guest")
+    db.session.add(guest)
+    db.session.flush()
+    invited = MeetingGuestPatient(participant_id=guest.id, patient_id=other.id)
+    db.session.add(invited)
+    db.session.add(
+        BreakGlassAccess(
+            user_id=world.outsider.id,
+            patient_id=world.patient.id,
+            reason="Urgence : appel du SAMU",
+            expires_at=clock.now() + timedelta(hours=4),
+        )
+    )
+    db.session.commit()
+
+    def kinds() -> set[str]:
+        hits = search_patient(world.outsider, world.patient, "escalier").hits
+        return {h.document.kind for h in hits}
+
+    assert kinds() == {"letter"}
+    invited.patient_id = world.patient.id  # invited for this patient: the item is theirs
+    db.session.commit()
+    assert kinds() == {"letter", "meeting"}

@@ -164,3 +164,19 @@ def test_admins_may_not_search(client, db, world):
     headers = api_headers(admin, ("api:read",))
     api = client.get(f"/api/v1/patients/{world.patient.id}/search?q=x", headers=headers)
     assert api.status_code == 403
+
+
+@pytest.mark.parametrize("page", ["²", "¹⁰", "-1", "1e3", "99999999999999999999", "0x10"])
+def test_odd_page_numbers_fall_back_to_the_first_page(client, auth, db, world, page):
+    """Digits `str.isdigit` accepts but `int` refuses (superscripts) gave a 500."""
+    send(world, world.nurse, "Rampe de l'escalier à poser")
+    db.session.commit()
+    auth.login(world.coord)
+    args = {"q": "escalier", "page": page}
+    response = client.get(f"/patients/{world.patient.id}/search", query_string=args)
+    assert response.status_code == 200
+    headers = api_headers(world.coord, ("api:read",))
+    api = client.get(
+        f"/api/v1/patients/{world.patient.id}/search", query_string=args, headers=headers
+    )
+    assert api.status_code == 200 and api.get_json()["page"] == 1
