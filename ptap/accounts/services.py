@@ -259,7 +259,7 @@ def verify_second_factor(user: User, code: str, ctx: AuditContext) -> str:
     _refuse_if_locked(user, ctx, "auth.second_factor")
     keys = throttle.login_keys(user.email, ctx.ip_address)
     clean = _normalise_code(code)
-    if user.totp_secret and clean.isdigit() and len(clean) == 6:
+    if user.totp_secret and clean.isdecimal() and len(clean) == 6:
         reason = _check_totp(user, clean)
         if not reason:
             throttle.record_login_success(keys)
@@ -530,7 +530,7 @@ def reauthenticate(
     clean = _normalise_code(code)
     if not verify_password(user.password_hash, password):
         reason = "wrong password"
-    elif not user.totp_secret or not (clean.isdigit() and len(clean) == 6):
+    elif not user.totp_secret or not (clean.isdecimal() and len(clean) == 6):
         reason = "no TOTP code"
     else:
         reason = _check_totp(user, clean)

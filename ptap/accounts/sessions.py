@@ -20,7 +20,7 @@ SESSION_ID_KEY = "sid"
 def load_user(session_id: str) -> User | None:
     """Load the session's user unless the session predates their last "log out everywhere"."""
     user_id, _, version = session_id.partition(":")
-    if not user_id.isdigit() or not version.isdigit():
+    if not user_id.isdecimal() or not version.isdecimal():
         return None
     user = db.session.get(User, int(user_id))
     if user is None or not user.active or user.session_version != int(version):
@@ -103,7 +103,7 @@ def end_session(reason: str = "logout") -> None:
 def session_user_id() -> int | None:
     """Return the user id the cookie session names (None when there is none)."""
     user_id = str(session.get("_user_id", "")).partition(":")[0]
-    return int(user_id) if user_id.isdigit() else None
+    return int(user_id) if user_id.isdecimal() else None
 
 
 def authenticated_with_psc() -> bool:

@@ -86,5 +86,5 @@ def parse_keyring(keys_text: str, single_key: str, current_id: str) -> KeyRing:
 
 def next_key_id(ring: KeyRing) -> str:
     """Propose the id of the next key: one more than the largest numeric id."""
-    numbers = [int(kid) for kid in ring.keys if kid.isdigit()]
+    numbers = [int(kid) for kid in ring.keys if kid.isdecimal()]
     return str(max(numbers, default=0) + 1)

@@ -59,5 +59,5 @@ class CareEventForm(FlaskForm):
             kind=self.kind.data or "",
             occurred_on=self.occurred_on.data,
             note=self.note.data or "",
-            team_id=int(raw) if raw.isdigit() and len(raw) < 10 else None,
+            team_id=int(raw) if raw.isdecimal() and len(raw) < 10 else None,
         )

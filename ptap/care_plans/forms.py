@@ -64,7 +64,7 @@ def _people(people: Sequence[Person], blank: str) -> list[SelectChoice]:
 
 
 def _user_id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isdecimal() else None
 
 
 def pydantic_message(error: ValidationError) -> str:
@@ -430,7 +430,7 @@ class DraftForm(FlaskForm):
     def revision(self) -> int:
         """Return the revision the draft was loaded at."""
         value = self.base_revision.data or ""
-        if not value.isdigit():
+        if not value.isdecimal():
             raise InvalidInput("Rechargez la page : la version du brouillon est inconnue.")
         return int(value)
 

@@ -91,7 +91,7 @@ class PartialDateField(Field):
         day, month, year = self.data
         if not year:
             raise InvalidInput("L'année de naissance est obligatoire.", field=self.name)
-        if not all(v.isdigit() for v in (day, month, year) if v):
+        if not all(v.isdecimal() for v in (day, month, year) if v):
             raise InvalidInput(
                 "Le jour, le mois et l'année de naissance s'écrivent en chiffres.",
                 field=self.name,
@@ -226,7 +226,7 @@ class PatientForm(IdentityForm):
     def team(self) -> CareTeam:
         """Return the chosen team, one of those the user coordinates."""
         data = self.team_id.data or ""
-        team = self._teams.get(int(data)) if data.isdigit() else None
+        team = self._teams.get(int(data)) if data.isdecimal() else None
         if team is None:
             raise InvalidInput("Choisissez l'équipe qui suivra la personne.", field="team_id")
         return team

@@ -384,7 +384,7 @@ def update_contact_details(
 ) -> Patient:
     """Update the patient's address, phones, e-mail and GP (médecin traitant)."""
     require(user, "patient.manage", patient)
-    if postal_code and not (postal_code.isdigit() and len(postal_code) == 5):
+    if postal_code and not (postal_code.isdecimal() and len(postal_code) == 5):
         raise InvalidInput("Code postal invalide (5 chiffres).", field="postal_code")
     if gp_user_id is not None:
         gp = db.session.get(User, gp_user_id)

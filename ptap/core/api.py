@@ -120,7 +120,7 @@ def page_limit() -> int:
     default = int(current_app.config["API_PAGE_SIZE"])
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or not (
+    if not (raw.isascii() and raw.isdecimal()) or not (
         1 <= int(raw) <= int(current_app.config["API_MAX_PAGE_SIZE"])
     ):
         raise InvalidInput(

@@ -145,7 +145,7 @@ def query_int(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_DB_INT:
+    if not (raw.isascii() and raw.isdecimal()) or not 1 <= int(raw) <= MAX_DB_INT:
         raise InvalidInput(f"{name} doit être un entier positif.", field=name)
     return int(raw)
 

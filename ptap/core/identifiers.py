@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def luhn_valid(digits: str) -> bool:
     """Tell whether a string of digits passes the Luhn check."""
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdecimal()):
         return False
     total = 0
     for i, ch in enumerate(reversed(digits)):

@@ -109,7 +109,7 @@ def parse_filters(args: Mapping[str, str], *, strict: bool) -> Filters:
     raw = args.get("professional") or None
     professional = None
     if raw is not None:
-        if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_DB_INT:
+        if raw.isascii() and raw.isdecimal() and 1 <= int(raw) <= MAX_DB_INT:
             professional = int(raw)
         else:
             bad("professional", "professional doit être un identifiant numérique.")

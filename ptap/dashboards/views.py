@@ -83,7 +83,7 @@ def _patient_ids() -> list[int]:
     raw = request.args.getlist("patient_id")
     if not raw or len(raw) > MAX_REFRESH:
         raise InvalidInput(f"Indiquez de 1 à {MAX_REFRESH} personnes.", field="patient_id")
-    if not all(v.isascii() and v.isdigit() and 1 <= int(v) <= MAX_DB_INT for v in raw):
+    if not all(v.isascii() and v.isdecimal() and 1 <= int(v) <= MAX_DB_INT for v in raw):
         raise InvalidInput("patient_id doit être un identifiant numérique.", field="patient_id")
     return sorted({int(v) for v in raw})
 

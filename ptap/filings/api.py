@@ -42,7 +42,7 @@ def _int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise InvalidInput(f"{name} doit être un identifiant numérique.", field=name)
     return int(raw)
 

@@ -98,7 +98,7 @@ class StartForm(FlaskForm):
     def chosen(self) -> int | None:
         """Return the chosen grid id."""
         raw = self.grid_id.data or ""
-        return int(raw) if raw.isdigit() and len(raw) < 10 else None
+        return int(raw) if raw.isdecimal() and len(raw) < 10 else None
 
 
 def answers_from_form(definition: GridDefinition, form: Any) -> dict[str, Any]:
@@ -115,4 +115,4 @@ def answers_from_form(definition: GridDefinition, form: Any) -> dict[str, Any]:
 def revision_from_form(form: Any) -> int:
     """Return the revision the form was based on (-1 if missing: a conflict)."""
     raw = form.get("revision", "")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else -1
+    return int(raw) if raw.isdecimal() and len(raw) < 10 else -1

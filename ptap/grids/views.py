@@ -361,7 +361,7 @@ def add_to_plan(assessment_id: int):
     assessment, patient = _load(assessment_id)
     if EmptyForm().validate_on_submit():
         raw = request.form.get("action", "")
-        index = int(raw) if raw.isdigit() and len(raw) < 4 else -1
+        index = int(raw) if raw.isdecimal() and len(raw) < 4 else -1
         try:
             plan_actions.add_proposed_action(
                 current_user,

@@ -75,7 +75,7 @@ def _criteria() -> queries.RequestFilter:
             "status : open, all, received, triaged, answered, closed ou converted.", field="status"
         )
     raw_team = request.args.get("team_id", "")
-    if raw_team and not (raw_team.isascii() and raw_team.isdigit() and len(raw_team) < 10):
+    if raw_team and not (raw_team.isascii() and raw_team.isdecimal() and len(raw_team) < 10):
         raise InvalidInput("team_id doit être un identifiant d'équipe.", field="team_id")
     late = request.args.get("late", "")
     if late not in ("", "0", "1", "true", "false"):

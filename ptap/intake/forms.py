@@ -138,7 +138,7 @@ class RequestForm(FlaskForm):
     def team(self) -> CareTeam:
         """Return the chosen team, one of the user's."""
         data = self.team_id.data or ""
-        team = self._teams.get(int(data)) if data.isdigit() else None
+        team = self._teams.get(int(data)) if data.isdecimal() else None
         if team is None:
             raise InvalidInput("Choisissez l'équipe qui reçoit la demande.", field="team_id")
         return team
@@ -220,7 +220,7 @@ class TriageForm(FlaskForm):
     def assigned(self) -> int | None:
         """Return the chosen member's id, or None."""
         data = self.assigned_to_id.data or ""
-        return int(data) if data.isdigit() and len(data) < 10 else None
+        return int(data) if data.isdecimal() and len(data) < 10 else None
 
 
 class AnswerForm(FlaskForm):

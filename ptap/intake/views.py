@@ -71,7 +71,7 @@ def list_requests():
     status = status if status in STATUS_FILTERS else "open"
     raw_team = request.args.get("team", "")
     team_ids = {t.id for t in teams}
-    team_id = int(raw_team) if raw_team.isdigit() and int(raw_team) in team_ids else None
+    team_id = int(raw_team) if raw_team.isdecimal() and int(raw_team) in team_ids else None
     late_only = request.args.get("late") == "1"
     criteria = queries.RequestFilter(team_id=team_id, status=status, late_only=late_only)
     now = clock.now()

@@ -58,11 +58,11 @@ def _out(letter: Letter) -> LetterOut:
 @shows_patients("letters")
 def list_letters():
     raw_patient, raw_team = request.args.get("patient_id", ""), request.args.get("team_id", "")
-    if raw_patient.isdigit() and len(raw_patient) < 10:
+    if raw_patient.isdecimal() and len(raw_patient) < 10:
         patient = load_patient(int(raw_patient), what="letters")
         db.session.commit()
         stmt = queries.patient_letters_query(patient.id)
-    elif raw_team.isdigit() and len(raw_team) < 10:
+    elif raw_team.isdecimal() and len(raw_team) < 10:
         team = db.session.get(CareTeam, int(raw_team))
         if team is None:
             raise NotFound("Équipe introuvable.")
@@ -248,7 +248,7 @@ def _template_out(template: LetterTemplate) -> TemplateOut:
 def list_letter_templates():
     team_ids = [t.id for t in team_queries.my_teams(current_user.id)]
     raw = request.args.get("team_id", "")
-    if raw.isdigit() and len(raw) < 10:
+    if raw.isdecimal() and len(raw) < 10:
         team_ids = [t for t in team_ids if t == int(raw)]
     templates = queries.list_templates(team_ids)
     return Page([_template_out(t) for t in templates], None, len(templates))

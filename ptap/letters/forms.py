@@ -35,7 +35,7 @@ class NewLetterForm(FlaskForm):
     def chosen_template_id(self) -> int | None:
         """Return the chosen template id (checked by the view and the service)."""
         raw = self.template_id.data or ""
-        return int(raw) if raw.isdigit() and len(raw) < 10 else None
+        return int(raw) if raw.isdecimal() and len(raw) < 10 else None
 
 
 class LetterEditForm(FlaskForm):

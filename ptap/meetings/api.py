@@ -85,7 +85,7 @@ def _patient(patient_id: int, field: str = "patient_id") -> Patient:
 )
 def list_meetings():
     raw = request.args.get("team_id", "")
-    if raw and not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+    if raw and not (raw.isascii() and raw.isdecimal() and len(raw) < 10):
         raise InvalidInput("team_id doit être un identifiant d'équipe.", field="team_id")
     stmt = queries.meetings_query(current_user.id, int(raw) if raw else None)
     return paginate_by_id(stmt, Meeting.id, descending=True)

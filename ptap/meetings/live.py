@@ -82,7 +82,7 @@ def item_room(meeting_id: int, item_id: int) -> str:
 def _meeting_id(room: Any) -> int | None:
     if isinstance(room, str) and room.startswith("meeting:"):
         head = room.removeprefix("meeting:").split(":", 1)[0]
-        return int(head) if head.isdigit() else None
+        return int(head) if head.isdecimal() else None
     return None
 
 

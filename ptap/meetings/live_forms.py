@@ -52,7 +52,7 @@ def _people(people: Sequence[Person], blank: str) -> list[SelectChoice]:
 
 
 def _user_id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isdecimal() else None
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ class DecisionsForm(FlaskForm):
     def base_version(self) -> int | None:
         """Return the plan version id the decisions were taken on (None: no version yet)."""
         value = self.base_version_id.data or ""
-        return int(value) if value.isdigit() else None
+        return int(value) if value.isdecimal() else None
 
     def decisions(self) -> list[Decision]:
         """Return the decisions as typed, in the order they apply."""

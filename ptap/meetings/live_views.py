@@ -101,7 +101,7 @@ def live_set_current(meeting_id: int):
     raw = request.form.get("item_id", "")
 
     def move(meeting: Meeting) -> None:
-        if not raw.isdigit():
+        if not raw.isdecimal():
             raise InvalidInput("Choisissez la personne à discuter.", field="item_id")
         item = queries.get_item(meeting, int(raw))
         services.set_current_item(_user(), meeting, item, request_context())

@@ -198,7 +198,7 @@ def _patient_from_form() -> Patient:
     raw = request.form.get("patient_id", "")
     patient = (
         db.session.get(Patient, int(raw))
-        if raw.isascii() and raw.isdigit() and len(raw) < 10
+        if raw.isascii() and raw.isdecimal() and len(raw) < 10
         else None
     )
     if patient is None:

@@ -137,7 +137,7 @@ def open_conversation(body: ConversationCreate):
 def list_messages(conversation_id: int):
     conversation = _conversation(conversation_id)
     after = request.args.get("after", "0")
-    if not after.isdigit():
+    if not after.isdecimal():
         raise InvalidInput("after doit être un entier positif.", field="after")
     services.record_read(_user(), conversation, request_context(), f"after seq {after}")
     db.session.commit()

@@ -154,7 +154,7 @@ def list_conversations() -> str:
 def open_team_conversation() -> Response:
     user = _user()
     team_id = request.form.get("team_id", "")
-    team = db.session.get(CareTeam, int(team_id)) if team_id.isdigit() else None
+    team = db.session.get(CareTeam, int(team_id)) if team_id.isdecimal() else None
     if team is None or not can(user, "conversation.open_team", team):
         raise NotFound("Équipe introuvable.")
     conversation = services.get_or_create_team_conversation(user, team)
@@ -167,7 +167,7 @@ def open_team_conversation() -> Response:
 def open_direct_conversation() -> Response:
     user = _user()
     user_id = request.form.get("user_id", "")
-    other = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    other = db.session.get(User, int(user_id)) if user_id.isdecimal() else None
     if other is None or not can(user, "conversation.open_direct", other):
         flash("Choisissez un professionnel de santé.", "error")
         return redirect(url_for("messaging.list_conversations"))

@@ -69,7 +69,7 @@ def _month_arg(raw: str | None, field: str) -> date | None:
         return None
     try:
         year, month = raw.split("-")[:2]
-        if not (year.isdigit() and month.isdigit() and len(year) == 4):
+        if not (year.isdecimal() and month.isdecimal() and len(year) == 4):
             raise ValueError
         return date(int(year), int(month), 1)
     except ValueError as exc:
@@ -79,7 +79,7 @@ def _month_arg(raw: str | None, field: str) -> date | None:
 def _id_arg(raw: str | None, field: str) -> int | None:
     if raw is None or raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+    if not (raw.isascii() and raw.isdecimal()) or len(raw) > 9:
         raise InvalidInput(f"{field} doit être un identifiant numérique.", field=field)
     return int(raw)
 

@@ -116,7 +116,7 @@ def _step_data(form: Mapping[str, str], i: int, previous: dict[str, Any]) -> dic
     raw_offset = form.get(prefix + "offset_days", "").strip()
     step: dict[str, Any] = {
         "title": form.get(prefix + "title", ""),
-        "offset_days": int(raw_offset) if raw_offset.lstrip("-").isdigit() else raw_offset,
+        "offset_days": int(raw_offset) if raw_offset.lstrip("-").isdecimal() else raw_offset,
         "offset_from": form.get(prefix + "offset_from", OffsetFrom.START.value),
         "grid_key": form.get(prefix + "grid_key", "").strip() or None,
         "problems": problems,
@@ -130,7 +130,7 @@ def _step_data(form: Mapping[str, str], i: int, previous: dict[str, Any]) -> dic
 def content_from_form(form: Mapping[str, str], previous: dict[str, Any]) -> dict[str, Any]:
     """Build the content dict from the editor's fields (validated afterwards by the service)."""
     old_steps = {s["key"]: s for s in previous.get("steps", [])}
-    count = int(form.get("step_count", "0") or 0) if form.get("step_count", "").isdigit() else 0
+    count = int(form.get("step_count", "0") or 0) if form.get("step_count", "").isdecimal() else 0
     steps = []
     for i in range(min(count, 100)):
         old = old_steps.get(form.get(f"steps-{i}-key", ""), {})
@@ -150,7 +150,7 @@ def apply_op(data: dict[str, Any], op: str) -> dict[str, Any]:
     if op == "add_step":
         steps.append({"title": "", "offset_days": 0, "problems": [], "objectives": []})
     name, _, raw = op.partition("-")
-    if raw.isdigit() and int(raw) < len(steps):
+    if raw.isdecimal() and int(raw) < len(steps):
         i = int(raw)
         if name == "up" and i > 0:
             steps[i - 1], steps[i] = steps[i], steps[i - 1]
@@ -165,7 +165,7 @@ def form_field(error_field: str) -> str:
     """Map a content error path (steps.1.objectives.0.actions.2.profession) to the editor's
     field id (steps-1-actions)."""
     parts = error_field.split(".")
-    if parts[0] != "steps" or len(parts) < 3 or not parts[1].isdigit():
+    if parts[0] != "steps" or len(parts) < 3 or not parts[1].isdecimal():
         return parts[0] if parts[0] in {"title", "theme", "audience", "sources"} else "title"
     name = parts[2]
     if name in {"objectives", "actions"}:

@@ -74,9 +74,9 @@ def list_templates():
 def create_template():
     kind, _, raw = request.form.get("owner", "").partition(":")
     title = request.form.get("title", "").strip()
-    team = db.session.get(CareTeam, int(raw)) if kind == "team" and raw.isdigit() else None
+    team = db.session.get(CareTeam, int(raw)) if kind == "team" and raw.isdecimal() else None
     territory = (
-        db.session.get(Territory, int(raw)) if kind == "territory" and raw.isdigit() else None
+        db.session.get(Territory, int(raw)) if kind == "territory" and raw.isdecimal() else None
     )
     outcome = run_action(
         lambda: services.create_template(

@@ -164,3 +164,17 @@ def test_out_of_range_integer_names_the_path():
     assert out_of_range_integer({"a": [1, {"b": 2**40}]}) == "a.1.b"
     assert out_of_range_integer({"a": True, "b": MAX_DB_INT, "c": 1.5}) is None
     assert out_of_range_integer(2**63) == "body"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/letters?patient_id=²",
+        "/api/v1/letters?team_id=¹⁰",
+        "/requests?team=²",
+        "/api/v1/messaging/conversations?after=²",
+    ],
+)
+def test_superscript_digits_in_an_id_are_refused_never_a_500(coordinator_client, url):
+    """`"²".isdigit()` is True and `int("²")` raises: ids are checked with isdecimal()."""
+    assert coordinator_client.get(url).status_code < 500

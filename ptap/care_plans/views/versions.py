@@ -47,7 +47,7 @@ def _number(name: str, default: int) -> int:
     value = request.args.get(name, "")
     if not value:
         return default
-    if not (value.isascii() and value.isdigit()) or int(value) > MAX_DB_INT:
+    if not (value.isascii() and value.isdecimal()) or int(value) > MAX_DB_INT:
         raise NotFound("Version introuvable.")
     return int(value)
 

@@ -110,7 +110,7 @@ def chosen_professional(
     raw = (hidden.data or request.form.get(f"{hidden.name}_choice") or "").strip()
     if raw:
         user = None
-        if raw.isascii() and raw.isdigit() and int(raw) <= MAX_DB_INT:
+        if raw.isascii() and raw.isdecimal() and int(raw) <= MAX_DB_INT:
             user = db.session.get(User, int(raw))
         if user is not None:
             return user
