@@ -137,6 +137,9 @@ def register_blueprints(app: Flask) -> None:
     from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
+    from ptap.patient_space import pro_views  # noqa: F401 - the "Espace patient" tab's routes
+    from ptap.patient_space import queries as _patient_space_queries  # noqa: F401 - timeline
+    from ptap.patient_space import views as patient_space_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage", "administration")
     register_nav(
@@ -154,6 +157,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(meetings_views.bp)
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(letters_views.bp)
+    app.register_blueprint(patient_space_views.bp)
     app.register_blueprint(monitoring_views.bp)
     app.register_blueprint(report_views.bp)
     app.register_blueprint(calendar_views.bp)
