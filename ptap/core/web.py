@@ -103,6 +103,10 @@ def nav_links() -> dict[str, Any]:
     }
 
 
+#: Where the home page sends a patient-side account (the patient space's home).
+PATIENT_SIDE_HOME = "patient_space.home"
+
+
 def is_api_request() -> bool:
     """Tell whether the current request targets the JSON API."""
     return request.path.startswith("/api/")
@@ -123,6 +127,10 @@ def guard_endpoint() -> Any:
     # accounts never reach the patient space. Decided here, once, not in each view.
     patient_actor = is_patient_side_actor(current_user)
     patient_view = is_patient_side_view(view)
+    if patient_actor and request.endpoint == "core.home":
+        from flask import redirect, url_for
+
+        return redirect(url_for(PATIENT_SIDE_HOME))
     if patient_actor and not (patient_view or access == PUBLIC):
         log.warning("patient-side account refused %s", request.endpoint)
         raise PermissionDenied()
