@@ -12,6 +12,7 @@ from wtforms import (
     TextAreaField,
     widgets,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ptap.patient_space.models import RELATIONSHIP_LABELS, RIGHT_LABELS, Relationship, Right
@@ -53,8 +54,8 @@ class AnswerForm(FlaskForm):
     kind = RadioField(
         "Votre réponse",
         choices=[
-            ("agree", "Je suis d'accord avec ce plan"),
-            ("change", "Je souhaite un changement"),
+            SelectChoice("agree", "Je suis d'accord avec ce plan"),
+            SelectChoice("change", "Je souhaite un changement"),
         ],
         validators=[InputRequired("Choisissez votre réponse.")],
     )
@@ -92,12 +93,12 @@ class InvitationForm(FlaskForm):
     )
     relationship = RadioField(
         "Qui est-ce ?",
-        choices=[(r.value, RELATIONSHIP_LABELS[r]) for r in Relationship],
+        choices=[SelectChoice(r.value, RELATIONSHIP_LABELS[r]) for r in Relationship],
         validators=[InputRequired("Indiquez qui est la personne invitée.")],
     )
     rights = MultiCheckboxField(
         "Droits donnés par la personne à son aidant·e",
-        choices=[(r.value, RIGHT_LABELS[r]) for r in Right],
+        choices=[SelectChoice(r.value, RIGHT_LABELS[r]) for r in Right],
     )
     legal_basis = StringField(
         "Base légale (représentant d'un adulte : tutelle, habilitation familiale…)",

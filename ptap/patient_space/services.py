@@ -66,7 +66,7 @@ def invite(
     email = data.email.strip().lower()
     if "@" not in email or len(email) > 255 or " " in email:
         raise InvalidInput(
-            "Indiquez une adresse e-mail valide (exemple : nom@domaine.fr).", "email"
+            "Indiquez une adresse e-mail valide (exemple : nom@domaine.fr).", field="email"
         )
     name = data.display_name.strip()
     if not name or len(name) > 200:
@@ -239,11 +239,13 @@ def answer_plan(
         )
     comment = comment.strip()
     if kind not in ResponseKind.__members__.values():
-        raise InvalidInput("Choisissez : je donne mon accord, ou je demande un changement.", "kind")
+        raise InvalidInput(
+            "Choisissez : je donne mon accord, ou je demande un changement.", field="kind"
+        )
     if len(comment) > 2000:
         raise InvalidInput("Votre commentaire tient en 2 000 caractères au plus.", field="comment")
     if kind == ResponseKind.CHANGE and not comment:
-        raise InvalidInput("Dites en quelques mots ce que vous souhaitez changer.", "comment")
+        raise InvalidInput("Dites en quelques mots ce que vous souhaitez changer.", field="comment")
     patient = db.session.get(Patient, plan.patient_id)
     if patient is None:
         raise NotFound("Dossier introuvable.")
@@ -255,7 +257,7 @@ def answer_plan(
         plan_services.record_electronic_agreement(plan, version, lead, note, ctx)
     else:
         if plan.current_version_id != version.id:
-            raise Conflict("Une version plus récente a été publiée : relisez-la.", "version")
+            raise Conflict("Une version plus récente a été publiée : relisez-la.", field="version")
         title = (
             "Plan de coordination d'une personne suivie : une demande de changement sur la "
             f"version {version.number} attend votre lecture."
@@ -310,7 +312,7 @@ def change_sharing(
     coordinators = circle.list_coordinator_ids(patient)
     filed_with = coordinators[0] if coordinators else None
     if filed_with is None:
-        raise Conflict("Aucun coordinateur ne suit ce dossier : appelez l'équipe.", "given")
+        raise Conflict("Aucun coordinateur ne suit ce dossier : appelez l'équipe.", field="given")
     what = "donné" if given else "retiré"
     circle.record_consent_from_patient_space(
         patient,

@@ -236,7 +236,13 @@ def plan_version(number: int):
     return _page("plan_version.html", account, patient, plan=queries.plan_view(found, version))
 
 
-def _answer_page(account: PatientAccount, patient: Patient, form: AnswerForm, status: int = 200):
+def _answer_page(
+    account: PatientAccount,
+    patient: Patient,
+    form: AnswerForm,
+    status: int = 200,
+    problems: tuple[str, ...] = (),
+):
     found = queries.plan_of(patient.id)
     view = (
         queries.plan_view(found, found.current_version)
@@ -245,7 +251,9 @@ def _answer_page(account: PatientAccount, patient: Patient, form: AnswerForm, st
     )
     if view is not None and not form.version_id.data:
         form.version_id.data = str(view.version_id)
-    return _page("agreement.html", account, patient, plan=view, form=form), status
+    return _page(
+        "agreement.html", account, patient, plan=view, form=form, problems=problems
+    ), status
 
 
 @bp.route("/espace/plan/accord", methods=["GET", "POST"])
@@ -263,12 +271,12 @@ def agreement():
         return _answer_page(account, patient, form, 422 if form.errors else 200)
     version = found.current_version
     if str(version.id) != (form.version_id.data or ""):
-        form.form_errors.append(
+        form.version_id.data = str(version.id)
+        stale = (
             "Le plan a changé pendant votre lecture : relisez la nouvelle version avant "
             "de répondre."
         )
-        form.version_id.data = str(version.id)
-        return _answer_page(account, patient, form, 409)
+        return _answer_page(account, patient, form, 409, (stale,))
     try:
         services.answer_plan(
             account,
@@ -285,9 +293,8 @@ def agreement():
         db.session.rollback()
         if exc.field and exc.field in form:
             form[exc.field].errors = [exc.message]
-        else:
-            form.form_errors.append(exc.message)
-        return _answer_page(account, patient, form, exc.status)
+            return _answer_page(account, patient, form, exc.status)
+        return _answer_page(account, patient, form, exc.status, (exc.message,))
     db.session.commit()
     if form.kind.data == "agree":
         flash("Merci : votre accord est enregistré. L'équipe en est prévenue.", "success")
