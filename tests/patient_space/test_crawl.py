@@ -116,3 +116,32 @@ def test_an_ended_account_is_signed_out_at_its_next_request(client, world):
     services.end_access(world.w.coord, world.patient, account, SYSTEM)
     db.session.commit()
     assert client.get("/espace").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/espace",
+        "/espace/plan",
+        "/espace/plan/versions/1",
+        "/espace/plan/accord",
+        "/espace/cercle",
+        "/espace/documents",
+        "/espace/partage",
+        "/espace/acces",
+    ],
+)
+def test_every_patient_side_page_audits_its_read(client, world, path):
+    import sqlalchemy as sa
+
+    from ptap.audit.models import AuditEvent
+
+    account = open_account(world.w, world.patient)
+    sign_in(client, account)
+    before = db.session.scalar(sa.select(sa.func.max(AuditEvent.id)))
+    assert client.get(path).status_code == 200
+    events = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.id > before, AuditEvent.action == "patient_space.read")
+    ).all()
+    assert [e.patient_id for e in events] == [world.patient.id]
+    assert events[0].actor_id is None and f"#{account.id}" in events[0].actor_label
