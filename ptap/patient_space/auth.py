@@ -326,9 +326,10 @@ def verify_code(email: str, code: str, address: str, ctx: AuditContext) -> Patie
         sa.update(SignInCode)
         .where(SignInCode.id == live.id, SignInCode.used_at.is_(None), SignInCode.expires_at > now)
         .values(used_at=now)
+        .returning(SignInCode.id)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if consumed != 1:  # another request used it first
+    ).scalar()
+    if consumed is None:  # another request used it first
         _fail(account, keys, ctx)
         raise InvalidInput(WRONG_CODE, field="code")
     account.failed_codes = 0

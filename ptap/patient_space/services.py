@@ -4,8 +4,7 @@ acts (agreeing to a plan version, asking a change, changing consent choices)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import sqlalchemy as sa
+from typing import cast
 
 from ptap.accounts.models import User
 from ptap.accounts.notifications import NotificationDraft, notify_all
@@ -290,9 +289,9 @@ def _plan_link(plan: CarePlan) -> str:
 
 
 def _can(account: PatientAccount, action: str, obj: object) -> bool:
-    from ptap.core.policy import can
+    from ptap.core.policy import Actor, can
 
-    return can(account, action, obj)
+    return can(cast(Actor, account), action, obj)
 
 
 def change_sharing(
@@ -340,15 +339,4 @@ def change_sharing(
         object_id=patient.id,
         patient_id=patient.id,
         reason=f"sharing {'given' if given else 'withdrawn'}",
-    )
-
-
-def latest_responses(patient_id: int) -> list[PlanResponse]:
-    """Return the person's answers to plan versions, newest first."""
-    return list(
-        db.session.scalars(
-            sa.select(PlanResponse)
-            .where(PlanResponse.patient_id == patient_id)
-            .order_by(PlanResponse.id.desc())
-        )
     )

@@ -6,19 +6,20 @@ accounts reach these and public pages only, and keeps professionals out of them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ptap.accounts.sessions import PATIENT_SIDE_LOADER, start_patient_side_session
 from ptap.audit.context import request_context
+from ptap.audit.models import Outcome
 from ptap.audit.services import record_event
 from ptap.care_plans import queries as plan_queries
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import Patient
 from ptap.core.errors import DomainError, InvalidInput, NotFound, RuleDenied, TooManyAttempts
-from ptap.core.policy import patient_side, public, require, requires
+from ptap.core.policy import Actor, patient_side, public, require, requires
 from ptap.extensions import db, limiter
 from ptap.patient_space import auth, queries, services
 from ptap.patient_space.forms import AcceptForm, AnswerForm, CodeForm, EmailForm, SharingForm
@@ -46,7 +47,7 @@ def _patient(account: PatientAccount, what: str) -> Patient:
     patient = db.session.get(Patient, account.patient_id)
     if patient is None or patient.merged_into_id is not None:
         raise NotFound("Dossier introuvable.")
-    require(account, "patient_space.read", patient)
+    require(cast(Actor, account), "patient_space.read", patient)
     record_event(
         request_context(),
         "patient_space.read",
@@ -155,7 +156,7 @@ def accept_invitation(token: str):
         record_event(
             request_context(),
             "patient_space.accept",
-            outcome="failure",
+            outcome=Outcome.FAILURE,
             reason="invalid link (opened)",
         )
         db.session.commit()

@@ -87,12 +87,15 @@ def test_asking_a_change_needs_a_comment_and_tells_the_lead(client, world):
     )
     assert ok.status_code == 302
     assert db.session.scalars(sa.select(PlanResponse)).one().comment == "Kiné le matin svp"
-    assert db.session.scalar(
-        sa.select(sa.func.count()).where(
-            Notification.user_id == world.w.coord.id,
-            Notification.kind == "care_plan_change_request",
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(
+                Notification.user_id == world.w.coord.id,
+                Notification.kind == "care_plan_change_request",
+            )
         )
-    ) == 1
+        == 1
+    )
     assert not db.session.scalars(
         sa.select(PlanApproval).where(PlanApproval.kind == "patient_agreement")
     ).all()
@@ -142,7 +145,9 @@ def test_a_caregiver_may_read_but_not_agree_nor_change_sharing(client, world):
 
 
 def test_a_representative_of_an_adult_needs_a_legal_basis(world):
-    data = services.InvitationIn("rep@example.test", "Paul Rep", "legal_representative", frozenset())
+    data = services.InvitationIn(
+        "rep@example.test", "Paul Rep", "legal_representative", frozenset()
+    )
     with pytest.raises(InvalidInput, match="base légale"):
         services.invite(world.w.coord, world.patient, data, SYSTEM)
     db.session.commit()
@@ -154,18 +159,24 @@ def test_the_invitation_form_refusal_is_french_kept_and_audited(client, auth, wo
     auth.login(world.w.coord)
     response = auth.post(
         f"/patients/{world.patient.id}/patient-space/invitations",
-        {"display_name": "Paul Rep", "email": "rep@example.test",
-         "relationship": "legal_representative"},
+        {
+            "display_name": "Paul Rep",
+            "email": "rep@example.test",
+            "relationship": "legal_representative",
+        },
     )
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     assert "base légale" in body and 'value="rep@example.test"' in body
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PatientInvitation)) == 0
-    assert db.session.scalar(
-        sa.select(sa.func.count()).where(
-            AuditEvent.action == "patient_space.invite", AuditEvent.outcome == "failure"
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(
+                AuditEvent.action == "patient_space.invite", AuditEvent.outcome == "failure"
+            )
         )
-    ) == 1
+        == 1
+    )
 
 
 def test_only_the_patients_coordinators_may_invite(world):

@@ -110,7 +110,9 @@ def test_repeated_wrong_codes_lock_the_account(world):
 
 def test_unknown_address_gets_the_same_answer(client, world):
     token = csrf_token(client, "/espace/connexion")
-    page = client.post("/espace/connexion", data={"email": "nobody@example.test", "csrf_token": token})
+    page = client.post(
+        "/espace/connexion", data={"email": "nobody@example.test", "csrf_token": token}
+    )
     assert page.status_code == 200
     assert "Si cette adresse a un espace" in page.get_data(as_text=True)
     assert "le code est" not in page.get_data(as_text=True)

@@ -35,9 +35,13 @@ def _get_rules(app: Flask):
 
 def test_every_patient_space_view_is_patient_side_or_public(app: Flask):
     for endpoint, view in app.view_functions.items():
-        if endpoint.startswith("patient_space.") and not endpoint.startswith(
-            ("patient_space.patient_accounts", "patient_space.invite", "patient_space.revoke")
-        ) and endpoint != "patient_space.end_access":
+        if (
+            endpoint.startswith("patient_space.")
+            and not endpoint.startswith(
+                ("patient_space.patient_accounts", "patient_space.invite", "patient_space.revoke")
+            )
+            and endpoint != "patient_space.end_access"
+        ):
             assert is_patient_side_view(view) or declared_access(view) == PUBLIC, endpoint
 
 
@@ -141,7 +145,9 @@ def test_every_patient_side_page_audits_its_read(client, world, path):
     before = db.session.scalar(sa.select(sa.func.max(AuditEvent.id)))
     assert client.get(path).status_code == 200
     events = db.session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.id > before, AuditEvent.action == "patient_space.read")
+        sa.select(AuditEvent).where(
+            AuditEvent.id > before, AuditEvent.action == "patient_space.read"
+        )
     ).all()
     assert [e.patient_id for e in events] == [world.patient.id]
     assert events[0].actor_id is None and f"#{account.id}" in events[0].actor_label

@@ -75,9 +75,7 @@ def test_ending_a_caregivers_access_signs_them_out(app, auth, world):
 
     pro = AuthActions(coordinator)
     pro.login(world.w.coord)
-    response = pro.post(
-        f"/patients/{world.patient.id}/patient-space/accounts/{account.id}/end"
-    )
+    response = pro.post(f"/patients/{world.patient.id}/patient-space/accounts/{account.id}/end")
     assert response.status_code == 302
     db.session.refresh(account)
     assert account.ended_at is not None
@@ -114,6 +112,6 @@ def test_patient_side_acts_show_in_the_timeline(client, world):
         "Connexion à l'espace patient",
     ):
         assert title in titles
-    assert not any("espace patient" in t.lower() for t in (
-        e.title for e in patient_timeline(world.other.id)
-    ))
+    assert not any(
+        "espace patient" in t.lower() for t in (e.title for e in patient_timeline(world.other.id))
+    )
