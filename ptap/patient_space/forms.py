@@ -52,7 +52,7 @@ class AnswerForm(FlaskForm):
 
     version_id = HiddenField()
     kind = RadioField(
-        "Votre réponse",
+        "Êtes-vous d'accord avec ce plan ?",
         choices=[
             SelectChoice("agree", "Je suis d'accord avec ce plan"),
             SelectChoice("change", "Je souhaite un changement"),

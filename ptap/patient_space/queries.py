@@ -38,6 +38,8 @@ class NextAction:
     who: str
     when: date | None
     status: str
+    #: Still to do (planned or in progress).
+    open: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,12 @@ class PlanView:
     #: The person already asked for a change on this version.
     change_asked: bool = False
     lead_name: str = ""
+
+    def upcoming(self, limit: int = 3) -> list[NextAction]:
+        """The next actions still to do, soonest first (undated ones last)."""
+        todo = [a for o in self.objectives for a in o.actions if a.open]
+        todo.sort(key=lambda a: (a.when is None, a.when or date.max))
+        return todo[:limit]
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ def plan_view(plan: CarePlan, version: CarePlanVersion) -> PlanView:
                 ),
                 when=a.due_on,
                 status=label(ACTION_STATUS_LABELS, a.status),
+                open=a.status in (ActionStatus.PLANNED, ActionStatus.IN_PROGRESS),
             )
             for a in objective.actions
             if a.status != ActionStatus.CANCELLED

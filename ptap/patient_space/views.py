@@ -6,6 +6,7 @@ accounts reach these and public pages only, and keeps professionals out of them.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any, cast
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -19,6 +20,7 @@ from ptap.care_plans import queries as plan_queries
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import Patient
 from ptap.core.errors import DomainError, InvalidInput, NotFound, RuleDenied, TooManyAttempts
+from ptap.core.formatting import PARIS
 from ptap.core.policy import Actor, patient_side, public, require, requires
 from ptap.extensions import db, limiter
 from ptap.patient_space import auth, queries, services
@@ -33,6 +35,20 @@ PATIENT_SIDE_LOADER[:] = [auth.load_account]
 def _rate() -> str:
     """The per-address request limit of the sign-in forms (LOGIN_RATE_LIMIT, as for login)."""
     return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
+_MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
+
+
+@bp.app_template_filter("long_date")
+def long_date(value: date | datetime | None) -> str:
+    """Write a date in words ("28 novembre 2026"), easier to read than 28/11/2026."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(PARIS).date()
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{day} {_MONTHS[value.month - 1]} {value.year}"
 
 
 def _account() -> PatientAccount:
