@@ -37,7 +37,9 @@ def _rate() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
-_MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
+_MONTHS = (
+    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre"
+).split()
 
 
 @bp.app_template_filter("long_date")
