@@ -37,9 +37,20 @@ def _rate() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
-_MONTHS = (
-    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre"
-).split()
+_MONTHS = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+]
 
 
 @bp.app_template_filter("long_date")
