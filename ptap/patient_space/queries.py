@@ -16,6 +16,7 @@ from ptap.care_teams import queries as team_queries
 from ptap.care_teams.circle import current_consent, list_coordinator_ids
 from ptap.care_teams.models import ConsentKind, Patient
 from ptap.care_teams.timeline import TimelineEntry, register_provider
+from ptap.core import clock
 from ptap.core.formatting import label
 from ptap.extensions import db
 from ptap.filings import queries as filing_queries
@@ -40,6 +41,8 @@ class NextAction:
     status: str
     #: Still to do (planned or in progress).
     open: bool = True
+    #: Still to do and its date has passed.
+    overdue: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class PlanView:
     expectations: str
     objectives: list[ObjectiveView]
     next_review_on: date | None
+    #: The re-evaluation date has passed (the team is to set a new one).
+    review_overdue: bool
     in_force: bool
     awaiting_agreement: bool
     agreed: bool
@@ -99,6 +104,7 @@ def plan_of(patient_id: int) -> CarePlan | None:
 def plan_view(plan: CarePlan, version: CarePlanVersion) -> PlanView:
     """Turn a version into what the person reads: problems, objectives, next actions."""
     content = load_content(version.content)
+    today = clock.paris_today()
     users = _names(
         {a.assignee_user_id for _, a in content.actions() if a.assignee_user_id}
         | ({content.lead_user_id} if content.lead_user_id else set())
@@ -117,6 +123,11 @@ def plan_view(plan: CarePlan, version: CarePlanVersion) -> PlanView:
                 when=a.due_on,
                 status=label(ACTION_STATUS_LABELS, a.status),
                 open=a.status in (ActionStatus.PLANNED, ActionStatus.IN_PROGRESS),
+                overdue=(
+                    a.status in (ActionStatus.PLANNED, ActionStatus.IN_PROGRESS)
+                    and a.due_on is not None
+                    and a.due_on < today
+                ),
             )
             for a in objective.actions
             if a.status != ActionStatus.CANCELLED
@@ -140,6 +151,7 @@ def plan_view(plan: CarePlan, version: CarePlanVersion) -> PlanView:
         expectations=content.expectations,
         objectives=objectives,
         next_review_on=version.next_review_on,
+        review_overdue=version.next_review_on < today,
         in_force=current and plan.status == PlanStatus.ACTIVE,
         awaiting_agreement=current and not agreed and plan.status != PlanStatus.CLOSED,
         agreed=agreed,
@@ -168,6 +180,8 @@ class CirclePerson:
     name: str
     profession: str
     is_coordinator: bool
+    #: The team (or "Invité pour ce patient") they are in the circle through.
+    team: str = ""
 
 
 def circle_people(patient: Patient) -> list[CirclePerson]:
@@ -179,7 +193,11 @@ def circle_people(patient: Patient) -> list[CirclePerson]:
         if member.user_id in seen:
             continue
         seen.add(member.user_id)
-        people.append(CirclePerson(member.name, member.profession, member.user_id in coordinators))
+        people.append(
+            CirclePerson(
+                member.name, member.profession, member.user_id in coordinators, member.basis
+            )
+        )
     return sorted(people, key=lambda p: (not p.is_coordinator, p.name))
 
 
