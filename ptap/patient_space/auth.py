@@ -126,6 +126,7 @@ def accept_invitation(token: str, ctx: AuditContext) -> PatientAccount:
         sa.select(PatientAccount).where(PatientAccount.email == invitation.email)
     )
     if existing is not None and existing.ended_at is None:
+        invitation.used_at = None  # refused: the link stays usable (nothing changed)
         record_event(ctx, "patient_space.accept", outcome=Outcome.FAILURE, reason="address in use")
         raise InvalidInput(
             "Cette adresse e-mail a déjà un espace ouvert. Connectez-vous avec elle, ou demandez "

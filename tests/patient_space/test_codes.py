@@ -192,3 +192,15 @@ def test_invitation_row_keeps_only_a_hash(world):
     )
     row = db.session.scalars(sa.select(PatientInvitation)).one()
     assert token not in row.token_hash
+
+
+def test_an_address_with_a_live_account_is_refused_and_the_link_kept(world):
+    open_account(world.w, world.patient, email="dup@example.test")
+    data = services.InvitationIn("dup@example.test", "Dup", "self", frozenset())
+    _, token = services.invite(world.w.coord, world.other, data, SYSTEM)
+    db.session.commit()
+    with pytest.raises(InvalidInput, match="déjà un espace"):
+        auth.accept_invitation(token, SYSTEM)
+    db.session.commit()
+    assert auth.find_live_invitation(token) is not None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PatientAccount)) == 1
