@@ -115,3 +115,17 @@ def test_patient_side_acts_show_in_the_timeline(client, world):
     assert not any(
         "espace patient" in t.lower() for t in (e.title for e in patient_timeline(world.other.id))
     )
+
+
+def test_the_timeline_entries_take_one_query_whatever_their_number(app, world, count_queries):
+    from ptap.patient_space.queries import patient_space_events
+
+    account = open_account(world.w, world.patient)
+    with count_queries() as few:
+        small = patient_space_events(world.patient.id)
+    sign_in(app.test_client(), account)
+    sign_in(app.test_client(), account)
+    with count_queries() as more:
+        large = patient_space_events(world.patient.id)
+    assert len(large) > len(small)
+    assert len(few) == len(more) == 1
