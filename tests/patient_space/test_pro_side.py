@@ -121,11 +121,12 @@ def test_the_timeline_entries_take_one_query_whatever_their_number(app, world, c
     from ptap.patient_space.queries import patient_space_events
 
     account = open_account(world.w, world.patient)
+    patient_id = world.patient.id
     with count_queries() as few:
-        small = patient_space_events(world.patient.id)
+        small = patient_space_events(patient_id)
     sign_in(app.test_client(), account)
     sign_in(app.test_client(), account)
     with count_queries() as more:
-        large = patient_space_events(world.patient.id)
+        large = patient_space_events(patient_id)
     assert len(large) > len(small)
     assert len(few) == len(more) == 1
