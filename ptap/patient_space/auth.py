@@ -13,12 +13,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pyotp
 import sqlalchemy as sa
 from flask import current_app
 
 from ptap.accounts import throttle
 from ptap.audit.models import Outcome
 from ptap.audit.services import AuditContext, record_event
+from ptap.core import clock
 from ptap.core.errors import InvalidInput, TooManyAttempts
 from ptap.core.mail import queue_mail
 from ptap.core.models import utcnow
@@ -364,3 +366,89 @@ def show_link_to_coordinator() -> bool:
     production (development, tests, the demo). In production it only goes by e-mail."""
     cfg = current_app.config
     return cfg.get("MAIL_TRANSPORT", "none") == "none" and cfg.get("ENV") != "production"
+
+
+# --- optional second factor: a TOTP application -------------------------------------------
+
+TOTP_PERIOD = 30
+WRONG_TOTP = "Ce code d'application n'est pas le bon. Recopiez le code affiché en ce moment."
+
+
+def _totp_step(secret: str, code: str) -> int | None:
+    """Return the time step (now ± 1) whose code equals `code`, compared in constant time."""
+    totp = pyotp.TOTP(secret)
+    current = int(clock.now().timestamp() // TOTP_PERIOD)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.at(step * TOTP_PERIOD), code):
+            return step
+    return None
+
+
+def _claim_step(account: PatientAccount, step: int) -> bool:
+    """Record `step` as used, atomically (a replayed or concurrent code loses)."""
+    claimed = db.session.execute(
+        sa.update(PatientAccount)
+        .where(PatientAccount.id == account.id, PatientAccount.totp_last_step < step)
+        .values(totp_last_step=step)
+        .returning(PatientAccount.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    return claimed is not None
+
+
+def new_totp_secret() -> str:
+    """Return a fresh Base32 secret for an application."""
+    return pyotp.random_base32(32)
+
+
+def totp_uri(account: PatientAccount, secret: str) -> str:
+    """Return the otpauth:// URI an application reads."""
+    return pyotp.TOTP(secret).provisioning_uri(name=account.email, issuer_name="PTAP Mon espace")
+
+
+def verify_totp(account: PatientAccount, code: str, address: str, ctx: AuditContext) -> None:
+    """Accept the application code of an account that chose one (after the e-mailed code).
+
+    :raises TooManyAttempts: locked; :raises InvalidInput: wrong or replayed code (counted).
+    """
+    keys = _keys(account.email, address)
+    now = utcnow()
+    if not throttle.login_allowed(keys) or (
+        account.locked_until is not None and account.locked_until > now
+    ):
+        record_event(ctx, "patient_space.sign_in", outcome=Outcome.DENIED, reason="locked")
+        raise TooManyAttempts(LOCKED)
+    clean = code.strip().replace(" ", "")
+    step = _totp_step(account.totp_secret or "", clean) if clean.isdigit() else None
+    if step is None or not _claim_step(account, step):
+        _fail(account, keys, ctx)
+        raise InvalidInput(WRONG_TOTP, field="code")
+    account.failed_codes = 0
+    account.last_login_at = now
+    throttle.record_login_success(keys)
+    record_event(
+        ctx,
+        "patient_space.sign_in",
+        object_type="patient_account",
+        object_id=account.id,
+        patient_id=account.patient_id,
+        reason="with application",
+    )
+
+
+def enrol_totp(account: PatientAccount, secret: str, code: str, ctx: AuditContext) -> None:
+    """Turn the application on once it shows a right code for `secret`."""
+    clean = code.strip().replace(" ", "")
+    step = _totp_step(secret, clean) if clean.isdigit() and secret else None
+    if step is None:
+        raise InvalidInput(WRONG_TOTP, field="code")
+    account.totp_secret = secret
+    account.totp_last_step = step
+    record_event(
+        ctx,
+        "patient_space.totp_enrol",
+        object_type="patient_account",
+        object_id=account.id,
+        patient_id=account.patient_id,
+    )
+    db.session.flush()

@@ -29,7 +29,7 @@ class EmailForm(FlaskForm):
 
 
 class CodeForm(FlaskForm):
-    """Sign-in, step 2: the 6-digit code received by e-mail."""
+    """Sign-in, step 2: the 6-digit code received by e-mail (or shown by the application)."""
 
     email = HiddenField()
     code = StringField(
@@ -41,6 +41,16 @@ class CodeForm(FlaskForm):
             "pattern": "[0-9 ]*",
         },
     )
+
+
+APP_CODE_LABEL = "Code affiché par l'application (6 chiffres)"
+
+
+def app_code_form(**kwargs: object) -> CodeForm:
+    """The code form, labelled for the application's code."""
+    form = CodeForm(**kwargs)
+    form.code.label.text = APP_CODE_LABEL
+    return form
 
 
 class AcceptForm(FlaskForm):

@@ -106,6 +106,10 @@ class PatientAccount(_Grant, Base):
     #: Bumped at sign-out and when access ends: cookies carry it and die on mismatch.
     session_version: Mapped[int] = mapped_column(default=1)
     last_login_at: Mapped[datetime | None]
+    #: Optional second factor: a TOTP application's Base32 secret (null: e-mailed code only).
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Last accepted TOTP time step: a code for this step or an earlier one is a replay.
+    totp_last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
     # --- what Flask-Login and the policy read ---------------------------------------------
     is_patient_side = True

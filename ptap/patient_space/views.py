@@ -19,12 +19,20 @@ from ptap.audit.services import record_event
 from ptap.care_plans import queries as plan_queries
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import Patient
+from ptap.core import clock
 from ptap.core.errors import DomainError, InvalidInput, NotFound, RuleDenied, TooManyAttempts
 from ptap.core.formatting import PARIS
 from ptap.core.policy import Actor, patient_side, public, require, requires
 from ptap.extensions import db, limiter
 from ptap.patient_space import auth, queries, services
-from ptap.patient_space.forms import AcceptForm, AnswerForm, CodeForm, EmailForm, SharingForm
+from ptap.patient_space.forms import (
+    AcceptForm,
+    AnswerForm,
+    CodeForm,
+    EmailForm,
+    SharingForm,
+    app_code_form,
+)
 from ptap.patient_space.models import PatientAccount, Relationship, Right
 from ptap.patient_space.permissions import has_right
 
@@ -156,12 +164,88 @@ def verify_code():
         return render_template(
             "patient_space/sign_in_code.html", form=form, problem=exc.message
         ), status
+    if account.totp_secret:
+        # The e-mailed code passed; the application's code is asked next (5 minutes).
+        from flask import session
+
+        session[_PENDING_KEY] = [account.id, int(clock.now().timestamp()) + 300]
+        db.session.commit()
+        return render_template("patient_space/sign_in_totp.html", form=app_code_form(formdata=None))
     start_patient_side_session(account)
     db.session.commit()
     return redirect(url_for("patient_space.home"))
 
 
-@bp.route("/espace/invitation/<token>", methods=["GET", "POST"])
+_PENDING_KEY = "p_totp_pending"
+
+
+@bp.post("/espace/connexion/application")
+@public
+@limiter.limit(_rate)
+def verify_totp():
+    from flask import session
+
+    pending = session.get(_PENDING_KEY)
+    account = (
+        db.session.get(PatientAccount, pending[0])
+        if isinstance(pending, list) and pending[1] > clock.now().timestamp()
+        else None
+    )
+    if account is None or not account.is_active or not account.totp_secret:
+        flash("Recommencez la connexion : demandez un nouveau code par e-mail.", "error")
+        return redirect(url_for("patient_space.sign_in"))
+    form = app_code_form()
+    try:
+        auth.verify_totp(
+            account, form.code.data or "", request.remote_addr or "", request_context()
+        )
+    except (InvalidInput, TooManyAttempts) as exc:
+        db.session.commit()  # keep the failure count and its audit event
+        status = 429 if isinstance(exc, TooManyAttempts) else 422
+        return render_template(
+            "patient_space/sign_in_totp.html", form=form, problem=exc.message
+        ), status
+    start_patient_side_session(account)
+    db.session.commit()
+    return redirect(url_for("patient_space.home"))
+
+
+@bp.route("/espace/securite", methods=["GET", "POST"])
+@requires("patient_space.use")
+@patient_side
+def security():
+    from flask import session
+
+    account = _account()
+    patient = _patient(account, "security")
+    form = app_code_form()
+    secret = session.get("p_totp_secret") or auth.new_totp_secret()
+    session["p_totp_secret"] = secret
+    problem = ""
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            auth.enrol_totp(account, secret, form.code.data or "", request_context())
+        except InvalidInput as exc:
+            db.session.rollback()
+            problem = exc.message
+        else:
+            db.session.commit()
+            session.pop("p_totp_secret", None)
+            flash(
+                "L'application est activée : elle vous sera demandée à chaque connexion.", "success"
+            )
+            return redirect(url_for("patient_space.home"))
+    return _page(
+        "security.html",
+        account,
+        patient,
+        form=form,
+        secret=secret,
+        uri=auth.totp_uri(account, secret),
+        problem=problem,
+    ), (422 if problem else 200)
+
+
 @public
 @limiter.limit(_rate, methods=["POST"])
 def accept_invitation(token: str):

@@ -65,6 +65,7 @@ SHOWS_PATIENTS = {
 COVERED_ELSEWHERE = {
     # The patient space (patient-side accounts only): _patient() writes patient_space.read
     # naming the person before any render (tests/patient_space/test_crawl.py).
+    "patient_space.security": "patient_space.read event (tests/patient_space/test_codes.py)",
     "patient_space.home": "patient_space.read event (tests/patient_space/test_crawl.py)",
     "patient_space.plan": "patient_space.read event (tests/patient_space/test_crawl.py)",
     "patient_space.plan_version": "patient_space.read event (tests/patient_space/test_crawl.py)",

@@ -46,6 +46,7 @@ RERENDERS_PATIENTS = {
 RERENDERS_COVERED_ELSEWHERE = {
     "patient_space.agreement": "patient-side: _patient() writes patient_space.read first",
     "patient_space.sharing": "patient-side: _patient() writes patient_space.read first",
+    "patient_space.security": "patient-side: _patient() writes patient_space.read first",
     "care_plans.create_plan": "load_patient(patient.read) committed before the render",
     "care_plans.edit_draft": "reload_plan: an audited read after the rollback; safety net",
     "care_plans.add_action": "reload_plan: an audited read after the rollback; safety net",
@@ -89,6 +90,7 @@ NO_PATIENT_IDENTITY = {
     # Patient-space sign-in, sign-out and invitation acceptance: no record shown.
     "patient_space.sign_in",
     "patient_space.verify_code",
+    "patient_space.verify_totp",
     "patient_space.accept_invitation",
     "patient_space.sign_out",
     # Revoking an invitation and ending an access redirect to the tab (audited by services).

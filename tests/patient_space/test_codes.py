@@ -204,3 +204,42 @@ def test_an_address_with_a_live_account_is_refused_and_the_link_kept(world):
     db.session.commit()
     assert auth.find_live_invitation(token) is not None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PatientAccount)) == 1
+
+
+def test_an_application_once_enrolled_is_asked_after_the_emailed_code(app, client, world):
+    import pyotp
+
+    account = open_account(world.w, world.patient)
+    sign_in(client, account)
+    page = client.get("/espace/securite")
+    assert page.status_code == 200
+    secret = re.search(r'<code class="ps-key">([A-Z2-7]+)</code>', page.get_data(as_text=True))
+    token = csrf_token(client, "/espace")
+    wrong = client.post("/espace/securite", data={"code": "123456", "csrf_token": token})
+    assert wrong.status_code in (422, 302)
+    if wrong.status_code == 422:
+        db.session.refresh(account)
+        assert account.totp_secret is None
+    totp = pyotp.TOTP(secret.group(1))
+    ok = client.post("/espace/securite", data={"code": totp.now(), "csrf_token": token})
+    assert ok.status_code == 302
+    db.session.refresh(account)
+    assert account.totp_secret == secret.group(1)
+    # Next sign-in: the e-mailed code alone no longer opens the space.
+    other = app.test_client()
+    after_email = sign_in(other, account)
+    assert after_email.status_code == 200
+    assert "Code affiché par l" in after_email.get_data(as_text=True)
+    assert other.get("/espace").status_code == 302
+    form_token = csrf_token(other, "/espace/connexion")
+    bad = other.post(
+        "/espace/connexion/application", data={"code": "000000", "csrf_token": form_token}
+    )
+    assert bad.status_code in (422, 302)
+    with clock.frozen(utcnow() + timedelta(seconds=31)):
+        good = other.post(
+            "/espace/connexion/application",
+            data={"code": totp.at(clock.now()), "csrf_token": form_token},
+        )
+        assert good.status_code == 302
+        assert other.get("/espace").status_code == 200

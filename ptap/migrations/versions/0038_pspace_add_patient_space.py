@@ -72,6 +72,8 @@ def upgrade():
         sa.Column("locked_until", UTCDateTime(), nullable=True),
         sa.Column("session_version", sa.Integer(), nullable=False),
         sa.Column("last_login_at", UTCDateTime(), nullable=True),
+        sa.Column("totp_secret", sa.String(length=64), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=False),
         sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("relationship", sa.String(length=30), nullable=False),
         sa.Column("rights", sa.String(length=120), nullable=False),
