@@ -246,6 +246,7 @@ def security():
     ), (422 if problem else 200)
 
 
+@bp.route("/espace/invitation/<token>", methods=["GET", "POST"])
 @public
 @limiter.limit(_rate, methods=["POST"])
 def accept_invitation(token: str):
