@@ -154,6 +154,9 @@ def register_blueprints(app: Flask) -> None:
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
     from ptap.pathways import views as pathways_views
+    from ptap.patient_space import pro_views  # noqa: F401 - the "Espace patient" tab's routes
+    from ptap.patient_space import queries as _patient_space_queries  # noqa: F401 - timeline
+    from ptap.patient_space import views as patient_space_views
     from ptap.search import views as search_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage", "administration")
@@ -173,6 +176,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(care_events_views.bp)
     app.register_blueprint(letters_views.bp)
     app.register_blueprint(grids_views.bp)
+    app.register_blueprint(patient_space_views.bp)
     app.register_blueprint(monitoring_views.bp)
     app.register_blueprint(pathways_views.bp)
     app.register_blueprint(report_views.bp)

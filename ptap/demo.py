@@ -100,6 +100,9 @@ DEMO_PEOPLE = [
 ]
 
 
+#: What `ptap demo` prints as the "password" of a patient-side account: it has none.
+PATIENT_SIDE_SIGN_IN = "(code à 6 chiffres par e-mail, sur /espace/connexion)"
+
 #: RPPS numbers of the team professionals start here (the main accounts use 1 to 5).
 ROSTER_RPPS_START = 101
 
@@ -142,6 +145,13 @@ def load_demo() -> DemoResult:
     # A lab report the GP filed from a patient's DMP into the coordination file.
     load_filed_dmp_demo(users.get("medecin"), demo_team_ids(TERRITORY_NAME))
     db.session.commit()
+    from ptap.patient_space.demo import load_patient_space_demo
+
+    # A person and her daughter with accounts; a plan version awaits the person's agreement.
+    accounts += [
+        DemoAccount(a.email, a.role, PATIENT_SIDE_SIGN_IN, "")
+        for a in load_patient_space_demo(users, DEMO_DOMAIN)
+    ]
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 
     refresh_monitoring_aggregates()  # the analysts' charts are filled from the first login

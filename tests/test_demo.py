@@ -82,11 +82,31 @@ def _identity(patient: Patient) -> IdentityData:
     )
 
 
+def _check_patient_space_demo(db) -> None:
+    """The demo person's plan version awaits her agreement; her record has accesses."""
+    from ptap.care_plans.models import CarePlan, PlanApproval
+    from ptap.care_teams.queries import access_log
+    from ptap.patient_space.models import PatientAccount
+
+    person = db.session.scalars(
+        sa.select(PatientAccount).where(PatientAccount.relationship == "self")
+    ).one()
+    plan = db.session.scalars(sa.select(CarePlan).filter_by(patient_id=person.patient_id)).one()
+    kinds = db.session.scalars(
+        sa.select(PlanApproval.kind).filter_by(version_id=plan.current_version_id)
+    ).all()
+    assert plan.status == "validated" and "patient_agreement" not in kinds
+    assert len(access_log(person.patient_id)) >= 3
+
+
 def test_demo_builds_a_believable_territory_once(app, db):
     accounts = load_demo().accounts
     first = _counts(db)
     assert [a.email.split("@")[0] for a in accounts][:2] == ["admin", "coordination"]
-    assert len(accounts) == 8
+    # 8 professionals' accounts, then the patient space's person and caregiver (issue 16).
+    assert len(accounts) == 10
+    assert [a.role for a in accounts[8:]] == ["patiente", "aidante"]
+    _check_patient_space_demo(db)
 
     # Organisation: structures with valid-format FINESS, three teams, ended memberships.
     structures = db.session.scalars(sa.select(Structure)).all()

@@ -39,6 +39,8 @@ def _token_ids() -> dict[str, int]:
 def authenticate_socket(auth: Any) -> User:
     """Return the connecting user from the session cookie or `{"token": "..."}`; else refuse."""
     if "_user_id" in session:
+        if str(session["_user_id"]).startswith("p:"):
+            raise ConnectionRefusedError("réservé aux comptes professionnels")
         if check_cookie_session().row is None:
             raise ConnectionRefusedError("session expirée ou terminée : reconnectez-vous")
         if current_user.is_authenticated:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, flash, g, redirect, request, session, url_for
@@ -9,6 +10,7 @@ from flask import Flask, flash, g, redirect, request, session, url_for
 from ptap.accounts import services, session_store
 from ptap.accounts.models import User, UserSession
 from ptap.audit.context import request_context
+from ptap.core import clock
 from ptap.core.errors import AuthenticationFailed
 from ptap.extensions import db, login_manager
 
@@ -16,9 +18,25 @@ from ptap.extensions import db, login_manager
 SESSION_ID_KEY = "sid"
 
 
+#: Prefix of the Flask-Login id of a patient-side account ("p:<id>:<version>").
+PATIENT_SIDE_PREFIX = "p:"
+#: Set by ptap.patient_space (a higher layer): loads a patient-side account from its id.
+PATIENT_SIDE_LOADER: list[Callable[[str], Any]] = []
+#: Idle minutes after which a patient-side cookie session ends.
+PATIENT_SIDE_IDLE_MINUTES = 30
+_PATIENT_SEEN_KEY = "p_seen"
+
+
+def is_patient_side_session() -> bool:
+    """Tell whether the cookie session is a patient-side account's."""
+    return str(session.get("_user_id", "")).startswith(PATIENT_SIDE_PREFIX)
+
+
 @login_manager.user_loader
-def load_user(session_id: str) -> User | None:
+def load_user(session_id: str) -> Any:
     """Load the session's user unless the session predates their last "log out everywhere"."""
+    if session_id.startswith(PATIENT_SIDE_PREFIX):
+        return PATIENT_SIDE_LOADER[0](session_id) if PATIENT_SIDE_LOADER else None
     user_id, _, version = session_id.partition(":")
     if not user_id.isdecimal() or not version.isdecimal():
         return None
@@ -150,12 +168,37 @@ def enforce_session_timeouts() -> None:
     too old); audit timeouts."""
     if request.endpoint == "static" or "_user_id" not in session:
         return
+    if is_patient_side_session():
+        _check_patient_side_idle()
+        return
     check = check_cookie_session()
     if check.row is None:
         session.clear()
         g.session_expired = check.reason in ("idle", "max_age")
         return
     g.user_session = check.row
+
+
+def _check_patient_side_idle() -> None:
+    """End a patient-side cookie session idle for too long (its account and version are
+    checked by the loader on every request; a server-side row is kept for professionals)."""
+    now = int(clock.now().timestamp())
+    seen = session.get(_PATIENT_SEEN_KEY)
+    if not isinstance(seen, int) or now - seen > PATIENT_SIDE_IDLE_MINUTES * 60:
+        session.clear()
+        g.session_expired = isinstance(seen, int)
+        return
+    session[_PATIENT_SEEN_KEY] = now
+
+
+def start_patient_side_session(account: Any) -> None:
+    """Begin a fresh patient-side cookie session (old data dropped against fixation)."""
+    from flask_login import login_user
+
+    session.clear()
+    session.permanent = True
+    login_user(account)
+    session[_PATIENT_SEEN_KEY] = int(clock.now().timestamp())
 
 
 def init_sessions(app: Flask) -> None:

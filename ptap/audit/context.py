@@ -28,6 +28,13 @@ def request_context(user: Any = _CURRENT) -> AuditContext:
         return SYSTEM
     actor = current_user if user is _CURRENT else user
     authenticated = actor is not None and bool(getattr(actor, "is_authenticated", False))
+    if authenticated and getattr(actor, "is_patient_side", False):
+        # A patient-side account is not a users row: named by its label, never by an id.
+        return AuditContext(
+            actor_id=None,
+            actor_label=str(actor.audit_label),
+            ip_address=request.remote_addr or "",
+        )
     return AuditContext(
         actor_id=actor.id if authenticated else None,
         actor_label=getattr(actor, "email", "") if authenticated else "",

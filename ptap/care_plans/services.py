@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -481,6 +482,49 @@ def record_approval(
     notices.tell_coordinators(plan, user, f"care_plan_{kind}", notice)
     db.session.flush()
     return approval
+
+
+def record_electronic_agreement(
+    plan: CarePlan, version: CarePlanVersion, filed_with: User, note: str, ctx: AuditContext
+) -> PlanApproval:
+    """Record the person's agreement given in their own space (method "electronic").
+
+    The caller (ptap.patient_space) has authorised the patient-side account. The approval is
+    filed with `filed_with` (the plan's lead: approvals name a professional); the note and the
+    audit event name who agreed. The lifecycle then goes on as today (activation).
+    """
+    if plan.status == PlanStatus.CLOSED:
+        raise Conflict("Le plan est clos.", field="status")
+    if plan.current_version_id != version.id:
+        raise Conflict(
+            "Cette version n'est plus celle en cours : une version plus récente a été publiée.",
+            field="version",
+        )
+    if _approval(version.id, ApprovalKind.PATIENT_AGREEMENT) is not None:
+        raise Conflict("Votre accord est déjà enregistré pour cette version.", field="kind")
+    approval = PlanApproval(
+        version_id=version.id,
+        kind=ApprovalKind.PATIENT_AGREEMENT,
+        method="electronic",
+        note=note.strip(),
+        recorded_by_id=filed_with.id,
+    )
+    db.session.add(approval)
+    _audit(ctx, "care_plan.patient_agreement", plan, reason=f"version {version.number}: electronic")
+    notice = _APPROVAL_NOTICES[ApprovalKind.PATIENT_AGREEMENT](version)
+    # The lead is told too (the actor excluded by tell_coordinators is nobody here).
+    notices.tell_coordinators(plan, _NOBODY, "care_plan_patient_agreement", notice)
+    db.session.flush()
+    return approval
+
+
+class _Nobody:
+    """An actor id no user has: tell_coordinators then leaves no one out."""
+
+    id = 0
+
+
+_NOBODY: Any = _Nobody()
 
 
 _NOTICE_SUBJECT = "Plan de coordination d'une personne suivie"

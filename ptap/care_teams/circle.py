@@ -86,7 +86,7 @@ def record_consent(
     require(user, "patient.consents.record", patient)
     if kind not in ConsentKind.__members__.values():
         raise InvalidInput("Type de consentement inconnu.", field="kind")
-    if method not in ConsentMethod.__members__.values():
+    if method not in ConsentMethod.__members__.values() or method == ConsentMethod.PATIENT_SPACE:
         raise InvalidInput("Indiquez comment le choix a été recueilli.", field="method")
     if method == ConsentMethod.SIGNED_FORM and not document:
         raise InvalidInput("Joignez le formulaire signé (PDF).", field="document")
@@ -111,6 +111,43 @@ def record_consent(
         object_id=entry.id,
         patient_id=patient.id,
         reason=f"{kind}: {'given' if given else 'withdrawn'}",
+    )
+    db.session.flush()
+    if kind == ConsentKind.SHARING:
+        send_after_commit(circle_changed, "care_teams", patient_id=patient.id)
+    return entry
+
+
+def record_consent_from_patient_space(
+    patient: Patient, kind: str, given: bool, note: str, filed_with_id: int, ctx: AuditContext
+) -> ConsentRecord:
+    """Append the person's own choice, made in their space, to the ledger; it takes effect at
+    once, as a choice recorded by a professional does (state columns, circle_changed).
+
+    The caller (ptap.patient_space) has authorised the patient-side account; `filed_with_id`
+    is the coordinator the choice is filed with (the ledger names a professional), while the
+    note and the audit event name who made it.
+    """
+    if kind not in ConsentKind.__members__.values():
+        raise InvalidInput("Type de consentement inconnu.", field="kind")
+    entry = ConsentRecord(
+        patient_id=patient.id,
+        kind=kind,
+        given=given,
+        method=ConsentMethod.PATIENT_SPACE,
+        note=note.strip(),
+        recorded_by_id=filed_with_id,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    refresh_consent_state(patient)
+    record_event(
+        ctx,
+        "consent.record",
+        object_type="consent",
+        object_id=entry.id,
+        patient_id=patient.id,
+        reason=f"{kind}: {'given' if given else 'withdrawn'} (patient space)",
     )
     db.session.flush()
     if kind == ConsentKind.SHARING:

@@ -50,7 +50,11 @@ class ConsentForm(FlaskForm):
     )
     method = RadioField(
         "Comment ce choix a été recueilli",
-        choices=[SelectChoice(m.value, CONSENT_METHOD_LABELS[m]) for m in ConsentMethod],
+        choices=[
+            SelectChoice(m.value, CONSENT_METHOD_LABELS[m])
+            for m in ConsentMethod
+            if m != ConsentMethod.PATIENT_SPACE  # only the person, in their space
+        ],
         validators=[InputRequired("Indiquez comment le choix a été recueilli.")],
     )
     note = TextAreaField(

@@ -542,12 +542,15 @@ class ConsentMethod(StrEnum):
     ORAL = "oral"
     SIGNED_FORM = "signed_form"
     REPRESENTATIVE = "representative"
+    #: Changed by the person (or their representative) in their own space (ptap.patient_space).
+    PATIENT_SPACE = "patient_space"
 
 
 CONSENT_METHOD_LABELS = {
     ConsentMethod.ORAL: "Recueil oral, tracé par le professionnel",
     ConsentMethod.SIGNED_FORM: "Formulaire signé",
     ConsentMethod.REPRESENTATIVE: "Par le représentant légal",
+    ConsentMethod.PATIENT_SPACE: "Par la personne, dans son espace en ligne",
 }
 
 

@@ -112,6 +112,27 @@ def public(fn: F) -> F:
     return fn
 
 
+#: Marks the views of the patient space: the only ones a patient-side account may reach, and
+#: ones no professional account reaches (the guard in ptap.core.web enforces both ways).
+PATIENT_SIDE_ATTR = "_ptap_patient_side"
+
+
+def patient_side(fn: F) -> F:
+    """Declare a view of the patient space (reachable by patient-side accounts only)."""
+    setattr(fn, PATIENT_SIDE_ATTR, True)
+    return fn
+
+
+def is_patient_side_view(fn: Callable[..., Any] | None) -> bool:
+    """Tell whether a view belongs to the patient space."""
+    return bool(getattr(fn, PATIENT_SIDE_ATTR, False)) if fn is not None else False
+
+
+def is_patient_side_actor(user: Any) -> bool:
+    """Tell whether the acting account is a patient-side one (person, caregiver, representative)."""
+    return bool(getattr(user, "is_patient_side", False))
+
+
 def declared_access(fn: Callable[..., Any] | None) -> str | None:
     """Return the action a view declared, PUBLIC, or None if it declared nothing."""
     return getattr(fn, ACCESS_ATTR, None) if fn is not None else None

@@ -13,7 +13,13 @@ from werkzeug.exceptions import HTTPException
 
 from ptap.core.bounds import install_bounds
 from ptap.core.errors import DomainError, PermissionDenied, RuleDenied
-from ptap.core.policy import PUBLIC, declared_access, require
+from ptap.core.policy import (
+    PUBLIC,
+    declared_access,
+    is_patient_side_actor,
+    is_patient_side_view,
+    require,
+)
 from ptap.extensions import login_manager
 
 log = logging.getLogger(__name__)
@@ -82,7 +88,7 @@ def home_page_for(user: Any) -> str | None:
 def nav_links() -> dict[str, Any]:
     """Template context: the navigation links the current user may follow, flat (`nav_links`)
     and grouped (`nav_groups`: (key, label, [(label, endpoint)]) for the non-empty groups)."""
-    if not current_user.is_authenticated:
+    if not current_user.is_authenticated or is_patient_side_actor(current_user):
         return {"nav_links": [], "nav_groups": []}
     from ptap.core.policy import can
 
@@ -95,6 +101,10 @@ def nav_links() -> dict[str, Any]:
         "nav_links": [(lbl, ep) for lbl, ep, _, _ in allowed],
         "nav_groups": [group for group in groups if group[2]],
     }
+
+
+#: Where the home page sends a patient-side account (the patient space's home).
+PATIENT_SIDE_HOME = "patient_space.home"
 
 
 def is_api_request() -> bool:
@@ -113,10 +123,27 @@ def guard_endpoint() -> Any:
     if access is None:
         log.error("endpoint %s declares no access rule: refused", request.endpoint)
         raise PermissionDenied()
+    # Patient-side accounts reach the patient space and public pages, nothing else; professional
+    # accounts never reach the patient space. Decided here, once, not in each view.
+    patient_actor = is_patient_side_actor(current_user)
+    patient_view = is_patient_side_view(view)
+    if patient_actor and request.endpoint == "core.home":
+        from flask import redirect, url_for
+
+        return redirect(url_for(PATIENT_SIDE_HOME))
+    if patient_actor and not (patient_view or access == PUBLIC):
+        log.warning("patient-side account refused %s", request.endpoint)
+        raise PermissionDenied()
     if access == PUBLIC:
         return None
     if not current_user.is_authenticated:
+        if patient_view:
+            from flask import redirect, url_for
+
+            return redirect(url_for("patient_space.sign_in"))
         return login_manager.unauthorized()
+    if patient_view and not patient_actor:
+        raise PermissionDenied()
     require(current_user, access)
     return None
 

@@ -58,6 +58,7 @@ SHOWS_PATIENTS = {
     "grids.patient_assessments": "/patients/{patient}/assessments",
     "api.grids_list_assessments": "/api/v1/patients/{patient}/assessments",
     "meetings.patient_meetings": "/patients/{patient}/meetings",
+    "patient_space.patient_accounts": "/patients/{patient}/patient-space",
     "api.meetings_list_patient_meetings": "/api/v1/patients/{patient}/meetings",
     "search.patient_search": "/patients/{patient}/search?q=dossier",
     "api.search_patient_search": "/api/v1/patients/{patient}/search?q=dossier",
@@ -68,6 +69,17 @@ SHOWS_PATIENTS = {
 #: Endpoints that show patients but need more set-up than this walk makes (a published plan,
 #: a task, a message, an emergency access); each names the test or mechanism covering it.
 COVERED_ELSEWHERE = {
+    # The patient space (patient-side accounts only): _patient() writes patient_space.read
+    # naming the person before any render (tests/patient_space/test_crawl.py).
+    "patient_space.security": "patient_space.read event (tests/patient_space/test_codes.py)",
+    "patient_space.home": "patient_space.read event (tests/patient_space/test_crawl.py)",
+    "patient_space.plan": "patient_space.read event (tests/patient_space/test_crawl.py)",
+    "patient_space.plan_version": "patient_space.read event (tests/patient_space/test_crawl.py)",
+    "patient_space.agreement": "patient_space.read event (tests/patient_space/test_crawl.py)",
+    "patient_space.circle": "patient_space.read event (tests/patient_space/test_crawl.py)",
+    "patient_space.documents": "patient_space.read event (tests/patient_space/test_crawl.py)",
+    "patient_space.sharing": "patient_space.read event (tests/patient_space/test_crawl.py)",
+    "patient_space.accesses": "patient_space.read event (tests/patient_space/test_crawl.py)",
     "dashboards.dashboard_requests": "@shows_patients + note_patients_shown (requests with a "
     "patient; tests/dashboards)",
     "care_plans.list_tasks": "@shows_patients + note_patients_shown (task rows)",
@@ -136,6 +148,9 @@ COVERED_ELSEWHERE = {
 
 #: Endpoints that show no patient identity.
 NO_PATIENT_IDENTITY = {
+    # Patient-space sign-in and invitation pages: the invitee's own name, never the record.
+    "patient_space.sign_in",
+    "patient_space.accept_invitation",
     "static",
     "core.healthz",
     "core.readyz",

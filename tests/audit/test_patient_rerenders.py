@@ -39,11 +39,15 @@ RERENDERS_PATIENTS = {
     "care_teams.review_break_glass": ("/break-glass/{grant}/review", "review", "coord"),
     "care_teams.open_break_glass": ("/break-glass/open", "ticket", "stranger"),
     "grids.start_assessment": ("/patients/{patient}/assessments", {}, "coord"),
+    "patient_space.invite": ("/patients/{patient}/patient-space/invitations", {}, "coord"),
 }
 
 #: Form endpoints that re-render a patient page but need more set-up (a care plan, an
 #: enrolment to end, an emergency search); each names what audits it.
 RERENDERS_COVERED_ELSEWHERE = {
+    "patient_space.agreement": "patient-side: _patient() writes patient_space.read first",
+    "patient_space.sharing": "patient-side: _patient() writes patient_space.read first",
+    "patient_space.security": "patient-side: _patient() writes patient_space.read first",
     "care_plans.create_plan": "load_patient(patient.read) committed before the render",
     "care_plans.edit_draft": "reload_plan: an audited read after the rollback; safety net",
     "care_plans.add_action": "reload_plan: an audited read after the rollback; safety net",
@@ -90,6 +94,15 @@ RERENDERS_COVERED_ELSEWHERE = {
 
 #: Form endpoints that only redirect, or whose pages show no patient identity.
 NO_PATIENT_IDENTITY = {
+    # Patient-space sign-in, sign-out and invitation acceptance: no record shown.
+    "patient_space.sign_in",
+    "patient_space.verify_code",
+    "patient_space.verify_totp",
+    "patient_space.accept_invitation",
+    "patient_space.sign_out",
+    # Revoking an invitation and ending an access redirect to the tab (audited by services).
+    "patient_space.revoke_invitation",
+    "patient_space.end_access",
     "accounts.login",
     "accounts.second_factor",
     "accounts.enrol",

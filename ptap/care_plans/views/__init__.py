@@ -24,7 +24,11 @@ register_nav("Mes tâches", "care_plans.list_tasks", "tasks.list")
 @bp.app_context_processor
 def unread_notifications() -> dict[str, Any]:
     """Template context: the logged-in user's unread notification count (one COUNT query)."""
-    if not has_request_context() or not current_user.is_authenticated:
+    if (
+        not has_request_context()
+        or not current_user.is_authenticated
+        or getattr(current_user, "is_patient_side", False)  # not a users row
+    ):
         return {"unread_notifications": 0}
     try:
         count = db.session.scalar(

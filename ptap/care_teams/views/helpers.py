@@ -32,6 +32,7 @@ PATIENT_TABS = (
     ("Consentements", "care_teams.consents", "consents"),
     ("Cercle de soins", "care_teams.patient_circle", "circle"),
     ("Historique des accès", "care_teams.access_log", "access_log"),
+    ("Espace patient", "patient_space.patient_accounts", "patient_space"),
 )
 
 

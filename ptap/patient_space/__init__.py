@@ -1,0 +1,1 @@
+"""The patient's and caregiver's space: accounts, sign-in by e-mailed code, what they see."""
