@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
