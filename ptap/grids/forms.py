@@ -63,6 +63,7 @@ class ItemEntry(Form):
     key = HiddenField()
     option_codes = HiddenField()
     label = StringField("Question")
+    help = TextAreaField("Aide pour la personne qui remplit (facultative)", render_kw={"rows": 2})
     type = SelectField("Type de réponse", choices=TYPE_CHOICES, validate_choice=False)
     required = BooleanField("Réponse obligatoire")
     scored = BooleanField("Compte dans le score")
@@ -277,6 +278,7 @@ def _item_data(item: Item, scored: bool) -> dict[str, Any]:
         if item.options
         else "",
         "label": item.label,
+        "help": item.help,
         "type": item.type,
         "required": item.required,
         "scored": scored,
@@ -291,6 +293,7 @@ def _item_raw(item: ItemEntry, key: str, where: str) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "key": key,
         "label": item.label.data or "",
+        "help": item.help.data or "",
         "type": kind,
         "required": bool(item.required.data),
     }

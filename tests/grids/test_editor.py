@@ -9,6 +9,7 @@ import re
 
 import sqlalchemy as sa
 
+from ptap.grids import present
 from ptap.grids.definition import parse_definition
 from ptap.grids.demo_grids import FRAILTY_SCREENING
 from ptap.grids.models import AssessmentGrid
@@ -70,7 +71,7 @@ HOME = {
         options="Quotidienne | 0\nHebdomadaire | 1\nRare ou absente | 3",
     ),
     "sections-1-title": "Mesures",
-    **item(1, 0, "Nombre de chutes sur un an", "number", required="y"),
+    **item(1, 0, "Nombre de chutes sur un an", "number", required="y", help="Même sans blessure."),
     **band(0, "0", "2", "Situation stable"),
     **band(
         1, "3", "", "Situation fragile", alert="y", actions="Visite à domicile\nAppeler le médecin"
@@ -133,6 +134,7 @@ def test_creating_a_grid_through_the_form_gives_the_definition(client, auth, db,
                         "options": [],
                         "points_yes": 0,
                         "points_no": 0,
+                        "help": "Même sans blessure.",
                     }
                 ],
             },
@@ -149,6 +151,10 @@ def test_creating_a_grid_through_the_form_gives_the_definition(client, auth, db,
             },
         ],
     }
+    sections = present.sections(parse_definition(grid.draft), {})
+    assert sections[1][1][0].help == "Même sans blessure."  # shown under the question
+    edit = client.get(f"/grids/{grid.id}/edit").get_data(as_text=True)
+    assert "Même sans blessure.</textarea>" in edit
 
 
 def test_editing_a_draft_shows_it_and_saving_unchanged_keeps_keys_and_codes(
