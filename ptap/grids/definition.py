@@ -61,6 +61,7 @@ class Item:
     options: tuple[Option, ...] = ()
     points_yes: int = 0
     points_no: int = 0
+    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,14 @@ class GridDefinition:
         return next((i for i in self.items() if i.key == key), None)
 
     def to_json(self) -> dict[str, Any]:
-        """Return the definition as plain JSON."""
-        return asdict(self)
+        """Return the definition as plain JSON (an empty help text is left out, so grids
+        written before help texts existed keep the same JSON and hash)."""
+        data = asdict(self)
+        for section in data["sections"]:
+            for item in section["items"]:
+                if not item["help"]:
+                    del item["help"]
+        return data
 
     def content_hash(self) -> str:
         """Return the SHA-256 of the canonical JSON (what makes two versions equal)."""
@@ -220,6 +227,7 @@ def _item(raw: Any, where: str) -> Item:
         points_no=_int(data.get("points_no"), f"{where}.points_no", "Les points de non") or 0
         if kind == ItemType.YESNO
         else 0,
+        help=_text(data.get("help"), f"{where}.help", "L'aide de la question", 500, required=False),
     )
 
 

@@ -74,6 +74,7 @@ class ItemView:
     value: Any
     shown: str
     points: str
+    help: str = ""
 
 
 def _shown(item: Item, value: Any) -> str:
@@ -112,6 +113,7 @@ def sections(definition: GridDefinition, answers: dict[str, Any]) -> list[tuple[
                     value=answers.get(i.key),
                     shown=_shown(i, answers.get(i.key)),
                     points=_points(i, definition),
+                    help=i.help,
                 )
                 for i in section.items
             ],

@@ -19,7 +19,7 @@ class GridIn(BaseModel):
     definition: dict[str, Any] = Field(
         description="title, description, sections[{title, items[{key, label, type "
         "(yesno|choice|number|date|text), required, options[{code, label, points}], "
-        "points_yes, points_no}]}], score_items[clé], thresholds[{label, min, max, alert, "
+        "points_yes, points_no, help}]}], score_items[clé], thresholds[{label, min, max, alert, "
         "actions[]}]"
     )
 

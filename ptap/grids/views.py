@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -20,8 +18,9 @@ from ptap.extensions import db
 from ptap.grids import fhir, plan_actions, present, queries, services
 from ptap.grids.definition import missing_required, parse_definition
 from ptap.grids.forms import (
-    DEFINITION_HINT,
-    GridForm,
+    ACTIONS_HINT,
+    OPTION_HINT,
+    GridEditorForm,
     ImportForm,
     StartForm,
     answers_from_form,
@@ -59,28 +58,50 @@ def list_grids():
     )
 
 
-def _render_editor(form: GridForm, grid=None, status: int = 200):
-    return render_template("grids/edit.html", form=form, grid=grid, hint=DEFINITION_HINT), status
+def _render_editor(form: GridEditorForm, grid=None, status: int = 200):
+    links = form.error_links()
+    return render_template(
+        "grids/edit.html",
+        form=form,
+        grid=grid,
+        error_links=links,
+        option_hint=OPTION_HINT,
+        actions_hint=ACTIONS_HINT,
+    ), status
+
+
+def _save_editor(form: GridEditorForm, save) -> bool:
+    """Run `save(definition)` on the editor's input; attach the error (rolled back) if any."""
+    try:
+        save(form.definition_raw())
+    except WRITE_ERRORS as error:
+        db.session.rollback()
+        form.attach(error)
+        return False
+    db.session.commit()
+    return True
 
 
 @bp.route("/grids/new", methods=["GET", "POST"])
 @requires("grids.manage")
 def new_grid():
-    form = GridForm()
     if request.method == "GET":
-        return _render_editor(form)
-    if form.validate_on_submit():
-        try:
-            grid = services.create_grid(
-                current_user, form.key.data or "", form.parsed(), request_context()
-            )
-        except WRITE_ERRORS as error:
-            db.session.rollback()
-            form.attach(error)
-        else:
-            db.session.commit()
-            flash("Grille créée (brouillon) : relisez-la, puis publiez-la.", "success")
-            return redirect(url_for("grids.show_grid", grid_id=grid.id))
+        return _render_editor(GridEditorForm.for_definition(None))
+    form = GridEditorForm()
+    if not form.validate():
+        return _render_editor(form, status=422)
+    if request.form.get("op"):
+        return _render_editor(form.apply(request.form["op"]))
+    created = []
+
+    def save(raw):
+        created.append(
+            services.create_grid(current_user, form.key.data or "", raw, request_context())
+        )
+
+    if _save_editor(form, save):
+        flash("Grille créée (brouillon) : relisez-la, puis publiez-la.", "success")
+        return redirect(url_for("grids.show_grid", grid_id=created[0].id))
     return _render_editor(form, status=422)
 
 
@@ -109,22 +130,19 @@ def show_grid(grid_id: int):
 @requires("grids.manage")
 def edit_grid(grid_id: int):
     grid = queries.get_grid(grid_id)
-    form = GridForm()
     if request.method == "GET":
-        form.definition.data = json.dumps(grid.draft, ensure_ascii=False, indent=2)
-        return _render_editor(form, grid)
-    if form.validate_on_submit():
-        try:
-            services.save_grid_draft(current_user, grid, form.parsed(), request_context())
-        except WRITE_ERRORS as error:
-            db.session.rollback()
-            form.attach(error)
-        else:
-            db.session.commit()
-            flash("Brouillon enregistré. Publiez-le pour qu'il serve aux évaluations.", "success")
-            return redirect(url_for("grids.show_grid", grid_id=grid.id))
-    grid = queries.get_grid(grid_id)
-    return _render_editor(form, grid, status=422)
+        return _render_editor(GridEditorForm.for_definition(grid.draft), grid)
+    form = GridEditorForm()
+    if not form.validate():
+        return _render_editor(form, grid, status=422)
+    if request.form.get("op"):
+        return _render_editor(form.apply(request.form["op"]), grid)
+    if _save_editor(
+        form, lambda raw: services.save_grid_draft(current_user, grid, raw, request_context())
+    ):
+        flash("Brouillon enregistré. Publiez-le pour qu'il serve aux évaluations.", "success")
+        return redirect(url_for("grids.show_grid", grid_id=grid_id))
+    return _render_editor(form, queries.get_grid(grid_id), status=422)
 
 
 @bp.post("/grids/<int:grid_id>/publish")

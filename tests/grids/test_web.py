@@ -121,26 +121,6 @@ def test_only_coordinators_reach_the_grid_editor(client, auth, db, world):
     assert client.post("/api/v1/grids", json=body, headers=headers).status_code == 403
 
 
-def test_grid_editor_refuses_a_missing_reference_keeping_the_input(client, auth, db, world):
-    auth.login(world.coord)
-    broken = json.dumps({**HOME_SITUATION, "score_items": ["absent"]})
-    response = auth.post("/grids/new", {"key": "nouvelle", "definition": broken})
-    assert response.status_code == 422
-    text = response.get_data(as_text=True)
-    assert "« absent », qui n&#39;existe pas" in text and "score_items[0]" in text
-    assert "nouvelle" in text and "error-summary" in text
-    bad_json = auth.post("/grids/new", {"key": "nouvelle", "definition": "{"})
-    assert bad_json.status_code == 422 and "pas du JSON valide" in bad_json.get_data(as_text=True)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(AssessmentGrid)) == 1
-    created = auth.post(
-        "/grids/new", {"key": "situation-domicile", "definition": json.dumps(HOME_SITUATION)}
-    )
-    assert created.status_code == 302
-    grid_id = int(created.headers["Location"].rsplit("/", 1)[1])
-    assert auth.post(f"/grids/{grid_id}/publish").status_code == 302
-    assert "Version en vigueur" in client.get(f"/grids/{grid_id}").get_data(as_text=True)
-
-
 def test_import_page_previews_then_creates(client, auth, db, world):
     auth.login(world.coord)
     resource = present.grid_questionnaire(world.grid)
