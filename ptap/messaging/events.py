@@ -124,9 +124,10 @@ def on_join(user: User, data: JoinIn) -> dict[str, Any]:
         raise NotFound(NO_ACCESS, field="conversation_id") from None
     deadline = queries.access_deadlines(conversation, [user.id])[user.id]
     read, unread = queries.read_state_and_unread(conversation.id, user.id)
-    ack = {
+    conversation_id = conversation.id
+    ack: dict[str, Any] = {
         "ok": True,
-        "conversation_id": conversation.id,
+        "conversation_id": conversation_id,
         "last_seq": conversation.last_seq,
         "last_read_seq": read,
         "unread": unread,
@@ -138,7 +139,7 @@ def on_join(user: User, data: JoinIn) -> dict[str, Any]:
     db.session.commit()
     # From the deadline on (break-the-glass, invitation or membership end), this process's
     # delivery skips the socket, before any cut-off job runs (ptap.messaging.live).
-    follow_thread(request.sid, ack["conversation_id"], deadline)  # type: ignore[attr-defined]
+    follow_thread(request.sid, conversation_id, deadline)  # type: ignore[attr-defined]
     return ack
 
 
