@@ -216,3 +216,25 @@ def test_withdrawing_sharing_is_confirmed_then_cuts_the_circle_at_once(client, w
     db.session.refresh(world.patient)
     assert world.patient.sharing_consent is True
     assert can(guest, "patient.read", world.patient)
+
+
+def test_the_plan_page_says_the_person_agreed_online_not_the_lead(client, world, app):
+    """The approval row is filed under the plan's lead (it needs a professional); the plan
+    page must not say the lead gave the person's agreement."""
+    from ptap.care_plans.views.present import ONLINE_BY
+
+    account = open_account(world.w, world.patient)
+    sign_in(client, account)
+    version = world.plan.current_version
+    _post(client, "/espace/plan/accord", {"version_id": version.id, "kind": "agree", "comment": ""})
+    from flask import url_for
+
+    from tests.conftest import AuthActions
+
+    professional = app.test_client()
+    AuthActions(professional).login(world.w.coord)
+    with app.test_request_context():
+        url = url_for("care_plans.show_plan", patient_id=world.patient.id)
+    page = professional.get(url).get_data(as_text=True)
+    assert ONLINE_BY in page
+    assert "Jeanne Test" in page  # the note names who

@@ -202,6 +202,10 @@ def plan_parts(
     )
 
 
+#: Who gave an agreement recorded online (patient space): the person or their representative.
+ONLINE_BY = "la personne, dans son espace patient"
+
+
 def approval_rows(
     version: CarePlanVersion | None,
     recorded_rows: list[tuple[PlanApproval, str]] | None = None,
@@ -222,7 +226,9 @@ def approval_rows(
                     label,
                     True,
                     done_word=approval_participle(kind, "recueilli"),
-                    by=name,
+                    # An agreement given online is filed under the plan's lead (the row needs
+                    # a professional); the person gave it: the note says who exactly.
+                    by=ONLINE_BY if approval.method == "electronic" else name,
                     at=approval.recorded_at,
                     method=APPROVAL_METHOD_LABELS.get(approval.method, approval.method),
                     note=approval.note,
