@@ -121,6 +121,10 @@ APPROVAL_METHOD_LABELS = {
     "meeting": "En concertation pluriprofessionnelle",
     "electronic": "Dans PTAP",
 }
+#: The method of an agreement the person (or their representative) gave in their own space:
+#: never chosen by a professional (not in APPROVAL_METHOD_LABELS' form choices).
+ONLINE_AGREEMENT_METHOD = "patient_space"
+ONLINE_AGREEMENT_LABEL = "En ligne, dans son espace patient"
 
 
 class PlanApproval(Base):

@@ -22,6 +22,7 @@ from ptap.care_plans.content import (
 )
 from ptap.care_plans.dmp import request_version_filing
 from ptap.care_plans.models import (
+    ONLINE_AGREEMENT_METHOD,
     ApprovalKind,
     CarePlan,
     CarePlanTask,
@@ -505,7 +506,7 @@ def record_electronic_agreement(
     approval = PlanApproval(
         version_id=version.id,
         kind=ApprovalKind.PATIENT_AGREEMENT,
-        method="electronic",
+        method=ONLINE_AGREEMENT_METHOD,
         note=note.strip(),
         recorded_by_id=filed_with.id,
     )

@@ -226,8 +226,9 @@ def answer_plan(
 ) -> PlanResponse:
     """Agree to the version awaiting agreement, or ask for a change with a comment.
 
-    An agreement records the patient_agreement approval (method "electronic") and tells the
-    plan's lead and coordinators; a change request tells them too and records nothing else.
+    An agreement records the patient_agreement approval (method "patient_space", never one a
+    professional records) and tells the plan's lead and coordinators; a change request tells
+    them too and records nothing else.
     """
     if not _can(account, "patient_space.answer_plan", plan):
         _refuse(

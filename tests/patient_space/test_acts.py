@@ -50,7 +50,7 @@ def test_agreement_records_the_approval_and_the_plan_can_then_be_activated(clien
     approval = db.session.scalars(
         sa.select(PlanApproval).where(PlanApproval.kind == "patient_agreement")
     ).one()
-    assert approval.method == "electronic"
+    assert approval.method == "patient_space"  # never a method a professional records
     assert approval.version_id == version.id
     assert "Jeanne Test" in approval.note
     # The lead (the coordinator) is told.

@@ -37,6 +37,8 @@ from ptap.care_plans.forms import (
 from ptap.care_plans.models import (
     APPROVAL_KIND_LABELS,
     APPROVAL_METHOD_LABELS,
+    ONLINE_AGREEMENT_LABEL,
+    ONLINE_AGREEMENT_METHOD,
     ApprovalKind,
     CarePlan,
     CarePlanVersion,
@@ -228,9 +230,11 @@ def approval_rows(
                     done_word=approval_participle(kind, "recueilli"),
                     # An agreement given online is filed under the plan's lead (the row needs
                     # a professional); the person gave it: the note says who exactly.
-                    by=ONLINE_BY if approval.method == "electronic" else name,
+                    by=ONLINE_BY if approval.method == ONLINE_AGREEMENT_METHOD else name,
                     at=approval.recorded_at,
-                    method=APPROVAL_METHOD_LABELS.get(approval.method, approval.method),
+                    method=ONLINE_AGREEMENT_LABEL
+                    if approval.method == ONLINE_AGREEMENT_METHOD
+                    else APPROVAL_METHOD_LABELS.get(approval.method, approval.method),
                     note=approval.note,
                 )
             )
