@@ -131,12 +131,13 @@ def load_demo() -> DemoResult:
     load_reports_demo()  # approved reports of the past meetings, queued for the DMP
     # Letters are filled from the plans and the meetings' decisions loaded above.
     load_letters_demo(demo_team_ids(TERRITORY_NAME))
-    from ptap.pathways.demo import load_pathways_demo
-
-    load_pathways_demo(demo_team_ids(TERRITORY_NAME))  # three shared templates, followed
     from ptap.grids.demo import load_grids_demo
 
     load_grids_demo(demo_team_ids(TERRITORY_NAME))  # two grids, scores evolving over months
+    from ptap.pathways.demo import load_pathways_demo
+
+    # Three shared templates, followed; the frail-elderly one names the frailty grid above.
+    load_pathways_demo(demo_team_ids(TERRITORY_NAME))
     db.session.commit()
     from ptap.monitoring.tasks import refresh_monitoring_aggregates
 

@@ -21,6 +21,7 @@ from ptap.core.errors import Conflict, DomainError, InvalidInput, NotFound, Perm
 from ptap.core.policy import can, requires
 from ptap.core.web import register_nav
 from ptap.extensions import db
+from ptap.grids import queries as grid_queries
 from ptap.pathways import editing, queries, services
 from ptap.pathways.content import OFFSET_FROM_LABELS, parse_content
 from ptap.pathways.models import TEMPLATE_STATUS_LABELS, PathwayTemplate
@@ -109,6 +110,7 @@ def _render_editor(
             versions=versions,
             offset_choices=[(k.value, v) for k, v in OFFSET_FROM_LABELS.items()],
             may_manage=can(current_user, "pathway_templates.manage", template),
+            grids=grid_queries.list_grids(),
         ),
         status,
     )
@@ -191,6 +193,7 @@ def _patient_page(
             pathways=pathways,
             plan=plan,
             may_edit=may_edit,
+            may_fill=can(current_user, "assessments.fill", patient),
             templates=templates,
             preview=preview,
             names=names,
