@@ -22,6 +22,7 @@ from ptap.core.policy import can, requires
 from ptap.core.web import register_nav
 from ptap.extensions import db
 from ptap.grids import queries as grid_queries
+from ptap.pathways.loaders import require_plan_editor
 from ptap.pathways import editing, queries, services
 from ptap.pathways.content import OFFSET_FROM_LABELS, parse_content
 from ptap.pathways.models import TEMPLATE_STATUS_LABELS, PathwayTemplate
@@ -237,6 +238,7 @@ def start_pathway(patient_id: int):
         return _patient_page(patient, start=start, error=error, status=422)
     version = template.current_version
     assert version is not None  # noqa: S101 - checked by _chosen
+    require_plan_editor(patient, "pathway.start")
     if request.form.get("op") != "start":
         prefill = services.build_prefill(patient, parse_content(version.content), start)
         db.session.commit()  # keep the audited read
@@ -258,6 +260,7 @@ def start_pathway(patient_id: int):
 @requires("patients.list")
 def stop_pathway(patient_id: int, pathway_id: int):
     patient = load_patient(patient_id, what="pathways")
+    require_plan_editor(patient, "pathway.stop")
     pathway = queries.get_patient_pathway(patient.id, pathway_id)
     outcome = run_action(
         lambda: services.stop_pathway(
