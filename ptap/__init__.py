@@ -123,12 +123,12 @@ def register_blueprints(app: Flask) -> None:
     import ptap.monitoring.api  # noqa: F401 - registers the monitoring endpoint
     import ptap.monitoring.models  # noqa: F401 - models
     import ptap.monitoring.permissions  # noqa: F401 - registers the monitoring policy rules
-    import ptap.search.api  # noqa: F401 - registers the patient search endpoint
-    import ptap.search.permissions  # noqa: F401 - registers the search policy rule
-    import ptap.search.sources  # noqa: F401 - registers the search sources of every domain
     import ptap.pathways.api  # noqa: F401 - registers the pathway endpoints
     import ptap.pathways.models  # noqa: F401 - models
     import ptap.pathways.permissions  # noqa: F401 - registers the pathway policy rules
+    import ptap.search.api  # noqa: F401 - registers the patient search endpoint
+    import ptap.search.permissions  # noqa: F401 - registers the search policy rule
+    import ptap.search.sources  # noqa: F401 - registers the search sources of every domain
     from ptap.accounts import admin_views
     from ptap.accounts import views as accounts_views
     from ptap.accounts.psc import init_psc
@@ -148,8 +148,8 @@ def register_blueprints(app: Flask) -> None:
     from ptap.meetings import views as meetings_views
     from ptap.messaging import views as messaging_views
     from ptap.monitoring import views as monitoring_views
-    from ptap.search import views as search_views
     from ptap.pathways import views as pathways_views
+    from ptap.search import views as search_views
 
     register_nav("Comptes", "admin.list_users", "accounts.manage", "administration")
     register_nav(

@@ -16,10 +16,10 @@ from ptap.care_teams.loaders import load_patient
 from ptap.core import clock
 from ptap.core.api import Page, api_route, paginate_by_id
 from ptap.extensions import db
-from ptap.pathways.loaders import require_plan_editor
 from ptap.pathways import queries, services
 from ptap.pathways.content import parse_content
 from ptap.pathways.fhir import export_plan_definition
+from ptap.pathways.loaders import require_plan_editor
 from ptap.pathways.models import PathwayTemplate
 from ptap.pathways.schemas import (
     FhirImport,

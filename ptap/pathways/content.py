@@ -4,8 +4,8 @@ A template has a title, a theme, who it is for, its sources, and ordered steps. 
 problems, objectives and actions into a PPCS (ptap.care_plans.content); each action names the
 profession that carries it (ptap.accounts.models.Profession), resolved against the patient's
 circle when the pathway starts. A step is due `offset_days` after the pathway's start or after
-the previous step's due date. `grid_key` names an assessment grid to fill at that step (ptap.grids, by
-its stable key; the services refuse a key no grid has).
+the previous step's due date. `grid_key` names an assessment grid to fill at that step
+(ptap.grids, by its stable key; the services refuse a key no grid has).
 """
 
 from __future__ import annotations

@@ -241,7 +241,9 @@ def _step(resource: PlanDefinition, index: int, action: Any, goals: dict[str, st
         grid_key = grid_key_from_canonical(canonical)
         if grid_key is not None:
             if step["grid_key"] not in (None, grid_key):
-                raise _refuse(f"{sub_where}.definitionCanonical", "plusieurs grilles pour une étape")
+                raise _refuse(
+                    f"{sub_where}.definitionCanonical", "plusieurs grilles pour une étape"
+                )
             step["grid_key"] = grid_key
             continue
         if not sub.goalId or sub.goalId[0] not in goals:

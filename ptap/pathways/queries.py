@@ -254,7 +254,10 @@ def late_steps_by_patient(patient_ids: list[int], today: date) -> dict[int, tupl
         return {}
     rows = db.session.execute(
         sa.select(
-            PatientPathway.patient_id, PatientPathway.steps, PatientPathway.started_on, CarePlan.draft
+            PatientPathway.patient_id,
+            PatientPathway.steps,
+            PatientPathway.started_on,
+            CarePlan.draft,
         )
         .join(CarePlan, CarePlan.id == PatientPathway.plan_id)
         .where(PatientPathway.patient_id.in_(patient_ids), PatientPathway.stopped_at.is_(None))

@@ -22,9 +22,9 @@ from ptap.core.policy import can, requires
 from ptap.core.web import register_nav
 from ptap.extensions import db
 from ptap.grids import queries as grid_queries
-from ptap.pathways.loaders import require_plan_editor
 from ptap.pathways import editing, queries, services
 from ptap.pathways.content import OFFSET_FROM_LABELS, parse_content
+from ptap.pathways.loaders import require_plan_editor
 from ptap.pathways.models import TEMPLATE_STATUS_LABELS, PathwayTemplate
 
 bp = Blueprint("pathways", __name__)

@@ -137,7 +137,9 @@ def test_reader_who_may_not_edit_the_plan_is_refused_and_the_refusal_audited(cli
     visitor = api_headers(w.visitor)  # break-glass: reads the record, never edits the plan
     db.session.commit()
     url = f"/api/v1/patients/{w.patient.id}/pathways"
-    answer = client.post(url, json={"template_id": tid, "started_on": "2026-03-02"}, headers=visitor)
+    answer = client.post(
+        url, json={"template_id": tid, "started_on": "2026-03-02"}, headers=visitor
+    )
     assert answer.status_code == 403
     assert db.session.scalar(sa.select(sa.func.count(PatientPathway.id))) == 0
     denied = db.session.scalars(

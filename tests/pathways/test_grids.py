@@ -13,8 +13,8 @@ from ptap.care_plans import services as plan_services
 from ptap.care_plans.content import ActionStatus, load_content
 from ptap.core.errors import InvalidInput
 from ptap.extensions import db as _db
-from ptap.grids.fhir import questionnaire, questionnaire_url
 from ptap.grids.definition import parse_definition
+from ptap.grids.fhir import questionnaire, questionnaire_url
 from ptap.grids.models import Assessment, AssessmentGrid, AssessmentStatus
 from ptap.pathways import queries, services
 from ptap.pathways.fhir import export_plan_definition, import_plan_definition
