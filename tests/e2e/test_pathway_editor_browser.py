@@ -74,10 +74,22 @@ def test_reorder_steps_with_buttons_and_by_drag(
     expect(page.locator("#steps-0-title")).to_have_value(first)
 
     # Drag the second step above the first: fields and buttons follow the new order.
+    page.wait_for_load_state("load")  # the re-rendered page's deferred script has run
     steps = page.locator("li.pathway-step")
-    # Grab the card by its edge (not a field, where a drag selects text).
-    steps.nth(1).drag_to(
-        steps.nth(0), source_position={"x": 4, "y": 4}, target_position={"x": 4, "y": 4}
+    # Drag events as the browser fires them (a headless pointer drag is not reliable here):
+    # dragstart on the second card, dragover the top of the first, dragend.
+    page.evaluate(
+        """() => {
+          const steps = document.querySelectorAll("li.pathway-step");
+          const data = new DataTransfer();
+          const box = steps[0].getBoundingClientRect();
+          const fire = (el, type, y) => el.dispatchEvent(new DragEvent(type, {
+            bubbles: true, cancelable: true, dataTransfer: data, clientX: box.left + 4,
+            clientY: y }));
+          fire(steps[1], "dragstart", 0);
+          fire(steps[0], "dragover", box.top + 4);
+          fire(steps[1], "dragend", 0);
+        }"""
     )
     expect(page.locator("#steps-0-title")).to_have_value(second)
     assert _titles(page) == [second, first, *rest]
