@@ -134,9 +134,6 @@ def load_demo() -> DemoResult:
     load_reports_demo()  # approved reports of the past meetings, queued for the DMP
     # Letters are filled from the plans and the meetings' decisions loaded above.
     load_letters_demo(demo_team_ids(TERRITORY_NAME))
-    from ptap.pathways.demo import load_pathways_demo
-
-    load_pathways_demo(demo_team_ids(TERRITORY_NAME))  # three shared templates, followed
     from ptap.grids.demo import load_grids_demo
 
     load_grids_demo(demo_team_ids(TERRITORY_NAME))  # two grids, scores evolving over months
@@ -144,6 +141,10 @@ def load_demo() -> DemoResult:
 
     # A lab report the GP filed from a patient's DMP into the coordination file.
     load_filed_dmp_demo(users.get("medecin"), demo_team_ids(TERRITORY_NAME))
+    from ptap.pathways.demo import load_pathways_demo
+
+    # Three shared templates, followed; the frail-elderly one names the frailty grid above.
+    load_pathways_demo(demo_team_ids(TERRITORY_NAME))
     db.session.commit()
     from ptap.patient_space.demo import load_patient_space_demo
 

@@ -52,6 +52,22 @@ TYPE_FROM_FHIR = {
 }
 
 
+def questionnaire_url(key: str) -> str:
+    """Return the canonical URL of a grid's Questionnaire (what pathway steps reference)."""
+    return f"{PTAP_FHIR}/Questionnaire/{key}"
+
+
+def grid_key_from_canonical(canonical: str) -> str | None:
+    """Return the grid key of a PTAP Questionnaire canonical (`url` or `url|version`), or None
+    when the canonical is not a PTAP Questionnaire."""
+    url = canonical.partition("|")[0]
+    prefix = questionnaire_url("")
+    if not url.startswith(prefix):
+        return None
+    key = url.removeprefix(prefix)
+    return key if KEY_RE.match(key) else None
+
+
 # --- export --------------------------------------------------------------------------------
 
 
@@ -71,7 +87,7 @@ def questionnaire(key: str, definition: GridDefinition, number: int, status: str
         extensions.append({"url": THRESHOLD, "extension": parts})
     resource: dict[str, Any] = {
         "resourceType": "Questionnaire",
-        "url": f"{PTAP_FHIR}/Questionnaire/{key}",
+        "url": questionnaire_url(key),
         "identifier": [{"system": KEY_SYSTEM, "value": key}],
         "title": definition.title,
         "status": STATUS_TO_FHIR.get(status, "draft"),
@@ -140,7 +156,7 @@ def questionnaire_response(
             groups.append({"linkId": f"section-{n + 1}", "text": section.title, "item": items})
     resource: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": f"{PTAP_FHIR}/Questionnaire/{key}|{number}",
+        "questionnaire": f"{questionnaire_url(key)}|{number}",
         "status": "completed" if status == "signed" else "in-progress",
         "subject": {"reference": f"Patient/{patient_id}"},
         "author": {"reference": f"Practitioner/{author_id}"},

@@ -196,3 +196,68 @@ def count_alerts(assessment_ids: Sequence[int]) -> int:
         )
         or 0
     )
+
+
+@dataclass(frozen=True)
+class GridRef:
+    """A grid as a pathway step shows it, and when the patient last signed it."""
+
+    id: int
+    key: str
+    title: str
+    published: bool
+    last_signed_at: datetime | None
+
+
+def grid_refs(keys: Sequence[str], patient_id: int | None = None) -> dict[str, GridRef]:
+    """Return the grids with these keys, by key, with the patient's last signature of each
+    (one query whatever the number of keys)."""
+    if not keys:
+        return {}
+    signed = sa.func.max(Assessment.signed_at) if patient_id is not None else sa.null()
+    stmt = (
+        sa.select(
+            AssessmentGrid.id,
+            AssessmentGrid.key,
+            AssessmentGrid.title,
+            AssessmentGrid.status,
+            signed,
+        )
+        .where(AssessmentGrid.key.in_(sorted(set(keys))))
+        .group_by(
+            AssessmentGrid.id, AssessmentGrid.key, AssessmentGrid.title, AssessmentGrid.status
+        )
+    )
+    if patient_id is not None:
+        stmt = stmt.outerjoin(
+            Assessment,
+            sa.and_(
+                Assessment.grid_id == AssessmentGrid.id,
+                Assessment.patient_id == patient_id,
+                Assessment.status == AssessmentStatus.SIGNED,
+            ),
+        )
+    return {
+        key: GridRef(grid_id, key, title, status == GridStatus.PUBLISHED, when)
+        for grid_id, key, title, status, when in db.session.execute(stmt)
+    }
+
+
+def last_signed_at(
+    patient_ids: Sequence[int], keys: Sequence[str]
+) -> dict[tuple[int, str], datetime]:
+    """Return when each patient last signed an assessment of each grid, by (patient id, grid
+    key), in one query whatever the numbers (pathway timelines, reminders, dashboards)."""
+    if not patient_ids or not keys:
+        return {}
+    rows = db.session.execute(
+        sa.select(Assessment.patient_id, AssessmentGrid.key, sa.func.max(Assessment.signed_at))
+        .join(AssessmentGrid, AssessmentGrid.id == Assessment.grid_id)
+        .where(
+            Assessment.patient_id.in_(sorted(set(patient_ids))),
+            AssessmentGrid.key.in_(sorted(set(keys))),
+            Assessment.status == AssessmentStatus.SIGNED,
+        )
+        .group_by(Assessment.patient_id, AssessmentGrid.key)
+    )
+    return {(patient_id, key): when for patient_id, key, when in rows if when is not None}

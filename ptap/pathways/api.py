@@ -19,6 +19,7 @@ from ptap.extensions import db
 from ptap.pathways import queries, services
 from ptap.pathways.content import parse_content
 from ptap.pathways.fhir import export_plan_definition
+from ptap.pathways.loaders import require_plan_editor
 from ptap.pathways.models import PathwayTemplate
 from ptap.pathways.schemas import (
     FhirImport,
@@ -201,6 +202,7 @@ def list_patient_pathways(patient_id: int):
 )
 def start_patient_pathway(patient_id: int, body: PathwayStart):
     patient = load_patient(patient_id, what="pathways")
+    require_plan_editor(patient, "pathway.start")
     template = queries.get_readable_template(current_user, body.template_id)
     pathway = services.start_pathway(
         current_user, patient, template, body.started_on, request_context()
@@ -220,6 +222,7 @@ def start_patient_pathway(patient_id: int, body: PathwayStart):
 )
 def stop_patient_pathway(patient_id: int, pathway_id: int, body: PathwayStop):
     patient = load_patient(patient_id, what="pathways")
+    require_plan_editor(patient, "pathway.stop")
     pathway = queries.get_patient_pathway(patient.id, pathway_id)
     services.stop_pathway(current_user, pathway, body.open_actions, body.reason, request_context())
     db.session.commit()

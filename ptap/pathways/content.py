@@ -4,8 +4,8 @@ A template has a title, a theme, who it is for, its sources, and ordered steps. 
 problems, objectives and actions into a PPCS (ptap.care_plans.content); each action names the
 profession that carries it (ptap.accounts.models.Profession), resolved against the patient's
 circle when the pathway starts. A step is due `offset_days` after the pathway's start or after
-the previous step's due date. `grid_key` names an assessment grid to fill at that step: a plain
-string, no foreign key (grids are another domain, added later).
+the previous step's due date. `grid_key` names an assessment grid to fill at that step
+(ptap.grids, by its stable key; the services refuse a key no grid has).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Step(_Item):
     title: str = Field(min_length=1, max_length=300)
     offset_days: int = Field(ge=0, le=3650)
     offset_from: OffsetFrom = OffsetFrom.START
-    #: Key of an assessment grid to fill at this step (ptap grids, when they exist); no FK.
+    #: Key of an assessment grid to fill at this step (checked by services.check_grids).
     grid_key: str | None = Field(default=None, max_length=64)
     problems: list[StepProblem] = Field(default_factory=list)
     objectives: list[StepObjective] = Field(default_factory=list)

@@ -64,7 +64,6 @@ HEART_FAILURE: dict[str, Any] = {
             "title": "Éducation et réadaptation",
             "offset_days": 21,
             "offset_from": "previous",
-            "grid_key": "nyha",
             "objectives": [
                 {
                     "title": "Connaître les signes d'alerte et adapter son mode de vie",
@@ -104,7 +103,8 @@ FRAIL_ELDERLY: dict[str, Any] = {
         {
             "title": "Évaluation globale",
             "offset_days": 15,
-            "grid_key": "icope-step1",
+            # The demo frailty grid (ptap.grids.demo), loaded before the pathways.
+            "grid_key": "reperage-fragilite",
             "problems": [
                 {"dimension": "medical", "description": "Chutes répétées"},
                 {"dimension": "social", "description": "Isolement, aidant épuisé"},

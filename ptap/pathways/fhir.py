@@ -11,7 +11,9 @@ Mapping (lossless for what PTAP holds, so export → import gives an equal templ
 - one sub-action per PPCS action (id = key, `goalId` = its objective, `definitionCanonical`
   "#<contained ActivityDefinition>"), the ActivityDefinition carrying `title` (what), `code`
   (action type) and `participant[0].role` (the profession, PTAP code system).
-- an assessment grid: a sub-action whose `definitionCanonical` is PTAP's Questionnaire URL.
+- an assessment grid: a sub-action whose `definitionCanonical` is the grid's Questionnaire
+  canonical URL, as ptap.grids.fhir exports it (`questionnaire_url`; an imported `|version`
+  suffix is accepted); the import resolves it to an existing grid (services.check_grids).
 
 Import parses with fhir.resources R4B models (CarePlan-era R4 structures are unchanged here)
 and refuses, naming the element, what PTAP cannot represent (conditions, triggers, other
@@ -26,6 +28,7 @@ from fhir.resources.R4B.plandefinition import PlanDefinition
 from pydantic import ValidationError
 
 from ptap.core.errors import InvalidInput
+from ptap.grids.fhir import grid_key_from_canonical, questionnaire_url
 from ptap.pathways.content import OffsetFrom, TemplateContent, parse_content
 from ptap.pathways.models import TemplateStatus
 
@@ -33,7 +36,6 @@ PTAP_FHIR = "https://ptap.example/fhir"
 DIMENSION_SYSTEM = f"{PTAP_FHIR}/CodeSystem/problem-dimension"
 ACTION_TYPE_SYSTEM = f"{PTAP_FHIR}/CodeSystem/action-type"
 PROFESSION_SYSTEM = f"{PTAP_FHIR}/CodeSystem/profession"
-QUESTIONNAIRE_URL = f"{PTAP_FHIR}/Questionnaire/"
 PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/goal-priority"
 PLAN_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
 UCUM = "http://unitsofmeasure.org"
@@ -95,7 +97,7 @@ def export_plan_definition(
             subs.append(
                 {
                     "title": "Grille d'évaluation à remplir",
-                    "definitionCanonical": QUESTIONNAIRE_URL + step.grid_key,
+                    "definitionCanonical": questionnaire_url(step.grid_key),
                 }
             )
         item: dict[str, Any] = {"id": step.key, "title": step.title}
@@ -236,8 +238,13 @@ def _step(resource: PlanDefinition, index: int, action: Any, goals: dict[str, st
         if sub.action:
             raise _refuse(sub_where, "des actions imbriquées sur plus de deux niveaux")
         canonical = sub.definitionCanonical or ""
-        if canonical.startswith(QUESTIONNAIRE_URL):
-            step["grid_key"] = canonical.removeprefix(QUESTIONNAIRE_URL)
+        grid_key = grid_key_from_canonical(canonical)
+        if grid_key is not None:
+            if step["grid_key"] not in (None, grid_key):
+                raise _refuse(
+                    f"{sub_where}.definitionCanonical", "plusieurs grilles pour une étape"
+                )
+            step["grid_key"] = grid_key
             continue
         if not sub.goalId or sub.goalId[0] not in goals:
             raise _refuse(f"{sub_where}.goalId", "une action rattachée à aucun objectif")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -16,9 +16,12 @@ from ptap.care_plans.models import CarePlan
 from ptap.care_teams import access
 from ptap.care_teams import queries as team_queries
 from ptap.care_teams.models import CareTeam, Patient
+from ptap.core import clock
 from ptap.core.errors import NotFound
 from ptap.core.policy import can
 from ptap.extensions import db
+from ptap.grids import queries as grid_queries
+from ptap.grids.queries import GridRef
 from ptap.pathways.models import PathwayTemplate, PathwayTemplateVersion, PatientPathway
 
 
@@ -116,6 +119,10 @@ class StepRow:
     state: StepState
     open_actions: int
     grid_key: str | None
+    #: The step's grid (None without one, or if the grid no longer exists).
+    grid: GridRef | None = None
+    #: Whether a signed assessment of the step's grid exists since the pathway started.
+    grid_done: bool = False
 
     @property
     def state_label(self) -> str:
@@ -142,21 +149,43 @@ class PathwayRow:
         return sum(1 for s in self.steps if s.state == StepState.LATE)
 
 
-def step_rows(steps: list[dict[str, Any]], open_keys: set[str], today: date) -> list[StepRow]:
-    """Compute the steps' states: done when none of its actions is open in the plan, late when
-    its due date has passed with an action still open, due otherwise."""
+def step_rows(
+    steps: list[dict[str, Any]],
+    open_keys: set[str],
+    today: date,
+    *,
+    started_on: date | None = None,
+    signed: dict[str, datetime] | None = None,
+    grids: dict[str, GridRef] | None = None,
+) -> list[StepRow]:
+    """Compute the steps' states: done when none of its actions is open in the plan and, for a
+    step with a grid, an assessment of that grid was signed since the pathway started (`signed`:
+    last signature by grid key); late when its due date has passed undone, due otherwise."""
     rows = []
     for step in steps:
         due = date.fromisoformat(step["due_on"])
         still_open = sum(1 for k in step["action_keys"] if k in open_keys)
-        if not still_open:
+        key = step.get("grid_key")
+        when = (signed or {}).get(key) if key else None
+        grid_done = bool(
+            when is not None and (started_on is None or clock.paris_day(when) >= started_on)
+        )
+        if not still_open and (not key or grid_done):
             state = StepState.DONE
         elif due < today:
             state = StepState.LATE
         else:
             state = StepState.DUE
-        rows.append(StepRow(step["key"], step["title"], due, state, still_open, step["grid_key"]))
+        grid = (grids or {}).get(key) if key else None
+        rows.append(
+            StepRow(step["key"], step["title"], due, state, still_open, key, grid, grid_done)
+        )
     return rows
+
+
+def step_grid_keys(steps: list[dict[str, Any]]) -> set[str]:
+    """Return the grid keys of a pathway's steps."""
+    return {s["grid_key"] for s in steps if s.get("grid_key")}
 
 
 def open_action_keys(draft: dict[str, Any]) -> set[str]:
@@ -167,7 +196,8 @@ def open_action_keys(draft: dict[str, Any]) -> set[str]:
 def list_patient_pathways(
     patient_id: int, today: date, *, include_stopped: bool = True
 ) -> list[PathwayRow]:
-    """Return the patient's pathways with their step timelines (two queries, any count)."""
+    """Return the patient's pathways with their step timelines (two queries, any count; a
+    third when a step has an assessment grid)."""
     stmt = (
         sa.select(PatientPathway, PathwayTemplateVersion)
         .join(
@@ -183,6 +213,9 @@ def list_patient_pathways(
         return []
     draft = db.session.scalar(sa.select(CarePlan.draft).where(CarePlan.patient_id == patient_id))
     open_keys = open_action_keys(draft or {})
+    keys = {k for pathway, _ in rows for k in step_grid_keys(pathway.steps)}
+    grids = grid_queries.grid_refs(sorted(keys), patient_id) if keys else {}
+    signed = {k: g.last_signed_at for k, g in grids.items() if g.last_signed_at is not None}
     return [
         PathwayRow(
             id=pathway.id,
@@ -192,7 +225,14 @@ def list_patient_pathways(
             version_number=version.number,
             started_on=pathway.started_on,
             stopped=pathway.stopped_at is not None,
-            steps=step_rows(pathway.steps, open_keys, today),
+            steps=step_rows(
+                pathway.steps,
+                open_keys,
+                today,
+                started_on=pathway.started_on,
+                signed=signed,
+                grids=grids,
+            ),
         )
         for pathway, version in rows
     ]
@@ -208,19 +248,31 @@ def get_patient_pathway(patient_id: int, pathway_id: int) -> PatientPathway:
 
 def late_steps_by_patient(patient_ids: list[int], today: date) -> dict[int, tuple[int, date, str]]:
     """For the patients with late pathway steps: (how many, the oldest due date, its step's
-    title), in one query whatever the number of patients (the dashboard's alert)."""
+    title), in one query whatever the number of patients, a second when steps name grids (the
+    dashboard's alert)."""
     if not patient_ids:
         return {}
     rows = db.session.execute(
-        sa.select(PatientPathway.patient_id, PatientPathway.steps, CarePlan.draft)
+        sa.select(
+            PatientPathway.patient_id,
+            PatientPathway.steps,
+            PatientPathway.started_on,
+            CarePlan.draft,
+        )
         .join(CarePlan, CarePlan.id == PatientPathway.plan_id)
         .where(PatientPathway.patient_id.in_(patient_ids), PatientPathway.stopped_at.is_(None))
-    )
+    ).all()
+    signed = signed_by_patient(rows)
     found: dict[int, tuple[int, date, str]] = {}
-    for patient_id, steps, draft in rows:
-        late = [
-            s for s in step_rows(steps, open_action_keys(draft), today) if s.state == StepState.LATE
-        ]
+    for patient_id, steps, started_on, draft in rows:
+        timeline = step_rows(
+            steps,
+            open_action_keys(draft),
+            today,
+            started_on=started_on,
+            signed=signed.get(patient_id, {}),
+        )
+        late = [s for s in timeline if s.state == StepState.LATE]
         if not late:
             continue
         oldest = min(late, key=lambda s: s.due_on)
@@ -229,3 +281,14 @@ def late_steps_by_patient(patient_ids: list[int], today: date) -> dict[int, tupl
             when, title = oldest.due_on, oldest.title
         found[patient_id] = (count + len(late), when, title)
     return found
+
+
+def signed_by_patient(rows: Any) -> dict[int, dict[str, datetime]]:
+    """For rows (patient id, steps, ...): each patient's last signature of each grid their
+    pathways' steps name (one query, none without grids)."""
+    keys = {k for row in rows for k in step_grid_keys(row[1])}
+    patient_ids = sorted({row[0] for row in rows})
+    found: dict[int, dict[str, datetime]] = defaultdict(dict)
+    for (patient_id, key), when in grid_queries.last_signed_at(patient_ids, sorted(keys)).items():
+        found[patient_id][key] = when
+    return dict(found)

@@ -18,6 +18,7 @@ from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.models import utcnow
 from ptap.core.policy import require
 from ptap.extensions import db
+from ptap.grids.queries import find_grid_by_key
 from ptap.pathways import queries
 from ptap.pathways.content import TemplateContent, parse_content
 from ptap.pathways.fhir import import_plan_definition
@@ -27,6 +28,17 @@ from ptap.pathways.permissions import usable_for_patient
 #: What a pathway's stop does with its open actions.
 KEEP_ACTIONS = "keep"
 CANCEL_ACTIONS = "cancel"
+
+
+def check_grids(content: TemplateContent) -> None:
+    """Refuse a step whose grid_key names no assessment grid (French, naming the field)."""
+    for i, step in enumerate(content.steps):
+        if step.grid_key and find_grid_by_key(step.grid_key) is None:
+            raise InvalidInput(
+                f"Étape {i + 1}, grille d'évaluation (grid_key) : aucune grille ne porte la "
+                f"clé « {step.grid_key} ».",
+                field=f"steps.{i}.grid_key",
+            )
 
 
 def create_template(
@@ -51,6 +63,7 @@ def create_template(
         created_by_id=user.id,
     )
     require(user, "pathway_templates.manage", template)
+    check_grids(content)
     db.session.add(template)
     db.session.flush()
     return template
@@ -62,6 +75,7 @@ def save_template_draft(
     """Replace the template's draft (published versions never change)."""
     require(user, "pathway_templates.manage", template)
     content = parse_content(content.model_dump(mode="json"))
+    check_grids(content)
     template.draft = content.model_dump(mode="json")
     template.title = content.title
     template.theme = content.theme
@@ -78,6 +92,7 @@ def publish_template(user: User, template: PathwayTemplate) -> PathwayTemplateVe
     require(user, "pathway_templates.manage", template)
     db.session.refresh(template, with_for_update=True)
     content = parse_content(template.draft)
+    check_grids(content)
     if not content.steps:
         raise InvalidInput("Un parcours publié a au moins une étape.", field="steps")
     if not any(step.actions() for step in content.steps):

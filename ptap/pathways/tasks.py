@@ -8,7 +8,7 @@ or a second scheduler process sends nothing twice. The dashboard, when it exists
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from ptap.core.models import utcnow
 from ptap.core.sql import insert_many_if_absent
 from ptap.extensions import db
 from ptap.pathways.models import PatientPathway
-from ptap.pathways.queries import StepState, open_action_keys, step_rows
+from ptap.pathways.queries import StepState, open_action_keys, signed_by_patient, step_rows
 
 #: Pathways handled per batch and commit.
 STEP_BATCH = 200
@@ -35,13 +35,20 @@ def step_item_key(pathway_id: int, step_key: str) -> str:
 
 
 def _candidates(
-    pathway: PatientPathway, draft: dict[str, Any], today: date, coordinators: list[int]
+    pathway: PatientPathway,
+    draft: dict[str, Any],
+    today: date,
+    coordinators: list[int],
+    signed: dict[str, datetime],
 ) -> list[tuple[dict[str, Any], NotificationDraft]]:
-    late = [
-        s
-        for s in step_rows(pathway.steps, open_action_keys(draft), today)
-        if s.state == StepState.LATE
-    ]
+    timeline = step_rows(
+        pathway.steps,
+        open_action_keys(draft),
+        today,
+        started_on=pathway.started_on,
+        signed=signed,
+    )
+    late = [s for s in timeline if s.state == StepState.LATE]
     link = f"/patients/{pathway.patient_id}/pathways"
     return [
         (
@@ -82,11 +89,14 @@ def send_pathway_step_reminders(today: date | None = None) -> int:
     while batch := db.session.execute(running.where(PatientPathway.id > after)).all():
         after = batch[-1][0].id
         coordinators: dict[int, list[int]] = {}
+        signed = signed_by_patient([(p.patient_id, p.steps) for p, _, _ in batch])
         candidates = []
         for pathway, draft, patient in batch:
             if patient.id not in coordinators:
                 coordinators[patient.id] = list_coordinator_ids(patient)
-            candidates += _candidates(pathway, draft, today, coordinators[patient.id])
+            candidates += _candidates(
+                pathway, draft, today, coordinators[patient.id], signed.get(patient.id, {})
+            )
         claimed = insert_many_if_absent(ReminderLog, [row for row, _ in candidates], _KEY)
         mine = [n for row, n in candidates if tuple(row[k] for k in _KEY) in claimed]
         notify_all(mine)

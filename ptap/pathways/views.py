@@ -21,8 +21,10 @@ from ptap.core.errors import Conflict, DomainError, InvalidInput, NotFound, Perm
 from ptap.core.policy import can, requires
 from ptap.core.web import register_nav
 from ptap.extensions import db
+from ptap.grids import queries as grid_queries
 from ptap.pathways import editing, queries, services
 from ptap.pathways.content import OFFSET_FROM_LABELS, parse_content
+from ptap.pathways.loaders import require_plan_editor
 from ptap.pathways.models import TEMPLATE_STATUS_LABELS, PathwayTemplate
 
 bp = Blueprint("pathways", __name__)
@@ -109,6 +111,7 @@ def _render_editor(
             versions=versions,
             offset_choices=[(k.value, v) for k, v in OFFSET_FROM_LABELS.items()],
             may_manage=can(current_user, "pathway_templates.manage", template),
+            grids=grid_queries.list_grids(),
         ),
         status,
     )
@@ -191,6 +194,7 @@ def _patient_page(
             pathways=pathways,
             plan=plan,
             may_edit=may_edit,
+            may_fill=can(current_user, "assessments.fill", patient),
             templates=templates,
             preview=preview,
             names=names,
@@ -234,6 +238,7 @@ def start_pathway(patient_id: int):
         return _patient_page(patient, start=start, error=error, status=422)
     version = template.current_version
     assert version is not None  # noqa: S101 - checked by _chosen
+    require_plan_editor(patient, "pathway.start")
     if request.form.get("op") != "start":
         prefill = services.build_prefill(patient, parse_content(version.content), start)
         db.session.commit()  # keep the audited read
@@ -255,6 +260,7 @@ def start_pathway(patient_id: int):
 @requires("patients.list")
 def stop_pathway(patient_id: int, pathway_id: int):
     patient = load_patient(patient_id, what="pathways")
+    require_plan_editor(patient, "pathway.stop")
     pathway = queries.get_patient_pathway(patient.id, pathway_id)
     outcome = run_action(
         lambda: services.stop_pathway(

@@ -128,3 +128,23 @@ def test_outsider_cannot_start_a_pathway(client, db):
     )
     assert answer.status_code == 404
     assert db.session.scalar(sa.select(sa.func.count(PatientPathway.id))) == 0
+
+
+def test_reader_who_may_not_edit_the_plan_is_refused_and_the_refusal_audited(client, db):
+    w, coord, _ = _setup(db)
+    tid = _create(client, coord, w).json["id"]
+    client.post(f"{BASE}/{tid}/publish", headers=coord)
+    visitor = api_headers(w.visitor)  # break-glass: reads the record, never edits the plan
+    db.session.commit()
+    url = f"/api/v1/patients/{w.patient.id}/pathways"
+    answer = client.post(
+        url, json={"template_id": tid, "started_on": "2026-03-02"}, headers=visitor
+    )
+    assert answer.status_code == 403
+    assert db.session.scalar(sa.select(sa.func.count(PatientPathway.id))) == 0
+    denied = db.session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == "pathway.start", AuditEvent.actor_id == w.visitor.id
+        )
+    ).all()
+    assert [(e.outcome, e.patient_id) for e in denied] == [("denied", w.patient.id)]

@@ -27,8 +27,9 @@
   function autosave(form) {
     var status = document.getElementById("autosave-status");
     var revision = form.querySelector("input[name=revision]");
-    var timer = null, busy = false, again = false;
+    var timer = null, busy = false, again = false, waiting = null;
     function send() {
+      timer = null;
       if (busy) { again = true; return; }
       busy = true;
       var body = new FormData(form);
@@ -47,8 +48,24 @@
           }
         })
         .catch(function () { status.textContent = "Non enregistré : connexion perdue. Réessayez."; })
-        .finally(function () { busy = false; if (again) { again = false; send(); } });
+        .finally(function () {
+          busy = false;
+          if (again) { again = false; send(); return; }
+          // A button pressed during an autosave is submitted now, with the new revision.
+          if (waiting) { var button = waiting; waiting = null; submit(button); }
+        });
     }
+    function submit(button) {
+      if (form.requestSubmit) { form.requestSubmit(button || undefined); } else { form.submit(); }
+    }
+    // Saving or signing while an autosave is pending or in flight would post an old
+    // revision (a 409): wait for the autosave, then submit.
+    form.addEventListener("submit", function (e) {
+      if (!busy && timer === null) { return; }
+      e.preventDefault();
+      waiting = e.submitter || form.querySelector("button[type=submit]");
+      if (timer !== null) { clearTimeout(timer); send(); }
+    });
     form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(send, 400); });
     form.addEventListener("input", function (e) {
       if (e.target.tagName === "TEXTAREA" || e.target.type === "text") {

@@ -15,6 +15,16 @@
           if (value) { el.setAttribute(attr, value.replace(/^steps-\d+-/, "steps-" + index + "-")); }
         });
       });
+      // The ↑/↓/Supprimer buttons name their step by position: keep them on this one.
+      item.querySelectorAll("button[name='op']").forEach(function (button) {
+        var kind = (button.value.match(/^(up|down|remove)-\d+$/) || [])[1];
+        if (!kind) { return; }
+        button.value = kind + "-" + index;
+        var label = button.getAttribute("aria-label");
+        if (label) { button.setAttribute("aria-label", label.replace(/\d+$/, String(index + 1))); }
+        if (kind === "up") { button.disabled = index === 0; }
+        if (kind === "down") { button.disabled = index === items.length - 1; }
+      });
       var legend = item.querySelector("legend");
       if (legend) { legend.textContent = legend.textContent.replace(/^Étape \d+/, "Étape " + (index + 1)); }
     });
