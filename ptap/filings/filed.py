@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
@@ -73,6 +74,26 @@ def _named(doc: FiledDmpDocument) -> str:
     return "d'un document" if doc.hidden_from_patient else f"de « {doc.title} »"
 
 
+def _refuse_already_filed(
+    ctx: AuditContext,
+    patient: Patient,
+    rights: consultation.ConsultationRights,
+    unique_id: str,
+    existing: FiledDmpDocument | None,
+) -> NoReturn:
+    """Trace the refused filing of a document that already has a live copy, and refuse."""
+    copy = f", copie n° {existing.id}" if existing is not None else ""
+    consultation.audit_consultation(
+        ctx,
+        FILE_ACTION,
+        patient,
+        rights,
+        f"refusé : document {unique_id} déjà versé au dossier de coordination{copy}",
+        Outcome.DENIED,
+    )
+    raise AlreadyFiled(existing)
+
+
 def file_dmp_document(
     user: User, patient: Patient, unique_id: str, ctx: AuditContext, *, psc: bool
 ) -> FiledDmpDocument:
@@ -83,6 +104,9 @@ def file_dmp_document(
     """
     detail = f"versement au dossier du document {unique_id}"
     rights = consultation.checked_rights(user, patient, ctx, FILE_ACTION, psc, detail)
+    existing = find_live_filed(patient.id, unique_id)
+    if existing is not None:  # nothing asked of the DMP; the refusal is traced
+        _refuse_already_filed(ctx, patient, rights, unique_id, existing)
     try:
         entry, document = dmp_bridge.retrieve_dmp_document(
             consultation.consultation_of(user, patient, rights), unique_id
@@ -119,10 +143,13 @@ def file_dmp_document(
     try:
         with db.session.begin_nested():
             db.session.add(doc)
-    except IntegrityError as exc:
-        # Another copy is live (perhaps filed by a colleague this very second).
+    except IntegrityError:
+        # Another copy is live (filed by a colleague this very second): the document was
+        # retrieved from the DMP all the same, and that consultation is traced.
         delete_sealed(FILED_FOLDER, storage_path)
-        raise AlreadyFiled(find_live_filed(patient.id, unique_id)) from exc
+        _refuse_already_filed(
+            ctx, patient, rights, unique_id, find_live_filed(patient.id, unique_id)
+        )
     what = "d'un document" if row.hidden_from_patient else f"de « {row.title} »"
     consultation.audit_consultation(
         ctx,

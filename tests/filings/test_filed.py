@@ -186,8 +186,8 @@ def test_filing_twice_answers_with_the_existing_copy(
 
 
 def test_the_unique_index_decides_not_a_check(app, org: Org, docs, dmp) -> None:
-    """The service inserts without looking first: the second filing is refused by the
-    database, answered with the existing copy, and leaves no orphan file."""
+    """A live copy found first spares the DMP a retrieval, but the database decides: the
+    second filing is refused, answered with the existing copy, and leaves no orphan file."""
     ctx = request_context(org.gp)
     first = filed.file_dmp_document(org.gp, org.patient, docs["pdf"], ctx, psc=True)
     db.session.commit()
@@ -197,6 +197,37 @@ def test_the_unique_index_decides_not_a_check(app, org: Org, docs, dmp) -> None:
     assert caught.value.existing_id == first.id
     assert len(live_copies(org)) == 1
     assert len(stored_files(app)) == 1
+
+
+def test_a_refused_second_filing_is_traced_both_ways(monkeypatch, org: Org, docs, dmp) -> None:
+    """Whether the live copy is seen first or only by the unique index (a colleague filing
+    the same second: the DMP was consulted all the same), the attempt is in the audit trail."""
+    ctx = request_context(org.gp)
+    first = filed.file_dmp_document(org.gp, org.patient, docs["pdf"], ctx, psc=True)
+    db.session.commit()
+    with pytest.raises(filed.AlreadyFiled):
+        filed.file_dmp_document(org.coord, org.patient, docs["pdf"], ctx, psc=True)
+    db.session.commit()
+    # The race: the copy is not seen before the retrieval, the index refuses the insert.
+    calls: list[int] = []
+    real = filed.find_live_filed
+
+    def unseen_first(*args):  # noqa: ANN002, ANN202
+        calls.append(1)
+        return None if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(filed, "find_live_filed", unseen_first)
+    with pytest.raises(filed.AlreadyFiled) as caught:
+        filed.file_dmp_document(org.coord, org.patient, docs["pdf"], ctx, psc=True)
+    db.session.commit()
+    assert caught.value.existing_id == first.id
+    assert len(calls) == 2  # looked before the retrieval, then after the index refused
+    refused = [
+        e for e in events(org.patient.id, filed.FILE_ACTION) if "déjà versé" in (e.reason or "")
+    ]
+    assert len(refused) == 2
+    assert all(str(e.outcome) in ("denied", "Outcome.DENIED") for e in refused)
+    assert all(f"copie n° {first.id}" in e.reason for e in refused)
 
 
 def _waiting_on_a_lock() -> int:
