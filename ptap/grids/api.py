@@ -183,7 +183,9 @@ def list_assessments(patient_id: int):
     db.session.commit()  # keep the audited read
     stmt = db.select(Assessment).where(Assessment.patient_id == patient.id)
     page = paginate_by_id(stmt, Assessment.id, descending=True)
-    return Page([AssessmentOut.of(a) for a in page.items], page.next_cursor, page.limit)
+    return Page(
+        [AssessmentOut.of(a, current_user.id) for a in page.items], page.next_cursor, page.limit
+    )
 
 
 @api_route(
@@ -204,7 +206,7 @@ def create_assessment(patient_id: int, body: AssessmentCreate):
         raise InvalidInput("Grille introuvable.", field="grid_key")
     assessment = services.start_assessment(current_user, patient, grid, request_context())
     db.session.commit()
-    return AssessmentOut.of(assessment)
+    return AssessmentOut.of(assessment, current_user.id)
 
 
 @api_route(
@@ -217,7 +219,7 @@ def create_assessment(patient_id: int, body: AssessmentCreate):
 def get_assessment(assessment_id: int):
     assessment, _ = _load_assessment(assessment_id)
     db.session.commit()
-    return AssessmentOut.of(assessment)
+    return AssessmentOut.of(assessment, current_user.id)
 
 
 @api_route(
@@ -236,7 +238,7 @@ def save_assessment(assessment_id: int, body: AssessmentSave):
         current_user, assessment, patient, body.answers, body.revision, request_context()
     )
     db.session.commit()
-    return AssessmentOut.of(assessment)
+    return AssessmentOut.of(assessment, current_user.id)
 
 
 @api_route(
@@ -252,7 +254,7 @@ def sign_assessment(assessment_id: int):
     assessment, patient = _load_assessment(assessment_id, "assessments.fill")
     services.sign_assessment(current_user, assessment, patient, request_context())
     db.session.commit()
-    return AssessmentOut.of(assessment)
+    return AssessmentOut.of(assessment, current_user.id)
 
 
 @api_route(

@@ -58,7 +58,7 @@ def assessment_response(assessment: Assessment) -> dict[str, Any]:
         patient_id=assessment.patient_id,
         author_id=assessment.author_id,
         authored=assessment.signed_at or assessment.updated_at,
-        score=assessment.score,
+        score=assessment.score if assessment.status == "signed" else None,
     )
 
 

@@ -149,9 +149,10 @@ def patient_assessment_rows(
             grid_title=title,
             version=number,
             status=a.status,
-            score=a.score,
-            band_label=a.band_label,
-            band_alert=a.band_alert,
+            # A draft's score is partial and may change: shown only once signed.
+            score=a.score if a.status == AssessmentStatus.SIGNED else None,
+            band_label=a.band_label if a.status == AssessmentStatus.SIGNED else "",
+            band_alert=a.band_alert if a.status == AssessmentStatus.SIGNED else False,
             author_name=f"{first} {last}".strip(),
             author_id=a.author_id,
             created_at=a.created_at,

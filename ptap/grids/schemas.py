@@ -116,6 +116,9 @@ class AssessmentOut(BaseModel):
     signed_at: datetime | None
 
     @classmethod
-    def of(cls, assessment: Assessment) -> Self:
-        """Build the output of an assessment."""
-        return cls.model_validate(assessment, from_attributes=True)
+    def of(cls, assessment: Assessment, viewer_id: int | None = None) -> Self:
+        """Build the output of an assessment; a draft's partial score only for its author."""
+        out = cls.model_validate(assessment, from_attributes=True)
+        if assessment.status != "signed" and viewer_id != assessment.author_id:
+            out = out.model_copy(update={"score": None, "band_label": "", "band_alert": False})
+        return out

@@ -264,11 +264,12 @@ def _render_assessment(
     definition = parse_definition(version.definition)
     shown = answers if answers is not None else assessment.answers
     editable = can_edit_assessment(current_user, assessment, patient)
-    score, band = (
-        present.live_band(definition, assessment.answers)
-        if editable
-        else (assessment.score, assessment.band_label)
-    )
+    if editable:  # the author's own draft: the running score
+        score, band = present.live_band(definition, assessment.answers)
+    elif assessment.status == "signed":
+        score, band = assessment.score, assessment.band_label
+    else:  # someone else's draft: partial, not a result
+        score, band = None, ""
     alert = queries.find_alert(assessment.id)
     target = (
         plan_actions.plan_target(current_user, patient)

@@ -231,3 +231,29 @@ def test_a_proposed_action_goes_to_an_objective_of_the_open_plan(client, auth, d
     auth.post(f"/assessments/{assessment.id}/plan-actions", {"action": "9", "objective": "o1"})
     db.session.refresh(plan)
     assert len(load_content(plan.draft).objectives[0].actions) == 1
+
+
+def test_a_drafts_partial_score_is_not_shown_as_a_result_to_others(client, db, world):
+    """A draft's score is partial (some items unanswered) and may change: its author sees
+    the running score; anyone else sees no score until it is signed (pages, API, FHIR)."""
+    nurse, physician = api_headers(world.nurse), api_headers(world.physician)
+    pid = world.patient.id
+    created = client.post(
+        f"/api/v1/patients/{pid}/assessments",
+        json={"grid_key": "reperage-fragilite"},
+        headers=nurse,
+    )
+    aid = created.json["id"]
+    saved = client.patch(
+        f"/api/v1/assessments/{aid}", json={"answers": HIGH, "revision": 0}, headers=nurse
+    )
+    assert saved.json["score"] == 7  # the author's running score
+    seen = client.get(f"/api/v1/assessments/{aid}", headers=physician).json
+    assert seen["score"] is None and seen["band_label"] == "" and seen["band_alert"] is False
+    listed = client.get(f"/api/v1/patients/{pid}/assessments", headers=physician).json
+    assert [a["score"] for a in listed["items"]] == [None]
+    response = client.get(f"/api/v1/assessments/{aid}/fhir", headers=physician).json
+    assert not any(e["url"] == fhir.SCORE for e in response.get("extension", []))
+    signed = client.post(f"/api/v1/assessments/{aid}/sign", headers=nurse)
+    assert signed.status_code == 200
+    assert client.get(f"/api/v1/assessments/{aid}", headers=physician).json["score"] == 7
