@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 import sqlalchemy as sa
 
@@ -27,6 +27,7 @@ from ptap.core.policy import can, is_clinician
 from ptap.dmp_bridge import DmpSubmission, Operation
 from ptap.extensions import db
 from ptap.filings.labels import KIND_LABELS, status_label
+from ptap.filings.queries import filed_document_search_rows
 from ptap.letters.models import LETTER_KIND_LABELS, LETTER_STATUS_LABELS, Letter
 from ptap.meetings import queries as meeting_queries
 from ptap.meetings.decisions import describe
@@ -234,6 +235,27 @@ def dmp_filings(user: User, patient: Patient) -> list[SearchDocument]:
             context=status_label(row.status),
         )
         for row in rows
+    ]
+
+
+@search_source("dmp_filed", "Documents versés depuis le DMP")
+def dmp_filed_documents(user: User, patient: Patient) -> list[SearchDocument]:
+    """The DMP documents a professional filed into the coordination file: title and, for a
+    structured CDA, its narrative (decrypted for this search only; dmp_filed.view's rule)."""
+    if not can(user, "dmp_filed.view", patient):
+        return []
+    return [
+        SearchDocument(
+            kind="dmp_filed",
+            source_id=str(filed_id),
+            title=title,
+            body=text,
+            occurred_at=when if when.tzinfo is not None else when.replace(tzinfo=UTC),
+            endpoint="filings.filed_document",
+            params={"patient_id": patient.id, "filed_id": filed_id},
+            context="Document versé depuis le DMP",
+        )
+        for filed_id, title, text, when in filed_document_search_rows(patient.id)
     ]
 
 

@@ -570,3 +570,19 @@ def test_demo_files_one_readable_lab_report_once(org: Org) -> None:
     assert content.view.kind == "cda" and "Créatinine" in content.view.html
     [row] = queries.filed_document_search_rows(org.patient.id)
     assert "Insuffisance rénale modérée" in row[2]
+
+
+def test_a_filed_cda_is_found_by_the_coordination_file_search(app, org: Org, docs, dmp) -> None:
+    """The narrative of a filed structured document is searched (decrypted for the search
+    only); someone without need-to-know on the patient finds nothing."""
+    from ptap.search.queries import search_patient
+
+    ctx = request_context(org.gp)
+    copy = filed.file_dmp_document(org.gp, org.patient, docs["ldl"], ctx, psc=True)
+    db.session.commit()
+    with app.test_request_context():
+        found = search_patient(org.nurse, org.patient, "psychotique")
+        assert [(h.document.kind, h.document.source_id) for h in found.hits] == [
+            ("dmp_filed", str(copy.id))
+        ]
+        assert search_patient(org.other_coord, org.patient, "psychotique").total == 0
