@@ -275,6 +275,7 @@ API_WRITES = {
     "api.grids_retire_grid": "no patient identity",
     "api.grids_import_grid": "no patient identity",
     "api.grids_create_assessment": "load_patient",
+    "api.grids_import_assessment": "load_patient",
     "api.grids_save_assessment": "load_patient of the assessment's patient",
     "api.grids_sign_assessment": "load_patient of the assessment's patient",
 }
