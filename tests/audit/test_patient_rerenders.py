@@ -39,6 +39,7 @@ RERENDERS_PATIENTS = {
     "care_teams.review_break_glass": ("/break-glass/{grant}/review", "review", "coord"),
     "care_teams.open_break_glass": ("/break-glass/open", "ticket", "stranger"),
     "grids.start_assessment": ("/patients/{patient}/assessments", {}, "coord"),
+    "grids.import_assessment": ("/patients/{patient}/assessments/import", {}, "coord"),
     "patient_space.invite": ("/patients/{patient}/patient-space/invitations", {}, "coord"),
 }
 

@@ -6,6 +6,7 @@ access rules as starting an assessment (outsider: audited 404)."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 
 import pytest
@@ -218,3 +219,45 @@ def test_the_import_is_in_the_openapi_document(client, db):
     assert "QuestionnaireResponse" in operation["summary"]
     assert "422" in operation["responses"]
     assert json.dumps(operation["requestBody"]).count("AssessmentImport") >= 1
+
+
+def test_the_evaluations_page_previews_then_creates_the_draft(client, auth, db, world, exported):
+    auth.login(world.physician)
+    pid = world.patient.id
+    page = client.get(f"/patients/{pid}/assessments").get_data(as_text=True)
+    assert "Importer une évaluation remplie (FHIR)" in page
+    assert f'action="/patients/{pid}/assessments/import"' in page
+    raw = json.dumps(exported)
+    before = count(db)
+    preview = auth.post(f"/patients/{pid}/assessments/import", {"resource": raw})
+    text = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "Ce qui sera créé" in text
+    assert "Fragilité probable" in text and "Créer le brouillon" in text
+    assert count(db) == before
+    done = auth.post(f"/patients/{pid}/assessments/import", {"resource": raw, "confirm": "1"})
+    assert done.status_code == 302
+    created = db.session.scalars(sa.select(Assessment).order_by(Assessment.id.desc())).first()
+    assert done.headers["Location"].endswith(f"/assessments/{created.id}")
+    assert created.status == "draft" and created.author_id == world.physician.id
+    fill = client.get(f"/assessments/{created.id}").get_data(as_text=True)
+    assert "Signer l'évaluation" in fill  # the importer reviews and signs it
+
+
+def test_the_evaluations_page_accepts_a_file_and_keeps_a_refused_input(
+    client, auth, db, world, exported
+):
+    auth.login(world.physician)
+    pid = world.patient.id
+    upload = (io.BytesIO(json.dumps(exported).encode()), "reponse.json")
+    preview = auth.post(f"/patients/{pid}/assessments/import", {"upload": upload})
+    assert preview.status_code == 200 and "Ce qui sera créé" in preview.get_data(as_text=True)
+    exported["questionnaire"] = fhir.questionnaire_url("reperage-fragilite") + "|9"
+    before = count(db)
+    refused = auth.post(f"/patients/{pid}/assessments/import", {"resource": json.dumps(exported)})
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "pas publiée" in text
+    assert "|9" in text  # the input is kept
+    empty = auth.post(f"/patients/{pid}/assessments/import", {"resource": ""})
+    assert empty.status_code == 422 and "Collez la ressource" in empty.get_data(as_text=True)
+    assert count(db) == before
+    assert events(db, "assessment.import", pid) == []
