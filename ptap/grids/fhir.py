@@ -455,6 +455,7 @@ def _answer_value(answer: Any) -> Any:
         value = getattr(answer, name, None)
         if value is not None:
             return float(value) if name == "valueDecimal" else value
-    if answer.valueDate is not None:
-        return answer.valueDate.isoformat()
+    if answer.valueDate is not None:  # a partial date ("2024") stays text: refused later
+        day = answer.valueDate
+        return day.isoformat() if hasattr(day, "isoformat") else str(day)
     return None

@@ -8,12 +8,15 @@ from __future__ import annotations
 import copy
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from ptap.audit.models import AuditEvent
+from ptap.core.errors import InvalidInput
 from ptap.grids import fhir, services
+from ptap.grids.demo_grids import HOME_SITUATION
 from ptap.grids.models import Assessment
 from tests.factories import make_patient, make_user
 from tests.filings.conftest import api_headers
@@ -261,3 +264,47 @@ def test_the_evaluations_page_accepts_a_file_and_keeps_a_refused_input(
     assert empty.status_code == 422 and "Collez la ressource" in empty.get_data(as_text=True)
     assert count(db) == before
     assert events(db, "assessment.import", pid) == []
+
+
+def _home_response(**answers) -> tuple[dict, object]:
+    definition = fhir.parse_definition(HOME_SITUATION)
+    full = {
+        "logement-obstacles": True,
+        "logement-chauffage": False,
+        "visite-date": "2026-11-30",
+        "entourage": "hebdo",
+        "aidant-epuise": True,
+        "heures-aide": 4.5,
+        "observations": "Voisine présente le matin.",
+        **answers,
+    }
+    resource = fhir.questionnaire_response(
+        key="situation-domicile",
+        number=1,
+        definition=definition,
+        answers=full,
+        status="signed",
+        patient_id=1,
+        author_id=1,
+        authored=datetime(2026, 11, 30, 9, tzinfo=UTC),
+        score=None,
+    )
+    return resource, definition
+
+
+def test_every_item_type_reads_back_and_a_partial_date_is_refused():
+    resource, definition = _home_response()
+    answers = fhir.parse_questionnaire_response(resource, definition)
+    assert answers["visite-date"] == "2026-11-30" and answers["heures-aide"] == 4.5
+    assert answers["observations"] == "Voisine présente le matin."
+    resource["item"][0]["item"][2]["answer"] = [{"valueDate": "2026"}]  # partial: valid FHIR
+    with pytest.raises(InvalidInput) as refused:
+        fhir.parse_questionnaire_response(resource, definition)
+    assert refused.value.field == "resource.item[0].item[2].answer[0]"
+    assert "date" in refused.value.message
+    resource["item"][0]["item"][2]["answer"] = [{"valueDateTime": "2026-11-30T09:00:00Z"}]
+    with pytest.raises(InvalidInput, match="valueDate"):
+        fhir.parse_questionnaire_response(resource, definition)
+    resource["item"][1]["item"][2]["answer"] = [{"valueInteger": 4}]  # integer for a number
+    resource["item"][0]["item"][2]["answer"] = [{"valueDate": "2026-11-30"}]
+    assert fhir.parse_questionnaire_response(resource, definition)["heures-aide"] == 4
