@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from werkzeug.datastructures import FileStorage
 from wtforms import (
     BooleanField,
     Field,
@@ -363,7 +364,7 @@ class ResponseImportForm(ImportForm):
     """A filled grid (FHIR QuestionnaireResponse) to import for the patient: pasted, or an
     uploaded .json file (its text then fills the box, so the preview keeps it)."""
 
-    key = None  # type: ignore[assignment]  # the response names its grid
+    key = None  # the response names its grid
     resource = TextAreaField(
         "QuestionnaireResponse FHIR R4 (JSON)",
         render_kw={"rows": 8, "spellcheck": "false", "class": "code"},
@@ -373,7 +374,7 @@ class ResponseImportForm(ImportForm):
     def parsed(self) -> Any:
         """Return the uploaded or pasted resource as JSON, or raise InvalidInput."""
         upload = self.upload.data
-        if upload is not None and getattr(upload, "filename", ""):
+        if isinstance(upload, FileStorage) and upload.filename:
             self.resource.data = upload.read(2_000_000).decode("utf-8", errors="replace")
         if not (self.resource.data or "").strip():
             raise InvalidInput(
