@@ -20,6 +20,8 @@ from ptap.grids import fhir, present, queries, services
 from ptap.grids.models import Assessment, AssessmentGrid
 from ptap.grids.schemas import (
     AssessmentCreate,
+    AssessmentImport,
+    AssessmentImportOut,
     AssessmentOut,
     AssessmentSave,
     GridImport,
@@ -207,6 +209,29 @@ def create_assessment(patient_id: int, body: AssessmentCreate):
     assessment = services.start_assessment(current_user, patient, grid, request_context())
     db.session.commit()
     return AssessmentOut.of(assessment, current_user.id)
+
+
+@api_route(
+    "/patients/<int:patient_id>/assessments/import",
+    "POST",
+    summary="Importer une évaluation remplie (FHIR R4 QuestionnaireResponse) comme brouillon "
+    "du professionnel qui importe, à relire et signer ; dry_run montre ce qui sera créé ; "
+    "grille inconnue ou retirée, version non publiée, réponse inconnue ou mal typée, autre "
+    "patient : refusés (422)",
+    access="assessments.list",
+    body=AssessmentImport,
+    response=AssessmentImportOut,
+    status=201,
+    tags=ASSESSMENTS,
+)
+def import_assessment(patient_id: int, body: AssessmentImport):
+    patient = load_patient(patient_id, "assessments.fill")
+    plan = services.plan_assessment_import(current_user, patient, body.resource)
+    created = None
+    if not body.dry_run:
+        created = services.import_assessment(current_user, patient, plan, request_context())
+        db.session.commit()
+    return present.assessment_import_summary(plan, created.id if created else None)
 
 
 @api_route(

@@ -344,19 +344,106 @@ def _import_threshold(ext: Any) -> dict[str, Any]:
     return band
 
 
+@dataclass(frozen=True)
+class ResponseTarget:
+    """What a QuestionnaireResponse names: the grid key, its version number, and the
+    patient id of its `subject` (None when it names none)."""
+
+    key: str
+    number: int
+    patient_id: int | None
+
+
+def response_target(raw: Any) -> ResponseTarget:
+    """Parse a QuestionnaireResponse (R4B model) and return the grid version and the patient
+    it names; refuse a canonical that is not a PTAP grid with its version, or a subject that
+    is not a Patient."""
+    qr = _parse(QuestionnaireResponse, raw, "QuestionnaireResponse")
+    if qr.modifierExtension:
+        raise _refuse("modifierExtension", "une extension modificatrice")
+    canonical = str(qr.questionnaire or "")
+    key = grid_key_from_canonical(canonical) if canonical else None
+    if key is None:
+        raise InvalidInput(
+            "Le champ « questionnaire » doit nommer une grille PTAP "
+            f"({questionnaire_url('<clé>')}|<version>).",
+            field="resource.questionnaire",
+        )
+    version = canonical.partition("|")[2]
+    if not version.isdecimal() or len(version) > 9:
+        raise InvalidInput(
+            "Le champ « questionnaire » doit nommer la version de la grille (…|<numéro>).",
+            field="resource.questionnaire",
+        )
+    patient_id = None
+    if qr.subject is not None:
+        ref = str(qr.subject.reference or "")
+        kind, _, ident = ref.partition("/")
+        if kind != "Patient" or not ident.isdecimal() or len(ident) > 12:
+            raise InvalidInput(
+                "Le champ « subject » doit désigner un patient PTAP (Patient/<id>).",
+                field="resource.subject",
+            )
+        patient_id = int(ident)
+    return ResponseTarget(key=key, number=int(version), patient_id=patient_id)
+
+
+#: The FHIR answer value[x] each item type takes.
+ANSWER_TYPES = {
+    ItemType.YESNO: ("valueBoolean",),
+    ItemType.CHOICE: ("valueCoding",),
+    ItemType.NUMBER: ("valueDecimal", "valueInteger"),
+    ItemType.DATE: ("valueDate",),
+    ItemType.TEXT: ("valueString",),
+}
+ANSWER_LABELS = {
+    ItemType.YESNO: "valueBoolean (oui/non)",
+    ItemType.CHOICE: "valueCoding (une des options)",
+    ItemType.NUMBER: "valueDecimal ou valueInteger (un nombre)",
+    ItemType.DATE: "valueDate (une date)",
+    ItemType.TEXT: "valueString (un texte)",
+}
+
+
 def parse_questionnaire_response(raw: Any, definition: GridDefinition) -> dict[str, Any]:
-    """Parse a FHIR QuestionnaireResponse and return its answers checked against the grid."""
+    """Parse a FHIR QuestionnaireResponse and return its answers checked against the grid:
+    an answer to an item the grid lacks, of another type than the item's, repeated or with
+    nested items is refused with its path."""
     qr = _parse(QuestionnaireResponse, raw, "QuestionnaireResponse")
     answers: dict[str, Any] = {}
-    stack = list(qr.item or [])
+    paths: dict[str, str] = {}
+    stack = [(item, f"item[{n}]") for n, item in enumerate(qr.item or [])]
     while stack:
-        item = stack.pop(0)
-        stack.extend(item.item or [])
-        for answer in (item.answer or [])[:1]:
-            value = _answer_value(answer)
-            if value is not None:
-                answers[item.linkId] = value
-    return clean_answers(definition, answers)
+        item, path = stack.pop(0)
+        stack.extend((child, f"{path}.item[{c}]") for c, child in enumerate(item.item or []))
+        if not item.answer:
+            continue
+        target = definition.item(item.linkId or "")
+        if target is None:
+            raise InvalidInput(
+                f"La grille n'a pas d'élément « {item.linkId} » ({path}.linkId).",
+                field=f"resource.{path}.linkId",
+            )
+        if len(item.answer) > 1:
+            raise _refuse(f"{path}.answer", "plusieurs réponses à un élément")
+        answer = item.answer[0]
+        if answer.item:
+            raise _refuse(f"{path}.answer[0].item", "des éléments sous une réponse")
+        value = _answer_value(answer)
+        allowed = ANSWER_TYPES[ItemType(target.type)]
+        if value is None or not any(getattr(answer, name) is not None for name in allowed):
+            raise InvalidInput(
+                f"« {target.label} » : réponse attendue en {ANSWER_LABELS[ItemType(target.type)]}"
+                f" ({path}.answer[0]).",
+                field=f"resource.{path}.answer[0]",
+            )
+        answers[target.key] = value
+        paths[target.key] = f"resource.{path}.answer[0]"
+    try:
+        return clean_answers(definition, answers)
+    except InvalidInput as exc:
+        key = (exc.field or "").removeprefix("answers.")
+        raise InvalidInput(exc.message, field=paths.get(key, exc.field)) from None
 
 
 def _answer_value(answer: Any) -> Any:
@@ -368,6 +455,7 @@ def _answer_value(answer: Any) -> Any:
         value = getattr(answer, name, None)
         if value is not None:
             return float(value) if name == "valueDecimal" else value
-    if answer.valueDate is not None:
-        return answer.valueDate.isoformat()
+    if answer.valueDate is not None:  # a partial date ("2024") stays text: refused later
+        day = answer.valueDate
+        return day.isoformat() if hasattr(day, "isoformat") else str(day)
     return None

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from werkzeug.datastructures import FileStorage
 from wtforms import (
     BooleanField,
     Field,
@@ -356,6 +358,30 @@ class ImportForm(FlaskForm):
             self.key.errors = [*self.key.errors, error.message]
         else:
             self.resource.errors = [*self.resource.errors, error.message]
+
+
+class ResponseImportForm(ImportForm):
+    """A filled grid (FHIR QuestionnaireResponse) to import for the patient: pasted, or an
+    uploaded .json file (its text then fills the box, so the preview keeps it)."""
+
+    key = None  # the response names its grid
+    resource = TextAreaField(
+        "QuestionnaireResponse FHIR R4 (JSON)",
+        render_kw={"rows": 8, "spellcheck": "false", "class": "code"},
+    )
+    upload = FileField("… ou un fichier .json", render_kw={"accept": "application/json,.json"})
+
+    def parsed(self) -> Any:
+        """Return the uploaded or pasted resource as JSON, or raise InvalidInput."""
+        upload = self.upload.data
+        if isinstance(upload, FileStorage) and upload.filename:
+            self.resource.data = upload.read(2_000_000).decode("utf-8", errors="replace")
+        if not (self.resource.data or "").strip():
+            raise InvalidInput(
+                "Collez la ressource QuestionnaireResponse ou choisissez un fichier.",
+                field="resource",
+            )
+        return super().parsed()
 
 
 class StartForm(FlaskForm):

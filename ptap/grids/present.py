@@ -18,7 +18,8 @@ from ptap.grids.definition import (
 )
 from ptap.grids.models import Assessment, AssessmentGrid
 from ptap.grids.queries import AssessmentRow
-from ptap.grids.schemas import GridImportOut
+from ptap.grids.schemas import AssessmentImportOut, GridImportOut
+from ptap.grids.services import AssessmentImportPlan
 
 
 def import_summary(plan: fhir.ImportPlan, created_id: int | None) -> GridImportOut:
@@ -31,6 +32,22 @@ def import_summary(plan: fhir.ImportPlan, created_id: int | None) -> GridImportO
         items=len(definition.items()),
         score_items=list(definition.score_items),
         thresholds=[t.label for t in definition.thresholds],
+        created_id=created_id,
+    )
+
+
+def assessment_import_summary(
+    plan: AssessmentImportPlan, created_id: int | None
+) -> AssessmentImportOut:
+    """Return what an assessment import creates."""
+    _, band = live_band(plan.definition, plan.answers)
+    return AssessmentImportOut(
+        grid_key=plan.grid.key,
+        grid_title=plan.grid.title,
+        version=plan.version.number,
+        answers=plan.answers,
+        score=plan.score,
+        band_label=band,
         created_id=created_id,
     )
 

@@ -74,6 +74,15 @@ def list_versions(grid_id: int) -> list[AssessmentGridVersion]:
     )
 
 
+def find_version(grid_id: int, number: int) -> AssessmentGridVersion | None:
+    """Return the grid's published version of that number, if any."""
+    return db.session.scalar(
+        sa.select(AssessmentGridVersion).where(
+            AssessmentGridVersion.grid_id == grid_id, AssessmentGridVersion.number == number
+        )
+    )
+
+
 def get_version(version_id: int) -> AssessmentGridVersion:
     """Return a grid version or raise NotFound."""
     version = db.session.get(AssessmentGridVersion, version_id)

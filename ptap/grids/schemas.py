@@ -54,6 +54,33 @@ class GridImportOut(BaseModel):
     created_id: int | None = None
 
 
+class AssessmentImport(BaseModel):
+    """A FHIR R4 QuestionnaireResponse to import as a draft assessment of the patient;
+    `dry_run` only shows what would be created."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource: dict[str, Any] = Field(
+        description="La ressource FHIR QuestionnaireResponse (JSON) ; `questionnaire` nomme "
+        "la grille et sa version publiée (…/Questionnaire/<clé>|<version>)"
+    )
+    dry_run: bool = False
+
+
+class AssessmentImportOut(BaseModel):
+    """What an assessment import creates (or would create, for a dry run): always a draft."""
+
+    grid_key: str
+    grid_title: str
+    version: int
+    answers: dict[str, Any]
+    score: int | None
+    band_label: str = Field(
+        description="Interprétation du score si tous les éléments notés sont répondus (sinon vide)"
+    )
+    created_id: int | None = None
+
+
 class GridOut(BaseModel):
     """A grid: its working definition and its version in force."""
 

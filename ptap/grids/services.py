@@ -7,6 +7,7 @@ raises exactly one alert (a unique row), told to the coordinators of the patient
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +33,7 @@ from ptap.grids.definition import (
     missing_required,
     parse_definition,
 )
-from ptap.grids.fhir import parse_questionnaire
+from ptap.grids.fhir import parse_questionnaire, parse_questionnaire_response, response_target
 from ptap.grids.models import (
     Assessment,
     AssessmentAlert,
@@ -288,3 +289,79 @@ def import_grid(user: User, raw: Any, key: str, ctx: AuditContext) -> Assessment
     grid = create_grid(user, plan.key, plan.definition.to_json(), ctx)
     _audit_grid(ctx, "grid.import", grid, "FHIR Questionnaire")
     return grid
+
+
+#: The provenance an imported assessment's audit event carries (the model has no notes field).
+IMPORTED_FROM_FHIR = "importé depuis FHIR"
+
+
+@dataclass(frozen=True)
+class AssessmentImportPlan:
+    """What importing a QuestionnaireResponse creates: a draft of this grid version."""
+
+    grid: AssessmentGrid
+    version: AssessmentGridVersion
+    definition: GridDefinition
+    answers: dict[str, Any]
+    score: int | None
+
+
+def plan_assessment_import(user: User, patient: Patient, raw: Any) -> AssessmentImportPlan:
+    """Check a FHIR QuestionnaireResponse for the patient and return what its import creates:
+    the published grid version it names, its answers checked against it and the score;
+    refuse (InvalidInput naming the field) an unknown or retired grid, an unpublished
+    version, an unknown item, a wrong answer type or a subject naming another patient."""
+    require(user, "assessments.fill", patient)
+    target = response_target(raw)
+    if target.patient_id is not None and target.patient_id != patient.id:
+        raise InvalidInput(
+            "Le champ « subject » désigne un autre patient que celui de l'import.",
+            field="resource.subject",
+        )
+    where = "resource.questionnaire"
+    grid = queries.find_grid_by_key(target.key)
+    if grid is None:
+        raise InvalidInput(f"Grille inconnue : « {target.key} » (questionnaire).", field=where)
+    if grid.status == GridStatus.RETIRED:
+        raise InvalidInput(
+            f"La grille « {grid.title} » est retirée : plus de nouvelle évaluation avec elle.",
+            field=where,
+        )
+    version = queries.find_version(grid.id, target.number)
+    if version is None:
+        raise InvalidInput(
+            f"La version {target.number} de la grille « {grid.title} » n'est pas publiée.",
+            field=where,
+        )
+    definition = parse_definition(version.definition)
+    answers = parse_questionnaire_response(raw, definition)
+    return AssessmentImportPlan(
+        grid, version, definition, answers, compute_score(definition, answers)
+    )
+
+
+def import_assessment(
+    user: User, patient: Patient, plan: AssessmentImportPlan, ctx: AuditContext
+) -> Assessment:
+    """Create the planned assessment as a DRAFT of the importing professional's (never
+    signed: they review and sign it in the filling screen); the audit event records that it
+    was imported from FHIR."""
+    require(user, "assessments.fill", patient)
+    assessment = Assessment(
+        patient_id=patient.id,
+        grid_id=plan.grid.id,
+        grid_version_id=plan.version.id,
+        author_id=user.id,
+        status=AssessmentStatus.DRAFT,
+        answers=plan.answers,
+        score=plan.score,
+    )
+    db.session.add(assessment)
+    db.session.flush()
+    _audit(
+        ctx,
+        "assessment.import",
+        assessment,
+        f"{IMPORTED_FROM_FHIR} : {plan.grid.key} v{plan.version.number}",
+    )
+    return assessment

@@ -22,6 +22,7 @@ from ptap.grids.forms import (
     OPTION_HINT,
     GridEditorForm,
     ImportForm,
+    ResponseImportForm,
     StartForm,
     answers_from_form,
     revision_from_form,
@@ -205,7 +206,14 @@ def import_grid():
 # --- a patient's assessments ----------------------------------------------------------------
 
 
-def _render_patient(patient: Patient, form: StartForm | None = None, status: int = 200):
+def _render_patient(
+    patient: Patient,
+    form: StartForm | None = None,
+    status: int = 200,
+    *,
+    import_form: ResponseImportForm | None = None,
+    preview=None,
+):
     may_fill = can(current_user, "assessments.fill", patient)
     if may_fill and form is None:
         form = StartForm(grids=queries.list_grids(published_only=True))
@@ -215,6 +223,8 @@ def _render_patient(patient: Patient, form: StartForm | None = None, status: int
         patient=patient,
         active_tab="assessments",
         form=form if may_fill else None,
+        import_form=(import_form or ResponseImportForm()) if may_fill else None,
+        preview=preview,
         rows=rows,
         histories=present.histories(rows),
     ), status
@@ -249,6 +259,30 @@ def start_assessment(patient_id: int):
     patient = load_patient(patient_id, what="assessments")
     db.session.commit()
     return _render_patient(patient, form, status=422)
+
+
+@bp.post("/patients/<int:patient_id>/assessments/import")
+@requires("assessments.list")
+def import_assessment(patient_id: int):
+    patient = load_patient(patient_id, "assessments.fill")
+    form = ResponseImportForm()
+    preview = None
+    if form.validate_on_submit():
+        try:
+            plan = services.plan_assessment_import(current_user, patient, form.parsed())
+            if request.form.get("confirm") == "1":
+                created = services.import_assessment(current_user, patient, plan, request_context())
+                db.session.commit()
+                flash("Évaluation importée (brouillon) : relisez-la, puis signez-la.", "success")
+                return redirect(url_for("grids.show_assessment", assessment_id=created.id))
+            preview = present.assessment_import_summary(plan, None)
+        except WRITE_ERRORS as error:
+            db.session.rollback()
+            form.attach(error)
+    patient = load_patient(patient_id, what="assessments")
+    db.session.commit()
+    status = 200 if preview else 422
+    return _render_patient(patient, status=status, import_form=form, preview=preview)
 
 
 def _render_assessment(

@@ -39,6 +39,7 @@ RERENDERS_PATIENTS = {
     "care_teams.review_break_glass": ("/break-glass/{grant}/review", "review", "coord"),
     "care_teams.open_break_glass": ("/break-glass/open", "ticket", "stranger"),
     "grids.start_assessment": ("/patients/{patient}/assessments", {}, "coord"),
+    "grids.import_assessment": ("/patients/{patient}/assessments/import", {}, "coord"),
     "patient_space.invite": ("/patients/{patient}/patient-space/invitations", {}, "coord"),
 }
 
@@ -275,6 +276,7 @@ API_WRITES = {
     "api.grids_retire_grid": "no patient identity",
     "api.grids_import_grid": "no patient identity",
     "api.grids_create_assessment": "load_patient",
+    "api.grids_import_assessment": "load_patient",
     "api.grids_save_assessment": "load_patient of the assessment's patient",
     "api.grids_sign_assessment": "load_patient of the assessment's patient",
 }
