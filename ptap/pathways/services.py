@@ -67,9 +67,7 @@ def check_steps(content: TemplateContent) -> None:
 def _audit_template(
     ctx: AuditContext, action: str, template: PathwayTemplate, reason: str = ""
 ) -> None:
-    record_event(
-        ctx, action, object_type="pathway_template", object_id=template.id, reason=reason
-    )
+    record_event(ctx, action, object_type="pathway_template", object_id=template.id, reason=reason)
 
 
 def create_template(

@@ -176,11 +176,7 @@ def _patient_page(
     running = {p.template_id for p in pathways if not p.stopped}
     may_edit = plan is not None and can(current_user, "care_plan.edit", plan)
     templates = (
-        [
-            t
-            for t in queries.usable_templates(current_user.id, patient.id)
-            if t.id not in running
-        ]
+        [t for t in queries.usable_templates(current_user.id, patient.id) if t.id not in running]
         if may_edit
         else []
     )
