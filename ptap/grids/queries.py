@@ -272,5 +272,6 @@ def signatures(
     )
     found: dict[tuple[int, str], list[datetime]] = defaultdict(list)
     for patient_id, key, when in rows:
-        found[(patient_id, key)].append(when)
+        if when is not None:  # the query excludes them; the column is nullable
+            found[(patient_id, key)].append(when)
     return dict(found)

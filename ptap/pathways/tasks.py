@@ -1,7 +1,7 @@
 """Late pathway steps become reminders to the patient's coordinators (idempotent, batched).
 
 Runs beside the care-plan reminder job and claims through the same `care_plan_reminders` log
-(kind "step_late", item "p<pathway id>:<step key>", target the step's due date): a second run
+(kind "step_late", item `step_item_key`, target the step's due date): a second run
 or a second scheduler process sends nothing twice. The dashboard, when it exists, may read
 `ptap.pathways.queries.list_patient_pathways` for its alerts.
 """
