@@ -180,7 +180,8 @@ def import_pathway_template_fhir(body: FhirImport):
 
 @api_route(
     "/patients/<int:patient_id>/pathways",
-    summary="Les parcours d'un patient et leurs étapes (faite, à venir, en retard, arrêtée) (accès tracé)",
+    summary="Les parcours d'un patient et leurs étapes (faite, à venir, en retard, arrêtée) "
+    "(accès tracé)",
     access="patients.list",
     response=PathwayOut,
     paginated=True,
