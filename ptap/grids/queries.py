@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -210,21 +211,26 @@ def count_alerts(assessment_ids: Sequence[int]) -> int:
 
 @dataclass(frozen=True)
 class GridRef:
-    """A grid as a pathway step shows it, and when the patient last signed it."""
+    """A grid as a pathway step shows it, and when the patient signed it (oldest first)."""
 
     id: int
     key: str
     title: str
     published: bool
-    last_signed_at: datetime | None
+    signatures: tuple[datetime, ...] = ()
+
+    @property
+    def last_signed_at(self) -> datetime | None:
+        """The patient's last signature of this grid, if any."""
+        return self.signatures[-1] if self.signatures else None
 
 
 def grid_refs(keys: Sequence[str], patient_id: int | None = None) -> dict[str, GridRef]:
-    """Return the grids with these keys, by key, with the patient's last signature of each
-    (one query whatever the number of keys)."""
+    """Return the grids with these keys, by key, with every signature of the patient's
+    assessments of each (one query whatever the number of keys)."""
     if not keys:
         return {}
-    signed = sa.func.max(Assessment.signed_at) if patient_id is not None else sa.null()
+    signed = Assessment.signed_at if patient_id is not None else sa.null()
     stmt = (
         sa.select(
             AssessmentGrid.id,
@@ -234,9 +240,7 @@ def grid_refs(keys: Sequence[str], patient_id: int | None = None) -> dict[str, G
             signed,
         )
         .where(AssessmentGrid.key.in_(sorted(set(keys))))
-        .group_by(
-            AssessmentGrid.id, AssessmentGrid.key, AssessmentGrid.title, AssessmentGrid.status
-        )
+        .order_by(AssessmentGrid.id, signed)
     )
     if patient_id is not None:
         stmt = stmt.outerjoin(
@@ -245,29 +249,39 @@ def grid_refs(keys: Sequence[str], patient_id: int | None = None) -> dict[str, G
                 Assessment.grid_id == AssessmentGrid.id,
                 Assessment.patient_id == patient_id,
                 Assessment.status == AssessmentStatus.SIGNED,
+                Assessment.signed_at.is_not(None),
             ),
         )
-    return {
-        key: GridRef(grid_id, key, title, status == GridStatus.PUBLISHED, when)
-        for grid_id, key, title, status, when in db.session.execute(stmt)
-    }
+    found: dict[str, GridRef] = {}
+    for grid_id, key, title, status, when in db.session.execute(stmt):
+        ref = found.get(key) or GridRef(grid_id, key, title, status == GridStatus.PUBLISHED)
+        if when is not None:
+            ref = GridRef(ref.id, key, title, ref.published, (*ref.signatures, when))
+        found[key] = ref
+    return found
 
 
-def last_signed_at(
+def signatures(
     patient_ids: Sequence[int], keys: Sequence[str]
-) -> dict[tuple[int, str], datetime]:
-    """Return when each patient last signed an assessment of each grid, by (patient id, grid
-    key), in one query whatever the numbers (pathway timelines, reminders, dashboards)."""
+) -> dict[tuple[int, str], list[datetime]]:
+    """Return when each patient signed assessments of each grid (oldest first), by (patient
+    id, grid key), in one query whatever the numbers (pathway timelines, reminders,
+    dashboards)."""
     if not patient_ids or not keys:
         return {}
     rows = db.session.execute(
-        sa.select(Assessment.patient_id, AssessmentGrid.key, sa.func.max(Assessment.signed_at))
+        sa.select(Assessment.patient_id, AssessmentGrid.key, Assessment.signed_at)
         .join(AssessmentGrid, AssessmentGrid.id == Assessment.grid_id)
         .where(
             Assessment.patient_id.in_(sorted(set(patient_ids))),
             AssessmentGrid.key.in_(sorted(set(keys))),
             Assessment.status == AssessmentStatus.SIGNED,
+            Assessment.signed_at.is_not(None),
         )
-        .group_by(Assessment.patient_id, AssessmentGrid.key)
+        .order_by(Assessment.patient_id, AssessmentGrid.key, Assessment.signed_at)
     )
-    return {(patient_id, key): when for patient_id, key, when in rows if when is not None}
+    found: dict[tuple[int, str], list[datetime]] = defaultdict(list)
+    for patient_id, key, when in rows:
+        if when is not None:  # the query excludes them; the column is nullable
+            found[(patient_id, key)].append(when)
+    return dict(found)

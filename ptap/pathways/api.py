@@ -75,7 +75,9 @@ def list_pathway_templates():
 def create_pathway_template(body: TemplateIn):
     team, territory = services.resolve_owner(body.team_id, body.territory_id)
     content = parse_content(body.content)
-    template = services.create_template(current_user, content, team=team, territory=territory)
+    template = services.create_template(
+        current_user, content, team=team, territory=territory, ctx=request_context()
+    )
     db.session.commit()
     return TemplateOut.of(template)
 
@@ -117,7 +119,7 @@ def update_pathway_template(template_id: int, body: TemplateUpdate):
 )
 def publish_pathway_template(template_id: int):
     template = queries.get_readable_template(current_user, template_id)
-    services.publish_template(current_user, template)
+    services.publish_template(current_user, template, request_context())
     db.session.commit()
     return TemplateOut.of(template)
 
@@ -132,7 +134,7 @@ def publish_pathway_template(template_id: int):
 )
 def retire_pathway_template(template_id: int):
     template = queries.get_readable_template(current_user, template_id)
-    services.retire_template(current_user, template)
+    services.retire_template(current_user, template, request_context())
     db.session.commit()
     return TemplateOut.of(template)
 
@@ -169,14 +171,17 @@ def import_pathway_template_fhir(body: FhirImport):
     if body.dry_run:
         content = services.import_plan_definition(body.resource)
         return ImportPreview(template=None, content=content.model_dump(mode="json"))
-    template = services.import_template(current_user, body.resource, team=team, territory=territory)
+    template = services.import_template(
+        current_user, body.resource, team=team, territory=territory, ctx=request_context()
+    )
     db.session.commit()
     return ImportPreview(template=TemplateOut.of(template), content=template.draft)
 
 
 @api_route(
     "/patients/<int:patient_id>/pathways",
-    summary="Les parcours d'un patient et leurs étapes (faite, à venir, en retard) (accès tracé)",
+    summary="Les parcours d'un patient et leurs étapes (faite, à venir, en retard, arrêtée) "
+    "(accès tracé)",
     access="patients.list",
     response=PathwayOut,
     paginated=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -11,11 +12,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from ptap.accounts.models import User
-from ptap.care_plans.content import OPEN_STATUSES, load_content
+from ptap.care_plans.content import OPEN_STATUSES, ActionStatus, load_content
 from ptap.care_plans.models import CarePlan
 from ptap.care_teams import access
 from ptap.care_teams import queries as team_queries
-from ptap.care_teams.models import CareTeam, Patient
+from ptap.care_teams.models import CareTeam, Enrolment, Patient
 from ptap.core import clock
 from ptap.core.errors import NotFound
 from ptap.core.policy import can
@@ -71,12 +72,28 @@ def list_templates(
     return list(db.session.scalars(stmt))
 
 
-def get_template(template_id: int) -> PathwayTemplate:
-    """Return a template or raise NotFound."""
-    template = db.session.get(PathwayTemplate, template_id)
-    if template is None:
-        raise NotFound("Modèle de parcours introuvable.")
-    return template
+def usable_templates(user_id: int, patient_id: int) -> list[PathwayTemplate]:
+    """Return the published templates the user sees that the patient's current teams own or
+    share through their territory (one query, `permissions.usable_for_patient` for many)."""
+    teams = sa.select(Enrolment.team_id).where(
+        Enrolment.patient_id == patient_id, Enrolment.ended_at.is_(None)
+    )
+    territories = sa.select(CareTeam.territory_id).where(
+        CareTeam.id.in_(teams), CareTeam.active.is_(True)
+    )
+    stmt = (
+        visible_templates(user_id)
+        .where(
+            PathwayTemplate.current_version_id.is_not(None),
+            PathwayTemplate.retired_at.is_(None),
+            sa.or_(
+                PathwayTemplate.team_id.in_(teams),
+                PathwayTemplate.territory_id.in_(territories),
+            ),
+        )
+        .order_by(PathwayTemplate.theme, PathwayTemplate.title)
+    )
+    return list(db.session.scalars(stmt))
 
 
 def get_readable_template(user: Any, template_id: int) -> PathwayTemplate:
@@ -99,14 +116,21 @@ def list_template_versions(template_id: int) -> list[PathwayTemplateVersion]:
 
 
 class StepState(StrEnum):
-    """Where a step of a running pathway stands."""
+    """Where a step of a pathway stands."""
 
     DONE = "done"
     DUE = "due"
     LATE = "late"
+    #: The pathway was stopped before the step was done.
+    STOPPED = "stopped"
 
 
-STEP_STATE_LABELS = {StepState.DONE: "Fait", StepState.DUE: "À venir", StepState.LATE: "En retard"}
+STEP_STATE_LABELS = {
+    StepState.DONE: "Fait",
+    StepState.DUE: "À venir",
+    StepState.LATE: "En retard",
+    StepState.STOPPED: "Arrêté",
+}
 
 
 @dataclass(frozen=True)
@@ -121,7 +145,7 @@ class StepRow:
     grid_key: str | None
     #: The step's grid (None without one, or if the grid no longer exists).
     grid: GridRef | None = None
-    #: Whether a signed assessment of the step's grid exists since the pathway started.
+    #: Whether a signature of the step's grid counts for this step (see `step_rows`).
     grid_done: bool = False
 
     @property
@@ -149,29 +173,71 @@ class PathwayRow:
         return sum(1 for s in self.steps if s.state == StepState.LATE)
 
 
+def _grid_matches(
+    steps: list[dict[str, Any]], started_on: date | None, signed: Mapping[str, Sequence[datetime]]
+) -> list[bool]:
+    """Tell, step by step, whether a signature of the step's grid counts for it.
+
+    A signature counts for a step when it was signed (Paris day) on or after the due date of
+    the previous step naming the same grid (the pathway's start for the first one), and each
+    signature counts for one step only: a day-1 evaluation never completes the month-3
+    re-evaluation of the same grid.
+    """
+    window: dict[str, date] = {}
+    used: dict[str, set[int]] = defaultdict(set)
+    result = []
+    for step in steps:
+        key = step.get("grid_key")
+        if not key:
+            result.append(False)
+            continue
+        since = window.get(key, started_on or date.min)
+        match = next(
+            (
+                i
+                for i, when in enumerate(signed.get(key, ()))
+                if i not in used[key] and clock.paris_day(when) >= since
+            ),
+            None,
+        )
+        if match is not None:
+            used[key].add(match)
+        window[key] = date.fromisoformat(step["due_on"])
+        result.append(match is not None)
+    return result
+
+
 def step_rows(
     steps: list[dict[str, Any]],
-    open_keys: set[str],
+    statuses: Mapping[str, str],
     today: date,
     *,
     started_on: date | None = None,
-    signed: dict[str, datetime] | None = None,
+    signed: Mapping[str, Sequence[datetime]] | None = None,
     grids: dict[str, GridRef] | None = None,
+    stopped: bool = False,
 ) -> list[StepRow]:
-    """Compute the steps' states: done when none of its actions is open in the plan and, for a
-    step with a grid, an assessment of that grid was signed since the pathway started (`signed`:
-    last signature by grid key); late when its due date has passed undone, due otherwise."""
+    """Compute the steps' states from the plan draft's action statuses (`statuses`, by key).
+
+    A step is done only when every one of its actions is in the draft with status "done" and,
+    for a step with a grid, a signature of that grid counts for it (`_grid_matches`; `signed`:
+    each grid key's signatures, oldest first). A cancelled or deleted action never makes its
+    step done. A step with neither actions nor grid is never done (the services refuse such
+    steps; an older one stays "à venir" / "en retard", never falsely "fait"). Otherwise: the
+    step of a stopped pathway is "arrêté", late when its due date has passed, due before.
+    """
     rows = []
-    for step in steps:
+    matches = _grid_matches(steps, started_on, signed or {})
+    for step, grid_done in zip(steps, matches, strict=True):
         due = date.fromisoformat(step["due_on"])
-        still_open = sum(1 for k in step["action_keys"] if k in open_keys)
+        keys = step["action_keys"]
+        still_open = sum(1 for k in keys if statuses.get(k) in OPEN_STATUSES)
         key = step.get("grid_key")
-        when = (signed or {}).get(key) if key else None
-        grid_done = bool(
-            when is not None and (started_on is None or clock.paris_day(when) >= started_on)
-        )
-        if not still_open and (not key or grid_done):
+        actions_done = all(statuses.get(k) == ActionStatus.DONE for k in keys)
+        if (keys or key) and actions_done and (not key or grid_done):
             state = StepState.DONE
+        elif stopped:
+            state = StepState.STOPPED
         elif due < today:
             state = StepState.LATE
         else:
@@ -188,9 +254,9 @@ def step_grid_keys(steps: list[dict[str, Any]]) -> set[str]:
     return {s["grid_key"] for s in steps if s.get("grid_key")}
 
 
-def open_action_keys(draft: dict[str, Any]) -> set[str]:
-    """Return the keys of the open actions of a plan draft."""
-    return {a.key for _, a in load_content(draft).actions() if a.status in OPEN_STATUSES}
+def action_statuses(draft: dict[str, Any]) -> dict[str, str]:
+    """Return the status of each action of a plan draft, by action key."""
+    return {a.key: a.status for _, a in load_content(draft).actions()}
 
 
 def list_patient_pathways(
@@ -212,10 +278,10 @@ def list_patient_pathways(
     if not rows:
         return []
     draft = db.session.scalar(sa.select(CarePlan.draft).where(CarePlan.patient_id == patient_id))
-    open_keys = open_action_keys(draft or {})
+    statuses = action_statuses(draft or {})
     keys = {k for pathway, _ in rows for k in step_grid_keys(pathway.steps)}
     grids = grid_queries.grid_refs(sorted(keys), patient_id) if keys else {}
-    signed = {k: g.last_signed_at for k, g in grids.items() if g.last_signed_at is not None}
+    signed = {k: g.signatures for k, g in grids.items()}
     return [
         PathwayRow(
             id=pathway.id,
@@ -227,11 +293,12 @@ def list_patient_pathways(
             stopped=pathway.stopped_at is not None,
             steps=step_rows(
                 pathway.steps,
-                open_keys,
+                statuses,
                 today,
                 started_on=pathway.started_on,
                 signed=signed,
                 grids=grids,
+                stopped=pathway.stopped_at is not None,
             ),
         )
         for pathway, version in rows
@@ -267,7 +334,7 @@ def late_steps_by_patient(patient_ids: list[int], today: date) -> dict[int, tupl
     for patient_id, steps, started_on, draft in rows:
         timeline = step_rows(
             steps,
-            open_action_keys(draft),
+            action_statuses(draft),
             today,
             started_on=started_on,
             signed=signed.get(patient_id, {}),
@@ -283,12 +350,12 @@ def late_steps_by_patient(patient_ids: list[int], today: date) -> dict[int, tupl
     return found
 
 
-def signed_by_patient(rows: Any) -> dict[int, dict[str, datetime]]:
-    """For rows (patient id, steps, ...): each patient's last signature of each grid their
-    pathways' steps name (one query, none without grids)."""
+def signed_by_patient(rows: Any) -> dict[int, dict[str, list[datetime]]]:
+    """For rows (patient id, steps, ...): each patient's signatures (oldest first) of each grid
+    their pathways' steps name (one query, none without grids)."""
     keys = {k for row in rows for k in step_grid_keys(row[1])}
     patient_ids = sorted({row[0] for row in rows})
-    found: dict[int, dict[str, datetime]] = defaultdict(dict)
-    for (patient_id, key), when in grid_queries.last_signed_at(patient_ids, sorted(keys)).items():
+    found: dict[int, dict[str, list[datetime]]] = defaultdict(dict)
+    for (patient_id, key), when in grid_queries.signatures(patient_ids, sorted(keys)).items():
         found[patient_id][key] = when
     return dict(found)

@@ -101,7 +101,7 @@ class PathwayStop(BaseModel):
 
 
 class StepOut(BaseModel):
-    """One step: due date and state (done, due, late)."""
+    """One step: due date and state (done, due, late, stopped: the pathway stopped first)."""
 
     key: str
     title: str

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
 from ptap.accounts.models import User
-from ptap.audit.services import AuditContext, record_event
+from ptap.audit.services import SYSTEM, AuditContext, record_event
 from ptap.care_plans import queries as plan_queries
 from ptap.care_plans import services as plan_services
 from ptap.care_plans.content import Action, Objective, PlanContent, Problem
 from ptap.care_plans.models import CarePlan
 from ptap.care_teams.models import CareTeam, Patient, Territory
+from ptap.core import clock
 from ptap.core.errors import Conflict, InvalidInput, NotFound
 from ptap.core.models import utcnow
 from ptap.core.policy import require
 from ptap.extensions import db
+from ptap.grids.models import GridStatus
 from ptap.grids.queries import find_grid_by_key
 from ptap.pathways import queries
 from ptap.pathways.content import TemplateContent, parse_content
@@ -30,15 +32,42 @@ KEEP_ACTIONS = "keep"
 CANCEL_ACTIONS = "cancel"
 
 
-def check_grids(content: TemplateContent) -> None:
-    """Refuse a step whose grid_key names no assessment grid (French, naming the field)."""
+def check_grids(content: TemplateContent, *, published: bool = False) -> None:
+    """Refuse a step whose grid_key names no assessment grid, or (`published`, at publish) no
+    published grid, which could never be filled (French, naming the field)."""
     for i, step in enumerate(content.steps):
-        if step.grid_key and find_grid_by_key(step.grid_key) is None:
+        if not step.grid_key:
+            continue
+        grid = find_grid_by_key(step.grid_key)
+        if grid is None:
             raise InvalidInput(
                 f"Étape {i + 1}, grille d'évaluation (grid_key) : aucune grille ne porte la "
                 f"clé « {step.grid_key} ».",
                 field=f"steps.{i}.grid_key",
             )
+        if published and grid.status != GridStatus.PUBLISHED:
+            raise InvalidInput(
+                f"Étape {i + 1}, grille d'évaluation (grid_key) : la grille « {grid.title} » "
+                "n'est pas publiée et ne pourrait pas être remplie ; publiez-la d'abord.",
+                field=f"steps.{i}.grid_key",
+            )
+
+
+def check_steps(content: TemplateContent) -> None:
+    """Refuse a step with neither action nor grid: nothing could ever mark it done."""
+    for i, step in enumerate(content.steps):
+        if not step.actions() and not step.grid_key:
+            raise InvalidInput(
+                f"Étape {i + 1} : ajoutez au moins une action ou une grille d'évaluation "
+                "(sinon rien ne pourrait la marquer faite).",
+                field=f"steps.{i}.objectives",
+            )
+
+
+def _audit_template(
+    ctx: AuditContext, action: str, template: PathwayTemplate, reason: str = ""
+) -> None:
+    record_event(ctx, action, object_type="pathway_template", object_id=template.id, reason=reason)
 
 
 def create_template(
@@ -47,6 +76,7 @@ def create_template(
     *,
     team: CareTeam | None = None,
     territory: Territory | None = None,
+    ctx: AuditContext = SYSTEM,
 ) -> PathwayTemplate:
     """Create a draft template owned by one team or shared by a territory's teams."""
     if (team is None) == (territory is None):
@@ -66,6 +96,7 @@ def create_template(
     check_grids(content)
     db.session.add(template)
     db.session.flush()
+    _audit_template(ctx, "pathway_template.create", template)
     return template
 
 
@@ -84,7 +115,9 @@ def save_template_draft(
     return template
 
 
-def publish_template(user: User, template: PathwayTemplate) -> PathwayTemplateVersion | None:
+def publish_template(
+    user: User, template: PathwayTemplate, ctx: AuditContext = SYSTEM
+) -> PathwayTemplateVersion | None:
     """Publish the draft as the next immutable version; None when nothing changed.
 
     Publishing a retired template puts it back in the library.
@@ -92,15 +125,18 @@ def publish_template(user: User, template: PathwayTemplate) -> PathwayTemplateVe
     require(user, "pathway_templates.manage", template)
     db.session.refresh(template, with_for_update=True)
     content = parse_content(template.draft)
-    check_grids(content)
+    check_grids(content, published=True)
     if not content.steps:
         raise InvalidInput("Un parcours publié a au moins une étape.", field="steps")
     if not any(step.actions() for step in content.steps):
         raise InvalidInput("Un parcours publié a au moins une action.", field="steps")
+    check_steps(content)
     current = template.current_version
     if current is not None and current.content_hash == content.digest():
-        template.retired_at = None
-        db.session.flush()
+        if template.retired_at is not None:
+            template.retired_at = None
+            db.session.flush()
+            _audit_template(ctx, "pathway_template.publish", template, f"v{current.number}")
         return None
     version = PathwayTemplateVersion(
         template_id=template.id,
@@ -114,10 +150,13 @@ def publish_template(user: User, template: PathwayTemplate) -> PathwayTemplateVe
     template.current_version = version
     template.retired_at = None
     db.session.flush()
+    _audit_template(ctx, "pathway_template.publish", template, f"v{version.number}")
     return version
 
 
-def retire_template(user: User, template: PathwayTemplate) -> PathwayTemplate:
+def retire_template(
+    user: User, template: PathwayTemplate, ctx: AuditContext = SYSTEM
+) -> PathwayTemplate:
     """Retire a published template: no new pathway starts from it."""
     require(user, "pathway_templates.manage", template)
     if template.current_version_id is None:
@@ -125,6 +164,7 @@ def retire_template(user: User, template: PathwayTemplate) -> PathwayTemplate:
     if template.retired_at is None:
         template.retired_at = utcnow()
         db.session.flush()
+        _audit_template(ctx, "pathway_template.retire", template)
     return template
 
 
@@ -157,12 +197,29 @@ class Prefill:
         return [a for a in self.actions if a.assignee_id is None]
 
 
+#: How far from today a pathway may start (due dates stay computable and meaningful).
+START_WINDOW = timedelta(days=2 * 366)
+
+
+def check_start(start: date) -> date:
+    """Refuse a start date more than two years from today (French, naming the field)."""
+    today = clock.paris_today()
+    if not today - START_WINDOW <= start <= today + START_WINDOW:
+        raise InvalidInput(
+            "Date de début : indiquez une date à moins de deux ans d'aujourd'hui "
+            f"(entre le {today - START_WINDOW:%d/%m/%Y} et le {today + START_WINDOW:%d/%m/%Y}).",
+            field="started_on",
+        )
+    return start
+
+
 def build_prefill(patient: Patient, content: TemplateContent, start: date) -> Prefill:
     """Compute what a template adds to a patient's draft when started on `start`.
 
     An action goes to the only circle member of its profession; with none or several, it is
     left to choose and marked "à définir" (the plan editor lists those for the coordinators).
     """
+    check_start(start)
     by_profession = queries.circle_by_profession(patient)
     problems: list[Problem] = []
     objectives: list[Objective] = []
@@ -323,7 +380,8 @@ def import_template(
     *,
     team: CareTeam | None = None,
     territory: Territory | None = None,
+    ctx: AuditContext = SYSTEM,
 ) -> PathwayTemplate:
     """Create a draft template from a FHIR R4 PlanDefinition (refused whole, never half)."""
     content = import_plan_definition(resource)
-    return create_template(user, content, team=team, territory=territory)
+    return create_template(user, content, team=team, territory=territory, ctx=ctx)

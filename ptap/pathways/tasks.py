@@ -1,13 +1,14 @@
 """Late pathway steps become reminders to the patient's coordinators (idempotent, batched).
 
 Runs beside the care-plan reminder job and claims through the same `care_plan_reminders` log
-(kind "step_late", item "p<pathway id>:<step key>", target the step's due date): a second run
+(kind "step_late", item `step_item_key`, target the step's due date): a second run
 or a second scheduler process sends nothing twice. The dashboard, when it exists, may read
 `ptap.pathways.queries.list_patient_pathways` for its alerts.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from typing import Any
 
@@ -22,16 +23,25 @@ from ptap.core.models import utcnow
 from ptap.core.sql import insert_many_if_absent
 from ptap.extensions import db
 from ptap.pathways.models import PatientPathway
-from ptap.pathways.queries import StepState, open_action_keys, signed_by_patient, step_rows
+from ptap.pathways.queries import StepState, action_statuses, signed_by_patient, step_rows
 
 #: Pathways handled per batch and commit.
 STEP_BATCH = 200
+#: The length of the reminder log's item key column.
+ITEM_KEY_LENGTH = 32
 _KEY = ("kind", "plan_id", "item_key", "target_on", "user_id")
 
 
 def step_item_key(pathway_id: int, step_key: str) -> str:
-    """The reminder log's item key of one step of one pathway."""
-    return f"p{pathway_id}:{step_key}"[:32]
+    """The reminder log's item key of one step of one pathway (32 characters at most).
+
+    "p<pathway id>:<step key>" when it fits (the key earlier runs logged), otherwise "h" and a
+    SHA-256 digest of it: never truncated, so two long step keys never share a reminder.
+    """
+    key = f"p{pathway_id}:{step_key}"
+    if len(key) <= ITEM_KEY_LENGTH:
+        return key
+    return "h" + hashlib.sha256(key.encode()).hexdigest()[: ITEM_KEY_LENGTH - 1]
 
 
 def _candidates(
@@ -39,11 +49,11 @@ def _candidates(
     draft: dict[str, Any],
     today: date,
     coordinators: list[int],
-    signed: dict[str, datetime],
+    signed: dict[str, list[datetime]],
 ) -> list[tuple[dict[str, Any], NotificationDraft]]:
     timeline = step_rows(
         pathway.steps,
-        open_action_keys(draft),
+        action_statuses(draft),
         today,
         started_on=pathway.started_on,
         signed=signed,

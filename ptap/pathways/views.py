@@ -86,6 +86,7 @@ def create_template():
             parse_content({"title": title}),
             team=team,
             territory=territory,
+            ctx=request_context(),
         ),
         catch=WRITE_ERRORS,
         success="Modèle créé : ajoutez ses étapes.",
@@ -127,7 +128,7 @@ def edit_template(template_id: int):
 def _save(template: PathwayTemplate, data: dict[str, Any], op: str) -> PathwayTemplate:
     services.save_template_draft(_user(), template, parse_content(data))
     if op == "publish":
-        services.publish_template(_user(), template)
+        services.publish_template(_user(), template, request_context())
     return template
 
 
@@ -139,7 +140,7 @@ def save_template(template_id: int):
     data = editing.content_from_form(request.form, template.draft)
     if op == "retire":
         outcome = run_action(
-            lambda: services.retire_template(_user(), template),
+            lambda: services.retire_template(_user(), template, request_context()),
             catch=WRITE_ERRORS,
             success="Modèle retiré : aucun nouveau parcours ne partira de lui.",
         )
@@ -175,11 +176,7 @@ def _patient_page(
     running = {p.template_id for p in pathways if not p.stopped}
     may_edit = plan is not None and can(current_user, "care_plan.edit", plan)
     templates = (
-        [
-            t
-            for t in queries.list_templates(current_user.id, published_only=True)
-            if t.id not in running and services.usable_for_patient(t, patient.id)
-        ]
+        [t for t in queries.usable_templates(current_user.id, patient.id) if t.id not in running]
         if may_edit
         else []
     )
@@ -220,6 +217,10 @@ def _chosen(patient: Patient) -> tuple[PathwayTemplate | None, date | None, str]
         start = date.fromisoformat(raw_start)
     except ValueError:
         return None, None, "Date de début : indiquez une date (jj/mm/aaaa)."
+    try:
+        services.check_start(start)
+    except InvalidInput as error:
+        return None, start, str(error)
     try:
         template = queries.get_readable_template(current_user, int(raw_id))
     except (ValueError, NotFound):
