@@ -243,3 +243,35 @@ def test_stop_drains_the_jobs_then_stops_renewing_then_releases(app):
     lease.release.side_effect = lambda: calls.append("release")
     stop(scheduler, lease)
     assert calls == ["shutdown(wait=True)", "stop_renewing", "release"]
+
+
+def test_a_standby_cannot_take_the_lease_between_the_check_and_the_commit(app, db):
+    from ptap.audit.services import SYSTEM, record_event
+
+    order: list[str] = []
+    later = clock.now() + timedelta(seconds=60)  # the job's lease has expired by then
+
+    def take_over() -> None:
+        with app.app_context(), clock.frozen(later):
+            if try_acquire("host-b:2", 20):
+                order.append("taken")
+
+    standby = threading.Thread(target=take_over)
+
+    class Keeper(LeaseKeeper):
+        def still_held(self) -> bool:
+            held = super().still_held()  # the row is now locked until the job's commit
+            standby.start()
+            standby.join(0.5)  # the takeover waits for the job's transaction
+            order.append("checked")
+            return held
+
+    keeper = Keeper(app, "host-a:1")
+    assert keeper.renew()
+    run_job(app, Job("fenced", lambda: record_event(SYSTEM, "job.test"), None), keeper)  # type: ignore[arg-type]
+    standby.join(10)
+    # The job committed under its lease; the standby took over only after that commit.
+    assert order == ["checked", "taken"]
+    assert _audit_count(db) == 1
+    db.session.expire_all()
+    assert find_holder().holder == "host-b:2"
