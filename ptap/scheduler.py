@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -106,7 +105,9 @@ def run_job(app: Flask, job: Job, lease: LeaseKeeper | None = None) -> None:
     Every run is logged with its duration and outcome; a failure with its traceback. With a
     `lease` (the `ptap scheduler` process), a process that does not hold it skips the run:
     checked just before each run, so a holder paused past its expiry never runs a job after
-    a standby took over.
+    a standby took over. It is checked again, row locked in the job's transaction, just before
+    the commit: a job that outlived the lease (long SMTP/DMP run, pause mid-job) rolls back
+    (outcome `lease_lost`) and the new holder redoes the work (jobs are idempotent).
     """
     if lease is not None and not lease.held():
         return
@@ -114,6 +115,16 @@ def run_job(app: Flask, job: Job, lease: LeaseKeeper | None = None) -> None:
     with app.app_context():
         try:
             job.func()
+            if lease is not None and not lease.still_held():
+                db.session.rollback()
+                JOB_RUNS.labels(job.id, "lease_lost").inc()
+                log.warning(
+                    "job %s rolled back after %.3f s: scheduler lease lost while it ran",
+                    job.id,
+                    time.perf_counter() - started,
+                    extra=_job_extra(job, started, "lease_lost"),
+                )
+                return
             db.session.commit()
         except Exception:
             db.session.rollback()
@@ -186,34 +197,36 @@ def run_blocking(app: Flask) -> None:
     lease = LeaseKeeper(app)
     log.info("PTAP scheduler %s started with %d jobs", lease.holder, len(JOBS))
     scheduler = _configure(BlockingScheduler(timezone="UTC"), app, lease)
-    # Renewal is not gated by the lease (it is how a standby becomes active) and has its own
-    # thread: jobs filling the shared pool must never delay it past the lease.
     renew_seconds = float(app.config["SCHEDULER_LEASE_RENEW_SECONDS"])
     heartbeat = next(job for job in JOBS if job.func is beat)
     # A process that becomes active says so at once (the heartbeat names the active process).
     lease.on_acquired = lambda: run_job(app, heartbeat, lease)
     serve_scheduler_metrics(app, lease.held)
     lease.renew()
-    scheduler.add_executor(ThreadPoolExecutor(max_workers=1), "lease")
-    scheduler.add_job(
-        lease.renew,
-        IntervalTrigger(seconds=renew_seconds),
-        id="scheduler_lease",
-        executor="lease",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=None,
-    )
+    # Renewal is not gated by the lease (it is how a standby becomes active) and has its own
+    # thread, outside APScheduler: jobs filling the pool never delay it past the lease, and it
+    # keeps running while jobs drain after the scheduler stopped (SIGTERM).
+    lease.start_renewing(renew_seconds)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=True)
-        lease.release()
+        stop(scheduler, lease)
         log.info("PTAP scheduler %s stopped", lease.holder)
+
+
+def stop(scheduler: BaseScheduler, lease: LeaseKeeper) -> None:
+    """Stop cleanly, in this order: drain the running jobs, stop renewing, release the lease.
+
+    The lease is renewed until the last job has committed (a drain longer than the lease must
+    not hand it over mid-job), and released only once no renewal can take it back.
+    """
+    if scheduler.running:
+        scheduler.shutdown(wait=True)
+    lease.stop_renewing()
+    lease.release()
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -9,6 +9,11 @@ a concurrent UPDATE just wrote, SQLite serialises writers, so two standbys never
 The holder trusts its lease only until `start of the winning UPDATE + lease - margin`, measured
 on its monotonic clock: a process paused past its expiry (SIGSTOP, a long GC, a frozen VM)
 finds its lease stale when it wakes and skips its jobs before a standby can have taken over.
+A job that was already running when the lease was lost (a long SMTP or DMP run, a pause
+mid-job) re-checks the lease row, locked, inside its transaction just before its one commit,
+and rolls back if another process holds it (`holds`): jobs are idempotent, the new holder
+redoes the work. On a clean stop the renewal thread keeps the lease while running jobs drain,
+and stops before the lease is released.
 Expiry is compared on the hosts' wall clocks, so scheduler hosts keep them in sync (NTP); the
 margin (a tenth of the lease) absorbs small skews. See docs/architecture.md.
 """
@@ -100,6 +105,22 @@ def release(holder: str, name: str = SCHEDULER) -> None:
         )
 
 
+def holds(holder: str, name: str = SCHEDULER) -> bool:
+    """Tell whether `holder` still holds the lease, locking its row in the current transaction.
+
+    Run in a job's session just before its commit: on PostgreSQL `FOR UPDATE` makes a standby's
+    takeover UPDATE wait until that commit (or rollback); SQLite ignores it but serialises
+    writers, so a job that wrote anything already blocks the takeover until it commits.
+    """
+    table = SchedulerLease
+    found = db.session.scalar(
+        sa.select(table.name)
+        .where(table.name == name, table.holder == holder, table.expires_at > clock.now())
+        .with_for_update()
+    )
+    return found is not None
+
+
 def find_holder(name: str = SCHEDULER) -> SchedulerLease | None:
     """Return the lease row `name` (holder, expiry), or None before any scheduler started."""
     return db.session.get(SchedulerLease, name)
@@ -117,10 +138,48 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         #: Called (outside the lock) when this process becomes active, e.g. to beat at once.
         self.on_acquired: Callable[[], None] | None = None
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
 
     def held(self) -> bool:
         """Tell whether this process may run a job now (its lease is fresh on its own clock)."""
         return time.monotonic() < self._valid_until
+
+    def still_held(self) -> bool:
+        """Tell whether a job may commit now: the lease is fresh here and the row still names us.
+
+        Run inside the job's transaction (see `holds`), so the answer holds until its commit.
+        """
+        return self.held() and holds(self.holder)
+
+    def start_renewing(self, every: float) -> None:
+        """Renew the lease every `every` seconds in a thread of its own until `stop_renewing`.
+
+        Not an APScheduler job: once the scheduler stops (SIGTERM) it runs nothing more, while
+        the jobs still running must keep the lease until they have drained.
+        """
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(
+            target=self._renew_loop, args=(every, self._stop), name="lease-renewal", daemon=True
+        )
+        self._renewer.start()
+
+    def _renew_loop(self, every: float, stop: threading.Event) -> None:
+        due = time.monotonic() + every
+        while not stop.wait(max(0.0, due - time.monotonic())):
+            due = max(due + every, time.monotonic())
+            try:
+                self.renew()
+            except Exception:  # on_acquired failing must not stop the renewals
+                log.warning("scheduler lease: renewal callback failed", exc_info=True)
+
+    def stop_renewing(self) -> None:
+        """Stop the renewal thread and wait for a renewal in progress (before `release`)."""
+        renewer = self._renewer
+        if renewer is not None:
+            self._stop.set()
+            renewer.join()
+            self._renewer = None
 
     def renew(self) -> bool:
         """Take or renew the lease; log when this process becomes active or loses the lease."""

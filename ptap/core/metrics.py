@@ -46,7 +46,9 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 JOB_RUNS = Counter(
-    "ptap_job_runs", "Scheduled job runs, by job id and outcome (ok, failed).", ["job", "outcome"]
+    "ptap_job_runs",
+    "Scheduled job runs, by job id and outcome (ok, failed, lease_lost).",
+    ["job", "outcome"],
 )
 JOB_SECONDS = Histogram(
     "ptap_job_duration_seconds",
