@@ -3,11 +3,22 @@ enumeration and lock-out, code guessing, adult check, enrolment, TOTP, logs, rac
 
 from __future__ import annotations
 
+import re
+
+import pytest
 import sqlalchemy as sa
 
+from ptap.accounts.models import LoginThrottle
 from ptap.audit.models import AuditEvent
+from ptap.audit.services import AuditContext
+from ptap.core.errors import InvalidInput
 from ptap.extensions import db
-from tests.patient_space.conftest import open_account, sign_in
+from ptap.patient_space import auth
+from ptap.patient_space.models import SignInCode
+from tests.conftest import csrf_token
+from tests.patient_space.conftest import CODE_RE, open_account, sign_in
+
+CTX = AuditContext(ip_address="192.0.2.10")
 
 
 def _denied(action: str) -> list[AuditEvent]:
@@ -47,3 +58,113 @@ def test_granted_caregiver_and_person_still_reach_their_pages(app, client, world
     other = app.test_client()
     sign_in(other, person)
     assert other.get("/espace/acces").status_code == 200
+
+
+# --- 2. sign-in tells no one who has an account, and no stranger can lock the person out --
+
+
+def _ask(client, email: str):
+    token = csrf_token(client, "/espace/connexion")
+    return client.post("/espace/connexion", data={"email": email, "csrf_token": token})
+
+
+def _try(client, email: str, code: str):
+    token = csrf_token(client, "/espace/connexion")
+    return client.post(
+        "/espace/connexion/code", data={"email": email, "code": code, "csrf_token": token}
+    )
+
+
+def _answer(page) -> tuple[int, str]:
+    text = page.get_data(as_text=True)
+    text = re.sub(r'name="csrf[-_]token"[^>]*>', "", text)
+    text = re.sub(r'content="[A-Za-z0-9_.-]{40,}"', "", text)
+    text = re.sub(r'value="[^"]*@example\.test"', "", text)
+    text = CODE_RE.sub("", text)
+    return page.status_code, re.sub(r"\s+", " ", text)
+
+
+def test_code_requests_answer_the_same_whether_the_account_exists(app, world):
+    account = open_account(world.w, world.patient)
+    known, unknown = app.test_client(), app.test_client()
+    for _ in range(auth.CODES_PER_WINDOW + 1):
+        a = _ask(known, account.email)
+        b = _ask(unknown, "nobody@example.test")
+        assert a.status_code == b.status_code == 200
+    assert "le code est" not in a.get_data(as_text=True)  # rate-limited: nothing sent
+    assert _answer(a)[1].replace(account.email, "") == _answer(b)[1].replace(
+        "nobody@example.test", ""
+    )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SignInCode)) == 3
+
+
+def test_wrong_codes_answer_the_same_and_lock_only_the_guessers_address(app, world):
+    account = open_account(world.w, world.patient)
+    known, unknown = app.test_client(), app.test_client()
+    for _ in range(6):
+        a = _try(known, account.email, "000000")
+        b = _try(unknown, "nobody@example.test", "000000")
+        assert a.status_code == b.status_code
+    assert a.status_code == 429  # the guesser's (e-mail, address) pair, for both alike
+    # The person, at their own address, is not locked out: a fresh code signs them in.
+    sent = auth.request_code(account.email, "203.0.113.7", CTX)
+    db.session.commit()
+    assert auth.verify_code(account.email, sent.code_for_tests, "203.0.113.7", CTX)
+
+
+# --- 3. parallel guesses: an attempt is reserved before the comparison --------------------
+
+
+def test_a_code_allows_five_attempts_even_when_reserved_concurrently(world, monkeypatch):
+    account = open_account(world.w, world.patient)
+    code = auth.request_code(account.email, "192.0.2.1", CTX).code_for_tests
+    db.session.commit()
+    row = db.session.scalars(sa.select(SignInCode)).one()
+    # Five racing requests already reserved their attempts: the right code is now refused
+    # without being compared.
+    db.session.execute(sa.update(SignInCode).values(attempts=auth.MAX_ATTEMPTS))
+    db.session.commit()
+    compared = []
+    real = auth.hmac.compare_digest
+    monkeypatch.setattr(
+        auth.hmac, "compare_digest", lambda a, b: compared.append(1) or real(a, b)
+    )
+    with pytest.raises(InvalidInput):
+        auth.verify_code(account.email, code, "192.0.2.1", CTX)
+    assert compared == []
+    db.session.rollback()
+    db.session.refresh(row)
+    assert row.used_at is None and row.attempts == auth.MAX_ATTEMPTS
+
+
+# --- 6. TOTP: the e-mailed code alone is not a sign-in; non-ASCII digits are refused -------
+
+
+def test_with_an_application_the_emailed_code_alone_records_no_sign_in(world):
+    account = open_account(world.w, world.patient)
+    account.totp_secret = auth.new_totp_secret()
+    db.session.commit()
+    code = auth.request_code(account.email, "192.0.2.1", CTX).code_for_tests
+    db.session.commit()
+    auth.verify_code(account.email, code, "192.0.2.1", CTX)
+    db.session.commit()
+    db.session.refresh(account)
+    assert account.last_login_at is None
+    assert not db.session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == "patient_space.sign_in", AuditEvent.outcome == "success"
+        )
+    ).all()
+    trusted = db.session.scalars(
+        sa.select(LoginThrottle).where(LoginThrottle.trusted_at.is_not(None))
+    ).all()
+    assert trusted == []
+
+
+def test_arabic_indic_digits_are_a_wrong_code_not_a_500(client, world):
+    account = open_account(world.w, world.patient)
+    auth.request_code(account.email, "192.0.2.1", CTX)
+    db.session.commit()
+    page = _try(client, account.email, "١٢٣٤٥٦")
+    assert page.status_code == 422
+    assert not auth.six_digits("١٢٣٤٥٦") and auth.six_digits("123456")
