@@ -45,8 +45,17 @@ class InvitationIn:
     legal_basis: str = ""
 
 
-def _is_adult(patient: Patient) -> bool:
-    return clock.paris_today().year - patient.birth_year > MAJORITY_AGE
+def is_adult(patient: Patient) -> bool:
+    """Tell whether the person is 18 or more today (Paris). An unknown month or day counts
+    as already past: in doubt the person is an adult, and a representative then needs a
+    recorded legal basis."""
+    today = clock.paris_today()
+    age = today.year - patient.birth_year
+    month = patient.birth_month or 0
+    day = patient.birth_day or 0
+    if month and (today.month, today.day) < (month, day if day else 1):
+        age -= 1
+    return age >= MAJORITY_AGE
 
 
 def _audit_refusal(ctx: AuditContext, action: str, patient_id: int, reason: str) -> None:
@@ -73,7 +82,7 @@ def invite(
     if data.relationship not in Relationship.__members__.values():
         raise InvalidInput("Indiquez qui est la personne invitée.", field="relationship")
     basis = data.legal_basis.strip()
-    if data.relationship == Relationship.LEGAL_REPRESENTATIVE and _is_adult(patient) and not basis:
+    if data.relationship == Relationship.LEGAL_REPRESENTATIVE and is_adult(patient) and not basis:
         _audit_refusal(ctx, "patient_space.invite", patient.id, "representative without basis")
         raise InvalidInput(
             "Pour un adulte, un représentant légal n'est invité que si la base légale est "

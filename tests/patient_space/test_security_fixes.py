@@ -4,16 +4,18 @@ enumeration and lock-out, code guessing, adult check, enrolment, TOTP, logs, rac
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from ptap.accounts.models import LoginThrottle
 from ptap.audit.models import AuditEvent
-from ptap.audit.services import AuditContext
+from ptap.audit.services import SYSTEM, AuditContext
+from ptap.core import clock
 from ptap.core.errors import InvalidInput
 from ptap.extensions import db
-from ptap.patient_space import auth
+from ptap.patient_space import auth, services
 from ptap.patient_space.models import SignInCode
 from tests.conftest import csrf_token
 from tests.patient_space.conftest import CODE_RE, open_account, sign_in
@@ -168,3 +170,28 @@ def test_arabic_indic_digits_are_a_wrong_code_not_a_500(client, world):
     page = _try(client, account.email, "١٢٣٤٥٦")
     assert page.status_code == 422
     assert not auth.six_digits("١٢٣٤٥٦") and auth.six_digits("123456")
+
+
+# --- 4. the adult check counts months and days ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("month", "day", "adult"),
+    [(6, 15, True), (6, 16, False), (6, None, True), (7, None, False), (None, None, True)],
+)
+def test_the_adult_check_counts_months_and_days(world, month, day, adult):
+    # 15 June 2026 at noon in Paris: born 15/06/2008 is 18 today; 16/06/2008 is still 17.
+    world.patient.birth_year, world.patient.birth_month = 2008, month
+    world.patient.birth_day = day
+    with clock.frozen(datetime(2026, 6, 15, 10, tzinfo=UTC)):
+        assert services.is_adult(world.patient) is adult
+
+
+def test_a_representative_of_an_eighteen_year_old_needs_a_legal_basis(world):
+    world.patient.birth_year, world.patient.birth_month, world.patient.birth_day = 2008, 6, 15
+    db.session.commit()
+    data = services.InvitationIn("rep@example.test", "Paul Rep", "legal_representative", frozenset())
+    with clock.frozen(datetime(2026, 6, 15, 10, tzinfo=UTC)), pytest.raises(
+        InvalidInput, match="base légale"
+    ):
+        services.invite(world.w.coord, world.patient, data, SYSTEM)
