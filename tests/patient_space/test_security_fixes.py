@@ -195,3 +195,22 @@ def test_a_representative_of_an_eighteen_year_old_needs_a_legal_basis(world):
         InvalidInput, match="base légale"
     ):
         services.invite(world.w.coord, world.patient, data, SYSTEM)
+
+
+# --- 5. access ends with the last enrolment -------------------------------------------------
+
+
+def test_no_page_of_the_record_once_the_person_is_no_longer_followed(client, world):
+    from ptap.care_teams.models import Enrolment
+    from ptap.core.models import utcnow
+
+    account = open_account(world.w, world.patient)
+    sign_in(client, account)
+    assert client.get("/espace").status_code == 200
+    for enrolment in db.session.scalars(
+        sa.select(Enrolment).where(Enrolment.patient_id == world.patient.id)
+    ):
+        enrolment.ended_at = utcnow()
+    db.session.commit()
+    for path in ("/espace", "/espace/plan", "/espace/cercle", "/espace/partage", "/espace/acces"):
+        assert client.get(path).status_code == 403, path
