@@ -199,9 +199,7 @@ def request_code(email: str, address: str, ctx: AuditContext) -> CodeRequest:
     """
     keys = _keys(email, address)
     allowed = throttle.login_allowed(keys)
-    count = throttle.count_in_window(
-        _request_key(email), timedelta(minutes=CODE_WINDOW_MINUTES)
-    )
+    count = throttle.count_in_window(_request_key(email), timedelta(minutes=CODE_WINDOW_MINUTES))
     if not allowed or count > CODES_PER_WINDOW:
         record_event(
             ctx,

@@ -49,9 +49,7 @@ def test_a_caregiver_sees_only_the_pages_the_person_granted(client, world):
 
 
 def test_granted_caregiver_and_person_still_reach_their_pages(app, client, world):
-    account = open_account(
-        world.w, world.patient, "caregiver", rights={"see_plan", "download"}
-    )
+    account = open_account(world.w, world.patient, "caregiver", rights={"see_plan", "download"})
     sign_in(client, account)
     assert client.get("/espace/cercle").status_code == 200
     assert client.get("/espace/documents").status_code == 200
@@ -128,9 +126,7 @@ def test_a_code_allows_five_attempts_even_when_reserved_concurrently(world, monk
     db.session.commit()
     compared = []
     real = auth.hmac.compare_digest
-    monkeypatch.setattr(
-        auth.hmac, "compare_digest", lambda a, b: compared.append(1) or real(a, b)
-    )
+    monkeypatch.setattr(auth.hmac, "compare_digest", lambda a, b: compared.append(1) or real(a, b))
     with pytest.raises(InvalidInput):
         auth.verify_code(account.email, code, "192.0.2.1", CTX)
     assert compared == []
@@ -190,9 +186,12 @@ def test_the_adult_check_counts_months_and_days(world, month, day, adult):
 def test_a_representative_of_an_eighteen_year_old_needs_a_legal_basis(world):
     world.patient.birth_year, world.patient.birth_month, world.patient.birth_day = 2008, 6, 15
     db.session.commit()
-    data = services.InvitationIn("rep@example.test", "Paul Rep", "legal_representative", frozenset())
-    with clock.frozen(datetime(2026, 6, 15, 10, tzinfo=UTC)), pytest.raises(
-        InvalidInput, match="base légale"
+    data = services.InvitationIn(
+        "rep@example.test", "Paul Rep", "legal_representative", frozenset()
+    )
+    with (
+        clock.frozen(datetime(2026, 6, 15, 10, tzinfo=UTC)),
+        pytest.raises(InvalidInput, match="base légale"),
     ):
         services.invite(world.w.coord, world.patient, data, SYSTEM)
 
