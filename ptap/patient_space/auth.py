@@ -21,7 +21,7 @@ from ptap.accounts import throttle
 from ptap.audit.models import Outcome
 from ptap.audit.services import AuditContext, record_event
 from ptap.core import clock
-from ptap.core.errors import InvalidInput, TooManyAttempts
+from ptap.core.errors import Conflict, InvalidInput, TooManyAttempts
 from ptap.core.mail import queue_mail
 from ptap.core.models import utcnow
 from ptap.extensions import db
@@ -38,6 +38,10 @@ MAX_ATTEMPTS = 5
 INVALID_LINK = (
     "Ce lien d'invitation n'est plus valable : il a déjà servi, il a expiré (7 jours) ou il a été "
     "annulé. Demandez une nouvelle invitation au coordinateur ou à la coordinatrice de parcours."
+)
+ADDRESS_IN_USE = (
+    "Cette adresse e-mail a déjà un espace ouvert. Connectez-vous avec elle, ou demandez "
+    "au coordinateur une invitation à une autre adresse."
 )
 WRONG_CODE = (
     "Ce code n'est pas le bon, ou il n'est plus valable (10 minutes, un seul usage). "
@@ -99,6 +103,11 @@ def find_live_invitation(token: str) -> PatientInvitation | None:
     )
 
 
+def _account_at(email: str) -> PatientAccount | None:
+    """The account (live or ended) at `email`, if any."""
+    return db.session.scalar(sa.select(PatientAccount).where(PatientAccount.email == email))
+
+
 def accept_invitation(token: str, ctx: AuditContext) -> PatientAccount:
     """Consume the link (one conditional UPDATE: one use only) and open the account."""
     now = utcnow()
@@ -119,17 +128,11 @@ def accept_invitation(token: str, ctx: AuditContext) -> PatientAccount:
         record_event(ctx, "patient_space.accept", outcome=Outcome.FAILURE, reason="invalid link")
         raise InvalidInput(INVALID_LINK, field="token")
     db.session.refresh(invitation)
-    existing = db.session.scalar(
-        sa.select(PatientAccount).where(PatientAccount.email == invitation.email)
-    )
+    existing = _account_at(invitation.email)
     if existing is not None and existing.ended_at is None:
         invitation.used_at = None  # refused: the link stays usable (nothing changed)
         record_event(ctx, "patient_space.accept", outcome=Outcome.FAILURE, reason="address in use")
-        raise InvalidInput(
-            "Cette adresse e-mail a déjà un espace ouvert. Connectez-vous avec elle, ou demandez "
-            "au coordinateur une invitation à une autre adresse.",
-            field="token",
-        )
+        raise InvalidInput(ADDRESS_IN_USE, field="token")
     if existing is not None:  # an ended account at this address is reopened for this grant
         account = existing
         account.ended_at = None
@@ -137,14 +140,20 @@ def accept_invitation(token: str, ctx: AuditContext) -> PatientAccount:
         account.session_version += 1
     else:
         account = PatientAccount(email=invitation.email)
-        db.session.add(account)
     account.patient_id = invitation.patient_id
     account.display_name = invitation.display_name
     account.relationship = invitation.relationship
     account.rights = invitation.rights
     account.legal_basis = invitation.legal_basis
     account.invitation_id = invitation.id
-    db.session.flush()
+    try:
+        # Two links to one address accepted at once: the unique e-mail decides, no 500.
+        with db.session.begin_nested():
+            db.session.add(account)
+    except sa.exc.IntegrityError as exc:
+        invitation.used_at = None  # refused: the link stays usable (nothing changed)
+        record_event(ctx, "patient_space.accept", outcome=Outcome.FAILURE, reason="address in use")
+        raise Conflict(ADDRESS_IN_USE, field="token") from exc
     record_event(
         ctx,
         "patient_space.accept",

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
+import sqlalchemy as sa
+
 from ptap.accounts.models import User
 from ptap.accounts.notifications import NotificationDraft, notify_all
 from ptap.audit.models import Outcome
@@ -132,10 +134,27 @@ def revoke_invitation(
     require(user, "patient_space.manage", patient)
     if invitation.patient_id != patient.id:
         raise InvalidInput("Invitation introuvable pour cette personne.", field="invitation")
-    if invitation.used_at is not None or invitation.revoked_at is not None:
-        raise Conflict("Cette invitation a déjà servi ou été annulée.", field="invitation")
-    invitation.revoked_at = utcnow()
-    invitation.revoked_by_id = user.id
+    # One conditional UPDATE: an invitation accepted (or revoked) meanwhile is not touched.
+    revoked = db.session.execute(
+        sa.update(PatientInvitation)
+        .where(
+            PatientInvitation.id == invitation.id,
+            PatientInvitation.used_at.is_(None),
+            PatientInvitation.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow(), revoked_by_id=user.id)
+        .returning(PatientInvitation.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    db.session.refresh(invitation)
+    if revoked is None:
+        if invitation.used_at is not None:
+            raise Conflict(
+                "Cette invitation a déjà été acceptée : pour couper l'accès, terminez le compte "
+                "ouvert avec elle.",
+                field="invitation",
+            )
+        raise Conflict("Cette invitation a déjà été annulée.", field="invitation")
     record_event(
         ctx,
         "patient_space.revoke_invitation",

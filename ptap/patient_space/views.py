@@ -280,9 +280,10 @@ def accept_invitation(token: str):
     if request.method == "POST" and form.validate_on_submit():
         try:
             account = auth.accept_invitation(token, request_context())
-        except InvalidInput as exc:
-            db.session.commit()  # keep the audited refusal
-            return render_template("patient_space/invitation.html", problem=exc.message), 410
+        except DomainError as exc:
+            db.session.commit()  # keep the audited refusal (the link stays usable if it was)
+            status = 410 if isinstance(exc, InvalidInput) else exc.status
+            return render_template("patient_space/invitation.html", problem=exc.message), status
         start_patient_side_session(account)
         db.session.commit()
         flash(

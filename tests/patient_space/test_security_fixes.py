@@ -213,3 +213,65 @@ def test_no_page_of_the_record_once_the_person_is_no_longer_followed(client, wor
     db.session.commit()
     for path in ("/espace", "/espace/plan", "/espace/cercle", "/espace/partage", "/espace/acces"):
         assert client.get(path).status_code == 403, path
+
+
+# --- 8. races end in a French conflict, never a 500 -----------------------------------------
+
+
+def test_two_links_to_one_address_accepted_at_once_give_a_conflict(world, monkeypatch):
+    from ptap.core.errors import Conflict
+    from ptap.patient_space.models import PatientAccount
+
+    open_account(world.w, world.patient, email="same@example.test")
+    data = services.InvitationIn("same@example.test", "Jeanne", "self", frozenset())
+    _, token = services.invite(world.w.coord, world.other, data, SYSTEM)
+    db.session.commit()
+    # The racing request inserted its account after this one looked: the check sees nothing.
+    monkeypatch.setattr(auth, "_account_at", lambda email: None)
+    with pytest.raises(Conflict, match="déjà un espace"):
+        auth.accept_invitation(token, SYSTEM)
+    db.session.commit()
+    assert auth.find_live_invitation(token) is not None  # the link stays usable
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PatientAccount)) == 1
+
+
+def test_a_double_submitted_agreement_gives_a_conflict(world, monkeypatch):
+    from ptap.care_plans import services as plan_services
+    from ptap.care_plans.models import PlanApproval
+    from ptap.core.errors import Conflict
+
+    account = open_account(world.w, world.patient)
+    version = world.plan.current_version
+    services.answer_plan(account, world.plan, version, "agree", "", SYSTEM)
+    db.session.commit()
+    # The second submission read "no agreement yet" before the first one committed.
+    monkeypatch.setattr(plan_services, "_approval", lambda *a, **k: None)
+    with pytest.raises(Conflict, match="déjà enregistré"):
+        services.answer_plan(account, world.plan, version, "agree", "", SYSTEM)
+    db.session.rollback()
+    kinds = db.session.scalars(
+        sa.select(PlanApproval.kind).where(PlanApproval.version_id == version.id)
+    ).all()
+    assert kinds.count("patient_agreement") == 1
+
+
+def test_revoking_an_invitation_accepted_meanwhile_says_so_and_writes_nothing(world):
+    from ptap.core.errors import Conflict
+    from ptap.core.models import utcnow
+    from ptap.patient_space.models import PatientInvitation
+
+    data = services.InvitationIn("late@example.test", "Jeanne", "self", frozenset())
+    invitation, _ = services.invite(world.w.coord, world.patient, data, SYSTEM)
+    db.session.commit()
+    assert invitation.used_at is None
+    db.session.execute(  # accepted by another request after this one loaded it
+        sa.update(PatientInvitation)
+        .where(PatientInvitation.id == invitation.id)
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(Conflict, match="déjà été acceptée"):
+        services.revoke_invitation(world.w.coord, world.patient, invitation, SYSTEM)
+    db.session.commit()
+    db.session.refresh(invitation)
+    assert invitation.revoked_at is None and invitation.used_at is not None
