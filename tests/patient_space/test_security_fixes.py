@@ -275,3 +275,25 @@ def test_revoking_an_invitation_accepted_meanwhile_says_so_and_writes_nothing(wo
     db.session.commit()
     db.session.refresh(invitation)
     assert invitation.revoked_at is None and invitation.used_at is not None
+
+
+# --- 9. a patient-side session has a maximum age --------------------------------------------
+
+
+def test_a_patient_session_ends_after_session_max_hours_however_active(app, client, world):
+    from datetime import timedelta
+
+    from ptap.core.models import utcnow
+
+    account = open_account(world.w, world.patient)
+    sign_in(client, account)
+    start = utcnow()
+    hours = int(app.config["SESSION_MAX_HOURS"])
+    # Active every 20 minutes (never idle), until the maximum age is passed.
+    minute = 0
+    while minute <= hours * 60 - 20:
+        minute += 20
+        with clock.frozen(start + timedelta(minutes=minute)):
+            assert client.get("/espace/partage").status_code == 200, minute
+    with clock.frozen(start + timedelta(hours=hours, minutes=5)):
+        assert client.get("/espace/partage").status_code == 302
