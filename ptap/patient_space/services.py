@@ -212,14 +212,23 @@ def _refuse(account: PatientAccount, ctx: AuditContext, action: str, message: st
     raise RuleDenied(message)
 
 
-def _plan_lead(plan: CarePlan, patient: Patient) -> User:
-    """The plan's lead, else the patient's first coordinator: who the answer is filed with."""
+def _plan_people(plan: CarePlan, patient: Patient) -> list[User]:
+    """The plan's lead, then the patient's current coordinators: active users only, once."""
     lead_id = load_content(plan.draft).lead_user_id
     ids = ([lead_id] if lead_id else []) + circle.list_coordinator_ids(patient)
-    for user_id in ids:
+    people: list[User] = []
+    for user_id in dict.fromkeys(ids):
         user = db.session.get(User, user_id)
-        if user is not None:
-            return user
+        if user is not None and user.is_active:
+            people.append(user)
+    return people
+
+
+def _plan_lead(plan: CarePlan, patient: Patient) -> User:
+    """The plan's lead, else the patient's first coordinator (active users only): who the
+    answer is filed with."""
+    for user in _plan_people(plan, patient):
+        return user
     raise Conflict(
         "Aucun professionnel ne suit ce plan pour le moment : appelez l'équipe.", field="plan"
     )
@@ -291,7 +300,10 @@ def answer_plan(
             f"version {version.number} attend votre lecture."
         )
         notify_all(
-            [NotificationDraft(lead.id, "care_plan_change_request", title, _plan_link(plan))]
+            [
+                NotificationDraft(user.id, "care_plan_change_request", title, _plan_link(plan))
+                for user in _plan_people(plan, patient)
+            ]
         )
     response = PlanResponse(
         account_id=account.id,

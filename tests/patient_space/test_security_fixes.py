@@ -297,3 +297,24 @@ def test_a_patient_session_ends_after_session_max_hours_however_active(app, clie
             assert client.get("/espace/partage").status_code == 200, minute
     with clock.frozen(start + timedelta(hours=hours, minutes=5)):
         assert client.get("/espace/partage").status_code == 302
+
+
+# --- 10. a change request tells the lead and the coordinators, active users only -----------
+
+
+def test_a_change_request_tells_every_active_coordinator_not_an_inactive_lead(world):
+    from ptap.accounts.notifications import Notification
+    from tests.factories import add_member, make_user
+
+    account = open_account(world.w, world.patient)
+    second = make_user(role="coordinator", profession="nurse")
+    add_member(world.w.team, second, "coordinator")
+    world.w.coord.active = False  # the plan's lead has left
+    db.session.commit()
+    version = world.plan.current_version
+    services.answer_plan(account, world.plan, version, "change", "Kiné le matin", SYSTEM)
+    db.session.commit()
+    told = db.session.scalars(
+        sa.select(Notification.user_id).where(Notification.kind == "care_plan_change_request")
+    ).all()
+    assert told == [second.id]
