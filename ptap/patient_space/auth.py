@@ -3,6 +3,14 @@
 Secrets are stored hashed. A link and a code are each consumed by ONE conditional UPDATE
 (`used_at IS NULL`): two requests racing with the same secret cannot both succeed. The code
 is compared in constant time. E-mails carry no health data.
+
+Nothing tells a visitor whether an address has an account: code requests are capped per
+e-mail (hashed) whether or not it has one, and a capped request gets the usual neutral page
+(nothing sent); a wrong code answers the same for any address. Each code allows MAX_ATTEMPTS
+comparisons, each reserved by a conditional UPDATE before comparing (parallel guesses cannot
+exceed it). Wrong codes count on the (e-mail, address) pair and the address, never on the
+account: a stranger cannot lock the person out. With an application (TOTP), the sign-in is
+recorded only after its code.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ptap.audit.models import AuditEvent
 from ptap.audit.services import SYSTEM, AuditContext
 from ptap.core import clock
-from ptap.core.errors import InvalidInput, TooManyAttempts
+from ptap.core.errors import InvalidInput
 from ptap.core.mail import MailMessage
 from ptap.core.models import utcnow
 from ptap.extensions import db
