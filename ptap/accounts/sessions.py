@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, flash, g, redirect, request, session, url_for
+from flask import Flask, current_app, flash, g, redirect, request, session, url_for
 
 from ptap.accounts import services, session_store
 from ptap.accounts.models import User, UserSession
@@ -25,6 +25,9 @@ PATIENT_SIDE_LOADER: list[Callable[[str], Any]] = []
 #: Idle minutes after which a patient-side cookie session ends.
 PATIENT_SIDE_IDLE_MINUTES = 30
 _PATIENT_SEEN_KEY = "p_seen"
+#: When the patient-side session began (epoch seconds): it ends SESSION_MAX_HOURS later,
+#: however active (as professional sessions do).
+_PATIENT_START_KEY = "p_start"
 
 
 def is_patient_side_session() -> bool:
@@ -180,13 +183,20 @@ def enforce_session_timeouts() -> None:
 
 
 def _check_patient_side_idle() -> None:
-    """End a patient-side cookie session idle for too long (its account and version are
-    checked by the loader on every request; a server-side row is kept for professionals)."""
+    """End a patient-side cookie session idle for too long or older than SESSION_MAX_HOURS
+    (its account and version are checked by the loader on every request; a server-side row
+    is kept for professionals)."""
     now = int(clock.now().timestamp())
     seen = session.get(_PATIENT_SEEN_KEY)
+    started = session.get(_PATIENT_START_KEY)
+    max_age = int(current_app.config["SESSION_MAX_HOURS"]) * 3600
     if not isinstance(seen, int) or now - seen > PATIENT_SIDE_IDLE_MINUTES * 60:
         session.clear()
         g.session_expired = isinstance(seen, int)
+        return
+    if not isinstance(started, int) or now - started > max_age:
+        session.clear()
+        g.session_expired = True
         return
     session[_PATIENT_SEEN_KEY] = now
 
@@ -198,7 +208,7 @@ def start_patient_side_session(account: Any) -> None:
     session.clear()
     session.permanent = True
     login_user(account)
-    session[_PATIENT_SEEN_KEY] = int(clock.now().timestamp())
+    session[_PATIENT_SEEN_KEY] = session[_PATIENT_START_KEY] = int(clock.now().timestamp())
 
 
 def init_sessions(app: Flask) -> None:

@@ -134,3 +134,26 @@ def record_login_success(keys: LoginKeys) -> None:
     values = {"failures": 0, "locked_until": None, "trusted_at": now, "updated_at": now}
     stmt = _insert()(LoginThrottle).values(key=keys.pair, **values)
     db.session.execute(stmt.on_conflict_do_update(index_elements=[LoginThrottle.key], set_=values))
+
+
+def count_in_window(key: str, window: timedelta) -> int:
+    """Count one more event on `key` in a fixed window (atomic insert or update) and return
+    the count so far in the current window. The row's `updated_at` marks the window's start;
+    a key whose window is over starts again from one. Used to cap requests (e.g. e-mailed
+    codes per address) whatever the outcome, so the count says nothing about accounts."""
+    now = utcnow()
+    over = LoginThrottle.updated_at < now - window
+    stmt = _insert()(LoginThrottle).values(key=key, failures=1, updated_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[LoginThrottle.key],
+        set_={
+            "failures": sa.case((over, 1), else_=LoginThrottle.failures + 1),
+            "updated_at": sa.case(
+                (over, sa.literal(now, type_=LoginThrottle.__table__.c.updated_at.type)),
+                else_=LoginThrottle.updated_at,
+            ),
+        },
+    )
+    db.session.execute(stmt)
+    count = db.session.scalar(sa.select(LoginThrottle.failures).where(LoginThrottle.key == key))
+    return int(count or 0)

@@ -510,7 +510,13 @@ def record_electronic_agreement(
         note=note.strip(),
         recorded_by_id=filed_with.id,
     )
-    db.session.add(approval)
+    try:
+        with db.session.begin_nested():  # a double submission loses on the unique index
+            db.session.add(approval)
+    except sa.exc.IntegrityError as exc:
+        raise Conflict(
+            "Votre accord est déjà enregistré pour cette version.", field="kind"
+        ) from exc
     _audit(ctx, "care_plan.patient_agreement", plan, reason=f"version {version.number}: electronic")
     notice = _APPROVAL_NOTICES[ApprovalKind.PATIENT_AGREEMENT](version)
     # The lead is told too (the actor excluded by tell_coordinators is nobody here).

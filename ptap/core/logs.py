@@ -31,6 +31,17 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _HANDLER_MARK = "_ptap_handler"
 HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+#: Paths whose next segment is a secret (a link's token): it never reaches the logs.
+SECRET_PATH_PREFIXES = ("/espace/invitation/", "/activate/", "/calendar/")
+_SECRET_PATH_RE = re.compile(
+    "^(" + "|".join(re.escape(p) for p in SECRET_PATH_PREFIXES) + r")[^/]+"
+)
+
+
+def loggable_path(path: str) -> str:
+    """Return `path` with the secret segment of a link (invitation, activation, calendar feed)
+    replaced by "[redacted]", for the access and error logs."""
+    return _SECRET_PATH_RE.sub(r"\1[redacted]", path)
 
 
 class RequestIdFilter(logging.Filter):
@@ -134,13 +145,13 @@ def _finish_request(response: Response) -> Response:
         logging.DEBUG if quiet else logging.INFO,
         "%s %s %s %.1f ms request_id=%s",
         request.method,
-        request.path,
+        loggable_path(request.path),
         response.status_code,
         duration_ms,
         request_id,
         extra={
             "method": request.method,
-            "path": request.path,
+            "path": loggable_path(request.path),
             "status": response.status_code,
             "duration_ms": duration_ms,
             "request_id": request_id,

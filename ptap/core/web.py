@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from ptap.core.bounds import install_bounds
 from ptap.core.errors import DomainError, PermissionDenied, RuleDenied
+from ptap.core.logs import loggable_path
 from ptap.core.policy import (
     PUBLIC,
     declared_access,
@@ -211,7 +212,9 @@ def _handle_integrity_error(error: sa_exc.IntegrityError) -> Any:
     """A uniqueness rule the checks missed under concurrency (two requests at once): 409."""
     from ptap.extensions import db
 
-    log.warning("integrity error on %s %s: %s", request.method, request.path, error.orig)
+    log.warning(
+        "integrity error on %s %s: %s", request.method, loggable_path(request.path), error.orig
+    )
     db.session.rollback()
     return render_error(
         409,
@@ -224,7 +227,9 @@ def _handle_out_of_range(error: Exception) -> Any:
     """A number the database cannot hold (a bound missed somewhere): 422, never a 500."""
     from ptap.extensions import db
 
-    log.warning("out-of-range value on %s %s: %s", request.method, request.path, error)
+    log.warning(
+        "out-of-range value on %s %s: %s", request.method, loggable_path(request.path), error
+    )
     db.session.rollback()
     return render_error(422, "Une valeur numérique envoyée est hors limites.")
 
@@ -232,7 +237,7 @@ def _handle_out_of_range(error: Exception) -> Any:
 def _handle_unexpected(error: Exception) -> Any:
     from ptap.extensions import db
 
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s %s", request.method, loggable_path(request.path))
     db.session.rollback()
     return render_error(500)
 

@@ -3,6 +3,14 @@
 Secrets are stored hashed. A link and a code are each consumed by ONE conditional UPDATE
 (`used_at IS NULL`): two requests racing with the same secret cannot both succeed. The code
 is compared in constant time. E-mails carry no health data.
+
+Nothing tells a visitor whether an address has an account: code requests are capped per
+e-mail (hashed) whether or not it has one, and a capped request gets the usual neutral page
+(nothing sent); a wrong code answers the same for any address. Each code allows MAX_ATTEMPTS
+comparisons, each reserved by a conditional UPDATE before comparing (parallel guesses cannot
+exceed it). Wrong codes count on the (e-mail, address) pair and the address, never on the
+account: a stranger cannot lock the person out. With an application (TOTP), the sign-in is
+recorded only after its code.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from ptap.accounts import throttle
 from ptap.audit.models import Outcome
 from ptap.audit.services import AuditContext, record_event
 from ptap.core import clock
-from ptap.core.errors import InvalidInput, TooManyAttempts
+from ptap.core.errors import Conflict, InvalidInput, TooManyAttempts
 from ptap.core.mail import queue_mail
 from ptap.core.models import utcnow
 from ptap.extensions import db
@@ -32,25 +40,24 @@ CODE_MINUTES = 10
 #: Codes an account may be sent in CODE_WINDOW_MINUTES (more: "wait a little").
 CODES_PER_WINDOW = 3
 CODE_WINDOW_MINUTES = 15
-#: Wrong codes in a row before the account is locked for LOCK_MINUTES.
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
+#: Attempts one code allows (reserved before each comparison); then it is dead.
+MAX_ATTEMPTS = 5
 
 INVALID_LINK = (
     "Ce lien d'invitation n'est plus valable : il a déjà servi, il a expiré (7 jours) ou il a été "
     "annulé. Demandez une nouvelle invitation au coordinateur ou à la coordinatrice de parcours."
+)
+ADDRESS_IN_USE = (
+    "Cette adresse e-mail a déjà un espace ouvert. Connectez-vous avec elle, ou demandez "
+    "au coordinateur une invitation à une autre adresse."
 )
 WRONG_CODE = (
     "Ce code n'est pas le bon, ou il n'est plus valable (10 minutes, un seul usage). "
     "Vérifiez le dernier e-mail reçu ou demandez un nouveau code."
 )
 LOCKED = (
-    "Trop d'essais de code : par sécurité, la connexion est bloquée pendant 15 minutes. "
-    "Réessayez ensuite avec un nouveau code."
-)
-TOO_MANY_CODES = (
-    "Plusieurs codes ont déjà été envoyés. Patientez 15 minutes avant d'en demander un autre, "
-    "et utilisez le dernier code reçu."
+    "Trop d'essais de code depuis cette connexion : par sécurité, patientez quelques minutes, "
+    "puis réessayez avec le dernier code reçu ou un nouveau code."
 )
 
 
@@ -104,6 +111,11 @@ def find_live_invitation(token: str) -> PatientInvitation | None:
     )
 
 
+def _account_at(email: str) -> PatientAccount | None:
+    """The account (live or ended) at `email`, if any."""
+    return db.session.scalar(sa.select(PatientAccount).where(PatientAccount.email == email))
+
+
 def accept_invitation(token: str, ctx: AuditContext) -> PatientAccount:
     """Consume the link (one conditional UPDATE: one use only) and open the account."""
     now = utcnow()
@@ -124,17 +136,11 @@ def accept_invitation(token: str, ctx: AuditContext) -> PatientAccount:
         record_event(ctx, "patient_space.accept", outcome=Outcome.FAILURE, reason="invalid link")
         raise InvalidInput(INVALID_LINK, field="token")
     db.session.refresh(invitation)
-    existing = db.session.scalar(
-        sa.select(PatientAccount).where(PatientAccount.email == invitation.email)
-    )
+    existing = _account_at(invitation.email)
     if existing is not None and existing.ended_at is None:
         invitation.used_at = None  # refused: the link stays usable (nothing changed)
         record_event(ctx, "patient_space.accept", outcome=Outcome.FAILURE, reason="address in use")
-        raise InvalidInput(
-            "Cette adresse e-mail a déjà un espace ouvert. Connectez-vous avec elle, ou demandez "
-            "au coordinateur une invitation à une autre adresse.",
-            field="token",
-        )
+        raise InvalidInput(ADDRESS_IN_USE, field="token")
     if existing is not None:  # an ended account at this address is reopened for this grant
         account = existing
         account.ended_at = None
@@ -142,16 +148,20 @@ def accept_invitation(token: str, ctx: AuditContext) -> PatientAccount:
         account.session_version += 1
     else:
         account = PatientAccount(email=invitation.email)
-        db.session.add(account)
     account.patient_id = invitation.patient_id
     account.display_name = invitation.display_name
     account.relationship = invitation.relationship
     account.rights = invitation.rights
     account.legal_basis = invitation.legal_basis
     account.invitation_id = invitation.id
-    account.failed_codes = 0
-    account.locked_until = None
-    db.session.flush()
+    try:
+        # Two links to one address accepted at once: the unique e-mail decides, no 500.
+        with db.session.begin_nested():
+            db.session.add(account)
+    except sa.exc.IntegrityError as exc:
+        invitation.used_at = None  # refused: the link stays usable (nothing changed)
+        record_event(ctx, "patient_space.accept", outcome=Outcome.FAILURE, reason="address in use")
+        raise Conflict(ADDRESS_IN_USE, field="token") from exc
     record_event(
         ctx,
         "patient_space.accept",
@@ -187,34 +197,39 @@ def _keys(email: str, address: str) -> throttle.LoginKeys:
     return throttle.login_keys("patient-space:" + email.strip().lower(), address)
 
 
+def _request_key(email: str) -> str:
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return f"pscode:{digest}"
+
+
+def six_digits(code: str) -> bool:
+    """Tell whether `code` is exactly six ASCII digits ("١٢٣٤٥٦" is not: isdigit() says yes)."""
+    return code.isascii() and code.isdecimal() and len(code) == 6
+
+
 def request_code(email: str, address: str, ctx: AuditContext) -> CodeRequest:
     """Send a 6-digit code to the account's address (outbox), unless rate-limited.
 
-    :raises TooManyAttempts: too many codes asked recently, or the account/address is locked.
+    Requests are counted per e-mail (hashed) whether or not an account exists, and a refused
+    request gets the same neutral answer as a granted one (nothing is sent): the page tells
+    no one which addresses have an account.
     """
     keys = _keys(email, address)
-    if not throttle.login_allowed(keys):
-        record_event(ctx, "patient_space.code_request", outcome=Outcome.DENIED, reason="locked")
-        raise TooManyAttempts(LOCKED)
+    allowed = throttle.login_allowed(keys)
+    count = throttle.count_in_window(_request_key(email), timedelta(minutes=CODE_WINDOW_MINUTES))
+    if not allowed or count > CODES_PER_WINDOW:
+        record_event(
+            ctx,
+            "patient_space.code_request",
+            outcome=Outcome.DENIED,
+            reason="locked" if not allowed else "rate limited",
+        )
+        return CodeRequest(None)
     account = _find_account(email)
     if account is None:
         record_event(ctx, "patient_space.code_request", outcome=Outcome.FAILURE, reason="unknown")
         return CodeRequest(None)
     now = utcnow()
-    if account.locked_until is not None and account.locked_until > now:
-        record_event(ctx, "patient_space.code_request", outcome=Outcome.DENIED, reason="locked")
-        raise TooManyAttempts(LOCKED)
-    recent = db.session.scalar(
-        sa.select(sa.func.count()).where(
-            SignInCode.account_id == account.id,
-            SignInCode.created_at > now - timedelta(minutes=CODE_WINDOW_MINUTES),
-        )
-    )
-    if (recent or 0) >= CODES_PER_WINDOW:
-        record_event(
-            ctx, "patient_space.code_request", outcome=Outcome.DENIED, reason="rate limited"
-        )
-        raise TooManyAttempts(TOO_MANY_CODES)
     # A new code replaces the older ones: only the latest e-mail works.
     db.session.execute(
         sa.update(SignInCode)
@@ -247,41 +262,60 @@ def request_code(email: str, address: str, ctx: AuditContext) -> CodeRequest:
     return CodeRequest(account, code if show_link_to_coordinator() else "")
 
 
-def _fail(account: PatientAccount | None, keys: throttle.LoginKeys, ctx: AuditContext) -> None:
-    """Count a wrong code on the account (atomically) and the address; lock when over."""
-    throttle.record_login_failure(keys)
-    if account is not None:
-        db.session.execute(
-            sa.update(PatientAccount)
-            .where(PatientAccount.id == account.id)
-            .values(failed_codes=PatientAccount.failed_codes + 1)
-        )
-        db.session.refresh(account)
-        if account.failed_codes >= MAX_FAILURES:
-            account.locked_until = utcnow() + timedelta(minutes=LOCK_MINUTES)
-            account.failed_codes = 0
-            # The live code dies with the lock: a guesser must start over with a new one.
-            db.session.execute(
-                sa.update(SignInCode)
-                .where(SignInCode.account_id == account.id, SignInCode.used_at.is_(None))
-                .values(used_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
+def _fail(keys: throttle.LoginKeys, ctx: AuditContext) -> None:
+    """Count a wrong code on the (e-mail, address) pair and the address, never on the account:
+    a stranger's wrong codes lock out their own address, not the person. The same writes
+    happen whether or not the address has an account."""
+    throttle.record_login_failure(keys, account=False)
     record_event(
         ctx,
         "patient_space.sign_in",
         outcome=Outcome.FAILURE,
-        object_type="patient_account",
-        object_id=account.id if account else "",
         reason="wrong or expired code",
     )
     db.session.flush()
 
 
+def _reserve_attempt(code_id: int) -> bool:
+    """Count one attempt on the code BEFORE comparing it (one conditional UPDATE): parallel
+    guesses cannot exceed MAX_ATTEMPTS, and the code dies at its MAX_ATTEMPTS-th attempt."""
+    reserved = db.session.execute(
+        sa.update(SignInCode)
+        .where(
+            SignInCode.id == code_id,
+            SignInCode.used_at.is_(None),
+            SignInCode.attempts < MAX_ATTEMPTS,
+        )
+        .values(attempts=SignInCode.attempts + 1)
+        .returning(SignInCode.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    return reserved is not None
+
+
+def _record_full_sign_in(
+    account: PatientAccount, keys: throttle.LoginKeys, ctx: AuditContext, reason: str = ""
+) -> None:
+    account.last_login_at = utcnow()
+    throttle.record_login_success(keys)
+    record_event(
+        ctx,
+        "patient_space.sign_in",
+        object_type="patient_account",
+        object_id=account.id,
+        patient_id=account.patient_id,
+        reason=reason,
+    )
+
+
 def verify_code(email: str, code: str, address: str, ctx: AuditContext) -> PatientAccount:
     """Return the account if `code` is its live code; consume the code (single use).
 
-    :raises TooManyAttempts: the account or the address is locked.
+    Without an application, this is the sign-in (recorded). With one, only the first step
+    passed: the sign-in is recorded by verify_totp.
+
+    :raises TooManyAttempts: the (e-mail, address) pair or the address is locked (the same
+        whether or not the account exists).
     :raises InvalidInput: wrong, expired or used code (the same message for each).
     """
     keys = _keys(email, address)
@@ -290,16 +324,6 @@ def verify_code(email: str, code: str, address: str, ctx: AuditContext) -> Patie
         raise TooManyAttempts(LOCKED)
     account = _find_account(email)
     now = utcnow()
-    if account is not None and account.locked_until is not None and account.locked_until > now:
-        record_event(
-            ctx,
-            "patient_space.sign_in",
-            outcome=Outcome.DENIED,
-            object_type="patient_account",
-            object_id=account.id,
-            reason="locked",
-        )
-        raise TooManyAttempts(LOCKED)
     code = code.strip().replace(" ", "")
     live = (
         db.session.scalar(
@@ -318,12 +342,12 @@ def verify_code(email: str, code: str, address: str, ctx: AuditContext) -> Patie
     matches = (
         live is not None
         and account is not None
-        and len(code) == 6
-        and code.isdigit()
+        and six_digits(code)
+        and _reserve_attempt(live.id)
         and hmac.compare_digest(live.code_hash, _code_hash(account.id, code))
     )
     if not matches or live is None or account is None:
-        _fail(account, keys, ctx)
+        _fail(keys, ctx)
         raise InvalidInput(WRONG_CODE, field="code")
     consumed = db.session.execute(
         sa.update(SignInCode)
@@ -333,19 +357,18 @@ def verify_code(email: str, code: str, address: str, ctx: AuditContext) -> Patie
         .execution_options(synchronize_session=False)
     ).scalar()
     if consumed is None:  # another request used it first
-        _fail(account, keys, ctx)
+        _fail(keys, ctx)
         raise InvalidInput(WRONG_CODE, field="code")
-    account.failed_codes = 0
-    account.locked_until = None
-    account.last_login_at = now
-    throttle.record_login_success(keys)
-    record_event(
-        ctx,
-        "patient_space.sign_in",
-        object_type="patient_account",
-        object_id=account.id,
-        patient_id=account.patient_id,
-    )
+    if account.totp_secret:
+        record_event(
+            ctx,
+            "patient_space.sign_in_step",
+            object_type="patient_account",
+            object_id=account.id,
+            reason="e-mailed code passed; application code pending",
+        )
+        return account
+    _record_full_sign_in(account, keys, ctx)
     return account
 
 
@@ -353,7 +376,9 @@ def load_account(session_id: str) -> PatientAccount | None:
     """Flask-Login loader for "p:<id>:<version>": a live account whose version matches."""
     _, _, rest = session_id.partition(":")
     account_id, _, version = rest.partition(":")
-    if not account_id.isdigit() or not version.isdigit():
+    if not (account_id.isascii() and account_id.isdigit()) or not (
+        version.isascii() and version.isdigit()
+    ):
         return None
     account = db.session.get(PatientAccount, int(account_id))
     if account is None or account.ended_at is not None:
@@ -407,39 +432,27 @@ def totp_uri(account: PatientAccount, secret: str) -> str:
 
 
 def verify_totp(account: PatientAccount, code: str, address: str, ctx: AuditContext) -> None:
-    """Accept the application code of an account that chose one (after the e-mailed code).
+    """Accept the application code of an account that chose one (after the e-mailed code);
+    only then is the sign-in recorded.
 
     :raises TooManyAttempts: locked; :raises InvalidInput: wrong or replayed code (counted).
     """
     keys = _keys(account.email, address)
-    now = utcnow()
-    if not throttle.login_allowed(keys) or (
-        account.locked_until is not None and account.locked_until > now
-    ):
+    if not throttle.login_allowed(keys):
         record_event(ctx, "patient_space.sign_in", outcome=Outcome.DENIED, reason="locked")
         raise TooManyAttempts(LOCKED)
     clean = code.strip().replace(" ", "")
-    step = _totp_step(account.totp_secret or "", clean) if clean.isdigit() else None
+    step = _totp_step(account.totp_secret or "", clean) if six_digits(clean) else None
     if step is None or not _claim_step(account, step):
-        _fail(account, keys, ctx)
+        _fail(keys, ctx)
         raise InvalidInput(WRONG_TOTP, field="code")
-    account.failed_codes = 0
-    account.last_login_at = now
-    throttle.record_login_success(keys)
-    record_event(
-        ctx,
-        "patient_space.sign_in",
-        object_type="patient_account",
-        object_id=account.id,
-        patient_id=account.patient_id,
-        reason="with application",
-    )
+    _record_full_sign_in(account, keys, ctx, reason="with application")
 
 
 def enrol_totp(account: PatientAccount, secret: str, code: str, ctx: AuditContext) -> None:
     """Turn the application on once it shows a right code for `secret`."""
     clean = code.strip().replace(" ", "")
-    step = _totp_step(secret, clean) if clean.isdigit() and secret else None
+    step = _totp_step(secret, clean) if six_digits(clean) and secret else None
     if step is None:
         raise InvalidInput(WRONG_TOTP, field="code")
     account.totp_secret = secret

@@ -100,7 +100,8 @@ class PatientAccount(_Grant, Base):
     #: Set when a coordinator ends the access (or the person withdraws a caregiver).
     ended_at: Mapped[datetime | None]
     ended_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    #: Consecutive wrong codes; LOCK after PATIENT_CODE_MAX_FAILURES.
+    #: Unused since wrong codes count per code (SignInCode.attempts) and per (e-mail, address)
+    #: throttle, never on the account (a stranger could lock the person out); kept in the schema.
     failed_codes: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     #: Bumped at sign-out and when access ends: cookies carry it and die on mismatch.
@@ -160,7 +161,7 @@ class SignInCode(Base):
     expires_at: Mapped[datetime]
     #: Set once, by a conditional UPDATE (used_at IS NULL): the database makes it single use.
     used_at: Mapped[datetime | None]
-    #: Wrong guesses against this code; it dies after PATIENT_CODE_MAX_FAILURES.
+    #: Attempts on this code, reserved before each comparison; it dies after auth.MAX_ATTEMPTS.
     attempts: Mapped[int] = mapped_column(default=0)
 
 

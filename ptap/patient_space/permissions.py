@@ -1,11 +1,16 @@
 """Who may do what around the patient space. Patient-side accounts reach only their own
-person's record, and a caregiver only what the person granted."""
+person's record, and a caregiver only what the person granted.
+
+Every patient-side read also needs the person to be still followed (an open enrolment): when
+the last enrolment ends, the accounts keep signing in but see nothing of the record.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ptap.care_plans.models import CarePlan
+from ptap.care_teams.access import active_enrolment_team_ids
 from ptap.care_teams.models import Patient
 from ptap.core.errors import RuleDenied
 from ptap.core.policy import Actor, can, is_patient_side_actor, rule
@@ -19,6 +24,7 @@ def _own(user: Actor, patient_id: int | None) -> bool:
         and user.is_active
         and patient_id is not None
         and user.patient_id == patient_id
+        and bool(active_enrolment_team_ids(patient_id))
     )
 
 

@@ -96,11 +96,16 @@ def revoke_invitation(patient_id: int, invitation_id: int):
     if invitation is None or invitation.patient_id != patient.id:
         raise NotFound("Invitation introuvable.")
     if EmptyForm().validate_on_submit():
-        services.revoke_invitation(
-            current_user._get_current_object(), patient, invitation, request_context()
-        )
-        db.session.commit()
-        flash("Invitation annulée : le lien ne fonctionne plus.", "success")
+        try:
+            services.revoke_invitation(
+                current_user._get_current_object(), patient, invitation, request_context()
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash("Invitation annulée : le lien ne fonctionne plus.", "success")
     return redirect(url_for("patient_space.patient_accounts", patient_id=patient.id))
 
 

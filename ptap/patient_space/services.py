@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
+import sqlalchemy as sa
+
 from ptap.accounts.models import User
 from ptap.accounts.notifications import NotificationDraft, notify_all
 from ptap.audit.models import Outcome
@@ -45,8 +47,17 @@ class InvitationIn:
     legal_basis: str = ""
 
 
-def _is_adult(patient: Patient) -> bool:
-    return clock.paris_today().year - patient.birth_year > MAJORITY_AGE
+def is_adult(patient: Patient) -> bool:
+    """Tell whether the person is 18 or more today (Paris). An unknown month or day counts
+    as already past: in doubt the person is an adult, and a representative then needs a
+    recorded legal basis."""
+    today = clock.paris_today()
+    age = today.year - patient.birth_year
+    month = patient.birth_month or 0
+    day = patient.birth_day or 0
+    if month and (today.month, today.day) < (month, day if day else 1):
+        age -= 1
+    return age >= MAJORITY_AGE
 
 
 def _audit_refusal(ctx: AuditContext, action: str, patient_id: int, reason: str) -> None:
@@ -73,7 +84,7 @@ def invite(
     if data.relationship not in Relationship.__members__.values():
         raise InvalidInput("Indiquez qui est la personne invitée.", field="relationship")
     basis = data.legal_basis.strip()
-    if data.relationship == Relationship.LEGAL_REPRESENTATIVE and _is_adult(patient) and not basis:
+    if data.relationship == Relationship.LEGAL_REPRESENTATIVE and is_adult(patient) and not basis:
         _audit_refusal(ctx, "patient_space.invite", patient.id, "representative without basis")
         raise InvalidInput(
             "Pour un adulte, un représentant légal n'est invité que si la base légale est "
@@ -123,10 +134,27 @@ def revoke_invitation(
     require(user, "patient_space.manage", patient)
     if invitation.patient_id != patient.id:
         raise InvalidInput("Invitation introuvable pour cette personne.", field="invitation")
-    if invitation.used_at is not None or invitation.revoked_at is not None:
-        raise Conflict("Cette invitation a déjà servi ou été annulée.", field="invitation")
-    invitation.revoked_at = utcnow()
-    invitation.revoked_by_id = user.id
+    # One conditional UPDATE: an invitation accepted (or revoked) meanwhile is not touched.
+    revoked = db.session.execute(
+        sa.update(PatientInvitation)
+        .where(
+            PatientInvitation.id == invitation.id,
+            PatientInvitation.used_at.is_(None),
+            PatientInvitation.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow(), revoked_by_id=user.id)
+        .returning(PatientInvitation.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    db.session.refresh(invitation)
+    if revoked is None:
+        if invitation.used_at is not None:
+            raise Conflict(
+                "Cette invitation a déjà été acceptée : pour couper l'accès, terminez le compte "
+                "ouvert avec elle.",
+                field="invitation",
+            )
+        raise Conflict("Cette invitation a déjà été annulée.", field="invitation")
     record_event(
         ctx,
         "patient_space.revoke_invitation",
@@ -184,14 +212,23 @@ def _refuse(account: PatientAccount, ctx: AuditContext, action: str, message: st
     raise RuleDenied(message)
 
 
-def _plan_lead(plan: CarePlan, patient: Patient) -> User:
-    """The plan's lead, else the patient's first coordinator: who the answer is filed with."""
+def _plan_people(plan: CarePlan, patient: Patient) -> list[User]:
+    """The plan's lead, then the patient's current coordinators: active users only, once."""
     lead_id = load_content(plan.draft).lead_user_id
     ids = ([lead_id] if lead_id else []) + circle.list_coordinator_ids(patient)
-    for user_id in ids:
+    people: list[User] = []
+    for user_id in dict.fromkeys(ids):
         user = db.session.get(User, user_id)
-        if user is not None:
-            return user
+        if user is not None and user.is_active:
+            people.append(user)
+    return people
+
+
+def _plan_lead(plan: CarePlan, patient: Patient) -> User:
+    """The plan's lead, else the patient's first coordinator (active users only): who the
+    answer is filed with."""
+    for user in _plan_people(plan, patient):
+        return user
     raise Conflict(
         "Aucun professionnel ne suit ce plan pour le moment : appelez l'équipe.", field="plan"
     )
@@ -263,7 +300,10 @@ def answer_plan(
             f"version {version.number} attend votre lecture."
         )
         notify_all(
-            [NotificationDraft(lead.id, "care_plan_change_request", title, _plan_link(plan))]
+            [
+                NotificationDraft(user.id, "care_plan_change_request", title, _plan_link(plan))
+                for user in _plan_people(plan, patient)
+            ]
         )
     response = PlanResponse(
         account_id=account.id,

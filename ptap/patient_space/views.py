@@ -1,5 +1,10 @@
 """Pages of the patient space (/espace): sign-in by e-mailed code, then the person's own record.
 
+What a caregiver sees is only what the person granted: the circle (who follows the person,
+their professions) needs "see the plan", the documents need "download", and the access log
+(which carries free-text break-glass reasons) is for the person and a legal representative
+only. A refusal is audited and answered in French (403).
+
 Every view here is marked `patient_side`: the central guard (ptap.core.web) lets patient-side
 accounts reach these and public pages only, and keeps professionals out of them.
 """
@@ -97,6 +102,24 @@ def _patient(account: PatientAccount, what: str) -> Patient:
     return patient
 
 
+def _require_grant(account: PatientAccount, allowed: bool, action: str, what: str) -> None:
+    """Refuse a caregiver a page the person did not grant (the refusal audited, committed)."""
+    if allowed:
+        return
+    record_event(
+        request_context(),
+        action,
+        outcome=Outcome.DENIED,
+        patient_id=account.patient_id,
+        reason="right not granted",
+    )
+    db.session.commit()
+    raise RuleDenied(
+        f"La personne ne vous a pas donné le droit de {what}. Elle peut le demander à "
+        "son coordinateur ou sa coordinatrice de parcours."
+    )
+
+
 def _require(refusal: str | None) -> None:
     """Refuse with the rule's French message, keeping its audit event (committed first)."""
     if refusal:
@@ -110,6 +133,8 @@ def _page(template: str, account: PatientAccount, patient: Patient, **context: A
         account=account,
         patient_name=patient.display_name,
         can_see_plan=has_right(account, Right.SEE_PLAN),
+        can_download=has_right(account, Right.DOWNLOAD),
+        can_see_accesses=account.relationship != Relationship.CAREGIVER,
         is_self=account.relationship == Relationship.SELF,
         **context,
     )
@@ -255,9 +280,10 @@ def accept_invitation(token: str):
     if request.method == "POST" and form.validate_on_submit():
         try:
             account = auth.accept_invitation(token, request_context())
-        except InvalidInput as exc:
-            db.session.commit()  # keep the audited refusal
-            return render_template("patient_space/invitation.html", problem=exc.message), 410
+        except DomainError as exc:
+            db.session.commit()  # keep the audited refusal (the link stays usable if it was)
+            status = 410 if isinstance(exc, InvalidInput) else exc.status
+            return render_template("patient_space/invitation.html", problem=exc.message), status
         start_patient_side_session(account)
         db.session.commit()
         flash(
@@ -425,6 +451,12 @@ def agreement():
 @patient_side
 def circle():
     account = _account()
+    _require_grant(
+        account,
+        has_right(account, Right.SEE_PLAN),
+        "patient_space.read_circle",
+        "voir qui la suit",
+    )
     patient = _patient(account, "circle")
     return _page("circle.html", account, patient, people=queries.circle_people(patient))
 
@@ -434,6 +466,12 @@ def circle():
 @patient_side
 def documents():
     account = _account()
+    _require_grant(
+        account,
+        has_right(account, Right.DOWNLOAD),
+        "patient_space.read_documents",
+        "voir ses documents",
+    )
     patient = _patient(account, "documents")
     return _page(
         "documents.html",
@@ -492,6 +530,12 @@ def sharing():
 @patient_side
 def accesses():
     account = _account()
+    _require_grant(
+        account,
+        account.relationship != Relationship.CAREGIVER,
+        "patient_space.read_access_log",
+        "voir qui a consulté son dossier",
+    )
     patient = _patient(account, "access log")
     return _page(
         "accesses.html",

@@ -86,3 +86,13 @@ def test_scheduler_logs_a_failure_with_its_traceback(app, db, caplog):
     assert record.outcome == "failed"
     assert record.exc_info is not None
     assert "RuntimeError: boom" in caplog.text
+
+
+def test_the_invitation_token_never_reaches_the_access_log(client, db, caplog):
+    secret = "s3cretTOKENabcdefghijklmnopqrstuvwxyz012345"
+    with caplog.at_level(logging.INFO, logger="ptap.access"):
+        client.get(f"/espace/invitation/{secret}")
+    (record,) = _access_records(caplog)
+    assert secret not in record.getMessage() and secret not in record.path
+    assert "/espace/invitation/[redacted]" in record.getMessage()
+    assert all(secret not in r.getMessage() for r in caplog.records)
