@@ -25,7 +25,7 @@ SEARCH = ("Recherche",)
     response=SearchOut,
     tags=SEARCH,
     query=(
-        ("q", "Les mots cherchés (texte libre : opérateurs et guillemets sont ignorés)"),
+        ("q", "Les mots cherchés (opérateurs et guillemets sont ignorés)"),
         ("types", "Types de résultats, séparés par des virgules (care_plan, meeting, letter…)"),
         ("from", "Date de début incluse (AAAA-MM-JJ)"),
         ("to", "Date de fin incluse (AAAA-MM-JJ)"),
