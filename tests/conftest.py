@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from ptap import create_app
 from ptap.accounts.models import User
+from ptap.core import clock
 from ptap.extensions import db as _db
 from ptap.extensions import socketio
 from tests.factories import PASSWORD, totp_code
@@ -90,6 +91,15 @@ def app(database_url: str) -> Iterator[Flask]:
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 _db.metadata.drop_all(conn)
         _db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _system_clock_after_each_test() -> Iterator[None]:
+    """Every test ends on the system clock: a test that froze it from several threads could
+    leave it frozen (a race restoring it), and every later login, session and VIHF then ran in
+    the past (a CI run lost 400 tests that way)."""
+    yield
+    clock.set_source(None)
 
 
 @pytest.fixture
