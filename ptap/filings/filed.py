@@ -69,7 +69,7 @@ def _audit(ctx: AuditContext, action: str, doc: FiledDmpDocument, reason: str) -
     )
 
 
-def _named(doc: FiledDmpDocument) -> str:
+def _named(doc: FiledDmpDocument | consultation.DmpDocumentRow) -> str:
     """How the audit (read by the patient) names a copy: not at all if the DMP hides it."""
     return "d'un document" if doc.hidden_from_patient else f"de « {doc.title} »"
 
@@ -150,7 +150,7 @@ def file_dmp_document(
         _refuse_already_filed(
             ctx, patient, rights, unique_id, find_live_filed(patient.id, unique_id)
         )
-    what = "d'un document" if row.hidden_from_patient else f"de « {row.title} »"
+    what = _named(row)
     consultation.audit_consultation(
         ctx,
         FILE_ACTION,

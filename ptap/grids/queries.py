@@ -173,39 +173,10 @@ def patient_assessment_rows(
     ]
 
 
-def latest_signed(patient_id: int, grid_key: str) -> Assessment | None:
-    """Return the patient's last signed assessment with the grid (for pathway steps)."""
-    return db.session.scalar(
-        sa.select(Assessment)
-        .join(AssessmentGrid, AssessmentGrid.id == Assessment.grid_id)
-        .where(
-            Assessment.patient_id == patient_id,
-            AssessmentGrid.key == grid_key,
-            Assessment.status == AssessmentStatus.SIGNED,
-        )
-        .order_by(Assessment.signed_at.desc(), Assessment.id.desc())
-        .limit(1)
-    )
-
-
 def find_alert(assessment_id: int) -> AssessmentAlert | None:
     """Return the alert the assessment raised, if any."""
     return db.session.scalar(
         sa.select(AssessmentAlert).where(AssessmentAlert.assessment_id == assessment_id)
-    )
-
-
-def count_alerts(assessment_ids: Sequence[int]) -> int:
-    """Return how many of these assessments raised an alert."""
-    if not assessment_ids:
-        return 0
-    return int(
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(AssessmentAlert)
-            .where(AssessmentAlert.assessment_id.in_(assessment_ids))
-        )
-        or 0
     )
 
 

@@ -15,6 +15,8 @@ from functools import lru_cache
 import snowballstemmer
 from markupsafe import Markup, escape
 
+from ptap.care_teams.identity import LIGATURES
+
 #: Longest query considered (characters); the rest is ignored, and the page says so.
 MAX_QUERY_CHARS = 200
 #: Most words of a query considered.
@@ -96,13 +98,12 @@ _STOPWORDS = frozenset(
         "ete",
     ]
 )
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
 _STEMMER = snowballstemmer.stemmer("french")
 
 
 def fold(text: str) -> str:
     """Return `text` in lower case without accents or ligatures ("Décès" -> "deces")."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    decomposed = unicodedata.normalize("NFKD", text.translate(LIGATURES))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
